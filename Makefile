@@ -1,0 +1,38 @@
+# Switchyard — the two commands a newcomer needs: `make demo` and `make test`.
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed
+
+.PHONY: demo test install proto lint typecheck check golden clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+demo: $(STAMP)  ## install, then run Switchyard on the bundled demo config with built-in mock providers
+	$(BIN)/switchyard demo
+
+test: $(STAMP)  ## install, then run every test (unit + end-to-end with real Envoy)
+	$(BIN)/pytest tests
+
+proto: $(STAMP)  ## regenerate switchyard/api from proto/ (the generated code is committed)
+	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/switchyard/api/v1/rewrite.proto
+
+golden: $(STAMP)  ## rewrite the golden Envoy config after an intended translation change
+	$(BIN)/python -m controlplane.golden --write
+
+lint: $(STAMP)
+	$(BIN)/ruff check . && $(BIN)/ruff format --check .
+
+typecheck: $(STAMP)
+	$(BIN)/mypy
+
+check: lint typecheck test
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,51 @@
+"""The Envoy API messages the control plane emits, in one place.
+
+Resources are written as plain dicts (they read like Envoy's docs) and converted with `json_format`,
+which checks every field name. Converting `typed_config` needs each message type registered first,
+hence the imports below even where a module is not referenced by name.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeVar
+
+from envoy.config.cluster.v3 import cluster_pb2
+from envoy.config.listener.v3 import listener_pb2
+from envoy.config.route.v3 import route_pb2
+from envoy.extensions.filters.http.ext_proc.v3 import ext_proc_pb2  # noqa: F401 - registers the type
+from envoy.extensions.filters.http.json_to_metadata.v3 import json_to_metadata_pb2  # noqa: F401
+from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
+from envoy.extensions.filters.http.upstream_codec.v3 import upstream_codec_pb2  # noqa: F401
+from envoy.extensions.filters.network.http_connection_manager.v3 import http_connection_manager_pb2
+from envoy.extensions.retry.host.previous_hosts.v3 import previous_hosts_pb2  # noqa: F401
+from envoy.extensions.retry.priority.previous_priorities.v3 import previous_priorities_config_pb2  # noqa: F401
+from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401
+from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
+from google.protobuf import json_format
+from google.protobuf.message import Message
+
+Cluster = cluster_pb2.Cluster
+HttpConnectionManager = http_connection_manager_pb2.HttpConnectionManager
+Listener = listener_pb2.Listener
+RouteConfiguration = route_pb2.RouteConfiguration
+
+CLUSTER_TYPE = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
+LISTENER_TYPE = "type.googleapis.com/envoy.config.listener.v3.Listener"
+ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
+
+# The order a state-of-the-world ADS server should push in: clusters before the routes that name them.
+PUSH_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
+
+M = TypeVar("M", bound=Message)
+
+
+def typed(type_name: str, **fields: Any) -> dict[str, Any]:
+    return {"@type": f"type.googleapis.com/{type_name}", **fields}
+
+
+def to_message(data: dict[str, Any], message_type: type[M]) -> M:
+    return json_format.ParseDict(data, message_type())
+
+
+def to_dict(message: Message) -> dict[str, Any]:
+    return json_format.MessageToDict(message, preserving_proto_field_name=True)

@@ -1,0 +1,129 @@
+"""Every answer Envoy makes by itself (bad JSON, unknown model, body too large, no healthy target) in
+OpenAI's error shape, so a client library raises its usual exception instead of choking on plain text.
+
+Errors from providers pass through untouched: only Envoy's *local* replies are reshaped.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from switchyard.config import ClientEndpoint, Config
+
+_CLIENT_PATHS_REGEX = "^(" + "|".join(e.path for e in ClientEndpoint) + ")$"
+
+# status → (OpenAI error type, code)
+_SHAPES: dict[int, tuple[str, str]] = {
+    400: ("invalid_request_error", "invalid_request"),
+    404: ("invalid_request_error", "not_found"),
+    405: ("invalid_request_error", "method_not_allowed"),
+    413: ("invalid_request_error", "request_too_large"),
+    429: ("rate_limit_error", "rate_limit_exceeded"),
+    500: ("server_error", "gateway_error"),
+    502: ("server_error", "bad_gateway"),
+    503: ("server_error", "no_healthy_target"),
+    504: ("server_error", "upstream_timeout"),
+}
+
+
+def _status_filter(op: str, status: int) -> dict[str, Any]:
+    return {
+        "status_code_filter": {
+            "comparison": {
+                "op": op,
+                "value": {"default_value": status, "runtime_key": f"switchyard.status_{status}"},
+            }
+        }
+    }
+
+
+def _error_body(error_type: str, code: str, message: str = "%LOCAL_REPLY_BODY%") -> dict[str, Any]:
+    return {"json_format": {"error": {"message": message, "type": error_type, "code": code}}}
+
+
+# Envoy's own wording for some replies says less than we know; these replace it.
+_MESSAGES = {
+    413: "The request body is larger than this gateway accepts (max_request_body: {limit} bytes).",
+}
+
+
+def local_reply_config(config: Config) -> dict[str, Any]:
+    mappers = [
+        {
+            "filter": _status_filter("EQ", status),
+            "body_format_override": _error_body(
+                kind, code, _MESSAGES.get(status, "%LOCAL_REPLY_BODY%").format(limit=config.max_request_body)
+            ),
+        }
+        for status, (kind, code) in _SHAPES.items()
+    ]
+    # Any other error status still gets the shape; successful local replies (GET /v1/models) stay as they are.
+    mappers.append({"filter": _status_filter("GE", 400), "body_format_override": _error_body("server_error", "error")})
+    return {"mappers": mappers}
+
+
+def _direct(status: int, body: str) -> dict[str, Any]:
+    return {"status": status, "body": {"inline_string": body}}
+
+
+def models_list_route(config: Config) -> dict[str, Any]:
+    """GET /v1/models lists the client-facing model names, as OpenAI's endpoint does."""
+    body = json.dumps(
+        {
+            "object": "list",
+            "data": [{"id": r.model, "object": "model", "created": 0, "owned_by": "switchyard"} for r in config.routes],
+        }
+    )
+    return {
+        "name": "models",
+        "match": {"path": "/v1/models", "headers": [{"name": ":method", "string_match": {"exact": "GET"}}]},
+        "direct_response": _direct(200, body),
+        "response_headers_to_add": [{"header": {"key": "content-type", "value": "application/json"}}],
+    }
+
+
+def client_error_routes(config: Config) -> list[dict[str, Any]]:
+    """Catch-alls after the model routes: whatever reaches them is the client's mistake."""
+    client_paths = {"safe_regex": {"regex": _CLIENT_PATHS_REGEX}}
+    post = [{"name": ":method", "string_match": {"exact": "POST"}}]
+    routed = ", ".join(r.model for r in config.routes)
+    endpoints = ", ".join(e.path for e in ClientEndpoint)
+    return [
+        {
+            "name": "error:invalid_json",
+            "match": {**client_paths, "headers": post, "dynamic_metadata": [_error_is("invalid_json")]},
+            "direct_response": _direct(
+                400,
+                "The request body is not valid JSON (send a JSON object with content-type: application/json).",
+            ),
+        },
+        {
+            "name": "error:missing_model",
+            "match": {**client_paths, "headers": post, "dynamic_metadata": [_error_is("missing_model")]},
+            "direct_response": _direct(400, "The request body has no `model` field: say which model to use."),
+        },
+        {
+            "name": "error:unknown_model",
+            "match": {**client_paths, "headers": post},
+            "direct_response": _direct(
+                404, f"The requested model is not routed by this gateway. Routed models: {routed}."
+            ),
+        },
+        {
+            "name": "error:method",
+            "match": client_paths,
+            "direct_response": _direct(405, "Use POST for this endpoint."),
+        },
+        {
+            "name": "error:unknown_path",
+            "match": {"prefix": "/"},
+            "direct_response": _direct(
+                404, f"Unknown endpoint. This gateway serves POST {endpoints} and GET /v1/models."
+            ),
+        },
+    ]
+
+
+def _error_is(reason: str) -> dict[str, Any]:
+    return {"filter": "switchyard", "path": [{"key": reason}], "value": {"present_match": True}}

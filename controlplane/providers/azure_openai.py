@@ -1,0 +1,38 @@
+"""Azure OpenAI: the deployment (our target model) is in the path, `api-version` in the query, `api-key` header."""
+
+from __future__ import annotations
+
+from controlplane.providers.base import join_path
+from switchyard.config import ClientEndpoint, Provider, Target
+
+DEFAULT_API_VERSION = "2024-10-21"
+
+_OPERATIONS = {
+    ClientEndpoint.CHAT: "chat/completions",
+    ClientEndpoint.COMPLETIONS: "completions",
+    ClientEndpoint.EMBEDDINGS: "embeddings",
+}
+
+
+class AzureOpenAIAdapter:
+    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str:
+        version = provider.api_version or DEFAULT_API_VERSION
+        if target.suffix:
+            path = provider.path_prefix + target.suffix
+        else:
+            path = join_path(provider, f"/openai/deployments/{target.model}/{_OPERATIONS[endpoint]}")
+        if "api-version=" in path:
+            return path
+        return f"{path}{'&' if '?' in path else '?'}api-version={version}"
+
+    def auth_headers(self, provider: Provider) -> dict[str, str]:
+        if provider.api_key is None:
+            return {}
+        return {"api-key": provider.api_key.get_secret_value()}
+
+    def body_model(self, target: Target) -> str:
+        # Azure picks the model from the deployment in the path; the body's model is ignored but harmless.
+        return target.model
+
+
+ADAPTER = AzureOpenAIAdapter()

@@ -1,0 +1,34 @@
+"""The narrow interface every provider kind implements."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from switchyard.config import ClientEndpoint, Provider, Target
+
+# Every credential header any provider uses. Each attempt removes the ones its target does not set, so a
+# backup never receives the primary's key (Envoy keeps header mutations across retries) and no provider
+# ever receives the client's own gateway credentials.
+AUTH_HEADERS = ("authorization", "api-key", "x-api-key")
+
+
+class ProviderAdapter(Protocol):
+    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str:
+        """The upstream :path (query included) for a client call to `endpoint`."""
+        ...
+
+    def auth_headers(self, provider: Provider) -> dict[str, str]:
+        """Headers carrying the provider credential; empty when the provider needs none."""
+        ...
+
+    def body_model(self, target: Target) -> str:
+        """The `model` to write into the request body; empty to leave the body untouched."""
+        ...
+
+
+def join_path(provider: Provider, path: str) -> str:
+    """base_url path + endpoint path, tolerating a base_url that already ends in /v1 (as vLLM/Ollama docs show)."""
+    prefix = provider.path_prefix
+    if prefix.endswith("/v1") and path.startswith("/v1/"):
+        prefix = prefix[: -len("/v1")]
+    return prefix + path

@@ -1,0 +1,131 @@
+"""The control plane process: load → snapshot → tell the ext_procs → tell Envoy, again on every edit.
+
+Reloads come from a file watch and from SIGHUP. A config that fails validation (or produces an
+inconsistent snapshot) is logged with the same messages as `switchyard validate` and changes nothing:
+the version in force keeps serving.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import signal
+from pathlib import Path
+
+import grpc
+from envoy.service.discovery.v3 import ads_pb2_grpc
+from watchfiles import awatch
+
+from controlplane.ads import AdsService
+from controlplane.directory import RewriteDirectoryService
+from controlplane.snapshot import InconsistentSnapshot, Snapshot, build_snapshot
+from controlplane.store import SnapshotStore
+from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
+from switchyard.api.v1 import rewrite_pb2_grpc
+from switchyard.config import Config, ConfigError, load_config
+
+log = logging.getLogger("switchyard.controlplane")
+
+_FIRST_EXTPROC_WAIT_S = 15.0
+_PUBLISH_WAIT_S = 3.0
+
+
+class ControlPlane:
+    def __init__(self, config_path: Path, settings: TranslateSettings = DEFAULT_SETTINGS) -> None:
+        self.config_path = config_path
+        self.settings = settings
+        self.store = SnapshotStore()
+        self.directory = RewriteDirectoryService()
+        self.ads = AdsService(self.store)
+        self._version = 0
+        self._reload_lock = asyncio.Lock()
+        self.last_reload_ok = True
+
+    def initial_snapshot(self) -> Snapshot:
+        """Load the config for the first time; errors propagate so the process refuses to start."""
+        return self._build(load_config(self.config_path))
+
+    def _build(self, config: Config) -> Snapshot:
+        return build_snapshot(config, str(self._version + 1), self.settings)
+
+    async def apply(self, snapshot: Snapshot, *, first: bool = False) -> None:
+        if first and not await self.directory.wait_for_subscriber(_FIRST_EXTPROC_WAIT_S):
+            log.warning("no ext_proc subscribed within %.0fs; serving Envoy anyway", _FIRST_EXTPROC_WAIT_S)
+        late = await self.directory.publish(snapshot.rewrite_table, _PUBLISH_WAIT_S)
+        if late:
+            log.warning("ext_proc(s) %s did not confirm version %s in time", ", ".join(late), snapshot.version)
+        self._version = int(snapshot.version)
+        await self.store.set(snapshot)
+        log.info(
+            "config version %s in force: %d route(s), %d target(s)",
+            snapshot.version,
+            snapshot.route_count,
+            len(snapshot.rewrite_table.targets),
+        )
+
+    async def reload(self, reason: str) -> bool:
+        async with self._reload_lock:
+            current = self.store.current
+            try:
+                snapshot = self._build(load_config(self.config_path))
+            except ConfigError as error:
+                self.last_reload_ok = False
+                log.error(
+                    "config reload (%s) rejected; version %s stays in force:\n%s",
+                    reason,
+                    current.version if current else "none",
+                    error.render(),
+                )
+                return False
+            except InconsistentSnapshot as error:
+                self.last_reload_ok = False
+                log.error("config reload (%s) produced an inconsistent snapshot, not applied: %s", reason, error)
+                return False
+            self.last_reload_ok = True
+            if current is not None and snapshot.content_hash == current.content_hash:
+                log.info("config reload (%s): no change", reason)
+                return True
+            await self.apply(snapshot)
+            return True
+
+    async def watch_file(self) -> None:
+        """Watch the directory, not the file: editors replace files by rename, which a file watch misses."""
+        target = self.config_path.resolve()
+        async for changes in awatch(target.parent, debounce=150, step=50, recursive=False):
+            if any(Path(path).resolve() == target for _, path in changes):
+                await self.reload("file changed")
+
+
+async def serve(config_path: Path, listen: str, settings: TranslateSettings = DEFAULT_SETTINGS) -> int:
+    plane = ControlPlane(config_path, settings)
+    try:
+        snapshot = plane.initial_snapshot()
+    except ConfigError as error:
+        log.error("refusing to start:\n%s", error.render())
+        return 2
+    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+    ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(plane.ads, server)
+    rewrite_pb2_grpc.add_RewriteDirectoryServicer_to_server(plane.directory, server)
+    port = server.add_insecure_port(listen)
+    if port == 0:
+        log.error("cannot listen on %s", listen)
+        return 2
+    await server.start()
+    log.info("control plane serving ADS and the rewrite directory on %s (config %s)", listen, config_path)
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(plane.reload("SIGHUP")))
+
+    tasks = [asyncio.create_task(plane.apply(snapshot, first=True)), asyncio.create_task(plane.watch_file())]
+    await stop.wait()
+    for task in tasks:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await task
+    await server.stop(grace=1.0)
+    log.info("control plane stopped")
+    return 0

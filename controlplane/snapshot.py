@@ -1,0 +1,103 @@
+"""An immutable, versioned, consistency-checked view of everything the control plane serves.
+
+Built in one step from a validated config, so Envoy and the ext_procs are only ever sent a complete,
+self-consistent set: a route never names a cluster that is not in the same snapshot.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from types import MappingProxyType
+
+from google.protobuf.message import Message
+
+from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, HttpConnectionManager
+from controlplane.rewrite_table import build_rewrite_table
+from controlplane.translate import (
+    DEFAULT_SETTINGS,
+    EXTPROC_CLUSTER,
+    METADATA_NAMESPACE,
+    TranslateSettings,
+    translate,
+)
+from switchyard.api.v1 import rewrite_pb2
+from switchyard.config import Config
+
+# Clusters that live in Envoy's bootstrap rather than in any snapshot.
+BOOTSTRAP_CLUSTERS = frozenset({EXTPROC_CLUSTER, "switchyard_xds"})
+
+
+class InconsistentSnapshot(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    version: str
+    resources: Mapping[str, tuple[Message, ...]]
+    rewrite_table: rewrite_pb2.RewriteTable
+    content_hash: str
+    config: Config
+
+    @property
+    def route_count(self) -> int:
+        return len(self.config.routes)
+
+
+def build_snapshot(config: Config, version: str, settings: TranslateSettings = DEFAULT_SETTINGS) -> Snapshot:
+    envoy = translate(config, settings)
+    resources = MappingProxyType(
+        {
+            CLUSTER_TYPE: envoy.clusters,
+            LISTENER_TYPE: envoy.listeners,
+            ROUTE_TYPE: envoy.route_configs,
+        }
+    )
+    table = build_rewrite_table(config, version)
+    _check_consistency(resources, table)
+    return Snapshot(
+        version=version,
+        resources=resources,
+        rewrite_table=table,
+        content_hash=_content_hash(resources, table),
+        config=config,
+    )
+
+
+def _check_consistency(resources: Mapping[str, tuple[Message, ...]], table: rewrite_pb2.RewriteTable) -> None:
+    clusters = {c.name for c in resources[CLUSTER_TYPE]}  # type: ignore[attr-defined]
+    route_configs = {r.name for r in resources[ROUTE_TYPE]}  # type: ignore[attr-defined]
+    problems: list[str] = []
+    for rc in resources[ROUTE_TYPE]:
+        for vhost in rc.virtual_hosts:  # type: ignore[attr-defined]
+            for route in vhost.routes:
+                if route.HasField("route") and route.route.cluster not in clusters | BOOTSTRAP_CLUSTERS:
+                    problems.append(f"route {route.name!r} names unknown cluster {route.route.cluster!r}")
+    for listener in resources[LISTENER_TYPE]:
+        for chain in listener.filter_chains:  # type: ignore[attr-defined]
+            for network_filter in chain.filters:
+                hcm = HttpConnectionManager()
+                network_filter.typed_config.Unpack(hcm)
+                if hcm.rds.route_config_name not in route_configs:
+                    problems.append(f"listener {listener.name!r} names unknown routes {hcm.rds.route_config_name!r}")  # type: ignore[attr-defined]
+    table_keys = {t.key for t in table.targets}
+    for cluster in resources[CLUSTER_TYPE]:
+        for locality in cluster.load_assignment.endpoints:  # type: ignore[attr-defined]
+            for lb_endpoint in locality.lb_endpoints:
+                key = lb_endpoint.metadata.filter_metadata[METADATA_NAMESPACE].fields["key"].string_value
+                if key not in table_keys:
+                    problems.append(f"endpoint key {key!r} of cluster {cluster.name!r} has no rewrite entry")  # type: ignore[attr-defined]
+    if problems:
+        raise InconsistentSnapshot("; ".join(problems))
+
+
+def _content_hash(resources: Mapping[str, tuple[Message, ...]], table: rewrite_pb2.RewriteTable) -> str:
+    digest = hashlib.sha256()
+    for type_url in sorted(resources):
+        for message in resources[type_url]:
+            digest.update(message.SerializeToString(deterministic=True))
+    for target in table.targets:
+        digest.update(target.SerializeToString(deterministic=True))
+    return digest.hexdigest()

@@ -1,0 +1,331 @@
+"""Config → Envoy resources: a pure function, unit-testable without Envoy and pinned by a golden file.
+
+Design (see shared notes on Envoy as an LLM failover data plane):
+- one cluster per route; each config priority becomes an Envoy priority level whose endpoints carry the
+  targets' weights, so Envoy's own retry machinery does failover within one client request;
+- the body's `model` is lifted into dynamic metadata by `json_to_metadata`, and routes match on it, so
+  malformed JSON and unknown models are answered by Envoy without touching Python;
+- the ext_proc sits in each cluster's *upstream* filter chain, so it runs again for every attempt and can
+  rewrite the request for whichever target Envoy picked.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+
+from controlplane import errors_shape
+from controlplane.envoy_api import Cluster, Listener, RouteConfiguration, to_message, typed
+from switchyard.config import ClientEndpoint, Config, Route, Target
+
+LISTENER_NAME = "switchyard_http"
+ROUTE_CONFIG_NAME = "switchyard_routes"
+EXTPROC_CLUSTER = "switchyard_extproc"  # defined in the bootstrap, next to the ext_proc processes
+METADATA_NAMESPACE = "switchyard"
+TARGET_HEADER = "x-switchyard-target"
+ATTEMPTS_HEADER = "x-switchyard-attempts"
+
+_RETRY_ON = "retriable-status-codes,reset,connect-failure,refused-stream"
+# Failover must not wait (R2): Envoy's default back-off (25 ms base, jittered) dominated failover latency.
+_BACKOFF = {"base_interval": "0.001s", "max_interval": "0.002s"}
+# Envoy allows 3 concurrent retries per cluster by default; under load most failovers then overflow.
+_LIMIT = 1_000_000
+_CIRCUIT_BREAKERS = {
+    "thresholds": [
+        {
+            "priority": p,
+            "max_connections": _LIMIT,
+            "max_pending_requests": _LIMIT,
+            "max_requests": _LIMIT,
+            "max_retries": _LIMIT,
+        }
+        for p in ("DEFAULT", "HIGH")
+    ]
+}
+# Any healthy share of a priority takes all of its traffic: a half-ejected A/B pair keeps serving from the
+# healthy half rather than spilling to the backup priority (Envoy's default factor is 1.4).
+_OVERPROVISIONING = 100_000
+
+
+@dataclass(frozen=True)
+class TranslateSettings:
+    """What the translation needs beyond the YAML: facts about where it runs."""
+
+    tls_ca_file: str = "/etc/ssl/certs/ca-certificates.crt"
+    extproc_message_timeout_s: float = 2.0
+
+
+DEFAULT_SETTINGS = TranslateSettings()
+
+
+@dataclass(frozen=True)
+class EnvoyResources:
+    listeners: tuple[Listener, ...]
+    route_configs: tuple[RouteConfiguration, ...]
+    clusters: tuple[Cluster, ...]
+
+
+def target_key(route: Route, target: Target) -> str:
+    """Stable across reloads and reorderings, and free of characters that need escaping in metadata."""
+    digest = hashlib.sha256(f"{route.model}\0{target.display_name}".encode()).hexdigest()
+    return digest[:16]
+
+
+def cluster_name(route: Route) -> str:
+    return f"route/{route.model}"
+
+
+def route_name(endpoint: ClientEndpoint, route: Route) -> str:
+    """The ext_proc reads this (attribute `xds.route_name`) to learn which client endpoint was called."""
+    return f"{endpoint.value}:{route.model}"
+
+
+def translate(config: Config, settings: TranslateSettings = DEFAULT_SETTINGS) -> EnvoyResources:
+    return EnvoyResources(
+        listeners=(to_message(_listener(config), Listener),),
+        route_configs=(to_message(_route_configuration(config), RouteConfiguration),),
+        clusters=tuple(to_message(_cluster(config, r, settings), Cluster) for r in config.routes),
+    )
+
+
+def _seconds(value: float) -> str:
+    return f"{value:.3f}s"
+
+
+def _listener(config: Config) -> dict[str, Any]:
+    hcm = typed(
+        "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
+        stat_prefix="switchyard",
+        codec_type="AUTO",
+        rds={
+            "route_config_name": ROUTE_CONFIG_NAME,
+            "config_source": {"ads": {}, "resource_api_version": "V3"},
+        },
+        http_filters=[
+            {
+                "name": "envoy.filters.http.json_to_metadata",
+                "typed_config": typed(
+                    "envoy.extensions.filters.http.json_to_metadata.v3.JsonToMetadata",
+                    request_rules={
+                        "rules": [
+                            {
+                                "selectors": [{"key": "model"}],
+                                "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": "model"},
+                                "on_missing": _error_metadata("missing_model"),
+                                "on_error": _error_metadata("invalid_json"),
+                            }
+                        ],
+                        "allow_empty_content_type": True,
+                        "allow_content_types": ["application/json", "text/plain"],
+                    },
+                ),
+            },
+            {
+                "name": "envoy.filters.http.router",
+                "typed_config": typed("envoy.extensions.filters.http.router.v3.Router", suppress_envoy_headers=True),
+            },
+        ],
+        local_reply_config=errors_shape.local_reply_config(config),
+        # Streams can legitimately idle between tokens; routes set their own idle timeout from the YAML.
+        stream_idle_timeout="300s",
+        request_timeout="0s",
+        server_name="switchyard",
+    )
+    return {
+        "name": LISTENER_NAME,
+        "address": {"socket_address": {"address": config.listen_host, "port_value": config.listen_port}},
+        "per_connection_buffer_limit_bytes": config.max_request_body + 65536,
+        "filter_chains": [
+            {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
+        ],
+    }
+
+
+def _error_metadata(reason: str) -> dict[str, Any]:
+    # One key per error, matched by presence: Envoy's route matcher did not match these values as strings.
+    return {"metadata_namespace": METADATA_NAMESPACE, "key": reason, "value": {"bool_value": True}}
+
+
+def _route_configuration(config: Config) -> dict[str, Any]:
+    routes: list[dict[str, Any]] = [errors_shape.models_list_route(config)]
+    for route in config.routes:
+        for endpoint in ClientEndpoint:
+            routes.append(_model_route(endpoint, route))
+    routes.extend(errors_shape.client_error_routes(config))
+    return {
+        "name": ROUTE_CONFIG_NAME,
+        "virtual_hosts": [
+            {
+                "name": "switchyard",
+                "domains": ["*"],
+                # Without an explicit limit Envoy silently skips retries of bodies over 1 MiB.
+                "request_body_buffer_limit": config.max_request_body,
+                "routes": routes,
+            }
+        ],
+    }
+
+
+def _model_route(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
+    attempts = len(route.targets)
+    return {
+        "name": route_name(endpoint, route),
+        "match": {
+            "path": endpoint.path,
+            "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
+            "dynamic_metadata": [
+                {
+                    "filter": METADATA_NAMESPACE,
+                    "path": [{"key": "model"}],
+                    "value": {"string_match": {"exact": route.model}},
+                }
+            ],
+        },
+        "route": {
+            "cluster": cluster_name(route),
+            # Whole-request timeouts would cut long streams; each attempt is bounded by per_try_timeout until
+            # response headers, and a stalled stream by idle_timeout.
+            "timeout": "0s",
+            "idle_timeout": _seconds(route.timeout),
+            "auto_host_rewrite": True,
+            "retry_policy": {
+                "retry_on": _RETRY_ON,
+                "retriable_status_codes": list(route.fallback_codes),
+                # Each target at most once per request (R2).
+                "num_retries": attempts - 1,
+                "per_try_timeout": _seconds(route.timeout),
+                "retry_back_off": _BACKOFF,
+                "retry_host_predicate": [
+                    {
+                        "name": "envoy.retry_host_predicates.previous_hosts",
+                        "typed_config": typed("envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"),
+                    }
+                ],
+                "host_selection_retry_max_attempts": 8 * attempts,
+                "retry_priority": {
+                    "name": "envoy.retry_priorities.previous_priorities",
+                    "typed_config": typed(
+                        "envoy.extensions.retry.priority.previous_priorities.v3.PreviousPrioritiesConfig",
+                        update_frequency=1,
+                    ),
+                },
+            },
+        },
+        "response_headers_to_add": [
+            {
+                "header": {
+                    "key": TARGET_HEADER,
+                    "value": f"%UPSTREAM_METADATA({METADATA_NAMESPACE}:target)%",
+                },
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            },
+            {
+                "header": {"key": ATTEMPTS_HEADER, "value": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            },
+        ],
+    }
+
+
+def _cluster(config: Config, route: Route, settings: TranslateSettings) -> dict[str, Any]:
+    levels = sorted({route.priority_of(i) for i in range(len(route.targets))})
+    envoy_priority = {level: rank for rank, level in enumerate(levels)}  # Envoy wants 0..N-1 without gaps
+    localities: dict[int, list[dict[str, Any]]] = {rank: [] for rank in envoy_priority.values()}
+    for index, target in enumerate(route.targets):
+        provider = config.provider_of(target)
+        localities[envoy_priority[route.priority_of(index)]].append(
+            {
+                "endpoint": {
+                    "address": {"socket_address": {"address": provider.host, "port_value": provider.port}},
+                    "hostname": provider.authority,
+                },
+                "load_balancing_weight": target.weight,
+                "metadata": {
+                    "filter_metadata": {
+                        METADATA_NAMESPACE: {"key": target_key(route, target), "target": target.display_name},
+                        "envoy.transport_socket_match": {"tls": provider.uses_tls},
+                    }
+                },
+            }
+        )
+    name = cluster_name(route)
+    return {
+        "name": name,
+        "type": "STRICT_DNS",
+        "dns_lookup_family": "V4_PREFERRED",
+        "connect_timeout": _seconds(min(route.timeout, 5.0)),
+        "lb_policy": "ROUND_ROBIN",
+        "per_connection_buffer_limit_bytes": config.max_request_body + 65536,
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {"priority": rank, "locality": {"sub_zone": f"priority-{rank}"}, "lb_endpoints": endpoints}
+                for rank, endpoints in localities.items()
+            ],
+            "policy": {"overprovisioning_factor": _OVERPROVISIONING},
+        },
+        "circuit_breakers": _CIRCUIT_BREAKERS,
+        "outlier_detection": {
+            # A target failing in a row is skipped by the following requests (R1) instead of costing each one
+            # an attempt; it is tried again after the ejection time.
+            "consecutive_5xx": 3,
+            "consecutive_gateway_failure": 3,
+            "enforcing_consecutive_gateway_failure": 100,
+            "interval": "1s",
+            "base_ejection_time": "10s",
+            "max_ejection_time": "60s",
+            "max_ejection_percent": 100,
+        },
+        "transport_socket_matches": [
+            {
+                "name": "tls",
+                "match": {"tls": True},
+                "transport_socket": {
+                    "name": "envoy.transport_sockets.tls",
+                    "typed_config": typed(
+                        "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+                        common_tls_context={"validation_context": {"trusted_ca": {"filename": settings.tls_ca_file}}},
+                    ),
+                },
+            }
+        ],
+        "typed_extension_protocol_options": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
+                "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                explicit_http_config={"http_protocol_options": {}},
+                upstream_http_protocol_options={"auto_sni": True, "auto_san_validation": True},
+                http_filters=[_extproc_filter(settings), _upstream_codec()],
+            )
+        },
+    }
+
+
+def _extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.ext_proc",
+        "typed_config": typed(
+            "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+            grpc_service={"envoy_grpc": {"cluster_name": EXTPROC_CLUSTER}, "timeout": "5s"},
+            # Deliberate: sending an unrewritten request would hand the client's credentials and the wrong model
+            # to a provider. A local reply from an upstream filter is never retried, so keep the ext_proc up.
+            failure_mode_allow=False,
+            message_timeout=_seconds(settings.extproc_message_timeout_s),
+            processing_mode={
+                "request_header_mode": "SEND",
+                "response_header_mode": "SKIP",
+                "request_body_mode": "BUFFERED",
+                "response_body_mode": "NONE",
+                "request_trailer_mode": "SKIP",
+                "response_trailer_mode": "SKIP",
+            },
+            request_attributes=["xds.upstream_host_metadata", "xds.route_name"],
+        ),
+    }
+
+
+def _upstream_codec() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.upstream_codec",
+        "typed_config": typed("envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"),
+    }

@@ -1,0 +1,116 @@
+"""The per-attempt rewrite: make the request Envoy is about to send fit the target Envoy just picked.
+
+Runs as an *upstream* filter, once per attempt. Envoy keeps the previous attempt's header mutations but
+restores the original body, so every header any attempt may touch is overwritten or removed every time,
+and `content-length` always matches the body actually sent.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from envoy.config.core.v3 import base_pb2
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+from envoy.type.v3 import http_status_pb2
+from google.protobuf import text_format
+
+from extproc.targets import PreparedTarget, TargetIndex, header
+
+_ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"
+_METADATA_NAMESPACE = "switchyard"
+_CACHE_LIMIT = 4096
+
+
+class TargetResolver:
+    """Maps Envoy's per-attempt attributes to a prepared target.
+
+    Envoy sends the picked endpoint's metadata as protobuf text; parsing it costs more than the rest of
+    the attempt, and there are only as many distinct strings as endpoints, so each is parsed once.
+    """
+
+    def __init__(self, index: TargetIndex) -> None:
+        self.index = index
+        self._keys: dict[str, str] = {}
+
+    def resolve(self, request: ep.ProcessingRequest) -> tuple[PreparedTarget | None, str]:
+        fields = request.attributes[_ATTRIBUTES_KEY].fields
+        endpoint = fields["xds.route_name"].string_value.partition(":")[0]
+        metadata_text = fields["xds.upstream_host_metadata"].string_value
+        key = self._keys.get(metadata_text)
+        if key is None:
+            key = _key_from_metadata(metadata_text)
+            if len(self._keys) >= _CACHE_LIMIT:
+                self._keys.clear()
+            self._keys[metadata_text] = key
+        return self.index.get(key), endpoint
+
+
+def _key_from_metadata(text: str) -> str:
+    metadata = base_pb2.Metadata()
+    text_format.Parse(text, metadata, allow_unknown_field=True)
+    if _METADATA_NAMESPACE not in metadata.filter_metadata:
+        return ""
+    return metadata.filter_metadata[_METADATA_NAMESPACE].fields["key"].string_value
+
+
+@dataclass(frozen=True)
+class Attempt:
+    target: PreparedTarget
+    endpoint: str
+
+    def header_mutation(self, content_length: int | None) -> ep.HeaderMutation:
+        set_headers = list(self.target.set_headers.get(self.endpoint, ()))
+        if content_length is not None:
+            set_headers.append(header("content-length", str(content_length)))
+        return ep.HeaderMutation(set_headers=set_headers, remove_headers=self.target.remove_headers)
+
+    def rewrite_body(self, body: bytes) -> bytes | None:
+        """The body for this target, or None when the original is already right."""
+        if not self.target.model:
+            return None
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return None  # Envoy's json_to_metadata only lets JSON through; never fail an attempt here
+        if not isinstance(document, dict) or document.get("model") == self.target.model:
+            return None
+        document["model"] = self.target.model
+        return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+
+    def headers_only_response(self) -> ep.ProcessingResponse:
+        return ep.ProcessingResponse(
+            request_headers=ep.HeadersResponse(response=ep.CommonResponse(header_mutation=self.header_mutation(None)))
+        )
+
+    def body_response(self, body: bytes) -> ep.ProcessingResponse:
+        rewritten = self.rewrite_body(body)
+        final = body if rewritten is None else rewritten
+        common = ep.CommonResponse(header_mutation=self.header_mutation(len(final)))
+        if rewritten is not None:
+            common.body_mutation.body = rewritten
+        return ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
+
+
+CONTINUE_HEADERS = ep.ProcessingResponse(request_headers=ep.HeadersResponse())
+
+
+def unknown_target_response(detail: str) -> ep.ProcessingResponse:
+    """No rewrite entry: answer rather than send an unrewritten request (wrong model, client's credentials)."""
+    body = json.dumps(
+        {
+            "error": {
+                "message": f"Switchyard has no rewrite for this target ({detail}).",
+                "type": "server_error",
+                "code": "no_rewrite",
+            }
+        }
+    ).encode()
+    return ep.ProcessingResponse(
+        immediate_response=ep.ImmediateResponse(
+            status=http_status_pb2.HttpStatus(code=http_status_pb2.ServiceUnavailable),
+            headers=ep.HeaderMutation(set_headers=[header("content-type", "application/json")]),
+            body=body,
+            details="switchyard_no_rewrite",
+        )
+    )

@@ -1,0 +1,225 @@
+"""Pydantic models of the routing YAML.
+
+The models only check the shape of each value; checks that need the whole file (a target naming an
+unknown provider, duplicate routes) live in `semantics.py`, which knows the YAML path of every value.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Annotated, Any
+from urllib.parse import urlsplit
+
+from pydantic import (
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    SecretStr,
+    field_validator,
+    model_validator,
+)
+
+from switchyard.config.units import parse_duration, parse_size
+
+Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+Bytes = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
+
+DEFAULT_FALLBACK_CODES = (429, 500, 502, 503, 504)
+
+
+class _Strict(BaseModel):
+    # Unknown keys are errors: a typo such as `fallback_code:` must not silently disable fallback.
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ProviderKind(StrEnum):
+    OPENAI = "openai"
+    AZURE_OPENAI = "azure_openai"
+    OPENAI_COMPATIBLE = "openai_compatible"
+
+
+class Strategy(StrEnum):
+    PRIORITY = "priority"
+    WEIGHTED = "weighted"
+
+
+class ClientEndpoint(StrEnum):
+    """The OpenAI API endpoints clients may call; each becomes one Envoy route per model."""
+
+    CHAT = "chat"
+    COMPLETIONS = "completions"
+    EMBEDDINGS = "embeddings"
+
+    @property
+    def path(self) -> str:
+        return _CLIENT_PATHS[self]
+
+
+_CLIENT_PATHS = {
+    ClientEndpoint.CHAT: "/v1/chat/completions",
+    ClientEndpoint.COMPLETIONS: "/v1/completions",
+    ClientEndpoint.EMBEDDINGS: "/v1/embeddings",
+}
+
+
+class Provider(_Strict):
+    kind: ProviderKind
+    base_url: str
+    api_key: SecretStr | None = None
+    api_version: str | None = Field(default=None, description="azure_openai only: the api-version query parameter")
+
+    @field_validator("base_url")
+    @classmethod
+    def _check_base_url(cls, value: str) -> str:
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+        if parts.query or parts.fragment:
+            raise ValueError("must not have a query or fragment")
+        try:
+            parts.port  # noqa: B018 - raises on a bad port
+        except ValueError as error:
+            raise ValueError(f"has an invalid port: {error}") from None
+        return value.rstrip("/")
+
+    @property
+    def scheme(self) -> str:
+        return urlsplit(self.base_url).scheme
+
+    @property
+    def host(self) -> str:
+        return urlsplit(self.base_url).hostname or ""
+
+    @property
+    def port(self) -> int:
+        parts = urlsplit(self.base_url)
+        return parts.port or (443 if parts.scheme == "https" else 80)
+
+    @property
+    def authority(self) -> str:
+        """The Host header value: the port only when it is not the scheme's default."""
+        parts = urlsplit(self.base_url)
+        return parts.netloc.rsplit("@", 1)[-1]
+
+    @property
+    def path_prefix(self) -> str:
+        return urlsplit(self.base_url).path.rstrip("/")
+
+    @property
+    def uses_tls(self) -> bool:
+        return self.scheme == "https"
+
+
+class Target(_Strict):
+    name: str | None = Field(default=None, min_length=1)
+    provider: str = Field(min_length=1)
+    model: str = Field(min_length=1)
+    suffix: str | None = None
+    priority: int | None = Field(default=None, ge=0, le=127)
+    weight: int = Field(default=1, ge=1, le=1000)
+
+    @field_validator("suffix")
+    @classmethod
+    def _check_suffix(cls, value: str | None) -> str | None:
+        if value is not None and not value.startswith("/"):
+            raise ValueError(f"must start with '/', got {value!r}")
+        return value
+
+    @property
+    def display_name(self) -> str:
+        return self.name or f"{self.provider}/{self.model}"
+
+
+class SeedTarget(_Strict):
+    """The seed vocabulary (`primary:`/`backup:`), where `name` is the provider's model name."""
+
+    provider: str = Field(min_length=1)
+    name: str = Field(min_length=1)
+    suffix: str | None = None
+
+    @field_validator("suffix")
+    @classmethod
+    def _check_suffix(cls, value: str | None) -> str | None:
+        return Target._check_suffix(value)
+
+
+class Route(_Strict):
+    model: str = Field(min_length=1)
+    strategy: Strategy = Strategy.PRIORITY
+    fallback_codes: tuple[Annotated[int, Field(ge=400, le=599)], ...] = DEFAULT_FALLBACK_CODES
+    timeout: Seconds = 30.0
+    targets: tuple[Target, ...] = ()
+    primary: SeedTarget | None = None
+    backup: SeedTarget | None = None
+
+    @model_validator(mode="after")
+    def _expand_seed_vocabulary(self) -> Route:
+        """`primary`/`backup` are sugar for a two-target priority route; mixing both styles is ambiguous."""
+        if self.primary is None and self.backup is None:
+            if not self.targets:
+                raise ValueError("needs `targets` (or the `primary`/`backup` shorthand)")
+            return self
+        if self.targets:
+            raise ValueError("use either `targets` or `primary`/`backup`, not both")
+        if self.primary is None:
+            raise ValueError("`backup` needs a `primary`")
+        seeds = [("primary", self.primary, 0), ("backup", self.backup, 1)]
+        targets = tuple(
+            Target(name=label, provider=seed.provider, model=seed.name, suffix=seed.suffix, priority=prio)
+            for label, seed, prio in seeds
+            if seed is not None
+        )
+        object.__setattr__(self, "targets", targets)
+        return self
+
+    @field_validator("fallback_codes")
+    @classmethod
+    def _unique_codes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
+        if len(set(value)) != len(value):
+            raise ValueError("lists a status code more than once")
+        return tuple(sorted(value))
+
+    def priority_of(self, index: int) -> int:
+        """Explicit priority wins; otherwise `priority` routes try targets in list order, `weighted` all at once."""
+        explicit = self.targets[index].priority
+        if explicit is not None:
+            return explicit
+        return index if self.strategy is Strategy.PRIORITY else 0
+
+    @property
+    def seed_sources(self) -> tuple[str, ...]:
+        """YAML keys the targets came from, so errors about a target point at what the user wrote."""
+        if self.primary is None:
+            return tuple(f"targets[{i}]" for i in range(len(self.targets)))
+        return ("primary", "backup")[: len(self.targets)]
+
+
+def _listen_address(value: Any) -> str:
+    if not isinstance(value, str) or ":" not in value:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {value!r}")
+    host, _, port = value.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {value!r}")
+    return value
+
+
+ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
+
+
+class Config(_Strict):
+    listen: ListenAddress = "127.0.0.1:8080"
+    max_request_body: Bytes = Field(default=8 * 1024 * 1024, description="larger bodies get 413")
+    providers: dict[str, Provider]
+    routes: tuple[Route, ...] = Field(min_length=1)
+
+    @property
+    def listen_host(self) -> str:
+        return self.listen.rpartition(":")[0].strip("[]")
+
+    @property
+    def listen_port(self) -> int:
+        return int(self.listen.rpartition(":")[2])
+
+    def provider_of(self, target: Target) -> Provider:
+        return self.providers[target.provider]

@@ -1,0 +1,108 @@
+"""YAML parsing that remembers where each value came from.
+
+PyYAML's plain `safe_load` forgets line numbers and silently keeps the last of two duplicate keys;
+composing the node tree ourselves gives both the data and a path → line index in one pass.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from typing import Any
+
+import yaml
+
+from switchyard.config.errors import ConfigProblem
+
+Path = tuple[str | int, ...]
+
+_ENV_REF = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def render_path(path: Path) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out
+
+
+class LocatedYaml:
+    """Parsed data plus the line of every node, keyed by path."""
+
+    def __init__(self, text: str) -> None:
+        self.lines: dict[Path, int] = {}
+        self.problems: list[ConfigProblem] = []
+        self.data: Any = None
+        try:
+            node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.YAMLError as error:
+            mark = getattr(error, "problem_mark", None)
+            line = mark.line + 1 if mark is not None else None
+            problem = getattr(error, "problem", None) or str(error)
+            self.problems.append(ConfigProblem(line, "", f"invalid YAML: {problem}"))
+            return
+        if node is None:
+            self.problems.append(ConfigProblem(1, "", "the file is empty"))
+            return
+        self.data = self._build(node, ())
+
+    def _build(self, node: yaml.Node, path: Path) -> Any:
+        self.lines[path] = node.start_mark.line + 1
+        if isinstance(node, yaml.MappingNode):
+            result: dict[Any, Any] = {}
+            for key_node, value_node in node.value:
+                key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+                if key in result:
+                    self.problems.append(
+                        ConfigProblem(
+                            key_node.start_mark.line + 1,
+                            render_path((*path, str(key))),
+                            "duplicate key (YAML would silently keep only the last one)",
+                        )
+                    )
+                result[key] = self._build(value_node, (*path, str(key)))
+            return result
+        if isinstance(node, yaml.SequenceNode):
+            return [self._build(item, (*path, index)) for index, item in enumerate(node.value)]
+        return _scalar(node)
+
+    def line_of(self, path: Path) -> int | None:
+        """The line of the deepest existing node on `path`: a missing field points at its parent."""
+        for end in range(len(path), -1, -1):
+            if (found := self.lines.get(path[:end])) is not None:
+                return found
+        return None
+
+    def substitute_env(self, lookup: Callable[[str], str | None]) -> None:
+        """Replace ${VAR} / ${VAR:-default} in every string, reporting unset variables where they are used."""
+        self.data = self._substitute(self.data, (), lookup)
+
+    def _substitute(self, value: Any, path: Path, lookup: Callable[[str], str | None]) -> Any:
+        if isinstance(value, dict):
+            return {k: self._substitute(v, (*path, str(k)), lookup) for k, v in value.items()}
+        if isinstance(value, list):
+            return [self._substitute(v, (*path, i), lookup) for i, v in enumerate(value)]
+        if not isinstance(value, str) or "${" not in value:
+            return value
+
+        def replace(match: re.Match[str]) -> str:
+            name, default = match.group(1), match.group(2)
+            found = lookup(name)
+            if found is not None:
+                return found
+            if default is not None:
+                return default
+            self.problems.append(
+                ConfigProblem(self.line_of(path), render_path(path), f"environment variable {name} is not set")
+            )
+            return ""
+
+        return _ENV_REF.sub(replace, value)
+
+
+def _scalar(node: yaml.Node) -> Any:
+    loader = yaml.SafeLoader("")
+    try:
+        return loader.construct_object(node)
+    finally:
+        loader.dispose()

@@ -1,0 +1,289 @@
+"""The aiohttp app: one catch-all handler that records, applies failure rules, then answers.
+
+A single route (instead of one per endpoint) keeps routing cost flat and lets failure rules
+apply to any path, including ones the mock does not otherwise understand.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import socket
+import struct
+import time
+from collections import deque
+from collections.abc import Sequence
+from contextlib import suppress
+from dataclasses import dataclass
+from typing import Any
+
+from aiohttp import web
+from multidict import CIMultiDictProxy, MultiMapping
+
+from switchyard.mock_provider import responses
+from switchyard.mock_provider.rules import Rule, RuleEngine, rules_from_json
+
+log = logging.getLogger("switchyard.mock_provider")
+
+ADMIN_PREFIX = "/_mock/"
+MAX_RECORDED = 10_000
+MAX_HANG_S = 3600.0
+# Polling is only the fallback for apps run without handler_cancellation (e.g. plain TestServer).
+_HANG_POLL_S = 0.25
+_DEFAULT_MODEL = "mock-model"
+_MAX_BODY = 64 * 1024 * 1024  # long prompts and base64 images exceed aiohttp's 1 MiB default
+
+
+@dataclass(frozen=True, slots=True)
+class Settings:
+    name: str = "mock"
+    stream_chunks: int = 5
+    chunk_delay_ms: float = 20.0
+    log_requests: bool = False
+
+
+@dataclass(slots=True)
+class Recorded:
+    """A received request; headers/query stay as aiohttp's proxies and are only converted
+    when someone reads the recording, keeping the per-request cost to one append."""
+
+    seq: int
+    method: str
+    path: str
+    query: MultiMapping[str]
+    headers: CIMultiDictProxy[str]
+    body: Any
+    body_bytes: int
+    action: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "method": self.method,
+            "path": self.path,
+            "query": dict(self.query),
+            "headers": {k.lower(): v for k, v in self.headers.items()},
+            "body": self.body,
+            "body_bytes": self.body_bytes,
+            "action": self.action,
+        }
+
+
+def path_model(path: str) -> str | None:
+    """Azure deployment or legacy engine name, used when the body carries no model."""
+    parts = path.split("/")
+    for marker in ("deployments", "engines"):
+        if marker in parts:
+            i = parts.index(marker) + 1
+            if i < len(parts) and parts[i]:
+                return parts[i]
+    return None
+
+
+_INVALID_JSON = object()
+
+
+def _parse_body(raw: bytes) -> Any:
+    if not raw:
+        return None
+    try:
+        return json.loads(raw)
+    except ValueError:
+        return _INVALID_JSON
+
+
+class MockProvider:
+    """Shared state of one provider instance: settings, rules and the request recording."""
+
+    def __init__(self, settings: Settings, rules: Sequence[Rule] = (), seed: int = 0) -> None:
+        self.settings = settings
+        self.engine = RuleEngine(rules, seed)
+        self.recorded: deque[Recorded] = deque(maxlen=MAX_RECORDED)
+        self._seq = 0
+        self._headers = {"x-mock-provider": settings.name}
+        self._models_body = responses.models_list(settings.name)
+
+    # -- helpers -------------------------------------------------------------------------
+    def _json(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> web.Response:
+        headers = self._headers if extra is None else {**self._headers, **extra}
+        return web.Response(status=status, body=body, content_type="application/json", headers=headers)
+
+    def _error(self, status: int, message: str) -> web.Response:
+        extra = {"retry-after": "1"} if status == 429 else None
+        return self._json(status, responses.error_body(status, message), extra)
+
+    def _dump(self, obj: Any) -> web.Response:
+        return self._json(200, json.dumps(obj).encode())
+
+    # -- entry point ---------------------------------------------------------------------
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        path = request.path
+        if path.startswith(ADMIN_PREFIX):
+            return await self._admin(request, path)
+        raw = await request.read()
+        body = _parse_body(raw)
+        model = body.get("model") if isinstance(body, dict) else None
+        if not isinstance(model, str) or not model:
+            model = path_model(path)
+        rule = self.engine.decide(model, path, request.headers)
+        action = "ok" if rule is None else rule.action
+        self._seq += 1
+        seq = self._seq
+        self.recorded.append(
+            Recorded(
+                seq=seq,
+                method=request.method,
+                path=path,
+                query=request.query,
+                headers=request.headers,
+                body=raw.decode("utf-8", "replace") if body is _INVALID_JSON else body,
+                body_bytes=len(raw),
+                action=action,
+            )
+        )
+        if self.settings.log_requests:
+            log.info("%s %s %s model=%s action=%s", self.settings.name, request.method, path, model, action)
+        if rule is not None:
+            if rule.latency_ms:
+                await asyncio.sleep(rule.latency_ms / 1000)
+            if rule.reset:
+                return _reset(request)
+            if rule.hang:
+                return await _hang(request)
+            if rule.status is not None:
+                return self._error(rule.status, f"mock-provider {self.settings.name}: injected {rule.status}")
+        return await self._answer(request, path, body, model or _DEFAULT_MODEL, len(raw), seq)
+
+    async def _answer(
+        self, request: web.Request, path: str, body: Any, model: str, size: int, seq: int
+    ) -> web.StreamResponse:
+        method = request.method
+        tail = path.rstrip("/")
+        if method == "GET" and tail.endswith("/models"):
+            return self._json(200, self._models_body)
+        if method != "POST" or not tail.endswith(("/completions", "/embeddings")):
+            return self._error(404, f"Unknown request URL: {method} {path}")
+        if body is _INVALID_JSON:
+            return self._error(400, "We could not parse the JSON body of your request.")
+        if not isinstance(body, dict):
+            return self._error(400, "The request body must be a JSON object.")
+        resp_id = f"{self.settings.name}-{seq}"  # unique per request, and traceable to the recording
+        created, tokens = int(time.time()), responses.estimate_prompt_tokens(size)
+        if tail.endswith("/embeddings"):
+            inputs = body.get("input")
+            count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
+            return self._json(200, responses.embeddings(model, count, tokens))
+        chat = tail.endswith("/chat/completions")
+        if body.get("stream") is True:
+            opts = body.get("stream_options")
+            include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
+            paced, rest = responses.stream_events(
+                chat=chat,
+                resp_id=resp_id,
+                created=created,
+                name=self.settings.name,
+                model=model,
+                chunks=self.settings.stream_chunks,
+                include_usage=include_usage,
+                prompt_tokens=tokens,
+            )
+            return await self._stream(request, paced, rest)
+        build = responses.chat_completion if chat else responses.text_completion
+        return self._json(200, build(resp_id, created, self.settings.name, model, tokens))
+
+    async def _stream(self, request: web.Request, paced: list[bytes], rest: list[bytes]) -> web.StreamResponse:
+        resp = web.StreamResponse(
+            headers={**self._headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
+        )
+        await resp.prepare(request)
+        delay = self.settings.chunk_delay_ms / 1000
+        # Each write goes straight to the transport (chunked encoding, no compression), so every
+        # event reaches the client on its own: tests rely on that to check streaming passthrough.
+        with suppress(ConnectionError):
+            for i, event in enumerate(paced):
+                if i and delay:
+                    await asyncio.sleep(delay)
+                await resp.write(event)
+            for event in rest:
+                await resp.write(event)
+            await resp.write_eof()
+        return resp
+
+    # -- admin API -----------------------------------------------------------------------
+    async def _admin(self, request: web.Request, path: str) -> web.StreamResponse:
+        route = (request.method, path.rstrip("/"))
+        if route == ("GET", "/_mock/health"):
+            return self._dump({"name": self.settings.name, "status": "ok"})
+        if route == ("GET", "/_mock/requests"):
+            return self._dump({"requests": [r.to_json() for r in self.recorded]})
+        if route == ("DELETE", "/_mock/requests"):
+            cleared = len(self.recorded)
+            self.recorded.clear()
+            return self._dump({"cleared": cleared})
+        if route == ("GET", "/_mock/rules"):
+            return self._dump([r.to_json() for r in self.engine.rules])
+        if route == ("PUT", "/_mock/rules"):
+            try:
+                rules = rules_from_json(json.loads(await request.read()))
+            except ValueError as exc:  # JSONDecodeError is a ValueError too
+                return self._error(400, f"invalid rules: {exc}")
+            self.engine.replace(rules)
+            return self._dump([r.to_json() for r in rules])
+        return self._error(404, f"Unknown admin URL: {request.method} {path}")
+
+
+def _reset(request: web.Request) -> web.Response:
+    """Abort with SO_LINGER 0 so the peer sees an RST, i.e. a reset rather than a clean close.
+
+    The returned response is never sent: aiohttp finds the transport closed and drops it quietly.
+    """
+    transport = request.transport
+    if transport is not None:
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            with suppress(OSError):
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+        transport.abort()
+    return web.Response()
+
+
+async def _hang(request: web.Request) -> web.Response:
+    """Answer nothing until the client leaves (or an hour passes, so leaks stay bounded)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + MAX_HANG_S
+    while (transport := request.transport) is not None and not transport.is_closing():
+        if loop.time() >= deadline:
+            return _reset(request)
+        await asyncio.sleep(_HANG_POLL_S)
+    return web.Response()
+
+
+def build_app(provider: MockProvider) -> web.Application:
+    app = web.Application(client_max_size=_MAX_BODY)
+    app.router.add_route("*", "/{tail:.*}", provider.handle)
+    return app
+
+
+async def start(provider: MockProvider, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+    """Start serving and return the runner (call ``cleanup()`` to stop) and the bound port.
+
+    handler_cancellation makes a hanging or streaming handler stop as soon as its client goes
+    away; the short shutdown timeout keeps such handlers from delaying process exit.
+    """
+    runner = web.AppRunner(
+        build_app(provider),
+        handle_signals=False,
+        access_log=None,
+        handler_cancellation=True,
+        shutdown_timeout=0.25,
+    )
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except BaseException:
+        await runner.cleanup()
+        raise
+    bound = runner.addresses[0]
+    return runner, int(bound[1])
