@@ -6,6 +6,7 @@ unknown provider, duplicate routes) live in `semantics.py`, which knows the YAML
 
 from __future__ import annotations
 
+from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
 from urllib.parse import urlsplit
@@ -61,6 +62,11 @@ _CLIENT_PATHS = {
     ClientEndpoint.COMPLETIONS: "/v1/completions",
     ClientEndpoint.EMBEDDINGS: "/v1/embeddings",
 }
+
+
+def _date_as_text(value: Any) -> Any:
+    """YAML reads an unquoted 2024-10-21 as a date; Azure api-versions look exactly like that."""
+    return value.isoformat() if isinstance(value, date) else value
 
 
 class Provider(_Strict):
