@@ -73,7 +73,9 @@ class Provider(_Strict):
     kind: ProviderKind
     base_url: str
     api_key: SecretStr | None = None
-    api_version: str | None = Field(default=None, description="azure_openai only: the api-version query parameter")
+    api_version: Annotated[str | None, BeforeValidator(_date_as_text)] = Field(
+        default=None, description="azure_openai only: the api-version query parameter"
+    )
 
     @field_validator("base_url")
     @classmethod
