@@ -86,15 +86,19 @@ class ControlPlane:
             if current is not None and snapshot.content_hash == current.content_hash:
                 log.info("config reload (%s): no change", reason)
                 return True
+            log.info("config reload (%s): applying version %s", reason, snapshot.version)
             await self.apply(snapshot)
             return True
 
     async def watch_file(self) -> None:
         """Watch the directory, not the file: editors replace files by rename, which a file watch misses."""
         target = self.config_path.resolve()
-        async for changes in awatch(target.parent, debounce=150, step=50, recursive=False):
-            if any(Path(path).resolve() == target for _, path in changes):
-                await self.reload("file changed")
+
+        def is_config(_: object, path: str) -> bool:
+            return Path(path).resolve() == target
+
+        async for _ in awatch(target.parent, watch_filter=is_config, debounce=150, step=50, recursive=False):
+            await self.reload("file changed")
 
 
 async def serve(config_path: Path, listen: str, settings: TranslateSettings = DEFAULT_SETTINGS) -> int:
@@ -118,7 +122,15 @@ async def serve(config_path: Path, listen: str, settings: TranslateSettings = DE
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
-    loop.add_signal_handler(signal.SIGHUP, lambda: asyncio.ensure_future(plane.reload("SIGHUP")))
+    # asyncio keeps only weak references to tasks: a reload waiting for the lock must be held here.
+    reloads: set[asyncio.Task[bool]] = set()
+
+    def reload_on_sighup() -> None:
+        task = asyncio.create_task(plane.reload("SIGHUP"))
+        reloads.add(task)
+        task.add_done_callback(reloads.discard)
+
+    loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
 
     tasks = [asyncio.create_task(plane.apply(snapshot, first=True)), asyncio.create_task(plane.watch_file())]
     await stop.wait()

@@ -185,9 +185,10 @@ def _model_route(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
         "route": {
             "cluster": cluster_name(route),
             # Whole-request timeouts would cut long streams; each attempt is bounded by per_try_timeout until
-            # response headers, and a stalled stream by idle_timeout.
+            # response headers, and a stalled stream by idle_timeout. No bytes reach the client while attempts
+            # time out one after another, so the idle timer must outlast all of them or it fires first.
             "timeout": "0s",
-            "idle_timeout": _seconds(route.timeout),
+            "idle_timeout": _seconds(route.timeout * attempts + 5.0),
             "auto_host_rewrite": True,
             "retry_policy": {
                 "retry_on": _RETRY_ON,

@@ -129,7 +129,7 @@ class Gateway:
         """Block until SIGINT/SIGTERM; forward SIGHUP to the control plane (reload)."""
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
-        signal.signal(signal.SIGHUP, lambda *_: self._child("controlplane").signal(signal.SIGHUP))
+        signal.signal(signal.SIGHUP, self._forward_reload)
         code = 0
         while not self._stopping:
             for child in self.children:
@@ -157,6 +157,10 @@ class Gateway:
         time.sleep(min(0.1 * 2 ** len(child.restarts), 2.0))
         child.start()
         return True
+
+    def _forward_reload(self, *_: object) -> None:
+        log.info("SIGHUP: asking the control plane to reload %s", self.options.config_path)
+        self._child("controlplane").signal(signal.SIGHUP)
 
     def _child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)

@@ -1,0 +1,195 @@
+"""Real processes for end-to-end tests: mock providers and a whole `switchyard up` stack on loopback.
+
+Everything listens on 127.0.0.1 with free ports, waits by polling with deadlines, and keeps every process's
+log so a failing test can show them.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from switchyard.processes import free_port
+
+PYTHON = sys.executable
+ACTIVE_LOGS: list[tuple[str, Path]] = []  # (label, log file) of every process alive in the current test
+
+
+def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
+    deadline = time.monotonic() + timeout
+    last_error: Exception | None = None
+    while time.monotonic() < deadline:
+        try:
+            result = predicate()
+            if result:
+                return result
+        except Exception as error:  # noqa: BLE001 - keep polling until the deadline
+            last_error = error
+        time.sleep(interval)
+    raise AssertionError(
+        f"timed out after {timeout}s waiting for {what}" + (f" (last error: {last_error})" if last_error else "")
+    )
+
+
+class MockProvider:
+    """A `switchyard mock-provider` process."""
+
+    def __init__(self, name: str, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+        self.name = name
+        self.log_path = log_dir / f"mock-{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "switchyard", "mock-provider", "--port", "0", "--name", name, *extra_args],
+            stdout=subprocess.PIPE,
+            stderr=self._log,
+            stdin=subprocess.DEVNULL,
+        )
+        assert self.process.stdout is not None
+        line = self.process.stdout.readline().decode()  # the mock prints exactly one line once listening
+        if "listening on" not in line:
+            self.stop()
+            raise AssertionError(f"mock provider {name} did not start: {line!r}\n{self.log_path.read_text()}")
+        self.url = line.strip().rsplit(" ", 1)[-1]
+        self.port = int(self.url.rsplit(":", 1)[-1])
+        ACTIVE_LOGS.append((f"mock {name}", self.log_path))
+        self.client = httpx.Client(base_url=self.url, timeout=10)
+
+    def set_rules(self, rules: list[dict[str, Any]]) -> None:
+        self.client.put("/_mock/rules", json=rules).raise_for_status()
+
+    def requests(self, model: str | None = None) -> list[dict[str, Any]]:
+        recorded: list[dict[str, Any]] = self.client.get("/_mock/requests").json()["requests"]
+        if model is None:
+            return recorded
+        return [r for r in recorded if isinstance(r["body"], dict) and r["body"].get("model") == model]
+
+    def clear(self) -> None:
+        self.client.delete("/_mock/requests").raise_for_status()
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(5)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+        self._log.close()
+        if (f"mock {self.name}", self.log_path) in ACTIVE_LOGS:
+            ACTIVE_LOGS.remove((f"mock {self.name}", self.log_path))
+
+
+class Stack:
+    """`switchyard up CONFIG` with every port chosen free, and its processes' logs in `log_dir`."""
+
+    def __init__(self, config_text: str, log_dir: Path, env: dict[str, str] | None = None) -> None:
+        self.log_dir = log_dir
+        self.config_path = log_dir / "switchyard.yaml"
+        self.config_path.write_text(config_text)
+        self.admin = f"127.0.0.1:{free_port()}"
+        self.xds = f"127.0.0.1:{free_port()}"
+        self.extproc = f"127.0.0.1:{free_port()}"
+        self.up_log = log_dir / "up.log"
+        self._up_log_file = open(self.up_log, "wb")  # noqa: SIM115
+        self.env = {**os.environ, **(env or {})}
+        self.process = subprocess.Popen(
+            [
+                PYTHON,
+                "-m",
+                "switchyard",
+                "--log-level",
+                "debug",
+                "up",
+                str(self.config_path),
+                "--admin",
+                self.admin,
+                "--xds",
+                self.xds,
+                "--extproc",
+                self.extproc,
+                "--log-dir",
+                str(log_dir),
+                "--envoy-log-level",
+                "info",
+            ],
+            stdout=self._up_log_file,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            env=self.env,
+        )
+        for name in ("up", "controlplane", "extproc", "envoy"):
+            ACTIVE_LOGS.append((name, log_dir / f"{name}.log"))
+        wait_for(lambda: self._up_or_dead(), 40, "`switchyard up` to report the gateway is up")
+        if self.process.poll() is not None:
+            raise AssertionError(f"`switchyard up` exited with {self.process.returncode}:\n{self.up_log.read_text()}")
+        self.client = httpx.Client(base_url=self.url, timeout=30)
+
+    def _up_or_dead(self) -> bool:
+        return self.process.poll() is not None or "Switchyard is up" in self.up_log.read_text(errors="replace")
+
+    @property
+    def url(self) -> str:
+        for line in self.config_path.read_text().splitlines():
+            if line.startswith("listen:"):
+                return "http://" + line.split(":", 1)[1].strip()
+        raise AssertionError("test configs must set listen:")
+
+    def chat(self, model: str, headers: dict[str, str] | None = None, **extra: Any) -> httpx.Response:
+        body = {"model": model, "messages": [{"role": "user", "content": "hello"}], **extra}
+        return self.client.post("/v1/chat/completions", json=body, headers=headers)
+
+    def write_config(self, text: str) -> None:
+        """Replace the file the way editors do (write elsewhere, rename over it)."""
+        temporary = self.config_path.with_suffix(".tmp")
+        temporary.write_text(text)
+        temporary.replace(self.config_path)
+
+    def log(self, name: str) -> str:
+        path = self.log_dir / f"{name}.log"
+        return path.read_text(errors="replace") if path.exists() else ""
+
+    def admin_get(self, path: str) -> str:
+        return httpx.get(f"http://{self.admin}{path}", timeout=10).text
+
+    def signal(self, sig: int = signal.SIGHUP) -> None:
+        self.process.send_signal(sig)
+
+    def stop(self) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._up_log_file.close()
+        for name in ("up", "controlplane", "extproc", "envoy"):
+            entry = (name, self.log_dir / f"{name}.log")
+            if entry in ACTIVE_LOGS:
+                ACTIVE_LOGS.remove(entry)
+        return self.process.returncode
+
+
+@contextmanager
+def running_stack(config_text: str, log_dir: Path, env: dict[str, str] | None = None) -> Iterator[Stack]:
+    stack = Stack(config_text, log_dir, env)
+    try:
+        yield stack
+    finally:
+        stack.stop()
+
+
+def sse_events(response: httpx.Response) -> Iterator[dict[str, Any] | str]:
+    for line in response.iter_lines():
+        if line.startswith("data: "):
+            payload = line[len("data: ") :]
+            yield payload if payload == "[DONE]" else json.loads(payload)

@@ -1,0 +1,109 @@
+"""The commands a newcomer types: validate, up on a bad config, demo."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from switchyard.processes import free_port
+from tests.e2e.harness import ACTIVE_LOGS, wait_for
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def _switchyard(*args: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "switchyard", *args],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, **(env or {})},
+    )
+
+
+def test_validate_prints_summary_and_hides_keys() -> None:
+    result = _switchyard(
+        "validate",
+        str(REPO / "examples/switchyard.yaml"),
+        env={"OPENAI_API_KEY": "sk-hidden-1", "AZURE_OPENAI_KEY": "hidden-2"},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "OK — 3 route(s), 7 target(s)" in result.stdout
+    assert "sk-hidden-1" not in result.stdout + result.stderr
+    assert "hidden-2" not in result.stdout + result.stderr
+
+
+def test_validate_reports_every_problem_with_line(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        "providers:\n  p: {kind: openia, base_url: http://x}\nroutes:\n  - model: m\n    targets: [{provider: p}]\n"
+    )
+    result = _switchyard("validate", str(bad))
+    assert result.returncode == 2
+    assert f"{bad}:2: providers.p.kind:" in result.stderr
+    assert f"{bad}:5: routes[0].targets[0].model: required key is missing" in result.stderr
+
+
+def test_up_refuses_invalid_config_and_starts_nothing(tmp_path: Path) -> None:
+    port = free_port()
+    bad = tmp_path / "bad.yaml"
+    bad.write_text(
+        f"listen: 127.0.0.1:{port}\nproviders: {{}}\nroutes:\n  - model: m\n    targets: [{{provider: ghost, model: x}}]\n"
+    )
+    result = _switchyard("up", str(bad), "--xds", f"127.0.0.1:{free_port()}", "--extproc", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 2
+    assert "unknown provider 'ghost'" in result.stderr
+    assert "Nothing was started" in result.stderr
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=1)
+
+
+@pytest.fixture
+def demo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
+    port, mock_port = free_port(), free_port()
+    log = tmp_path / "demo.out"
+    env = {**os.environ, "SWITCHYARD_DEMO_PORT": str(port), "SWITCHYARD_DEMO_MOCK_PORT": str(mock_port)}
+    ports = [
+        "--admin",
+        f"127.0.0.1:{free_port()}",
+        "--xds",
+        f"127.0.0.1:{free_port()}",
+        "--extproc",
+        f"127.0.0.1:{free_port()}",
+    ]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "switchyard", "demo", *ports, "--log-dir", str(tmp_path)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            stdin=subprocess.DEVNULL,
+        )
+    ACTIVE_LOGS.append(("demo", log))
+    try:
+        wait_for(lambda: "Switchyard is up" in log.read_text() or process.poll() is not None, 40, "the demo to start")
+        assert process.poll() is None, log.read_text()
+        yield f"http://127.0.0.1:{port}", log
+    finally:
+        process.terminate()
+        process.wait(20)
+        ACTIVE_LOGS.remove(("demo", log))
+
+
+@pytest.mark.e2e
+def test_demo_shows_fallback_with_every_request_succeeding(demo: tuple[str, Path]) -> None:
+    url, log = demo
+    assert "curl -s " + url in log.read_text()
+    body = {"model": "chatgpt-4", "messages": [{"role": "user", "content": "hi"}]}
+    targets = []
+    for _ in range(20):
+        response = httpx.post(f"{url}/v1/chat/completions", json=body, timeout=10)
+        assert response.status_code == 200, response.text
+        targets.append(response.headers["x-switchyard-target"])
+    assert "backup" in targets, "the demo's primary fails half the time; some request must show the fallback"

@@ -1,0 +1,291 @@
+"""The core promise, end to end through real Envoy, control plane and ext_proc: a failing target is
+replaced by its backup inside the same client request, and the backup receives a request made for it."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from switchyard.processes import free_port
+from tests.e2e.harness import MockProvider, Stack, running_stack, sse_events
+
+pytestmark = pytest.mark.e2e
+
+OPENAI_KEY = "sk-e2e-openai-4f1c9a"
+AZURE_KEY = "e2e-azure-key-77d2b0"
+CLIENT_KEY = "client-own-gateway-key"
+
+FALLBACK_CASES = ("500", "503", "429", "reset", "timeout", "refused")
+
+
+def _two_targets(model: str, primary_provider: str = "openai", timeout: str = "2s") -> str:
+    return f"""
+  - model: {model}
+    fallback_codes: [429, 500, 502, 503, 504]
+    timeout: {timeout}
+    targets:
+      - {{name: primary, provider: {primary_provider}, model: {model}-primary}}
+      - {{name: backup, provider: openai, model: {model}-backup}}"""
+
+
+def _config(listen_port: int, mock: MockProvider, dead_port: int) -> str:
+    routes = "".join(
+        _two_targets(
+            f"fb-{case}",
+            primary_provider="dead" if case == "refused" else "openai",
+            timeout="500ms" if case == "timeout" else "2s",
+        )
+        for case in FALLBACK_CASES
+    )
+    routes += _two_targets("no-retry-400") + _two_targets("healthy") + _two_targets("all-fail")
+    routes += _two_targets("all-hang", timeout="400ms") + _two_targets("stream")
+    return f"""
+listen: 127.0.0.1:{listen_port}
+max_request_body: 4MiB
+providers:
+  openai: {{kind: openai, base_url: "{mock.url}", api_key: "${{E2E_OPENAI_KEY}}"}}
+  azure: {{kind: azure_openai, base_url: "{mock.url}", api_key: "${{E2E_AZURE_KEY}}", api_version: 2024-10-21}}
+  dead: {{kind: openai_compatible, base_url: "http://127.0.0.1:{dead_port}"}}
+routes:
+  - model: chatgpt-4
+    primary: {{provider: openai, name: chatgpt-4, suffix: /v1/engines/gpt-4/completions}}
+    fallback_codes: [500, 502, 503]
+    backup:  {{provider: openai, name: gpt-3.5, suffix: /v1/engines/gpt-3.5/completions}}
+  - model: azure-backup
+    targets:
+      - {{name: openai-primary, provider: openai, model: azure-backup-primary}}
+      - {{name: azure-deployment, provider: azure, model: gpt4o-deploy}}
+  - model: ab
+    strategy: weighted
+    targets:
+      - {{name: big, provider: openai, model: ab-big, weight: 3}}
+      - {{name: small, provider: openai, model: ab-small, weight: 1}}
+{routes}
+"""
+
+
+def _rule(model: str, **action: Any) -> dict[str, Any]:
+    return {"match": {"model": model}, **action}
+
+
+RULES = [
+    _rule("chatgpt-4", status=502),
+    _rule("fb-500-primary", status=500),
+    _rule("fb-503-primary", status=503),
+    _rule("fb-429-primary", status=429),
+    _rule("fb-reset-primary", reset=True),
+    _rule("fb-timeout-primary", hang=True),
+    _rule("no-retry-400-primary", status=400),
+    _rule("all-fail-primary", status=503),
+    _rule("all-fail-backup", status=503),
+    _rule("all-hang-primary", hang=True),
+    _rule("all-hang-backup", hang=True),
+    _rule("azure-backup-primary", status=502),
+    _rule("stream-primary", status=502),
+]
+
+
+@pytest.fixture(scope="module")
+def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
+    provider = MockProvider("openai", tmp_path_factory.mktemp("mock"), ("--chunk-delay-ms", "150"))
+    provider.set_rules(RULES)
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(mock: MockProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    log_dir = tmp_path_factory.mktemp("stack")
+    config = _config(free_port(), mock, dead_port=free_port())
+    with running_stack(config, log_dir, env={"E2E_OPENAI_KEY": OPENAI_KEY, "E2E_AZURE_KEY": AZURE_KEY}) as running:
+        yield running
+
+
+def test_sample_workflow_backup_serves_in_the_same_request(stack: Stack, mock: MockProvider) -> None:
+    response = stack.chat("chatgpt-4", headers={"authorization": f"Bearer {CLIENT_KEY}"})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["model"] == "gpt-3.5"
+    assert response.headers["x-switchyard-target"] == "backup"
+    assert response.headers["x-switchyard-attempts"] == "2"
+    primary, backup = mock.requests("chatgpt-4"), mock.requests("gpt-3.5")
+    assert len(primary) == 1 and len(backup) == 1
+    assert primary[0]["path"] == "/v1/engines/gpt-4/completions"
+    assert backup[0]["path"] == "/v1/engines/gpt-3.5/completions"
+    assert backup[0]["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert backup[0]["headers"]["host"] == f"127.0.0.1:{mock.port}"
+    assert backup[0]["body"]["messages"] == [{"role": "user", "content": "hello"}]
+    assert int(backup[0]["headers"]["content-length"]) == backup[0]["body_bytes"]
+
+
+@pytest.mark.parametrize("case", FALLBACK_CASES)
+def test_failure_of_primary_falls_back_to_backup(stack: Stack, mock: MockProvider, case: str) -> None:
+    started = time.monotonic()
+    response = stack.chat(f"fb-{case}")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 200, response.text
+    assert response.headers["x-switchyard-target"] == "backup"
+    assert response.json()["model"] == f"fb-{case}-backup"
+    assert len(mock.requests(f"fb-{case}-backup")) == 1
+    if case != "refused":
+        assert len(mock.requests(f"fb-{case}-primary")) == 1, "the primary must be tried exactly once"
+    if case == "timeout":
+        assert elapsed < 5, f"a 500ms per-try timeout took {elapsed:.1f}s to fall back"
+
+
+def test_status_outside_fallback_codes_is_returned_without_trying_backup(stack: Stack, mock: MockProvider) -> None:
+    response = stack.chat("no-retry-400")
+
+    assert response.status_code == 400
+    assert response.json()["error"]["type"] == "invalid_request_error"
+    assert response.headers["x-switchyard-target"] == "primary"
+    assert mock.requests("no-retry-400-backup") == []
+
+
+def test_healthy_primary_never_touches_backup(stack: Stack, mock: MockProvider) -> None:
+    for _ in range(20):
+        response = stack.chat("healthy")
+        assert response.status_code == 200
+        assert response.headers["x-switchyard-target"] == "primary"
+        assert response.headers["x-switchyard-attempts"] == "1"
+    assert len(mock.requests("healthy-primary")) == 20
+    assert mock.requests("healthy-backup") == []
+
+
+def test_all_targets_failing_returns_last_error_once_each(stack: Stack, mock: MockProvider) -> None:
+    started = time.monotonic()
+    response = stack.chat("all-fail")
+
+    assert time.monotonic() - started < 3
+    assert response.status_code == 503
+    assert response.headers["x-switchyard-target"] == "backup"
+    assert response.json()["error"]["type"] == "server_error"
+    assert len(mock.requests("all-fail-primary")) == 1
+    assert len(mock.requests("all-fail-backup")) == 1
+
+
+def test_all_targets_hanging_times_out_promptly_with_openai_error(stack: Stack, mock: MockProvider) -> None:
+    started = time.monotonic()
+    response = stack.chat("all-hang")
+    elapsed = time.monotonic() - started
+
+    assert response.status_code == 504
+    assert response.json()["error"]["code"] == "upstream_timeout"
+    assert elapsed < 4, f"two 400ms attempts took {elapsed:.1f}s"
+    assert len(mock.requests("all-hang-primary")) == 1
+    assert len(mock.requests("all-hang-backup")) == 1
+
+
+def test_azure_backup_gets_deployment_path_api_version_and_api_key(stack: Stack, mock: MockProvider) -> None:
+    response = stack.chat("azure-backup", headers={"authorization": f"Bearer {CLIENT_KEY}"})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["x-switchyard-target"] == "azure-deployment"
+    (azure,) = mock.requests("gpt4o-deploy")
+    assert azure["path"] == "/openai/deployments/gpt4o-deploy/chat/completions"
+    assert azure["query"] == {"api-version": "2024-10-21"}
+    assert azure["headers"]["api-key"] == AZURE_KEY
+    # Neither the primary attempt's OpenAI key nor the client's own credentials may reach Azure.
+    assert "authorization" not in azure["headers"]
+
+
+def test_weighted_split_follows_weights(stack: Stack) -> None:
+    served = [stack.chat("ab").headers["x-switchyard-target"] for _ in range(200)]
+
+    share = served.count("big") / len(served)
+    assert served.count("big") + served.count("small") == 200
+    assert 0.68 <= share <= 0.82, f"weights 3:1 gave {share:.2f} to big"
+
+
+def test_streaming_passes_through_unbuffered_after_fallback(stack: Stack, mock: MockProvider) -> None:
+    body = {"model": "stream", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+    arrivals: list[float] = []
+    events: list[Any] = []
+    started = time.monotonic()
+    with stack.client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-switchyard-target"] == "backup"
+        for event in sse_events(response):
+            arrivals.append(time.monotonic() - started)
+            events.append(event)
+
+    assert events[-1] == "[DONE]"
+    assert all(e["object"] == "chat.completion.chunk" for e in events[:-1])
+    assert events[0]["model"] == "stream-backup"
+    # The mock waits 150 ms between chunks: a buffered proxy would deliver them all at once.
+    assert arrivals[-1] - arrivals[0] > 0.4, f"events arrived together: {arrivals}"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "needle"),
+    [
+        (b'{"model": "chatgpt-4", "messages": [', 400, "not valid JSON"),
+        (b'{"messages": []}', 400, "no `model`"),
+        (b'{"model": "no-such-model", "messages": []}', 404, "chatgpt-4"),
+    ],
+)
+def test_client_errors_are_openai_shaped(stack: Stack, body: bytes, status: int, needle: str) -> None:
+    response = stack.client.post("/v1/chat/completions", content=body, headers={"content-type": "application/json"})
+
+    assert response.status_code == status
+    error = response.json()["error"]
+    assert needle in error["message"]
+    assert error["type"] == "invalid_request_error"
+
+
+def test_body_over_limit_is_413_and_large_body_fails_over_intact(stack: Stack, mock: MockProvider) -> None:
+    too_big = b'{"model": "healthy", "pad": "' + b"x" * (5 * 1024 * 1024) + b'"}'
+    response = stack.client.post("/v1/chat/completions", content=too_big, headers={"content-type": "application/json"})
+    assert response.status_code == 413
+    assert response.json()["error"]["code"] == "request_too_large"
+
+    large = {"model": "fb-500", "messages": [{"role": "user", "content": "y" * (2 * 1024 * 1024)}]}
+    response = stack.client.post("/v1/chat/completions", json=large)
+    assert response.status_code == 200, response.text
+    received = mock.requests("fb-500-backup")[-1]
+    assert received["body"]["messages"][0]["content"] == "y" * (2 * 1024 * 1024)
+
+
+def test_models_endpoint_lists_routes(stack: Stack) -> None:
+    response = stack.client.get("/v1/models")
+
+    assert response.status_code == 200
+    assert {"chatgpt-4", "ab", "azure-backup"} <= {m["id"] for m in response.json()["data"]}
+
+
+def test_api_keys_never_reach_envoy_config_or_logs(stack: Stack) -> None:
+    dump = stack.admin_get("/config_dump?include_eds")
+    assert "route/chatgpt-4" in dump  # the dump is real
+    for key in (OPENAI_KEY, AZURE_KEY):
+        assert key not in dump
+        for name in ("up", "controlplane", "extproc", "envoy"):
+            assert key not in stack.log(name), f"{name}.log leaks an API key"
+
+
+def test_admin_listens_on_loopback_only(stack: Stack) -> None:
+    assert stack.admin.startswith("127.0.0.1:")
+    assert '"address": "127.0.0.1"' in stack.admin_get("/config_dump?resource=bootstrap") or "127.0.0.1" in stack.admin
+
+
+def test_sigterm_stops_every_process(tmp_path: Path, mock: MockProvider) -> None:
+    port = free_port()
+    config = f"""
+listen: 127.0.0.1:{port}
+providers:
+  openai: {{kind: openai_compatible, base_url: "{mock.url}"}}
+routes:
+  - model: m
+    targets: [{{provider: openai, model: m}}]
+"""
+    stack = Stack(config, tmp_path)
+    assert stack.chat("m").status_code == 200
+    assert stack.stop() == 0
+    with pytest.raises(httpx.ConnectError):
+        httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)

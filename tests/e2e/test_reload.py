@@ -1,0 +1,142 @@
+"""Live reconfiguration: edits and SIGHUP change routing with no failed request; a bad edit changes nothing."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from switchyard.processes import free_port
+from tests.e2e.harness import MockProvider, Stack, running_stack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _config(port: int, mock: MockProvider, first: str, second: str, extra: str = "") -> str:
+    return f"""
+listen: 127.0.0.1:{port}
+providers:
+  openai: {{kind: openai, base_url: "{mock.url}", api_key: sk-reload-test}}
+routes:
+  - model: live
+    targets:
+      - {{name: {first}, provider: openai, model: {first}-model, priority: 0}}
+      - {{name: {second}, provider: openai, model: {second}-model, priority: 1}}
+{extra}"""
+
+
+@pytest.fixture
+def mock(tmp_path: Path) -> Iterator[MockProvider]:
+    provider = MockProvider("reload", tmp_path)
+    yield provider
+    provider.stop()
+
+
+class RequestLoop:
+    """A bounded background loop of requests, recording every status and serving target."""
+
+    def __init__(self, url: str, max_seconds: float = 60, max_requests: int = 20_000) -> None:
+        self.results: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, args=(url, max_seconds, max_requests), daemon=True)
+        self._thread.start()
+
+    def _run(self, url: str, max_seconds: float, max_requests: int) -> None:
+        deadline = time.monotonic() + max_seconds
+        body = {"model": "live", "messages": [{"role": "user", "content": "hi"}]}
+        with httpx.Client(base_url=url, timeout=10) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline and len(self.results) < max_requests:
+                try:
+                    response = client.post("/v1/chat/completions", json=body)
+                    self.results.append((response.status_code, response.headers.get("x-switchyard-target", "")))
+                except httpx.HTTPError as error:
+                    self.results.append((0, repr(error)))
+
+    def stop(self) -> list[tuple[int, str]]:
+        self._stop.set()
+        self._thread.join(15)
+        return self.results
+
+
+def test_edit_changes_routing_live_with_zero_failed_requests(tmp_path: Path, mock: MockProvider) -> None:
+    port = free_port()
+    with running_stack(_config(port, mock, "alpha", "beta"), tmp_path) as stack:
+        loop = RequestLoop(stack.url)
+        wait_for(lambda: len(loop.results) >= 50, 20, "the request loop to get going")
+
+        stack.write_config(_config(port, mock, "beta", "alpha"))  # swap priorities
+        wait_for(lambda: loop.results[-1][1] == "beta", 15, "routing to follow the edited priorities")
+        served_after = len(loop.results)
+        wait_for(lambda: len(loop.results) >= served_after + 50, 20, "more requests after the reload")
+        results = loop.stop()
+
+    failures = [r for r in results if r[0] != 200]
+    assert failures == [], f"{len(failures)} of {len(results)} requests failed during the reload: {failures[:5]}"
+    first_beta = next(i for i, r in enumerate(results) if r[1] == "beta")
+    assert all(target == "alpha" for _, target in results[:first_beta])
+    assert all(target == "beta" for _, target in results[first_beta:]), "routing flapped after the reload"
+    assert "config version 2 in force" in stack.log("controlplane")
+
+
+def test_invalid_edit_is_reported_and_keeps_the_old_config(tmp_path: Path, mock: MockProvider) -> None:
+    port = free_port()
+    with running_stack(_config(port, mock, "alpha", "beta"), tmp_path) as stack:
+        assert stack.chat("live").headers["x-switchyard-target"] == "alpha"
+
+        broken = _config(port, mock, "beta", "alpha").replace(
+            "provider: openai, model: beta", "provider: nope, model: beta"
+        )
+        stack.write_config(broken)
+        wait_for(lambda: "rejected" in stack.log("controlplane"), 15, "the control plane to reject the edit")
+
+        log = stack.log("controlplane")
+        assert "version 1 stays in force" in log
+        assert "switchyard.yaml:8: routes[0].targets[0].provider: unknown provider 'nope'" in log
+        for _ in range(10):
+            response = stack.chat("live")
+            assert response.status_code == 200
+            assert response.headers["x-switchyard-target"] == "alpha"
+
+
+def test_sighup_reloads_after_a_change_the_watch_cannot_see(tmp_path: Path, mock: MockProvider) -> None:
+    port = free_port()
+    with running_stack(_config(port, mock, "alpha", "beta"), tmp_path) as stack:
+        assert stack.chat("live").status_code == 200
+        # A route that only exists after the reload; SIGHUP must bring it in even if the watch already did.
+        stack.write_config(
+            _config(
+                port, mock, "alpha", "beta", extra="  - {model: added, targets: [{provider: openai, model: added}]}\n"
+            )
+        )
+        stack.signal(signal.SIGHUP)
+        wait_for(lambda: "config reload (SIGHUP)" in stack.log("controlplane"), 15, "the SIGHUP reload")
+        wait_for(lambda: stack.chat("added").status_code == 200, 15, "the added route to serve")
+        assert stack.chat("added").json()["model"] == "added"
+
+
+def test_extproc_crash_is_restarted_and_traffic_recovers(tmp_path: Path, mock: MockProvider) -> None:
+    import os
+
+    port = free_port()
+    with running_stack(_config(port, mock, "alpha", "beta"), tmp_path) as stack:
+        assert stack.chat("live").status_code == 200
+        pid = int(_pid_of(stack, "extproc"))
+        os.kill(pid, signal.SIGKILL)
+        wait_for(lambda: "extproc exited" in stack.log("up"), 10, "the supervisor to notice")
+        wait_for(lambda: stack.chat("live").status_code == 200, 20, "traffic to recover after the restart")
+
+
+def _pid_of(stack: Stack, name: str) -> str:
+    import subprocess
+
+    out = subprocess.run(
+        ["pgrep", "-f", f"switchyard.*{name} --listen {stack.extproc}"], capture_output=True, text=True
+    )
+    pids = out.stdout.split()
+    assert pids, f"no {name} process found"
+    return pids[0]
