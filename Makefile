@@ -18,7 +18,7 @@ demo: $(STAMP)  ## install, then run Switchyard on the bundled demo config with 
 	$(BIN)/switchyard demo
 
 test: $(STAMP)  ## install, then run every test (unit + end-to-end with real Envoy)
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests $(PYTEST_ARGS)
 
 proto: $(STAMP)  ## regenerate switchyard/api from proto/ (the generated code is committed)
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/switchyard/api/v1/rewrite.proto

@@ -1,0 +1,131 @@
+"""The per-attempt rewrite, without Envoy: what each attempt's mutation sets, removes and sends."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from envoy.config.core.v3 import base_pb2
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+from google.protobuf import struct_pb2, text_format
+
+from extproc.attempt import Attempt, TargetResolver
+from extproc.targets import PreparedTarget, TargetIndex
+from switchyard.api.v1 import rewrite_pb2
+
+
+def _rewrite(
+    key: str, model: str = "gpt-3.5", auth: tuple[str, str] | None = ("authorization", "Bearer sk-b")
+) -> rewrite_pb2.TargetRewrite:
+    return rewrite_pb2.TargetRewrite(
+        key=key,
+        route="chatgpt-4",
+        target=key,
+        model=model,
+        paths={"chat": f"/v1/engines/{model}/completions", "completions": "/v1/completions"},
+        set_headers=[rewrite_pb2.HeaderValue(name=auth[0], value=auth[1])] if auth else [],
+        remove_headers=[h for h in ("authorization", "api-key", "x-api-key") if not auth or h != auth[0]],
+    )
+
+
+def _headers(mutation: ep.HeaderMutation) -> dict[str, str]:
+    return {h.header.key: h.header.raw_value.decode() for h in mutation.set_headers}
+
+
+def _attempt(rewrite: rewrite_pb2.TargetRewrite, endpoint: str = "chat") -> Attempt:
+    return Attempt(PreparedTarget.from_rewrite(rewrite), endpoint)
+
+
+def test_body_response_sets_path_credentials_and_exact_content_length() -> None:
+    body = json.dumps({"model": "chatgpt-4", "messages": [{"role": "user", "content": "héllo"}]}).encode()
+
+    response = _attempt(_rewrite("backup")).body_response(body)
+
+    common = response.request_body.response
+    sent = common.body_mutation.body
+    assert json.loads(sent) == {"model": "gpt-3.5", "messages": [{"role": "user", "content": "héllo"}]}
+    headers = _headers(common.header_mutation)
+    assert headers[":path"] == "/v1/engines/gpt-3.5/completions"
+    assert headers["authorization"] == "Bearer sk-b"
+    assert headers["content-length"] == str(len(sent))
+    assert set(common.header_mutation.remove_headers) == {"api-key", "x-api-key"}
+
+
+def test_unchanged_body_still_resets_content_length_left_by_an_earlier_attempt() -> None:
+    # Envoy restores the original body on a retry but keeps the previous attempt's headers.
+    body = b'{"model":"gpt-3.5","messages":[]}'
+
+    response = _attempt(_rewrite("backup")).body_response(body)
+
+    common = response.request_body.response
+    assert not common.HasField("body_mutation")
+    assert _headers(common.header_mutation)["content-length"] == str(len(body))
+
+
+def test_target_without_key_removes_every_credential_header() -> None:
+    attempt = _attempt(_rewrite("local", model="llama", auth=None))
+
+    mutation = attempt.header_mutation(10)
+
+    assert "authorization" not in _headers(mutation)
+    assert set(mutation.remove_headers) == {"authorization", "api-key", "x-api-key"}
+
+
+def test_endpoint_picks_its_own_path() -> None:
+    attempt = _attempt(_rewrite("backup"), endpoint="completions")
+
+    assert _headers(attempt.header_mutation(None))[":path"] == "/v1/completions"
+
+
+def test_headers_only_request_gets_mutation_without_content_length() -> None:
+    response = _attempt(_rewrite("backup")).headers_only_response()
+
+    headers = _headers(response.request_headers.response.header_mutation)
+    assert headers[":path"] == "/v1/engines/gpt-3.5/completions"
+    assert "content-length" not in headers
+
+
+@pytest.mark.parametrize("body", [b"not json", b"[1, 2]"])
+def test_non_object_body_is_sent_unchanged(body: bytes) -> None:
+    assert _attempt(_rewrite("backup")).rewrite_body(body) is None
+
+
+def _processing_request(metadata_key: str, route: str = "chat:chatgpt-4") -> ep.ProcessingRequest:
+    metadata = base_pb2.Metadata()
+    metadata.filter_metadata["switchyard"].update({"key": metadata_key, "target": "backup"})
+    attributes = struct_pb2.Struct()
+    attributes.update({"xds.route_name": route, "xds.upstream_host_metadata": text_format.MessageToString(metadata)})
+    request = ep.ProcessingRequest()
+    request.attributes["envoy.filters.http.ext_proc"].CopyFrom(attributes)
+    return request
+
+
+def test_resolver_finds_target_from_envoy_attributes() -> None:
+    index = TargetIndex()
+    index.apply(rewrite_pb2.RewriteTable(version="1", targets=[_rewrite("k1"), _rewrite("k2", model="other")]))
+    resolver = TargetResolver(index)
+
+    target, endpoint = resolver.resolve(_processing_request("k2", route="completions:chatgpt-4"))
+
+    assert target is not None and target.model == "other"
+    assert endpoint == "completions"
+
+
+def test_resolver_returns_none_for_unknown_endpoint() -> None:
+    index = TargetIndex()
+    index.apply(rewrite_pb2.RewriteTable(version="1", targets=[_rewrite("k1")]))
+
+    target, _ = TargetResolver(index).resolve(_processing_request("missing"))
+
+    assert target is None
+
+
+def test_targets_removed_by_a_reload_stay_resolvable_for_in_flight_retries() -> None:
+    index = TargetIndex()
+    index.apply(rewrite_pb2.RewriteTable(version="1", targets=[_rewrite("old"), _rewrite("kept")]))
+    index.apply(rewrite_pb2.RewriteTable(version="2", targets=[_rewrite("kept", model="new-model")]))
+
+    assert index.version == "2"
+    assert index.get("old") is not None
+    kept = index.get("kept")
+    assert kept is not None and kept.model == "new-model"
