@@ -14,6 +14,7 @@ import itertools
 import logging
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
+from typing import TypeAlias
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
@@ -25,7 +26,7 @@ from controlplane.store import SnapshotStore
 
 log = logging.getLogger("switchyard.controlplane.ads")
 
-_Event = discovery_pb2.DiscoveryRequest | Snapshot | None
+_Event: TypeAlias = "discovery_pb2.DiscoveryRequest | Snapshot | None"
 
 
 @dataclass

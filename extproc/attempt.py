@@ -51,7 +51,7 @@ def _key_from_metadata(text: str) -> str:
     text_format.Parse(text, metadata, allow_unknown_field=True)
     if _METADATA_NAMESPACE not in metadata.filter_metadata:
         return ""
-    return metadata.filter_metadata[_METADATA_NAMESPACE].fields["key"].string_value
+    return str(metadata.filter_metadata[_METADATA_NAMESPACE].fields["key"].string_value)
 
 
 @dataclass(frozen=True)

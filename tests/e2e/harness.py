@@ -33,7 +33,7 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
             result = predicate()
             if result:
                 return result
-        except Exception as error:  # noqa: BLE001 - keep polling until the deadline
+        except Exception as error:
             last_error = error
         time.sleep(interval)
     raise AssertionError(
