@@ -54,7 +54,8 @@ def test_up_refuses_invalid_config_and_starts_nothing(tmp_path: Path) -> None:
     port = free_port()
     bad = tmp_path / "bad.yaml"
     bad.write_text(
-        f"listen: 127.0.0.1:{port}\nproviders: {{}}\nroutes:\n  - model: m\n    targets: [{{provider: ghost, model: x}}]\n"
+        f"listen: 127.0.0.1:{port}\nproviders: {{}}\n"
+        "routes:\n  - model: m\n    targets: [{provider: ghost, model: x}]\n"
     )
     result = _switchyard("up", str(bad), "--xds", f"127.0.0.1:{free_port()}", "--extproc", f"127.0.0.1:{free_port()}")
     assert result.returncode == 2
