@@ -3,8 +3,10 @@ replaced by its backup inside the same client request, and the backup receives a
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -43,7 +45,8 @@ def _config(listen_port: int, mock: MockProvider, dead_port: int) -> str:
         for case in FALLBACK_CASES
     )
     routes += _two_targets("no-retry-400") + _two_targets("healthy") + _two_targets("all-fail")
-    routes += _two_targets("all-hang", timeout="400ms") + _two_targets("stream")
+    routes += _two_targets("all-hang", timeout="400ms") + _two_targets("stream") + _two_targets("eject")
+    routes += _two_targets("load")
     return f"""
 listen: 127.0.0.1:{listen_port}
 max_request_body: 4MiB
@@ -60,6 +63,16 @@ routes:
     targets:
       - {{name: openai-primary, provider: openai, model: azure-backup-primary}}
       - {{name: azure-deployment, provider: azure, model: gpt4o-deploy}}
+  - model: chain
+    targets:
+      - {{name: first, provider: openai, model: chain-first}}
+      - {{name: second, provider: openai, model: chain-second}}
+      - {{name: third, provider: openai, model: chain-third}}
+  - model: siblings
+    strategy: weighted
+    targets:
+      - {{name: broken, provider: openai, model: siblings-broken, weight: 1}}
+      - {{name: working, provider: openai, model: siblings-working, weight: 1}}
   - model: ab
     strategy: weighted
     targets:
@@ -87,6 +100,11 @@ RULES = [
     _rule("all-hang-backup", hang=True),
     _rule("azure-backup-primary", status=502),
     _rule("stream-primary", status=502),
+    _rule("chain-first", status=503),
+    _rule("chain-second", status=502),
+    _rule("siblings-broken", status=500),
+    _rule("eject-primary", status=503),
+    _rule("load-primary", status=503, rate=0.5),
 ]
 
 
@@ -270,8 +288,48 @@ def test_api_keys_never_reach_envoy_config_or_logs(stack: Stack) -> None:
 
 
 def test_admin_listens_on_loopback_only(stack: Stack) -> None:
-    assert stack.admin.startswith("127.0.0.1:")
-    assert '"address": "127.0.0.1"' in stack.admin_get("/config_dump?resource=bootstrap") or "127.0.0.1" in stack.admin
+    dump = json.loads(stack.admin_get("/config_dump"))
+    (bootstrap,) = [c["bootstrap"] for c in dump["configs"] if c["@type"].endswith("BootstrapConfigDump")]
+    assert bootstrap["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+
+
+def test_three_target_chain_tries_each_target_once_in_priority_order(stack: Stack, mock: MockProvider) -> None:
+    response = stack.chat("chain")
+
+    assert response.status_code == 200
+    assert response.headers["x-switchyard-target"] == "third"
+    assert response.headers["x-switchyard-attempts"] == "3"
+    assert [len(mock.requests(f"chain-{n}")) for n in ("first", "second", "third")] == [1, 1, 1]
+
+
+def test_failing_target_falls_back_to_its_same_priority_sibling(stack: Stack, mock: MockProvider) -> None:
+    for _ in range(10):
+        response = stack.chat("siblings")
+        assert response.status_code == 200, response.text
+        assert response.headers["x-switchyard-target"] == "working"
+        assert int(response.headers["x-switchyard-attempts"]) <= 2
+
+
+def test_consistently_failing_target_is_ejected_and_skipped(stack: Stack, mock: MockProvider) -> None:
+    attempts = [int(stack.chat("eject").headers["x-switchyard-attempts"]) for _ in range(8)]
+
+    assert attempts[:3] == [2, 2, 2], "the first failures are each retried on the backup"
+    assert attempts[3:] == [1] * 5, "after three failures in a row the primary is skipped without an attempt"
+    assert len(mock.requests("eject-primary")) == 3
+
+
+def test_failover_under_concurrency_never_overflows_retries(stack: Stack, mock: MockProvider) -> None:
+    # Envoy's default retry circuit breaker allows 3 concurrent retries per cluster: most failovers would
+    # then return the primary's 503 instead of the backup's answer.
+    def call(_: int) -> int:
+        return stack.client.post(
+            "/v1/chat/completions", json={"model": "load", "messages": [{"role": "user", "content": "x"}]}
+        ).status_code
+
+    with ThreadPoolExecutor(max_workers=32) as pool:
+        statuses = list(pool.map(call, range(400)))
+
+    assert statuses.count(200) == 400, f"non-200: {[s for s in statuses if s != 200][:10]}"
 
 
 def test_sigterm_stops_every_process(tmp_path: Path, mock: MockProvider) -> None:
