@@ -11,7 +11,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+from collections.abc import Coroutine
 from pathlib import Path
+from typing import Any
 
 import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
@@ -23,7 +25,7 @@ from controlplane.snapshot import InconsistentSnapshot, Snapshot, build_snapshot
 from controlplane.store import SnapshotStore
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
 from switchyard.api.v1 import rewrite_pb2_grpc
-from switchyard.config import Config, ConfigError, load_config
+from switchyard.config import ConfigError, ConfigProblem, load_config_text
 
 log = logging.getLogger("switchyard.controlplane")
 
@@ -32,7 +34,9 @@ _PUBLISH_WAIT_S = 3.0
 
 
 class ControlPlane:
-    def __init__(self, config_path: Path, settings: TranslateSettings = DEFAULT_SETTINGS) -> None:
+    def __init__(
+        self, config_path: Path, settings: TranslateSettings = DEFAULT_SETTINGS, state_dir: Path | None = None
+    ) -> None:
         self.config_path = config_path
         self.settings = settings
         self.store = SnapshotStore()
@@ -41,15 +45,35 @@ class ControlPlane:
         self._version = 0
         self._reload_lock = asyncio.Lock()
         self.last_reload_ok = True
+        # The last config that was applied, kept so a restarted control plane can serve it even while the
+        # file holds an invalid edit (otherwise a crash during a bad edit would take the gateway down).
+        self._last_good = None if state_dir is None else state_dir / "last-good.yaml"
 
-    def initial_snapshot(self) -> Snapshot:
-        """Load the config for the first time; errors propagate so the process refuses to start."""
-        return self._build(load_config(self.config_path))
+    def _load(self, path: Path, source: str | None = None) -> tuple[Snapshot, str]:
+        try:
+            text = path.read_text(encoding="utf-8")
+        except OSError as error:
+            raise ConfigError(str(path), [ConfigProblem(None, "", f"cannot read the file: {error.strerror}")]) from None
+        config = load_config_text(text, source=source or str(path))
+        return build_snapshot(config, str(self._version + 1), self.settings), text
 
-    def _build(self, config: Config) -> Snapshot:
-        return build_snapshot(config, str(self._version + 1), self.settings)
+    def initial_snapshot(self) -> tuple[Snapshot, str]:
+        """First load; without a saved last good config, errors propagate and the process refuses to start."""
+        try:
+            return self._load(self.config_path)
+        except ConfigError as error:
+            if self._last_good is None or not self._last_good.is_file():
+                raise
+            log.error(
+                "%s is invalid; serving the last good config saved at %s until it is fixed:\n%s",
+                self.config_path,
+                self._last_good,
+                error.render(),
+            )
+            self.last_reload_ok = False
+            return self._load(self._last_good, source=f"{self._last_good} (last good copy of {self.config_path})")
 
-    async def apply(self, snapshot: Snapshot, *, first: bool = False) -> None:
+    async def apply(self, snapshot: Snapshot, text: str, *, first: bool = False) -> None:
         if first and not await self.directory.wait_for_subscriber(_FIRST_EXTPROC_WAIT_S):
             log.warning("no ext_proc subscribed within %.0fs; serving Envoy anyway", _FIRST_EXTPROC_WAIT_S)
         late = await self.directory.publish(snapshot.rewrite_table, _PUBLISH_WAIT_S)
@@ -57,6 +81,7 @@ class ControlPlane:
             log.warning("ext_proc(s) %s did not confirm version %s in time", ", ".join(late), snapshot.version)
         self._version = int(snapshot.version)
         await self.store.set(snapshot)
+        self._save_last_good(text)
         log.info(
             "config version %s in force: %d route(s), %d target(s)",
             snapshot.version,
@@ -64,11 +89,19 @@ class ControlPlane:
             len(snapshot.rewrite_table.targets),
         )
 
+    def _save_last_good(self, text: str) -> None:
+        if self._last_good is None:
+            return
+        temporary = self._last_good.with_suffix(".tmp")
+        temporary.write_text(text, encoding="utf-8")
+        temporary.chmod(0o600)  # the YAML may hold literal keys
+        temporary.replace(self._last_good)
+
     async def reload(self, reason: str) -> bool:
         async with self._reload_lock:
             current = self.store.current
             try:
-                snapshot = self._build(load_config(self.config_path))
+                snapshot, text = self._load(self.config_path)
             except ConfigError as error:
                 self.last_reload_ok = False
                 log.error(
@@ -87,8 +120,28 @@ class ControlPlane:
                 log.info("config reload (%s): no change", reason)
                 return True
             log.info("config reload (%s): applying version %s", reason, snapshot.version)
-            await self.apply(snapshot)
+            await self.apply(snapshot, text)
             return True
+
+    def file_signature(self) -> tuple[int, int, int] | None:
+        try:
+            stat = self.config_path.stat()  # follows symlinks: a ConfigMap-style symlink swap changes it
+        except OSError:
+            return None
+        return (stat.st_mtime_ns, stat.st_size, stat.st_ino)
+
+    async def poll_file(self, baseline: tuple[int, int, int] | None, interval: float = 1.0) -> None:
+        """Backstop for the watch: catches edits made before the watch started and symlink swaps it cannot see.
+
+        `baseline` is taken before the first load, so nothing written after that moment can be missed.
+        """
+        seen = baseline
+        while True:
+            await asyncio.sleep(interval)
+            current = self.file_signature()
+            if current != seen:
+                seen = current
+                await self.reload("file changed")
 
     async def watch_file(self) -> None:
         """Watch the directory, not the file: editors replace files by rename, which a file watch misses."""
@@ -101,10 +154,13 @@ class ControlPlane:
             await self.reload("file changed")
 
 
-async def serve(config_path: Path, listen: str, settings: TranslateSettings = DEFAULT_SETTINGS) -> int:
-    plane = ControlPlane(config_path, settings)
+async def serve(
+    config_path: Path, listen: str, settings: TranslateSettings = DEFAULT_SETTINGS, state_dir: Path | None = None
+) -> int:
+    plane = ControlPlane(config_path, settings, state_dir)
+    baseline = plane.file_signature()
     try:
-        snapshot = plane.initial_snapshot()
+        snapshot, text = plane.initial_snapshot()
     except ConfigError as error:
         log.error("refusing to start:\n%s", error.render())
         return 2
@@ -132,7 +188,12 @@ async def serve(config_path: Path, listen: str, settings: TranslateSettings = DE
 
     loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
 
-    tasks = [asyncio.create_task(plane.apply(snapshot, first=True)), asyncio.create_task(plane.watch_file())]
+    first_apply = asyncio.create_task(plane.apply(snapshot, text, first=True))
+    tasks = [
+        first_apply,
+        asyncio.create_task(plane.watch_file()),
+        asyncio.create_task(_after(first_apply, plane.poll_file(baseline))),
+    ]
     await stop.wait()
     for task in tasks:
         task.cancel()
@@ -141,3 +202,9 @@ async def serve(config_path: Path, listen: str, settings: TranslateSettings = DE
     await server.stop(grace=1.0)
     log.info("control plane stopped")
     return 0
+
+
+async def _after(first: asyncio.Task[None], then: Coroutine[Any, Any, None]) -> None:
+    """Reloads must not overtake the first apply: the first snapshot is the baseline they replace."""
+    await first
+    await then

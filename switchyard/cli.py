@@ -72,7 +72,7 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
     from controlplane.translate import TranslateSettings
 
     settings = TranslateSettings(tls_ca_file=args.tls_ca_file)
-    return asyncio.run(serve(args.config, args.listen, settings))
+    return asyncio.run(serve(args.config, args.listen, settings, args.state_dir))
 
 
 def _cmd_extproc(args: argparse.Namespace) -> int:
@@ -155,6 +155,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--tls-ca-file",
         default="/etc/ssl/certs/ca-certificates.crt",
         help="CA bundle Envoy uses to verify https providers (default: %(default)s)",
+    )
+    p.add_argument(
+        "--state-dir",
+        type=Path,
+        help="keep the last good config here; a restart while the YAML holds an invalid edit then serves it "
+        "instead of refusing to start",
     )
     p.set_defaults(func=_cmd_controlplane)
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import signal
+import socket
 import sys
 import tempfile
 import time
@@ -18,7 +19,7 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from switchyard.bootstrap import BootstrapParams, render_bootstrap
+from switchyard.bootstrap import BootstrapParams, render_bootstrap, split_address
 from switchyard.config import Config, ConfigError, load_config
 from switchyard.processes import Child, envoy_binary, switchyard_command, wait_until
 
@@ -64,7 +65,9 @@ class Gateway:
         return [
             Child(
                 "controlplane",
-                switchyard_command(*level, "controlplane", str(o.config_path), "--listen", o.xds),
+                switchyard_command(
+                    *level, "controlplane", str(o.config_path), "--listen", o.xds, "--state-dir", str(self._workdir)
+                ),
                 self._log_path("controlplane"),
             ),
             Child(
@@ -174,11 +177,34 @@ class Gateway:
             child.stop()
 
 
+def _busy_ports(options: GatewayOptions, config: Config) -> list[str]:
+    wanted = {
+        f"{config.listen_host}:{config.listen_port}": "listen (from the YAML)",
+        options.admin: "--admin",
+        options.xds: "--xds",
+        options.extproc: "--extproc",
+    }
+    busy = []
+    for address, what in wanted.items():
+        host, port = split_address(address)
+        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((host, port))
+            except OSError as error:
+                busy.append(f"{address} ({what}): {error.strerror}")
+    return busy
+
+
 def run_up(options: GatewayOptions, banner: str = "") -> int:
     try:
         config = load_config(options.config_path)
     except ConfigError as error:
         print(error.render(), file=sys.stderr)
+        print("Nothing was started.", file=sys.stderr)
+        return 2
+    if busy := _busy_ports(options, config):
+        print("Cannot start: these addresses are not available:\n  " + "\n  ".join(busy), file=sys.stderr)
         print("Nothing was started.", file=sys.stderr)
         return 2
     gateway = Gateway(options, config)

@@ -110,11 +110,23 @@ def wait_until(predicate: object, timeout: float, interval: float = 0.05) -> boo
 
 
 def free_port(host: str = "127.0.0.1") -> int:
+    """A currently free port *below* Linux's ephemeral range (32768-60999).
+
+    Port 0 would hand out an ephemeral port, which any outgoing connection (Envoy to a provider, a test
+    client) may take before the process meant to listen on it binds: a flaky "address already in use".
+    """
+    import random
     import socket
 
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return int(sock.getsockname()[1])
+    for _ in range(200):
+        port = random.randint(20000, 32000)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    raise RuntimeError("no free port found in 20000-32000")
 
 
 def pid_alive(pid: int) -> bool:

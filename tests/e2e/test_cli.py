@@ -108,3 +108,21 @@ def test_demo_shows_fallback_with_every_request_succeeding(demo: tuple[str, Path
         assert response.status_code == 200, response.text
         targets.append(response.headers["x-switchyard-target"])
     assert "backup" in targets, "the demo's primary fails half the time; some request must show the fallback"
+
+
+def test_up_refuses_a_listen_port_in_use(tmp_path: Path) -> None:
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        config = tmp_path / "c.yaml"
+        config.write_text(
+            f"listen: 127.0.0.1:{port}\nproviders: {{p: {{kind: openai_compatible, base_url: 'http://127.0.0.1:9'}}}}\n"
+            "routes: [{model: m, targets: [{provider: p, model: m}]}]\n"
+        )
+        result = _switchyard("up", str(config), "--xds", f"127.0.0.1:{free_port()}", "--extproc", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 2
+    assert f"127.0.0.1:{port} (listen (from the YAML))" in result.stderr
+    assert "Nothing was started" in result.stderr

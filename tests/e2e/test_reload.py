@@ -134,9 +134,45 @@ def test_extproc_crash_is_restarted_and_traffic_recovers(tmp_path: Path, mock: M
 def _pid_of(stack: Stack, name: str) -> str:
     import subprocess
 
-    out = subprocess.run(
-        ["pgrep", "-f", f"switchyard.*{name} --listen {stack.extproc}"], capture_output=True, text=True
-    )
+    address = stack.extproc if name == "extproc" else stack.xds
+    out = subprocess.run(["pgrep", "-f", f"switchyard.* {name} .*--listen {address}"], capture_output=True, text=True)
     pids = out.stdout.split()
     assert pids, f"no {name} process found"
     return pids[0]
+
+
+def test_controlplane_crash_during_invalid_edit_serves_last_good_config(tmp_path: Path, mock: MockProvider) -> None:
+    import os
+
+    port = free_port()
+    with running_stack(_config(port, mock, "alpha", "beta"), tmp_path) as stack:
+        stack.write_config("routes: [this is not: valid")
+        wait_for(lambda: "rejected" in stack.log("controlplane"), 15, "the edit to be rejected")
+        pid = int(_pid_of(stack, "controlplane"))
+        os.kill(pid, signal.SIGKILL)
+
+        wait_for(lambda: "serving the last good config" in stack.log("controlplane"), 20, "a restart on the last good")
+        assert stack.process.poll() is None, "switchyard up must keep running"
+        for _ in range(5):
+            assert stack.chat("live").headers["x-switchyard-target"] == "alpha"
+
+        stack.write_config(_config(port, mock, "beta", "alpha"))  # fixing the file is picked up again
+        wait_for(lambda: stack.chat("live").headers["x-switchyard-target"] == "beta", 15, "the fixed file to apply")
+
+
+def test_stream_in_flight_survives_a_reload_of_its_route(tmp_path: Path) -> None:
+    slow = MockProvider("slow-stream", tmp_path, ("--chunk-delay-ms", "300", "--stream-chunks", "6"))
+    try:
+        port = free_port()
+        with running_stack(_config(port, slow, "alpha", "beta"), tmp_path) as stack:
+            body = {"model": "live", "stream": True, "messages": [{"role": "user", "content": "hi"}]}
+            with stack.client.stream("POST", "/v1/chat/completions", json=body) as response:
+                lines = response.iter_lines()
+                first = next(line for line in lines if line.startswith("data: "))
+                stack.write_config(_config(port, slow, "beta", "alpha"))  # rebuilds the route's cluster
+                wait_for(lambda: "config version 2 in force" in stack.log("controlplane"), 15, "the reload")
+                rest = [line for line in lines if line.startswith("data: ")]
+            assert '"model":"alpha-model"' in first.replace(" ", "")
+            assert rest[-1] == "data: [DONE]", f"the stream was cut by the reload: {rest[-2:]}"
+    finally:
+        slow.stop()
