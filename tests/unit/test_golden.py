@@ -1,0 +1,55 @@
+"""The committed golden Envoy config must match what the translation renders today.
+
+A failure here means `controlplane/translate.py`, `rewrite_table.py` or a provider adapter now produces a
+different Envoy config for `examples/switchyard.yaml`. If that change is intended, regenerate the file and
+review the diff like code; if it is not, the diff shows what broke.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+
+from controlplane import golden
+from controlplane.rewrite_table import build_rewrite_table
+from switchyard.config import load_config
+
+
+def test_golden_file_matches_the_current_translation() -> None:
+    assert golden.GOLDEN.exists(), "tests/golden/envoy_config.yaml is missing: run `make golden` and commit it"
+    committed = golden.GOLDEN.read_text(encoding="utf-8")
+    rendered = golden.render_golden()
+    if committed != rendered:
+        diff = "".join(
+            difflib.unified_diff(
+                committed.splitlines(keepends=True),
+                rendered.splitlines(keepends=True),
+                fromfile="tests/golden/envoy_config.yaml (committed)",
+                tofile="render_golden() (current code)",
+                n=2,
+            )
+        )
+        raise AssertionError(
+            "The Envoy config translated from examples/switchyard.yaml changed.\n"
+            "If the change is intended, run `make golden`, review the diff of tests/golden/envoy_config.yaml "
+            "and commit it with your change; otherwise fix the translation.\n\n" + diff
+        )
+
+
+def test_golden_file_holds_no_secret() -> None:
+    text = golden.render_golden()
+    for secret in golden.FAKE_ENV.values():
+        assert secret not in text
+    # Every credential header is still listed, redacted, so the file shows *which* header each target sets.
+    table = build_rewrite_table(load_config(golden.EXAMPLE, environ=golden.FAKE_ENV), golden.VERSION)
+    secret_headers = [h for t in table.targets for h in t.set_headers]
+    assert secret_headers, "the example should exercise at least one credential header"
+    assert text.count(golden.REDACTED) == len(secret_headers)
+    assert "name: authorization" in text
+    assert "name: api-key" in text
+
+
+def test_golden_check_exits_zero_when_up_to_date(capsys: pytest.CaptureFixture[str]) -> None:
+    assert golden.main([]) == 0
+    assert "up to date" in capsys.readouterr().out
