@@ -13,7 +13,8 @@ _REPO_TEMPLATE = Path(__file__).resolve().parent.parent / "envoy" / "bootstrap.y
 
 def template_text() -> str:
     """From the source tree when run from a checkout, else from the copy packaged into the wheel."""
-    if _REPO_TEMPLATE.is_file():
+    # Installed, parent.parent is site-packages (where xds-protos' `envoy` package lives): only trust a checkout.
+    if _REPO_TEMPLATE.is_file() and (_REPO_TEMPLATE.parent.parent / "pyproject.toml").is_file():
         return _REPO_TEMPLATE.read_text(encoding="utf-8")
     return resources.files("switchyard").joinpath("_data/bootstrap.yaml").read_text(encoding="utf-8")
 

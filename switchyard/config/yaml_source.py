@@ -88,10 +88,10 @@ class LocatedYaml:
         def replace(match: re.Match[str]) -> str:
             name, default = match.group(1), match.group(2)
             found = lookup(name)
+            if default is not None and not found:
+                return default  # as in shells and compose: `:-` also replaces a variable set but empty
             if found is not None:
                 return found
-            if default is not None:
-                return default
             self.problems.append(
                 ConfigProblem(self.line_of(path), render_path(path), f"environment variable {name} is not set")
             )
