@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from switchyard.config import Config
+from switchyard.config.model import redact_url
 from switchyard.config.units import format_duration
 
 
@@ -16,7 +17,7 @@ def summarize(config: Config, source: str) -> str:
     for name, provider in config.providers.items():
         key = "key set" if provider.api_key is not None else "no key"
         extra = f", api-version {provider.api_version}" if provider.api_version else ""
-        lines.append(f"  {name:<{width}}  {provider.kind.value:<17} {provider.base_url}  ({key}{extra})")
+        lines.append(f"  {name:<{width}}  {provider.kind.value:<17} {redact_url(provider.base_url)}  ({key}{extra})")
     lines.append("routes:")
     for route in config.routes:
         codes = ",".join(str(c) for c in route.fallback_codes)

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import difflib
 import os
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from pathlib import Path as FilePath
+from typing import Any
 
 from pydantic import ValidationError
 
 from switchyard.config import semantics
 from switchyard.config.errors import ConfigError, ConfigProblem
-from switchyard.config.model import Config
-from switchyard.config.yaml_source import LocatedYaml, render_path
+from switchyard.config.model import Config, Provider, Route, SeedTarget, Target
+from switchyard.config.yaml_source import LocatedYaml, Path, render_path
+
+_SECRET_KEYS = frozenset({"api_key"})
+_KNOWN_KEYS = sorted({f for model in (Config, Provider, Route, Target, SeedTarget) for f in model.model_fields})
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
@@ -25,44 +30,88 @@ def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None 
 
 def load_config_text(text: str, source: str = "<config>", environ: Mapping[str, str] | None = None) -> Config:
     env = os.environ if environ is None else environ
-    lookup: Callable[[str], str | None] = env.get
     located = LocatedYaml(text)
-    if located.problems and located.data is None:
+    if located.data is None:
         raise ConfigError(source, located.problems)
-    located.substitute_env(lookup)
+    located.substitute_env(env.get)
     problems = list(located.problems)
     if not isinstance(located.data, dict):
         problems.append(ConfigProblem(1, "", "the top level must be a mapping with `providers` and `routes`"))
         raise ConfigError(source, problems)
+    reported: set[Path] = set(located.env_problem_paths)
+    for path, message in semantics.check(located.data):
+        if path in located.env_problem_paths:
+            continue  # "KEY is empty" only because its variable is unset: already said
+        reported.add(path)
+        problems.append(ConfigProblem(located.line_of(path), render_path(path), message))
     try:
         config = Config.model_validate(located.data)
     except ValidationError as error:
         for item in error.errors(include_url=False):
-            path = tuple(part for part in item["loc"] if not _is_pydantic_tag(part))
-            message = _humanise(item["msg"], item["type"], item.get("input"))
-            problems.append(ConfigProblem(located.line_of(path), render_path(path), message))
+            path = _data_path(located.data, item["loc"])
+            if any(path[: len(p)] == p for p in reported):
+                continue  # already explained (an unset variable, a missing key) more precisely
+            problems.append(ConfigProblem(located.line_of(path), render_path(path), _humanise(item, path)))
         raise ConfigError(source, problems) from None
-    for path, message in semantics.check(config):
-        problems.append(ConfigProblem(located.line_of(path), render_path(path), message))
     if problems:
         raise ConfigError(source, problems)
     return config
 
 
-def _is_pydantic_tag(part: object) -> bool:
-    # Union members and validator wrappers show up in `loc` as strings like "function-before[...]".
-    return isinstance(part, str) and ("[" in part or part in ("str", "int", "float", "bool"))
+def _data_path(data: Any, loc: tuple[int | str, ...]) -> Path:
+    """Pydantic's `loc` with its internal tags (union members, validator wrappers) dropped.
+
+    Walks the actual data, so a provider that happens to be named `int` keeps its name.
+    """
+    path: list[str | int] = []
+    node = data
+    for part in loc:
+        if isinstance(node, dict) and part in node:
+            node = node[part]
+        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+            node = node[part]
+        elif isinstance(node, dict) and isinstance(part, str) and not _looks_like_tag(part):
+            node = None  # a missing or unknown key: keep it in the path, stop walking
+        else:
+            continue
+        path.append(part)
+    return tuple(path)
 
 
-def _humanise(message: str, kind: str, value: object) -> str:
+def _looks_like_tag(part: str) -> bool:
+    return "[" in part or part in ("str", "int", "float", "bool", "list", "dict", "tuple", "none")
+
+
+def _humanise(item: Any, path: Path) -> str:
+    kind: str = item["type"]
+    message: str = item["msg"]
+    value = item.get("input")
     if kind == "extra_forbidden":
-        return "unknown key (check the spelling; see the config reference in README.md)"
+        key = str(path[-1]) if path else ""
+        close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1)
+        hint = f"did you mean {close[0]!r}?" if close else "see the config reference in README.md"
+        return f"unknown key {key!r} ({hint})"
     if kind == "missing":
         return "required key is missing"
-    if kind == "enum":
-        return message.replace("Input should be", "must be")
-    message = message.removeprefix("Value error, ").removeprefix("Assertion failed, ")
-    message = message.replace("Input should be", "must be")
-    if kind.startswith(("greater", "less", "int_", "string_", "float_")) and value is not None:
+    if kind in ("string_too_short", "too_short") and isinstance(value, str | list | tuple) and not value:
+        return "must not be empty"
+    if kind in ("model_type", "model_attributes_type", "dict_type"):
+        return f"must be a mapping (key: value pairs), got {_describe(value)}"
+    if kind == "int_parsing":
+        message = "must be a whole number"
+    message = (
+        message.removeprefix("Value error, ").removeprefix("Assertion failed, ").replace("Input should be", "must be")
+    )
+    if path and path[-1] in _SECRET_KEYS:
+        return message  # never echo what may be a credential
+    if kind.startswith(("greater", "less", "int_", "string_", "float_", "bool_")) and value is not None:
         return f"{message} (got {value!r})"
     return message
+
+
+def _describe(value: Any) -> str:
+    if isinstance(value, str):
+        return f"the text {value!r}"
+    if isinstance(value, list):
+        return "a list"
+    return type(value).__name__

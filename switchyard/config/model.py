@@ -12,6 +12,7 @@ from typing import Annotated, Any
 from urllib.parse import urlsplit
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     BeforeValidator,
     ConfigDict,
@@ -21,9 +22,10 @@ from pydantic import (
     model_validator,
 )
 
-from switchyard.config.units import parse_duration, parse_size
+from switchyard.config.units import at_least_a_millisecond, parse_duration, parse_size
 
-Seconds = Annotated[float, BeforeValidator(parse_duration), Field(gt=0)]
+# Envoy durations here are written with millisecond precision; anything shorter would become 0 (= no timeout).
+Seconds = Annotated[float, BeforeValidator(parse_duration), AfterValidator(at_least_a_millisecond)]
 Bytes = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
 DEFAULT_FALLBACK_CODES = (429, 500, 502, 503, 504)
@@ -69,6 +71,14 @@ def _date_as_text(value: Any) -> Any:
     return value.isoformat() if isinstance(value, date) else value
 
 
+def redact_url(url: str) -> str:
+    """A URL without any user:password@ part, for messages and summaries."""
+    parts = urlsplit(url)
+    if "@" not in parts.netloc:
+        return url
+    return parts._replace(netloc="***@" + parts.netloc.rsplit("@", 1)[-1]).geturl()
+
+
 class Provider(_Strict):
     kind: ProviderKind
     base_url: str
@@ -77,18 +87,25 @@ class Provider(_Strict):
         default=None, description="azure_openai only: the api-version query parameter"
     )
 
+    @field_validator("api_key", mode="before")
+    @classmethod
+    def _blank_key_is_no_key(cls, value: Any) -> Any:
+        """`${KEY:-}` or an empty variable means "no key", never an empty credential on the wire."""
+        return None if isinstance(value, str) and not value.strip() else value
+
     @field_validator("base_url")
     @classmethod
     def _check_base_url(cls, value: str) -> str:
         parts = urlsplit(value)
         if parts.scheme not in ("http", "https") or not parts.hostname:
-            raise ValueError(f"must be an http:// or https:// URL with a host, got {value!r}")
+            raise ValueError(f"must be an http:// or https:// URL with a host, got {redact_url(value)!r}")
         if parts.query or parts.fragment:
             raise ValueError("must not have a query or fragment")
         try:
             parts.port  # noqa: B018 - raises on a bad port
-        except ValueError as error:
-            raise ValueError(f"has an invalid port: {error}") from None
+        except ValueError:
+            port = parts.netloc.rpartition(":")[2]
+            raise ValueError(f"has an invalid port {port!r} (expected 1-65535)") from None
         return value.rstrip("/")
 
     @property
@@ -108,7 +125,10 @@ class Provider(_Strict):
     def authority(self) -> str:
         """The Host header value: the port only when it is not the scheme's default."""
         parts = urlsplit(self.base_url)
-        return parts.netloc.rsplit("@", 1)[-1]
+        host = parts.hostname or ""
+        host = f"[{host}]" if ":" in host else host
+        default = 443 if parts.scheme == "https" else 80
+        return host if parts.port in (None, default) else f"{host}:{parts.port}"
 
     @property
     def path_prefix(self) -> str:
@@ -217,9 +237,13 @@ ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
 
 class Config(_Strict):
     listen: ListenAddress = "127.0.0.1:8080"
-    max_request_body: Bytes = Field(default=8 * 1024 * 1024, description="larger bodies get 413")
+    max_request_body: Bytes = Field(
+        default=8 * 1024 * 1024,
+        le=1024**3,  # Envoy's buffer limits are 32-bit; a gateway buffering over 1 GiB per request is a mistake
+        description="larger bodies get 413",
+    )
     providers: dict[str, Provider]
-    routes: tuple[Route, ...] = Field(min_length=1)
+    routes: tuple[Route, ...]
 
     @property
     def listen_host(self) -> str:

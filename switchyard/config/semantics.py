@@ -1,62 +1,99 @@
-"""Checks that need the whole file: cross references and uniqueness.
+"""Checks that need the whole file: cross references, uniqueness, credentials.
 
-Kept apart from the pydantic models so each problem can name the YAML path the user wrote
-(including the `primary`/`backup` shorthand) instead of the expanded form.
+They run on the raw (env-substituted) data rather than on the validated models, so they are reported
+together with shape errors elsewhere in the file: one edit-validate cycle fixes everything. Each check
+looks only at values of the right type and leaves the rest to the models' own errors.
 """
 
 from __future__ import annotations
 
-from switchyard.config.model import Config, ProviderKind
+from typing import Any
+
 from switchyard.config.yaml_source import Path
 
 Problem = tuple[Path, str]
 
-_KEY_REQUIRED = {ProviderKind.OPENAI, ProviderKind.AZURE_OPENAI}
+_KEY_EXAMPLE = {"openai": "${OPENAI_API_KEY}", "azure_openai": "${AZURE_OPENAI_KEY}"}
 
 
-def check(config: Config) -> list[Problem]:
-    problems: list[Problem] = []
-    for name, provider in config.providers.items():
-        if provider.kind in _KEY_REQUIRED and provider.api_key is None:
-            problems.append(
-                (
-                    ("providers", name, "api_key"),
-                    f"{provider.kind} providers need an api_key (e.g. ${{OPENAI_API_KEY}})",
-                )
-            )
-        if provider.api_version is not None and provider.kind is not ProviderKind.AZURE_OPENAI:
-            problems.append((("providers", name, "api_version"), "only azure_openai providers take api_version"))
-    seen_models: dict[str, int] = {}
-    for r_index, route in enumerate(config.routes):
-        if route.model in seen_models:
-            problems.append(
-                (
-                    ("routes", r_index, "model"),
-                    f"duplicate route for model {route.model!r} (first at routes[{seen_models[route.model]}])",
-                )
-            )
-        seen_models.setdefault(route.model, r_index)
-        seen_targets: set[str] = set()
-        for t_index, target in enumerate(route.targets):
-            where: Path = ("routes", r_index, *_split(route.seed_sources[t_index]))
-            if target.provider not in config.providers:
-                known = ", ".join(sorted(config.providers)) or "none defined"
-                problems.append(((*where, "provider"), f"unknown provider {target.provider!r} (known: {known})"))
-            name = target.display_name
-            if name in seen_targets:
-                problems.append(
-                    (
-                        (*where, "name"),
-                        f"duplicate target name {name!r} in this route; give each target a distinct `name`",
-                    )
-                )
-            seen_targets.add(name)
+def check(data: dict[str, Any]) -> list[Problem]:
+    providers = data.get("providers")
+    providers = providers if isinstance(providers, dict) else None
+    problems = _check_providers(providers or {})
+    routes = data.get("routes")
+    if isinstance(routes, list):
+        if not routes:
+            problems.append((("routes",), "needs at least one route"))
+        problems.extend(_check_routes(routes, providers))
     return problems
 
 
-def _split(source: str) -> Path:
-    """'targets[2]' → ('targets', 2); 'primary' → ('primary',)."""
-    if source.endswith("]"):
-        key, _, index = source[:-1].partition("[")
-        return (key, int(index))
-    return (source,)
+def _check_providers(providers: dict[str, Any]) -> list[Problem]:
+    problems: list[Problem] = []
+    for name, provider in providers.items():
+        if not isinstance(provider, dict):
+            continue
+        kind = provider.get("kind")
+        key = provider.get("api_key")
+        if kind in _KEY_REQUIRED and (key is None or (isinstance(key, str) and not key.strip())):
+            problem = "is empty" if "api_key" in provider else "is missing"
+            problems.append(
+                (("providers", name, "api_key"), f"{problem}: {kind} providers need a key (e.g. {_KEY_EXAMPLE[kind]})")
+            )
+        if "api_version" in provider and isinstance(kind, str) and kind in _KINDS and kind != "azure_openai":
+            problems.append((("providers", name, "api_version"), "only azure_openai providers take api_version"))
+    return problems
+
+
+_KINDS = ("openai", "azure_openai", "openai_compatible")
+_KEY_REQUIRED = ("openai", "azure_openai")
+
+
+def _check_routes(routes: list[Any], providers: dict[str, Any] | None) -> list[Problem]:
+    problems: list[Problem] = []
+    first_index: dict[str, int] = {}
+    for r_index, route in enumerate(routes):
+        if not isinstance(route, dict):
+            continue
+        model = route.get("model")
+        if isinstance(model, str) and model:
+            if model in first_index:
+                problems.append(
+                    (
+                        ("routes", r_index, "model"),
+                        f"duplicate route for model {model!r} (first at routes[{first_index[model]}])",
+                    )
+                )
+            first_index.setdefault(model, r_index)
+        names: set[str] = set()
+        for where, target, default_name in _targets_of(route):
+            path: Path = ("routes", r_index, *where)
+            provider = target.get("provider")
+            if isinstance(provider, str) and providers is not None and provider not in providers:
+                known = ", ".join(sorted(providers)) or "none defined"
+                problems.append(((*path, "provider"), f"unknown provider {provider!r} (known: {known})"))
+            name = target.get("name") if default_name is None else default_name
+            if name is None and isinstance(provider, str) and isinstance(target.get("model"), str):
+                name = f"{provider}/{target['model']}"
+            if isinstance(name, str):
+                if name in names:
+                    problems.append(
+                        (
+                            (*path, "name"),
+                            f"duplicate target name {name!r} in this route; give each target a distinct `name`",
+                        )
+                    )
+                names.add(name)
+    return problems
+
+
+def _targets_of(route: dict[str, Any]) -> list[tuple[Path, dict[str, Any], str | None]]:
+    """(path within the route, raw target, fixed display name) for both vocabularies."""
+    found: list[tuple[Path, dict[str, Any], str | None]] = []
+    targets = route.get("targets")
+    if isinstance(targets, list):
+        found.extend((("targets", i), t, None) for i, t in enumerate(targets) if isinstance(t, dict))
+    for seed in ("primary", "backup"):
+        if isinstance(route.get(seed), dict):
+            found.append(((seed,), route[seed], seed))
+    return found

@@ -13,7 +13,7 @@ _SIZE_UNITS = {"b": 1, "kb": 1000, "kib": 1024, "mb": 1000**2, "mib": 1024**2, "
 def parse_duration(value: object) -> float:
     """Seconds as float; bare numbers are seconds."""
     if isinstance(value, bool):
-        raise ValueError("expected a duration like 30s or 500ms")
+        raise ValueError(f"expected a duration like 30s or 500ms, got {value!r}")
     if isinstance(value, int | float):
         return float(value)
     if isinstance(value, str) and (match := _DURATION.match(value)):
@@ -24,7 +24,7 @@ def parse_duration(value: object) -> float:
 def parse_size(value: object) -> int:
     """Bytes as int; bare numbers are bytes."""
     if isinstance(value, bool):
-        raise ValueError("expected a size like 10MiB")
+        raise ValueError(f"expected a size like 10MiB, got {value!r}")
     if isinstance(value, int):
         return value
     if isinstance(value, str) and (match := _SIZE.match(value)):
@@ -34,3 +34,9 @@ def parse_size(value: object) -> int:
 
 def format_duration(seconds: float) -> str:
     return f"{seconds * 1000:g}ms" if seconds < 1 else f"{seconds:g}s"
+
+
+def at_least_a_millisecond(seconds: float) -> float:
+    if seconds < 0.001:
+        raise ValueError(f"must be at least 1ms, got {format_duration(seconds) if seconds > 0 else seconds}")
+    return seconds

@@ -27,43 +27,49 @@ def render_path(path: Path) -> str:
 
 
 class LocatedYaml:
-    """Parsed data plus the line of every node, keyed by path."""
+    """Parsed data plus, for every path, the line a reader would look at.
+
+    For a mapping entry that is the line of its key (an unknown `limits:` key is on that line, not on the
+    block below it); for a sequence item, the line of the item.
+    """
 
     def __init__(self, text: str) -> None:
         self.lines: dict[Path, int] = {}
         self.problems: list[ConfigProblem] = []
+        self.env_problem_paths: set[Path] = set()
         self.data: Any = None
         try:
             node = yaml.compose(text, Loader=yaml.SafeLoader)
+        except yaml.MarkedYAMLError as error:
+            self.problems.append(_syntax_problem(error))
+            return
         except yaml.YAMLError as error:
-            mark = getattr(error, "problem_mark", None)
-            line = mark.line + 1 if mark is not None else None
-            problem = getattr(error, "problem", None) or str(error)
-            self.problems.append(ConfigProblem(line, "", f"invalid YAML: {problem}"))
+            self.problems.append(ConfigProblem(None, "", f"invalid YAML: {error}"))
             return
         if node is None:
             self.problems.append(ConfigProblem(1, "", "the file is empty"))
             return
-        self.data = self._build(node, ())
+        self.data = self._build(node, (), node.start_mark.line + 1)
 
-    def _build(self, node: yaml.Node, path: Path) -> Any:
-        self.lines[path] = node.start_mark.line + 1
+    def _build(self, node: yaml.Node, path: Path, line: int) -> Any:
+        self.lines[path] = line
         if isinstance(node, yaml.MappingNode):
             result: dict[Any, Any] = {}
             for key_node, value_node in node.value:
                 key = _scalar(key_node) if isinstance(key_node, yaml.ScalarNode) else str(key_node.value)
+                key_line = key_node.start_mark.line + 1
                 if key in result:
                     self.problems.append(
                         ConfigProblem(
-                            key_node.start_mark.line + 1,
+                            key_line,
                             render_path((*path, str(key))),
                             "duplicate key (YAML would silently keep only the last one)",
                         )
                     )
-                result[key] = self._build(value_node, (*path, str(key)))
+                result[key] = self._build(value_node, (*path, str(key)), key_line)
             return result
         if isinstance(node, yaml.SequenceNode):
-            return [self._build(item, (*path, index)) for index, item in enumerate(node.value)]
+            return [self._build(item, (*path, i), item.start_mark.line + 1) for i, item in enumerate(node.value)]
         return _scalar(node)
 
     def line_of(self, path: Path) -> int | None:
@@ -92,12 +98,31 @@ class LocatedYaml:
                 return default  # as in shells and compose: `:-` also replaces a variable set but empty
             if found is not None:
                 return found
+            self.env_problem_paths.add(path)
             self.problems.append(
-                ConfigProblem(self.line_of(path), render_path(path), f"environment variable {name} is not set")
+                ConfigProblem(
+                    self.line_of(path),
+                    render_path(path),
+                    f"environment variable {name} is not set (export it, or write ${{{name}:-default}})",
+                )
             )
             return ""
 
         return _ENV_REF.sub(replace, value)
+
+
+def _syntax_problem(error: yaml.MarkedYAMLError) -> ConfigProblem:
+    """Where PyYAML gave up, unless it gave up at the end of the file: then the mistake is where the unfinished
+    construct began (an unclosed quote or bracket), which is the context mark."""
+    problem = error.problem or "cannot be parsed"
+    context = (
+        f" ({error.context} on line {error.context_mark.line + 1})" if error.context and error.context_mark else ""
+    )
+    at_end = error.problem_mark is None or "end of stream" in problem
+    if at_end and error.context_mark is not None:
+        return ConfigProblem(error.context_mark.line + 1, "", f"invalid YAML: {problem}{context}")
+    line = error.problem_mark.line + 1 if error.problem_mark is not None else None
+    return ConfigProblem(line, "", f"invalid YAML: {problem}{context}")
 
 
 def _scalar(node: yaml.Node) -> Any:

@@ -122,7 +122,9 @@ def test_up_refuses_a_listen_port_in_use(tmp_path: Path) -> None:
             f"listen: 127.0.0.1:{port}\nproviders: {{p: {{kind: openai_compatible, base_url: 'http://127.0.0.1:9'}}}}\n"
             "routes: [{model: m, targets: [{provider: p, model: m}]}]\n"
         )
-        result = _switchyard("up", str(config), "--xds", f"127.0.0.1:{free_port()}", "--extproc", f"127.0.0.1:{free_port()}")
+        result = _switchyard(
+            "up", str(config), "--xds", f"127.0.0.1:{free_port()}", "--extproc", f"127.0.0.1:{free_port()}"
+        )
     assert result.returncode == 2
     assert f"127.0.0.1:{port} (listen (from the YAML))" in result.stderr
     assert "Nothing was started" in result.stderr

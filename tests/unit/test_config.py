@@ -98,7 +98,7 @@ ERROR_CASES = [
         edit(f"    api_key: {KEY}\n", f"    api_key: {KEY}\n    organisation: acme\n"),
         6,
         "providers.openai.organisation",
-        "unknown key (check the spelling",
+        "unknown key 'organisation'",
         id="unknown-provider-key",
     ),
     pytest.param(
@@ -287,7 +287,7 @@ ERROR_CASES = [
         BASE + "    fallback_codes: [server_error]\n",
         10,
         "routes[0].fallback_codes[0]",
-        "must be a valid integer",
+        "must be a whole number",
         id="fallback-code-not-a-number",
     ),
     # durations
@@ -298,11 +298,11 @@ ERROR_CASES = [
         "expected a duration like 30s or 500ms, got '30 sec'",
         id="timeout-bad-unit",
     ),
-    pytest.param(BASE + "    timeout: 0\n", 10, "routes[0].timeout", "must be greater than 0", id="timeout-zero"),
+    pytest.param(BASE + "    timeout: 0\n", 10, "routes[0].timeout", "must be at least 1ms", id="timeout-zero"),
     pytest.param(
         BASE + "    timeout: -5s\n", 10, "routes[0].timeout", "expected a duration", id="timeout-negative-string"
     ),
-    pytest.param(BASE + "    timeout: -1\n", 10, "routes[0].timeout", "must be greater than 0", id="timeout-negative"),
+    pytest.param(BASE + "    timeout: -1\n", 10, "routes[0].timeout", "must be at least 1ms", id="timeout-negative"),
     pytest.param(BASE + "    timeout: yes\n", 10, "routes[0].timeout", "expected a duration", id="timeout-boolean"),
     # sizes
     pytest.param(
@@ -334,7 +334,7 @@ ERROR_CASES = [
         edit("model: gpt-4o}", "model: gpt-4o, weight: heavy}"),
         9,
         "routes[0].targets[0].weight",
-        "must be a valid integer",
+        "must be a whole number",
         id="weight-not-a-number",
     ),
     pytest.param(
@@ -404,22 +404,22 @@ ERROR_CASES = [
         "needs `targets`",
         id="empty-targets",
     ),
-    pytest.param(BASE.split("routes:")[0] + "routes: []\n", 6, "routes", "at least 1 item", id="empty-routes"),
+    pytest.param(BASE.split("routes:")[0] + "routes: []\n", 6, "routes", "needs at least one route", id="empty-routes"),
     pytest.param(
-        edit("  - model: gpt-4\n", "  - model: ''\n"), 7, "routes[0].model", "at least 1 character", id="empty-model"
+        edit("  - model: gpt-4\n", "  - model: ''\n"), 7, "routes[0].model", "must not be empty", id="empty-model"
     ),
     pytest.param(
         edit("{provider: openai,", "{name: '', provider: openai,"),
         9,
         "routes[0].targets[0].name",
-        "at least 1 character",
+        "must not be empty",
         id="empty-target-name",
     ),
     pytest.param(
         BASE.split("routes:")[0] + "routes:\n  - gpt-4\n",
         7,
         "routes[0]",
-        "must be a valid dictionary",
+        "must be a mapping",
         id="route-not-a-mapping",
     ),
     # required keys
@@ -429,17 +429,17 @@ ERROR_CASES = [
     ),
     pytest.param(
         "providers:\n  - openai\n" + "routes:" + BASE.split("routes:")[1],
-        2,
+        1,
         "providers",
-        "must be a valid dictionary",
+        "must be a mapping",
         id="providers-not-a-mapping",
     ),
     pytest.param(
-        edit("    kind: openai\n", ""), 3, "providers.openai.kind", "required key is missing", id="kind-missing"
+        edit("    kind: openai\n", ""), 2, "providers.openai.kind", "required key is missing", id="kind-missing"
     ),
     pytest.param(
         edit("    base_url: https://api.openai.com\n", ""),
-        3,
+        2,
         "providers.openai.base_url",
         "required key is missing",
         id="base-url-missing",
@@ -450,16 +450,16 @@ ERROR_CASES = [
     # provider-kind rules
     pytest.param(
         edit(f"    api_key: {KEY}\n", ""),
-        3,
+        2,
         "providers.openai.api_key",
-        "openai providers need an api_key",
+        "openai providers need a key",
         id="api-key-missing-openai",
     ),
     pytest.param(
         edit(f"    api_key: {KEY}\n", "").replace("kind: openai", "kind: azure_openai"),
-        3,
+        2,
         "providers.openai.api_key",
-        "azure_openai providers need an api_key",
+        "azure_openai providers need a key",
         id="api-key-missing-azure",
     ),
     pytest.param(
@@ -525,7 +525,8 @@ def test_a_single_problem_is_rendered_in_the_singular() -> None:
         load(edit(KEY, "${OPENAI_API_KEY}"))
     error = caught.value
     assert error.render() == (
-        "test.yaml: 1 problem\n  test.yaml:5: providers.openai.api_key: environment variable OPENAI_API_KEY is not set"
+        "test.yaml: 1 problem\n  test.yaml:5: providers.openai.api_key: environment variable OPENAI_API_KEY is not set "
+        "(export it, or write ${OPENAI_API_KEY:-default})"
     )
 
 
@@ -534,12 +535,6 @@ def test_invalid_yaml_is_the_only_problem_reported() -> None:
     assert problem == ConfigProblem(4, "", "invalid YAML: found character '\\t' that cannot start any token")
 
 
-@pytest.mark.xfail(
-    reason="yaml_source reports only PyYAML's problem_mark: an unclosed quote on line 4 is reported as "
-    "'6: invalid YAML: found unexpected end of stream' (past the last line), dropping the context_mark "
-    "('while scanning a quoted scalar', line 4) that says where the mistake is",
-    strict=True,
-)
 def test_unclosed_quote_points_at_the_line_where_it_opens() -> None:
     text = yaml(
         """
@@ -644,9 +639,9 @@ def test_all_cross_reference_problems_are_reported_at_once() -> None:
     )
     problems = problems_of(text)
     assert [(p.line, p.path) for p in problems] == [
-        (3, "providers.openai.api_key"),  # a missing key points at the first line of its mapping
+        (2, "providers.openai.api_key"),  # a missing key points at the line naming its provider
         (5, "providers.openai.api_version"),
-        (7, "providers.azure.api_key"),
+        (6, "providers.azure.api_key"),
         (12, "routes[0].targets[0].provider"),
         (14, "routes[0].targets[2].name"),
         (15, "routes[1].model"),
@@ -655,11 +650,6 @@ def test_all_cross_reference_problems_are_reported_at_once() -> None:
     assert "(known: azure, openai)" in problems[3].message
 
 
-@pytest.mark.xfail(
-    reason="semantics.check only runs when the pydantic models validate, so an unknown provider is not "
-    "reported together with a shape error elsewhere, contrary to ConfigError's 'all problems at once' promise",
-    strict=True,
-)
 def test_cross_reference_problems_are_reported_together_with_shape_problems() -> None:
     text = edit("{provider: openai,", "{provider: opena,", edit("kind: openai", "kind: anthropic"))
     problems = problems_of(text)
@@ -667,53 +657,28 @@ def test_cross_reference_problems_are_reported_together_with_shape_problems() ->
     the_problem(problems, "routes[0].targets[0].provider", "unknown provider")
 
 
-@pytest.mark.xfail(
-    reason="pydantic re-checks `routes` min_length=1 after dropping the invalid route, so every mistake inside "
-    "a route also yields a bogus 'routes: Tuple should have at least 1 item after validation, not 0' (model.py)",
-    strict=True,
-)
 def test_one_mistake_in_a_route_is_one_problem() -> None:
     problems = problems_of(edit("model: gpt-4o}", "model: gpt-4o, weight: 0}"))
     assert [(p.line, p.path) for p in problems] == [(9, "routes[0].targets[0].weight")]
 
 
-@pytest.mark.xfail(
-    reason="loader._is_pydantic_tag drops any loc part equal to 'str'/'int'/'float'/'bool' (or containing '['), "
-    "so a provider named `int` loses its name from the path and the line points at `providers:`",
-    strict=True,
-)
 def test_provider_name_that_looks_like_a_type_name_keeps_its_path() -> None:
     text = edit("  openai:\n", "  int:\n").replace("kind: openai", "kind: anthropic")
     problem = the_problem(problems_of(text), "providers.int.kind", "must be")
     assert problem.line == 3
 
 
-@pytest.mark.xfail(
-    reason="line_of() indexes value nodes, so an unknown key whose value is a block is reported at the first "
-    "line of the block instead of the line where the misspelt key is written",
-    strict=True,
-)
 def test_unknown_key_with_a_block_value_points_at_the_key() -> None:
     text = "limits:\n  max_body: 1MiB\n" + BASE
     assert the_problem(problems_of(text), "limits", "unknown key").line == 1
 
 
-@pytest.mark.xfail(
-    reason="max_request_body has no upper bound, but Envoy's per_connection_buffer_limit_bytes is a uint32: "
-    "`max_request_body: 5GiB` validates, then translate() raises json_format.ParseError in the control plane",
-    strict=True,
-)
 def test_max_request_body_beyond_what_envoy_accepts_is_a_config_error() -> None:
     the_problem(problems_of("max_request_body: 5GiB\n" + BASE), "max_request_body", "")
 
 
 @pytest.mark.parametrize("kind", ["openai", "azure_openai"])
 @pytest.mark.parametrize("value", ["${OPENAI_API_KEY}", "${OPENAI_API_KEY:-}", "''"])
-@pytest.mark.xfail(
-    reason="semantics.check only tests `api_key is None`: an empty key (unset default `${VAR:-}`, or a variable "
-    "exported as '') passes validation and the adapter then sends `authorization: Bearer ` / an empty api-key",
-    strict=True,
-)
 def test_empty_api_key_counts_as_missing(kind: str, value: str) -> None:
     text = edit(KEY, value).replace("kind: openai", f"kind: {kind}")
     problem = the_problem(problems_of(text, environ={"OPENAI_API_KEY": ""}), "providers.openai.api_key", "")
@@ -897,12 +862,12 @@ def test_the_reference_example_names_both_missing_keys() -> None:
         (
             lines.index("    api_key: ${OPENAI_API_KEY}") + 1,
             "providers.openai.api_key",
-            "environment variable OPENAI_API_KEY is not set",
+            "environment variable OPENAI_API_KEY is not set (export it, or write ${OPENAI_API_KEY:-default})",
         ),
         (
             lines.index("    api_key: ${AZURE_OPENAI_KEY}") + 1,
             "providers.azure.api_key",
-            "environment variable AZURE_OPENAI_KEY is not set",
+            "environment variable AZURE_OPENAI_KEY is not set (export it, or write ${AZURE_OPENAI_KEY:-default})",
         ),
     ]
 
@@ -946,11 +911,6 @@ def test_api_keys_never_appear_in_config_error_output() -> None:
 
 
 @pytest.mark.parametrize("value", ["7301498526031", "[sk-live-in-a-list-3f1e]", "{key: sk-live-in-a-map-77d2}"])
-@pytest.mark.xfail(
-    reason="loader._humanise appends `(got {value!r})` to string_type errors, so an api_key YAML parses as a "
-    "number/list/map is echoed in full by ConfigError.render() (e.g. an unquoted all-digit key)",
-    strict=True,
-)
 def test_a_wrongly_typed_api_key_is_not_echoed(value: str) -> None:
     with pytest.raises(ConfigError) as caught:
         load(edit(KEY, value))

@@ -38,7 +38,7 @@ from controlplane.translate import (
     translate,
 )
 from switchyard.api.v1 import rewrite_pb2
-from switchyard.config import ClientEndpoint, Config, load_config, load_config_text
+from switchyard.config import ClientEndpoint, Config, ConfigError, load_config, load_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ENV = {"OPENAI_API_KEY": "sk-example-openai-0123", "AZURE_OPENAI_KEY": "example-azure-key-4567"}
@@ -233,11 +233,6 @@ def test_endpoint_address_hostname_and_tls_follow_the_provider_url(
     assert endpoint_metadata(lb, "envoy.transport_socket_match") == {"tls": tls}
 
 
-@pytest.mark.xfail(
-    reason="Provider.authority keeps an explicit default port (https://api.openai.com:443 → Host "
-    "'api.openai.com:443') although its docstring says the port is only kept when it is not the default",
-    strict=True,
-)
 def test_explicit_default_port_is_not_part_of_the_host_header() -> None:
     text = CONFIG.replace("base_url: https://api.openai.com\n", "base_url: https://api.openai.com:443\n")
     _, lb = endpoint_by_target(clusters_by_name(translate(load(text)))["route/gpt-4"], "first")
@@ -377,13 +372,14 @@ def test_models_list_names_every_routed_model(resources: EnvoyResources) -> None
         assert f'"id": "{model}"' in body
 
 
-@pytest.mark.xfail(
-    reason="a sub-millisecond timeout (e.g. `timeout: 0.4ms`) passes validation but translate() renders it as "
-    "'0.000s': per_try_timeout 0 disables the per-try timeout and connect_timeout 0 is rejected by Envoy",
-    strict=True,
-)
+def test_sub_millisecond_timeouts_are_rejected_rather_than_rounded_to_zero() -> None:
+    # A per_try_timeout of 0 would mean "no timeout"; Envoy rejects a connect_timeout of 0.
+    with pytest.raises(ConfigError, match="must be at least 1ms"):
+        load(CONFIG.replace("timeout: 500ms", "timeout: 0.4ms"))
+
+
 def test_every_accepted_timeout_translates_to_a_positive_envoy_duration() -> None:
-    text = CONFIG.replace("timeout: 500ms", "timeout: 0.4ms")
+    text = CONFIG.replace("timeout: 500ms", "timeout: 1ms")
     resources = translate(load(text))
     policy = envoy_route(resources, "chat:ab").route.retry_policy
     assert policy.per_try_timeout.ToTimedelta().total_seconds() > 0
@@ -622,11 +618,6 @@ def test_consistency_check_accepts_the_real_snapshot(config: Config) -> None:
     _check_consistency(snapshot.resources, snapshot.rewrite_table)
 
 
-@pytest.mark.xfail(
-    reason="an optional key left empty (`api_key: ${LOCAL_KEY:-}` with LOCAL_KEY unset) is SecretStr(''), not None, "
-    "so OpenAIAdapter.auth_headers sends `authorization: Bearer ` instead of no credential",
-    strict=True,
-)
 def test_openai_compatible_with_an_empty_optional_key_sends_no_credential() -> None:
     text = CONFIG.replace(
         "    base_url: http://127.0.0.1:11434/v1\n",
