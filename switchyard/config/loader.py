@@ -66,9 +66,7 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> Path:
     path: list[str | int] = []
     node = data
     for part in loc:
-        if isinstance(node, dict) and part in node:
-            node = node[part]
-        elif isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node):
+        if _has_child(node, part):
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and not _looks_like_tag(part):
             node = None  # a missing or unknown key: keep it in the path, stop walking
@@ -76,6 +74,12 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> Path:
             continue
         path.append(part)
     return tuple(path)
+
+
+def _has_child(node: Any, part: int | str) -> bool:
+    if isinstance(node, dict):
+        return part in node
+    return isinstance(node, list) and isinstance(part, int) and 0 <= part < len(node)
 
 
 def _looks_like_tag(part: str) -> bool:
