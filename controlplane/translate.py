@@ -12,6 +12,7 @@ Design (see shared notes on Envoy as an LLM failover data plane):
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
@@ -245,7 +246,8 @@ def _cluster(config: Config, route: Route, settings: TranslateSettings) -> dict[
                 "metadata": {
                     "filter_metadata": {
                         METADATA_NAMESPACE: {"key": target_key(route, target), "target": target.display_name},
-                        "envoy.transport_socket_match": {"tls": provider.uses_tls},
+                        # Plain-HTTP endpoints match no entry and get the cluster's default (plaintext) socket.
+                        "envoy.transport_socket_match": {"tls_host": provider.host if provider.uses_tls else ""},
                     }
                 },
             }
@@ -278,28 +280,56 @@ def _cluster(config: Config, route: Route, settings: TranslateSettings) -> dict[
             "max_ejection_time": "60s",
             "max_ejection_percent": 100,
         },
-        "transport_socket_matches": [
-            {
-                "name": "tls",
-                "match": {"tls": True},
-                "transport_socket": {
-                    "name": "envoy.transport_sockets.tls",
-                    "typed_config": typed(
-                        "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
-                        common_tls_context={"validation_context": {"trusted_ca": {"filename": settings.tls_ca_file}}},
-                    ),
-                },
-            }
-        ],
+        "transport_socket_matches": _tls_matches(config, route, settings),
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 explicit_http_config={"http_protocol_options": {}},
-                upstream_http_protocol_options={"auto_sni": True, "auto_san_validation": True},
                 http_filters=[_extproc_filter(settings), _upstream_codec()],
             )
         },
     }
+
+
+def _tls_matches(config: Config, route: Route, settings: TranslateSettings) -> list[dict[str, Any]]:
+    """One TLS socket per https host, with SNI and the verified name fixed to that host.
+
+    Envoy's auto_sni/auto_san_validation derive both from the Host header, which carries the port when it is
+    not 443, so an https provider on another port failed verification. The host is known here: use it.
+    """
+    hosts = sorted({p.host for t in route.targets if (p := config.provider_of(t)).uses_tls})
+    matches = []
+    for host in hosts:
+        is_ip = _is_ip(host)
+        common = {
+            "validation_context": {
+                "trusted_ca": {"filename": settings.tls_ca_file},
+                "match_typed_subject_alt_names": [
+                    {"san_type": "IP_ADDRESS" if is_ip else "DNS", "matcher": {"exact": host}}
+                ],
+            }
+        }
+        tls = typed(
+            "envoy.extensions.transport_sockets.tls.v3.UpstreamTlsContext",
+            common_tls_context=common,
+            **({} if is_ip else {"sni": host}),  # SNI must be a name, never an IP address
+        )
+        matches.append(
+            {
+                "name": f"tls:{host}",
+                "match": {"tls_host": host},
+                "transport_socket": {"name": "envoy.transport_sockets.tls", "typed_config": tls},
+            }
+        )
+    return matches
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
 
 
 def _extproc_filter(settings: TranslateSettings) -> dict[str, Any]:

@@ -49,6 +49,7 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> object:
         envoy_log_level=args.envoy_log_level,
         log_level=args.log_level,
         log_dir=args.log_dir,
+        tls_ca_file=args.tls_ca_file,
     )
 
 
@@ -97,6 +98,10 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envoy-concurrency", type=int, default=2, help="Envoy worker threads (default: %(default)s)")
     parser.add_argument("--envoy-log-level", default="warning", help="Envoy log level (default: %(default)s)")
     parser.add_argument("--log-dir", type=Path, help="write each process's log to DIR/NAME.log instead of the terminal")
+    parser.add_argument(
+        "--tls-ca-file",
+        help="CA bundle Envoy trusts for https providers (default: /etc/ssl/certs/ca-certificates.crt)",
+    )
 
 
 def build_parser() -> argparse.ArgumentParser:

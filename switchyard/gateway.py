@@ -38,6 +38,7 @@ class GatewayOptions:
     envoy_log_level: str = "warning"
     log_level: str = "info"
     log_dir: Path | None = None
+    tls_ca_file: str | None = None
     ready_timeout: float = 30.0
     extra_children: list[Child] = field(default_factory=list)
 
@@ -66,7 +67,14 @@ class Gateway:
             Child(
                 "controlplane",
                 switchyard_command(
-                    *level, "controlplane", str(o.config_path), "--listen", o.xds, "--state-dir", str(self._workdir)
+                    *level,
+                    "controlplane",
+                    str(o.config_path),
+                    "--listen",
+                    o.xds,
+                    "--state-dir",
+                    str(self._workdir),
+                    *(["--tls-ca-file", o.tls_ca_file] if o.tls_ca_file else []),
                 ),
                 self._log_path("controlplane"),
             ),

@@ -10,6 +10,7 @@ import argparse
 import asyncio
 import logging
 import signal
+import ssl
 import sys
 
 from switchyard.mock_provider.rules import Match, Rule, parse_rule_spec
@@ -51,6 +52,8 @@ def _non_negative_float(text: str) -> float:
 
 def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: %(default)s)")
+    parser.add_argument("--tls-cert", help="serve HTTPS with this PEM certificate (chain) file")
+    parser.add_argument("--tls-key", help="the PEM private key for --tls-cert")
     parser.add_argument("--port", type=_bounded_int(0, 65535), default=0, help="port; 0 picks a free one")
     parser.add_argument("--name", default="mock", help="instance name, echoed in replies and x-mock-provider")
     parser.add_argument(
@@ -105,8 +108,12 @@ async def _serve(args: argparse.Namespace) -> int:
         log_requests=args.log_requests,
     )
     provider = MockProvider(settings, rules_from_args(args), seed=args.seed)
+    context = None
+    if args.tls_cert:
+        context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
     try:
-        runner, port = await start(provider, args.host, args.port)
+        runner, port = await start(provider, args.host, args.port, context)
     except OSError as exc:
         print(f"mock-provider {args.name}: cannot listen on {args.host}:{args.port}: {exc}", file=sys.stderr)
         return 1
@@ -115,7 +122,8 @@ async def _serve(args: argparse.Namespace) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     host = f"[{args.host}]" if ":" in args.host else args.host
-    print(f"mock-provider {args.name} listening on http://{host}:{port}", flush=True)
+    scheme = "https" if context else "http"
+    print(f"mock-provider {args.name} listening on {scheme}://{host}:{port}", flush=True)
     try:
         await stop.wait()
     finally:

@@ -10,6 +10,7 @@ import asyncio
 import json
 import logging
 import socket
+import ssl
 import struct
 import time
 from collections import deque
@@ -265,7 +266,9 @@ def build_app(provider: MockProvider) -> web.Application:
     return app
 
 
-async def start(provider: MockProvider, host: str = "127.0.0.1", port: int = 0) -> tuple[web.AppRunner, int]:
+async def start(
+    provider: MockProvider, host: str = "127.0.0.1", port: int = 0, ssl_context: ssl.SSLContext | None = None
+) -> tuple[web.AppRunner, int]:
     """Start serving and return the runner (call ``cleanup()`` to stop) and the bound port.
 
     handler_cancellation makes a hanging or streaming handler stop as soon as its client goes
@@ -279,7 +282,7 @@ async def start(provider: MockProvider, host: str = "127.0.0.1", port: int = 0) 
         shutdown_timeout=0.25,
     )
     await runner.setup()
-    site = web.TCPSite(runner, host, port)
+    site = web.TCPSite(runner, host, port, ssl_context=ssl_context)
     try:
         await site.start()
     except BaseException:

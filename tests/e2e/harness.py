@@ -62,7 +62,7 @@ class MockProvider:
         self.url = line.strip().rsplit(" ", 1)[-1]
         self.port = int(self.url.rsplit(":", 1)[-1])
         ACTIVE_LOGS.append((f"mock {name}", self.log_path))
-        self.client = httpx.Client(base_url=self.url, timeout=10)
+        self.client = httpx.Client(base_url=self.url, timeout=10, verify=False)  # may be a TLS mock
 
     def set_rules(self, rules: list[dict[str, Any]]) -> None:
         self.client.put("/_mock/rules", json=rules).raise_for_status()
@@ -91,7 +91,9 @@ class MockProvider:
 class Stack:
     """`switchyard up CONFIG` with every port chosen free, and its processes' logs in `log_dir`."""
 
-    def __init__(self, config_text: str, log_dir: Path, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, config_text: str, log_dir: Path, env: dict[str, str] | None = None, up_args: tuple[str, ...] = ()
+    ) -> None:
         self.log_dir = log_dir
         self.config_path = log_dir / "switchyard.yaml"
         self.config_path.write_text(config_text)
@@ -120,6 +122,7 @@ class Stack:
                 str(log_dir),
                 "--envoy-log-level",
                 "info",
+                *up_args,
             ],
             stdout=self._up_log_file,
             stderr=subprocess.STDOUT,
@@ -180,8 +183,10 @@ class Stack:
 
 
 @contextmanager
-def running_stack(config_text: str, log_dir: Path, env: dict[str, str] | None = None) -> Iterator[Stack]:
-    stack = Stack(config_text, log_dir, env)
+def running_stack(
+    config_text: str, log_dir: Path, env: dict[str, str] | None = None, up_args: tuple[str, ...] = ()
+) -> Iterator[Stack]:
+    stack = Stack(config_text, log_dir, env, up_args)
     try:
         yield stack
     finally:

@@ -230,7 +230,7 @@ def test_endpoint_address_hostname_and_tls_follow_the_provider_url(
     assert lb.endpoint.address.socket_address.port_value == port
     # auto_host_rewrite sends this as the Host header: the port only when it is not the scheme's default.
     assert lb.endpoint.hostname == hostname
-    assert endpoint_metadata(lb, "envoy.transport_socket_match") == {"tls": tls}
+    assert endpoint_metadata(lb, "envoy.transport_socket_match") == {"tls_host": host if tls else ""}
 
 
 def test_explicit_default_port_is_not_part_of_the_host_header() -> None:
@@ -240,15 +240,26 @@ def test_explicit_default_port_is_not_part_of_the_host_header() -> None:
     assert lb.endpoint.hostname == "api.openai.com"
 
 
-def test_tls_transport_socket_is_matched_by_the_endpoint_flag_and_uses_the_configured_ca(config: Config) -> None:
+def test_each_https_host_gets_its_own_sni_and_verified_name_with_the_configured_ca(config: Config) -> None:
     resources = translate(config, TranslateSettings(tls_ca_file="/opt/custom/ca.pem"))
-    for cluster in resources.clusters:
-        (socket_match,) = cluster.transport_socket_matches
-        assert json_format.MessageToDict(socket_match.match) == {"tls": True}
+    matches = {m.name: m for c in resources.clusters for m in c.transport_socket_matches}
+    # Not derived from the Host header: that carries the port for gateway.example.com:8443.
+    assert {"tls:api.openai.com", "tls:res.openai.azure.com", "tls:gateway.example.com"} <= set(matches)
+    for name, socket_match in matches.items():
+        host = name.removeprefix("tls:")
+        assert json_format.MessageToDict(socket_match.match) == {"tls_host": host}
         tls = UpstreamTlsContext()
         assert socket_match.transport_socket.typed_config.Unpack(tls)
-        assert tls.common_tls_context.validation_context.trusted_ca.filename == "/opt/custom/ca.pem"
-        assert upstream_options(cluster).upstream_http_protocol_options.auto_sni
+        assert tls.sni == host
+        validation = tls.common_tls_context.validation_context
+        assert validation.trusted_ca.filename == "/opt/custom/ca.pem"
+        (san,) = validation.match_typed_subject_alt_names
+        assert san.matcher.exact == host
+
+
+def test_plain_http_hosts_get_no_tls_socket(resources: EnvoyResources) -> None:
+    names = {m.name for c in resources.clusters for m in c.transport_socket_matches}
+    assert "tls:127.0.0.1" not in names
 
 
 def test_circuit_breakers_do_not_cap_concurrent_retries(resources: EnvoyResources) -> None:
