@@ -36,8 +36,11 @@ async def follow_directory(address: str, instance: str, index: TargetIndex) -> N
                     log.info("rewrite table version %s applied (%d targets)", table.version, len(table.targets))
                     acks.put_nowait(rewrite_pb2.SubscribeRequest(instance=instance, applied_version=table.version))
         except grpc.aio.AioRpcError as error:
-            if attempt == 0:
-                log.warning("control plane at %s unavailable (%s); retrying", address, error.code().name)
+            # Starting before the control plane is normal (`up` starts both at once): only a lasting outage warns.
+            if attempt == len(_RETRY_S):
+                log.warning("control plane at %s still unavailable (%s); retrying", address, error.code().name)
+            elif attempt == 0:
+                log.info("waiting for the control plane at %s", address)
         delay = _RETRY_S[min(attempt, len(_RETRY_S) - 1)]
         attempt += 1
         await asyncio.sleep(delay)
