@@ -49,7 +49,6 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
     def __init__(self, store: SnapshotStore) -> None:
         self._store = store
         self._nonces = itertools.count(1)
-        self.applied: dict[str, str] = {}  # node id → snapshot version acknowledged for every type
 
     async def StreamAggregatedResources(
         self,
@@ -132,7 +131,6 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
             return []  # a rejected cluster set must not be followed by routes that name its clusters
         stream.acked[type_url] = sent.version
         if all(stream.acked.get(t) == sent.version for t in stream.subscribed):
-            self.applied[stream.node] = sent.version
             log.info("Envoy %s applied version %s", stream.node, sent.version)
         if type_url == CLUSTER_TYPE:
             stream.awaiting_cluster_ack = False

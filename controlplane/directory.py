@@ -35,10 +35,6 @@ class RewriteDirectoryService(rewrite_pb2_grpc.RewriteDirectoryServicer):  # typ
         self._ids = itertools.count(1)
         self._joined = asyncio.Event()
 
-    @property
-    def subscriber_count(self) -> int:
-        return len(self._subscribers)
-
     async def wait_for_subscriber(self, timeout: float) -> bool:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._joined.wait(), timeout)

@@ -44,7 +44,6 @@ class ControlPlane:
         self.ads = AdsService(self.store)
         self._version = 0
         self._reload_lock = asyncio.Lock()
-        self.last_reload_ok = True
         # The last config that was applied, kept so a restarted control plane can serve it even while the
         # file holds an invalid edit (otherwise a crash during a bad edit would take the gateway down).
         self._last_good = None if state_dir is None else state_dir / "last-good.yaml"
@@ -70,7 +69,6 @@ class ControlPlane:
                 self._last_good,
                 error.render(),
             )
-            self.last_reload_ok = False
             return self._load(self._last_good, source=f"{self._last_good} (last good copy of {self.config_path})")
 
     async def apply(self, snapshot: Snapshot, text: str, *, first: bool = False) -> None:
@@ -103,7 +101,6 @@ class ControlPlane:
             try:
                 snapshot, text = self._load(self.config_path)
             except ConfigError as error:
-                self.last_reload_ok = False
                 log.error(
                     "config reload (%s) rejected; version %s stays in force:\n%s",
                     reason,
@@ -112,10 +109,8 @@ class ControlPlane:
                 )
                 return False
             except InconsistentSnapshot as error:
-                self.last_reload_ok = False
                 log.error("config reload (%s) produced an inconsistent snapshot, not applied: %s", reason, error)
                 return False
-            self.last_reload_ok = True
             if current is not None and snapshot.content_hash == current.content_hash:
                 log.info("config reload (%s): no change", reason)
                 return True
