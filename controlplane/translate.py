@@ -55,6 +55,9 @@ class TranslateSettings:
 
     tls_ca_file: str = "/etc/ssl/certs/ca-certificates.crt"
     extproc_message_timeout_s: float = 2.0
+    # False only to measure the floor of this design (`make bench`): requests then reach providers with the
+    # client's model and credentials.
+    rewrite_attempts: bool = True
 
 
 DEFAULT_SETTINGS = TranslateSettings()
@@ -269,25 +272,34 @@ def _cluster(config: Config, route: Route, settings: TranslateSettings) -> dict[
             "policy": {"overprovisioning_factor": _OVERPROVISIONING},
         },
         "circuit_breakers": _CIRCUIT_BREAKERS,
-        "outlier_detection": {
-            # A target failing in a row is skipped by the following requests (R1) instead of costing each one
-            # an attempt; it is tried again after the ejection time.
-            "consecutive_5xx": 3,
-            "consecutive_gateway_failure": 3,
-            "enforcing_consecutive_gateway_failure": 100,
-            "interval": "1s",
-            "base_ejection_time": "10s",
-            "max_ejection_time": "60s",
-            "max_ejection_percent": 100,
-        },
+        **_outlier_detection(route),
         "transport_socket_matches": _tls_matches(config, route, settings),
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 explicit_http_config={"http_protocol_options": {}},
-                http_filters=[_extproc_filter(settings), _upstream_codec()],
+                http_filters=[*([_extproc_filter(settings)] if settings.rewrite_attempts else []), _upstream_codec()],
             )
         },
+    }
+
+
+def _outlier_detection(route: Route) -> dict[str, Any]:
+    """A target failing in a row is skipped by the following requests (R1) instead of costing each of them an
+    attempt (R2); it is tried again after the ejection time, longer each time it fails again."""
+    failures = route.health.consecutive_failures
+    if failures == 0:
+        return {}
+    return {
+        "outlier_detection": {
+            "consecutive_5xx": failures,
+            "consecutive_gateway_failure": failures,
+            "enforcing_consecutive_gateway_failure": 100,
+            "interval": "1s",
+            "base_ejection_time": _seconds(route.health.ejection_time),
+            "max_ejection_time": _seconds(max(60.0, route.health.ejection_time)),
+            "max_ejection_percent": 100,
+        }
     }
 
 

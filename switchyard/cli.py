@@ -50,6 +50,7 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> object:
         log_level=args.log_level,
         log_dir=args.log_dir,
         tls_ca_file=args.tls_ca_file,
+        rewrite_attempts=not args.no_rewrite,
     )
 
 
@@ -72,7 +73,7 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
     from controlplane.server import serve
     from controlplane.translate import TranslateSettings
 
-    settings = TranslateSettings(tls_ca_file=args.tls_ca_file)
+    settings = TranslateSettings(tls_ca_file=args.tls_ca_file, rewrite_attempts=not args.no_rewrite)
     return asyncio.run(serve(args.config, args.listen, settings, args.state_dir))
 
 
@@ -98,6 +99,9 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--envoy-concurrency", type=int, default=2, help="Envoy worker threads (default: %(default)s)")
     parser.add_argument("--envoy-log-level", default="warning", help="Envoy log level (default: %(default)s)")
     parser.add_argument("--log-dir", type=Path, help="write each process's log to DIR/NAME.log instead of the terminal")
+    # Benchmark floor only (make bench): Envoy without the per-attempt rewrite. Hidden: it sends the client's
+    # model and credentials to providers.
+    parser.add_argument("--no-rewrite", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument(
         "--tls-ca-file",
         help="CA bundle Envoy trusts for https providers (default: /etc/ssl/certs/ca-certificates.crt)",
@@ -161,6 +165,7 @@ def build_parser() -> argparse.ArgumentParser:
         default="/etc/ssl/certs/ca-certificates.crt",
         help="CA bundle Envoy uses to verify https providers (default: %(default)s)",
     )
+    p.add_argument("--no-rewrite", action="store_true", help=argparse.SUPPRESS)  # benchmark floor only
     p.add_argument(
         "--state-dir",
         type=Path,

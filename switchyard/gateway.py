@@ -39,6 +39,7 @@ class GatewayOptions:
     log_level: str = "info"
     log_dir: Path | None = None
     tls_ca_file: str | None = None
+    rewrite_attempts: bool = True
     ready_timeout: float = 30.0
     extra_children: list[Child] = field(default_factory=list)
 
@@ -75,6 +76,7 @@ class Gateway:
                     "--state-dir",
                     str(self._workdir),
                     *(["--tls-ca-file", o.tls_ca_file] if o.tls_ca_file else []),
+                    *([] if o.rewrite_attempts else ["--no-rewrite"]),
                 ),
                 self._log_path("controlplane"),
             ),

@@ -172,11 +172,19 @@ class SeedTarget(_Strict):
         return Target._check_suffix(value)
 
 
+class Health(_Strict):
+    """Passive health from real traffic: a target failing in a row is skipped by the following requests."""
+
+    consecutive_failures: int = Field(default=3, ge=0, le=1000, description="0 never ejects")
+    ejection_time: Seconds = 10.0
+
+
 class Route(_Strict):
     model: str = Field(min_length=1)
     strategy: Strategy = Strategy.PRIORITY
     fallback_codes: tuple[Annotated[int, Field(ge=400, le=599)], ...] = DEFAULT_FALLBACK_CODES
     timeout: Seconds = 30.0
+    health: Health = Health()
     targets: tuple[Target, ...] = ()
     primary: SeedTarget | None = None
     backup: SeedTarget | None = None

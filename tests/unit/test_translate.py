@@ -637,3 +637,22 @@ def test_openai_compatible_with_an_empty_optional_key_sends_no_credential() -> N
     entry = rewrite_entry(build_rewrite_table(load(text), "v"), "gpt-4", "local/llama3")
     assert list(entry.set_headers) == []
     assert sorted(entry.remove_headers) == ["api-key", "authorization", "x-api-key"]
+
+
+def test_health_settings_shape_outlier_detection() -> None:
+    text = CONFIG.replace("timeout: 500ms", "timeout: 500ms\n    health: {consecutive_failures: 5, ejection_time: 30s}")
+    cluster = clusters_by_name(translate(load(text)))["route/ab"]
+    assert cluster.outlier_detection.consecutive_5xx.value == 5
+    assert cluster.outlier_detection.consecutive_gateway_failure.value == 5
+    assert cluster.outlier_detection.base_ejection_time.ToTimedelta().total_seconds() == 30
+
+
+def test_zero_consecutive_failures_never_ejects() -> None:
+    text = CONFIG.replace("timeout: 500ms", "timeout: 500ms\n    health: {consecutive_failures: 0}")
+    cluster = clusters_by_name(translate(load(text)))["route/ab"]
+    assert not cluster.HasField("outlier_detection")
+
+
+def test_benchmark_floor_has_no_extproc_but_keeps_the_codec(config: Config) -> None:
+    for cluster in translate(config, TranslateSettings(rewrite_attempts=False)).clusters:
+        assert [f.name for f in upstream_options(cluster).http_filters] == ["envoy.filters.http.upstream_codec"]
