@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test install proto lint typecheck check golden clean
+.PHONY: demo test bench install proto lint typecheck check golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -19,6 +19,11 @@ demo: $(STAMP)  ## install, then run Switchyard on the bundled demo config with 
 
 test: $(STAMP)  ## install, then run every test (unit + end-to-end with real Envoy)
 	$(BIN)/pytest tests $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## measure Switchyard against a direct call, plain Envoy and LiteLLM (a few minutes; loopback only)
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/pip install --quiet -e '.[dev,bench]'
+	$(BIN)/python -m bench.run $(BENCH_ARGS)
 
 proto: $(STAMP)  ## regenerate switchyard/api from proto/ (the generated code is committed)
 	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/switchyard/api/v1/rewrite.proto

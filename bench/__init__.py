@@ -1,0 +1,1 @@
+"""`make bench`: Switchyard measured side by side with plain Envoy, a direct call and LiteLLM."""

@@ -1,0 +1,110 @@
+"""A deliberately minimal OpenAI-shaped provider for benchmarks: raw asyncio, canned bodies, no recording.
+
+The full mock provider (switchyard mock-provider) records and inspects every request, which makes it the
+bottleneck under load; a benchmark must measure the gateway, not the stand-in behind it. This one parses
+just enough HTTP/1.1 (keep-alive, content-length) to answer, echoes the request's model, and can fail
+every request (`--status 502`) or stream (`"stream": true` → SSE).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import re
+import signal
+import socket
+
+_MODEL = re.compile(rb'"model"\s*:\s*"([^"]*)"')
+_STREAM = re.compile(rb'"stream"\s*:\s*true')
+_CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+
+
+def _response(status: int, body: bytes, content_type: bytes = b"application/json") -> bytes:
+    reason = {200: b"OK", 502: b"Bad Gateway"}.get(status, b"Status")
+    return b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s" % (
+        status,
+        reason,
+        content_type,
+        len(body),
+        body,
+    )
+
+
+def _completion(model: bytes) -> bytes:
+    return (
+        b'{"id":"chatcmpl-bench","object":"chat.completion","created":0,"model":"%s","choices":[{"index":0,'
+        b'"message":{"role":"assistant","content":"ok"},"finish_reason":"stop"}],'
+        b'"usage":{"prompt_tokens":9,"completion_tokens":1,"total_tokens":10}}' % model
+    )
+
+
+def _sse(model: bytes, chunks: int = 5) -> bytes:
+    events = [
+        b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"%s",'
+        b'"choices":[{"index":0,"delta":{"content":"t%d"},"finish_reason":null}]}\n\n' % (model, i)
+        for i in range(chunks)
+    ]
+    body = b"".join(events) + b"data: [DONE]\n\n"
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    return head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
+_ERROR = _response(502, b'{"error":{"message":"bench primary down","type":"server_error","code":null}}')
+
+
+class _Connection(asyncio.Protocol):
+    def __init__(self, fail_status: int) -> None:
+        self.fail_status = fail_status
+        self.buffer = bytearray()
+        self.transport: asyncio.Transport | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        if sock is not None:
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+
+    def data_received(self, data: bytes) -> None:
+        self.buffer += data
+        while (end := self.buffer.find(b"\r\n\r\n")) >= 0:
+            match = _CONTENT_LENGTH.search(self.buffer, 0, end + 2)
+            total = end + 4 + (int(match.group(1)) if match else 0)
+            if len(self.buffer) < total:
+                return
+            body = bytes(self.buffer[end + 4 : total])
+            del self.buffer[:total]
+            assert self.transport is not None
+            self.transport.write(self._answer(body))
+
+    def _answer(self, body: bytes) -> bytes:
+        if self.fail_status:
+            return _ERROR
+        found = _MODEL.search(body)
+        model = found.group(1) if found else b"unknown"
+        if _STREAM.search(body):
+            return _sse(model)
+        return _response(200, _completion(model))
+
+
+async def serve(port: int, fail_status: int) -> None:
+    loop = asyncio.get_running_loop()
+    server = await loop.create_server(lambda: _Connection(fail_status), "127.0.0.1", port, backlog=4096)
+    print(f"fast-mock listening on http://127.0.0.1:{port}", flush=True)
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    async with server:
+        await stop.wait()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--port", type=int, required=True)
+    parser.add_argument("--status", type=int, default=0, help="answer every request with this status (e.g. 502)")
+    args = parser.parse_args()
+    asyncio.run(serve(args.port, args.status))
+
+
+if __name__ == "__main__":
+    main()

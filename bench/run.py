@@ -1,0 +1,458 @@
+"""`make bench`: what Switchyard adds to every call, measured side by side in one run.
+
+Variants, each interleaved with the others round by round (a warm-up round is discarded), so machine noise
+hits all of them alike:
+  A  client → mock provider directly
+  B  client → Envoy → mock: Switchyard's own Envoy config without the per-attempt rewrite (the design's floor)
+  C  client → Switchyard → mock, with a model rename (the ext_proc does real work)
+  D  client → Switchyard, primary answers 502, backup serves (the failover path, on every request)
+  E  client → LiteLLM proxy → mock, same rename (the incumbent Python gateway); E-failover as D
+Every variant is checked once for the right answer before it is measured. Only loopback is used; every
+measurement is bounded in time. Results: bench-results/bench.json and bench-results/bench.png.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+
+from switchyard.processes import free_port
+
+ROOT = Path(__file__).resolve().parent.parent
+RESULTS = ROOT / "bench-results"
+CHAT = "/v1/chat/completions"
+TICKS = os.sysconf("SC_CLK_TCK")
+
+_REPORTER = """
+done = function(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    "BENCH {\\"p50\\":%d,\\"p90\\":%d,\\"p99\\":%d,\\"requests\\":%d,\\"errors\\":%d,\\"non2xx\\":%d,\\"us\\":%d}\\n",
+    latency:percentile(50), latency:percentile(90), latency:percentile(99), summary.requests,
+    e.connect + e.read + e.write + e.timeout, e.status, summary.duration))
+end
+"""
+
+
+@dataclass
+class Variant:
+    key: str
+    label: str
+    base_url: str
+    model: str
+    pids: Callable[[], list[int]]
+    extra_paths: tuple[str, ...] = ()
+    results: dict[str, Any] = field(default_factory=dict)
+
+
+def _body(model: str, prompt_bytes: int = 5, stream: bool = False) -> bytes:
+    document: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "x" * prompt_bytes}]}
+    if stream:
+        document["stream"] = True
+    return json.dumps(document).encode()
+
+
+# --- processes ---------------------------------------------------------------------------------------------
+
+
+def _wait_http(
+    url: str, timeout: float, check: Callable[[httpx.Response], bool] = lambda r: r.status_code < 500
+) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check(httpx.get(url, timeout=2)):
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.1)
+    raise RuntimeError(f"{url} did not answer within {timeout}s")
+
+
+@contextmanager
+def _process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> Iterator[subprocess.Popen[bytes]]:
+    with open(log, "wb") as out:
+        process = subprocess.Popen(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(20)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+def _children(pid: int) -> list[int]:
+    found: list[int] = []
+    try:
+        for task in Path(f"/proc/{pid}/task").iterdir():
+            for child in (task / "children").read_text().split():
+                found.append(int(child))
+                found.extend(_children(int(child)))
+    except OSError:
+        pass
+    return found
+
+
+def _cmdline(pid: int) -> str:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    except OSError:
+        return ""
+
+
+def _cpu_seconds(pids: list[int]) -> float:
+    total = 0
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        total += int(fields[11]) + int(fields[12])  # utime + stime
+    return total / TICKS
+
+
+def _switchyard_config(listen: int, ok_url: str, fail_url: str) -> str:
+    return f"""
+listen: 127.0.0.1:{listen}
+max_request_body: 4MiB
+providers:
+  ok: {{kind: openai, base_url: "{ok_url}", api_key: sk-bench}}
+  down: {{kind: openai, base_url: "{fail_url}", api_key: sk-bench}}
+routes:
+  - model: bench-direct
+    targets: [{{name: primary, provider: ok, model: renamed-primary}}]
+  - model: bench-failover
+    health: {{consecutive_failures: 0}}   # measure the failover path on every request, not once
+    targets:
+      - {{name: primary, provider: down, model: renamed-primary}}
+      - {{name: backup, provider: ok, model: renamed-backup}}
+"""
+
+
+@contextmanager
+def _switchyard(name: str, config: str, work: Path, rewrite: bool) -> Iterator[tuple[str, Callable[[], list[int]]]]:
+    path = work / f"{name}.yaml"
+    path.write_text(config)
+    logs = work / f"{name}-logs"
+    logs.mkdir(exist_ok=True)
+    argv = [
+        sys.executable, "-m", "switchyard", "up", str(path),
+        "--admin", f"127.0.0.1:{free_port()}", "--xds", f"127.0.0.1:{free_port()}",
+        "--extproc", f"127.0.0.1:{free_port()}", "--log-dir", str(logs), "--envoy-concurrency", "2",
+    ]  # fmt: skip
+    if not rewrite:
+        argv.append("--no-rewrite")
+    listen = config.split("listen: ", 1)[1].split("\n", 1)[0]
+    with _process(argv, work / f"{name}-up.log") as up:
+        _wait_http(f"http://{listen}/v1/models", 60, lambda r: r.status_code == 200)
+
+        def pids() -> list[int]:
+            # Envoy and the ext_proc serve requests; the idle control plane is left out of the path's CPU.
+            return [p for p in _children(up.pid) if " controlplane " not in _cmdline(p)]
+
+        yield f"http://{listen}", pids
+
+
+# --- measurement -------------------------------------------------------------------------------------------
+
+
+def _wrk(url: str, body: bytes, connections: int, seconds: float, scripts: Path) -> dict[str, Any]:
+    script = scripts / f"post-{abs(hash(body))}.lua"
+    if not script.exists():
+        script.write_text(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {_lua_string(body)}\n{_REPORTER}"
+        )
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    output = subprocess.run(
+        ["wrk", "-t1", f"-c{connections}", f"-d{max(1, round(seconds))}s", "--timeout", "10s", "-s", str(script), url],
+        capture_output=True,
+        text=True,
+        timeout=seconds + 30,
+    ).stdout
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    line = next((x for x in output.splitlines() if x.startswith("BENCH ")), None)
+    if line is None:
+        raise RuntimeError(f"wrk printed no result:\n{output}")
+    result: dict[str, Any] = json.loads(line[len("BENCH ") :])
+    result["rps"] = result["requests"] / (result["us"] / 1e6)
+    result["wrk_cpu"] = (after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime) / (result["us"] / 1e6)
+    return result
+
+
+def _lua_string(body: bytes) -> str:
+    return "'" + body.decode().replace("\\", "\\\\").replace("'", "\\'") + "'"
+
+
+def _measure(variant: Variant, body: bytes, connections: int, seconds: float, scripts: Path) -> dict[str, Any]:
+    pids = variant.pids()
+    cpu_before, start = _cpu_seconds(pids), time.monotonic()
+    result = _wrk(variant.base_url + CHAT, body, connections, seconds, scripts)
+    result["cpu"] = (_cpu_seconds(pids) - cpu_before) / (time.monotonic() - start)
+    return result
+
+
+def _ttfb(url: str, body: bytes, count: int) -> list[float]:
+    """Time to the first byte of the response body of a streamed request, over one keep-alive connection."""
+    host, port = url.removeprefix("http://").split(":")
+    request = (
+        f"POST {CHAT} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\n\r\n"
+    ).encode() + body
+    samples = []
+    with socket.create_connection((host, int(port))) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for _ in range(count):
+            started = time.perf_counter()
+            sock.sendall(request)
+            data = b""
+            while b"\r\n\r\n" not in data or b"data:" not in data:
+                chunk = sock.recv(65536)
+                if not chunk:
+                    raise RuntimeError("connection closed during a streamed response")
+                if not data and b"data:" not in chunk and b"\r\n\r\n" in chunk and b" 200 " not in chunk[:20]:
+                    raise RuntimeError(f"streamed request failed: {chunk[:200]!r}")
+                data += chunk
+            samples.append(time.perf_counter() - started)
+            while not data.endswith(b"0\r\n\r\n"):  # drain the rest of the chunked stream
+                data += sock.recv(65536)
+    return samples
+
+
+def _percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q / 100 * len(ordered)))]
+
+
+# --- the run -----------------------------------------------------------------------------------------------
+
+
+def _check(variant: Variant, expect_model: str, expect_target: str | None = None) -> None:
+    response = httpx.post(variant.base_url + CHAT, content=_body(variant.model), timeout=30,
+                          headers={"content-type": "application/json"})  # fmt: skip
+    if response.status_code != 200 or response.json().get("model") != expect_model:
+        raise RuntimeError(f"variant {variant.key} answered {response.status_code} {response.text[:300]}")
+    if expect_target and response.headers.get("x-switchyard-target") != expect_target:
+        raise RuntimeError(f"variant {variant.key} was served by {response.headers.get('x-switchyard-target')}")
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    RESULTS.mkdir(exist_ok=True)
+    work = RESULTS / "work"
+    shutil.rmtree(work, ignore_errors=True)
+    work.mkdir()
+    scripts = work
+    with ExitStack() as stack:
+        ok_port, fail_port = free_port(), free_port()
+        ok = stack.enter_context(
+            _process([sys.executable, "-m", "bench.fast_mock", "--port", str(ok_port)], work / "mock-ok.log")
+        )
+        fail = stack.enter_context(_process([sys.executable, "-m", "bench.fast_mock", "--port", str(fail_port),
+                                             "--status", "502"], work / "mock-fail.log"))  # fmt: skip
+        ok_url, fail_url = f"http://127.0.0.1:{ok_port}", f"http://127.0.0.1:{fail_port}"
+        _wait_http(ok_url + "/", 10)
+        _wait_http(fail_url + "/", 10, lambda r: True)
+        mock_pids = [ok.pid]
+        full_url, full_pids = stack.enter_context(
+            _switchyard("switchyard", _switchyard_config(free_port(), ok_url, fail_url), work, rewrite=True)
+        )
+        floor_url, floor_pids = stack.enter_context(
+            _switchyard("floor", _switchyard_config(free_port(), ok_url, fail_url), work, rewrite=False)
+        )
+        variants = [
+            Variant("A", "direct to mock", ok_url, "renamed-primary", lambda: mock_pids),
+            Variant("B", "Envoy only (floor)", floor_url, "bench-direct", lambda: mock_pids + floor_pids()),
+            Variant("C", "Switchyard", full_url, "bench-direct", lambda: mock_pids + full_pids()),
+            Variant(
+                "D", "Switchyard failover", full_url, "bench-failover", lambda: mock_pids + [fail.pid] + full_pids()
+            ),
+        ]
+        _check(variants[0], "renamed-primary")
+        _check(variants[1], "bench-direct")  # no rewrite: the mock echoes the client's model
+        _check(variants[2], "renamed-primary", "primary")
+        _check(variants[3], "renamed-backup", "backup")
+        if not args.skip_litellm:
+            variants.extend(_litellm_variants(stack, work, ok_url, fail_url))
+
+        report: dict[str, Any] = {"machine": _machine(), "settings": vars(args), "variants": {}}
+        plan = [
+            ("latency", _body, 1, args.seconds, args.rounds),
+            ("large_body", lambda m: _body(m, 200_000), 1, args.seconds, max(2, args.rounds - 1)),
+            *[(f"throughput_c{c}", _body, c, args.seconds, max(2, args.rounds - 1)) for c in args.connections],
+        ]
+        for name, make_body, connections, seconds, rounds in plan:
+            print(f"== {name}: {connections} connection(s), {rounds} rounds x {seconds}s per variant", flush=True)
+            per_variant: dict[str, list[dict[str, Any]]] = {v.key: [] for v in variants}
+            for round_index in range(rounds + 1):  # round 0 warms up and is discarded
+                for variant in variants:
+                    result = _measure(variant, make_body(variant.model), connections, seconds, scripts)
+                    if round_index:
+                        per_variant[variant.key].append(result)
+            for variant in variants:
+                variant.results[name] = _merge(per_variant[variant.key])
+        print("== streaming: time to first byte", flush=True)
+        ttfb: dict[str, list[float]] = {v.key: [] for v in variants if v.key in ("A", "B", "C", "E")}
+        for round_index in range(args.rounds + 1):
+            for variant in variants:
+                if variant.key in ttfb:
+                    samples = _ttfb(variant.base_url, _body(variant.model, stream=True), 100)
+                    if round_index:
+                        ttfb[variant.key].extend(samples)
+        for variant in variants:
+            if variant.key in ttfb:
+                variant.results["stream_ttfb"] = {
+                    "p50": _percentile(ttfb[variant.key], 50) * 1e6,
+                    "p99": _percentile(ttfb[variant.key], 99) * 1e6,
+                }
+        for variant in variants:
+            report["variants"][variant.key] = {"label": variant.label, **variant.results}
+    report["ratios"] = _ratios(report["variants"], args.connections)
+    return report
+
+
+def _litellm_variants(stack: ExitStack, work: Path, ok_url: str, fail_url: str) -> list[Variant]:
+    from bench.litellm_proxy import LiteLLMProxy, ensure_litellm
+
+    print("== preparing LiteLLM (a separate virtualenv, installed once)", flush=True)
+    exe = ensure_litellm(RESULTS / "litellm-venv")
+    proxy = LiteLLMProxy(exe, free_port(), primary_url=fail_url, backup_url=ok_url, workdir=work, direct_url=ok_url)
+    proxy.start()
+    stack.callback(proxy.stop)
+    variants = [
+        Variant("E", "LiteLLM proxy", proxy.url, "bench-direct", lambda: [*proxy.pids(), *_mock_pids(ok_url)]),
+        Variant("E-failover", "LiteLLM failover", proxy.url, "bench-model", lambda: proxy.pids()),
+    ]
+    _check(variants[0], "renamed-primary")
+    _check(variants[1], "renamed-backup")
+    return variants
+
+
+def _mock_pids(url: str) -> list[int]:
+    return []  # the mock's CPU is counted in variant A; LiteLLM's own processes are what matter here
+
+
+def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """Median of each number over the measured rounds."""
+    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+
+
+def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
+    a, c = variants["A"]["latency"], variants["C"]["latency"]
+    ratios: dict[str, Any] = {
+        "C_added_p50_ms": (c["p50"] - a["p50"]) / 1000,
+        "C_added_p99_ms": (c["p99"] - a["p99"]) / 1000,
+        "D_added_over_direct_p50_ms": (variants["D"]["latency"]["p50"] - a["p50"]) / 1000,
+    }
+    best = {k: max(v.get(f"throughput_c{n}", {}).get("rps", 0) for n in connections) for k, v in variants.items()}
+    ratios["C_over_B_throughput"] = best["C"] / best["B"]
+    if "E" in variants:
+        e = variants["E"]["latency"]
+        ratios["C_over_E_throughput"] = best["C"] / best["E"]
+        added_c = max(c["p50"] - a["p50"], 1)
+        ratios["E_added_over_C_added_p50"] = (e["p50"] - a["p50"]) / added_c
+    return ratios
+
+
+def _machine() -> dict[str, Any]:
+    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
+                if line.startswith("model name")), platform.processor())  # fmt: skip
+    return {"cores": os.cpu_count(), "cpu": cpu, "python": platform.python_version(), "kernel": platform.release()}
+
+
+def _print_report(report: dict[str, Any]) -> None:
+    variants = report["variants"]
+    a = variants["A"]["latency"]
+    print(f"\nMachine: {report['machine']['cores']} cores, {report['machine']['cpu']}")
+    print(f"{'variant':<24}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'added p50':>11}{'added p99':>11}"
+          f"{'200KB p50':>11}{'TTFB p50':>10}")  # fmt: skip
+    for key, v in variants.items():
+        lat, large = v["latency"], v.get("large_body", {})
+        ttfb = v.get("stream_ttfb", {}).get("p50")
+        print(
+            f"{key + ' ' + v['label']:<24}{lat['p50'] / 1000:>8.2f}{lat['p90'] / 1000:>8.2f}{lat['p99'] / 1000:>8.2f}"
+            f"{(lat['p50'] - a['p50']) / 1000:>11.2f}{(lat['p99'] - a['p99']) / 1000:>11.2f}"
+            f"{large.get('p50', 0) / 1000:>11.2f}{'' if ttfb is None else f'{ttfb / 1000:.2f}':>10}"
+        )
+    print(f"\n{'throughput (req/s)':<24}" + "".join(f"{k:>14}" for k in report["settings"]["connections"]))
+    for key, v in variants.items():
+        cells = []
+        for n in report["settings"]["connections"]:
+            t = v[f"throughput_c{n}"]
+            cells.append(f"{t['rps']:>8.0f} {t['cpu'] * 100:>3.0f}%" + ("!" if t["errors"] + t["non2xx"] else " "))
+        print(f"{key + ' ' + v['label']:<24}" + "".join(f"{c:>14}" for c in cells))
+    print("(cpu% = the variant's own processes; ! = errors or non-2xx answers)")
+    print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in report["ratios"].items()))
+
+
+def _chart(report: dict[str, Any], path: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    variants = report["variants"]
+    keys = list(variants)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(13, 4.8))
+    width = 0.25
+    for i, q in enumerate(("p50", "p90", "p99")):
+        left.bar([k + (i - 1) * width for k in range(len(keys))], [variants[k]["latency"][q] / 1000 for k in keys],
+                 width, label=q)  # fmt: skip
+    left.set_xticks(range(len(keys)), [f"{k}\n{variants[k]['label']}" for k in keys], fontsize=7)
+    left.set_ylabel("latency at concurrency 1 (ms)")
+    left.set_title("Latency per request")
+    left.legend()
+    connections = report["settings"]["connections"]
+    for i, n in enumerate(connections):
+        offset = (i - (len(connections) - 1) / 2) * width
+        right.bar([k + offset for k in range(len(keys))], [variants[k][f"throughput_c{n}"]["rps"] for k in keys],
+                  width, label=f"{n} connections")  # fmt: skip
+    right.set_xticks(range(len(keys)), [f"{k}\n{variants[k]['label']}" for k in keys], fontsize=7)
+    right.set_ylabel("requests per second")
+    right.set_title("Throughput")
+    right.legend()
+    machine = report["machine"]
+    fig.suptitle(f"Switchyard benchmark — {machine['cores']} cores, {machine['cpu']}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="make bench", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=3, help="duration of one measurement (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds per test, after one warm-up round")
+    parser.add_argument("--connections", type=int, nargs="+", default=[8, 32], help="throughput connection counts")
+    parser.add_argument("--skip-litellm", action="store_true", help="leave out variant E (no LiteLLM install)")
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk (make bench installs it)")
+    started = time.monotonic()
+    report = run(args)
+    report["duration_s"] = time.monotonic() - started
+    (RESULTS / "bench.json").write_text(json.dumps(report, indent=2))
+    _print_report(report)
+    _chart(report, RESULTS / "bench.png")
+    print(f"\nwrote {RESULTS / 'bench.json'} and {RESULTS / 'bench.png'} in {report['duration_s']:.0f}s")
+
+
+if __name__ == "__main__":
+    main()
