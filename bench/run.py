@@ -279,10 +279,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         variants = [
             Variant("A", "direct to mock", ok_url, "renamed-primary", lambda: mock_pids),
-            Variant("B", "Envoy only (floor)", floor_url, "bench-direct", lambda: mock_pids + floor_pids()),
-            Variant("C", "Switchyard", full_url, "bench-direct", lambda: mock_pids + full_pids()),
+            Variant("B", "Envoy only (floor)", floor_url, "bench-direct", lambda: [*mock_pids, *floor_pids()]),
+            Variant("C", "Switchyard", full_url, "bench-direct", lambda: [*mock_pids, *full_pids()]),
             Variant(
-                "D", "Switchyard failover", full_url, "bench-failover", lambda: mock_pids + [fail.pid] + full_pids()
+                "D", "Switchyard failover", full_url, "bench-failover", lambda: [*mock_pids, fail.pid, *full_pids()]
             ),
         ]
         _check(variants[0], "renamed-primary")

@@ -18,6 +18,7 @@ from typing import Any
 
 from controlplane import errors_shape
 from controlplane.envoy_api import Cluster, Listener, RouteConfiguration, to_message, typed
+from controlplane.providers import rewrites_body
 from switchyard.config import ClientEndpoint, Config, Route, Target
 
 LISTENER_NAME = "switchyard_http"
@@ -278,7 +279,10 @@ def _cluster(config: Config, route: Route, settings: TranslateSettings) -> dict[
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 explicit_http_config={"http_protocol_options": {}},
-                http_filters=[*([_extproc_filter(settings)] if settings.rewrite_attempts else []), _upstream_codec()],
+                http_filters=[
+                    *([_extproc_filter(settings, rewrites_body(config, route))] if settings.rewrite_attempts else []),
+                    _upstream_codec(),
+                ],
             )
         },
     }
@@ -344,7 +348,9 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
+def _extproc_filter(settings: TranslateSettings, with_body: bool) -> dict[str, Any]:
+    """The per-attempt rewrite. Routes whose targets all keep the client's model skip the body: one message
+    per attempt instead of two, and no body copied through gRPC."""
     return {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": typed(
@@ -357,7 +363,7 @@ def _extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
             processing_mode={
                 "request_header_mode": "SEND",
                 "response_header_mode": "SKIP",
-                "request_body_mode": "BUFFERED",
+                "request_body_mode": "BUFFERED" if with_body else "NONE",
                 "response_body_mode": "NONE",
                 "request_trailer_mode": "SKIP",
                 "response_trailer_mode": "SKIP",

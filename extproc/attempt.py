@@ -8,7 +8,9 @@ and `content-length` always matches the body actually sent.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
+from functools import lru_cache
 
 from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
@@ -33,9 +35,10 @@ class TargetResolver:
         self.index = index
         self._keys: dict[str, str] = {}
 
-    def resolve(self, request: ep.ProcessingRequest) -> tuple[PreparedTarget | None, str]:
+    def resolve(self, request: ep.ProcessingRequest) -> tuple[PreparedTarget | None, str, str]:
+        """(target, client endpoint, client model): the route name is `<endpoint>:<model>`."""
         fields = request.attributes[_ATTRIBUTES_KEY].fields
-        endpoint = fields["xds.route_name"].string_value.partition(":")[0]
+        endpoint, _, client_model = fields["xds.route_name"].string_value.partition(":")
         metadata_text = fields["xds.upstream_host_metadata"].string_value
         key = self._keys.get(metadata_text)
         if key is None:
@@ -43,7 +46,7 @@ class TargetResolver:
             if len(self._keys) >= _CACHE_LIMIT:
                 self._keys.clear()
             self._keys[metadata_text] = key
-        return self.index.get(key), endpoint
+        return self.index.get(key), endpoint, client_model
 
 
 def _key_from_metadata(text: str) -> str:
@@ -58,6 +61,11 @@ def _key_from_metadata(text: str) -> str:
 class Attempt:
     target: PreparedTarget
     endpoint: str
+    client_model: str = ""
+
+    @property
+    def renames_model(self) -> bool:
+        return bool(self.target.model) and self.target.model != self.client_model
 
     def header_mutation(self, content_length: int | None) -> ep.HeaderMutation:
         set_headers = list(self.target.set_headers.get(self.endpoint, ()))
@@ -67,15 +75,19 @@ class Attempt:
 
     def rewrite_body(self, body: bytes) -> bytes | None:
         """The body for this target, or None when the original is already right."""
-        if not self.target.model:
+        target_model = self.target.model
+        if not target_model or target_model == self.client_model:
             return None
+        spliced = splice_model(body, self.client_model, target_model)
+        if spliced is not None:
+            return spliced
         try:
             document = json.loads(body)
         except ValueError:
             return None  # Envoy's json_to_metadata only lets JSON through; never fail an attempt here
-        if not isinstance(document, dict) or document.get("model") == self.target.model:
+        if not isinstance(document, dict) or document.get("model") == target_model:
             return None
-        document["model"] = self.target.model
+        document["model"] = target_model
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
     def headers_only_response(self) -> ep.ProcessingResponse:
@@ -90,6 +102,37 @@ class Attempt:
         if rewritten is not None:
             common.body_mutation.body = rewritten
         return ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
+
+
+_ESCAPES_THAT_HIDE_A_VALUE = (b"\\u", b"\\/")
+
+
+@lru_cache(maxsize=1024)
+def _model_member(model: str) -> re.Pattern[bytes]:
+    encoded = json.dumps(model, ensure_ascii=False).encode()
+    return re.compile(rb'"model"\s*:\s*' + re.escape(encoded))
+
+
+@lru_cache(maxsize=1024)
+def _encoded_member(model: str) -> bytes:
+    return b'"model":' + json.dumps(model, ensure_ascii=False).encode()
+
+
+def splice_model(body: bytes, client_model: str, target_model: str) -> bytes | None:
+    """Replace the top-level model in the raw bytes, without parsing a possibly large body.
+
+    Routing matched the top-level `model` exactly, so its member is `"model": "<client model>"`. When that
+    text occurs exactly once it must be the top-level member: inside a JSON string its quotes would be
+    escaped. Escapes that could spell the top-level value differently (`\\u`, `\\/`) or a second occurrence
+    (a nested object with a `model` key) return None, and the caller parses instead.
+    """
+    if not client_model or any(escape in body for escape in _ESCAPES_THAT_HIDE_A_VALUE):
+        return None
+    matches = _model_member(client_model).finditer(body)
+    first = next(matches, None)
+    if first is None or next(matches, None) is not None:
+        return None
+    return body[: first.start()] + _encoded_member(target_model) + body[first.end() :]
 
 
 CONTINUE_HEADERS = ep.ProcessingResponse(request_headers=ep.HeadersResponse())

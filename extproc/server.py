@@ -33,7 +33,7 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
         async for request in request_iterator:
             kind = request.WhichOneof("request")
             if kind == "request_headers":
-                target, endpoint = self.resolver.resolve(request)
+                target, endpoint, client_model = self.resolver.resolve(request)
                 if target is None:
                     log.error(
                         "no rewrite entry for the picked endpoint (table version %r)",
@@ -41,8 +41,10 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
                     )
                     yield unknown_target_response(f"table version {self.resolver.index.version or 'none yet'}")
                     return
-                attempt = Attempt(target, endpoint)
-                if request.request_headers.end_of_stream:
+                attempt = Attempt(target, endpoint, client_model)
+                if request.request_headers.end_of_stream or not attempt.renames_model:
+                    # Headers are all this attempt changes. When the route sends no body at all, this is the
+                    # only message; when it does, the body message below still resets content-length.
                     yield attempt.headers_only_response()
                 else:
                     yield CONTINUE_HEADERS

@@ -45,6 +45,7 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> object:
         admin=args.admin,
         xds=args.xds,
         extproc=args.extproc,
+        extproc_workers=args.extproc_workers,
         envoy_concurrency=args.envoy_concurrency,
         envoy_log_level=args.envoy_log_level,
         log_level=args.log_level,
@@ -96,6 +97,12 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--xds", default="127.0.0.1:18000", help="control plane gRPC address (default: %(default)s)")
     parser.add_argument("--extproc", default="127.0.0.1:18001", help="ext_proc gRPC address (default: %(default)s)")
+    parser.add_argument(
+        "--extproc-workers",
+        type=int,
+        default=1,
+        help="ext_proc processes, on the --extproc port and the ones after it (default: %(default)s)",
+    )
     parser.add_argument("--envoy-concurrency", type=int, default=2, help="Envoy worker threads (default: %(default)s)")
     parser.add_argument("--envoy-log-level", default="warning", help="Envoy log level (default: %(default)s)")
     parser.add_argument("--log-dir", type=Path, help="write each process's log to DIR/NAME.log instead of the terminal")

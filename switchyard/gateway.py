@@ -34,6 +34,8 @@ class GatewayOptions:
     admin: str = "127.0.0.1:9901"
     xds: str = "127.0.0.1:18000"
     extproc: str = "127.0.0.1:18001"
+    # Each ext_proc is one Python process (one core at most); Envoy spreads attempts over all of them.
+    extproc_workers: int = 1
     envoy_concurrency: int = 2
     envoy_log_level: str = "warning"
     log_level: str = "info"
@@ -42,6 +44,18 @@ class GatewayOptions:
     rewrite_attempts: bool = True
     ready_timeout: float = 30.0
     extra_children: list[Child] = field(default_factory=list)
+
+    @property
+    def extproc_addresses(self) -> tuple[str, ...]:
+        """Worker i listens on the --extproc port + i: distinct endpoints, so Envoy balances across them."""
+        host, port = split_address(self.extproc)
+        return tuple(f"{host}:{port + i}" for i in range(self.extproc_workers))
+
+    @property
+    def extproc_names(self) -> tuple[str, ...]:
+        if self.extproc_workers == 1:
+            return ("extproc",)
+        return tuple(f"extproc-{i + 1}" for i in range(self.extproc_workers))
 
 
 class Gateway:
@@ -60,7 +74,7 @@ class Gateway:
         bootstrap = self._workdir / "envoy-bootstrap.yaml"
         bootstrap.write_text(
             render_bootstrap(
-                BootstrapParams(node_id="switchyard-envoy", admin=o.admin, xds=o.xds, extprocs=(o.extproc,))
+                BootstrapParams(node_id="switchyard-envoy", admin=o.admin, xds=o.xds, extprocs=o.extproc_addresses)
             )
         )
         level = ["--log-level", o.log_level]
@@ -80,10 +94,15 @@ class Gateway:
                 ),
                 self._log_path("controlplane"),
             ),
-            Child(
-                "extproc",
-                switchyard_command(*level, "extproc", "--listen", o.extproc, "--controlplane", o.xds),
-                self._log_path("extproc"),
+            *(
+                Child(
+                    name,
+                    switchyard_command(
+                        *level, "extproc", "--listen", address, "--controlplane", o.xds, "--instance", name
+                    ),
+                    self._log_path(name),
+                )
+                for name, address in zip(o.extproc_names, o.extproc_addresses, strict=True)
             ),
             Child(
                 "envoy",
@@ -192,7 +211,7 @@ def _busy_ports(options: GatewayOptions, config: Config) -> list[str]:
         f"{config.listen_host}:{config.listen_port}": "listen (from the YAML)",
         options.admin: "--admin",
         options.xds: "--xds",
-        options.extproc: "--extproc",
+        **{address: "--extproc (and the ports after it, one per worker)" for address in options.extproc_addresses},
     }
     busy = []
     for address, what in wanted.items():

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from controlplane.providers import azure_openai, openai, openai_compatible
 from controlplane.providers.base import AUTH_HEADERS, ProviderAdapter
-from switchyard.config import ProviderKind
+from switchyard.config import Config, ProviderKind, Route
 
 ADAPTERS: dict[ProviderKind, ProviderAdapter] = {
     ProviderKind.OPENAI: openai.ADAPTER,
@@ -16,4 +16,10 @@ ADAPTERS: dict[ProviderKind, ProviderAdapter] = {
     ProviderKind.OPENAI_COMPATIBLE: openai_compatible.ADAPTER,
 }
 
-__all__ = ["ADAPTERS", "AUTH_HEADERS", "ProviderAdapter"]
+
+def rewrites_body(config: Config, route: Route) -> bool:
+    """Whether any target of the route changes the body; if none does, Envoy need not send the ext_proc bodies."""
+    return any(ADAPTERS[config.provider_of(t).kind].body_model(t) not in ("", route.model) for t in route.targets)
+
+
+__all__ = ["ADAPTERS", "AUTH_HEADERS", "ProviderAdapter", "rewrites_body"]

@@ -68,6 +68,10 @@ routes:
       - {{name: first, provider: openai, model: chain-first}}
       - {{name: second, provider: openai, model: chain-second}}
       - {{name: third, provider: openai, model: chain-third}}
+  - model: same-name
+    targets:
+      - {{name: primary, provider: openai, model: same-name, suffix: /v1/primary/chat/completions}}
+      - {{name: backup, provider: openai, model: same-name}}
   - model: siblings
     strategy: weighted
     targets:
@@ -100,6 +104,7 @@ RULES = [
     _rule("all-hang-backup", hang=True),
     _rule("azure-backup-primary", status=502),
     _rule("stream-primary", status=502),
+    {"match": {"path": "/v1/primary/"}, "status": 502},
     _rule("chain-first", status=503),
     _rule("chain-second", status=502),
     _rule("siblings-broken", status=500),
@@ -352,3 +357,17 @@ routes:
     assert stack.stop() == 0
     with pytest.raises(httpx.ConnectError):
         httpx.get(f"http://127.0.0.1:{port}/v1/models", timeout=2)
+
+
+def test_route_keeping_the_client_model_rewrites_headers_only(stack: Stack, mock: MockProvider) -> None:
+    # No target renames the model, so Envoy sends the ext_proc headers only (one message per attempt).
+    response = stack.chat("same-name", headers={"authorization": f"Bearer {CLIENT_KEY}"}, user="u1")
+
+    assert response.status_code == 200, response.text
+    assert response.headers["x-switchyard-target"] == "backup"
+    primary, backup = mock.requests("same-name")[-2:]
+    assert primary["path"] == "/v1/primary/chat/completions"
+    assert backup["path"] == "/v1/chat/completions"
+    assert backup["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
+    assert backup["body"] == {"model": "same-name", "messages": [{"role": "user", "content": "hello"}], "user": "u1"}
+    assert int(backup["headers"]["content-length"]) == backup["body_bytes"]

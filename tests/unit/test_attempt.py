@@ -9,7 +9,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import struct_pb2, text_format
 
-from extproc.attempt import Attempt, TargetResolver
+from extproc.attempt import Attempt, TargetResolver, splice_model
 from extproc.targets import PreparedTarget, TargetIndex
 from switchyard.api.v1 import rewrite_pb2
 
@@ -32,8 +32,8 @@ def _headers(mutation: ep.HeaderMutation) -> dict[str, str]:
     return {h.header.key: h.header.raw_value.decode() for h in mutation.set_headers}
 
 
-def _attempt(rewrite: rewrite_pb2.TargetRewrite, endpoint: str = "chat") -> Attempt:
-    return Attempt(PreparedTarget.from_rewrite(rewrite), endpoint)
+def _attempt(rewrite: rewrite_pb2.TargetRewrite, endpoint: str = "chat", client: str = "chatgpt-4") -> Attempt:
+    return Attempt(PreparedTarget.from_rewrite(rewrite), endpoint, client)
 
 
 def test_body_response_sets_path_credentials_and_exact_content_length() -> None:
@@ -105,17 +105,18 @@ def test_resolver_finds_target_from_envoy_attributes() -> None:
     index.apply(rewrite_pb2.RewriteTable(version="1", targets=[_rewrite("k1"), _rewrite("k2", model="other")]))
     resolver = TargetResolver(index)
 
-    target, endpoint = resolver.resolve(_processing_request("k2", route="completions:chatgpt-4"))
+    target, endpoint, client_model = resolver.resolve(_processing_request("k2", route="completions:chatgpt-4"))
 
     assert target is not None and target.model == "other"
     assert endpoint == "completions"
+    assert client_model == "chatgpt-4"
 
 
 def test_resolver_returns_none_for_unknown_endpoint() -> None:
     index = TargetIndex()
     index.apply(rewrite_pb2.RewriteTable(version="1", targets=[_rewrite("k1")]))
 
-    target, _ = TargetResolver(index).resolve(_processing_request("missing"))
+    target, _, _ = TargetResolver(index).resolve(_processing_request("missing"))
 
     assert target is None
 
@@ -129,3 +130,47 @@ def test_targets_removed_by_a_reload_stay_resolvable_for_in_flight_retries() -> 
     assert index.get("old") is not None
     kept = index.get("kept")
     assert kept is not None and kept.model == "new-model"
+
+
+@pytest.mark.parametrize(
+    ("body", "expected"),
+    [
+        # the only unescaped `"model": "<client model>"` is the top-level member
+        (
+            b'{"messages":[{"content":"say \\"model\\": \\"chatgpt-4\\""}],"model" : "chatgpt-4","n":1}',
+            b'{"messages":[{"content":"say \\"model\\": \\"chatgpt-4\\""}],"model":"gpt-3.5","n":1}',
+        ),
+        (
+            '{"model":"chatgpt-4","messages":[{"content":"héllo"}]}'.encode(),
+            '{"model":"gpt-3.5","messages":[{"content":"héllo"}]}'.encode(),
+        ),
+    ],
+)
+def test_model_is_spliced_without_reencoding_the_body(body: bytes, expected: bytes) -> None:
+    assert splice_model(body, "chatgpt-4", "gpt-3.5") == expected
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"tools":[{"model":"chatgpt-4"}],"model":"chatgpt-4"}',  # a nested member with the same text
+        b'{"model":"chatgpt\\u002d4","tools":[{"model":"chatgpt-4"}]}',  # top-level value spelled with an escape
+        b'{"model":"x"}',  # no occurrence at all
+    ],
+)
+def test_ambiguous_bodies_are_not_spliced(body: bytes) -> None:
+    assert splice_model(body, "chatgpt-4", "gpt-3.5") is None
+
+
+def test_ambiguous_body_still_gets_the_top_level_model_through_a_parse() -> None:
+    body = b'{"tools":[{"model":"chatgpt-4"}],"model":"chatgpt-4"}'
+
+    rewritten = _attempt(_rewrite("backup")).rewrite_body(body)
+
+    assert rewritten is not None
+    assert json.loads(rewritten) == {"tools": [{"model": "chatgpt-4"}], "model": "gpt-3.5"}
+
+
+def test_attempt_keeping_the_client_model_needs_no_body() -> None:
+    assert not _attempt(_rewrite("same", model="chatgpt-4")).renames_model
+    assert _attempt(_rewrite("other", model="gpt-3.5")).renames_model

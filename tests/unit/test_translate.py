@@ -656,3 +656,22 @@ def test_zero_consecutive_failures_never_ejects() -> None:
 def test_benchmark_floor_has_no_extproc_but_keeps_the_codec(config: Config) -> None:
     for cluster in translate(config, TranslateSettings(rewrite_attempts=False)).clusters:
         assert [f.name for f in upstream_options(cluster).http_filters] == ["envoy.filters.http.upstream_codec"]
+
+
+def test_routes_that_rename_no_model_do_not_send_bodies_to_the_extproc() -> None:
+    same_name = (
+        "  - model: llama3\n"
+        "    targets: [{provider: local, model: llama3}, {provider: local, model: llama3, name: b}]\n"
+    )
+    config = load(CONFIG + same_name)
+    assert any(all(t.model == r.model for t in r.targets) for r in config.routes)
+    for cluster in translate(config).clusters:
+        route = next(r for r in config.routes if f"route/{r.model}" == cluster.name)
+        (extproc_filter,) = [
+            f for f in upstream_options(cluster).http_filters if f.name == "envoy.filters.http.ext_proc"
+        ]
+        processor = ExternalProcessor()
+        assert extproc_filter.typed_config.Unpack(processor)
+        renames = any(t.model != route.model for t in route.targets)
+        expected = ProcessingMode.BUFFERED if renames else ProcessingMode.NONE
+        assert processor.processing_mode.request_body_mode == expected, cluster.name
