@@ -35,7 +35,7 @@ import httpx
 from switchyard.processes import free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-RESULTS = ROOT / "bench-results"
+RESULTS = Path(os.environ.get("SWITCHYARD_BENCH_RESULTS", ROOT / "bench-results"))
 CHAT = "/v1/chat/completions"
 TICKS = os.sysconf("SC_CLK_TCK")
 

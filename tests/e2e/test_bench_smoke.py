@@ -1,0 +1,35 @@
+"""`make bench` must keep working: run it at its smallest and check it measured every variant."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")]
+
+
+def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
+    pytest.importorskip("matplotlib", reason="the bench extra (matplotlib) is not installed")
+    result = subprocess.run(
+        [sys.executable, "-m", "bench.run", "--skip-litellm", "--seconds", "1", "--rounds", "1", "--connections", "4"],
+        capture_output=True,
+        text=True,
+        timeout=240,
+        env={**os.environ, "SWITCHYARD_BENCH_RESULTS": str(tmp_path)},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    report = json.loads((tmp_path / "bench.json").read_text())
+    assert set(report["variants"]) == {"A", "B", "C", "D"}
+    for key, variant in report["variants"].items():
+        throughput = variant["throughput_c4"]
+        assert throughput["rps"] > 0, key
+        assert throughput["errors"] == 0 and throughput["non2xx"] == 0, (key, throughput)
+    assert (tmp_path / "bench.png").stat().st_size > 10_000
+    assert "C_over_B_throughput" in report["ratios"]
