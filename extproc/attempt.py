@@ -104,7 +104,7 @@ class Attempt:
         return ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
 
 
-_ESCAPES_THAT_HIDE_A_VALUE = (b"\\u", b"\\/")
+_ESCAPES_THAT_HIDE_A_VALUE = re.compile(rb"\\[u/]")
 
 
 @lru_cache(maxsize=1024)
@@ -126,7 +126,7 @@ def splice_model(body: bytes, client_model: str, target_model: str) -> bytes | N
     escaped. Escapes that could spell the top-level value differently (`\\u`, `\\/`) or a second occurrence
     (a nested object with a `model` key) return None, and the caller parses instead.
     """
-    if not client_model or any(escape in body for escape in _ESCAPES_THAT_HIDE_A_VALUE):
+    if not client_model or _ESCAPES_THAT_HIDE_A_VALUE.search(body):
         return None
     matches = _model_member(client_model).finditer(body)
     first = next(matches, None)
