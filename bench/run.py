@@ -329,24 +329,24 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _litellm_variants(stack: ExitStack, work: Path, ok_url: str, fail_url: str) -> list[Variant]:
-    from bench.litellm_proxy import LiteLLMProxy, ensure_litellm
+    from bench import litellm_proxy
 
     print("== preparing LiteLLM (a separate virtualenv, installed once)", flush=True)
-    exe = ensure_litellm(RESULTS / "litellm-venv")
-    proxy = LiteLLMProxy(exe, free_port(), primary_url=fail_url, backup_url=ok_url, workdir=work, direct_url=ok_url)
+    exe = litellm_proxy.ensure_litellm(RESULTS / "litellm-venv")
+    proxy = litellm_proxy.LiteLLMProxy(
+        exe, free_port(), primary_url=fail_url, backup_url=ok_url, workdir=work, direct_url=ok_url
+    )
     proxy.start()
     stack.callback(proxy.stop)
     variants = [
-        Variant("E", "LiteLLM proxy", proxy.url, "bench-direct", lambda: [*proxy.pids(), *_mock_pids(ok_url)]),
-        Variant("E-failover", "LiteLLM failover", proxy.url, "bench-model", lambda: proxy.pids()),
+        Variant("E", "LiteLLM proxy", proxy.url, litellm_proxy.DIRECT_MODEL, proxy.pids),
+        Variant("E-failover", "LiteLLM failover", proxy.url, litellm_proxy.CLIENT_MODEL, proxy.pids),
     ]
-    _check(variants[0], "renamed-primary")
-    _check(variants[1], "renamed-backup")
+    # LiteLLM stamps the client's model on a direct answer and the deployment's on a fallback one; what the
+    # provider received is checked by `python -m bench.litellm_proxy --check`.
+    _check(variants[0], litellm_proxy.DIRECT_RESPONSE_MODEL)
+    _check(variants[1], litellm_proxy.FAILOVER_RESPONSE_MODEL)
     return variants
-
-
-def _mock_pids(url: str) -> list[int]:
-    return []  # the mock's CPU is counted in variant A; LiteLLM's own processes are what matter here
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
