@@ -19,6 +19,7 @@ from typing import Any
 from controlplane import errors_shape
 from controlplane.envoy_api import Cluster, Listener, RouteConfiguration, to_message, typed
 from controlplane.providers import rewrites_body
+from controlplane.strategies import placements
 from switchyard.config import ClientEndpoint, Config, Route, Target
 
 LISTENER_NAME = "switchyard_http"
@@ -235,18 +236,19 @@ def _model_route(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
 
 
 def _cluster(config: Config, route: Route, settings: TranslateSettings) -> dict[str, Any]:
-    levels = sorted({route.priority_of(i) for i in range(len(route.targets))})
+    placed = placements(route)
+    levels = sorted({p.priority for p in placed})
     envoy_priority = {level: rank for rank, level in enumerate(levels)}  # Envoy wants 0..N-1 without gaps
     localities: dict[int, list[dict[str, Any]]] = {rank: [] for rank in envoy_priority.values()}
-    for index, target in enumerate(route.targets):
+    for target, placement in zip(route.targets, placed, strict=True):
         provider = config.provider_of(target)
-        localities[envoy_priority[route.priority_of(index)]].append(
+        localities[envoy_priority[placement.priority]].append(
             {
                 "endpoint": {
                     "address": {"socket_address": {"address": provider.host, "port_value": provider.port}},
                     "hostname": provider.authority,
                 },
-                "load_balancing_weight": target.weight,
+                "load_balancing_weight": placement.weight,
                 "metadata": {
                     "filter_metadata": {
                         METADATA_NAMESPACE: {"key": target_key(route, target), "target": target.display_name},

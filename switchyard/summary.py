@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from controlplane.strategies import placements
 from switchyard.config import Config
 from switchyard.config.model import redact_url
 from switchyard.config.units import format_duration
@@ -25,12 +26,13 @@ def summarize(config: Config, source: str) -> str:
             f"  {route.model}  [{route.strategy.value}]  fallback on {codes}, reset, refused, timeout "
             f"{format_duration(route.timeout)}"
         )
-        order = sorted(range(len(route.targets)), key=route.priority_of)
+        placed = placements(route)
+        order = sorted(range(len(route.targets)), key=lambda i: placed[i].priority)
         for index in order:
             target = route.targets[index]
             path = target.suffix or "(provider default path)"
             lines.append(
-                f"    priority {route.priority_of(index)}  weight {target.weight:<3} {target.display_name:<24} "
+                f"    priority {placed[index].priority}  weight {placed[index].weight:<3} {target.display_name:<24} "
                 f"→ {target.provider}: {target.model}  {path}"
             )
     return "\n".join(lines)

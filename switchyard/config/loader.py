@@ -12,11 +12,13 @@ from pydantic import ValidationError
 
 from switchyard.config import semantics
 from switchyard.config.errors import ConfigError, ConfigProblem
-from switchyard.config.model import Config, Health, Provider, Route, SeedTarget, Target
+from switchyard.config.model import Config, Health, Price, Provider, Route, SeedTarget, Target
 from switchyard.config.yaml_source import LocatedYaml, Path, render_path
 
 _SECRET_KEYS = frozenset({"api_key"})
-_KNOWN_KEYS = sorted({f for model in (Config, Provider, Route, Target, SeedTarget, Health) for f in model.model_fields})
+_KNOWN_KEYS = sorted(
+    {f for model in (Config, Provider, Route, Target, SeedTarget, Health, Price) for f in model.model_fields}
+)
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:

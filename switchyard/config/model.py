@@ -45,6 +45,8 @@ class ProviderKind(StrEnum):
 class Strategy(StrEnum):
     PRIORITY = "priority"
     WEIGHTED = "weighted"
+    ROUND_ROBIN = "round_robin"
+    LOWEST_COST = "lowest_cost"
 
 
 class ClientEndpoint(StrEnum):
@@ -139,6 +141,13 @@ class Provider(_Strict):
         return self.scheme == "https"
 
 
+class Price(_Strict):
+    """USD per 1M tokens, as providers publish them; `lowest_cost` routes rank targets by it."""
+
+    input: float = Field(ge=0)
+    output: float = Field(ge=0)
+
+
 class Target(_Strict):
     name: str | None = Field(default=None, min_length=1)
     provider: str = Field(min_length=1)
@@ -146,6 +155,7 @@ class Target(_Strict):
     suffix: str | None = None
     priority: int | None = Field(default=None, ge=0, le=127)
     weight: int = Field(default=1, ge=1, le=1000)
+    price: Price | None = None
 
     @field_validator("suffix")
     @classmethod
@@ -209,19 +219,27 @@ class Route(_Strict):
         object.__setattr__(self, "targets", targets)
         return self
 
+    @model_validator(mode="after")
+    def _lowest_cost_needs_prices(self) -> Route:
+        """Price decides the order of a lowest_cost route, so every target needs one and none may say otherwise."""
+        if self.strategy is Strategy.LOWEST_COST:
+            unpriced = [t.display_name for t in self.targets if t.price is None]
+            if unpriced:
+                missing = ", ".join(unpriced)
+                raise ValueError(
+                    "lowest_cost needs `price: {input: ..., output: ...}` (USD per 1M tokens) on every target; "
+                    f"missing on {missing}"
+                )
+            if any(t.priority is not None for t in self.targets):
+                raise ValueError("lowest_cost orders targets by price: remove their `priority`")
+        return self
+
     @field_validator("fallback_codes")
     @classmethod
     def _unique_codes(cls, value: tuple[int, ...]) -> tuple[int, ...]:
         if len(set(value)) != len(value):
             raise ValueError("lists a status code more than once")
         return tuple(sorted(value))
-
-    def priority_of(self, index: int) -> int:
-        """Explicit priority wins; otherwise `priority` routes try targets in list order, `weighted` all at once."""
-        explicit = self.targets[index].priority
-        if explicit is not None:
-            return explicit
-        return index if self.strategy is Strategy.PRIORITY else 0
 
     @property
     def seed_sources(self) -> tuple[str, ...]:

@@ -120,10 +120,10 @@ ERROR_CASES = [
         id="wrong-provider-kind",
     ),
     pytest.param(
-        BASE + "    strategy: round_robin\n",
+        BASE + "    strategy: fastest\n",
         10,
         "routes[0].strategy",
-        "must be 'priority' or 'weighted'",
+        "must be 'priority', 'weighted', 'round_robin' or 'lowest_cost'",
         id="wrong-strategy",
     ),
     # base_url
@@ -714,7 +714,6 @@ def test_seed_vocabulary_expands_to_primary_and_backup_targets() -> None:
         ("primary", "openai", "chatgpt-4", "/v1/engines/gpt-4/completions", 0),
         ("backup", "openai", "gpt-3.5", "/v1/engines/gpt-3.5/completions", 1),
     ]
-    assert [route.priority_of(i) for i in range(2)] == [0, 1]
     assert [t.display_name for t in route.targets] == ["primary", "backup"]
     assert route.seed_sources == ("primary", "backup")
 
@@ -728,19 +727,6 @@ def test_default_target_name_is_provider_slash_model() -> None:
     text = edit(TARGET_LINE, TARGET_LINE + "      - {name: spare, provider: openai, model: gpt-4o-mini}\n")
     (route,) = load(text).routes
     assert [t.display_name for t in route.targets] == ["openai/gpt-4o", "spare"]
-
-
-def test_priority_defaults_to_list_order_for_priority_and_zero_for_weighted() -> None:
-    three = (
-        "      - {provider: openai, model: a}\n"
-        "      - {provider: openai, model: b, priority: 7}\n"
-        "      - {provider: openai, model: c}\n"
-    )
-    (priority_route,) = load(edit(TARGET_LINE, three)).routes
-    assert [priority_route.priority_of(i) for i in range(3)] == [0, 7, 2]
-    (weighted_route,) = load(edit(TARGET_LINE, three) + "    strategy: weighted\n").routes
-    assert weighted_route.strategy is Strategy.WEIGHTED
-    assert [weighted_route.priority_of(i) for i in range(3)] == [0, 7, 0]
 
 
 def test_unquoted_api_version_date_is_kept_as_text() -> None:

@@ -1,0 +1,10 @@
+"""`weighted`: one level shared by weight (A/B tests); every target is the others' fallback."""
+
+from __future__ import annotations
+
+from controlplane.strategies.base import Placement, explicit_or
+from switchyard.config import Route
+
+
+def place(route: Route) -> tuple[Placement, ...]:
+    return tuple(Placement(explicit_or(route, i, 0), t.weight) for i, t in enumerate(route.targets))
