@@ -74,6 +74,8 @@ from typing import Any
 
 import yaml
 
+from switchyard.processes import descendants
+
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = Path(__file__).resolve().parent / "litellm-requirements.txt"
 RESULTS = Path(os.environ.get("SWITCHYARD_BENCH_RESULTS", ROOT / "bench-results"))
@@ -225,23 +227,6 @@ def _api_base(url: str) -> str:
     """LiteLLM's openai provider appends /chat/completions to api_base, so api_base must end in /v1."""
     base = url.rstrip("/")
     return base if base.endswith("/v1") else base + "/v1"
-
-
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        tasks = list(Path(f"/proc/{pid}/task").iterdir())
-    except OSError:
-        return found
-    for task in tasks:
-        try:
-            children = (task / "children").read_text().split()
-        except OSError:
-            continue
-        for child in map(int, children):
-            found.append(child)
-            found.extend(_children(child))
-    return found
 
 
 class LiteLLMProxy:
@@ -405,7 +390,7 @@ class LiteLLMProxy:
         """The proxy process and all its descendants (workers), for CPU accounting."""
         if self._process is None or self._process.poll() is not None:
             return []
-        return [self._process.pid, *_children(self._process.pid)]
+        return [self._process.pid, *descendants(self._process.pid)]
 
     def __enter__(self) -> LiteLLMProxy:
         self.start()

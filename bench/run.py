@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from switchyard.processes import free_port
+from switchyard.processes import descendants, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(os.environ.get("SWITCHYARD_BENCH_RESULTS", ROOT / "bench-results"))
@@ -99,18 +99,6 @@ def _process(argv: list[str], log: Path, env: dict[str, str] | None = None) -> I
             process.kill()
 
 
-def _children(pid: int) -> list[int]:
-    found: list[int] = []
-    try:
-        for task in Path(f"/proc/{pid}/task").iterdir():
-            for child in (task / "children").read_text().split():
-                found.append(int(child))
-                found.extend(_children(int(child)))
-    except OSError:
-        pass
-    return found
-
-
 def _cmdline(pid: int) -> str:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
@@ -166,7 +154,7 @@ def _switchyard(name: str, config: str, work: Path, rewrite: bool) -> Iterator[t
 
         def pids() -> list[int]:
             # Envoy and the ext_proc serve requests; the idle control plane is left out of the path's CPU.
-            return [p for p in _children(up.pid) if " controlplane " not in _cmdline(p)]
+            return [p for p in descendants(up.pid) if " controlplane " not in _cmdline(p)]
 
         yield f"http://{listen}", pids
 

@@ -126,3 +126,21 @@ def free_port(host: str = "127.0.0.1") -> int:
                 continue
             return port
     raise RuntimeError("no free port found in 20000-32000")
+
+
+def descendants(pid: int) -> list[int]:
+    """Every process below `pid` (from /proc), for per-process CPU accounting in the benchmark."""
+    found: list[int] = []
+    try:
+        tasks = list(Path(f"/proc/{pid}/task").iterdir())
+    except OSError:
+        return found
+    for task in tasks:
+        try:
+            children = (task / "children").read_text().split()
+        except OSError:
+            continue
+        for child in map(int, children):
+            found.append(child)
+            found.extend(descendants(child))
+    return found
