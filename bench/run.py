@@ -144,7 +144,8 @@ def _switchyard(name: str, config: str, work: Path, rewrite: bool) -> Iterator[t
     argv = [
         sys.executable, "-m", "switchyard", "up", str(path),
         "--admin", f"127.0.0.1:{free_port()}", "--xds", f"127.0.0.1:{free_port()}",
-        "--extproc", f"127.0.0.1:{free_port()}", "--log-dir", str(logs), "--envoy-concurrency", "2",
+        "--extproc", f"127.0.0.1:{free_port()}", "--api", f"127.0.0.1:{free_port()}",
+        "--log-dir", str(logs), "--envoy-concurrency", "2",
     ]  # fmt: skip
     if not rewrite:
         argv.append("--no-rewrite")

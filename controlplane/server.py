@@ -11,11 +11,13 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Coroutine
 from pathlib import Path
 from typing import Any
 
 import grpc
+from envoy.service.accesslog.v3 import als_pb2_grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 from watchfiles import awatch
 
@@ -23,8 +25,13 @@ from controlplane.ads import AdsService
 from controlplane.directory import RewriteDirectoryService
 from controlplane.snapshot import InconsistentSnapshot, Snapshot, build_snapshot
 from controlplane.store import SnapshotStore
-from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
+from controlplane.telemetry import admin_api
+from controlplane.telemetry.attempt_log import AttemptLogService
+from controlplane.telemetry.recorder import Recorder
+from controlplane.telemetry.status import ReloadResult, build_status
+from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings, target_key
 from switchyard.api.v1 import rewrite_pb2_grpc
+from switchyard.bootstrap import split_address
 from switchyard.config import ConfigError, ConfigProblem, load_config_text
 
 log = logging.getLogger("switchyard.controlplane")
@@ -47,6 +54,17 @@ class ControlPlane:
         # The last config that was applied, kept so a restarted control plane can serve it even while the
         # file holds an invalid edit (otherwise a crash during a bad edit would take the gateway down).
         self._last_good = None if state_dir is None else state_dir / "last-good.yaml"
+        self._failure_codes: dict[str, frozenset[int]] = {}
+        self.recorder = Recorder(self._is_failure)
+        self.attempt_log = AttemptLogService(self.recorder)
+        self.last_reload: ReloadResult | None = None
+
+    def _is_failure(self, key: str, status: int) -> bool:
+        """No response, or a status the target's route falls back on: what counts against a target."""
+        return status == 0 or status in self._failure_codes.get(key, ())
+
+    def status(self) -> dict[str, Any]:
+        return build_status(self.store.current, self.recorder, self.last_reload)
 
     def _load(self, path: Path, source: str | None = None) -> tuple[Snapshot, str]:
         try:
@@ -78,6 +96,11 @@ class ControlPlane:
         if late:
             log.warning("ext_proc(s) %s did not confirm version %s in time", ", ".join(late), snapshot.version)
         self._version = int(snapshot.version)
+        self._failure_codes = {
+            target_key(route, target): frozenset(route.fallback_codes)
+            for route in snapshot.config.routes
+            for target in route.targets
+        }
         await self.store.set(snapshot)
         self._save_last_good(text)
         log.info(
@@ -101,6 +124,7 @@ class ControlPlane:
             try:
                 snapshot, text = self._load(self.config_path)
             except ConfigError as error:
+                self.last_reload = ReloadResult(False, time.time(), reason, error.render())
                 log.error(
                     "config reload (%s) rejected; version %s stays in force:\n%s",
                     reason,
@@ -109,8 +133,10 @@ class ControlPlane:
                 )
                 return False
             except InconsistentSnapshot as error:
+                self.last_reload = ReloadResult(False, time.time(), reason, str(error))
                 log.error("config reload (%s) produced an inconsistent snapshot, not applied: %s", reason, error)
                 return False
+            self.last_reload = ReloadResult(True, time.time(), reason)
             if current is not None and snapshot.content_hash == current.content_hash:
                 log.info("config reload (%s): no change", reason)
                 return True
@@ -150,7 +176,11 @@ class ControlPlane:
 
 
 async def serve(
-    config_path: Path, listen: str, settings: TranslateSettings = DEFAULT_SETTINGS, state_dir: Path | None = None
+    config_path: Path,
+    listen: str,
+    settings: TranslateSettings = DEFAULT_SETTINGS,
+    state_dir: Path | None = None,
+    api: str | None = None,
 ) -> int:
     plane = ControlPlane(config_path, settings, state_dir)
     baseline = plane.file_signature()
@@ -162,12 +192,18 @@ async def serve(
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(plane.ads, server)
     rewrite_pb2_grpc.add_RewriteDirectoryServicer_to_server(plane.directory, server)
+    als_pb2_grpc.add_AccessLogServiceServicer_to_server(plane.attempt_log, server)
     port = server.add_insecure_port(listen)
     if port == 0:
         log.error("cannot listen on %s", listen)
         return 2
     await server.start()
     log.info("control plane serving ADS and the rewrite directory on %s (config %s)", listen, config_path)
+    api_runner = None
+    if api:
+        host, api_port = split_address(api)
+        api_runner = await admin_api.start(plane.status, host, api_port)
+        log.info("status API on http://%s (GET /status, GET /metrics)", api)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -194,6 +230,8 @@ async def serve(
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
+    if api_runner is not None:
+        await api_runner.cleanup()
     await server.stop(grace=1.0)
     log.info("control plane stopped")
     return 0

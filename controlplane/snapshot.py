@@ -16,6 +16,7 @@ from google.protobuf.message import Message
 from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, HttpConnectionManager
 from controlplane.rewrite_table import build_rewrite_table
 from controlplane.translate import (
+    CONTROLPLANE_CLUSTER,
     DEFAULT_SETTINGS,
     EXTPROC_CLUSTER,
     METADATA_NAMESPACE,
@@ -26,7 +27,7 @@ from switchyard.api.v1 import rewrite_pb2
 from switchyard.config import Config
 
 # Clusters that live in Envoy's bootstrap rather than in any snapshot.
-BOOTSTRAP_CLUSTERS = frozenset({EXTPROC_CLUSTER, "switchyard_xds"})
+BOOTSTRAP_CLUSTERS = frozenset({EXTPROC_CLUSTER, CONTROLPLANE_CLUSTER})
 
 
 class InconsistentSnapshot(Exception):

@@ -25,6 +25,9 @@ from switchyard.config import ClientEndpoint, Config, Route, Target
 LISTENER_NAME = "switchyard_http"
 ROUTE_CONFIG_NAME = "switchyard_routes"
 EXTPROC_CLUSTER = "switchyard_extproc"  # defined in the bootstrap, next to the ext_proc processes
+CONTROLPLANE_CLUSTER = "switchyard_xds"  # defined in the bootstrap: xDS, and the attempt log going back
+ATTEMPT_LOG_NAME = "switchyard_attempts"
+TARGET_KEY_TAG = "switchyard_target"
 METADATA_NAMESPACE = "switchyard"
 TARGET_HEADER = "x-switchyard-target"
 ATTEMPTS_HEADER = "x-switchyard-attempts"
@@ -129,7 +132,11 @@ def _listener(config: Config) -> dict[str, Any]:
             },
             {
                 "name": "envoy.filters.http.router",
-                "typed_config": typed("envoy.extensions.filters.http.router.v3.Router", suppress_envoy_headers=True),
+                "typed_config": typed(
+                    "envoy.extensions.filters.http.router.v3.Router",
+                    suppress_envoy_headers=True,
+                    upstream_log=[_attempt_log()],
+                ),
             },
         ],
         local_reply_config=errors_shape.local_reply_config(config),
@@ -145,6 +152,38 @@ def _listener(config: Config) -> dict[str, Any]:
         "filter_chains": [
             {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
         ],
+    }
+
+
+def _attempt_log() -> dict[str, Any]:
+    """One log entry per upstream attempt, streamed in batches to the control plane's access log service.
+
+    This is how the control plane learns each target's statuses and latency without adding anything to the
+    request path: Envoy buffers the entries and sends them asynchronously. The target is identified by the
+    key in the picked endpoint's metadata; `retry-after` lets a 429 say how long to leave a target alone.
+    """
+    return {
+        "name": "envoy.access_loggers.http_grpc",
+        "typed_config": typed(
+            "envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
+            common_config={
+                "log_name": ATTEMPT_LOG_NAME,
+                "transport_api_version": "V3",
+                "grpc_service": {"envoy_grpc": {"cluster_name": CONTROLPLANE_CLUSTER}},
+                "buffer_flush_interval": "0.250s",
+                "buffer_size_bytes": 16384,
+                "custom_tags": [
+                    {
+                        "tag": TARGET_KEY_TAG,
+                        "metadata": {
+                            "kind": {"host": {}},
+                            "metadata_key": {"key": METADATA_NAMESPACE, "path": [{"key": "key"}]},
+                        },
+                    }
+                ],
+            },
+            additional_response_headers_to_log=["retry-after"],
+        ),
     }
 
 

@@ -46,6 +46,7 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> object:
         xds=args.xds,
         extproc=args.extproc,
         extproc_workers=args.extproc_workers,
+        api=args.api,
         envoy_concurrency=args.envoy_concurrency,
         envoy_log_level=args.envoy_log_level,
         log_level=args.log_level,
@@ -75,13 +76,30 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
     from controlplane.translate import TranslateSettings
 
     settings = TranslateSettings(tls_ca_file=args.tls_ca_file, rewrite_attempts=not args.no_rewrite)
-    return asyncio.run(serve(args.config, args.listen, settings, args.state_dir))
+    return asyncio.run(serve(args.config, args.listen, settings, args.state_dir, args.api))
 
 
 def _cmd_extproc(args: argparse.Namespace) -> int:
     from extproc.server import serve
 
     return asyncio.run(serve(args.listen, args.controlplane, args.instance))
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from switchyard.status_view import fetch_status, render_status
+
+    try:
+        document = fetch_status(args.api)
+    except OSError as error:
+        print(f"cannot reach the control plane API at {args.api}: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        import json
+
+        print(json.dumps(document, indent=2))
+    else:
+        print(render_status(document))
+    return 0
 
 
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
@@ -97,6 +115,11 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--xds", default="127.0.0.1:18000", help="control plane gRPC address (default: %(default)s)")
     parser.add_argument("--extproc", default="127.0.0.1:18001", help="ext_proc gRPC address (default: %(default)s)")
+    parser.add_argument(
+        "--api",
+        default="127.0.0.1:18002",
+        help="control plane status API: GET /status, GET /metrics (default: %(default)s, loopback)",
+    )
     parser.add_argument(
         "--extproc-workers",
         type=int,
@@ -153,6 +176,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
+        "status",
+        help="show every route and target: health and why, priority, weight, latency, requests, failures",
+        description="Print the control plane's view of the gateway as a table (GET /status of its API).",
+    )
+    p.add_argument("--api", default="127.0.0.1:18002", help="control plane API address (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON document instead of a table")
+    p.set_defaults(func=_cmd_status)
+
+    p = sub.add_parser(
         "mock-provider",
         help="run the fake OpenAI-shaped provider used by the demo and tests",
         description="A fake OpenAI-shaped provider with configurable failures that records requests.",
@@ -173,6 +205,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="CA bundle Envoy uses to verify https providers (default: %(default)s)",
     )
     p.add_argument("--no-rewrite", action="store_true", help=argparse.SUPPRESS)  # benchmark floor only
+    p.add_argument("--api", help="serve GET /status and GET /metrics over HTTP here (e.g. 127.0.0.1:18002)")
     p.add_argument(
         "--state-dir",
         type=Path,

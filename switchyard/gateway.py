@@ -36,6 +36,7 @@ class GatewayOptions:
     extproc: str = "127.0.0.1:18001"
     # Each ext_proc is one Python process (one core at most); Envoy spreads attempts over all of them.
     extproc_workers: int = 1
+    api: str | None = "127.0.0.1:18002"
     envoy_concurrency: int = 2
     envoy_log_level: str = "warning"
     log_level: str = "info"
@@ -91,6 +92,7 @@ class Gateway:
                     str(self._workdir),
                     *(["--tls-ca-file", o.tls_ca_file] if o.tls_ca_file else []),
                     *([] if o.rewrite_attempts else ["--no-rewrite"]),
+                    *(["--api", o.api] if o.api else []),
                 ),
                 self._log_path("controlplane"),
             ),
@@ -211,6 +213,7 @@ def _busy_ports(options: GatewayOptions, config: Config) -> list[str]:
         f"{config.listen_host}:{config.listen_port}": "listen (from the YAML)",
         options.admin: "--admin",
         options.xds: "--xds",
+        **({options.api: "--api"} if options.api else {}),
         **{address: "--extproc (and the ports after it, one per worker)" for address in options.extproc_addresses},
     }
     busy = []
@@ -240,10 +243,12 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
     if not gateway.start():
         return 1
     model = config.routes[0].model
+    status_line = f"  Status:       switchyard status --api {options.api}\n" if options.api else ""
     print(
         f"Switchyard is up: {len(config.routes)} route(s) from {options.config_path}\n"
         f"  OpenAI API:   {gateway.base_url}/v1  (POST /chat/completions, /completions, /embeddings; GET /models)\n"
         f"  Envoy admin:  http://{options.admin}  (loopback only)\n"
+        f"{status_line}"
         f"  Try:  curl -s {gateway.base_url}/v1/chat/completions -H 'content-type: application/json' "
         f'-d \'{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}\' -i\n'
         f"{banner}"

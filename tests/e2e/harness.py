@@ -100,6 +100,7 @@ class Stack:
         self.admin = f"127.0.0.1:{free_port()}"
         self.xds = f"127.0.0.1:{free_port()}"
         self.extproc = f"127.0.0.1:{free_port()}"
+        self.api = f"127.0.0.1:{free_port()}"
         self.up_log = log_dir / "up.log"
         self._up_log_file = open(self.up_log, "wb")  # noqa: SIM115
         self.env = {**os.environ, **(env or {})}
@@ -118,6 +119,8 @@ class Stack:
                 self.xds,
                 "--extproc",
                 self.extproc,
+                "--api",
+                self.api,
                 "--log-dir",
                 str(log_dir),
                 "--envoy-log-level",
@@ -159,6 +162,16 @@ class Stack:
     def log(self, name: str) -> str:
         path = self.log_dir / f"{name}.log"
         return path.read_text(errors="replace") if path.exists() else ""
+
+    def status(self) -> dict[str, Any]:
+        document: dict[str, Any] = httpx.get(f"http://{self.api}/status", timeout=10).json()
+        return document
+
+    def target_status(self, route: str, target: str) -> dict[str, Any]:
+        (found,) = [
+            t for r in self.status()["routes"] if r["model"] == route for t in r["targets"] if t["name"] == target
+        ]
+        return found
 
     def admin_get(self, path: str) -> str:
         return httpx.get(f"http://{self.admin}{path}", timeout=10).text

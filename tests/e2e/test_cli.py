@@ -77,6 +77,8 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         f"127.0.0.1:{free_port()}",
         "--extproc",
         f"127.0.0.1:{free_port()}",
+        "--api",
+        f"127.0.0.1:{free_port()}",
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(

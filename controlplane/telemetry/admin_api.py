@@ -1,0 +1,34 @@
+"""The control plane's HTTP API: GET /status (JSON) and GET /metrics (Prometheus). Loopback by default."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
+
+from controlplane.telemetry.metrics import StatusCollector
+
+
+def build_app(status: Callable[[], dict[str, Any]]) -> web.Application:
+    registry = CollectorRegistry()
+    registry.register(StatusCollector(status))
+
+    async def get_status(_: web.Request) -> web.Response:
+        return web.json_response(status())
+
+    async def get_metrics(_: web.Request) -> web.Response:
+        return web.Response(body=generate_latest(registry), headers={"content-type": CONTENT_TYPE_LATEST})
+
+    app = web.Application()
+    app.router.add_get("/status", get_status)
+    app.router.add_get("/metrics", get_metrics)
+    return app
+
+
+async def start(status: Callable[[], dict[str, Any]], host: str, port: int) -> web.AppRunner:
+    runner = web.AppRunner(build_app(status), access_log=None)
+    await runner.setup()
+    await web.TCPSite(runner, host, port).start()
+    return runner

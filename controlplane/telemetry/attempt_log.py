@@ -1,0 +1,68 @@
+"""Envoy's gRPC access log service, receiving the router's per-attempt log (see translate._attempt_log)."""
+
+from __future__ import annotations
+
+import logging
+from collections import OrderedDict
+from collections.abc import AsyncIterator
+
+import grpc
+from envoy.data.accesslog.v3 import accesslog_pb2
+from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
+
+from controlplane.telemetry.recorder import Observation, Recorder
+from controlplane.translate import TARGET_KEY_TAG
+
+log = logging.getLogger("switchyard.controlplane.telemetry")
+
+
+class AttemptCounter:
+    """Which attempt of its request an entry is. Envoy's per-attempt log carries no attempt number, but every
+    attempt of a request shares its request id and is logged when it ends, so before the next one starts."""
+
+    def __init__(self, remember: int = 20_000) -> None:
+        self._attempts: OrderedDict[str, int] = OrderedDict()
+        self._remember = remember
+
+    def next_attempt(self, request_id: str) -> int:
+        if not request_id:
+            return 1
+        attempt = self._attempts.pop(request_id, 0) + 1
+        self._attempts[request_id] = attempt
+        if len(self._attempts) > self._remember:
+            self._attempts.popitem(last=False)
+        return attempt
+
+
+def observation_of(entry: accesslog_pb2.HTTPAccessLogEntry, attempt: int = 1) -> Observation | None:
+    common = entry.common_properties
+    key = common.custom_tags.get(TARGET_KEY_TAG, "")
+    if not key or key == "-":
+        return None  # no endpoint was picked (e.g. no healthy upstream): nothing to say about a target
+    status = entry.response.response_code.value
+    latency = common.time_to_first_upstream_rx_byte.ToTimedelta().total_seconds() if status else None
+    return Observation(
+        target_key=key,
+        status=status,
+        latency_s=latency if latency else None,
+        attempt=attempt,
+        retry_after=entry.response.response_headers.get("retry-after", ""),
+        at=common.start_time.ToDatetime().timestamp() if common.HasField("start_time") else 0.0,
+    )
+
+
+class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
+    def __init__(self, recorder: Recorder) -> None:
+        self.recorder = recorder
+        self.attempts = AttemptCounter()
+
+    async def StreamAccessLogs(
+        self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: grpc.aio.ServicerContext
+    ) -> als_pb2.StreamAccessLogsResponse:
+        async for message in request_iterator:
+            for entry in message.http_logs.log_entry:
+                attempt = self.attempts.next_attempt(entry.request.request_id)
+                observation = observation_of(entry, attempt)
+                if observation is not None:
+                    self.recorder.record(observation)
+        return als_pb2.StreamAccessLogsResponse()

@@ -1,0 +1,55 @@
+"""Prometheus exposition of the same data as the status document (prometheus_client does the format)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+
+class StatusCollector(Collector):
+    """Reads the status document at scrape time, so metrics and `switchyard status` never disagree."""
+
+    def __init__(self, status: Callable[[], dict[str, Any]]) -> None:
+        self._status = status
+
+    def collect(self) -> Iterator[Metric]:
+        document = self._status()
+        requests = CounterMetricFamily(
+            "switchyard_target_requests", "Upstream attempts per target and status (0: no response)",
+            labels=["route", "target", "code"],
+        )  # fmt: skip
+        fallbacks = CounterMetricFamily(
+            "switchyard_target_fallbacks", "Attempts a target served as a request's second or later try",
+            labels=["route", "target"],
+        )  # fmt: skip
+        latency = GaugeMetricFamily(
+            "switchyard_target_latency_seconds", "Moving average of time to first response byte",
+            labels=["route", "target"],
+        )  # fmt: skip
+        healthy = GaugeMetricFamily(
+            "switchyard_target_healthy", "1 unless failing or rate limited", labels=["route", "target", "state"]
+        )
+        for route in document["routes"]:
+            for target in route["targets"]:
+                names = [route["model"], target["name"]]
+                for code, count in target["by_status"].items():
+                    requests.add_metric([*names, code], count)
+                fallbacks.add_metric(names, target["fallbacks"])
+                if target["latency_ms"] is not None:
+                    latency.add_metric(names, target["latency_ms"] / 1000)
+                healthy.add_metric(
+                    [*names, target["state"]], 0 if target["state"] in ("failing", "rate_limited") else 1
+                )
+        yield from (requests, fallbacks, latency, healthy)
+        config = document["config"]
+        version = GaugeMetricFamily("switchyard_config_version", "Config version in force")
+        version.add_metric([], float(config["version"] or 0))
+        yield version
+        reload = config["last_reload"]
+        if reload is not None:
+            result = GaugeMetricFamily("switchyard_config_last_reload_success", "1 if the last reload was applied")
+            result.add_metric([], 1 if reload["ok"] else 0)
+            yield result

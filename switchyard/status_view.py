@@ -1,0 +1,41 @@
+"""`switchyard status`: the control plane's status document as a terminal table."""
+
+from __future__ import annotations
+
+import json
+import urllib.request
+from typing import Any
+
+
+def fetch_status(api: str, timeout: float = 5.0) -> dict[str, Any]:
+    url = api if api.startswith("http") else f"http://{api}"
+    with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=timeout) as response:
+        document: dict[str, Any] = json.load(response)
+    return document
+
+
+def render_status(document: dict[str, Any]) -> str:
+    config = document["config"]
+    reload = config.get("last_reload")
+    head = f"config version {config['version']}"
+    if reload:
+        head += (
+            f"; last reload ({reload['reason']}): {'applied' if reload['ok'] else 'REJECTED, previous version kept'}"
+        )
+    lines = [head]
+    columns = ("target", "state", "prio", "weight", "requests", "failures", "fallbacks", "latency", "why")
+    for route in document["routes"]:
+        lines.append("")
+        lines.append(f"{route['model']}  [{route['strategy']}]  fallbacks served: {route['fallbacks']}")
+        rows = [columns]
+        for t in route["targets"]:
+            latency = "-" if t["latency_ms"] is None else f"{t['latency_ms']:.1f}ms"
+            rows.append(
+                (t["name"], t["state"], str(t["priority"]), str(t["weight"]), str(t["requests"]),
+                 str(t["failures"]), str(t["fallbacks"]), latency, t["why"])
+            )  # fmt: skip
+        widths = [max(len(row[i]) for row in rows) for i in range(len(columns) - 1)]
+        for row in rows:
+            cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+            lines.append("  " + "  ".join(cells) + "  " + row[-1])
+    return "\n".join(lines)
