@@ -55,13 +55,51 @@ class ControlPlane:
         # file holds an invalid edit (otherwise a crash during a bad edit would take the gateway down).
         self._last_good = None if state_dir is None else state_dir / "last-good.yaml"
         self._failure_codes: dict[str, frozenset[int]] = {}
-        self.recorder = Recorder(self._is_failure)
+        self._park_for: dict[str, float] = {}
+        # target key → until when it is parked (a 429); turned into unhealthy endpoints for every Envoy
+        self._parked: dict[str, float] = {}
+        self._park_changed = asyncio.Event()
+        self._applied_text = ""
+        self.recorder = Recorder(self._is_failure, lambda key: self._park_for.get(key, 10.0), self._on_rate_limited)
         self.attempt_log = AttemptLogService(self.recorder)
         self.last_reload: ReloadResult | None = None
 
     def _is_failure(self, key: str, status: int) -> bool:
         """No response, or a status the target's route falls back on: what counts against a target."""
         return status == 0 or status in self._failure_codes.get(key, ())
+
+    def _on_rate_limited(self, key: str, until: float) -> None:
+        if until > self._parked.get(key, 0.0) + 0.5:  # ignore repeats that would not move the deadline
+            self._parked[key] = until
+            self._park_changed.set()
+
+    def _active_parking(self) -> frozenset[str]:
+        now = time.time()
+        return frozenset(key for key, until in self._parked.items() if until > now)
+
+    async def keep_parking_current(self) -> None:
+        """Push a snapshot whenever the set of parked targets changes: on a new 429, and when a park ends."""
+        while True:
+            now = time.time()
+            self._parked = {key: until for key, until in self._parked.items() if until > now}
+            current = self.store.current
+            if current is not None and frozenset(self._parked) != current.parked:
+                await self._republish(frozenset(self._parked))
+            self._park_changed.clear()
+            next_end = min(self._parked.values(), default=None)
+            wait = None if next_end is None else max(0.05, next_end - time.time())
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._park_changed.wait(), wait)
+
+    async def _republish(self, parked: frozenset[str]) -> None:
+        async with self._reload_lock:
+            current = self.store.current
+            if current is None:
+                return
+            names = {target_key(r, t): f"{r.model}/{t.display_name}" for r in current.config.routes for t in r.targets}
+            snapshot = build_snapshot(current.config, str(self._version + 1), self.settings, parked)
+            log.info("parked targets now: %s", ", ".join(sorted(names.get(k, k) for k in parked)) or "none")
+            await self.apply(snapshot, self._applied_text)
 
     def status(self) -> dict[str, Any]:
         return build_status(self.store.current, self.recorder, self.last_reload)
@@ -72,7 +110,7 @@ class ControlPlane:
         except OSError as error:
             raise ConfigError(str(path), [ConfigProblem(None, "", f"cannot read the file: {error.strerror}")]) from None
         config = load_config_text(text, source=source or str(path))
-        return build_snapshot(config, str(self._version + 1), self.settings), text
+        return build_snapshot(config, str(self._version + 1), self.settings, self._active_parking()), text
 
     def initial_snapshot(self) -> tuple[Snapshot, str]:
         """First load; without a saved last good config, errors propagate and the process refuses to start."""
@@ -101,6 +139,12 @@ class ControlPlane:
             for route in snapshot.config.routes
             for target in route.targets
         }
+        self._park_for = {
+            target_key(route, target): route.health.rate_limited_for
+            for route in snapshot.config.routes
+            for target in route.targets
+        }
+        self._applied_text = text
         await self.store.set(snapshot)
         self._save_last_good(text)
         log.info(
@@ -224,6 +268,7 @@ async def serve(
         first_apply,
         asyncio.create_task(plane.watch_file()),
         asyncio.create_task(_after(first_apply, plane.poll_file(baseline))),
+        asyncio.create_task(_after(first_apply, plane.keep_parking_current())),
     ]
     await stop.wait()
     for task in tasks:

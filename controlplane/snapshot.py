@@ -41,14 +41,20 @@ class Snapshot:
     rewrite_table: rewrite_pb2.RewriteTable
     content_hash: str
     config: Config
+    parked: frozenset[str] = frozenset()
 
     @property
     def route_count(self) -> int:
         return len(self.config.routes)
 
 
-def build_snapshot(config: Config, version: str, settings: TranslateSettings = DEFAULT_SETTINGS) -> Snapshot:
-    envoy = translate(config, settings)
+def build_snapshot(
+    config: Config,
+    version: str,
+    settings: TranslateSettings = DEFAULT_SETTINGS,
+    parked: frozenset[str] = frozenset(),
+) -> Snapshot:
+    envoy = translate(config, settings, parked)
     resources = MappingProxyType(
         {
             CLUSTER_TYPE: envoy.clusters,
@@ -64,6 +70,7 @@ def build_snapshot(config: Config, version: str, settings: TranslateSettings = D
         rewrite_table=table,
         content_hash=_content_hash(resources, table),
         config=config,
+        parked=parked,
     )
 
 

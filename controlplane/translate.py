@@ -90,11 +90,15 @@ def route_name(endpoint: ClientEndpoint, route: Route) -> str:
     return f"{endpoint.value}:{route.model}"
 
 
-def translate(config: Config, settings: TranslateSettings = DEFAULT_SETTINGS) -> EnvoyResources:
+def translate(
+    config: Config, settings: TranslateSettings = DEFAULT_SETTINGS, parked: frozenset[str] = frozenset()
+) -> EnvoyResources:
+    """`parked`: keys of targets to skip for now (rate limited); they are marked unhealthy, so Envoy only tries
+    them if nothing healthier is left in the route (panic mode), never before."""
     return EnvoyResources(
         listeners=(to_message(_listener(config), Listener),),
         route_configs=(to_message(_route_configuration(config), RouteConfiguration),),
-        clusters=tuple(to_message(_cluster(config, r, settings), Cluster) for r in config.routes),
+        clusters=tuple(to_message(_cluster(config, r, settings, parked), Cluster) for r in config.routes),
     )
 
 
@@ -274,7 +278,7 @@ def _model_route(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
     }
 
 
-def _cluster(config: Config, route: Route, settings: TranslateSettings) -> dict[str, Any]:
+def _cluster(config: Config, route: Route, settings: TranslateSettings, parked: frozenset[str]) -> dict[str, Any]:
     placed = placements(route)
     levels = sorted({p.priority for p in placed})
     envoy_priority = {level: rank for rank, level in enumerate(levels)}  # Envoy wants 0..N-1 without gaps
@@ -288,6 +292,7 @@ def _cluster(config: Config, route: Route, settings: TranslateSettings) -> dict[
                     "hostname": provider.authority,
                 },
                 "load_balancing_weight": placement.weight,
+                **({"health_status": "UNHEALTHY"} if target_key(route, target) in parked else {}),
                 "metadata": {
                     "filter_metadata": {
                         METADATA_NAMESPACE: {"key": target_key(route, target), "target": target.display_name},

@@ -52,12 +52,25 @@ class TargetStats:
             self.latency_s += LATENCY_DECAY * (seconds - self.latency_s)
 
 
+MAX_PARK_S = 300.0  # a provider's Retry-After of hours must not take a target out of service for hours
+
+
 class Recorder:
     """`is_failure(key, status)` says whether a status counts against that target: its route's fallback codes,
-    or no response at all. A status outside them (a 400, say) is the client's problem, not the target's."""
+    or no response at all. A status outside them (a 400, say) is the client's problem, not the target's.
 
-    def __init__(self, is_failure: Callable[[str, int], bool]) -> None:
+    A 429 parks the target until its Retry-After (or for `default_park(key)` seconds without one), and
+    `on_rate_limited(key, until)` tells whoever steers traffic."""
+
+    def __init__(
+        self,
+        is_failure: Callable[[str, int], bool],
+        default_park: Callable[[str], float] = lambda _key: 10.0,
+        on_rate_limited: Callable[[str, float], None] = lambda _key, _until: None,
+    ) -> None:
         self._is_failure = is_failure
+        self._default_park = default_park
+        self._on_rate_limited = on_rate_limited
         self.targets: dict[str, TargetStats] = {}
 
     def record(self, observation: Observation) -> None:
@@ -77,8 +90,11 @@ class Recorder:
                 stats.observe_latency(observation.latency_s)
         if observation.status == 429:
             until = retry_after_deadline(observation.retry_after, observation.at)
-            if until is not None:
-                stats.rate_limited_until = until
+            if until is None:
+                until = observation.at + self._default_park(observation.target_key)
+            until = min(until, observation.at + MAX_PARK_S)
+            stats.rate_limited_until = until
+            self._on_rate_limited(observation.target_key, until)
 
     def get(self, key: str) -> TargetStats:
         return self.targets.get(key, TargetStats())

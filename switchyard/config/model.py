@@ -187,6 +187,8 @@ class Health(_Strict):
 
     consecutive_failures: int = Field(default=3, ge=0, le=1000, description="0 never ejects")
     ejection_time: Seconds = 10.0
+    # A 429 parks its target for its Retry-After; this long when the provider sends none.
+    rate_limited_for: Seconds = 10.0
 
 
 class Route(_Strict):

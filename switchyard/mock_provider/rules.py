@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MATCH_KEYS = ("model", "path", "header")
-ACTION_KEYS = ("status", "latency_ms", "hang", "reset", "rate", "times")
+ACTION_KEYS = ("status", "latency_ms", "hang", "reset", "rate", "times", "retry_after")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -60,6 +60,7 @@ class Rule:
     reset: bool = False
     rate: float = 1.0
     times: int | None = None
+    retry_after: str | None = None  # the Retry-After of a 429 ("1" when unset); "" sends none
 
     def __post_init__(self) -> None:
         if self.status is not None and not 400 <= self.status <= 599:
@@ -94,6 +95,7 @@ class Rule:
             "reset": self.reset,
             "rate": self.rate,
             "times": self.times,
+            "retry_after": self.retry_after,
         }
 
 
@@ -187,6 +189,8 @@ def parse_rule_spec(spec: str) -> Rule:
             action[key] = _parse_number(key, value, int)
         elif key in ("latency_ms", "rate"):
             action[key] = _parse_number(key, value, float)
+        elif key == "retry_after":
+            action[key] = value
         else:
             known = ", ".join(MATCH_KEYS + ACTION_KEYS)
             raise ValueError(f"unknown rule key {raw_key.strip()!r} (expected one of {known})")
@@ -228,6 +232,7 @@ def rule_from_json(obj: Any) -> Rule:
         ("rate", (int, float), "a number"),
         ("hang", (bool,), "a boolean"),
         ("reset", (bool,), "a boolean"),
+        ("retry_after", (str,), "a string"),
     ):
         if obj.get(key) is not None:
             action[key] = _expect(key, obj[key], kinds, what)

@@ -110,8 +110,10 @@ class MockProvider:
         headers = self._headers if extra is None else {**self._headers, **extra}
         return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
-    def _error(self, status: int, message: str) -> web.Response:
-        extra = {"retry-after": "1"} if status == 429 else None
+    def _error(self, status: int, message: str, retry_after: str | None = None) -> web.Response:
+        if retry_after is None:
+            retry_after = "1" if status == 429 else ""
+        extra = {"retry-after": retry_after} if retry_after else None
         return self._json(status, responses.error_body(status, message), extra)
 
     def _dump(self, obj: Any) -> web.Response:
@@ -153,7 +155,8 @@ class MockProvider:
             if rule.hang:
                 return await _hang(request)
             if rule.status is not None:
-                return self._error(rule.status, f"mock-provider {self.settings.name}: injected {rule.status}")
+                message = f"mock-provider {self.settings.name}: injected {rule.status}"
+                return self._error(rule.status, message, rule.retry_after)
         return await self._answer(request, path, body, model or _DEFAULT_MODEL, len(raw), seq)
 
     async def _answer(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from controlplane.telemetry.attempt_log import AttemptCounter
-from controlplane.telemetry.recorder import LATENCY_DECAY, Observation, Recorder, retry_after_deadline
+from controlplane.telemetry.recorder import LATENCY_DECAY, MAX_PARK_S, Observation, Recorder, retry_after_deadline
 from controlplane.telemetry.status import target_state
 
 FALLBACK_CODES = {429, 500, 502, 503, 504}
@@ -95,3 +95,15 @@ def test_state_follows_the_routes_ejection_threshold() -> None:
         r.record(seen(502))
     assert target_state(r.get("k"), 3, now=0) == ("failing", "3 failures in a row (last status 502)")
     assert target_state(r.get("k"), 0, now=0)[0] == "healthy", "with ejection off the target is never 'failing'"
+
+
+def test_429_without_retry_after_parks_for_the_routes_default_and_long_retry_after_is_capped() -> None:
+    parked: list[tuple[str, float]] = []
+    r = Recorder(
+        lambda _k, s: s in FALLBACK_CODES,
+        default_park=lambda _key: 7.0,
+        on_rate_limited=lambda k, u: parked.append((k, u)),
+    )
+    r.record(seen(429, at=1000.0))
+    r.record(seen(429, retry_after="86400", at=2000.0))
+    assert parked == [("k", 1007.0), ("k", 2000.0 + MAX_PARK_S)]

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
+from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3.endpoint_components_pb2 import LbEndpoint
 from envoy.config.route.v3.route_components_pb2 import Route as EnvoyRoute
 from envoy.extensions.filters.http.ext_proc.v3.ext_proc_pb2 import ExternalProcessor
@@ -675,3 +676,16 @@ def test_routes_that_rename_no_model_do_not_send_bodies_to_the_extproc() -> None
         renames = any(t.model != route.model for t in route.targets)
         expected = ProcessingMode.BUFFERED if renames else ProcessingMode.NONE
         assert processor.processing_mode.request_body_mode == expected, cluster.name
+
+
+def test_parked_targets_are_unhealthy_endpoints_and_only_they(config: Config) -> None:
+    route = config.routes[0]
+    parked_key = target_key(route, route.targets[0])
+    cluster = clusters_by_name(translate(config, parked=frozenset({parked_key})))[f"route/{route.model}"]
+    statuses = {
+        lb.metadata.filter_metadata["switchyard"].fields["key"].string_value: lb.health_status
+        for locality in cluster.load_assignment.endpoints
+        for lb in locality.lb_endpoints
+    }
+    assert statuses.pop(parked_key) == health_check_pb2.UNHEALTHY
+    assert set(statuses.values()) == {health_check_pb2.UNKNOWN}  # healthy unless Envoy learns otherwise
