@@ -1,0 +1,79 @@
+"""Passive health end to end: a failing target is ejected and comes back; a flaky primary never fails a request."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import pytest
+
+from switchyard.processes import free_port
+from tests.e2e.harness import MockProvider, Stack, running_stack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+
+def _config(port: int, mock: MockProvider) -> str:
+    return f"""
+listen: 127.0.0.1:{port}
+providers:
+  p: {{kind: openai, base_url: "{mock.url}", api_key: sk-health}}
+routes:
+  - model: recovering
+    health: {{consecutive_failures: 2, ejection_time: 1s}}
+    targets:
+      - {{name: primary, provider: p, model: recovering-primary}}
+      - {{name: backup, provider: p, model: recovering-backup}}
+  - model: flaky
+    timeout: 2s
+    targets:
+      - {{name: primary, provider: p, model: flaky-primary}}
+      - {{name: backup, provider: p, model: flaky-backup}}
+"""
+
+
+@pytest.fixture
+def mock(tmp_path: Path) -> Iterator[MockProvider]:
+    provider = MockProvider("health", tmp_path)
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture
+def stack(mock: MockProvider, tmp_path: Path) -> Iterator[Stack]:
+    with running_stack(_config(free_port(), mock), tmp_path) as running:
+        yield running
+
+
+def test_failing_target_is_ejected_then_comes_back_on_its_own(stack: Stack, mock: MockProvider) -> None:
+    mock.set_rules([{"match": {"model": "recovering-primary"}, "status": 503, "times": 2}])
+
+    assert [stack.chat("recovering").headers["x-switchyard-attempts"] for _ in range(2)] == ["2", "2"]
+    wait_for(lambda: stack.chat("recovering").headers["x-switchyard-attempts"] == "1", 5, "the ejection")
+    assert len(mock.requests("recovering-primary")) == 2, "an ejected target gets no attempt"
+
+    # The primary answers again (its rule is spent); after the 1s ejection it takes its traffic back.
+    wait_for(lambda: stack.chat("recovering").headers["x-switchyard-target"] == "primary", 10, "the recovery")
+
+
+def test_thousand_requests_with_a_30_percent_failing_primary_all_succeed(stack: Stack, mock: MockProvider) -> None:
+    failures = [
+        {"match": {"model": "flaky-primary"}, "status": 500, "rate": 0.06},
+        {"match": {"model": "flaky-primary"}, "status": 502, "rate": 0.06},
+        {"match": {"model": "flaky-primary"}, "status": 503, "rate": 0.07},
+        {"match": {"model": "flaky-primary"}, "status": 429, "rate": 0.06, "retry_after": ""},
+        {"match": {"model": "flaky-primary"}, "reset": True, "rate": 0.06},
+    ]  # about 30% of attempts fail, mixed
+    mock.set_rules(failures)
+
+    def call(_: int) -> int:
+        return stack.chat("flaky").status_code
+
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        statuses = Counter(pool.map(call, range(1000)))
+
+    assert statuses == Counter({200: 1000}), statuses
+    actions = Counter(r["action"] for r in mock.requests("flaky-primary"))
+    assert {"status:500", "status:502", "status:503", "status:429", "reset"} <= set(actions), actions
