@@ -10,6 +10,7 @@ import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from google.protobuf.message import Message
 
@@ -74,29 +75,31 @@ def build_snapshot(
     )
 
 
-def _check_consistency(resources: Mapping[str, tuple[Message, ...]], table: rewrite_pb2.RewriteTable) -> None:
-    clusters = {c.name for c in resources[CLUSTER_TYPE]}  # type: ignore[attr-defined]
-    route_configs = {r.name for r in resources[ROUTE_TYPE]}  # type: ignore[attr-defined]
+def _check_consistency(messages: Mapping[str, tuple[Message, ...]], table: rewrite_pb2.RewriteTable) -> None:
+    # Envoy's generated message classes are untyped (Any) for mypy; say so once rather than per attribute.
+    resources: Mapping[str, tuple[Any, ...]] = messages
+    clusters = {c.name for c in resources[CLUSTER_TYPE]}
+    route_configs = {r.name for r in resources[ROUTE_TYPE]}
     problems: list[str] = []
     for rc in resources[ROUTE_TYPE]:
-        for vhost in rc.virtual_hosts:  # type: ignore[attr-defined]
+        for vhost in rc.virtual_hosts:
             for route in vhost.routes:
                 if route.HasField("route") and route.route.cluster not in clusters | BOOTSTRAP_CLUSTERS:
                     problems.append(f"route {route.name!r} names unknown cluster {route.route.cluster!r}")
     for listener in resources[LISTENER_TYPE]:
-        for chain in listener.filter_chains:  # type: ignore[attr-defined]
+        for chain in listener.filter_chains:
             for network_filter in chain.filters:
                 hcm = HttpConnectionManager()
                 network_filter.typed_config.Unpack(hcm)
                 if hcm.rds.route_config_name not in route_configs:
-                    problems.append(f"listener {listener.name!r} names unknown routes {hcm.rds.route_config_name!r}")  # type: ignore[attr-defined]
+                    problems.append(f"listener {listener.name!r} names unknown routes {hcm.rds.route_config_name!r}")
     table_keys = {t.key for t in table.targets}
     for cluster in resources[CLUSTER_TYPE]:
-        for locality in cluster.load_assignment.endpoints:  # type: ignore[attr-defined]
+        for locality in cluster.load_assignment.endpoints:
             for lb_endpoint in locality.lb_endpoints:
                 key = lb_endpoint.metadata.filter_metadata[METADATA_NAMESPACE].fields["key"].string_value
                 if key not in table_keys:
-                    problems.append(f"endpoint key {key!r} of cluster {cluster.name!r} has no rewrite entry")  # type: ignore[attr-defined]
+                    problems.append(f"endpoint key {key!r} of cluster {cluster.name!r} has no rewrite entry")
     if problems:
         raise InconsistentSnapshot("; ".join(problems))
 

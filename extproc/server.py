@@ -51,8 +51,20 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
             elif kind == "request_body" and attempt is not None:
                 yield attempt.body_response(request.request_body.body)
             else:
-                # Only the modes configured by the control plane reach us; anything else continues untouched.
+                # Only the modes the control plane configures should reach us, but Envoy waits for an answer to
+                # every message: anything else is let through unchanged rather than left to time out.
                 log.debug("unexpected ext_proc message %s", kind)
+                yield _PASS_THROUGH[kind]
+
+
+_PASS_THROUGH = {
+    "request_headers": ep.ProcessingResponse(request_headers=ep.HeadersResponse()),
+    "request_body": ep.ProcessingResponse(request_body=ep.BodyResponse()),
+    "request_trailers": ep.ProcessingResponse(request_trailers=ep.TrailersResponse()),
+    "response_headers": ep.ProcessingResponse(response_headers=ep.HeadersResponse()),
+    "response_body": ep.ProcessingResponse(response_body=ep.BodyResponse()),
+    "response_trailers": ep.ProcessingResponse(response_trailers=ep.TrailersResponse()),
+}
 
 
 async def serve(listen: str, controlplane: str, instance: str | None = None) -> int:

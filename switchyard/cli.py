@@ -7,9 +7,13 @@ import asyncio
 import logging
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from switchyard.config import ConfigError, load_config
 from switchyard.mock_provider import cli as mock_cli
+
+if TYPE_CHECKING:
+    from switchyard.gateway import GatewayOptions
 
 _DESCRIPTION = """\
 Switchyard: an LLM traffic gateway. Clients speak the OpenAI API; routes in one YAML file fall back
@@ -37,7 +41,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
     return 0
 
 
-def _gateway_options(args: argparse.Namespace, config_path: Path) -> object:
+def _gateway_options(args: argparse.Namespace, config_path: Path) -> GatewayOptions:
     from switchyard.gateway import GatewayOptions
 
     return GatewayOptions(
@@ -57,18 +61,16 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> object:
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from switchyard.gateway import GatewayOptions, run_up
+    from switchyard.gateway import run_up
 
-    options = _gateway_options(args, args.config)
-    assert isinstance(options, GatewayOptions)
-    return run_up(options)
+    return run_up(_gateway_options(args, args.config))
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
     from switchyard.demo import run_demo
 
     options = _gateway_options(args, Path("<demo>"))
-    return run_demo(options)  # type: ignore[arg-type]
+    return run_demo(options)
 
 
 def _cmd_controlplane(args: argparse.Namespace) -> int:

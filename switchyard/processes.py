@@ -8,7 +8,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
@@ -97,11 +97,11 @@ class Child:
         return "\n".join(text[-lines:])
 
 
-def wait_until(predicate: object, timeout: float, interval: float = 0.05) -> bool:
+def wait_until(predicate: Callable[[], bool], timeout: float, interval: float = 0.05) -> bool:
     """Poll `predicate()` until true or the deadline; the only way tests and `up` wait for readiness."""
     deadline = time.monotonic() + timeout
     while True:
-        if predicate():  # type: ignore[operator]
+        if predicate():
             return True
         if time.monotonic() >= deadline:
             return False

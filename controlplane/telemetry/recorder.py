@@ -53,6 +53,7 @@ class TargetStats:
 
 
 MAX_PARK_S = 300.0  # a provider's Retry-After of hours must not take a target out of service for hours
+MIN_PARK_S = 1.0  # each park change is a config push to every Envoy: "Retry-After: 0" must not cause a storm
 
 
 class Recorder:
@@ -92,7 +93,7 @@ class Recorder:
             until = retry_after_deadline(observation.retry_after, observation.at)
             if until is None:
                 until = observation.at + self._default_park(observation.target_key)
-            until = min(until, observation.at + MAX_PARK_S)
+            until = min(max(until, observation.at + MIN_PARK_S), observation.at + MAX_PARK_S)
             stats.rate_limited_until = until
             self._on_rate_limited(observation.target_key, until)
 

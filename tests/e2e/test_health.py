@@ -28,6 +28,8 @@ routes:
       - {{name: backup, provider: p, model: recovering-backup}}
   - model: flaky
     timeout: 2s
+    # No ejection and short parks, so the primary keeps taking attempts and every failure kind is exercised.
+    health: {{consecutive_failures: 0, rate_limited_for: 1s}}
     targets:
       - {{name: primary, provider: p, model: flaky-primary}}
       - {{name: backup, provider: p, model: flaky-backup}}

@@ -37,7 +37,7 @@ def mock(tmp_path: Path) -> Iterator[MockProvider]:
     provider = MockProvider("parking", tmp_path)
     provider.set_rules(
         [
-            {"match": {"model": "limited-primary"}, "status": 429, "retry_after": "3", "times": 1},
+            {"match": {"model": "limited-primary"}, "status": 429, "retry_after": "5", "times": 1},
             {"match": {"model": "no-header-primary"}, "status": 429, "retry_after": "", "times": 1},
         ]
     )
@@ -68,7 +68,7 @@ def test_429_parks_the_target_for_its_retry_after_then_it_serves_again(stack: St
         assert (response.headers["x-switchyard-target"], response.headers["x-switchyard-attempts"]) == ("backup", "1")
     assert len(mock.requests("limited-primary")) == 1, "a parked target gets no attempt"
 
-    # Retry-After: 3 — then the primary (no longer rate limited) takes its traffic back on its own.
+    # Retry-After: 5 — then the primary (no longer rate limited) takes its traffic back on its own.
     wait_for(lambda: stack.chat("limited").headers["x-switchyard-target"] == "primary", 15, "the park to end")
     assert not _unhealthy_in_envoy(stack, "limited")
 

@@ -174,3 +174,23 @@ def test_ambiguous_body_still_gets_the_top_level_model_through_a_parse() -> None
 def test_attempt_keeping_the_client_model_needs_no_body() -> None:
     assert not _attempt(_rewrite("same", model="chatgpt-4")).renames_model
     assert _attempt(_rewrite("other", model="gpt-3.5")).renames_model
+
+
+@pytest.mark.parametrize("kind", ["response_headers", "response_body", "request_trailers", "response_trailers"])
+def test_unexpected_messages_are_answered_not_left_to_time_out(kind: str) -> None:
+    import asyncio
+
+    from extproc.server import AttemptProcessor
+
+    request = ep.ProcessingRequest(**{kind: getattr(ep, "HttpHeaders" if "headers" in kind else
+                                                      "HttpBody" if "body" in kind else "HttpTrailers")()})  # fmt: skip
+
+    async def one(item: ep.ProcessingRequest):  # type: ignore[no-untyped-def]
+        yield item
+
+    async def run() -> list[ep.ProcessingResponse]:
+        processor = AttemptProcessor(TargetIndex())
+        return [response async for response in processor.Process(one(request), None)]
+
+    (response,) = asyncio.run(run())
+    assert response.WhichOneof("response") == kind

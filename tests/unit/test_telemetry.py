@@ -5,7 +5,14 @@ from __future__ import annotations
 import pytest
 
 from controlplane.telemetry.attempt_log import AttemptCounter
-from controlplane.telemetry.recorder import LATENCY_DECAY, MAX_PARK_S, Observation, Recorder, retry_after_deadline
+from controlplane.telemetry.recorder import (
+    LATENCY_DECAY,
+    MAX_PARK_S,
+    MIN_PARK_S,
+    Observation,
+    Recorder,
+    retry_after_deadline,
+)
 from controlplane.telemetry.status import target_state
 
 FALLBACK_CODES = {429, 500, 502, 503, 504}
@@ -107,3 +114,10 @@ def test_429_without_retry_after_parks_for_the_routes_default_and_long_retry_aft
     r.record(seen(429, at=1000.0))
     r.record(seen(429, retry_after="86400", at=2000.0))
     assert parked == [("k", 1007.0), ("k", 2000.0 + MAX_PARK_S)]
+
+
+def test_a_zero_retry_after_still_parks_for_the_minimum() -> None:
+    parked: list[tuple[str, float]] = []
+    r = Recorder(lambda _k, s: s in FALLBACK_CODES, on_rate_limited=lambda k, u: parked.append((k, u)))
+    r.record(seen(429, retry_after="0", at=1000.0))
+    assert parked == [("k", 1000.0 + MIN_PARK_S)]
