@@ -32,7 +32,7 @@ from typing import Any
 
 import httpx
 
-from switchyard.processes import descendants, free_port
+from switchyard.processes import descendants, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(os.environ.get("SWITCHYARD_BENCH_RESULTS", ROOT / "bench-results"))
@@ -57,7 +57,6 @@ class Variant:
     base_url: str
     model: str
     pids: Callable[[], list[int]]
-    extra_paths: tuple[str, ...] = ()
     results: dict[str, Any] = field(default_factory=dict)
 
 
@@ -74,15 +73,14 @@ def _body(model: str, prompt_bytes: int = 5, stream: bool = False) -> bytes:
 def _wait_http(
     url: str, timeout: float, check: Callable[[httpx.Response], bool] = lambda r: r.status_code < 500
 ) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
+    def answers() -> bool:
         try:
-            if check(httpx.get(url, timeout=2)):
-                return
+            return check(httpx.get(url, timeout=2))
         except httpx.HTTPError:
-            pass
-        time.sleep(0.1)
-    raise RuntimeError(f"{url} did not answer within {timeout}s")
+            return False
+
+    if not wait_until(answers, timeout, 0.1):
+        raise RuntimeError(f"{url} did not answer within {timeout}s")
 
 
 @contextmanager

@@ -37,6 +37,9 @@ ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 # The order a state-of-the-world ADS server should push in: clusters before the routes that name them.
 PUSH_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
 
+# The dynamic-metadata and endpoint-metadata namespace shared by every piece of the translation.
+METADATA_NAMESPACE = "switchyard"
+
 M = TypeVar("M", bound=Message)
 
 

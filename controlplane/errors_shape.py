@@ -9,7 +9,12 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from controlplane.envoy_api import METADATA_NAMESPACE
 from switchyard.config import ClientEndpoint, Config
+
+# Why json_to_metadata could not route a body: set on the request by `flag`, matched by the routes below.
+INVALID_JSON = "invalid_json"
+MISSING_MODEL = "missing_model"
 
 _CLIENT_PATHS_REGEX = "^(" + "|".join(e.path for e in ClientEndpoint) + ")$"
 
@@ -92,7 +97,7 @@ def client_error_routes(config: Config) -> list[dict[str, Any]]:
     return [
         {
             "name": "error:invalid_json",
-            "match": {**client_paths, "headers": post, "dynamic_metadata": [_error_is("invalid_json")]},
+            "match": {**client_paths, "headers": post, "dynamic_metadata": [_flagged(INVALID_JSON)]},
             "direct_response": _direct(
                 400,
                 "The request body is not valid JSON (send a JSON object with content-type: application/json).",
@@ -100,7 +105,7 @@ def client_error_routes(config: Config) -> list[dict[str, Any]]:
         },
         {
             "name": "error:missing_model",
-            "match": {**client_paths, "headers": post, "dynamic_metadata": [_error_is("missing_model")]},
+            "match": {**client_paths, "headers": post, "dynamic_metadata": [_flagged(MISSING_MODEL)]},
             "direct_response": _direct(400, "The request body has no `model` field: say which model to use."),
         },
         {
@@ -125,5 +130,13 @@ def client_error_routes(config: Config) -> list[dict[str, Any]]:
     ]
 
 
-def _error_is(reason: str) -> dict[str, Any]:
-    return {"filter": "switchyard", "path": [{"key": reason}], "value": {"present_match": True}}
+def flag(reason: str) -> dict[str, Any]:
+    """The json_to_metadata action marking a request with `reason`.
+
+    One key per reason, matched by presence: Envoy's route matcher did not match these values as strings.
+    """
+    return {"metadata_namespace": METADATA_NAMESPACE, "key": reason, "value": {"bool_value": True}}
+
+
+def _flagged(reason: str) -> dict[str, Any]:
+    return {"filter": METADATA_NAMESPACE, "path": [{"key": reason}], "value": {"present_match": True}}

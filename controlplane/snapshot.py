@@ -14,13 +14,12 @@ from typing import Any
 
 from google.protobuf.message import Message
 
-from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, HttpConnectionManager
+from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, METADATA_NAMESPACE, ROUTE_TYPE, HttpConnectionManager
 from controlplane.rewrite_table import build_rewrite_table
 from controlplane.translate import (
     CONTROLPLANE_CLUSTER,
     DEFAULT_SETTINGS,
     EXTPROC_CLUSTER,
-    METADATA_NAMESPACE,
     TranslateSettings,
     translate,
 )

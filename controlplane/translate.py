@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane import errors_shape
-from controlplane.envoy_api import Cluster, Listener, RouteConfiguration, to_message, typed
+from controlplane.envoy_api import METADATA_NAMESPACE, Cluster, Listener, RouteConfiguration, to_message, typed
 from controlplane.providers import rewrites_body
 from controlplane.strategies import placements
 from switchyard.config import ClientEndpoint, Config, Route, Target
@@ -28,7 +28,6 @@ EXTPROC_CLUSTER = "switchyard_extproc"  # defined in the bootstrap, next to the 
 CONTROLPLANE_CLUSTER = "switchyard_xds"  # defined in the bootstrap: xDS, and the attempt log going back
 ATTEMPT_LOG_NAME = "switchyard_attempts"
 TARGET_KEY_TAG = "switchyard_target"
-METADATA_NAMESPACE = "switchyard"
 TARGET_HEADER = "x-switchyard-target"
 ATTEMPTS_HEADER = "x-switchyard-attempts"
 
@@ -125,8 +124,8 @@ def _listener(config: Config) -> dict[str, Any]:
                             {
                                 "selectors": [{"key": "model"}],
                                 "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": "model"},
-                                "on_missing": _error_metadata("missing_model"),
-                                "on_error": _error_metadata("invalid_json"),
+                                "on_missing": errors_shape.flag(errors_shape.MISSING_MODEL),
+                                "on_error": errors_shape.flag(errors_shape.INVALID_JSON),
                             }
                         ],
                         "allow_empty_content_type": True,
@@ -189,11 +188,6 @@ def _attempt_log() -> dict[str, Any]:
             additional_response_headers_to_log=["retry-after"],
         ),
     }
-
-
-def _error_metadata(reason: str) -> dict[str, Any]:
-    # One key per error, matched by presence: Envoy's route matcher did not match these values as strings.
-    return {"metadata_namespace": METADATA_NAMESPACE, "key": reason, "value": {"bool_value": True}}
 
 
 def _route_configuration(config: Config) -> dict[str, Any]:

@@ -91,9 +91,7 @@ class Attempt:
         return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
     def headers_only_response(self) -> ep.ProcessingResponse:
-        return ep.ProcessingResponse(
-            request_headers=ep.HeadersResponse(response=ep.CommonResponse(header_mutation=self.header_mutation(None)))
-        )
+        return self.target.headers_only.get(self.endpoint, CONTINUE_HEADERS)
 
     def body_response(self, body: bytes) -> ep.ProcessingResponse:
         rewritten = self.rewrite_body(body)

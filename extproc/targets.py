@@ -11,6 +11,7 @@ import time
 from dataclasses import dataclass
 
 from envoy.config.core.v3 import base_pb2
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 
 from switchyard.api.v1 import rewrite_pb2
 
@@ -34,17 +35,31 @@ class PreparedTarget:
     # client endpoint → headers to set on every attempt (path first, then credentials)
     set_headers: dict[str, tuple[base_pb2.HeaderValueOption, ...]]
     remove_headers: tuple[str, ...]
+    # client endpoint → the complete answer for an attempt that changes headers only (built once per table)
+    headers_only: dict[str, ep.ProcessingResponse]
 
     @classmethod
     def from_rewrite(cls, rewrite: rewrite_pb2.TargetRewrite) -> PreparedTarget:
         credentials = tuple(header(h.name, h.value) for h in rewrite.set_headers)
+        set_headers = {endpoint: (header(":path", path), *credentials) for endpoint, path in rewrite.paths.items()}
+        remove_headers = tuple(rewrite.remove_headers)
         return cls(
             key=rewrite.key,
             route=rewrite.route,
             target=rewrite.target,
             model=rewrite.model,
-            set_headers={endpoint: (header(":path", path), *credentials) for endpoint, path in rewrite.paths.items()},
-            remove_headers=tuple(rewrite.remove_headers),
+            set_headers=set_headers,
+            remove_headers=remove_headers,
+            headers_only={
+                endpoint: ep.ProcessingResponse(
+                    request_headers=ep.HeadersResponse(
+                        response=ep.CommonResponse(
+                            header_mutation=ep.HeaderMutation(set_headers=headers, remove_headers=remove_headers)
+                        )
+                    )
+                )
+                for endpoint, headers in set_headers.items()
+            },
         )
 
 

@@ -39,7 +39,6 @@ class TargetStats:
     latency_s: float | None = None
     latency_samples: int = 0
     last_status: int | None = None
-    last_failure_at: float | None = None
     rate_limited_until: float | None = None
 
     def observe_latency(self, seconds: float) -> None:
@@ -84,7 +83,6 @@ class Recorder:
         if self._is_failure(observation.target_key, observation.status):
             stats.failures += 1
             stats.consecutive_failures += 1
-            stats.last_failure_at = observation.at
         else:
             stats.consecutive_failures = 0
             if observation.latency_s is not None:

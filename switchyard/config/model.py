@@ -243,13 +243,6 @@ class Route(_Strict):
             raise ValueError("lists a status code more than once")
         return tuple(sorted(value))
 
-    @property
-    def seed_sources(self) -> tuple[str, ...]:
-        """YAML keys the targets came from, so errors about a target point at what the user wrote."""
-        if self.primary is None:
-            return tuple(f"targets[{i}]" for i in range(len(self.targets)))
-        return ("primary", "backup")[: len(self.targets)]
-
 
 def _listen_address(value: Any) -> str:
     if not isinstance(value, str) or ":" not in value:

@@ -715,7 +715,6 @@ def test_seed_vocabulary_expands_to_primary_and_backup_targets() -> None:
         ("backup", "openai", "gpt-3.5", "/v1/engines/gpt-3.5/completions", 1),
     ]
     assert [t.display_name for t in route.targets] == ["primary", "backup"]
-    assert route.seed_sources == ("primary", "backup")
 
 
 def test_primary_alone_is_a_single_target_route() -> None:
