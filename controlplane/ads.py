@@ -3,7 +3,8 @@
 Each stream is one sequential loop over two kinds of events, Envoy's requests and new snapshots, so there
 is no interleaving to reason about. A request that answers the latest nonce is an ACK (or a NACK, logged
 with Envoy's reason and not resent); any other request asks for the current version. When a new snapshot
-arrives, listeners and routes are held back until Envoy acknowledges the clusters they name.
+arrives, only the resource types whose content changed are sent (a weight change is one CDS message), and
+listeners and routes are held back until Envoy acknowledges the clusters they name.
 """
 
 from __future__ import annotations
@@ -33,6 +34,7 @@ _Event: TypeAlias = "discovery_pb2.DiscoveryRequest | Snapshot | None"
 class _Sent:
     version: str
     nonce: str
+    content: str  # the snapshot's hash of this type: unchanged content is not sent again
 
 
 @dataclass
@@ -41,7 +43,7 @@ class _Stream:
     snapshot: Snapshot | None = None
     subscribed: set[str] = field(default_factory=set)
     sent: dict[str, _Sent] = field(default_factory=dict)
-    acked: dict[str, str] = field(default_factory=dict)
+    unacknowledged: set[str] = field(default_factory=set)
     awaiting_cluster_ack: bool = False
 
 
@@ -94,9 +96,6 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
 
     def _on_snapshot(self, stream: _Stream, snapshot: Snapshot) -> list[discovery_pb2.DiscoveryResponse]:
         stream.snapshot = snapshot
-        if CLUSTER_TYPE in stream.subscribed:
-            stream.awaiting_cluster_ack = True
-            return [self._response(stream, CLUSTER_TYPE)]
         return self._outdated(stream)
 
     def _on_request(
@@ -113,43 +112,31 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
         if sent is not None and request.response_nonce:
             if request.response_nonce != sent.nonce:
                 return []  # answers an older push; the newer one is still in flight
-            return self._on_reply(stream, type_url, sent, request)
+            self._on_reply(stream, type_url, sent, request)
         return self._outdated(stream)
 
-    def _on_reply(
-        self, stream: _Stream, type_url: str, sent: _Sent, request: discovery_pb2.DiscoveryRequest
-    ) -> list[discovery_pb2.DiscoveryResponse]:
-        kind = type_url.rsplit(".", 1)[-1]
+    def _on_reply(self, stream: _Stream, type_url: str, sent: _Sent, request: discovery_pb2.DiscoveryRequest) -> None:
+        stream.unacknowledged.discard(type_url)
         if request.HasField("error_detail"):
+            kind = type_url.rsplit(".", 1)[-1]
             log.error(
-                "Envoy %s rejected %s version %s: %s",
-                stream.node,
-                kind,
-                sent.version,
-                request.error_detail.message,
+                "Envoy %s rejected %s version %s: %s", stream.node, kind, sent.version, request.error_detail.message
             )
-            return []  # a rejected cluster set must not be followed by routes that name its clusters
-        stream.acked[type_url] = sent.version
-        if all(stream.acked.get(t) == sent.version for t in stream.subscribed):
-            log.info("Envoy %s applied version %s", stream.node, sent.version)
+            return  # a rejected cluster set must not be followed by routes that name its clusters
         if type_url == CLUSTER_TYPE:
             stream.awaiting_cluster_ack = False
-            return self._outdated(stream)
-        return []
+        if not stream.unacknowledged:
+            log.info("Envoy %s applied version %s", stream.node, sent.version)
 
     def _outdated(self, stream: _Stream) -> list[discovery_pb2.DiscoveryResponse]:
-        """Responses for every subscribed type not yet sent at the current version, in push order."""
+        """Responses for every subscribed type whose content Envoy does not have yet, in push order."""
         if stream.snapshot is None:
             stream.snapshot = self._store.current
-        snapshot = stream.snapshot
-        if snapshot is None:
+        if stream.snapshot is None:
             return []
         responses = []
         for type_url in PUSH_ORDER:
-            if type_url not in stream.subscribed:
-                continue
-            sent = stream.sent.get(type_url)
-            if sent is not None and sent.version == snapshot.version:
+            if type_url not in stream.subscribed or not self._needs(stream, type_url):
                 continue
             if type_url != CLUSTER_TYPE and stream.awaiting_cluster_ack:
                 continue
@@ -158,15 +145,22 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
             responses.append(self._response(stream, type_url))
         return responses
 
-    def _response(self, stream: _Stream, type_url: str) -> discovery_pb2.DiscoveryResponse:
+    def _needs(self, stream: _Stream, type_url: str) -> bool:
         assert stream.snapshot is not None
+        sent = stream.sent.get(type_url)
+        return sent is None or sent.content != stream.snapshot.type_hashes[type_url]
+
+    def _response(self, stream: _Stream, type_url: str) -> discovery_pb2.DiscoveryResponse:
+        snapshot = stream.snapshot
+        assert snapshot is not None
         nonce = str(next(self._nonces))
-        stream.sent[type_url] = _Sent(stream.snapshot.version, nonce)
+        stream.sent[type_url] = _Sent(snapshot.version, nonce, snapshot.type_hashes[type_url])
+        stream.unacknowledged.add(type_url)
         resources = []
-        for message in stream.snapshot.resources[type_url]:
+        for message in snapshot.resources[type_url]:
             packed = any_pb2.Any()
             packed.Pack(message)
             resources.append(packed)
         return discovery_pb2.DiscoveryResponse(
-            version_info=stream.snapshot.version, resources=resources, type_url=type_url, nonce=nonce
+            version_info=snapshot.version, resources=resources, type_url=type_url, nonce=nonce
         )

@@ -7,7 +7,7 @@ ext_proc is a dictionary lookup and a few header writes.
 from __future__ import annotations
 
 from controlplane.providers import ADAPTERS, AUTH_HEADERS
-from controlplane.translate import target_key
+from controlplane.target_keys import target_key
 from switchyard.api.v1 import rewrite_pb2
 from switchyard.config import ClientEndpoint, Config
 

@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import signal
 import time
 from collections.abc import Coroutine
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
 
 import grpc
@@ -23,13 +25,16 @@ from watchfiles import awatch
 
 from controlplane.ads import AdsService
 from controlplane.directory import RewriteDirectoryService
+from controlplane.live_state import LiveState
 from controlplane.snapshot import InconsistentSnapshot, Snapshot, build_snapshot
 from controlplane.store import SnapshotStore
+from controlplane.strategies import LIVE_STRATEGIES
+from controlplane.target_keys import target_key
 from controlplane.telemetry import admin_api
 from controlplane.telemetry.attempt_log import AttemptLogService
-from controlplane.telemetry.recorder import Recorder
+from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder, TargetPolicy
 from controlplane.telemetry.status import ReloadResult, build_status
-from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings, target_key
+from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
 from switchyard.api.v1 import rewrite_pb2_grpc
 from switchyard.bootstrap import split_address
 from switchyard.config import ConfigError, ConfigProblem, load_config_text
@@ -38,6 +43,7 @@ log = logging.getLogger("switchyard.controlplane")
 
 _FIRST_EXTPROC_WAIT_S = 15.0
 _PUBLISH_WAIT_S = 3.0
+WEIGHT_UPDATE_S = 1.0  # how often least_latency rankings are looked at (pushed only when they change)
 
 
 class ControlPlane:
@@ -49,73 +55,85 @@ class ControlPlane:
         self.store = SnapshotStore()
         self.directory = RewriteDirectoryService()
         self.ads = AdsService(self.store)
-        self._version = 0
+        self._version = 0  # of the config; xDS versions of live-state pushes add ".N"
+        self._live_pushes = itertools.count(1)
         self._reload_lock = asyncio.Lock()
         # The last config that was applied, kept so a restarted control plane can serve it even while the
         # file holds an invalid edit (otherwise a crash during a bad edit would take the gateway down).
         self._last_good = None if state_dir is None else state_dir / "last-good.yaml"
-        self._failure_codes: dict[str, frozenset[int]] = {}
-        self._park_for: dict[str, float] = {}
-        # target key → until when it is parked (a 429); turned into unhealthy endpoints for every Envoy
-        self._parked: dict[str, float] = {}
-        self._park_changed = asyncio.Event()
+        self._policies: dict[str, TargetPolicy] = {}
+        self._names: dict[str, str] = {}
+        self._live_changed = asyncio.Event()
         self._applied_text = ""
-        self.recorder = Recorder(self._is_failure, lambda key: self._park_for.get(key, 10.0), self._on_rate_limited)
+        self._published_rewrites = ""
+        self.recorder = Recorder(lambda key: self._policies.get(key, DEFAULT_POLICY), self._live_changed.set)
         self.attempt_log = AttemptLogService(self.recorder)
         self.last_reload: ReloadResult | None = None
 
-    def _is_failure(self, key: str, status: int) -> bool:
-        """No response, or a status the target's route falls back on: what counts against a target."""
-        return status == 0 or status in self._failure_codes.get(key, ())
-
-    def _on_rate_limited(self, key: str, until: float) -> None:
-        if until > self._parked.get(key, 0.0) + 0.5:  # ignore repeats that would not move the deadline
-            self._parked[key] = until
-            self._park_changed.set()
-
-    def _active_parking(self) -> frozenset[str]:
+    def live_state(self) -> LiveState:
         now = time.time()
-        return frozenset(key for key, until in self._parked.items() if until > now)
+        return LiveState(
+            out_of_service=frozenset(self.recorder.out_of_service(now)),
+            latency_s=MappingProxyType(dict(self.recorder.warm_latencies())),
+        )
 
-    async def keep_parking_current(self) -> None:
-        """Push a snapshot whenever the set of parked targets changes: on a new 429, and when a park ends."""
+    async def keep_live_state_current(self) -> None:
+        """Push endpoints whenever what they depend on changes: a target going out of service or coming back,
+        or a least_latency ranking that moved. Health changes wake this at once; latency is
+        looked at every WEIGHT_UPDATE_S, so a flood of attempts costs one comparison, not one push each."""
         while True:
-            now = time.time()
-            self._parked = {key: until for key, until in self._parked.items() if until > now}
+            self._live_changed.clear()
             current = self.store.current
-            if current is not None and frozenset(self._parked) != current.parked:
-                await self._republish(frozenset(self._parked))
-            self._park_changed.clear()
-            next_end = min(self._parked.values(), default=None)
-            wait = None if next_end is None else max(0.05, next_end - time.time())
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._park_changed.wait(), wait)
+            live = self.live_state()
+            if current is not None and live.steering(current.config) != current.live.steering(current.config):
+                await self._republish(live)
+            await self._sleep_until_live_change(current)
 
-    async def _republish(self, parked: frozenset[str]) -> None:
+    async def _sleep_until_live_change(self, current: Snapshot | None) -> None:
+        now = time.time()
+        deadlines = [out.until - now for out in self.recorder.out_of_service(now).values()]
+        if current is not None and any(r.strategy in LIVE_STRATEGIES for r in current.config.routes):
+            deadlines.append(WEIGHT_UPDATE_S)
+        wait = max(0.05, min(deadlines)) if deadlines else None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._live_changed.wait(), wait)
+
+    async def _republish(self, live: LiveState) -> None:
         async with self._reload_lock:
             current = self.store.current
             if current is None:
                 return
-            names = {target_key(r, t): f"{r.model}/{t.display_name}" for r in current.config.routes for t in r.targets}
-            snapshot = build_snapshot(current.config, str(self._version + 1), self.settings, parked)
-            log.info("parked targets now: %s", ", ".join(sorted(names.get(k, k) for k in parked)) or "none")
+            self._log_health_changes(current.live, live)
+            version = f"{current.config_version}.{next(self._live_pushes)}"
+            snapshot = build_snapshot(current.config, version, self.settings, live)
             await self.apply(snapshot, self._applied_text)
+
+    def _log_health_changes(self, before: LiveState, after: LiveState) -> None:
+        now = time.time()
+        marks = self.recorder.out_of_service(now)
+        for key in sorted(after.out_of_service - before.out_of_service):
+            mark = marks.get(key)
+            if mark is not None:
+                name = self._names.get(key, key)
+                log.warning("%s out of service (%s): %s, for %.1fs", name, mark.state, mark.why, mark.until - now)
+        for key in sorted(before.out_of_service - after.out_of_service):
+            log.info("%s back in service", self._names.get(key, key))
 
     def status(self) -> dict[str, Any]:
         return build_status(self.store.current, self.recorder, self.last_reload)
 
-    def _load(self, path: Path, source: str | None = None) -> tuple[Snapshot, str]:
+    async def _load(self, path: Path, source: str | None = None) -> tuple[Snapshot, str]:
         try:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise ConfigError(str(path), [ConfigProblem(None, "", f"cannot read the file: {error.strerror}")]) from None
         config = load_config_text(text, source=source or str(path))
-        return build_snapshot(config, str(self._version + 1), self.settings, self._active_parking()), text
+        return build_snapshot(config, str(self._version + 1), self.settings, self.live_state()), text
 
-    def initial_snapshot(self) -> tuple[Snapshot, str]:
+    async def initial_snapshot(self) -> tuple[Snapshot, str]:
         """First load; without a saved last good config, errors propagate and the process refuses to start."""
         try:
-            return self._load(self.config_path)
+            return await self._load(self.config_path)
         except ConfigError as error:
             if self._last_good is None or not self._last_good.is_file():
                 raise
@@ -125,34 +143,31 @@ class ControlPlane:
                 self._last_good,
                 error.render(),
             )
-            return self._load(self._last_good, source=f"{self._last_good} (last good copy of {self.config_path})")
+            return await self._load(self._last_good, source=f"{self._last_good} (last good copy of {self.config_path})")
 
     async def apply(self, snapshot: Snapshot, text: str, *, first: bool = False) -> None:
         if first and not await self.directory.wait_for_subscriber(_FIRST_EXTPROC_WAIT_S):
             log.warning("no ext_proc subscribed within %.0fs; serving Envoy anyway", _FIRST_EXTPROC_WAIT_S)
-        late = await self.directory.publish(snapshot.rewrite_table, _PUBLISH_WAIT_S)
-        if late:
-            log.warning("ext_proc(s) %s did not confirm version %s in time", ", ".join(late), snapshot.version)
-        self._version = int(snapshot.version)
-        self._failure_codes = {
-            target_key(route, target): frozenset(route.fallback_codes)
-            for route in snapshot.config.routes
-            for target in route.targets
-        }
-        self._park_for = {
-            target_key(route, target): route.health.rate_limited_for
-            for route in snapshot.config.routes
-            for target in route.targets
-        }
+        if snapshot.rewrite_hash != self._published_rewrites:  # a change of live state leaves rewrites alone
+            late = await self.directory.publish(snapshot.rewrite_table, _PUBLISH_WAIT_S)
+            if late:
+                log.warning("ext_proc(s) %s did not confirm version %s in time", ", ".join(late), snapshot.version)
+            self._published_rewrites = snapshot.rewrite_hash
+        self._version = int(snapshot.config_version)
+        routes = snapshot.config.routes
+        self._policies = {target_key(r, t): TargetPolicy.of(r) for r in routes for t in r.targets}
+        self._names = {target_key(r, t): f"{r.model}/{t.display_name}" for r in routes for t in r.targets}
+        config_changed = text != self._applied_text
         self._applied_text = text
         await self.store.set(snapshot)
-        self._save_last_good(text)
-        log.info(
-            "config version %s in force: %d route(s), %d target(s)",
-            snapshot.version,
-            snapshot.route_count,
-            len(snapshot.rewrite_table.targets),
-        )
+        if config_changed:
+            self._save_last_good(text)
+            log.info(
+                "config version %s in force: %d route(s), %d target(s)",
+                snapshot.config_version,
+                snapshot.route_count,
+                len(snapshot.rewrite_table.targets),
+            )
 
     def _save_last_good(self, text: str) -> None:
         if self._last_good is None:
@@ -166,13 +181,13 @@ class ControlPlane:
         async with self._reload_lock:
             current = self.store.current
             try:
-                snapshot, text = self._load(self.config_path)
+                snapshot, text = await self._load(self.config_path)
             except ConfigError as error:
                 self.last_reload = ReloadResult(False, time.time(), reason, error.render())
                 log.error(
                     "config reload (%s) rejected; version %s stays in force:\n%s",
                     reason,
-                    current.version if current else "none",
+                    current.config_version if current else "none",
                     error.render(),
                 )
                 return False
@@ -229,7 +244,7 @@ async def serve(
     plane = ControlPlane(config_path, settings, state_dir)
     baseline = plane.file_signature()
     try:
-        snapshot, text = plane.initial_snapshot()
+        snapshot, text = await plane.initial_snapshot()
     except ConfigError as error:
         log.error("refusing to start:\n%s", error.render())
         return 2
@@ -268,7 +283,7 @@ async def serve(
         first_apply,
         asyncio.create_task(plane.watch_file()),
         asyncio.create_task(_after(first_apply, plane.poll_file(baseline))),
-        asyncio.create_task(_after(first_apply, plane.keep_parking_current())),
+        asyncio.create_task(_after(first_apply, plane.keep_live_state_current())),
     ]
     await stop.wait()
     for task in tasks:

@@ -7,14 +7,21 @@ self-consistent set: a route never names a cluster that is not in the same snaps
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
 from types import MappingProxyType
 from typing import Any
 
 from google.protobuf.message import Message
 
-from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, METADATA_NAMESPACE, ROUTE_TYPE, HttpConnectionManager
+from controlplane.envoy_api import (
+    CLUSTER_TYPE,
+    LISTENER_TYPE,
+    METADATA_NAMESPACE,
+    ROUTE_TYPE,
+    HttpConnectionManager,
+)
+from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.rewrite_table import build_rewrite_table
 from controlplane.translate import (
     CONTROLPLANE_CLUSTER,
@@ -41,7 +48,15 @@ class Snapshot:
     rewrite_table: rewrite_pb2.RewriteTable
     content_hash: str
     config: Config
-    parked: frozenset[str] = frozenset()
+    live: LiveState = NO_LIVE_STATE
+    # per resource type: lets each Envoy be sent only the types that changed (a weight change is CDS only)
+    type_hashes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    rewrite_hash: str = ""
+
+    @property
+    def config_version(self) -> str:
+        """The YAML's version: "3.7" is config version 3 with the 7th change of live state (health, weights)."""
+        return self.version.partition(".")[0]
 
     @property
     def route_count(self) -> int:
@@ -52,9 +67,9 @@ def build_snapshot(
     config: Config,
     version: str,
     settings: TranslateSettings = DEFAULT_SETTINGS,
-    parked: frozenset[str] = frozenset(),
+    live: LiveState = NO_LIVE_STATE,
 ) -> Snapshot:
-    envoy = translate(config, settings, parked)
+    envoy = translate(config, settings, live)
     resources = MappingProxyType(
         {
             CLUSTER_TYPE: envoy.clusters,
@@ -64,13 +79,17 @@ def build_snapshot(
     )
     table = build_rewrite_table(config, version)
     _check_consistency(resources, table)
+    type_hashes = {type_url: _hash(messages) for type_url, messages in resources.items()}
+    rewrite_hash = _hash(table.targets)
     return Snapshot(
         version=version,
         resources=resources,
         rewrite_table=table,
-        content_hash=_content_hash(resources, table),
+        content_hash=_hash([*sorted(type_hashes.items()), rewrite_hash]),
         config=config,
-        parked=parked,
+        live=live,
+        type_hashes=MappingProxyType(type_hashes),
+        rewrite_hash=rewrite_hash,
     )
 
 
@@ -103,11 +122,11 @@ def _check_consistency(messages: Mapping[str, tuple[Message, ...]], table: rewri
         raise InconsistentSnapshot("; ".join(problems))
 
 
-def _content_hash(resources: Mapping[str, tuple[Message, ...]], table: rewrite_pb2.RewriteTable) -> str:
+def _hash(items: Iterable[Message | tuple[str, str] | str]) -> str:
     digest = hashlib.sha256()
-    for type_url in sorted(resources):
-        for message in resources[type_url]:
-            digest.update(message.SerializeToString(deterministic=True))
-    for target in table.targets:
-        digest.update(target.SerializeToString(deterministic=True))
+    for item in items:
+        if isinstance(item, Message):
+            digest.update(item.SerializeToString(deterministic=True))
+        else:
+            digest.update(repr(item).encode())
     return digest.hexdigest()

@@ -11,16 +11,16 @@ Design (see shared notes on Envoy as an LLM failover data plane):
 
 from __future__ import annotations
 
-import hashlib
 import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
 from controlplane import errors_shape
 from controlplane.envoy_api import METADATA_NAMESPACE, Cluster, Listener, RouteConfiguration, to_message, typed
+from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.providers import rewrites_body
-from controlplane.strategies import placements
-from switchyard.config import ClientEndpoint, Config, Route, Target
+from controlplane.target_keys import target_key
+from switchyard.config import ClientEndpoint, Config, Route
 
 LISTENER_NAME = "switchyard_http"
 ROUTE_CONFIG_NAME = "switchyard_routes"
@@ -74,12 +74,6 @@ class EnvoyResources:
     clusters: tuple[Cluster, ...]
 
 
-def target_key(route: Route, target: Target) -> str:
-    """Stable across reloads and reorderings, and free of characters that need escaping in metadata."""
-    digest = hashlib.sha256(f"{route.model}\0{target.display_name}".encode()).hexdigest()
-    return digest[:16]
-
-
 def cluster_name(route: Route) -> str:
     return f"route/{route.model}"
 
@@ -90,14 +84,14 @@ def route_name(endpoint: ClientEndpoint, route: Route) -> str:
 
 
 def translate(
-    config: Config, settings: TranslateSettings = DEFAULT_SETTINGS, parked: frozenset[str] = frozenset()
+    config: Config, settings: TranslateSettings = DEFAULT_SETTINGS, live: LiveState = NO_LIVE_STATE
 ) -> EnvoyResources:
-    """`parked`: keys of targets to skip for now (rate limited); they are marked unhealthy, so Envoy only tries
-    them if nothing healthier is left in the route (panic mode), never before."""
+    """`live` (health verdicts, latency) changes only the endpoints of the routes it concerns: listeners,
+    routes and every other cluster stay byte-identical, so Envoy leaves them alone."""
     return EnvoyResources(
         listeners=(to_message(_listener(config), Listener),),
         route_configs=(to_message(_route_configuration(config), RouteConfiguration),),
-        clusters=tuple(to_message(_cluster(config, r, settings, parked), Cluster) for r in config.routes),
+        clusters=tuple(to_message(_cluster(config, r, settings, live), Cluster) for r in config.routes),
     )
 
 
@@ -272,46 +266,67 @@ def _model_route(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
     }
 
 
-def _cluster(config: Config, route: Route, settings: TranslateSettings, parked: frozenset[str]) -> dict[str, Any]:
-    placed = placements(route)
+def _load_assignment(config: Config, route: Route, live: LiveState) -> dict[str, Any]:
+    """Each target is a locality of its own, weighted by its placement, at its placement's priority level.
+
+    A locality per target (rather than weighted endpoints) keeps a target's share independent of how many
+    addresses its provider's name resolves to; the addresses inside share the target's traffic evenly.
+    Targets out of service are marked unhealthy: Envoy tries them only when nothing healthier is left in the
+    route (panic mode), never before.
+
+    The endpoints stay inline (STRICT_DNS) rather than going over EDS: EDS keeps only the first endpoint of
+    each address (envoyproxy/envoy#22417), and two targets of one provider (gpt-4o and gpt-4o-mini on
+    api.openai.com) share an address. A weight or health change therefore updates this route's cluster.
+    """
+    placed = live.placements(route)
     levels = sorted({p.priority for p in placed})
     envoy_priority = {level: rank for rank, level in enumerate(levels)}  # Envoy wants 0..N-1 without gaps
-    localities: dict[int, list[dict[str, Any]]] = {rank: [] for rank in envoy_priority.values()}
+    localities = []
     for target, placement in zip(route.targets, placed, strict=True):
         provider = config.provider_of(target)
-        localities[envoy_priority[placement.priority]].append(
+        key = target_key(route, target)
+        rank = envoy_priority[placement.priority]
+        endpoint_metadata = {
+            "filter_metadata": {
+                METADATA_NAMESPACE: {"key": key, "target": target.display_name},
+                # Plain-HTTP endpoints match no entry and get the cluster's default (plaintext) socket.
+                "envoy.transport_socket_match": {"tls_host": provider.host if provider.uses_tls else ""},
+            }
+        }
+        localities.append(
             {
-                "endpoint": {
-                    "address": {"socket_address": {"address": provider.host, "port_value": provider.port}},
-                    "hostname": provider.authority,
-                },
+                "priority": rank,
+                "locality": {"zone": f"priority-{rank}", "sub_zone": target.display_name},
                 "load_balancing_weight": placement.weight,
-                **({"health_status": "UNHEALTHY"} if target_key(route, target) in parked else {}),
-                "metadata": {
-                    "filter_metadata": {
-                        METADATA_NAMESPACE: {"key": target_key(route, target), "target": target.display_name},
-                        # Plain-HTTP endpoints match no entry and get the cluster's default (plaintext) socket.
-                        "envoy.transport_socket_match": {"tls_host": provider.host if provider.uses_tls else ""},
+                "lb_endpoints": [
+                    {
+                        "endpoint": {
+                            "address": {"socket_address": {"address": provider.host, "port_value": provider.port}},
+                            "hostname": provider.authority,
+                        },
+                        **({"health_status": "UNHEALTHY"} if key in live.out_of_service else {}),
+                        "metadata": endpoint_metadata,
                     }
-                },
+                ],
             }
         )
-    name = cluster_name(route)
     return {
-        "name": name,
+        "cluster_name": cluster_name(route),
+        "endpoints": localities,
+        "policy": {"overprovisioning_factor": _OVERPROVISIONING},
+    }
+
+
+def _cluster(config: Config, route: Route, settings: TranslateSettings, live: LiveState) -> dict[str, Any]:
+    return {
+        "name": cluster_name(route),
         "type": "STRICT_DNS",
         "dns_lookup_family": "V4_PREFERRED",
+        "load_assignment": _load_assignment(config, route, live),
         "connect_timeout": _seconds(min(route.timeout, 5.0)),
         "lb_policy": "ROUND_ROBIN",
+        "common_lb_config": {"locality_weighted_lb_config": {}},
         "per_connection_buffer_limit_bytes": config.max_request_body + 65536,
-        "load_assignment": {
-            "cluster_name": name,
-            "endpoints": [
-                {"priority": rank, "locality": {"sub_zone": f"priority-{rank}"}, "lb_endpoints": endpoints}
-                for rank, endpoints in localities.items()
-            ],
-            "policy": {"overprovisioning_factor": _OVERPROVISIONING},
-        },
         "circuit_breakers": _CIRCUIT_BREAKERS,
         **_outlier_detection(route),
         "transport_socket_matches": _tls_matches(config, route, settings),
@@ -328,17 +343,29 @@ def _cluster(config: Config, route: Route, settings: TranslateSettings, parked: 
     }
 
 
+_GATEWAY_FAILURES = frozenset({502, 503, 504})
+
+
 def _outlier_detection(route: Route) -> dict[str, Any]:
-    """A target failing in a row is skipped by the following requests (R1) instead of costing each of them an
-    attempt (R2); it is tried again after the ejection time, longer each time it fails again."""
+    """Each Envoy's own, immediate ejection of a target failing in a row, for the failures it can tell
+    apart: no response at all (refused, reset, timed out) always, and 502/503/504 only when the route falls
+    back on all three. Envoy cannot be told which other codes count, and a target must not be penalised for
+    a code outside the fallback codes, so everything else is judged by the control plane's recorder, which
+    sees exact codes from every Envoy and ejects over EDS."""
     failures = route.health.consecutive_failures
     if failures == 0:
         return {}
+    gateway = 100 if set(route.fallback_codes) >= _GATEWAY_FAILURES else 0
     return {
         "outlier_detection": {
-            "consecutive_5xx": failures,
+            "split_external_local_origin_errors": True,
+            "consecutive_local_origin_failure": failures,
+            "enforcing_consecutive_local_origin_failure": 100,
             "consecutive_gateway_failure": failures,
-            "enforcing_consecutive_gateway_failure": 100,
+            "enforcing_consecutive_gateway_failure": gateway,
+            "enforcing_consecutive_5xx": 0,
+            "enforcing_success_rate": 0,
+            "enforcing_local_origin_success_rate": 0,
             "interval": "1s",
             "base_ejection_time": _seconds(route.health.ejection_time),
             "max_ejection_time": _seconds(max(60.0, route.health.ejection_time)),

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from controlplane.strategies import lowest_cost, priority, round_robin, weighted
-from controlplane.strategies.base import Placement, PlacementStrategy
+from controlplane.strategies import least_latency, lowest_cost, priority, round_robin, weighted
+from controlplane.strategies.base import NO_SIGNALS, Placement, PlacementStrategy, Signals
 from switchyard.config import Route, Strategy
 
 STRATEGIES: Mapping[Strategy, PlacementStrategy] = {
@@ -18,12 +18,16 @@ STRATEGIES: Mapping[Strategy, PlacementStrategy] = {
     Strategy.WEIGHTED: weighted.place,
     Strategy.ROUND_ROBIN: round_robin.place,
     Strategy.LOWEST_COST: lowest_cost.place,
+    Strategy.LEAST_LATENCY: least_latency.place,
 }
 
+# Strategies whose placements follow live traffic; the others depend on the YAML alone.
+LIVE_STRATEGIES = frozenset({Strategy.LEAST_LATENCY})
 
-def placements(route: Route) -> tuple[Placement, ...]:
+
+def placements(route: Route, signals: Signals = NO_SIGNALS) -> tuple[Placement, ...]:
     """One placement per target, in the route's target order."""
-    return STRATEGIES[route.strategy](route)
+    return STRATEGIES[route.strategy](route, signals)
 
 
-__all__ = ["STRATEGIES", "Placement", "PlacementStrategy", "placements"]
+__all__ = ["LIVE_STRATEGIES", "NO_SIGNALS", "STRATEGIES", "Placement", "PlacementStrategy", "Signals", "placements"]

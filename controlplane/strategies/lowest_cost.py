@@ -6,7 +6,7 @@ chat); targets with the same blended price share a level with equal weight.
 
 from __future__ import annotations
 
-from controlplane.strategies.base import Placement
+from controlplane.strategies.base import Placement, Signals
 from switchyard.config import Route, Target
 
 INPUT_TOKENS_PER_OUTPUT_TOKEN = 3
@@ -18,6 +18,6 @@ def blended_price(target: Target) -> float:
     return (target.price.input * ratio + target.price.output) / (ratio + 1)
 
 
-def place(route: Route) -> tuple[Placement, ...]:
+def place(route: Route, signals: Signals) -> tuple[Placement, ...]:
     levels = sorted({blended_price(t) for t in route.targets})
     return tuple(Placement(levels.index(blended_price(t)), 1) for t in route.targets)

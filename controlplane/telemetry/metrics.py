@@ -5,8 +5,10 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from typing import Any
 
-from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, HistogramMetricFamily, Metric
 from prometheus_client.registry import Collector
+
+OUT_OF_SERVICE = ("rate_limited", "ejected")
 
 
 class StatusCollector(Collector):
@@ -29,8 +31,16 @@ class StatusCollector(Collector):
             "switchyard_target_latency_seconds", "Moving average of time to first response byte",
             labels=["route", "target"],
         )  # fmt: skip
+        histogram = HistogramMetricFamily(
+            "switchyard_target_latency", "Time to first response byte of successful attempts (seconds)",
+            labels=["route", "target"],
+        )  # fmt: skip
+        weight = GaugeMetricFamily(
+            "switchyard_target_weight", "Current load-balancing weight within its priority level",
+            labels=["route", "target", "priority"],
+        )  # fmt: skip
         healthy = GaugeMetricFamily(
-            "switchyard_target_healthy", "1 unless failing or rate limited", labels=["route", "target", "state"]
+            "switchyard_target_healthy", "1 while the target takes traffic", labels=["route", "target", "state"]
         )
         for route in document["routes"]:
             for target in route["targets"]:
@@ -40,10 +50,11 @@ class StatusCollector(Collector):
                 fallbacks.add_metric(names, target["fallbacks"])
                 if target["latency_ms"] is not None:
                     latency.add_metric(names, target["latency_ms"] / 1000)
-                healthy.add_metric(
-                    [*names, target["state"]], 0 if target["state"] in ("failing", "rate_limited") else 1
-                )
-        yield from (requests, fallbacks, latency, healthy)
+                observed = target["latency_histogram"]
+                histogram.add_metric(names, list(observed["buckets"].items()), observed["sum_s"])
+                weight.add_metric([*names, str(target["priority"])], target["weight"])
+                healthy.add_metric([*names, target["state"]], 0 if target["state"] in OUT_OF_SERVICE else 1)
+        yield from (requests, fallbacks, latency, histogram, weight, healthy)
         config = document["config"]
         version = GaugeMetricFamily("switchyard_config_version", "Config version in force")
         version.add_metric([], float(config["version"] or 0))

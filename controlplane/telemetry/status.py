@@ -7,9 +7,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane.snapshot import Snapshot
-from controlplane.strategies import placements
-from controlplane.telemetry.recorder import Recorder, TargetStats
-from controlplane.translate import target_key
+from controlplane.target_keys import target_key
+from controlplane.telemetry.recorder import Recorder, TargetStats, describe_status
 
 
 @dataclass
@@ -20,24 +19,28 @@ class ReloadResult:
     error: str = ""
 
 
-def target_state(stats: TargetStats, eject_after: int, now: float) -> tuple[str, str]:
-    """(state, why). `failing` mirrors the threshold at which each Envoy ejects the target."""
-    if stats.rate_limited_until is not None and stats.rate_limited_until > now:
-        return "rate_limited", f"answered 429; Retry-After ends in {stats.rate_limited_until - now:.0f}s"
-    if eject_after and stats.consecutive_failures >= eject_after:
-        return "failing", f"{stats.consecutive_failures} failures in a row (last status {stats.last_status or 'none'})"
+def target_state(stats: TargetStats, now: float) -> tuple[str, str]:
+    """(state, why), as an operator asks it: is it taking traffic, and if not, until when and why."""
+    out = stats.out_at(now)
+    if out is not None:
+        return out.state, f"{out.why}; back in {out.until - now:.0f}s"
     if stats.requests == 0:
         return "no_traffic", "no attempt seen yet"
-    return "healthy", f"last status {stats.last_status}"
+    if stats.consecutive_failures:
+        return "failing", f"{stats.consecutive_failures} failures in a row (last: {describe_status(stats.last_status)})"
+    return "healthy", f"last status {describe_status(stats.last_status)}"
 
 
 def build_status(
-    snapshot: Snapshot | None, recorder: Recorder, reload: ReloadResult | None, now: float | None = None
+    snapshot: Snapshot | None,
+    recorder: Recorder,
+    reload: ReloadResult | None,
+    now: float | None = None,
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
     document: dict[str, Any] = {
         "config": {
-            "version": snapshot.version if snapshot else None,
+            "version": snapshot.config_version if snapshot else None,
             "last_reload": None if reload is None else vars(reload),
         },
         "routes": [],
@@ -47,10 +50,10 @@ def build_status(
     for route in snapshot.config.routes:
         targets: list[dict[str, Any]] = []
         fallbacks = 0
-        for target, placement in zip(route.targets, placements(route), strict=True):
+        for target, placement in zip(route.targets, snapshot.live.placements(route), strict=True):
             stats = recorder.get(target_key(route, target))
             fallbacks += stats.fallbacks
-            state, why = target_state(stats, route.health.consecutive_failures, now)
+            state, why = target_state(stats, now)
             targets.append(
                 {
                     "name": target.display_name,
@@ -64,6 +67,7 @@ def build_status(
                     "failures": stats.failures,
                     "fallbacks": stats.fallbacks,
                     "latency_ms": None if stats.latency_s is None else round(stats.latency_s * 1000, 2),
+                    "latency_histogram": stats.latency_histogram.as_dict(),
                     "by_status": {str(code): count for code, count in sorted(stats.by_status.items())},
                 }
             )

@@ -47,6 +47,7 @@ class Strategy(StrEnum):
     WEIGHTED = "weighted"
     ROUND_ROBIN = "round_robin"
     LOWEST_COST = "lowest_cost"
+    LEAST_LATENCY = "least_latency"
 
 
 class ClientEndpoint(StrEnum):
@@ -182,13 +183,52 @@ class SeedTarget(_Strict):
         return Target._check_suffix(value)
 
 
+def _share(value: Any) -> Any:
+    """A share of traffic or of attempts, as 0.05 or "5%"."""
+    if isinstance(value, str) and value.strip().endswith("%"):
+        number = value.strip()[:-1].strip()
+        try:
+            return float(number) / 100
+        except ValueError:
+            raise ValueError(f"expected a share like 0.5 or 50%, got {value!r}") from None
+    return value
+
+
+Share = Annotated[float, BeforeValidator(_share)]
+
+
+class FailureRate(_Strict):
+    """Eject a target whose share of failed attempts over a sliding window reaches `threshold`.
+
+    Judged by the control plane over every Envoy's attempts together, so one gateway-wide view decides,
+    and a handful of attempts (`min_requests`) cannot eject a target on bad luck alone."""
+
+    threshold: Share = Field(default=0.5, gt=0, le=1)
+    min_requests: int = Field(default=20, ge=1, le=1_000_000)
+    window: Seconds = 10.0
+
+
 class Health(_Strict):
-    """Passive health from real traffic: a target failing in a row is skipped by the following requests."""
+    """Passive health from real traffic: a target failing in a row, or failing too often, is skipped by the
+    following requests until `ejection_time` has passed."""
 
     consecutive_failures: int = Field(default=3, ge=0, le=1000, description="0 never ejects")
+    failure_rate: FailureRate | None = FailureRate()
     ejection_time: Seconds = 10.0
     # A 429 parks its target for its Retry-After; this long when the provider sends none.
     rate_limited_for: Seconds = 10.0
+
+
+class Latency(_Strict):
+    """How each target's latency average is kept, and (for `least_latency`) how much traffic explores.
+
+    The average is plain over the first `warmup` samples, then moves by `decay` toward each new sample: 0.1
+    follows a change within a few dozen attempts without chasing every outlier."""
+
+    decay: float = Field(default=0.1, gt=0, le=1)
+    warmup: int = Field(default=3, ge=1, le=1000)
+    # least_latency only: the share of traffic the slower targets keep, so a recovered one is noticed
+    exploration: Share = Field(default=0.05, ge=0, lt=1)
 
 
 class Route(_Strict):
@@ -197,6 +237,7 @@ class Route(_Strict):
     fallback_codes: tuple[Annotated[int, Field(ge=400, le=599)], ...] = DEFAULT_FALLBACK_CODES
     timeout: Seconds = 30.0
     health: Health = Health()
+    latency: Latency = Latency()
     targets: tuple[Target, ...] = ()
     primary: SeedTarget | None = None
     backup: SeedTarget | None = None

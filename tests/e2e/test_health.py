@@ -26,6 +26,21 @@ routes:
     targets:
       - {{name: primary, provider: p, model: recovering-primary}}
       - {{name: backup, provider: p, model: recovering-backup}}
+  - model: picky
+    fallback_codes: [503]
+    health: {{consecutive_failures: 2}}
+    targets:
+      - {{name: primary, provider: p, model: picky-primary}}
+      - {{name: backup, provider: p, model: picky-backup}}
+  - model: often-failing
+    # Streaks of failures never eject here: only the failure rate can.
+    health:
+      consecutive_failures: 0
+      failure_rate: {{threshold: 40%, min_requests: 8, window: 30s}}
+      ejection_time: 5m
+    targets:
+      - {{name: primary, provider: p, model: often-failing-primary}}
+      - {{name: backup, provider: p, model: often-failing-backup}}
   - model: flaky
     timeout: 2s
     # No ejection and short parks, so the primary keeps taking attempts and every failure kind is exercised.
@@ -79,3 +94,39 @@ def test_thousand_requests_with_a_30_percent_failing_primary_all_succeed(stack: 
     assert statuses == Counter({200: 1000}), statuses
     actions = Counter(r["action"] for r in mock.requests("flaky-primary"))
     assert {"status:500", "status:502", "status:503", "status:429", "reset"} <= set(actions), actions
+
+
+def test_a_5xx_outside_the_fallback_codes_is_passed_on_and_never_ejects_the_target(
+    stack: Stack, mock: MockProvider
+) -> None:
+    mock.set_rules([{"match": {"model": "picky-primary"}, "status": 500, "times": 5}])
+
+    responses = [stack.chat("picky") for _ in range(5)]
+    assert [r.status_code for r in responses] == [500] * 5, "500 is not a fallback code here: the client gets it"
+    assert mock.requests("picky-backup") == []
+
+    # Neither Envoy (its consecutive-5xx ejection is off) nor the control plane held the 500s against it.
+    after = stack.chat("picky")
+    assert (after.status_code, after.headers["x-switchyard-target"]) == (200, "primary")
+    wait_for(lambda: stack.target_status("picky", "primary")["requests"] == 6, 10, "the attempt log")
+    primary = stack.target_status("picky", "primary")
+    assert (primary["state"], primary["failures"]) == ("healthy", 0)
+
+
+def test_a_high_failure_rate_ejects_a_target_even_without_a_streak(stack: Stack, mock: MockProvider) -> None:
+    # About half the attempts fail, at random: over the window that is above the 40% threshold.
+    mock.set_rules([{"match": {"model": "often-failing-primary"}, "status": 502, "rate": 0.5}])
+
+    def ejected() -> bool:
+        assert stack.chat("often-failing").status_code == 200
+        return bool(stack.target_status("often-failing", "primary")["state"] == "ejected")
+
+    wait_for(ejected, 20, "the failure rate to eject the primary")
+    primary = stack.target_status("often-failing", "primary")
+    assert "attempts failed (within 30s)" in primary["why"]
+
+    tried_before = len(mock.requests("often-failing-primary"))
+    for _ in range(5):
+        response = stack.chat("often-failing")
+        assert (response.headers["x-switchyard-target"], response.headers["x-switchyard-attempts"]) == ("backup", "1")
+    assert len(mock.requests("often-failing-primary")) == tried_before, "an ejected target gets no attempt"

@@ -23,6 +23,7 @@ providers:
   p: {{kind: openai, base_url: "{mock.url}", api_key: sk-status}}
 routes:
   - model: watched
+    health: {{ejection_time: 5m}}
     targets:
       - {{name: primary, provider: p, model: watched-primary}}
       - {{name: backup, provider: p, model: watched-backup}}
@@ -64,8 +65,8 @@ def test_failing_target_is_reported_with_why_and_its_backup_with_the_fallbacks(s
     # Three failures in a row eject the primary; the requests after that go straight to the backup.
     assert 3 <= primary["failures"] <= 5
     assert primary["by_status"] == {"502": primary["failures"]}
-    assert primary["state"] == "failing"
-    assert "failures in a row" in primary["why"]
+    assert primary["state"] == "ejected"
+    assert primary["why"].startswith("3 failures in a row (last: 502); back in ")
     assert backup["state"] == "healthy"
     assert backup["by_status"] == {"200": 6}
     assert backup["fallbacks"] == primary["failures"], "each primary failure was answered by the backup"
@@ -92,7 +93,7 @@ def test_metrics_expose_the_same_counts(stack: Stack) -> None:
         in text
     )
     assert 'switchyard_target_requests_total{code="200",route="watched",target="backup"} 6.0' in text
-    assert 'switchyard_target_healthy{route="watched",state="failing",target="primary"} 0.0' in text
+    assert 'switchyard_target_healthy{route="watched",state="ejected",target="primary"} 0.0' in text
     assert "switchyard_config_version 1.0" in text
 
 
@@ -104,7 +105,7 @@ def test_status_command_prints_a_table(stack: Stack) -> None:
     assert result.returncode == 0, result.stderr
     assert "watched  [priority]" in result.stdout
     primary_line = next(line for line in result.stdout.splitlines() if line.strip().startswith("primary"))
-    assert "failing" in primary_line and "failures in a row" in primary_line
+    assert "ejected" in primary_line and "failures in a row" in primary_line
 
 
 def test_rejected_reload_shows_in_status_and_metrics(stack: Stack) -> None:

@@ -123,7 +123,7 @@ ERROR_CASES = [
         BASE + "    strategy: fastest\n",
         10,
         "routes[0].strategy",
-        "must be 'priority', 'weighted', 'round_robin' or 'lowest_cost'",
+        "must be 'priority', 'weighted', 'round_robin', 'lowest_cost' or 'least_latency'",
         id="wrong-strategy",
     ),
     # base_url

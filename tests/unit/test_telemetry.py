@@ -6,32 +6,36 @@ import pytest
 
 from controlplane.telemetry.attempt_log import AttemptCounter
 from controlplane.telemetry.recorder import (
-    LATENCY_DECAY,
+    EJECTED,
     MAX_PARK_S,
     MIN_PARK_S,
+    RATE_LIMITED,
     Observation,
     Recorder,
+    TargetPolicy,
     retry_after_deadline,
 )
 from controlplane.telemetry.status import target_state
+from switchyard.config.model import FailureRate, Health, Latency
 
-FALLBACK_CODES = {429, 500, 502, 503, 504}
-
-
-def recorder() -> Recorder:
-    return Recorder(lambda _key, status: status == 0 or status in FALLBACK_CODES)
+NO_EJECTION = Health(consecutive_failures=0, failure_rate=None)
 
 
-def seen(
-    status: int, latency: float | None = 0.1, attempt: int = 1, retry_after: str = "", at: float = 1000.0
-) -> Observation:
-    return Observation("k", status, latency if status else None, attempt, retry_after, at)
+def recorder(health: Health = NO_EJECTION, latency: Latency | None = None) -> tuple[Recorder, list[int]]:
+    """A recorder judging key "k" by the default fallback codes, and the list its health changes land in."""
+    changes: list[int] = []
+    policy = TargetPolicy(health=health, latency=latency or Latency())
+    return Recorder(lambda _key: policy, lambda: changes.append(1)), changes
+
+
+def seen(status: int, latency: float | None = 0.1, attempt: int = 1, retry_after: str = "") -> Observation:
+    return Observation("k", status, latency if status else None, attempt, retry_after)
 
 
 def test_failures_count_only_fallback_codes_and_missing_responses() -> None:
-    r = recorder()
+    r, _ = recorder()
     for status in (200, 400, 404, 502, 0, 503):
-        r.record(seen(status))
+        r.record(seen(status), now=1000.0)
     stats = r.get("k")
     assert stats.requests == 6
     assert stats.failures == 3
@@ -39,34 +43,51 @@ def test_failures_count_only_fallback_codes_and_missing_responses() -> None:
     assert dict(stats.by_status) == {200: 1, 400: 1, 404: 1, 502: 1, 0: 1, 503: 1}
 
 
-def test_a_success_resets_consecutive_failures() -> None:
-    r = recorder()
-    for status in (502, 502, 200):
-        r.record(seen(status))
-    assert r.get("k").consecutive_failures == 0
+def test_a_code_outside_the_fallback_codes_is_not_held_against_the_target() -> None:
+    policy = TargetPolicy(fallback_codes=frozenset({429, 503}), health=Health(consecutive_failures=2))
+    r = Recorder(lambda _key: policy)
+    for _ in range(5):
+        r.record(seen(500), now=1000.0)
+    assert r.get("k").failures == 0
+    assert r.out_of_service(1000.0) == {}
 
 
-def test_latency_is_a_plain_mean_during_warm_up_then_a_moving_average() -> None:
-    r = recorder()
+def test_latency_is_a_plain_mean_during_warm_up_then_a_moving_average_with_the_routes_decay() -> None:
+    r, _ = recorder(latency=Latency(decay=0.5, warmup=3))
     for latency in (0.1, 0.2, 0.3):
-        r.record(seen(200, latency))
+        r.record(seen(200, latency), now=1000.0)
     assert r.get("k").latency_s == pytest.approx(0.2)
-    r.record(seen(200, 1.2))
-    assert r.get("k").latency_s == pytest.approx(0.2 + LATENCY_DECAY * 1.0)
+    r.record(seen(200, 1.2), now=1000.0)
+    assert r.get("k").latency_s == pytest.approx(0.2 + 0.5 * 1.0)
 
 
-def test_failed_attempts_do_not_move_the_latency() -> None:
-    r = recorder()
-    r.record(seen(200, 0.1))
-    r.record(seen(503, 5.0))
-    assert r.get("k").latency_s == pytest.approx(0.1)
+def test_latency_is_offered_for_routing_only_after_the_warm_up() -> None:
+    r, _ = recorder(latency=Latency(warmup=3))
+    r.record(seen(200, 0.1), now=1000.0)
+    r.record(seen(200, 0.1), now=1000.0)
+    assert r.warm_latencies() == {}
+    r.record(seen(200, 0.1), now=1000.0)
+    assert r.warm_latencies() == {"k": pytest.approx(0.1)}
+
+
+def test_failed_attempts_do_not_move_the_latency_but_successes_fill_the_histogram() -> None:
+    r, _ = recorder()
+    r.record(seen(200, 0.1), now=1000.0)
+    r.record(seen(503, 5.0), now=1000.0)
+    r.record(seen(200, 0.004), now=1000.0)
+    stats = r.get("k")
+    assert stats.latency_samples == 2
+    histogram = stats.latency_histogram.as_dict()
+    assert histogram["buckets"]["0.005"] == 1
+    assert histogram["buckets"]["0.1"] == 2
+    assert histogram["buckets"]["+Inf"] == 2
+    assert histogram["sum_s"] == pytest.approx(0.104)
 
 
 def test_fallbacks_are_attempts_after_the_first() -> None:
-    r = recorder()
-    r.record(seen(200, attempt=1))
-    r.record(seen(200, attempt=2))
-    r.record(seen(200, attempt=3))
+    r, _ = recorder()
+    for attempt in (1, 2, 3):
+        r.record(seen(200, attempt=attempt), now=1000.0)
     assert r.get("k").fallbacks == 2
 
 
@@ -86,38 +107,85 @@ def test_retry_after_as_seconds_or_http_date(header: str, expected: float | None
     assert retry_after_deadline(header, 1000.0) == expected
 
 
-def test_429_with_retry_after_marks_the_target_rate_limited_until_then() -> None:
-    r = recorder()
-    r.record(seen(429, retry_after="30", at=1000.0))
-    stats = r.get("k")
-    assert stats.rate_limited_until == 1030.0
-    assert target_state(stats, 3, now=1010.0)[0] == "rate_limited"
-    assert target_state(stats, 3, now=1031.0)[0] == "healthy"
-
-
-def test_state_follows_the_routes_ejection_threshold() -> None:
-    r = recorder()
-    assert target_state(r.get("k"), 3, now=0)[0] == "no_traffic"
-    for _ in range(3):
-        r.record(seen(502))
-    assert target_state(r.get("k"), 3, now=0) == ("failing", "3 failures in a row (last status 502)")
-    assert target_state(r.get("k"), 0, now=0)[0] == "healthy", "with ejection off the target is never 'failing'"
+def test_429_with_retry_after_parks_the_target_until_then_and_it_comes_back_by_itself() -> None:
+    r, changes = recorder()
+    r.record(seen(429, retry_after="30"), now=1000.0)
+    (mark,) = r.out_of_service(1010.0).values()
+    assert (mark.state, mark.until) == (RATE_LIMITED, 1030.0)
+    assert changes == [1]
+    assert target_state(r.get("k"), now=1010.0) == (RATE_LIMITED, "answered 429 (Retry-After: 30); back in 20s")
+    assert r.out_of_service(1031.0) == {}
+    assert target_state(r.get("k"), now=1031.0) == ("healthy", "last status 429")
 
 
 def test_429_without_retry_after_parks_for_the_routes_default_and_long_retry_after_is_capped() -> None:
-    parked: list[tuple[str, float]] = []
-    r = Recorder(
-        lambda _k, s: s in FALLBACK_CODES,
-        default_park=lambda _key: 7.0,
-        on_rate_limited=lambda k, u: parked.append((k, u)),
-    )
-    r.record(seen(429, at=1000.0))
-    r.record(seen(429, retry_after="86400", at=2000.0))
-    assert parked == [("k", 1007.0), ("k", 2000.0 + MAX_PARK_S)]
+    r, _ = recorder(Health(consecutive_failures=0, failure_rate=None, rate_limited_for=7.0))
+    r.record(seen(429), now=1000.0)
+    assert r.get("k").out is not None and r.get("k").out.until == 1007.0
+    r.record(seen(429, retry_after="86400"), now=2000.0)
+    assert r.get("k").out is not None and r.get("k").out.until == 2000.0 + MAX_PARK_S
 
 
 def test_a_zero_retry_after_still_parks_for_the_minimum() -> None:
-    parked: list[tuple[str, float]] = []
-    r = Recorder(lambda _k, s: s in FALLBACK_CODES, on_rate_limited=lambda k, u: parked.append((k, u)))
-    r.record(seen(429, retry_after="0", at=1000.0))
-    assert parked == [("k", 1000.0 + MIN_PARK_S)]
+    r, _ = recorder()
+    r.record(seen(429, retry_after="0"), now=1000.0)
+    assert r.get("k").out is not None and r.get("k").out.until == 1000.0 + MIN_PARK_S
+
+
+def test_consecutive_failures_eject_for_the_ejection_time() -> None:
+    r, changes = recorder(Health(consecutive_failures=3, failure_rate=None, ejection_time=10.0))
+    for status in (502, 0):
+        r.record(seen(status), now=1000.0)
+    assert r.out_of_service(1000.0) == {}
+    assert target_state(r.get("k"), now=1000.0)[0] == "failing"
+    r.record(seen(503), now=1000.0)
+    (mark,) = r.out_of_service(1000.0).values()
+    assert (mark.state, mark.until) == (EJECTED, 1010.0)
+    assert mark.why == "3 failures in a row (last: 503)"
+    assert changes == [1]
+    assert r.out_of_service(1010.5) == {}
+
+
+def test_429s_neither_eject_nor_end_a_streak_of_failures() -> None:
+    r, _ = recorder(Health(consecutive_failures=2, failure_rate=None, rate_limited_for=1.0))
+    r.record(seen(502), now=1000.0)
+    r.record(seen(429), now=1000.0)
+    assert r.get("k").consecutive_failures == 1
+    r.record(seen(502), now=1001.5)
+    assert r.get("k").out is not None and r.get("k").out.state == EJECTED
+
+
+def test_attempts_made_while_out_of_service_do_not_stack_ejections() -> None:
+    r, changes = recorder(Health(consecutive_failures=1, failure_rate=None, ejection_time=10.0))
+    r.record(seen(502), now=1000.0)
+    for _ in range(5):  # panic mode: every target out, Envoy still tries them
+        r.record(seen(502), now=1001.0)
+    assert r.get("k").out is not None and r.get("k").out.until == 1010.0
+    assert changes == [1]
+
+
+def test_a_failure_rate_over_the_window_ejects_once_enough_attempts_were_seen() -> None:
+    rate = FailureRate(threshold=0.5, min_requests=10, window=10.0)
+    r, _ = recorder(Health(consecutive_failures=0, failure_rate=rate, ejection_time=5.0))
+    for i in range(9):  # alternate: never two failures in a row, 5 of 9 failed, but below min_requests
+        r.record(seen(502 if i % 2 == 0 else 200), now=1000.0 + i * 0.1)
+    assert r.out_of_service(1001.0) == {}
+    r.record(seen(200), now=1001.0)  # 5 of 10 failed: the threshold is reached
+    (mark,) = r.out_of_service(1001.0).values()
+    assert mark.state == EJECTED and mark.until == 1006.0
+    assert mark.why == "5 of the last 10 attempts failed (within 10s)"
+
+
+def test_failures_older_than_the_window_no_longer_count() -> None:
+    rate = FailureRate(threshold=0.5, min_requests=4, window=2.0)
+    r, _ = recorder(Health(consecutive_failures=0, failure_rate=rate))
+    for _ in range(3):
+        r.record(seen(502), now=1000.0)
+    for _ in range(3):
+        r.record(seen(200), now=1005.0)
+    assert r.out_of_service(1005.0) == {}, "the failures were 5s ago, outside the 2s window"
+
+
+def test_a_target_never_tried_has_no_traffic() -> None:
+    r, _ = recorder()
+    assert target_state(r.get("k"), now=0.0) == ("no_traffic", "no attempt seen yet")

@@ -23,7 +23,14 @@ from envoy.extensions.upstreams.http.v3.http_protocol_options_pb2 import HttpPro
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
-from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, HttpConnectionManager, to_dict
+from controlplane.envoy_api import (
+    CLUSTER_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    HttpConnectionManager,
+    to_dict,
+)
+from controlplane.live_state import LiveState
 from controlplane.providers.azure_openai import DEFAULT_API_VERSION
 from controlplane.rewrite_table import build_rewrite_table
 from controlplane.snapshot import InconsistentSnapshot, _check_consistency, build_snapshot
@@ -146,6 +153,12 @@ def endpoint_by_target(cluster: Cluster, target: str) -> tuple[int, LbEndpoint]:
     return found[0]
 
 
+def locality_weight(cluster: Cluster, target: str) -> int:
+    localities = cluster.load_assignment.endpoints
+    (weight,) = [loc.load_balancing_weight.value for loc in localities if loc.locality.sub_zone == target]
+    return int(weight)
+
+
 def rewrite_entry(table: rewrite_pb2.RewriteTable, route: str, target: str) -> rewrite_pb2.TargetRewrite:
     found = [t for t in table.targets if t.route == route and t.target == target]
     assert len(found) == 1, f"expected one rewrite entry for {route}/{target}"
@@ -171,12 +184,14 @@ def test_one_cluster_per_route_named_after_the_model(config: Config, resources: 
     assert [cluster_name(r) for r in config.routes] == ["route/gpt-4", "route/ab", "route/seed"]
     for cluster in resources.clusters:
         assert cluster.load_assignment.cluster_name == cluster.name
+        # A locality per target, weighted: see the next tests.
+        assert cluster.common_lb_config.HasField("locality_weighted_lb_config")
 
 
 def test_priorities_are_normalised_to_consecutive_envoy_levels(resources: EnvoyResources) -> None:
     # Config priorities 5 and 10 (10 used twice) become Envoy levels 0 and 1: Envoy rejects gaps.
     cluster = clusters_by_name(resources)["route/gpt-4"]
-    assert [locality.priority for locality in cluster.load_assignment.endpoints] == [0, 1]
+    assert sorted({locality.priority for locality in cluster.load_assignment.endpoints}) == [0, 1]
     assert endpoint_by_target(cluster, "second")[0] == 0
     assert endpoint_by_target(cluster, "first")[0] == 1
     assert endpoint_by_target(cluster, "local/llama3")[0] == 1
@@ -191,14 +206,20 @@ def test_seed_vocabulary_maps_primary_and_backup_to_priorities_0_and_1(resources
 def test_weighted_route_puts_every_target_in_one_priority_with_its_weight(resources: EnvoyResources) -> None:
     cluster = clusters_by_name(resources)["route/ab"]
     assert {p for p, _ in lb_endpoints(cluster)} == {0}
-    weights = {
-        endpoint_metadata(lb, "switchyard")["target"]: lb.load_balancing_weight.value for _, lb in lb_endpoints(cluster)
-    }
-    assert weights == {"a": 9, "b": 1, "c": 2}
+    assert {t: locality_weight(cluster, t) for t in ("a", "b", "c")} == {"a": 9, "b": 1, "c": 2}
     # Weights apply within priority routes too (default 1).
     gpt4 = clusters_by_name(resources)["route/gpt-4"]
-    assert endpoint_by_target(gpt4, "local/llama3")[1].load_balancing_weight.value == 3
-    assert endpoint_by_target(gpt4, "first")[1].load_balancing_weight.value == 1
+    assert locality_weight(gpt4, "local/llama3") == 3
+    assert locality_weight(gpt4, "first") == 1
+
+
+def test_a_target_is_one_locality_so_its_share_does_not_depend_on_how_many_addresses_it_resolves_to(
+    resources: EnvoyResources,
+) -> None:
+    ab = clusters_by_name(resources)["route/ab"]
+    assert [loc.locality.sub_zone for loc in ab.load_assignment.endpoints] == ["a", "b", "c"]
+    assert {len(loc.lb_endpoints) for loc in ab.load_assignment.endpoints} == {1}
+    assert {lb.load_balancing_weight.value for _, lb in lb_endpoints(ab)} == {0}, "addresses share evenly"
 
 
 def test_endpoint_metadata_carries_the_rewrite_key_and_display_name(config: Config, resources: EnvoyResources) -> None:
@@ -445,11 +466,11 @@ def test_rewrite_table_has_one_entry_per_target_matching_the_endpoint_keys(
     config: Config, resources: EnvoyResources, table: rewrite_pb2.RewriteTable
 ) -> None:
     assert table.version == "v-test"
-    endpoint_keys = [
+    endpoint_keys = {
         str(endpoint_metadata(lb, "switchyard")["key"]) for c in resources.clusters for _, lb in lb_endpoints(c)
-    ]
+    }
     assert sorted(t.key for t in table.targets) == sorted(endpoint_keys)
-    assert len(set(endpoint_keys)) == sum(len(r.targets) for r in config.routes)
+    assert len(endpoint_keys) == sum(len(r.targets) for r in config.routes)
     for entry in table.targets:
         assert set(entry.paths) == {"chat", "completions", "embeddings"}
 
@@ -642,10 +663,24 @@ def test_openai_compatible_with_an_empty_optional_key_sends_no_credential() -> N
 
 def test_health_settings_shape_outlier_detection() -> None:
     text = CONFIG.replace("timeout: 500ms", "timeout: 500ms\n    health: {consecutive_failures: 5, ejection_time: 30s}")
-    cluster = clusters_by_name(translate(load(text)))["route/ab"]
-    assert cluster.outlier_detection.consecutive_5xx.value == 5
-    assert cluster.outlier_detection.consecutive_gateway_failure.value == 5
-    assert cluster.outlier_detection.base_ejection_time.ToTimedelta().total_seconds() == 30
+    detection = clusters_by_name(translate(load(text)))["route/ab"].outlier_detection
+    # No response at all (refused, reset, timed out) is always a failure: Envoy ejects on it by itself.
+    assert detection.split_external_local_origin_errors is True
+    assert detection.consecutive_local_origin_failure.value == 5
+    assert detection.enforcing_consecutive_local_origin_failure.value == 100
+    # The default fallback codes include 502, 503 and 504: Envoy may eject on those too.
+    assert detection.consecutive_gateway_failure.value == 5
+    assert detection.enforcing_consecutive_gateway_failure.value == 100
+    # Any other 5xx may be outside the fallback codes: never Envoy's call (the control plane judges those).
+    assert detection.enforcing_consecutive_5xx.value == 0
+    assert detection.enforcing_success_rate.value == 0
+    assert detection.base_ejection_time.ToTimedelta().total_seconds() == 30
+
+
+def test_envoy_does_not_eject_on_gateway_codes_the_route_does_not_fall_back_on(resources: EnvoyResources) -> None:
+    detection = clusters_by_name(resources)["route/gpt-4"].outlier_detection  # fallback_codes: [503, 429, 500]
+    assert detection.enforcing_consecutive_gateway_failure.value == 0
+    assert detection.enforcing_consecutive_local_origin_failure.value == 100
 
 
 def test_zero_consecutive_failures_never_ejects() -> None:
@@ -678,14 +713,30 @@ def test_routes_that_rename_no_model_do_not_send_bodies_to_the_extproc() -> None
         assert processor.processing_mode.request_body_mode == expected, cluster.name
 
 
-def test_parked_targets_are_unhealthy_endpoints_and_only_they(config: Config) -> None:
+def test_targets_out_of_service_are_unhealthy_endpoints_and_only_they(config: Config) -> None:
     route = config.routes[0]
     parked_key = target_key(route, route.targets[0])
-    cluster = clusters_by_name(translate(config, parked=frozenset({parked_key})))[f"route/{route.model}"]
-    statuses = {
-        lb.metadata.filter_metadata["switchyard"].fields["key"].string_value: lb.health_status
-        for locality in cluster.load_assignment.endpoints
-        for lb in locality.lb_endpoints
-    }
-    assert statuses.pop(parked_key) == health_check_pb2.UNHEALTHY
-    assert set(statuses.values()) == {health_check_pb2.UNKNOWN}  # healthy unless Envoy learns otherwise
+    live = LiveState(out_of_service=frozenset({parked_key}))
+    cluster = clusters_by_name(translate(config, live=live))[f"route/{route.model}"]
+    statuses: dict[str, set[int]] = {}
+    for locality in cluster.load_assignment.endpoints:
+        for lb in locality.lb_endpoints:
+            key = lb.metadata.filter_metadata["switchyard"].fields["key"].string_value
+            statuses.setdefault(key, set()).add(lb.health_status)
+    assert statuses.pop(parked_key) == {health_check_pb2.UNHEALTHY}
+    assert set().union(*statuses.values()) == {health_check_pb2.UNKNOWN}  # healthy unless Envoy learns otherwise
+
+
+def test_live_state_changes_only_the_cluster_of_the_route_concerned(config: Config) -> None:
+    """What changes while running (health, weights) must leave listeners, routes and the other routes'
+    clusters byte-identical: Envoy then rebuilds just that one cluster, and the ext_procs hear nothing."""
+    route = config.routes[0]
+    before = build_snapshot(config, "1")
+    after = build_snapshot(config, "2", live=LiveState(out_of_service=frozenset({target_key(route, route.targets[0])})))
+    changed = {t for t in before.type_hashes if before.type_hashes[t] != after.type_hashes[t]}
+    assert changed == {CLUSTER_TYPE}
+    assert before.rewrite_hash == after.rewrite_hash
+    same = [
+        a.name for a, b in zip(before.resources[CLUSTER_TYPE], after.resources[CLUSTER_TYPE], strict=True) if a == b
+    ]
+    assert same == ["route/ab", "route/seed"]

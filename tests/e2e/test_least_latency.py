@@ -1,0 +1,107 @@
+"""least_latency end to end: live latency from Envoy's attempt log steers the weights Envoy routes by.
+
+The mock answers one target in ~5 ms and the other in ~50 ms; the test only sends requests and reads which
+target served them, so everything between (attempt log → moving averages → weights → xDS) is exercised.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from switchyard.processes import free_port
+from tests.e2e.harness import MockProvider, Stack, running_stack, wait_for
+
+pytestmark = pytest.mark.e2e
+
+FAST_MS, SLOW_MS = 5, 50
+
+
+def _config(port: int, mock: MockProvider) -> str:
+    return f"""
+listen: 127.0.0.1:{port}
+providers:
+  p: {{kind: openai, base_url: "{mock.url}", api_key: sk-latency}}
+routes:
+  - model: quickest
+    strategy: least_latency
+    latency: {{decay: 0.2, warmup: 3, exploration: 5%}}
+    targets:
+      - {{name: east, provider: p, model: quickest-east}}
+      - {{name: west, provider: p, model: quickest-west}}
+"""
+
+
+def _latencies(mock: MockProvider, east_ms: int, west_ms: int) -> None:
+    mock.set_rules(
+        [
+            {"match": {"model": "quickest-east"}, "latency_ms": east_ms},
+            {"match": {"model": "quickest-west"}, "latency_ms": west_ms},
+        ]
+    )
+
+
+@pytest.fixture(scope="module")
+def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
+    provider = MockProvider("latency", tmp_path_factory.mktemp("mock"))
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(mock: MockProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(_config(free_port(), mock), Path(tmp_path_factory.mktemp("stack"))) as running:
+        yield running
+
+
+def served(stack: Stack, count: int) -> Counter[str]:
+    targets: Counter[str] = Counter()
+    for _ in range(count):
+        response = stack.chat("quickest")
+        assert response.status_code == 200, response.text
+        targets[response.headers["x-switchyard-target"]] += 1
+    return targets
+
+
+def weights(stack: Stack) -> dict[str, int]:
+    (route,) = [r for r in stack.status()["routes"] if r["model"] == "quickest"]
+    return {t["name"]: t["weight"] for t in route["targets"]}
+
+
+def test_the_fast_target_takes_most_traffic_and_the_split_follows_a_swap_within_ten_seconds(
+    stack: Stack, mock: MockProvider
+) -> None:
+    _latencies(mock, east_ms=FAST_MS, west_ms=SLOW_MS)
+
+    # Warm-up: both targets measured (an even split until then), then the weights lean to the fast one.
+    def leaning_east() -> bool:
+        served(stack, 10)
+        current = weights(stack)
+        return current["east"] > current["west"]
+
+    wait_for(leaning_east, 20, "least_latency to favour the fast target")
+    assert weights(stack) == {"east": 950, "west": 50}, "the slower target keeps the 5% exploration share"
+    warm = served(stack, 200)
+    assert warm["east"] >= 160, f"at least 80% should go to the ~5 ms target: {warm}"
+    assert warm["west"] >= 1, f"the slower target must keep being measured: {warm}"
+
+    _latencies(mock, east_ms=SLOW_MS, west_ms=FAST_MS)
+    swapped_at = time.monotonic()
+
+    def leaning_west() -> bool:
+        served(stack, 10)
+        current = weights(stack)
+        return current["west"] > current["east"]
+
+    wait_for(leaning_west, 10, "the split to follow the swap")
+    took = time.monotonic() - swapped_at
+    after = served(stack, 200)
+    assert after["west"] >= 160, f"at least 80% should now go to west, {took:.1f}s after the swap: {after}"
+
+    text = httpx.get(f"http://{stack.api}/metrics", timeout=10).text
+    assert 'switchyard_target_weight{priority="0",route="quickest",target="west"} 950.0' in text
