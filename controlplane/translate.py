@@ -21,13 +21,16 @@ from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.providers import rewrites_body
 from controlplane.target_keys import target_key
 from switchyard.config import ClientEndpoint, Config, Route
+from switchyard.config.model import LatencyMeasure
 
 LISTENER_NAME = "switchyard_http"
 ROUTE_CONFIG_NAME = "switchyard_routes"
 EXTPROC_CLUSTER = "switchyard_extproc"  # defined in the bootstrap, next to the ext_proc processes
 CONTROLPLANE_CLUSTER = "switchyard_xds"  # defined in the bootstrap: xDS, and the attempt log going back
 ATTEMPT_LOG_NAME = "switchyard_attempts"
+ANSWER_LOG_NAME = "switchyard_answers"
 TARGET_KEY_TAG = "switchyard_target"
+OUTPUT_TOKENS_TAG = "switchyard_output_tokens"
 TARGET_HEADER = "x-switchyard-target"
 ATTEMPTS_HEADER = "x-switchyard-attempts"
 
@@ -100,6 +103,7 @@ def _seconds(value: float) -> str:
 
 
 def _listener(config: Config) -> dict[str, Any]:
+    counts_tokens = any(r.latency.measure is LatencyMeasure.PER_OUTPUT_TOKEN for r in config.routes)
     hcm = typed(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="switchyard",
@@ -125,6 +129,7 @@ def _listener(config: Config) -> dict[str, Any]:
                         "allow_empty_content_type": True,
                         "allow_content_types": ["application/json", "text/plain"],
                     },
+                    **({"response_rules": _output_token_rules()} if counts_tokens else {}),
                 ),
             },
             {
@@ -137,6 +142,7 @@ def _listener(config: Config) -> dict[str, Any]:
             },
         ],
         local_reply_config=errors_shape.local_reply_config(config),
+        access_log=[_answer_log()] if counts_tokens else [],
         # Streams can legitimately idle between tokens; routes set their own idle timeout from the YAML.
         stream_idle_timeout="300s",
         request_timeout="0s",
@@ -152,36 +158,62 @@ def _listener(config: Config) -> dict[str, Any]:
     }
 
 
-def _attempt_log() -> dict[str, Any]:
-    """One log entry per upstream attempt, streamed in batches to the control plane's access log service.
+def _output_token_rules() -> dict[str, Any]:
+    """A whole answer's `usage.completion_tokens`, lifted into metadata for the answer log.
 
-    This is how the control plane learns each target's statuses and latency without adding anything to the
-    request path: Envoy buffers the entries and sends them asynchronously. The target is identified by the
-    key in the picked endpoint's metadata; `retry-after` lets a 429 say how long to leave a target alone.
-    """
+    Only JSON answers match: a matching body is held until complete (harmless, the client waits for all of it
+    anyway) while an event stream passes through untouched. A charset parameter must still match."""
+    return {
+        "rules": [
+            {
+                "selectors": [{"key": "usage"}, {"key": "completion_tokens"}],
+                "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": "completion_tokens", "type": "NUMBER"},
+            }
+        ],
+        "allow_content_types_regex": {"regex": "application/json(;.*)?"},
+    }
+
+
+def _grpc_log(name: str, tags: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """Envoy buffers the entries and streams them to the control plane asynchronously: no request waits."""
+    target_tag = {
+        "tag": TARGET_KEY_TAG,
+        "metadata": {"kind": {"host": {}}, "metadata_key": {"key": METADATA_NAMESPACE, "path": [{"key": "key"}]}},
+    }
     return {
         "name": "envoy.access_loggers.http_grpc",
         "typed_config": typed(
             "envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
             common_config={
-                "log_name": ATTEMPT_LOG_NAME,
+                "log_name": name,
                 "transport_api_version": "V3",
                 "grpc_service": {"envoy_grpc": {"cluster_name": CONTROLPLANE_CLUSTER}},
                 "buffer_flush_interval": "0.250s",
                 "buffer_size_bytes": 16384,
-                "custom_tags": [
-                    {
-                        "tag": TARGET_KEY_TAG,
-                        "metadata": {
-                            "kind": {"host": {}},
-                            "metadata_key": {"key": METADATA_NAMESPACE, "path": [{"key": "key"}]},
-                        },
-                    }
-                ],
+                "custom_tags": [target_tag, *tags],
             },
-            additional_response_headers_to_log=["retry-after"],
+            **extra,
         ),
     }
+
+
+def _attempt_log() -> dict[str, Any]:
+    """One log entry per upstream attempt: how the control plane learns each target's statuses and latency.
+    The target is the key in the picked endpoint's metadata; `retry-after` says how long a 429 asks for."""
+    return _grpc_log(ATTEMPT_LOG_NAME, [], additional_response_headers_to_log=["retry-after"])
+
+
+def _answer_log() -> dict[str, Any]:
+    """One entry per client request, with the output tokens of its answer, for per-token latency. The router's
+    per-attempt log cannot carry them: it never sees metadata set while the response goes downstream."""
+    tokens_tag = {
+        "tag": OUTPUT_TOKENS_TAG,
+        "metadata": {
+            "kind": {"request": {}},
+            "metadata_key": {"key": METADATA_NAMESPACE, "path": [{"key": "completion_tokens"}]},
+        },
+    }
+    return _grpc_log(ANSWER_LOG_NAME, [tokens_tag])
 
 
 def _route_configuration(config: Config) -> dict[str, Any]:

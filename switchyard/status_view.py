@@ -28,8 +28,9 @@ def render_status(document: dict[str, Any]) -> str:
         lines.append("")
         lines.append(f"{route['model']}  [{route['strategy']}]  fallbacks served: {route['fallbacks']}")
         rows = [columns]
+        unit = "ms/token" if route.get("latency_measure") == "per_output_token" else "ms"
         for t in route["targets"]:
-            latency = "-" if t["latency_ms"] is None else f"{t['latency_ms']:.1f}ms"
+            latency = "-" if t["latency_ms"] is None else f"{t['latency_ms']:.1f}{unit}"
             rows.append(
                 (t["name"], t["state"], str(t["priority"]), str(t["weight"]), str(t["requests"]),
                  str(t["failures"]), str(t["fallbacks"]), latency, t["why"])

@@ -1,4 +1,5 @@
-"""Envoy's gRPC access log service, receiving the router's per-attempt log (see translate._attempt_log)."""
+"""Envoy's gRPC access log service: the router's per-attempt log and, where a route measures latency per
+output token, the per-request answer log (see translate._attempt_log and translate._answer_log)."""
 
 from __future__ import annotations
 
@@ -10,8 +11,8 @@ import grpc
 from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
-from controlplane.telemetry.recorder import Observation, Recorder
-from controlplane.translate import TARGET_KEY_TAG
+from controlplane.telemetry.recorder import Answer, Observation, Recorder
+from controlplane.translate import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, TARGET_KEY_TAG
 
 log = logging.getLogger("switchyard.controlplane.telemetry")
 
@@ -51,6 +52,26 @@ def observation_of(entry: accesslog_pb2.HTTPAccessLogEntry, attempt: int = 1) ->
     )
 
 
+def answer_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> Answer | None:
+    """A whole answer served in one attempt, with its output tokens; None for anything else. With several
+    attempts the upstream timings mix them up, and without usage there is nothing to divide by."""
+    common = entry.common_properties
+    key = common.custom_tags.get(TARGET_KEY_TAG, "")
+    try:
+        tokens = int(float(common.custom_tags.get(OUTPUT_TOKENS_TAG, "")))
+    except ValueError:
+        return None
+    if not key or key == "-" or tokens <= 0 or common.upstream_request_attempt_count != 1:
+        return None
+    if entry.response.response_code.value != 200:
+        return None
+    sent = common.time_to_first_upstream_tx_byte.ToTimedelta().total_seconds()
+    received = common.time_to_last_upstream_rx_byte.ToTimedelta().total_seconds()
+    if received <= sent:
+        return None
+    return Answer(target_key=key, output_tokens=tokens, duration_s=received - sent)
+
+
 class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
@@ -59,8 +80,15 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
     async def StreamAccessLogs(
         self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: grpc.aio.ServicerContext
     ) -> als_pb2.StreamAccessLogsResponse:
+        log_name = ""
         async for message in request_iterator:
+            if message.HasField("identifier"):  # sent on a stream's first message
+                log_name = message.identifier.log_name
             for entry in message.http_logs.log_entry:
+                if log_name == ANSWER_LOG_NAME:
+                    if (answer := answer_of(entry)) is not None:
+                        self.recorder.record_answer(answer)
+                    continue
                 attempt = self.attempts.next_attempt(entry.request.request_id)
                 observation = observation_of(entry, attempt)
                 if observation is not None:

@@ -28,7 +28,12 @@ class StatusCollector(Collector):
             labels=["route", "target"],
         )  # fmt: skip
         latency = GaugeMetricFamily(
-            "switchyard_target_latency_seconds", "Moving average of time to first response byte",
+            "switchyard_target_latency_seconds",
+            "Moving average the route ranks targets by: time to first byte, or seconds per output token",
+            labels=["route", "target", "measure"],
+        )
+        output_tokens = CounterMetricFamily(
+            "switchyard_target_output_tokens", "Output tokens of whole answers (routes measuring per output token)",
             labels=["route", "target"],
         )  # fmt: skip
         histogram = HistogramMetricFamily(
@@ -49,12 +54,13 @@ class StatusCollector(Collector):
                     requests.add_metric([*names, code], count)
                 fallbacks.add_metric(names, target["fallbacks"])
                 if target["latency_ms"] is not None:
-                    latency.add_metric(names, target["latency_ms"] / 1000)
+                    latency.add_metric([*names, route["latency_measure"]], target["latency_ms"] / 1000)
+                output_tokens.add_metric(names, target["output_tokens"])
                 observed = target["latency_histogram"]
                 histogram.add_metric(names, list(observed["buckets"].items()), observed["sum_s"])
                 weight.add_metric([*names, str(target["priority"])], target["weight"])
                 healthy.add_metric([*names, target["state"]], 0 if target["state"] in OUT_OF_SERVICE else 1)
-        yield from (requests, fallbacks, latency, histogram, weight, healthy)
+        yield from (requests, fallbacks, latency, output_tokens, histogram, weight, healthy)
         config = document["config"]
         version = GaugeMetricFamily("switchyard_config_version", "Config version in force")
         version.add_metric([], float(config["version"] or 0))

@@ -16,7 +16,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 from switchyard.config import Route
-from switchyard.config.model import DEFAULT_FALLBACK_CODES, Health, Latency
+from switchyard.config.model import DEFAULT_FALLBACK_CODES, Health, Latency, LatencyMeasure
 from switchyard.config.units import format_duration
 
 MAX_PARK_S = 300.0  # a provider's Retry-After of hours must not take a target out of service for hours
@@ -35,6 +35,15 @@ class Observation:
     attempt: int  # 1 for the first attempt of a request, 2+ for fallbacks
     retry_after: str = ""
     at: float = field(default_factory=time.time)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """A whole answer a target gave in one attempt, as the answer log reports it."""
+
+    target_key: str
+    output_tokens: int
+    duration_s: float  # from the request's first byte sent upstream to the answer's last byte
 
 
 @dataclass(frozen=True)
@@ -99,13 +108,13 @@ class TargetStats:
     latency_s: float | None = None
     latency_samples: int = 0
     latency_histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    output_tokens: int = 0
     last_status: int | None = None
     out: OutOfService | None = None
     # failure-rate window: one [second, attempts, failures] bucket per second that saw an attempt
     recent: deque[list[int]] = field(default_factory=deque)
 
     def observe_latency(self, seconds: float, settings: Latency) -> None:
-        self.latency_histogram.observe(seconds)
         self.latency_samples += 1
         if self.latency_s is None:
             self.latency_s = seconds
@@ -154,12 +163,21 @@ class Recorder:
         if failed:
             stats.failures += 1
         elif observation.latency_s is not None:
-            stats.observe_latency(observation.latency_s, policy.latency)
+            stats.latency_histogram.observe(observation.latency_s)
+            if policy.latency.measure is LatencyMeasure.FIRST_BYTE:
+                stats.observe_latency(observation.latency_s, policy.latency)
         if observation.status == 429 and failed:
             self._park(stats, observation, now, policy)
         else:
             # 429s are judged by their Retry-After alone: ejecting as well would outlast what the provider asked
             self._judge(stats, failed, now, policy.health)
+
+    def record_answer(self, answer: Answer) -> None:
+        stats = self.targets.setdefault(answer.target_key, TargetStats())
+        stats.output_tokens += answer.output_tokens
+        policy = self._policy_of(answer.target_key)
+        if policy.latency.measure is LatencyMeasure.PER_OUTPUT_TOKEN:
+            stats.observe_latency(answer.duration_s / answer.output_tokens, policy.latency)
 
     def _park(self, stats: TargetStats, observation: Observation, now: float, policy: TargetPolicy) -> None:
         until = retry_after_deadline(observation.retry_after, now)

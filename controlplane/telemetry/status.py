@@ -66,7 +66,8 @@ def build_status(
                     "requests": stats.requests,
                     "failures": stats.failures,
                     "fallbacks": stats.fallbacks,
-                    "latency_ms": None if stats.latency_s is None else round(stats.latency_s * 1000, 2),
+                    "latency_ms": None if stats.latency_s is None else round(stats.latency_s * 1000, 3),
+                    "output_tokens": stats.output_tokens,
                     "latency_histogram": stats.latency_histogram.as_dict(),
                     "by_status": {str(code): count for code, count in sorted(stats.by_status.items())},
                 }
@@ -75,6 +76,7 @@ def build_status(
             {
                 "model": route.model,
                 "strategy": route.strategy.value,
+                "latency_measure": route.latency.measure.value,
                 "fallbacks": fallbacks,
                 "targets": targets,
             }

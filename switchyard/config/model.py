@@ -219,12 +219,21 @@ class Health(_Strict):
     rate_limited_for: Seconds = 10.0
 
 
+class LatencyMeasure(StrEnum):
+    # time to the response's first byte: time to first token for streams, the whole generation otherwise
+    FIRST_BYTE = "first_byte"
+    # a whole (non-streamed) answer's time divided by the output tokens its `usage` reports
+    PER_OUTPUT_TOKEN = "per_output_token"
+
+
 class Latency(_Strict):
     """How each target's latency average is kept, and (for `least_latency`) how much traffic explores.
 
     The average is plain over the first `warmup` samples, then moves by `decay` toward each new sample: 0.1
-    follows a change within a few dozen attempts without chasing every outlier."""
+    follows a change within a few dozen attempts without chasing every outlier. `per_output_token` suits
+    routes of whole answers of very different lengths, where a long answer is not a slow target."""
 
+    measure: LatencyMeasure = LatencyMeasure.FIRST_BYTE
     decay: float = Field(default=0.1, gt=0, le=1)
     warmup: int = Field(default=3, ge=1, le=1000)
     # least_latency only: the share of traffic the slower targets keep, so a recovered one is noticed

@@ -65,7 +65,8 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="failure rule, repeatable, first applicable wins: comma-separated key=value pairs; "
         "match keys model, path (prefix), header (name=value); action keys status, latency_ms, "
-        "hang, reset, rate (0..1), times. Example: model=gpt-4,status=502,rate=0.5",
+        "hang, reset, rate (0..1), times, retry_after, completion_tokens (the usage a success reports). "
+        "Example: model=gpt-4,status=502,rate=0.5",
     )
     shortcut = parser.add_mutually_exclusive_group()
     shortcut.add_argument("--status", type=_bounded_int(400, 599), help="answer every request with this error")

@@ -63,7 +63,9 @@ def estimate_prompt_tokens(body_bytes: int) -> int:
     return max(1, body_bytes // 4)
 
 
-def chat_completion(resp_id: str, created: int, name: str, model: str, prompt_tokens: int) -> bytes:
+def chat_completion(
+    resp_id: str, created: int, name: str, model: str, prompt_tokens: int, completion_tokens: int | None = None
+) -> bytes:
     text = reply_text(name, model)
     return _dumps(
         {
@@ -79,12 +81,14 @@ def chat_completion(resp_id: str, created: int, name: str, model: str, prompt_to
                     "finish_reason": "stop",
                 }
             ],
-            "usage": _usage(prompt_tokens, len(text.split())),
+            "usage": _usage(prompt_tokens, len(text.split()) if completion_tokens is None else completion_tokens),
         }
     )
 
 
-def text_completion(resp_id: str, created: int, name: str, model: str, prompt_tokens: int) -> bytes:
+def text_completion(
+    resp_id: str, created: int, name: str, model: str, prompt_tokens: int, completion_tokens: int | None = None
+) -> bytes:
     text = reply_text(name, model)
     return _dumps(
         {
@@ -93,7 +97,7 @@ def text_completion(resp_id: str, created: int, name: str, model: str, prompt_to
             "created": created,
             "model": model,
             "choices": [{"text": text, "index": 0, "logprobs": None, "finish_reason": "stop"}],
-            "usage": _usage(prompt_tokens, len(text.split())),
+            "usage": _usage(prompt_tokens, len(text.split()) if completion_tokens is None else completion_tokens),
         }
     )
 

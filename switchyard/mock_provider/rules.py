@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MATCH_KEYS = ("model", "path", "header")
-ACTION_KEYS = ("status", "latency_ms", "hang", "reset", "rate", "times", "retry_after")
+ACTION_KEYS = ("status", "latency_ms", "hang", "reset", "rate", "times", "retry_after", "completion_tokens")
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -61,6 +61,7 @@ class Rule:
     rate: float = 1.0
     times: int | None = None
     retry_after: str | None = None  # the Retry-After of a 429 ("1" when unset); "" sends none
+    completion_tokens: int | None = None  # a success reports this many output tokens in its usage
 
     def __post_init__(self) -> None:
         if self.status is not None and not 400 <= self.status <= 599:
@@ -71,6 +72,8 @@ class Rule:
             raise ValueError(f"rate must be between 0 and 1, got {self.rate}")
         if self.times is not None and self.times < 0:
             raise ValueError(f"times must be >= 0, got {self.times}")
+        if self.completion_tokens is not None and self.completion_tokens < 0:
+            raise ValueError(f"completion_tokens must be >= 0, got {self.completion_tokens}")
         if sum((self.status is not None, self.hang, self.reset)) > 1:
             raise ValueError("status, hang and reset are mutually exclusive in one rule")
 
@@ -96,6 +99,7 @@ class Rule:
             "rate": self.rate,
             "times": self.times,
             "retry_after": self.retry_after,
+            "completion_tokens": self.completion_tokens,
         }
 
 
@@ -185,7 +189,7 @@ def parse_rule_spec(spec: str) -> Rule:
             match[key] = _parse_header(value)
         elif key in ("hang", "reset"):
             action[key] = _parse_bool(key, value)
-        elif key in ("status", "times"):
+        elif key in ("status", "times", "completion_tokens"):
             action[key] = _parse_number(key, value, int)
         elif key in ("latency_ms", "rate"):
             action[key] = _parse_number(key, value, float)
@@ -233,6 +237,7 @@ def rule_from_json(obj: Any) -> Rule:
         ("hang", (bool,), "a boolean"),
         ("reset", (bool,), "a boolean"),
         ("retry_after", (str,), "a string"),
+        ("completion_tokens", (int,), "an integer"),
     ):
         if obj.get(key) is not None:
             action[key] = _expect(key, obj[key], kinds, what)

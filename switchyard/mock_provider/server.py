@@ -157,10 +157,18 @@ class MockProvider:
             if rule.status is not None:
                 message = f"mock-provider {self.settings.name}: injected {rule.status}"
                 return self._error(rule.status, message, rule.retry_after)
-        return await self._answer(request, path, body, model or _DEFAULT_MODEL, len(raw), seq)
+        completion_tokens = None if rule is None else rule.completion_tokens
+        return await self._answer(request, path, body, model or _DEFAULT_MODEL, len(raw), seq, completion_tokens)
 
     async def _answer(
-        self, request: web.Request, path: str, body: Any, model: str, size: int, seq: int
+        self,
+        request: web.Request,
+        path: str,
+        body: Any,
+        model: str,
+        size: int,
+        seq: int,
+        completion_tokens: int | None = None,
     ) -> web.StreamResponse:
         method = request.method
         tail = path.rstrip("/")
@@ -194,7 +202,7 @@ class MockProvider:
             )
             return await self._stream(request, paced, rest)
         build = responses.chat_completion if chat else responses.text_completion
-        return self._json(200, build(resp_id, created, self.settings.name, model, tokens))
+        return self._json(200, build(resp_id, created, self.settings.name, model, tokens, completion_tokens))
 
     async def _stream(self, request: web.Request, paced: list[bytes], rest: list[bytes]) -> web.StreamResponse:
         resp = web.StreamResponse(

@@ -34,6 +34,12 @@ routes:
     targets:
       - {{name: east, provider: p, model: quickest-east}}
       - {{name: west, provider: p, model: quickest-west}}
+  - model: wordy
+    strategy: least_latency
+    latency: {{measure: per_output_token, exploration: 5%}}
+    targets:
+      - {{name: terse, provider: p, model: wordy-terse}}
+      - {{name: verbose, provider: p, model: wordy-verbose}}
 """
 
 
@@ -59,17 +65,17 @@ def stack(mock: MockProvider, tmp_path_factory: pytest.TempPathFactory) -> Itera
         yield running
 
 
-def served(stack: Stack, count: int) -> Counter[str]:
+def served(stack: Stack, count: int, route: str = "quickest") -> Counter[str]:
     targets: Counter[str] = Counter()
     for _ in range(count):
-        response = stack.chat("quickest")
+        response = stack.chat(route)
         assert response.status_code == 200, response.text
         targets[response.headers["x-switchyard-target"]] += 1
     return targets
 
 
-def weights(stack: Stack) -> dict[str, int]:
-    (route,) = [r for r in stack.status()["routes"] if r["model"] == "quickest"]
+def weights(stack: Stack, model: str = "quickest") -> dict[str, int]:
+    (route,) = [r for r in stack.status()["routes"] if r["model"] == model]
     return {t["name"]: t["weight"] for t in route["targets"]}
 
 
@@ -105,3 +111,27 @@ def test_the_fast_target_takes_most_traffic_and_the_split_follows_a_swap_within_
 
     text = httpx.get(f"http://{stack.api}/metrics", timeout=10).text
     assert 'switchyard_target_weight{priority="0",route="quickest",target="west"} 950.0' in text
+
+
+def test_per_output_token_ranks_by_time_per_token_not_by_time_to_answer(stack: Stack, mock: MockProvider) -> None:
+    # verbose answers later (20 ms) but with 200 tokens: 0.1 ms a token; terse answers 2 tokens in 3 ms.
+    mock.set_rules(
+        [
+            {"match": {"model": "wordy-verbose"}, "latency_ms": 20, "completion_tokens": 200},
+            {"match": {"model": "wordy-terse"}, "latency_ms": 3, "completion_tokens": 2},
+        ]
+    )
+
+    def leaning_verbose() -> bool:
+        served(stack, 10, "wordy")
+        current = weights(stack, "wordy")
+        return current["verbose"] > current["terse"]
+
+    wait_for(leaning_verbose, 20, "per-token latency to favour the verbose target")
+    shares = served(stack, 100, "wordy")
+    assert shares["verbose"] >= 80, shares
+    (route,) = [r for r in stack.status()["routes"] if r["model"] == "wordy"]
+    verbose = next(t for t in route["targets"] if t["name"] == "verbose")
+    assert route["latency_measure"] == "per_output_token"
+    assert verbose["output_tokens"] >= 200 * 80
+    assert verbose["latency_ms"] < 1.0, "about 0.1 ms per token, not the 20 ms to the answer"

@@ -3,20 +3,23 @@
 from __future__ import annotations
 
 import pytest
+from envoy.data.accesslog.v3 import accesslog_pb2
 
-from controlplane.telemetry.attempt_log import AttemptCounter
+from controlplane.telemetry.attempt_log import AttemptCounter, answer_of
 from controlplane.telemetry.recorder import (
     EJECTED,
     MAX_PARK_S,
     MIN_PARK_S,
     RATE_LIMITED,
+    Answer,
     Observation,
     Recorder,
     TargetPolicy,
     retry_after_deadline,
 )
 from controlplane.telemetry.status import target_state
-from switchyard.config.model import FailureRate, Health, Latency
+from controlplane.translate import OUTPUT_TOKENS_TAG, TARGET_KEY_TAG
+from switchyard.config.model import FailureRate, Health, Latency, LatencyMeasure
 
 NO_EJECTION = Health(consecutive_failures=0, failure_rate=None)
 
@@ -189,3 +192,43 @@ def test_failures_older_than_the_window_no_longer_count() -> None:
 def test_a_target_never_tried_has_no_traffic() -> None:
     r, _ = recorder()
     assert target_state(r.get("k"), now=0.0) == ("no_traffic", "no attempt seen yet")
+
+
+def test_per_output_token_routes_rank_by_answer_time_per_token_and_count_tokens() -> None:
+    r, _ = recorder(latency=Latency(measure=LatencyMeasure.PER_OUTPUT_TOKEN, warmup=1))
+    r.record(seen(200, 0.5), now=1000.0)  # first byte: histogram only, not the ranking average
+    assert r.get("k").latency_s is None
+    r.record_answer(Answer("k", output_tokens=200, duration_s=0.02))
+    stats = r.get("k")
+    assert stats.latency_s == pytest.approx(0.0001)
+    assert stats.output_tokens == 200
+    assert stats.latency_histogram.as_dict()["buckets"]["0.5"] == 1
+
+
+def test_first_byte_routes_count_tokens_but_keep_ranking_by_first_byte() -> None:
+    r, _ = recorder()
+    r.record(seen(200, 0.05), now=1000.0)
+    r.record_answer(Answer("k", output_tokens=10, duration_s=0.5))
+    assert r.get("k").latency_s == pytest.approx(0.05)
+    assert r.get("k").output_tokens == 10
+
+
+def _answer_entry(tokens: str, attempts: int = 1, status: int = 200) -> accesslog_pb2.HTTPAccessLogEntry:
+    entry = accesslog_pb2.HTTPAccessLogEntry()
+    common = entry.common_properties
+    common.custom_tags[TARGET_KEY_TAG] = "k"
+    if tokens:
+        common.custom_tags[OUTPUT_TOKENS_TAG] = tokens
+    common.upstream_request_attempt_count = attempts
+    common.time_to_first_upstream_tx_byte.FromMilliseconds(2)
+    common.time_to_last_upstream_rx_byte.FromMilliseconds(52)
+    entry.response.response_code.value = status
+    return entry
+
+
+def test_answer_log_entries_become_answers_only_for_one_attempt_successes_with_usage() -> None:
+    assert answer_of(_answer_entry("42")) == Answer("k", 42, pytest.approx(0.05))
+    assert answer_of(_answer_entry("42.0")) is not None
+    assert answer_of(_answer_entry("")) is None, "no usage in the answer (a stream, say)"
+    assert answer_of(_answer_entry("42", attempts=2)) is None, "a fallback's timings mix both attempts"
+    assert answer_of(_answer_entry("42", status=500)) is None

@@ -740,3 +740,18 @@ def test_live_state_changes_only_the_cluster_of_the_route_concerned(config: Conf
         a.name for a, b in zip(before.resources[CLUSTER_TYPE], after.resources[CLUSTER_TYPE], strict=True) if a == b
     ]
     assert same == ["route/ab", "route/seed"]
+
+
+def test_per_output_token_routes_add_the_usage_rule_and_the_answer_log_and_others_do_not() -> None:
+    def listener_parts(text: str) -> tuple[bool, list[str]]:
+        (listener,) = translate(load(text)).listeners
+        hcm = HttpConnectionManager()
+        listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
+        as_dict = to_dict(hcm)
+        json_rules = as_dict["http_filters"][0]["typed_config"]
+        logs = [log["typed_config"]["common_config"]["log_name"] for log in as_dict.get("access_log", [])]
+        return "response_rules" in json_rules, logs
+
+    assert listener_parts(CONFIG) == (False, []), "no cost for routes that rank by first byte"
+    measured = CONFIG.replace("timeout: 500ms", "timeout: 500ms\n    latency: {measure: per_output_token}")
+    assert listener_parts(measured) == (True, ["switchyard_answers"])
