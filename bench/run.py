@@ -300,7 +300,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         for round_index in range(args.rounds + 1):
             for variant in variants:
                 if variant.key in ttfb:
-                    samples = _ttfb(variant.base_url, _body(variant.model, stream=True), 100)
+                    try:
+                        samples = _ttfb(variant.base_url, _body(variant.model, stream=True), 100)
+                    except RuntimeError as error:
+                        raise RuntimeError(f"variant {variant.key} ({variant.name}): {error}") from None
                     if round_index:
                         ttfb[variant.key].extend(samples)
         for variant in variants:
