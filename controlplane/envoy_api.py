@@ -12,7 +12,8 @@ from typing import Any, TypeVar
 from envoy.config.cluster.v3 import cluster_pb2
 from envoy.config.listener.v3 import listener_pb2
 from envoy.config.route.v3 import route_pb2
-from envoy.extensions.access_loggers.grpc.v3 import als_pb2  # noqa: F401 - registers the type
+from envoy.extensions.access_loggers.filters.cel.v3 import cel_pb2  # noqa: F401 - registers the type
+from envoy.extensions.access_loggers.grpc.v3 import als_pb2  # noqa: F401
 from envoy.extensions.filters.http.ext_proc.v3 import ext_proc_pb2  # noqa: F401
 from envoy.extensions.filters.http.json_to_metadata.v3 import json_to_metadata_pb2  # noqa: F401
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401

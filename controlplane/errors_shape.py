@@ -1,7 +1,10 @@
-"""Every answer Envoy makes by itself (bad JSON, unknown model, body too large, no healthy target) in
-OpenAI's error shape, so a client library raises its usual exception instead of choking on plain text.
+"""Every answer Envoy makes by itself (bad JSON, unknown model, body too large, no healthy target) in the
+error shape of the API the client called (OpenAI's, or Anthropic's on /v1/messages), so a client library
+raises its usual exception instead of choking on plain text.
 
-Errors from providers pass through untouched: only Envoy's *local* replies are reshaped.
+Errors from providers pass through untouched (or translated, when the target speaks the other API): only
+local replies are reshaped. Which API a reply is for is told by the route's name, which Envoy keeps, rather
+than by the path, which an attempt may have rewritten for its target.
 """
 
 from __future__ import annotations
@@ -9,14 +12,15 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from controlplane.envoy_api import METADATA_NAMESPACE
+from controlplane.envoy_api import METADATA_NAMESPACE, typed
+from switchyard.anthropic_api import ERROR_TYPES_BY_STATUS, error_type
 from switchyard.config import ClientEndpoint, Config
 
 # Why json_to_metadata could not route a body: set on the request by `flag`, matched by the routes below.
 INVALID_JSON = "invalid_json"
 MISSING_MODEL = "missing_model"
 
-_CLIENT_PATHS_REGEX = "^(" + "|".join(e.path for e in ClientEndpoint) + ")$"
+ANTHROPIC_ERROR_ROUTE_PREFIX = "anthropic-error:"
 
 # status → (OpenAI error type, code)
 _SHAPES: dict[int, tuple[str, str]] = {
@@ -53,8 +57,48 @@ _MESSAGES = {
 }
 
 
-def local_reply_config(config: Config) -> dict[str, Any]:
+def _anthropic_error_body(error_type: str, message: str = "%LOCAL_REPLY_BODY%") -> dict[str, Any]:
+    return {"json_format": {"type": "error", "error": {"type": error_type, "message": message}}}
+
+
+def _for_anthropic_clients() -> dict[str, Any]:
+    expression = (
+        f"xds.route_name.startsWith('{ClientEndpoint.MESSAGES.value}:') || "
+        f"xds.route_name.startsWith('{ANTHROPIC_ERROR_ROUTE_PREFIX}')"
+    )
+    return {
+        "extension_filter": {
+            "name": "envoy.access_loggers.extension_filters.cel",
+            "typed_config": typed(
+                "envoy.extensions.access_loggers.filters.cel.v3.ExpressionFilter", expression=expression
+            ),
+        }
+    }
+
+
+def _anthropic_mappers(config: Config) -> list[dict[str, Any]]:
+    statuses = sorted({*_SHAPES, *ERROR_TYPES_BY_STATUS})
     mappers = [
+        {
+            "filter": {"and_filter": {"filters": [_for_anthropic_clients(), _status_filter("EQ", status)]}},
+            "body_format_override": _anthropic_error_body(
+                error_type(status),
+                _MESSAGES.get(status, "%LOCAL_REPLY_BODY%").format(limit=config.max_request_body),
+            ),
+        }
+        for status in statuses
+    ]
+    mappers.append(
+        {
+            "filter": {"and_filter": {"filters": [_for_anthropic_clients(), _status_filter("GE", 400)]}},
+            "body_format_override": _anthropic_error_body("api_error"),
+        }
+    )
+    return mappers
+
+
+def local_reply_config(config: Config) -> dict[str, Any]:
+    mappers = _anthropic_mappers(config) + [
         {
             "filter": _status_filter("EQ", status),
             "body_format_override": _error_body(
@@ -89,14 +133,32 @@ def models_list_route(config: Config) -> dict[str, Any]:
 
 
 def client_error_routes(config: Config) -> list[dict[str, Any]]:
-    """Catch-alls after the model routes: whatever reaches them is the client's mistake."""
-    client_paths = {"safe_regex": {"regex": _CLIENT_PATHS_REGEX}}
+    """Catch-alls after the model routes: whatever reaches them is the client's mistake. Anthropic's endpoint
+    gets its own copies, named so that their replies take Anthropic's shape."""
+    anthropic = [e.path for e in ClientEndpoint if e.api == "anthropic"]
+    openai = [e.path for e in ClientEndpoint if e.api == "openai"]
+    routes = _client_error_routes(config, anthropic, ANTHROPIC_ERROR_ROUTE_PREFIX)
+    routes.extend(_client_error_routes(config, openai, "error:"))
+    endpoints = ", ".join(e.path for e in ClientEndpoint)
+    routes.append(
+        {
+            "name": "error:unknown_path",
+            "match": {"prefix": "/"},
+            "direct_response": _direct(
+                404, f"Unknown endpoint. This gateway serves POST {endpoints} and GET /v1/models."
+            ),
+        }
+    )
+    return routes
+
+
+def _client_error_routes(config: Config, paths: list[str], prefix: str) -> list[dict[str, Any]]:
+    client_paths = {"safe_regex": {"regex": "^(" + "|".join(paths) + ")$"}}
     post = [{"name": ":method", "string_match": {"exact": "POST"}}]
     routed = ", ".join(r.model for r in config.routes)
-    endpoints = ", ".join(e.path for e in ClientEndpoint)
     return [
         {
-            "name": "error:invalid_json",
+            "name": f"{prefix}invalid_json",
             "match": {**client_paths, "headers": post, "dynamic_metadata": [_flagged(INVALID_JSON)]},
             "direct_response": _direct(
                 400,
@@ -104,28 +166,21 @@ def client_error_routes(config: Config) -> list[dict[str, Any]]:
             ),
         },
         {
-            "name": "error:missing_model",
+            "name": f"{prefix}missing_model",
             "match": {**client_paths, "headers": post, "dynamic_metadata": [_flagged(MISSING_MODEL)]},
             "direct_response": _direct(400, "The request body has no `model` field: say which model to use."),
         },
         {
-            "name": "error:unknown_model",
+            "name": f"{prefix}unknown_model",
             "match": {**client_paths, "headers": post},
             "direct_response": _direct(
                 404, f"The requested model is not routed by this gateway. Routed models: {routed}."
             ),
         },
         {
-            "name": "error:method",
+            "name": f"{prefix}method",
             "match": client_paths,
             "direct_response": _direct(405, "Use POST for this endpoint."),
-        },
-        {
-            "name": "error:unknown_path",
-            "match": {"prefix": "/"},
-            "direct_response": _direct(
-                404, f"Unknown endpoint. This gateway serves POST {endpoints} and GET /v1/models."
-            ),
         },
     ]
 

@@ -25,9 +25,14 @@ def build_rewrite_table(config: Config, version: str) -> rewrite_pb2.RewriteTabl
                     route=route.model,
                     target=target.display_name,
                     model=adapter.body_model(target),
-                    paths={e.value: adapter.upstream_path(e, target, provider) for e in ClientEndpoint},
+                    paths={
+                        e.value: path
+                        for e in ClientEndpoint
+                        if (path := adapter.upstream_path(e, target, provider)) is not None
+                    },
                     set_headers=[rewrite_pb2.HeaderValue(name=k, value=v) for k, v in auth.items()],
                     remove_headers=[h for h in AUTH_HEADERS if h not in auth],
+                    api=adapter.api,
                 )
             )
     return table

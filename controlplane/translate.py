@@ -459,6 +459,9 @@ def _extproc_filter(settings: TranslateSettings, with_body: bool) -> dict[str, A
             # to a provider. A local reply from an upstream filter is never retried, so keep the ext_proc up.
             failure_mode_allow=False,
             message_timeout=_seconds(settings.extproc_message_timeout_s),
+            # Attempts translated to another API ask for the body and the response (extproc/exchange.py);
+            # the others keep the modes below.
+            allow_mode_override=True,
             processing_mode={
                 "request_header_mode": "SEND",
                 "response_header_mode": "SKIP",

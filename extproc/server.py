@@ -17,7 +17,10 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from extproc.attempt import CONTINUE_HEADERS, Attempt, TargetResolver, unknown_target_response
 from extproc.directory_client import follow_directory
+from extproc.exchange import TranslatedExchange
 from extproc.targets import TargetIndex
+from extproc.translators import translator_for
+from switchyard.config import ClientEndpoint
 
 log = logging.getLogger("switchyard.extproc")
 
@@ -30,8 +33,12 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
         self, request_iterator: AsyncIterator[ep.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ep.ProcessingResponse]:
         attempt: Attempt | None = None
+        exchange: TranslatedExchange | None = None
         async for request in request_iterator:
             kind = request.WhichOneof("request")
+            if exchange is not None:
+                yield _translated(exchange, request, kind)
+                continue
             if kind == "request_headers":
                 target, endpoint, client_model = self.resolver.resolve(request)
                 if target is None:
@@ -42,7 +49,12 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
                     yield unknown_target_response(f"table version {self.resolver.index.version or 'none yet'}")
                     return
                 attempt = Attempt(target, endpoint, client_model)
-                if request.request_headers.end_of_stream or not attempt.renames_model:
+                client = _CLIENT_ENDPOINTS.get(endpoint)
+                translator = None if client is None else translator_for(client.api, target.api)
+                if translator is not None and client is not None:
+                    exchange = TranslatedExchange(attempt, translator, client.path)
+                    yield exchange.on_request_headers()
+                elif request.request_headers.end_of_stream or not attempt.renames_model:
                     # Headers are all this attempt changes. When the route sends no body at all, this is the
                     # only message; when it does, the body message below still resets content-length.
                     yield attempt.headers_only_response()
@@ -55,6 +67,19 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
                 # every message: anything else is let through unchanged rather than left to time out.
                 log.debug("unexpected ext_proc message %s", kind)
                 yield _PASS_THROUGH[kind]
+
+
+_CLIENT_ENDPOINTS = {e.value: e for e in ClientEndpoint}
+
+
+def _translated(exchange: TranslatedExchange, request: ep.ProcessingRequest, kind: str | None) -> ep.ProcessingResponse:
+    if kind == "request_body":
+        return exchange.on_request_body(request.request_body.body)
+    if kind == "response_headers":
+        return exchange.on_response_headers(request.response_headers)
+    if kind == "response_body":
+        return exchange.on_response_body(request.response_body)
+    return _PASS_THROUGH[kind or "request_headers"]
 
 
 _PASS_THROUGH = {

@@ -32,6 +32,7 @@ class PreparedTarget:
     route: str
     target: str
     model: str
+    api: str  # the provider's wire API: attempts from clients of another API are translated
     # client endpoint → headers to set on every attempt (path first, then credentials)
     set_headers: dict[str, tuple[base_pb2.HeaderValueOption, ...]]
     remove_headers: tuple[str, ...]
@@ -48,6 +49,7 @@ class PreparedTarget:
             route=rewrite.route,
             target=rewrite.target,
             model=rewrite.model,
+            api=rewrite.api or "openai",
             set_headers=set_headers,
             remove_headers=remove_headers,
             headers_only={

@@ -188,8 +188,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser(
         "mock-provider",
-        help="run the fake OpenAI-shaped provider used by the demo and tests",
-        description="A fake OpenAI-shaped provider with configurable failures that records requests.",
+        help="run the fake provider (OpenAI- or Anthropic-shaped) used by the demo and tests",
+        description="A fake LLM provider, OpenAI's API or Anthropic's (--api), with configurable failures that "
+        "records requests.",
     )
     mock_cli.configure_parser(p)
     p.set_defaults(func=mock_cli.main)

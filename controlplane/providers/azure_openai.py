@@ -11,11 +11,14 @@ _OPERATIONS = {
     ClientEndpoint.CHAT: "chat/completions",
     ClientEndpoint.COMPLETIONS: "completions",
     ClientEndpoint.EMBEDDINGS: "embeddings",
+    ClientEndpoint.MESSAGES: "chat/completions",  # an Anthropic client's call, translated
 }
 
 
 class AzureOpenAIAdapter:
-    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str:
+    api = "openai"
+
+    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         version = provider.api_version or DEFAULT_API_VERSION
         if target.suffix:
             path = provider.path_prefix + target.suffix

@@ -13,8 +13,13 @@ AUTH_HEADERS = ("authorization", "api-key", "x-api-key")
 
 
 class ProviderAdapter(Protocol):
-    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str:
-        """The upstream :path (query included) for a client call to `endpoint`."""
+    # The wire API the provider speaks ("openai" or "anthropic"). When it differs from the client's, the
+    # ext_proc translates the attempt both ways (extproc/translators/).
+    api: str
+
+    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        """The upstream :path (query included) for a client call to `endpoint`; None when the provider has no
+        equivalent (an Anthropic target for an embeddings call)."""
         ...
 
     def auth_headers(self, provider: Provider) -> dict[str, str]:

@@ -7,9 +7,13 @@ from switchyard.config import ClientEndpoint, Provider, Target
 
 
 class OpenAIAdapter:
-    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str:
+    api = "openai"
+
+    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         if target.suffix:
             return provider.path_prefix + target.suffix
+        if endpoint is ClientEndpoint.MESSAGES:  # an Anthropic client's call, translated to a chat completion
+            endpoint = ClientEndpoint.CHAT
         return join_path(provider, endpoint.path)
 
     def auth_headers(self, provider: Provider) -> dict[str, str]:

@@ -28,7 +28,8 @@ from switchyard.config.units import at_least_a_millisecond, parse_duration, pars
 Seconds = Annotated[float, BeforeValidator(parse_duration), AfterValidator(at_least_a_millisecond)]
 Bytes = Annotated[int, BeforeValidator(parse_size), Field(gt=0)]
 
-DEFAULT_FALLBACK_CODES = (429, 500, 502, 503, 504)
+# 529 is Anthropic's "overloaded": the classic reason to try another provider.
+DEFAULT_FALLBACK_CODES = (429, 500, 502, 503, 504, 529)
 
 
 class _Strict(BaseModel):
@@ -40,6 +41,7 @@ class ProviderKind(StrEnum):
     OPENAI = "openai"
     AZURE_OPENAI = "azure_openai"
     OPENAI_COMPATIBLE = "openai_compatible"
+    ANTHROPIC = "anthropic"
 
 
 class Strategy(StrEnum):
@@ -51,21 +53,28 @@ class Strategy(StrEnum):
 
 
 class ClientEndpoint(StrEnum):
-    """The OpenAI API endpoints clients may call; each becomes one Envoy route per model."""
+    """The API endpoints clients may call (OpenAI's and Anthropic's); each becomes one Envoy route per model."""
 
     CHAT = "chat"
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
+    MESSAGES = "messages"
 
     @property
     def path(self) -> str:
         return _CLIENT_PATHS[self]
+
+    @property
+    def api(self) -> str:
+        """The API the client speaks on this endpoint: "openai" or "anthropic"."""
+        return "anthropic" if self is ClientEndpoint.MESSAGES else "openai"
 
 
 _CLIENT_PATHS = {
     ClientEndpoint.CHAT: "/v1/chat/completions",
     ClientEndpoint.COMPLETIONS: "/v1/completions",
     ClientEndpoint.EMBEDDINGS: "/v1/embeddings",
+    ClientEndpoint.MESSAGES: "/v1/messages",
 }
 
 
@@ -87,7 +96,8 @@ class Provider(_Strict):
     base_url: str
     api_key: SecretStr | None = None
     api_version: Annotated[str | None, BeforeValidator(_date_as_text)] = Field(
-        default=None, description="azure_openai only: the api-version query parameter"
+        default=None,
+        description="azure_openai: the api-version query parameter; anthropic: the anthropic-version header",
     )
 
     @field_validator("api_key", mode="before")

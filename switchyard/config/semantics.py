@@ -13,7 +13,11 @@ from switchyard.config.yaml_source import Path
 
 Problem = tuple[Path, str]
 
-_KEY_EXAMPLE = {"openai": "${OPENAI_API_KEY}", "azure_openai": "${AZURE_OPENAI_KEY}"}
+_KEY_EXAMPLE = {
+    "openai": "${OPENAI_API_KEY}",
+    "azure_openai": "${AZURE_OPENAI_KEY}",
+    "anthropic": "${ANTHROPIC_API_KEY}",
+}
 
 
 def check(data: dict[str, Any]) -> list[Problem]:
@@ -40,13 +44,16 @@ def _check_providers(providers: dict[str, Any]) -> list[Problem]:
             problems.append(
                 (("providers", name, "api_key"), f"{problem}: {kind} providers need a key (e.g. {_KEY_EXAMPLE[kind]})")
             )
-        if "api_version" in provider and isinstance(kind, str) and kind in _KINDS and kind != "azure_openai":
-            problems.append((("providers", name, "api_version"), "only azure_openai providers take api_version"))
+        if "api_version" in provider and isinstance(kind, str) and kind in _KINDS and kind not in _VERSIONED:
+            problems.append(
+                (("providers", name, "api_version"), "only azure_openai and anthropic providers take api_version")
+            )
     return problems
 
 
-_KINDS = ("openai", "azure_openai", "openai_compatible")
-_KEY_REQUIRED = ("openai", "azure_openai")
+_KINDS = ("openai", "azure_openai", "openai_compatible", "anthropic")
+_KEY_REQUIRED = ("openai", "azure_openai", "anthropic")
+_VERSIONED = ("azure_openai", "anthropic")
 
 
 def _check_routes(routes: list[Any], providers: dict[str, Any] | None) -> list[Problem]:

@@ -11,7 +11,7 @@ from switchyard.mock_provider.cli import configure_parser, main
 def _run() -> int:
     parser = argparse.ArgumentParser(
         prog="switchyard mock-provider",
-        description="Fake OpenAI-shaped LLM provider with injectable failures and request recording.",
+        description="Fake OpenAI- or Anthropic-shaped LLM provider with injectable failures and request recording.",
     )
     configure_parser(parser)
     return main(parser.parse_args())

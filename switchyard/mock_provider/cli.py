@@ -13,6 +13,7 @@ import signal
 import ssl
 import sys
 
+from switchyard.mock_provider.apis import APIS
 from switchyard.mock_provider.rules import Match, Rule, parse_rule_spec
 from switchyard.mock_provider.server import MockProvider, Settings, start
 
@@ -57,6 +58,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=_bounded_int(0, 65535), default=0, help="port; 0 picks a free one")
     parser.add_argument("--name", default="mock", help="instance name, echoed in replies and x-mock-provider")
     parser.add_argument(
+        "--api",
+        choices=sorted(APIS),
+        default="openai",
+        help="wire API to speak: openai (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models) "
+        "or anthropic (/v1/messages, /v1/models; Anthropic error and SSE event shapes); rules, admin "
+        "endpoints and recording are the same for both (default: %(default)s)",
+    )
+    parser.add_argument(
         "--rule",
         dest="rules",
         metavar="SPEC",
@@ -65,7 +74,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="failure rule, repeatable, first applicable wins: comma-separated key=value pairs; "
         "match keys model, path (prefix), header (name=value); action keys status, latency_ms, "
-        "hang, reset, rate (0..1), times, retry_after, completion_tokens (the usage a success reports). "
+        "hang, reset, rate (0..1), times, retry_after, completion_tokens (the usage a success reports), "
+        "stream_error_after (N: a streamed answer sends N content deltas, then an error event, and ends "
+        "without finishing; non-streamed requests succeed). "
         "Example: model=gpt-4,status=502,rate=0.5",
     )
     shortcut = parser.add_mutually_exclusive_group()
@@ -107,6 +118,7 @@ async def _serve(args: argparse.Namespace) -> int:
         stream_chunks=args.stream_chunks,
         chunk_delay_ms=args.chunk_delay_ms,
         log_requests=args.log_requests,
+        api=args.api,
     )
     provider = MockProvider(settings, rules_from_args(args), seed=args.seed)
     context = None

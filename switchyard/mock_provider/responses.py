@@ -123,7 +123,7 @@ def models_list(owner: str) -> bytes:
     )
 
 
-def _split(text: str, parts: int) -> list[str]:
+def split_text(text: str, parts: int) -> list[str]:
     """Split into ``parts`` contiguous pieces whose concatenation is ``text`` (some may be empty)."""
     size, extra = divmod(len(text), parts)
     pieces, start = [], 0
@@ -136,6 +136,12 @@ def _split(text: str, parts: int) -> list[str]:
 
 def _event(obj: dict[str, Any]) -> bytes:
     return b"data: " + _dumps(obj) + b"\n\n"
+
+
+def stream_error_event(message: str) -> bytes:
+    """What OpenAI sends when a stream fails after it started: an error object in place of the
+    next chunk; the stream then ends without ``[DONE]``, which is how clients tell it broke."""
+    return b"data: " + error_body(500, message) + b"\n\n"
 
 
 def stream_events(
@@ -176,7 +182,7 @@ def stream_events(
 
     paced = [
         _event({**base, "choices": [choice(piece, i == 0, None)]})
-        for i, piece in enumerate(_split(text, chunks) if chunks > 0 else [])
+        for i, piece in enumerate(split_text(text, chunks) if chunks > 0 else [])
     ]
     paced.append(_event({**base, "choices": [choice(None, chunks <= 0, "stop")]}))
     tail = []

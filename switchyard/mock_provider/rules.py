@@ -13,7 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 MATCH_KEYS = ("model", "path", "header")
-ACTION_KEYS = ("status", "latency_ms", "hang", "reset", "rate", "times", "retry_after", "completion_tokens")
+ACTION_KEYS = (
+    "status",
+    "latency_ms",
+    "hang",
+    "reset",
+    "rate",
+    "times",
+    "retry_after",
+    "completion_tokens",
+    "stream_error_after",
+)
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 
@@ -62,6 +72,9 @@ class Rule:
     times: int | None = None
     retry_after: str | None = None  # the Retry-After of a 429 ("1" when unset); "" sends none
     completion_tokens: int | None = None  # a success reports this many output tokens in its usage
+    # A streamed success sends this many content deltas, then an error event, and ends: the failure
+    # a gateway can no longer retry transparently. Non-streamed requests it matches succeed as usual.
+    stream_error_after: int | None = None
 
     def __post_init__(self) -> None:
         if self.status is not None and not 400 <= self.status <= 599:
@@ -74,8 +87,12 @@ class Rule:
             raise ValueError(f"times must be >= 0, got {self.times}")
         if self.completion_tokens is not None and self.completion_tokens < 0:
             raise ValueError(f"completion_tokens must be >= 0, got {self.completion_tokens}")
+        if self.stream_error_after is not None and self.stream_error_after < 0:
+            raise ValueError(f"stream_error_after must be >= 0, got {self.stream_error_after}")
         if sum((self.status is not None, self.hang, self.reset)) > 1:
             raise ValueError("status, hang and reset are mutually exclusive in one rule")
+        if self.stream_error_after is not None and (self.status is not None or self.hang or self.reset):
+            raise ValueError("stream_error_after cuts a successful stream: it cannot go with status, hang or reset")
 
     @property
     def action(self) -> str:
@@ -86,6 +103,8 @@ class Rule:
             return "hang"
         if self.status is not None:
             return f"status:{self.status}"
+        if self.stream_error_after is not None:
+            return f"stream_error_after:{self.stream_error_after}"
         return "ok"
 
     def to_json(self) -> dict[str, Any]:
@@ -100,6 +119,7 @@ class Rule:
             "times": self.times,
             "retry_after": self.retry_after,
             "completion_tokens": self.completion_tokens,
+            "stream_error_after": self.stream_error_after,
         }
 
 
@@ -189,7 +209,7 @@ def parse_rule_spec(spec: str) -> Rule:
             match[key] = _parse_header(value)
         elif key in ("hang", "reset"):
             action[key] = _parse_bool(key, value)
-        elif key in ("status", "times", "completion_tokens"):
+        elif key in ("status", "times", "completion_tokens", "stream_error_after"):
             action[key] = _parse_number(key, value, int)
         elif key in ("latency_ms", "rate"):
             action[key] = _parse_number(key, value, float)
@@ -238,6 +258,7 @@ def rule_from_json(obj: Any) -> Rule:
         ("reset", (bool,), "a boolean"),
         ("retry_after", (str,), "a string"),
         ("completion_tokens", (int,), "an integer"),
+        ("stream_error_after", (int,), "an integer"),
     ):
         if obj.get(key) is not None:
             action[key] = _expect(key, obj[key], kinds, what)

@@ -1,4 +1,5 @@
-"""The aiohttp app: one catch-all handler that records, applies failure rules, then answers.
+"""The aiohttp app: one catch-all handler that records, applies failure rules, then answers
+through the configured wire API (:mod:`switchyard.mock_provider.apis`).
 
 A single route (instead of one per endpoint) keeps routing cost flat and lets failure rules
 apply to any path, including ones the mock does not otherwise understand.
@@ -12,7 +13,6 @@ import logging
 import socket
 import ssl
 import struct
-import time
 from collections import deque
 from collections.abc import Sequence
 from contextlib import suppress
@@ -22,7 +22,7 @@ from typing import Any
 from aiohttp import web
 from multidict import CIMultiDictProxy, MultiMapping
 
-from switchyard.mock_provider import responses
+from switchyard.mock_provider.apis import Call, Stream, make_api
 from switchyard.mock_provider.rules import Rule, RuleEngine, rules_from_json
 
 log = logging.getLogger("switchyard.mock_provider")
@@ -42,6 +42,7 @@ class Settings:
     stream_chunks: int = 5
     chunk_delay_ms: float = 20.0
     log_requests: bool = False
+    api: str = "openai"  # a key of apis.APIS: the wire API the mock speaks
 
 
 @dataclass(slots=True)
@@ -102,8 +103,8 @@ class MockProvider:
         self.engine = RuleEngine(rules, seed)
         self.recorded: deque[Recorded] = deque(maxlen=MAX_RECORDED)
         self._seq = 0
+        self.api = make_api(settings.api, settings.name, settings.stream_chunks)
         self._headers = {"x-mock-provider": settings.name}
-        self._models_body = responses.models_list(settings.name)
 
     # -- helpers -------------------------------------------------------------------------
     def _json(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> web.Response:
@@ -114,7 +115,7 @@ class MockProvider:
         if retry_after is None:
             retry_after = "1" if status == 429 else ""
         extra = {"retry-after": retry_after} if retry_after else None
-        return self._json(status, responses.error_body(status, message), extra)
+        return self._json(status, self.api.error_body(status, message), extra)
 
     def _dump(self, obj: Any) -> web.Response:
         return self._json(200, json.dumps(obj).encode())
@@ -157,54 +158,27 @@ class MockProvider:
             if rule.status is not None:
                 message = f"mock-provider {self.settings.name}: injected {rule.status}"
                 return self._error(rule.status, message, rule.retry_after)
-        completion_tokens = None if rule is None else rule.completion_tokens
-        return await self._answer(request, path, body, model or _DEFAULT_MODEL, len(raw), seq, completion_tokens)
+        call = Call(
+            method=request.method,
+            path=path,
+            body=body,
+            malformed=body is _INVALID_JSON,
+            model=model or _DEFAULT_MODEL,
+            size=len(raw),
+            seq=seq,
+            completion_tokens=None if rule is None else rule.completion_tokens,
+        )
+        answer = self.api.answer(call)
+        if isinstance(answer, Stream):
+            return await self._stream(request, answer, None if rule is None else rule.stream_error_after)
+        return self._json(answer.status, answer.body)
 
-    async def _answer(
-        self,
-        request: web.Request,
-        path: str,
-        body: Any,
-        model: str,
-        size: int,
-        seq: int,
-        completion_tokens: int | None = None,
-    ) -> web.StreamResponse:
-        method = request.method
-        tail = path.rstrip("/")
-        if method == "GET" and tail.endswith("/models"):
-            return self._json(200, self._models_body)
-        if method != "POST" or not tail.endswith(("/completions", "/embeddings")):
-            return self._error(404, f"Unknown request URL: {method} {path}")
-        if body is _INVALID_JSON:
-            return self._error(400, "We could not parse the JSON body of your request.")
-        if not isinstance(body, dict):
-            return self._error(400, "The request body must be a JSON object.")
-        resp_id = f"{self.settings.name}-{seq}"  # unique per request, and traceable to the recording
-        created, tokens = int(time.time()), responses.estimate_prompt_tokens(size)
-        if tail.endswith("/embeddings"):
-            inputs = body.get("input")
-            count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
-            return self._json(200, responses.embeddings(model, count, tokens))
-        chat = tail.endswith("/chat/completions")
-        if body.get("stream") is True:
-            opts = body.get("stream_options")
-            include_usage = isinstance(opts, dict) and opts.get("include_usage") is True
-            paced, rest = responses.stream_events(
-                chat=chat,
-                resp_id=resp_id,
-                created=created,
-                name=self.settings.name,
-                model=model,
-                chunks=self.settings.stream_chunks,
-                include_usage=include_usage,
-                prompt_tokens=tokens,
-            )
-            return await self._stream(request, paced, rest)
-        build = responses.chat_completion if chat else responses.text_completion
-        return self._json(200, build(resp_id, created, self.settings.name, model, tokens, completion_tokens))
-
-    async def _stream(self, request: web.Request, paced: list[bytes], rest: list[bytes]) -> web.StreamResponse:
+    async def _stream(self, request: web.Request, stream: Stream, error_after: int | None) -> web.StreamResponse:
+        paced, tail = stream.paced, stream.tail
+        if error_after is not None:
+            # The error takes the place of the next content delta, so it comes after the usual pause.
+            error = self.api.stream_error(f"mock-provider {self.settings.name}: injected stream error")
+            paced, tail = [*paced[: min(error_after, stream.deltas)], error], ()
         resp = web.StreamResponse(
             headers={**self._headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
         )
@@ -213,11 +187,13 @@ class MockProvider:
         # Each write goes straight to the transport (chunked encoding, no compression), so every
         # event reaches the client on its own: tests rely on that to check streaming passthrough.
         with suppress(ConnectionError):
+            for event in stream.head:
+                await resp.write(event)
             for i, event in enumerate(paced):
                 if i and delay:
                     await asyncio.sleep(delay)
                 await resp.write(event)
-            for event in rest:
+            for event in tail:
                 await resp.write(event)
             await resp.write_eof()
         return resp

@@ -113,10 +113,10 @@ ERROR_CASES = [
     ),
     # enums
     pytest.param(
-        edit("kind: openai", "kind: anthropic"),
+        edit("kind: openai", "kind: bedrock"),
         3,
         "providers.openai.kind",
-        "must be 'openai', 'azure_openai' or 'openai_compatible'",
+        "must be 'openai', 'azure_openai', 'openai_compatible' or 'anthropic'",
         id="wrong-provider-kind",
     ),
     pytest.param(
@@ -466,7 +466,7 @@ ERROR_CASES = [
         edit(f"    api_key: {KEY}\n", f"    api_key: {KEY}\n    api_version: 2024-10-21\n"),
         6,
         "providers.openai.api_version",
-        "only azure_openai providers take api_version",
+        "only azure_openai and anthropic providers take api_version",
         id="api-version-on-openai",
     ),
     pytest.param(
@@ -475,7 +475,7 @@ ERROR_CASES = [
         ),
         5,
         "providers.openai.api_version",
-        "only azure_openai providers take api_version",
+        "only azure_openai and anthropic providers take api_version",
         id="api-version-on-openai-compatible",
     ),
     # YAML itself
@@ -508,13 +508,13 @@ def test_each_mistake_is_reported_at_its_path_and_line(text: str, line: int, pat
 
 
 def test_every_problem_message_is_rendered_with_source_line_and_path() -> None:
-    text = edit("https://api.openai.com", "https://x.example/?q=1").replace("kind: openai", "kind: anthropic")
+    text = edit("https://api.openai.com", "https://x.example/?q=1").replace("kind: openai", "kind: bedrock")
     with pytest.raises(ConfigError) as caught:
         load(text)
     error = caught.value
     assert error.render() == (
         "test.yaml: 2 problems\n"
-        "  test.yaml:3: providers.openai.kind: must be 'openai', 'azure_openai' or 'openai_compatible'\n"
+        "  test.yaml:3: providers.openai.kind: must be 'openai', 'azure_openai', 'openai_compatible' or 'anthropic'\n"
         "  test.yaml:4: providers.openai.base_url: must not have a query or fragment"
     )
     assert str(error) == error.render()
@@ -564,7 +564,7 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_load_config_reads_a_file_and_names_it_in_problems(tmp_path: Path) -> None:
     path = tmp_path / "routes.yaml"
-    path.write_text(edit("kind: openai", "kind: anthropic"), encoding="utf-8")
+    path.write_text(edit("kind: openai", "kind: bedrock"), encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     assert caught.value.source == str(path)
@@ -651,7 +651,7 @@ def test_all_cross_reference_problems_are_reported_at_once() -> None:
 
 
 def test_cross_reference_problems_are_reported_together_with_shape_problems() -> None:
-    text = edit("{provider: openai,", "{provider: opena,", edit("kind: openai", "kind: anthropic"))
+    text = edit("{provider: openai,", "{provider: opena,", edit("kind: openai", "kind: bedrock"))
     problems = problems_of(text)
     the_problem(problems, "providers.openai.kind", "must be")
     the_problem(problems, "routes[0].targets[0].provider", "unknown provider")
@@ -663,7 +663,7 @@ def test_one_mistake_in_a_route_is_one_problem() -> None:
 
 
 def test_provider_name_that_looks_like_a_type_name_keeps_its_path() -> None:
-    text = edit("  openai:\n", "  int:\n").replace("kind: openai", "kind: anthropic")
+    text = edit("  openai:\n", "  int:\n").replace("kind: openai", "kind: bedrock")
     problem = the_problem(problems_of(text), "providers.int.kind", "must be")
     assert problem.line == 3
 
@@ -698,7 +698,7 @@ def test_defaults() -> None:
     assert provider.api_version is None
     (route,) = config.routes
     assert route.strategy is Strategy.PRIORITY
-    assert route.fallback_codes == DEFAULT_FALLBACK_CODES == (429, 500, 502, 503, 504)
+    assert route.fallback_codes == DEFAULT_FALLBACK_CODES == (429, 500, 502, 503, 504, 529)
     assert route.timeout == 30.0
     (target,) = route.targets
     assert (target.weight, target.priority, target.suffix, target.name) == (1, None, None, None)

@@ -339,7 +339,12 @@ def test_listener_binds_the_listen_address_and_uses_the_route_configuration(reso
 def test_each_model_is_routed_on_every_client_endpoint_by_its_metadata(
     config: Config, resources: EnvoyResources, endpoint: ClientEndpoint
 ) -> None:
-    assert {e.path for e in ClientEndpoint} == {"/v1/chat/completions", "/v1/completions", "/v1/embeddings"}
+    assert {e.path for e in ClientEndpoint} == {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/messages",
+    }
     for route in config.routes:
         envoy = envoy_route(resources, route_name(endpoint, route))
         assert envoy.match.path == endpoint.path
@@ -472,7 +477,7 @@ def test_rewrite_table_has_one_entry_per_target_matching_the_endpoint_keys(
     assert sorted(t.key for t in table.targets) == sorted(endpoint_keys)
     assert len(endpoint_keys) == sum(len(r.targets) for r in config.routes)
     for entry in table.targets:
-        assert set(entry.paths) == {"chat", "completions", "embeddings"}
+        assert set(entry.paths) == {"chat", "completions", "embeddings", "messages"}
 
 
 def test_openai_rewrite_sets_bearer_and_removes_other_credentials(table: rewrite_pb2.RewriteTable) -> None:
@@ -484,7 +489,9 @@ def test_openai_rewrite_sets_bearer_and_removes_other_credentials(table: rewrite
         "chat": "/v1/chat/completions",
         "completions": "/v1/completions",
         "embeddings": "/v1/embeddings",
+        "messages": "/v1/chat/completions",  # Anthropic clients' calls, translated to chat completions
     }
+    assert entry.api == "openai"
 
 
 def test_azure_rewrite_uses_deployment_path_api_version_and_api_key(table: rewrite_pb2.RewriteTable) -> None:
@@ -497,6 +504,7 @@ def test_azure_rewrite_uses_deployment_path_api_version_and_api_key(table: rewri
         "chat": "/openai/deployments/dep-4o/chat/completions?api-version=2025-01-01-preview",
         "completions": "/openai/deployments/dep-4o/completions?api-version=2025-01-01-preview",
         "embeddings": "/openai/deployments/dep-4o/embeddings?api-version=2025-01-01-preview",
+        "messages": "/openai/deployments/dep-4o/chat/completions?api-version=2025-01-01-preview",
     }
 
 
@@ -522,6 +530,7 @@ def test_base_url_ending_in_v1_does_not_double_the_version_segment(table: rewrit
         "chat": "/v1/chat/completions",
         "completions": "/v1/completions",
         "embeddings": "/v1/embeddings",
+        "messages": "/v1/chat/completions",
     }
     assert not any("/v1/v1/" in p for p in entry.paths.values())
 
@@ -755,3 +764,29 @@ def test_per_output_token_routes_add_the_usage_rule_and_the_answer_log_and_other
     assert listener_parts(CONFIG) == (False, []), "no cost for routes that rank by first byte"
     measured = CONFIG.replace("timeout: 500ms", "timeout: 500ms\n    latency: {measure: per_output_token}")
     assert listener_parts(measured) == (True, ["switchyard_answers"])
+
+
+def test_anthropic_targets_serve_chat_and_messages_with_their_key_and_version_and_nothing_else() -> None:
+    text = CONFIG.replace(
+        "routes:\n",
+        "  claude:\n    kind: anthropic\n    base_url: https://api.anthropic.com\n    api_key: sk-ant-translate\n"
+        "routes:\n  - model: c\n    targets: [{name: t, provider: claude, model: claude-sonnet-4}]\n",
+        1,
+    )
+    entry = rewrite_entry(build_rewrite_table(load(text), "v"), "c", "t")
+    assert entry.api == "anthropic"
+    assert dict(entry.paths) == {"chat": "/v1/messages", "messages": "/v1/messages"}
+    assert set_headers(entry) == {"x-api-key": "sk-ant-translate", "anthropic-version": "2023-06-01"}
+    assert sorted(entry.remove_headers) == ["api-key", "authorization"]
+
+
+def test_local_replies_take_the_anthropic_shape_for_anthropic_clients(resources: EnvoyResources) -> None:
+    (listener,) = resources.listeners
+    hcm = HttpConnectionManager()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
+    first = to_dict(hcm)["local_reply_config"]["mappers"][0]
+    cel = first["filter"]["and_filter"]["filters"][0]["extension_filter"]["typed_config"]["expression"]
+    assert "messages:" in cel and "anthropic-error:" in cel
+    assert first["body_format_override"]["json_format"]["type"] == "error"
+    names = [r.name for r in envoy_routes(resources)]
+    assert "anthropic-error:unknown_model" in names and "error:unknown_model" in names

@@ -24,7 +24,7 @@ _sym_db = _symbol_database.Default()
 
 
 
-DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fswitchyard/api/v1/rewrite.proto\x12\x11switchyard.api.v1\"=\n\x10SubscribeRequest\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x17\n\x0f\x61pplied_version\x18\x02 \x01(\t\"R\n\x0cRewriteTable\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x31\n\x07targets\x18\x02 \x03(\x0b\x32 .switchyard.api.v1.TargetRewrite\"*\n\x0bHeaderValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x81\x02\n\rTargetRewrite\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05route\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12:\n\x05paths\x18\x05 \x03(\x0b\x32+.switchyard.api.v1.TargetRewrite.PathsEntry\x12\x33\n\x0bset_headers\x18\x06 \x03(\x0b\x32\x1e.switchyard.api.v1.HeaderValue\x12\x16\n\x0eremove_headers\x18\x07 \x03(\t\x1a,\n\nPathsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32i\n\x10RewriteDirectory\x12U\n\tSubscribe\x12#.switchyard.api.v1.SubscribeRequest\x1a\x1f.switchyard.api.v1.RewriteTable(\x01\x30\x01\x62\x06proto3')
+DESCRIPTOR = _descriptor_pool.Default().AddSerializedFile(b'\n\x1fswitchyard/api/v1/rewrite.proto\x12\x11switchyard.api.v1\"=\n\x10SubscribeRequest\x12\x10\n\x08instance\x18\x01 \x01(\t\x12\x17\n\x0f\x61pplied_version\x18\x02 \x01(\t\"R\n\x0cRewriteTable\x12\x0f\n\x07version\x18\x01 \x01(\t\x12\x31\n\x07targets\x18\x02 \x03(\x0b\x32 .switchyard.api.v1.TargetRewrite\"*\n\x0bHeaderValue\x12\x0c\n\x04name\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t\"\x8e\x02\n\rTargetRewrite\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05route\x18\x02 \x01(\t\x12\x0e\n\x06target\x18\x03 \x01(\t\x12\r\n\x05model\x18\x04 \x01(\t\x12:\n\x05paths\x18\x05 \x03(\x0b\x32+.switchyard.api.v1.TargetRewrite.PathsEntry\x12\x33\n\x0bset_headers\x18\x06 \x03(\x0b\x32\x1e.switchyard.api.v1.HeaderValue\x12\x16\n\x0eremove_headers\x18\x07 \x03(\t\x12\x0b\n\x03\x61pi\x18\x08 \x01(\t\x1a,\n\nPathsEntry\x12\x0b\n\x03key\x18\x01 \x01(\t\x12\r\n\x05value\x18\x02 \x01(\t:\x02\x38\x01\x32i\n\x10RewriteDirectory\x12U\n\tSubscribe\x12#.switchyard.api.v1.SubscribeRequest\x1a\x1f.switchyard.api.v1.RewriteTable(\x01\x30\x01\x62\x06proto3')
 
 _globals = globals()
 _builder.BuildMessageAndEnumDescriptors(DESCRIPTOR, _globals)
@@ -40,9 +40,9 @@ if not _descriptor._USE_C_DESCRIPTORS:
   _globals['_HEADERVALUE']._serialized_start=201
   _globals['_HEADERVALUE']._serialized_end=243
   _globals['_TARGETREWRITE']._serialized_start=246
-  _globals['_TARGETREWRITE']._serialized_end=503
-  _globals['_TARGETREWRITE_PATHSENTRY']._serialized_start=459
-  _globals['_TARGETREWRITE_PATHSENTRY']._serialized_end=503
-  _globals['_REWRITEDIRECTORY']._serialized_start=505
-  _globals['_REWRITEDIRECTORY']._serialized_end=610
+  _globals['_TARGETREWRITE']._serialized_end=516
+  _globals['_TARGETREWRITE_PATHSENTRY']._serialized_start=472
+  _globals['_TARGETREWRITE_PATHSENTRY']._serialized_end=516
+  _globals['_REWRITEDIRECTORY']._serialized_start=518
+  _globals['_REWRITEDIRECTORY']._serialized_end=623
 # @@protoc_insertion_point(module_scope)

@@ -31,7 +31,7 @@ class HeaderValue(_message.Message):
     def __init__(self, name: _Optional[str] = ..., value: _Optional[str] = ...) -> None: ...
 
 class TargetRewrite(_message.Message):
-    __slots__ = ("key", "route", "target", "model", "paths", "set_headers", "remove_headers")
+    __slots__ = ("key", "route", "target", "model", "paths", "set_headers", "remove_headers", "api")
     class PathsEntry(_message.Message):
         __slots__ = ("key", "value")
         KEY_FIELD_NUMBER: _ClassVar[int]
@@ -46,6 +46,7 @@ class TargetRewrite(_message.Message):
     PATHS_FIELD_NUMBER: _ClassVar[int]
     SET_HEADERS_FIELD_NUMBER: _ClassVar[int]
     REMOVE_HEADERS_FIELD_NUMBER: _ClassVar[int]
+    API_FIELD_NUMBER: _ClassVar[int]
     key: str
     route: str
     target: str
@@ -53,4 +54,5 @@ class TargetRewrite(_message.Message):
     paths: _containers.ScalarMap[str, str]
     set_headers: _containers.RepeatedCompositeFieldContainer[HeaderValue]
     remove_headers: _containers.RepeatedScalarFieldContainer[str]
-    def __init__(self, key: _Optional[str] = ..., route: _Optional[str] = ..., target: _Optional[str] = ..., model: _Optional[str] = ..., paths: _Optional[_Mapping[str, str]] = ..., set_headers: _Optional[_Iterable[_Union[HeaderValue, _Mapping]]] = ..., remove_headers: _Optional[_Iterable[str]] = ...) -> None: ...
+    api: str
+    def __init__(self, key: _Optional[str] = ..., route: _Optional[str] = ..., target: _Optional[str] = ..., model: _Optional[str] = ..., paths: _Optional[_Mapping[str, str]] = ..., set_headers: _Optional[_Iterable[_Union[HeaderValue, _Mapping]]] = ..., remove_headers: _Optional[_Iterable[str]] = ..., api: _Optional[str] = ...) -> None: ...

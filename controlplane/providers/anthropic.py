@@ -1,0 +1,37 @@
+"""Anthropic's Messages API: `x-api-key` and `anthropic-version` headers, one endpoint for every chat call.
+
+OpenAI clients' chat calls land here translated (extproc/translators/); Anthropic has no text-completion or
+embeddings endpoint, so those calls have no path on this provider.
+"""
+
+from __future__ import annotations
+
+from controlplane.providers.base import join_path
+from switchyard.config import ClientEndpoint, Provider, Target
+
+DEFAULT_API_VERSION = "2023-06-01"
+
+_SERVES = (ClientEndpoint.MESSAGES, ClientEndpoint.CHAT)
+
+
+class AnthropicAdapter:
+    api = "anthropic"
+
+    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        if endpoint not in _SERVES:
+            return None
+        if target.suffix:
+            return provider.path_prefix + target.suffix
+        return join_path(provider, "/v1/messages")
+
+    def auth_headers(self, provider: Provider) -> dict[str, str]:
+        version = {"anthropic-version": provider.api_version or DEFAULT_API_VERSION}
+        if provider.api_key is None:
+            return version
+        return {"x-api-key": provider.api_key.get_secret_value(), **version}
+
+    def body_model(self, target: Target) -> str:
+        return target.model
+
+
+ADAPTER = AnthropicAdapter()

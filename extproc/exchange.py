@@ -1,0 +1,147 @@
+"""An attempt whose target speaks another API than the client: the request, and the response on its way
+back, pass through a translator (extproc/translators/).
+
+Only these attempts cost response processing: the ext_proc asks Envoy for the body and the response with a
+mode override when it sees the request headers (the one message Envoy honours an override on), so same-API
+attempts keep the fast path (no response through Python). Whether the answer streams is only known later, so
+the response always comes in chunks: a stream's are translated as they arrive, a whole answer's are held back
+and translated at its end. The status is translated with the headers, before Envoy decides on a fallback.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from envoy.config.core.v3 import base_pb2
+from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+from envoy.type.v3 import http_status_pb2
+
+from extproc.attempt import Attempt
+from extproc.targets import header
+from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
+
+_SEND = pm.ProcessingMode.SEND
+_BUFFERED = pm.ProcessingMode.BUFFERED
+_STREAMED = pm.ProcessingMode.STREAMED
+
+# The request body is needed even on routes whose same-API attempts skip it, and the response too.
+_TRANSLATED_MODES = pm.ProcessingMode(
+    request_header_mode=_SEND,
+    response_header_mode=_SEND,
+    request_body_mode=_BUFFERED,
+    response_body_mode=_STREAMED,
+)
+
+
+def _headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
+    return {h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers}
+
+
+def local_error(status: int, message: str) -> ep.ProcessingResponse:
+    """A reply from the gateway itself. The body is the plain message: Envoy's local-reply mappers put it in
+    the error shape of the API the client called, like every other reply Envoy makes by itself."""
+    return ep.ProcessingResponse(
+        immediate_response=ep.ImmediateResponse(
+            status=http_status_pb2.HttpStatus(code=status),
+            headers=ep.HeaderMutation(set_headers=[header("content-type", "text/plain")]),
+            body=message.encode(),
+            details="switchyard_translation",
+        )
+    )
+
+
+class TranslatedExchange:
+    def __init__(self, attempt: Attempt, translator: Translator, client_path: str) -> None:
+        self.attempt = attempt
+        self.translator = translator
+        self.client_path = client_path
+        self.streaming = False
+        self.client_request: Mapping[str, Any] = {}
+        self.status = 0
+        self.content_type = ""
+        self.stream: StreamTranslator | None = None
+        self._whole = bytearray()
+
+    def on_request_headers(self) -> ep.ProcessingResponse:
+        if self.attempt.endpoint not in self.attempt.target.set_headers:
+            target = self.attempt.target
+            return local_error(
+                400, f"Target {target.target!r} of model {target.route!r} cannot serve {self.client_path}."
+            )
+        return ep.ProcessingResponse(request_headers=ep.HeadersResponse(), mode_override=_TRANSLATED_MODES)
+
+    def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
+        try:
+            document = json.loads(body)
+        except ValueError:
+            return local_error(400, "The request body is not valid JSON.")
+        if not isinstance(document, dict):
+            return local_error(400, "The request body must be a JSON object.")
+        target = self.attempt.target
+        try:
+            translated = self.translator.request(document, target.model)
+        except UnsupportedParameter as problem:
+            return local_error(
+                400,
+                f"Unsupported parameter `{problem.param}` for target {target.target!r} "
+                f"({self.translator.provider_api} API): {problem.reason}",
+            )
+        self.client_request = document
+        self.streaming = document.get("stream") is True
+        new_body = json.dumps(translated, ensure_ascii=False, separators=(",", ":")).encode()
+        mutation = self.attempt.header_mutation(len(new_body))
+        mutation.set_headers.append(header("content-type", "application/json"))
+        # The translator reads the provider's bytes: they must not come compressed.
+        mutation.set_headers.append(header("accept-encoding", "identity"))
+        common = ep.CommonResponse(header_mutation=mutation)
+        common.body_mutation.body = new_body
+        return ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
+
+    def on_response_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
+        values = _headers(headers.headers)
+        self.status = int(values.get(":status", "0") or 0)
+        self.content_type = values.get("content-type", "")
+        mutation = ep.HeaderMutation(remove_headers=["content-length"])
+        if self.streaming and self.status == 200:
+            self.stream = self.translator.stream(
+                self.attempt.target.model, self.attempt.client_model, self.client_request
+            )
+            mutation.set_headers.append(header("content-type", "text/event-stream"))
+        else:
+            # A whole answer, or an error before any token: answered whole, in the client's shape. Its status
+            # depends on the status alone (Anthropic's 529 is OpenAI's 503), so it is set now, in time for
+            # Envoy's fallback decision; the body follows in chunks of any length (no content-length).
+            mutation.set_headers.append(header(":status", str(self._client_status())))
+            mutation.set_headers.append(header("content-type", "application/json"))
+        common = ep.CommonResponse(header_mutation=mutation)
+        return ep.ProcessingResponse(response_headers=ep.HeadersResponse(response=common))
+
+    def _client_status(self) -> int:
+        if self.status < 400:
+            return self.status
+        # An error's status maps from the status alone; the body is translated when it has arrived.
+        status, _ = self.translator.response(self.status, b"", self.content_type, self.attempt.client_model)
+        return status
+
+    def on_response_body(self, body: ep.HttpBody) -> ep.ProcessingResponse:
+        if self.stream is not None:
+            out = self.stream.feed(body.body)
+            if body.end_of_stream:
+                out += self.stream.finish()
+            return _body_response(out)
+        self._whole.extend(body.body)
+        if not body.end_of_stream:
+            return _body_response(b"")
+        _, translated = self.translator.response(
+            self.status, bytes(self._whole), self.content_type, self.attempt.client_model
+        )
+        return _body_response(translated)
+
+
+def _body_response(body: bytes) -> ep.ProcessingResponse:
+    common = ep.CommonResponse()
+    common.body_mutation.body = body
+    return ep.ProcessingResponse(response_body=ep.BodyResponse(response=common))

@@ -1,0 +1,8 @@
+"""Translation between LLM APIs, for attempts whose target speaks a different API than the client.
+
+Pure functions and small state machines only: no gRPC, no Envoy. See `base` for the interface.
+"""
+
+from extproc.translators.base import StreamTranslator, Translator, UnsupportedParameter, translator_for
+
+__all__ = ["StreamTranslator", "Translator", "UnsupportedParameter", "translator_for"]

@@ -1,0 +1,101 @@
+"""The one seam between the ext_proc and API translation.
+
+When a client speaks one LLM API and the target Envoy picked speaks another, the ext_proc hands bodies to a
+`Translator` for that (client API, provider API) pair and never looks inside them itself. Each pair lives in
+its own module; this module only knows how to find them, so no provider-specific branch exists anywhere else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import cache
+from typing import Any, Protocol
+
+
+class UnsupportedParameter(Exception):
+    """The target API cannot express a request parameter.
+
+    Dropping it would silently change what the client gets back (a different sampling, no log probabilities,
+    non-JSON output...), so the gateway answers 400 naming the parameter instead.
+    """
+
+    def __init__(self, param: str, reason: str) -> None:
+        super().__init__(f"{param}: {reason}")
+        self.param = param
+        self.reason = reason
+
+
+class StreamTranslator(Protocol):
+    """Rewrites one streamed response, chunk by chunk, as Envoy delivers it.
+
+    Envoy splits the body wherever the network did, so `feed` must accept any boundary (mid-line, mid-UTF-8
+    character) and return only what is complete. A stream must never end looking like a success when it was
+    not: a missing provider end or a gateway failure becomes an error event in the client's API.
+    """
+
+    def feed(self, chunk: bytes) -> bytes:
+        """Provider SSE bytes in, client SSE bytes that can be sent now out (possibly empty)."""
+        ...
+
+    def finish(self) -> bytes:
+        """The provider stream ended: flush, or emit a client-API error if it ended before its normal end."""
+        ...
+
+    def fail(self, message: str) -> bytes:
+        """A gateway-side failure mid-stream: a client-API error event, after which nothing more is sent."""
+        ...
+
+    @property
+    def usage(self) -> tuple[int | None, int | None]:
+        """(input tokens, output tokens) seen so far, for metrics; None until the provider reports them."""
+        ...
+
+    @property
+    def first_token_seen(self) -> bool:
+        """Whether any generated content (text or a tool call) has gone to the client: time to first token."""
+        ...
+
+
+class Translator(Protocol):
+    """Stateless translation for one (client API, provider API) pair; one instance serves every request."""
+
+    client_api: str
+    provider_api: str
+
+    def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
+        """Client request JSON -> provider request JSON for `target_model`; raises `UnsupportedParameter`."""
+        ...
+
+    def response(self, status: int, body: bytes, content_type: str, client_model: str) -> tuple[int, bytes]:
+        """A whole provider response, success or error at any status -> (status, body) in the client's API.
+
+        `client_model` is the model the client asked for: the client must not learn which provider served.
+        """
+        ...
+
+    def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> StreamTranslator:
+        """A translator for one streamed response; `client_request` carries stream options such as usage."""
+        ...
+
+
+def translator_for(client_api: str, provider_api: str) -> Translator | None:
+    """The translator for a pair, or None when both speak the same API (bytes then never reach Python).
+
+    An unknown pair is a configuration bug, not something to pass through untranslated: ValueError.
+    """
+    if client_api == provider_api:
+        return None
+    try:
+        return _translators()[(client_api, provider_api)]
+    except KeyError:
+        raise ValueError(f"no translation from {client_api!r} clients to {provider_api!r} providers") from None
+
+
+@cache
+def _translators() -> dict[tuple[str, str], Translator]:
+    # The pair modules import this one for the interface, so they are imported on first use rather than here.
+    from extproc.translators.anthropic_to_openai import AnthropicToOpenAI
+    from extproc.translators.openai_to_anthropic import OpenAIToAnthropic
+
+    translators: tuple[Translator, ...] = (OpenAIToAnthropic(), AnthropicToOpenAI())
+    return {(t.client_api, t.provider_api): t for t in translators}

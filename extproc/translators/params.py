@@ -1,0 +1,35 @@
+"""Request parameter screening shared by the request translators.
+
+A parameter the target API cannot honour is refused by name (the gateway answers 400) rather than dropped:
+a client that asked for seeded sampling or log probabilities must not silently get something else.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+from extproc.translators.base import UnsupportedParameter
+
+# parameter -> (does this value ask for something the target cannot do?, why)
+Rules = Mapping[str, tuple[Callable[[Any], bool], str]]
+
+
+def always(_: Any) -> bool:
+    return True
+
+
+def screen(body: Mapping[str, Any], unsupported: Rules, translated: frozenset[str]) -> dict[str, Any]:
+    """The parameters given (null means not given), once none asks for what the target cannot do.
+
+    Parameters neither translated nor explicitly judged harmless are refused too: a new client-side feature
+    must not be dropped on the way without anyone noticing.
+    """
+    params = {name: value for name, value in body.items() if value is not None}
+    for name, value in params.items():
+        rule = unsupported.get(name)
+        if rule is not None and rule[0](value):
+            raise UnsupportedParameter(name, rule[1])
+        if rule is None and name not in translated:
+            raise UnsupportedParameter(name, "is not supported for this model")
+    return params

@@ -1,0 +1,176 @@
+"""The wire APIs the mock can speak: each knows its endpoints, success bodies, stream events and
+error shape, so the server stays API-agnostic (recording, rules, pacing and transport only).
+
+An answer is data (:class:`Reply` or :class:`Stream`), not an aiohttp response: the server owns
+headers and pacing, which is what keeps failure injection identical across APIs.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from switchyard.mock_provider import anthropic_responses, responses
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One request as an API sees it; ``model`` is already resolved (body, path or a default)."""
+
+    method: str
+    path: str
+    body: Any
+    malformed: bool  # the body was not valid JSON
+    model: str
+    size: int
+    seq: int
+    completion_tokens: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """A complete JSON answer, success or error."""
+
+    status: int
+    body: bytes
+
+
+@dataclass(frozen=True, slots=True)
+class Stream:
+    """An SSE answer: ``head`` at once, ``paced`` with the chunk delay between events, ``tail`` at once.
+
+    The first ``deltas`` paced events carry the content; ``stream_error_after`` cuts among them.
+    """
+
+    head: Sequence[bytes]
+    paced: Sequence[bytes]
+    tail: Sequence[bytes]
+    deltas: int
+
+
+class Api(Protocol):
+    def error_body(self, status: int, message: str) -> bytes: ...
+
+    def stream_error(self, message: str) -> bytes:
+        """The event that replaces the rest of a stream a rule breaks mid-way."""
+        ...
+
+    def answer(self, call: Call) -> Reply | Stream: ...
+
+
+class OpenAIApi:
+    """OpenAI and Azure OpenAI: chat and legacy completions, embeddings and the model list.
+
+    Paths are matched by suffix so Azure's ``/openai/deployments/NAME/...`` works unchanged.
+    """
+
+    def __init__(self, name: str, stream_chunks: int) -> None:
+        self.name = name
+        self.stream_chunks = stream_chunks
+        self._models = responses.models_list(name)
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return responses.error_body(status, message)
+
+    def stream_error(self, message: str) -> bytes:
+        return responses.stream_error_event(message)
+
+    def answer(self, call: Call) -> Reply | Stream:
+        method, tail = call.method, call.path.rstrip("/")
+        if method == "GET" and tail.endswith("/models"):
+            return Reply(200, self._models)
+        if method != "POST" or not tail.endswith(("/completions", "/embeddings")):
+            return Reply(404, self.error_body(404, f"Unknown request URL: {method} {call.path}"))
+        if call.malformed:
+            return Reply(400, self.error_body(400, "We could not parse the JSON body of your request."))
+        body = call.body
+        if not isinstance(body, dict):
+            return Reply(400, self.error_body(400, "The request body must be a JSON object."))
+        resp_id = f"{self.name}-{call.seq}"  # unique per request, and traceable to the recording
+        created, tokens = int(time.time()), responses.estimate_prompt_tokens(call.size)
+        if tail.endswith("/embeddings"):
+            inputs = body.get("input")
+            count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
+            return Reply(200, responses.embeddings(call.model, count, tokens))
+        chat = tail.endswith("/chat/completions")
+        if body.get("stream") is True:
+            opts = body.get("stream_options")
+            paced, rest = responses.stream_events(
+                chat=chat,
+                resp_id=resp_id,
+                created=created,
+                name=self.name,
+                model=call.model,
+                chunks=self.stream_chunks,
+                include_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
+                prompt_tokens=tokens,
+            )
+            return Stream(head=(), paced=paced, tail=rest, deltas=max(0, self.stream_chunks))
+        build = responses.chat_completion if chat else responses.text_completion
+        return Reply(200, build(resp_id, created, self.name, call.model, tokens, call.completion_tokens))
+
+
+class AnthropicApi:
+    """Anthropic's Messages API (``POST /v1/messages``) and model list, with its required fields."""
+
+    _REQUIRED = ("model", "messages", "max_tokens")
+
+    def __init__(self, name: str, stream_chunks: int) -> None:
+        self.name = name
+        self.stream_chunks = stream_chunks
+        self._models = anthropic_responses.models_list()
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return anthropic_responses.error_body(status, message)
+
+    def stream_error(self, message: str) -> bytes:
+        return anthropic_responses.stream_error_event(message)
+
+    def _invalid(self, message: str) -> Reply:
+        return Reply(400, self.error_body(400, message))
+
+    def answer(self, call: Call) -> Reply | Stream:
+        method, tail = call.method, call.path.rstrip("/")
+        if method == "GET" and tail.endswith("/models"):
+            return Reply(200, self._models)
+        if method != "POST" or not tail.endswith("/messages"):
+            return Reply(404, self.error_body(404, f"Unknown request URL: {method} {call.path}"))
+        if call.malformed:
+            return self._invalid("There was an error parsing the body of your request: invalid JSON.")
+        body = call.body
+        if not isinstance(body, dict):
+            return self._invalid("The request body must be a JSON object.")
+        for key in self._REQUIRED:  # Anthropic rejects these up front, naming the field like this
+            if key not in body:
+                return self._invalid(f"{key}: Field required")
+        max_tokens = body["max_tokens"]
+        if not isinstance(max_tokens, int) or isinstance(max_tokens, bool):
+            return self._invalid("max_tokens: Input should be a valid integer")
+        if max_tokens < 1:
+            return self._invalid("max_tokens: Input should be greater than or equal to 1")
+        msg_id = f"msg_{self.name}-{call.seq}"  # unique per request, and traceable to the recording
+        tokens = responses.estimate_prompt_tokens(call.size)
+        if body.get("stream") is True:
+            head, deltas, rest = anthropic_responses.stream_events(
+                msg_id=msg_id,
+                name=self.name,
+                model=call.model,
+                chunks=self.stream_chunks,
+                input_tokens=tokens,
+                completion_tokens=call.completion_tokens,
+            )
+            return Stream(head=head, paced=deltas, tail=rest, deltas=len(deltas))
+        return Reply(200, anthropic_responses.message(msg_id, self.name, call.model, tokens, call.completion_tokens))
+
+
+APIS: dict[str, Callable[[str, int], Api]] = {"openai": OpenAIApi, "anthropic": AnthropicApi}
+
+
+def make_api(kind: str, name: str, stream_chunks: int) -> Api:
+    try:
+        factory = APIS[kind]
+    except KeyError:
+        raise ValueError(f"unknown api {kind!r} (expected one of {', '.join(APIS)})") from None
+    return factory(name, stream_chunks)

@@ -1,0 +1,271 @@
+"""Cross-provider fallback end to end: an OpenAI primary with an Anthropic backup and the reverse, for clients
+of either API, plain and streaming, and the official SDKs, unmodified, as clients.
+
+The client must not notice which provider served: same API, same shape, its own model name.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import anthropic
+import httpx
+import openai
+import pytest
+
+from switchyard.processes import free_port
+from tests.e2e.harness import MockProvider, Stack, running_stack, sse_events
+
+pytestmark = pytest.mark.e2e
+
+CLIENT_KEY = "client-gateway-key"
+ANTHROPIC_KEY = "sk-ant-e2e-backup-5c1d"
+
+
+def _config(port: int, oa: MockProvider, an: MockProvider) -> str:
+    return f"""
+listen: 127.0.0.1:{port}
+providers:
+  oa: {{kind: openai, base_url: "{oa.url}", api_key: sk-oa-e2e}}
+  an: {{kind: anthropic, base_url: "{an.url}", api_key: {ANTHROPIC_KEY}}}
+routes:
+  - model: oa-first
+    health: {{consecutive_failures: 0, failure_rate: null}}
+    targets:
+      - {{name: openai-primary, provider: oa, model: gpt-primary}}
+      - {{name: anthropic-backup, provider: an, model: claude-backup}}
+  - model: an-first
+    health: {{consecutive_failures: 0, failure_rate: null}}
+    targets:
+      - {{name: anthropic-primary, provider: an, model: claude-primary}}
+      - {{name: openai-backup, provider: oa, model: gpt-backup}}
+"""
+
+
+@pytest.fixture(scope="module")
+def oa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
+    provider = MockProvider("oa", tmp_path_factory.mktemp("oa"))
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def an(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
+    provider = MockProvider("an", tmp_path_factory.mktemp("an"), ("--api", "anthropic"))
+    yield provider
+    provider.stop()
+
+
+@pytest.fixture(scope="module")
+def stack(oa: MockProvider, an: MockProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    with running_stack(_config(free_port(), oa, an), Path(tmp_path_factory.mktemp("stack"))) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def primaries_fail(oa: MockProvider, an: MockProvider) -> None:
+    """Every test starts with both primaries failing: the OpenAI one with 500, the Anthropic one with 529."""
+    oa.set_rules([{"match": {"model": "gpt-primary"}, "status": 500}])
+    an.set_rules([{"match": {"model": "claude-primary"}, "status": 529}])
+    oa.clear()
+    an.clear()
+
+
+def messages(stack: Stack, body: dict[str, Any], stream: bool = False) -> httpx.Response:
+    headers = {"x-api-key": CLIENT_KEY, "anthropic-version": "2023-06-01"}
+    return stack.client.post("/v1/messages", json={**body, "stream": stream}, headers=headers)
+
+
+CHAT = {
+    "messages": [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hello"},
+    ]
+}
+MESSAGES = {"max_tokens": 64, "system": "Be brief.", "messages": [{"role": "user", "content": "hello"}]}
+
+
+def test_openai_client_gets_an_openai_answer_from_the_anthropic_backup(
+    stack: Stack, oa: MockProvider, an: MockProvider
+) -> None:
+    response = stack.chat("oa-first", headers={"authorization": f"Bearer {CLIENT_KEY}"}, messages=CHAT["messages"])
+
+    assert response.status_code == 200, response.text
+    assert (response.headers["x-switchyard-target"], response.headers["x-switchyard-attempts"]) == (
+        "anthropic-backup",
+        "2",
+    )
+    body = response.json()
+    assert body["object"] == "chat.completion"
+    assert body["model"] == "oa-first", "the client's own model name, not the provider's"
+    message = body["choices"][0]["message"]
+    assert (message["role"], message["content"]) == ("assistant", "Hello from an (claude-backup)")
+    assert body["choices"][0]["finish_reason"] == "stop"
+    assert body["usage"]["completion_tokens"] == 4
+    (sent,) = an.requests("claude-backup")
+    assert sent["path"] == "/v1/messages"
+    assert sent["body"]["system"] == "Be brief."
+    assert sent["body"]["messages"] == [{"role": "user", "content": "hello"}]
+    assert sent["body"]["max_tokens"] > 0
+    assert sent["headers"]["x-api-key"] == ANTHROPIC_KEY
+    assert sent["headers"]["anthropic-version"] == "2023-06-01"
+    assert "authorization" not in sent["headers"], "the client's credential never reaches a provider"
+
+
+def test_openai_client_streams_from_the_anthropic_backup(stack: Stack) -> None:
+    body = {"model": "oa-first", "stream": True, "stream_options": {"include_usage": True}, **CHAT}
+    with stack.client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        assert response.headers["x-switchyard-target"] == "anthropic-backup"
+        events = list(sse_events(response))
+
+    assert events[-1] == "[DONE]"
+    chunks = [e for e in events if isinstance(e, dict)]
+    assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
+    assert {c["model"] for c in chunks} == {"oa-first"}
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "Hello from an (claude-backup)"
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
+
+
+def test_anthropic_client_gets_an_anthropic_answer_from_the_openai_backup(
+    stack: Stack, oa: MockProvider, an: MockProvider
+) -> None:
+    response = messages(stack, {"model": "an-first", **MESSAGES})
+
+    assert response.status_code == 200, response.text
+    assert response.headers["x-switchyard-target"] == "openai-backup"
+    body = response.json()
+    assert (body["type"], body["role"], body["model"]) == ("message", "assistant", "an-first")
+    assert body["content"] == [{"type": "text", "text": "Hello from oa (gpt-backup)"}]
+    assert body["stop_reason"] == "end_turn"
+    assert body["usage"]["output_tokens"] == 4
+    assert [r["action"] for r in an.requests("claude-primary")] == ["status:529"]
+    (sent,) = oa.requests("gpt-backup")
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["body"]["messages"] == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": "hello"},
+    ]
+    assert sent["headers"]["authorization"] == "Bearer sk-oa-e2e"
+    assert "x-api-key" not in sent["headers"]
+
+
+def test_anthropic_client_streams_from_the_openai_backup(stack: Stack) -> None:
+    with stack.client.stream(
+        "POST", "/v1/messages", json={"model": "an-first", "stream": True, **MESSAGES}
+    ) as response:
+        assert response.status_code == 200
+        lines = [line for line in response.iter_lines() if line]
+
+    names = [line.removeprefix("event: ") for line in lines if line.startswith("event: ")]
+    data = [json.loads(line.removeprefix("data: ")) for line in lines if line.startswith("data: ")]
+    assert names[0] == "message_start" and names[-1] == "message_stop"
+    assert [d["type"] for d in data] == names
+    text = "".join(d["delta"].get("text", "") for d in data if d["type"] == "content_block_delta")
+    assert text == "Hello from oa (gpt-backup)"
+    (final,) = [d for d in data if d["type"] == "message_delta"]
+    assert final["delta"]["stop_reason"] == "end_turn"
+    assert final["usage"]["output_tokens"] > 0
+
+
+def test_when_every_target_fails_the_last_error_comes_back_in_the_clients_shape(stack: Stack, an: MockProvider) -> None:
+    an.set_rules([{"match": {}, "status": 529}])
+    response = stack.chat("oa-first")
+
+    assert response.status_code == 503, "Anthropic's 529 has no OpenAI equivalent; SDKs know what 503 means"
+    error = response.json()["error"]
+    assert error["type"] == "server_error"
+    assert "injected 529" in error["message"]
+
+
+def test_a_parameter_the_target_cannot_express_gets_a_400_naming_it(stack: Stack, an: MockProvider) -> None:
+    an.set_rules([])  # the Anthropic primary is healthy: it is the target that cannot take the request
+    response = stack.chat("an-first", logprobs=True)
+
+    assert response.status_code == 400
+    assert "logprobs" in response.json()["error"]["message"]
+    assert an.requests() == [], "nothing the provider would misread is sent"
+
+
+def test_anthropic_clients_get_anthropic_shaped_errors_from_the_gateway(stack: Stack) -> None:
+    response = messages(stack, {"model": "no-such-model", **MESSAGES})
+
+    assert response.status_code == 404
+    body = response.json()
+    assert body["type"] == "error"
+    assert body["error"]["type"] == "not_found_error"
+    assert "an-first" in body["error"]["message"]
+
+
+def test_an_error_in_the_middle_of_a_translated_stream_is_an_error_event_not_a_clean_end(
+    stack: Stack, an: MockProvider
+) -> None:
+    an.set_rules([{"match": {"model": "claude-backup"}, "stream_error_after": 2}])
+    body = {"model": "oa-first", "stream": True, **CHAT}
+    with stack.client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        events = list(sse_events(response))
+
+    assert "[DONE]" not in events, "a broken stream must not look finished"
+    assert isinstance(events[-1], dict) and "error" in events[-1]
+    text = "".join(
+        e["choices"][0]["delta"].get("content") or "" for e in events if isinstance(e, dict) and e.get("choices")
+    )
+    assert text, "the tokens before the error reached the client"
+
+
+# --- the official SDKs, unmodified --------------------------------------------------------------------------
+
+
+def test_openai_sdk_plain_and_streaming_through_an_anthropic_fallback(stack: Stack) -> None:
+    client = openai.OpenAI(base_url=f"{stack.url}/v1", api_key=CLIENT_KEY, max_retries=0)
+
+    completion = client.chat.completions.create(model="oa-first", messages=CHAT["messages"])  # type: ignore[arg-type]
+    assert completion.choices[0].message.content == "Hello from an (claude-backup)"
+    assert completion.model == "oa-first"
+
+    stream = client.chat.completions.create(
+        model="oa-first",
+        messages=CHAT["messages"],
+        stream=True,  # type: ignore[arg-type]
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+    assert text == "Hello from an (claude-backup)"
+
+
+def test_anthropic_sdk_plain_and_streaming_through_an_openai_fallback(stack: Stack) -> None:
+    client = anthropic.Anthropic(base_url=stack.url, api_key=CLIENT_KEY, max_retries=0)
+
+    message = client.messages.create(model="an-first", max_tokens=64, messages=[{"role": "user", "content": "hello"}])
+    assert message.content[0].type == "text" and message.content[0].text == "Hello from oa (gpt-backup)"
+    assert message.model == "an-first"
+
+    with client.messages.stream(
+        model="an-first", max_tokens=64, messages=[{"role": "user", "content": "hello"}]
+    ) as stream:
+        text = "".join(stream.text_stream)
+        final = stream.get_final_message()
+    assert text == "Hello from oa (gpt-backup)"
+    assert final.stop_reason == "end_turn"
+
+
+def test_sdk_errors_raise_the_sdks_own_exceptions(stack: Stack, oa: MockProvider, an: MockProvider) -> None:
+    an.set_rules([{"match": {}, "status": 529}])
+    with pytest.raises(openai.InternalServerError) as raised:
+        openai.OpenAI(base_url=f"{stack.url}/v1", api_key=CLIENT_KEY, max_retries=0).chat.completions.create(
+            model="oa-first",
+            messages=CHAT["messages"],  # type: ignore[arg-type]
+        )
+    assert raised.value.status_code == 503
+
+    oa.set_rules([{"match": {}, "status": 429, "retry_after": ""}])
+    with pytest.raises(anthropic.RateLimitError):
+        anthropic.Anthropic(base_url=stack.url, api_key=CLIENT_KEY, max_retries=0).messages.create(
+            model="an-first", max_tokens=64, messages=[{"role": "user", "content": "hello"}]
+        )
