@@ -40,6 +40,8 @@ PUSH_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
 
 # The dynamic-metadata and endpoint-metadata namespace shared by every piece of the translation.
 METADATA_NAMESPACE = "switchyard"
+# Where the ext_proc puts what it measured of a stream it translated; the attempt log reads it from there.
+STREAM_METADATA_NAMESPACE = "switchyard.stream"
 
 M = TypeVar("M", bound=Message)
 

@@ -16,9 +16,18 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane import errors_shape
-from controlplane.envoy_api import METADATA_NAMESPACE, Cluster, Listener, RouteConfiguration, to_message, typed
+from controlplane.envoy_api import (
+    METADATA_NAMESPACE,
+    STREAM_METADATA_NAMESPACE,
+    Cluster,
+    Listener,
+    RouteConfiguration,
+    to_message,
+    typed,
+)
 from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.providers import rewrites_body
+from controlplane.serving_groups import ServingGroup, serving_groups
 from controlplane.target_keys import target_key
 from switchyard.config import ClientEndpoint, Config, Route
 from switchyard.config.model import LatencyMeasure
@@ -31,6 +40,12 @@ ATTEMPT_LOG_NAME = "switchyard_attempts"
 ANSWER_LOG_NAME = "switchyard_answers"
 TARGET_KEY_TAG = "switchyard_target"
 OUTPUT_TOKENS_TAG = "switchyard_output_tokens"
+# What the ext_proc measured of a translated stream (extproc/exchange.py), by key in its metadata → log tag
+STREAM_TAGS = {
+    "ttft_ms": "switchyard_ttft_ms",
+    "output_tokens": "switchyard_stream_tokens",
+    "generation_ms": "switchyard_generation_ms",
+}
 TARGET_HEADER = "x-switchyard-target"
 ATTEMPTS_HEADER = "x-switchyard-attempts"
 
@@ -77,10 +92,6 @@ class EnvoyResources:
     clusters: tuple[Cluster, ...]
 
 
-def cluster_name(route: Route) -> str:
-    return f"route/{route.model}"
-
-
 def route_name(endpoint: ClientEndpoint, route: Route) -> str:
     """The ext_proc reads this (attribute `xds.route_name`) to learn which client endpoint was called."""
     return f"{endpoint.value}:{route.model}"
@@ -94,7 +105,11 @@ def translate(
     return EnvoyResources(
         listeners=(to_message(_listener(config), Listener),),
         route_configs=(to_message(_route_configuration(config), RouteConfiguration),),
-        clusters=tuple(to_message(_cluster(config, r, settings, live), Cluster) for r in config.routes),
+        clusters=tuple(
+            to_message(_cluster(config, group, settings, live), Cluster)
+            for route in config.routes
+            for group in serving_groups(config, route)
+        ),
     )
 
 
@@ -142,7 +157,7 @@ def _listener(config: Config) -> dict[str, Any]:
             },
         ],
         local_reply_config=errors_shape.local_reply_config(config),
-        access_log=[_answer_log()] if counts_tokens else [],
+        access_log=[_answer_log()],
         # Streams can legitimately idle between tokens; routes set their own idle timeout from the YAML.
         stream_idle_timeout="300s",
         request_timeout="0s",
@@ -199,28 +214,35 @@ def _grpc_log(name: str, tags: list[dict[str, Any]], **extra: Any) -> dict[str, 
 
 def _attempt_log() -> dict[str, Any]:
     """One log entry per upstream attempt: how the control plane learns each target's statuses and latency.
-    The target is the key in the picked endpoint's metadata; `retry-after` says how long a 429 asks for."""
+    The target is the key in the picked endpoint's metadata; `retry-after` says how long a 429 asks for.
+    """
     return _grpc_log(ATTEMPT_LOG_NAME, [], additional_response_headers_to_log=["retry-after"])
 
 
 def _answer_log() -> dict[str, Any]:
-    """One entry per client request, with the output tokens of its answer, for per-token latency. The router's
-    per-attempt log cannot carry them: it never sees metadata set while the response goes downstream."""
-    tokens_tag = {
-        "tag": OUTPUT_TOKENS_TAG,
-        "metadata": {
-            "kind": {"request": {}},
-            "metadata_key": {"key": METADATA_NAMESPACE, "path": [{"key": "completion_tokens"}]},
-        },
-    }
-    return _grpc_log(ANSWER_LOG_NAME, [tokens_tag])
+    """One entry per client request, about the answer that reached the client: its output tokens (routes
+    measuring per output token) and what the ext_proc measured of a stream it translated (time to first
+    token, generation time, tokens). The router's per-attempt log cannot carry either: metadata set by
+    filters, even the upstream ext_proc's, lands on the request, which only this log sees."""
+
+    def tag(name: str, namespace: str, key: str) -> dict[str, Any]:
+        return {
+            "tag": name,
+            "metadata": {"kind": {"request": {}}, "metadata_key": {"key": namespace, "path": [{"key": key}]}},
+        }
+
+    tags = [tag(OUTPUT_TOKENS_TAG, METADATA_NAMESPACE, "completion_tokens")]
+    tags.extend(tag(name, STREAM_METADATA_NAMESPACE, key) for key, name in STREAM_TAGS.items())
+    return _grpc_log(ANSWER_LOG_NAME, tags)
 
 
 def _route_configuration(config: Config) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [errors_shape.models_list_route(config)]
     for route in config.routes:
+        groups = {endpoint: group for group in serving_groups(config, route) for endpoint in group.endpoints}
         for endpoint in ClientEndpoint:
-            routes.append(_model_route(endpoint, route))
+            group = groups.get(endpoint)
+            routes.append(_model_route(endpoint, group) if group else _unserved_route(config, endpoint, route))
     routes.extend(errors_shape.client_error_routes(config))
     return {
         "name": ROUTE_CONFIG_NAME,
@@ -236,23 +258,41 @@ def _route_configuration(config: Config) -> dict[str, Any]:
     }
 
 
-def _model_route(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
+def _unserved_route(config: Config, endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
+    """No target of the route has this endpoint (an embeddings call to a route of Anthropic models)."""
+    kinds = ", ".join(f"{t.display_name} ({config.provider_of(t).kind.value})" for t in route.targets)
+    return {
+        "name": route_name(endpoint, route),
+        "match": _model_match(endpoint, route),
+        "direct_response": {
+            "status": 400,
+            "body": {"inline_string": f"No target of model {route.model} can serve {endpoint.path}: {kinds}."},
+        },
+    }
+
+
+def _model_match(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
+    return {
+        "path": endpoint.path,
+        "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
+        "dynamic_metadata": [
+            {
+                "filter": METADATA_NAMESPACE,
+                "path": [{"key": "model"}],
+                "value": {"string_match": {"exact": route.model}},
+            }
+        ],
+    }
+
+
+def _model_route(endpoint: ClientEndpoint, group: ServingGroup) -> dict[str, Any]:
+    route = group.route
     attempts = len(route.targets)
     return {
         "name": route_name(endpoint, route),
-        "match": {
-            "path": endpoint.path,
-            "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
-            "dynamic_metadata": [
-                {
-                    "filter": METADATA_NAMESPACE,
-                    "path": [{"key": "model"}],
-                    "value": {"string_match": {"exact": route.model}},
-                }
-            ],
-        },
+        "match": _model_match(endpoint, route),
         "route": {
-            "cluster": cluster_name(route),
+            "cluster": group.cluster,
             # Whole-request timeouts would cut long streams; each attempt is bounded by per_try_timeout until
             # response headers, and a stalled stream by idle_timeout. No bytes reach the client while attempts
             # time out one after another, so the idle timer must outlast all of them or it fires first.
@@ -298,7 +338,7 @@ def _model_route(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
     }
 
 
-def _load_assignment(config: Config, route: Route, live: LiveState) -> dict[str, Any]:
+def _load_assignment(config: Config, group: ServingGroup, live: LiveState) -> dict[str, Any]:
     """Each target is a locality of its own, weighted by its placement, at its placement's priority level.
 
     A locality per target (rather than weighted endpoints) keeps a target's share independent of how many
@@ -310,6 +350,7 @@ def _load_assignment(config: Config, route: Route, live: LiveState) -> dict[str,
     each address (envoyproxy/envoy#22417), and two targets of one provider (gpt-4o and gpt-4o-mini on
     api.openai.com) share an address. A weight or health change therefore updates this route's cluster.
     """
+    route = group.route
     placed = live.placements(route)
     levels = sorted({p.priority for p in placed})
     envoy_priority = {level: rank for rank, level in enumerate(levels)}  # Envoy wants 0..N-1 without gaps
@@ -343,18 +384,19 @@ def _load_assignment(config: Config, route: Route, live: LiveState) -> dict[str,
             }
         )
     return {
-        "cluster_name": cluster_name(route),
+        "cluster_name": group.cluster,
         "endpoints": localities,
         "policy": {"overprovisioning_factor": _OVERPROVISIONING},
     }
 
 
-def _cluster(config: Config, route: Route, settings: TranslateSettings, live: LiveState) -> dict[str, Any]:
+def _cluster(config: Config, group: ServingGroup, settings: TranslateSettings, live: LiveState) -> dict[str, Any]:
+    route = group.route
     return {
-        "name": cluster_name(route),
+        "name": group.cluster,
         "type": "STRICT_DNS",
         "dns_lookup_family": "V4_PREFERRED",
-        "load_assignment": _load_assignment(config, route, live),
+        "load_assignment": _load_assignment(config, group, live),
         "connect_timeout": _seconds(min(route.timeout, 5.0)),
         "lb_policy": "ROUND_ROBIN",
         "common_lb_config": {"locality_weighted_lb_config": {}},
@@ -462,6 +504,8 @@ def _extproc_filter(settings: TranslateSettings, with_body: bool) -> dict[str, A
             # Attempts translated to another API ask for the body and the response (extproc/exchange.py);
             # the others keep the modes below.
             allow_mode_override=True,
+            # ...and report what they measured (time to first token, output tokens) into the attempt log.
+            metadata_options={"receiving_namespaces": {"untyped": [STREAM_METADATA_NAMESPACE]}},
             processing_mode={
                 "request_header_mode": "SEND",
                 "response_header_mode": "SKIP",

@@ -11,6 +11,7 @@ and translated at its end. The status is translated with the headers, before Env
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -18,7 +19,9 @@ from envoy.config.core.v3 import base_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.type.v3 import http_status_pb2
+from google.protobuf import struct_pb2
 
+from controlplane.envoy_api import STREAM_METADATA_NAMESPACE
 from extproc.attempt import Attempt
 from extproc.targets import header
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
@@ -64,6 +67,8 @@ class TranslatedExchange:
         self.content_type = ""
         self.stream: StreamTranslator | None = None
         self._whole = bytearray()
+        self._sent_at = 0.0
+        self._first_token_at = 0.0
 
     def on_request_headers(self) -> ep.ProcessingResponse:
         if self.attempt.endpoint not in self.attempt.target.set_headers:
@@ -98,6 +103,7 @@ class TranslatedExchange:
         mutation.set_headers.append(header("accept-encoding", "identity"))
         common = ep.CommonResponse(header_mutation=mutation)
         common.body_mutation.body = new_body
+        self._sent_at = time.monotonic()
         return ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
 
     def on_response_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
@@ -129,9 +135,13 @@ class TranslatedExchange:
     def on_response_body(self, body: ep.HttpBody) -> ep.ProcessingResponse:
         if self.stream is not None:
             out = self.stream.feed(body.body)
-            if body.end_of_stream:
-                out += self.stream.finish()
-            return _body_response(out)
+            if not self._first_token_at and self.stream.first_token_seen:
+                self._first_token_at = time.monotonic()
+            if not body.end_of_stream:
+                return _body_response(out)
+            response = _body_response(out + self.stream.finish())
+            self._report(response)
+            return response
         self._whole.extend(body.body)
         if not body.end_of_stream:
             return _body_response(b"")
@@ -139,6 +149,22 @@ class TranslatedExchange:
             self.status, bytes(self._whole), self.content_type, self.attempt.client_model
         )
         return _body_response(translated)
+
+    def _report(self, response: ep.ProcessingResponse) -> None:
+        """Time to first token and output tokens, as dynamic metadata Envoy's attempt log carries to the
+        control plane: no extra connection, and nothing waits for it."""
+        if self.stream is None or not self._first_token_at:
+            return
+        measured = {
+            "ttft_ms": (self._first_token_at - self._sent_at) * 1000,
+            "generation_ms": (time.monotonic() - self._first_token_at) * 1000,
+        }
+        output_tokens = self.stream.usage[1]
+        if output_tokens:
+            measured["output_tokens"] = float(output_tokens)
+        fields = struct_pb2.Struct()
+        fields.update(measured)
+        response.dynamic_metadata.fields[STREAM_METADATA_NAMESPACE].struct_value.CopyFrom(fields)
 
 
 def _body_response(body: bytes) -> ep.ProcessingResponse:

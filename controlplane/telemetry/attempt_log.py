@@ -11,8 +11,8 @@ import grpc
 from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
-from controlplane.telemetry.recorder import Answer, Observation, Recorder
-from controlplane.translate import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, TARGET_KEY_TAG
+from controlplane.telemetry.recorder import Answer, Observation, Recorder, StreamMeasures
+from controlplane.translate import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
 
 log = logging.getLogger("switchyard.controlplane.telemetry")
 
@@ -52,6 +52,25 @@ def observation_of(entry: accesslog_pb2.HTTPAccessLogEntry, attempt: int = 1) ->
     )
 
 
+def stream_measures_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> StreamMeasures | None:
+    """What the ext_proc measured of the stream it translated for this request, if it did."""
+    tags = entry.common_properties.custom_tags
+    if tags.get(TARGET_KEY_TAG, "-") == "-":
+        return None
+    try:
+        values = {key: float(tags[tag]) for key, tag in STREAM_TAGS.items() if tags.get(tag, "-") != "-"}
+    except ValueError:
+        return None
+    if "ttft_ms" not in values:
+        return None
+    return StreamMeasures(
+        target_key=tags[TARGET_KEY_TAG],
+        ttft_s=values["ttft_ms"] / 1000,
+        generation_s=values.get("generation_ms", 0.0) / 1000,
+        output_tokens=int(values.get("output_tokens", 0)),
+    )
+
+
 def answer_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> Answer | None:
     """A whole answer served in one attempt, with its output tokens; None for anything else. With several
     attempts the upstream timings mix them up, and without usage there is nothing to divide by."""
@@ -88,6 +107,8 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
                 if log_name == ANSWER_LOG_NAME:
                     if (answer := answer_of(entry)) is not None:
                         self.recorder.record_answer(answer)
+                    if (measured := stream_measures_of(entry)) is not None:
+                        self.recorder.record_stream(measured)
                     continue
                 attempt = self.attempts.next_attempt(entry.request.request_id)
                 observation = observation_of(entry, attempt)

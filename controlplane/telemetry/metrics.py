@@ -40,6 +40,16 @@ class StatusCollector(Collector):
             "switchyard_target_latency", "Time to first response byte of successful attempts (seconds)",
             labels=["route", "target"],
         )  # fmt: skip
+        # OpenTelemetry GenAI metric names (gen_ai.server.*), as Prometheus spells them
+        ttft = HistogramMetricFamily(
+            "gen_ai_server_time_to_first_token_seconds",
+            "Time to first token of streams translated across APIs",
+            labels=["route", "target"],
+        )
+        tpot = HistogramMetricFamily(
+            "gen_ai_server_time_per_output_token_seconds", "Time per output token after the first, same streams",
+            labels=["route", "target"],
+        )  # fmt: skip
         weight = GaugeMetricFamily(
             "switchyard_target_weight", "Current load-balancing weight within its priority level",
             labels=["route", "target", "priority"],
@@ -56,11 +66,16 @@ class StatusCollector(Collector):
                 if target["latency_ms"] is not None:
                     latency.add_metric([*names, route["latency_measure"]], target["latency_ms"] / 1000)
                 output_tokens.add_metric(names, target["output_tokens"])
-                observed = target["latency_histogram"]
-                histogram.add_metric(names, list(observed["buckets"].items()), observed["sum_s"])
+                for family, key in (
+                    (histogram, "latency_histogram"),
+                    (ttft, "time_to_first_token_histogram"),
+                    (tpot, "time_per_output_token_histogram"),
+                ):
+                    observed = target[key]
+                    family.add_metric(names, list(observed["buckets"].items()), observed["sum_s"])
                 weight.add_metric([*names, str(target["priority"])], target["weight"])
                 healthy.add_metric([*names, target["state"]], 0 if target["state"] in OUT_OF_SERVICE else 1)
-        yield from (requests, fallbacks, latency, output_tokens, histogram, weight, healthy)
+        yield from (requests, fallbacks, latency, output_tokens, histogram, ttft, tpot, weight, healthy)
         config = document["config"]
         version = GaugeMetricFamily("switchyard_config_version", "Config version in force")
         version.add_metric([], float(config["version"] or 0))

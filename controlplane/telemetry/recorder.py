@@ -26,6 +26,16 @@ EJECTED = "ejected"
 
 
 @dataclass(frozen=True)
+class StreamMeasures:
+    """What the ext_proc measured of a stream it translated: tokens are visible only there."""
+
+    target_key: str
+    ttft_s: float
+    generation_s: float  # from the first token to the end
+    output_tokens: int
+
+
+@dataclass(frozen=True)
 class Observation:
     """One upstream attempt, as Envoy logged it."""
 
@@ -108,6 +118,8 @@ class TargetStats:
     latency_s: float | None = None
     latency_samples: int = 0
     latency_histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    ttft_histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
+    time_per_output_token_histogram: LatencyHistogram = field(default_factory=LatencyHistogram)
     output_tokens: int = 0
     last_status: int | None = None
     out: OutOfService | None = None
@@ -171,6 +183,13 @@ class Recorder:
         else:
             # 429s are judged by their Retry-After alone: ejecting as well would outlast what the provider asked
             self._judge(stats, failed, now, policy.health)
+
+    def record_stream(self, measured: StreamMeasures) -> None:
+        stats = self.targets.setdefault(measured.target_key, TargetStats())
+        stats.ttft_histogram.observe(measured.ttft_s)
+        stats.output_tokens += measured.output_tokens
+        if measured.output_tokens > 1:
+            stats.time_per_output_token_histogram.observe(measured.generation_s / (measured.output_tokens - 1))
 
     def record_answer(self, answer: Answer) -> None:
         stats = self.targets.setdefault(answer.target_key, TargetStats())

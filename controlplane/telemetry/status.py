@@ -69,6 +69,9 @@ def build_status(
                     "latency_ms": None if stats.latency_s is None else round(stats.latency_s * 1000, 3),
                     "output_tokens": stats.output_tokens,
                     "latency_histogram": stats.latency_histogram.as_dict(),
+                    # translated streams only: where the ext_proc sees the tokens
+                    "time_to_first_token_histogram": stats.ttft_histogram.as_dict(),
+                    "time_per_output_token_histogram": stats.time_per_output_token_histogram.as_dict(),
                     "by_status": {str(code): count for code, count in sorted(stats.by_status.items())},
                 }
             )

@@ -17,7 +17,7 @@ import openai
 import pytest
 
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack, sse_events
+from tests.e2e.harness import MockProvider, Stack, running_stack, sse_events, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -269,3 +269,36 @@ def test_sdk_errors_raise_the_sdks_own_exceptions(stack: Stack, oa: MockProvider
         anthropic.Anthropic(base_url=stack.url, api_key=CLIENT_KEY, max_retries=0).messages.create(
             model="an-first", max_tokens=64, messages=[{"role": "user", "content": "hello"}]
         )
+
+
+def test_an_endpoint_the_anthropic_primary_lacks_goes_straight_to_a_target_that_has_it(
+    stack: Stack, an: MockProvider
+) -> None:
+    an.set_rules([])  # healthy, but Anthropic has no embeddings endpoint
+    response = stack.client.post("/v1/embeddings", json={"model": "an-first", "input": "hello"})
+
+    assert response.status_code == 200, response.text
+    assert (response.headers["x-switchyard-target"], response.headers["x-switchyard-attempts"]) == (
+        "openai-backup",
+        "1",
+    )
+    assert an.requests() == []
+
+
+def test_translated_streams_report_time_to_first_token_and_tokens(stack: Stack) -> None:
+    body = {"model": "oa-first", "stream": True, **CHAT}
+    for _ in range(3):
+        with stack.client.stream("POST", "/v1/chat/completions", json=body) as response:
+            assert response.status_code == 200
+            list(response.iter_lines())
+
+    def reported() -> dict[str, Any]:
+        target = stack.target_status("oa-first", "anthropic-backup")
+        assert target["time_to_first_token_histogram"]["buckets"]["+Inf"] >= 3
+        return target
+
+    target = wait_for(reported, 10, "the stream measurements in the attempt log")
+    assert target["output_tokens"] >= 3 * 4
+    assert target["time_per_output_token_histogram"]["buckets"]["+Inf"] >= 3
+    metrics = httpx.get(f"http://{stack.api}/metrics", timeout=10).text
+    assert 'gen_ai_server_time_to_first_token_seconds_count{route="oa-first",target="anthropic-backup"}' in metrics

@@ -14,6 +14,7 @@ from controlplane.telemetry.recorder import (
     Answer,
     Observation,
     Recorder,
+    StreamMeasures,
     TargetPolicy,
     retry_after_deadline,
 )
@@ -232,3 +233,13 @@ def test_answer_log_entries_become_answers_only_for_one_attempt_successes_with_u
     assert answer_of(_answer_entry("")) is None, "no usage in the answer (a stream, say)"
     assert answer_of(_answer_entry("42", attempts=2)) is None, "a fallback's timings mix both attempts"
     assert answer_of(_answer_entry("42", status=500)) is None
+
+
+def test_translated_stream_measures_fill_the_genai_histograms_and_token_count() -> None:
+    r, _ = recorder()
+    r.record_stream(StreamMeasures("k", ttft_s=0.2, generation_s=0.9, output_tokens=10))
+    stats = r.get("k")
+    assert stats.ttft_histogram.as_dict()["buckets"]["0.25"] == 1
+    assert stats.time_per_output_token_histogram.as_dict()["sum_s"] == pytest.approx(0.1)
+    assert stats.output_tokens == 10
+    assert stats.latency_s is None, "routing keeps ranking by the attempt log's first byte"

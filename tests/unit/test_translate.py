@@ -33,6 +33,7 @@ from controlplane.envoy_api import (
 from controlplane.live_state import LiveState
 from controlplane.providers.azure_openai import DEFAULT_API_VERSION
 from controlplane.rewrite_table import build_rewrite_table
+from controlplane.serving_groups import cluster_name
 from controlplane.snapshot import InconsistentSnapshot, _check_consistency, build_snapshot
 from controlplane.translate import (
     EXTPROC_CLUSTER,
@@ -40,7 +41,6 @@ from controlplane.translate import (
     ROUTE_CONFIG_NAME,
     EnvoyResources,
     TranslateSettings,
-    cluster_name,
     route_name,
     target_key,
     translate,
@@ -751,7 +751,7 @@ def test_live_state_changes_only_the_cluster_of_the_route_concerned(config: Conf
     assert same == ["route/ab", "route/seed"]
 
 
-def test_per_output_token_routes_add_the_usage_rule_and_the_answer_log_and_others_do_not() -> None:
+def test_only_per_output_token_routes_add_the_usage_rule_and_every_listener_has_the_answer_log() -> None:
     def listener_parts(text: str) -> tuple[bool, list[str]]:
         (listener,) = translate(load(text)).listeners
         hcm = HttpConnectionManager()
@@ -761,7 +761,7 @@ def test_per_output_token_routes_add_the_usage_rule_and_the_answer_log_and_other
         logs = [log["typed_config"]["common_config"]["log_name"] for log in as_dict.get("access_log", [])]
         return "response_rules" in json_rules, logs
 
-    assert listener_parts(CONFIG) == (False, []), "no cost for routes that rank by first byte"
+    assert listener_parts(CONFIG) == (False, ["switchyard_answers"]), "no JSON answer held for first-byte routes"
     measured = CONFIG.replace("timeout: 500ms", "timeout: 500ms\n    latency: {measure: per_output_token}")
     assert listener_parts(measured) == (True, ["switchyard_answers"])
 
@@ -790,3 +790,36 @@ def test_local_replies_take_the_anthropic_shape_for_anthropic_clients(resources:
     assert first["body_format_override"]["json_format"]["type"] == "error"
     names = [r.name for r in envoy_routes(resources)]
     assert "anthropic-error:unknown_model" in names and "error:unknown_model" in names
+
+
+MIXED = CONFIG.replace(
+    "routes:\n",
+    "  claude:\n    kind: anthropic\n    base_url: https://api.anthropic.com\n    api_key: sk-ant-translate\n"
+    "routes:\n"
+    "  - model: mixed\n"
+    "    targets: [{name: claude, provider: claude, model: c}, {name: gpt, provider: openai, model: g}]\n"
+    "  - model: only-claude\n"
+    "    targets: [{name: claude, provider: claude, model: c}]\n",
+    1,
+)
+
+
+def test_endpoints_some_targets_cannot_serve_go_to_a_cluster_of_the_others() -> None:
+    """An embeddings call must not be tried on an Anthropic target, or it fails while the OpenAI one could serve."""
+    resources = translate(load(MIXED))
+    clusters = clusters_by_name(resources)
+    assert {"route/mixed", "route/mixed~completions+embeddings"} <= set(clusters)
+    narrowed = clusters["route/mixed~completions+embeddings"]
+    assert [loc.locality.sub_zone for loc in narrowed.load_assignment.endpoints] == ["gpt"]
+    assert envoy_route(resources, "embeddings:mixed").route.cluster == "route/mixed~completions+embeddings"
+    assert envoy_route(resources, "embeddings:mixed").route.retry_policy.num_retries.value == 0
+    assert envoy_route(resources, "chat:mixed").route.cluster == "route/mixed"
+    assert envoy_route(resources, "messages:mixed").route.cluster == "route/mixed"
+
+
+def test_an_endpoint_no_target_serves_is_answered_400_by_envoy() -> None:
+    resources = translate(load(MIXED))
+    route = envoy_route(resources, "embeddings:only-claude")
+    assert route.direct_response.status == 400
+    assert "No target of model only-claude can serve /v1/embeddings" in route.direct_response.body.inline_string
+    assert "route/only-claude~embeddings" not in clusters_by_name(resources)
