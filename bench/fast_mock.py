@@ -3,7 +3,8 @@
 The full mock provider (switchyard mock-provider) records and inspects every request, which makes it the
 bottleneck under load; a benchmark must measure the gateway, not the stand-in behind it. This one parses
 just enough HTTP/1.1 (keep-alive, content-length) to answer, echoes the request's model, and can fail
-every request (`--status 502`) or stream (`"stream": true` → SSE).
+every request (`--status 502`) or stream (`"stream": true` → SSE). `--api anthropic` answers in Anthropic's
+Messages shape, for the cross-provider variant.
 """
 
 from __future__ import annotations
@@ -49,12 +50,46 @@ def _sse(model: bytes, chunks: int = 5) -> bytes:
     return head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
 
 
+def _message(model: bytes) -> bytes:
+    return (
+        b'{"id":"msg_bench","type":"message","role":"assistant","model":"%s","content":[{"type":"text",'
+        b'"text":"ok"}],"stop_reason":"end_turn","stop_sequence":null,"usage":{"input_tokens":9,"output_tokens":1}}'
+        % model
+    )
+
+
+def _message_events(model: bytes, chunks: int = 5) -> bytes:
+    def event(name: bytes, data: bytes) -> bytes:
+        return b"event: %s\ndata: %s\n\n" % (name, data)
+
+    events = [
+        event(b"message_start", b'{"type":"message_start","message":{"id":"msg_bench","type":"message",'
+              b'"role":"assistant","model":"%s","content":[],"stop_reason":null,"stop_sequence":null,'
+              b'"usage":{"input_tokens":9,"output_tokens":1}}}' % model),
+        event(b"content_block_start",
+              b'{"type":"content_block_start","index":0,"content_block":{"type":"text","text":""}}'),
+        *[
+            event(b"content_block_delta",
+                  b'{"type":"content_block_delta","index":0,"delta":{"type":"text_delta","text":"t%d"}}' % i)
+            for i in range(chunks)
+        ],
+        event(b"content_block_stop", b'{"type":"content_block_stop","index":0}'),
+        event(b"message_delta", b'{"type":"message_delta","delta":{"stop_reason":"end_turn","stop_sequence":null},'
+              b'"usage":{"output_tokens":%d}}' % chunks),
+        event(b"message_stop", b'{"type":"message_stop"}'),
+    ]  # fmt: skip
+    body = b"".join(events)
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    return head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
 _ERROR = _response(502, b'{"error":{"message":"bench primary down","type":"server_error","code":null}}')
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, fail_status: int) -> None:
+    def __init__(self, fail_status: int, anthropic: bool) -> None:
         self.fail_status = fail_status
+        self.anthropic = anthropic
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -82,14 +117,16 @@ class _Connection(asyncio.Protocol):
             return _ERROR
         found = _MODEL.search(body)
         model = found.group(1) if found else b"unknown"
+        if self.anthropic:
+            return _message_events(model) if _STREAM.search(body) else _response(200, _message(model))
         if _STREAM.search(body):
             return _sse(model)
         return _response(200, _completion(model))
 
 
-async def serve(port: int, fail_status: int) -> None:
+async def serve(port: int, fail_status: int, anthropic: bool = False) -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Connection(fail_status), "127.0.0.1", port, backlog=4096)
+    server = await loop.create_server(lambda: _Connection(fail_status, anthropic), "127.0.0.1", port, backlog=4096)
     print(f"fast-mock listening on http://127.0.0.1:{port}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -102,8 +139,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--status", type=int, default=0, help="answer every request with this status (e.g. 502)")
+    parser.add_argument("--api", choices=("openai", "anthropic"), default="openai", help="the answers' shape")
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.status))
+    asyncio.run(serve(args.port, args.status, args.api == "anthropic"))
 
 
 if __name__ == "__main__":

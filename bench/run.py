@@ -115,14 +115,17 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-def _switchyard_config(listen: int, ok_url: str, fail_url: str) -> str:
+def _switchyard_config(listen: int, ok_url: str, fail_url: str, anthropic_url: str) -> str:
     return f"""
 listen: 127.0.0.1:{listen}
 max_request_body: 4MiB
 providers:
   ok: {{kind: openai, base_url: "{ok_url}", api_key: sk-bench}}
   down: {{kind: openai, base_url: "{fail_url}", api_key: sk-bench}}
+  claude: {{kind: anthropic, base_url: "{anthropic_url}", api_key: sk-bench}}
 routes:
+  - model: bench-cross
+    targets: [{{name: claude, provider: claude, model: renamed-claude}}]
   - model: bench-direct
     targets: [{{name: primary, provider: ok, model: renamed-primary}}]
   - model: bench-failover
@@ -254,16 +257,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         )
         fail = stack.enter_context(_process([sys.executable, "-m", "bench.fast_mock", "--port", str(fail_port),
                                              "--status", "502"], work / "mock-fail.log"))  # fmt: skip
+        anthropic_port = free_port()
+        claude = stack.enter_context(_process([sys.executable, "-m", "bench.fast_mock", "--port", str(anthropic_port),
+                                               "--api", "anthropic"], work / "mock-anthropic.log"))  # fmt: skip
         ok_url, fail_url = f"http://127.0.0.1:{ok_port}", f"http://127.0.0.1:{fail_port}"
-        _wait_http(ok_url + "/", 10)
+        anthropic_url = f"http://127.0.0.1:{anthropic_port}"
+        for url in (ok_url, anthropic_url):
+            _wait_http(url + "/", 10)
         _wait_http(fail_url + "/", 10, lambda r: True)
         mock_pids = [ok.pid]
-        full_url, full_pids = stack.enter_context(
-            _switchyard("switchyard", _switchyard_config(free_port(), ok_url, fail_url), work, rewrite=True)
-        )
-        floor_url, floor_pids = stack.enter_context(
-            _switchyard("floor", _switchyard_config(free_port(), ok_url, fail_url), work, rewrite=False)
-        )
+        config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url)
+        full_url, full_pids = stack.enter_context(_switchyard("switchyard", config, work, rewrite=True))
+        floor_config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url)
+        floor_url, floor_pids = stack.enter_context(_switchyard("floor", floor_config, work, rewrite=False))
         variants = [
             Variant("A", "direct to mock", ok_url, "renamed-primary", lambda: mock_pids),
             Variant("B", "Envoy only (floor)", floor_url, "bench-direct", lambda: [*mock_pids, *floor_pids()]),
@@ -271,11 +277,14 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             Variant(
                 "D", "Switchyard failover", full_url, "bench-failover", lambda: [*mock_pids, fail.pid, *full_pids()]
             ),
+            # An OpenAI client served by an Anthropic target: request and response through the translator.
+            Variant("X", "cross-provider", full_url, "bench-cross", lambda: [claude.pid, *full_pids()]),
         ]
         _check(variants[0], "renamed-primary")
         _check(variants[1], "bench-direct")  # no rewrite: the mock echoes the client's model
         _check(variants[2], "renamed-primary", "primary")
         _check(variants[3], "renamed-backup", "backup")
+        _check(variants[4], "bench-cross", "claude")  # translated back: the client's own model
         if not args.skip_litellm:
             variants.extend(_litellm_variants(stack, work, ok_url, fail_url))
 
@@ -296,7 +305,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             for variant in variants:
                 variant.results[name] = _merge(per_variant[variant.key])
         print("== streaming: time to first byte", flush=True)
-        ttfb: dict[str, list[float]] = {v.key: [] for v in variants if v.key in ("A", "B", "C", "E")}
+        ttfb: dict[str, list[float]] = {v.key: [] for v in variants if v.key in ("A", "B", "C", "X", "E")}
         for round_index in range(args.rounds + 1):
             for variant in variants:
                 if variant.key in ttfb:
@@ -370,9 +379,12 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         "D_added_over_direct_p50_ms": (variants["D"]["latency"]["p50"] - a["p50"]) / 1000,
         # the failover's own cost: D against the same gateway answering from its first target
         "D_added_over_C_p50_ms": (variants["D"]["latency"]["p50"] - c["p50"]) / 1000,
+        # what translating to another API costs over a same-API attempt
+        "X_added_over_C_p50_ms": (variants["X"]["latency"]["p50"] - c["p50"]) / 1000,
     }
     best = {k: max(v.get(f"throughput_c{n}", {}).get("rps", 0) for n in connections) for k, v in variants.items()}
     ratios["C_over_B_throughput"] = best["C"] / best["B"]
+    ratios["X_over_C_throughput"] = best["X"] / best["C"]
     if "E" in variants:
         e = variants["E"]["latency"]
         ratios["C_over_E_throughput"] = best["C"] / best["E"]

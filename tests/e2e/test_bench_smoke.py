@@ -26,10 +26,11 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert set(report["variants"]) == {"A", "B", "C", "D"}
+    assert set(report["variants"]) == {"A", "B", "C", "D", "X"}
     for key, variant in report["variants"].items():
         throughput = variant["throughput_c4"]
         assert throughput["rps"] > 0, key
         assert throughput["errors"] == 0 and throughput["non2xx"] == 0, (key, throughput)
     assert (tmp_path / "bench.png").stat().st_size > 10_000
     assert "C_over_B_throughput" in report["ratios"]
+    assert "X_added_over_C_p50_ms" in report["ratios"]
