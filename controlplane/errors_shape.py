@@ -159,7 +159,7 @@ def _client_error_routes(config: Config, paths: list[str], prefix: str) -> list[
     return [
         {
             "name": f"{prefix}invalid_json",
-            "match": {**client_paths, "headers": post, "dynamic_metadata": [_flagged(INVALID_JSON)]},
+            "match": {**client_paths, "headers": post, "dynamic_metadata": [flagged(INVALID_JSON)]},
             "direct_response": _direct(
                 400,
                 "The request body is not valid JSON (send a JSON object with content-type: application/json).",
@@ -167,7 +167,7 @@ def _client_error_routes(config: Config, paths: list[str], prefix: str) -> list[
         },
         {
             "name": f"{prefix}missing_model",
-            "match": {**client_paths, "headers": post, "dynamic_metadata": [_flagged(MISSING_MODEL)]},
+            "match": {**client_paths, "headers": post, "dynamic_metadata": [flagged(MISSING_MODEL)]},
             "direct_response": _direct(400, "The request body has no `model` field: say which model to use."),
         },
         {
@@ -193,5 +193,6 @@ def flag(reason: str) -> dict[str, Any]:
     return {"metadata_namespace": METADATA_NAMESPACE, "key": reason, "value": {"bool_value": True}}
 
 
-def _flagged(reason: str) -> dict[str, Any]:
+def flagged(reason: str) -> dict[str, Any]:
+    """A route match on a flag set by `flag`."""
     return {"filter": METADATA_NAMESPACE, "path": [{"key": reason}], "value": {"present_match": True}}

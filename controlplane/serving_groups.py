@@ -1,8 +1,10 @@
-"""Which targets of a route can serve which client endpoint, as the clusters Envoy routes each endpoint to.
+"""Which targets of a route may serve which requests, as the clusters Envoy routes them to.
 
-Not every provider has every endpoint: Anthropic has no embeddings. A target that cannot serve a call must
-not be tried for it at all, or the request would end with an error while another target could have served
-it (R1). So each distinct set of capable targets gets a cluster of its own: usually one, the whole route.
+Not every provider has every endpoint: Anthropic has no embeddings. And a route may ask that requests with a
+parameter another API cannot express (`logprobs`) skip the targets of that API. A target that cannot serve a
+request must not be tried for it at all, or the request would end with an error while another target could
+have served it (R1). So each distinct set of capable targets gets a cluster of its own: usually just one,
+the whole route.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from dataclasses import dataclass
 
 from controlplane.providers import ADAPTERS
 from switchyard.config import ClientEndpoint, Config, Route, Target
+from switchyard.config.model import OnUnsupported
 
 
 def cluster_name(route: Route) -> str:
@@ -18,32 +21,47 @@ def cluster_name(route: Route) -> str:
 
 
 @dataclass(frozen=True)
+class Use:
+    endpoint: ClientEndpoint
+    # requests flagged as carrying a parameter another API may not express (json_to_metadata sets the flag)
+    own_api_only: bool
+
+
+@dataclass(frozen=True)
 class ServingGroup:
     cluster: str
-    route: Route  # the route narrowed to the targets that can serve `endpoints`
-    endpoints: tuple[ClientEndpoint, ...]
+    route: Route  # the route narrowed to the targets capable of `uses`
+    uses: tuple[Use, ...]
 
 
 def serving_groups(config: Config, route: Route) -> tuple[ServingGroup, ...]:
-    """The clusters of a route, the whole route's first; endpoints no target serves belong to none."""
-    by_targets: dict[tuple[str, ...], list[ClientEndpoint]] = {}
-    for endpoint in ClientEndpoint:
-        capable = tuple(t.display_name for t in route.targets if can_serve(config, t, endpoint))
-        by_targets.setdefault(capable, []).append(endpoint)
+    """The clusters of a route, the whole route's first. Requests no target can serve belong to none, and
+    flagged requests get a use of their own only when that narrows the route further."""
     everyone = tuple(t.display_name for t in route.targets)
+    by_targets: dict[tuple[str, ...], list[Use]] = {}
+    for endpoint in ClientEndpoint:
+        capable = tuple(t for t in route.targets if can_serve(config, t, endpoint))
+        by_targets.setdefault(tuple(t.display_name for t in capable), []).append(Use(endpoint, False))
+        if route.on_unsupported_parameter is OnUnsupported.SKIP_TARGET:
+            own = tuple(t.display_name for t in capable if _api(config, t) == endpoint.api)
+            if own and len(own) < len(capable):
+                by_targets.setdefault(own, []).append(Use(endpoint, True))
     groups = []
-    for capable, endpoints in sorted(by_targets.items(), key=lambda item: item[0] != everyone):
-        if not capable:
+    for names, uses in sorted(by_targets.items(), key=lambda item: item[0] != everyone):
+        if not names:
             continue
-        if capable == everyone:
-            groups.append(ServingGroup(cluster_name(route), route, tuple(endpoints)))
+        if names == everyone:
+            groups.append(ServingGroup(cluster_name(route), route, tuple(uses)))
             continue
-        narrowed = route.model_copy(update={"targets": tuple(t for t in route.targets if t.display_name in capable)})
-        name = f"{cluster_name(route)}~{'+'.join(e.value for e in endpoints)}"
-        groups.append(ServingGroup(name, narrowed, tuple(endpoints)))
+        narrowed = route.model_copy(update={"targets": tuple(t for t in route.targets if t.display_name in names)})
+        groups.append(ServingGroup(f"{cluster_name(route)}~{'+'.join(names)}", narrowed, tuple(uses)))
     return tuple(groups)
 
 
 def can_serve(config: Config, target: Target, endpoint: ClientEndpoint) -> bool:
     provider = config.provider_of(target)
     return ADAPTERS[provider.kind].upstream_path(endpoint, target, provider) is not None
+
+
+def _api(config: Config, target: Target) -> str:
+    return ADAPTERS[config.provider_of(target).kind].api

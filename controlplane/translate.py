@@ -27,10 +27,11 @@ from controlplane.envoy_api import (
 )
 from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.providers import rewrites_body
-from controlplane.serving_groups import ServingGroup, serving_groups
+from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from controlplane.target_keys import target_key
+from extproc.translators import parameters_that_may_not_translate
 from switchyard.config import ClientEndpoint, Config, Route
-from switchyard.config.model import LatencyMeasure
+from switchyard.config.model import LatencyMeasure, OnUnsupported
 
 LISTENER_NAME = "switchyard_http"
 ROUTE_CONFIG_NAME = "switchyard_routes"
@@ -119,6 +120,7 @@ def _seconds(value: float) -> str:
 
 def _listener(config: Config) -> dict[str, Any]:
     counts_tokens = any(r.latency.measure is LatencyMeasure.PER_OUTPUT_TOKEN for r in config.routes)
+    skips = any(r.on_unsupported_parameter is OnUnsupported.SKIP_TARGET for r in config.routes)
     hcm = typed(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",
         stat_prefix="switchyard",
@@ -139,7 +141,8 @@ def _listener(config: Config) -> dict[str, Any]:
                                 "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": "model"},
                                 "on_missing": errors_shape.flag(errors_shape.MISSING_MODEL),
                                 "on_error": errors_shape.flag(errors_shape.INVALID_JSON),
-                            }
+                            },
+                            *(_own_api_only_rules() if skips else []),
                         ],
                         "allow_empty_content_type": True,
                         "allow_content_types": ["application/json", "text/plain"],
@@ -171,6 +174,29 @@ def _listener(config: Config) -> dict[str, Any]:
             {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
         ],
     }
+
+
+OWN_API_ONLY = "own_api_only"
+
+
+def _own_api_only_rules() -> list[dict[str, Any]]:
+    """Flag requests carrying a parameter another API may not express, for routes that skip such targets.
+
+    Each rule copies the parameter's value into one key that the routes match on by presence. Measured on
+    Envoy 1.40: a constant `value` in `on_present` flagged requests without the parameter too, and presence
+    only counts primitive values, so object parameters are looked at through a primitive member. A map
+    without a fixed member (`logit_bias`) cannot be: such requests are refused by the target with a 400."""
+    rules = []
+    for name in sorted(parameters_that_may_not_translate()):
+        if name in _NO_PRIMITIVE_MEMBER:
+            continue
+        path = [{"key": name}, *({"key": member} for member in _PRIMITIVE_MEMBER.get(name, ()))]
+        rules.append({"selectors": path, "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": OWN_API_ONLY}})
+    return rules
+
+
+_PRIMITIVE_MEMBER = {"response_format": ("type",), "thinking": ("type",)}
+_NO_PRIMITIVE_MEMBER = frozenset({"logit_bias"})
 
 
 def _output_token_rules() -> dict[str, Any]:
@@ -239,9 +265,12 @@ def _answer_log() -> dict[str, Any]:
 def _route_configuration(config: Config) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [errors_shape.models_list_route(config)]
     for route in config.routes:
-        groups = {endpoint: group for group in serving_groups(config, route) for endpoint in group.endpoints}
+        groups = {use: group for group in serving_groups(config, route) for use in group.uses}
         for endpoint in ClientEndpoint:
-            group = groups.get(endpoint)
+            flagged = groups.get(Use(endpoint, own_api_only=True))
+            if flagged is not None:  # before the unflagged route, which would match as well
+                routes.append(_model_route(endpoint, flagged, own_api_only=True))
+            group = groups.get(Use(endpoint, own_api_only=False))
             routes.append(_model_route(endpoint, group) if group else _unserved_route(config, endpoint, route))
     routes.extend(errors_shape.client_error_routes(config))
     return {
@@ -271,7 +300,8 @@ def _unserved_route(config: Config, endpoint: ClientEndpoint, route: Route) -> d
     }
 
 
-def _model_match(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
+def _model_match(endpoint: ClientEndpoint, route: Route, own_api_only: bool = False) -> dict[str, Any]:
+    flags = [errors_shape.flagged(OWN_API_ONLY)] if own_api_only else []
     return {
         "path": endpoint.path,
         "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
@@ -280,17 +310,18 @@ def _model_match(endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
                 "filter": METADATA_NAMESPACE,
                 "path": [{"key": "model"}],
                 "value": {"string_match": {"exact": route.model}},
-            }
+            },
+            *flags,
         ],
     }
 
 
-def _model_route(endpoint: ClientEndpoint, group: ServingGroup) -> dict[str, Any]:
+def _model_route(endpoint: ClientEndpoint, group: ServingGroup, own_api_only: bool = False) -> dict[str, Any]:
     route = group.route
     attempts = len(route.targets)
     return {
         "name": route_name(endpoint, route),
-        "match": _model_match(endpoint, route),
+        "match": _model_match(endpoint, route, own_api_only),
         "route": {
             "cluster": group.cluster,
             # Whole-request timeouts would cut long streams; each attempt is bounded by per_try_timeout until

@@ -3,6 +3,18 @@
 Pure functions and small state machines only: no gRPC, no Envoy. See `base` for the interface.
 """
 
-from extproc.translators.base import StreamTranslator, Translator, UnsupportedParameter, translator_for
+from extproc.translators.base import (
+    StreamTranslator,
+    Translator,
+    UnsupportedParameter,
+    parameters_that_may_not_translate,
+    translator_for,
+)
 
-__all__ = ["StreamTranslator", "Translator", "UnsupportedParameter", "translator_for"]
+__all__ = [
+    "StreamTranslator",
+    "Translator",
+    "UnsupportedParameter",
+    "parameters_that_may_not_translate",
+    "translator_for",
+]

@@ -51,6 +51,7 @@ class AnthropicToOpenAI:
 
     client_api = "anthropic"
     provider_api = "openai"
+    may_refuse = frozenset(_UNSUPPORTED) - {"temperature"}
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
         return translate_request(body, target_model)

@@ -61,6 +61,10 @@ class Translator(Protocol):
 
     client_api: str
     provider_api: str
+    # Top-level request parameters whose mere presence may make `request` refuse: a route set to skip such
+    # targets keeps requests carrying them on targets of the client's own API. Limits on a value alone
+    # (temperature above 1) are left out: they would keep nearly every request away.
+    may_refuse: frozenset[str]
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
         """Client request JSON -> provider request JSON for `target_model`; raises `UnsupportedParameter`."""
@@ -89,6 +93,11 @@ def translator_for(client_api: str, provider_api: str) -> Translator | None:
         return _translators()[(client_api, provider_api)]
     except KeyError:
         raise ValueError(f"no translation from {client_api!r} clients to {provider_api!r} providers") from None
+
+
+def parameters_that_may_not_translate() -> frozenset[str]:
+    """Every pair's `may_refuse`, for the control plane to flag requests by (see `Translator.may_refuse`)."""
+    return frozenset().union(*(t.may_refuse for t in _translators().values()))
 
 
 @cache

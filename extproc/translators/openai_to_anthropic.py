@@ -67,6 +67,7 @@ class OpenAIToAnthropic:
 
     client_api = "openai"
     provider_api = "anthropic"
+    may_refuse = frozenset(_UNSUPPORTED) - {"temperature"}
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
         return translate_request(body, target_model)

@@ -236,6 +236,13 @@ class LatencyMeasure(StrEnum):
     PER_OUTPUT_TOKEN = "per_output_token"
 
 
+class OnUnsupported(StrEnum):
+    """What a route does with a request its target's API cannot express (`logprobs` for an Anthropic model)."""
+
+    REJECT = "reject"  # a 400 naming the parameter: the client learns its request cannot be honoured here
+    SKIP_TARGET = "skip_target"  # such requests go to the targets of the client's own API only
+
+
 class Latency(_Strict):
     """How each target's latency average is kept, and (for `least_latency`) how much traffic explores.
 
@@ -257,6 +264,7 @@ class Route(_Strict):
     timeout: Seconds = 30.0
     health: Health = Health()
     latency: Latency = Latency()
+    on_unsupported_parameter: OnUnsupported = OnUnsupported.REJECT
     targets: tuple[Target, ...] = ()
     primary: SeedTarget | None = None
     backup: SeedTarget | None = None

@@ -42,6 +42,12 @@ routes:
     targets:
       - {{name: anthropic-primary, provider: an, model: claude-primary}}
       - {{name: openai-backup, provider: oa, model: gpt-backup}}
+  - model: an-first-lenient
+    on_unsupported_parameter: skip_target
+    health: {{consecutive_failures: 0, failure_rate: null}}
+    targets:
+      - {{name: anthropic-primary, provider: an, model: claude-primary}}
+      - {{name: openai-backup, provider: oa, model: gpt-backup}}
 """
 
 
@@ -302,3 +308,22 @@ def test_translated_streams_report_time_to_first_token_and_tokens(stack: Stack) 
     assert target["time_per_output_token_histogram"]["buckets"]["+Inf"] >= 3
     metrics = httpx.get(f"http://{stack.api}/metrics", timeout=10).text
     assert 'gen_ai_server_time_to_first_token_seconds_count{route="oa-first",target="anthropic-backup"}' in metrics
+
+
+def test_a_route_set_to_skip_sends_what_anthropic_cannot_express_to_the_openai_target(
+    stack: Stack, oa: MockProvider, an: MockProvider
+) -> None:
+    an.set_rules([])  # the Anthropic primary is healthy
+    response = stack.chat("an-first-lenient", logprobs=True, seed=7)
+
+    assert response.status_code == 200, response.text
+    assert (response.headers["x-switchyard-target"], response.headers["x-switchyard-attempts"]) == (
+        "openai-backup",
+        "1",
+    )
+    assert an.requests() == []
+    (sent,) = oa.requests("gpt-backup")
+    assert (sent["body"]["logprobs"], sent["body"]["seed"]) == (True, 7)
+
+    plain = stack.chat("an-first-lenient")
+    assert plain.headers["x-switchyard-target"] == "anthropic-primary", "other requests still go by priority"

@@ -808,10 +808,10 @@ def test_endpoints_some_targets_cannot_serve_go_to_a_cluster_of_the_others() -> 
     """An embeddings call must not be tried on an Anthropic target, or it fails while the OpenAI one could serve."""
     resources = translate(load(MIXED))
     clusters = clusters_by_name(resources)
-    assert {"route/mixed", "route/mixed~completions+embeddings"} <= set(clusters)
-    narrowed = clusters["route/mixed~completions+embeddings"]
+    assert {"route/mixed", "route/mixed~gpt"} <= set(clusters)
+    narrowed = clusters["route/mixed~gpt"]
     assert [loc.locality.sub_zone for loc in narrowed.load_assignment.endpoints] == ["gpt"]
-    assert envoy_route(resources, "embeddings:mixed").route.cluster == "route/mixed~completions+embeddings"
+    assert envoy_route(resources, "embeddings:mixed").route.cluster == "route/mixed~gpt"
     assert envoy_route(resources, "embeddings:mixed").route.retry_policy.num_retries.value == 0
     assert envoy_route(resources, "chat:mixed").route.cluster == "route/mixed"
     assert envoy_route(resources, "messages:mixed").route.cluster == "route/mixed"
@@ -822,4 +822,27 @@ def test_an_endpoint_no_target_serves_is_answered_400_by_envoy() -> None:
     route = envoy_route(resources, "embeddings:only-claude")
     assert route.direct_response.status == 400
     assert "No target of model only-claude can serve /v1/embeddings" in route.direct_response.body.inline_string
-    assert "route/only-claude~embeddings" not in clusters_by_name(resources)
+    assert [c for c in clusters_by_name(resources) if c.startswith("route/only-claude")] == ["route/only-claude"]
+
+
+def test_routes_set_to_skip_send_requests_with_untranslatable_parameters_to_their_own_api_only() -> None:
+    text = MIXED.replace("  - model: mixed\n", "  - model: mixed\n    on_unsupported_parameter: skip_target\n")
+    resources = translate(load(text))
+    chat = [r for r in envoy_routes(resources) if r.name == "chat:mixed"]
+    assert [r.route.cluster for r in chat] == ["route/mixed~gpt", "route/mixed"], "the flagged route comes first"
+    flag = chat[0].match.dynamic_metadata[1]
+    assert (flag.path[0].key, flag.value.present_match) == ("own_api_only", True)
+    messages = [r.route.cluster for r in envoy_routes(resources) if r.name == "messages:mixed"]
+    assert messages == ["route/mixed~claude", "route/mixed"], "Anthropic clients' top_k stays on Anthropic"
+    (listener,) = resources.listeners
+    hcm = HttpConnectionManager()
+    listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
+    rules = to_dict(hcm)["http_filters"][0]["typed_config"]["request_rules"]["rules"]
+    flagged_by = {r["selectors"][0]["key"] for r in rules if r["on_present"]["key"] == "own_api_only"}
+    assert {"logprobs", "seed", "n", "top_k"} <= flagged_by
+    assert "temperature" not in flagged_by, "nearly every request has one: only values above 1 are refused"
+
+
+def test_reject_is_the_default_and_adds_no_flagging() -> None:
+    resources = translate(load(MIXED))
+    assert [r.route.cluster for r in envoy_routes(resources) if r.name == "chat:mixed"] == ["route/mixed"]
