@@ -129,7 +129,7 @@ routes:
   - model: bench-direct
     targets: [{{name: primary, provider: ok, model: renamed-primary}}]
   - model: bench-failover
-    health: {{consecutive_failures: 0}}   # measure the failover path on every request, not once
+    health: {{consecutive_failures: 0, failure_rate: null}}   # the failover path on every request, not once
     targets:
       - {{name: primary, provider: down, model: renamed-primary}}
       - {{name: backup, provider: ok, model: renamed-backup}}

@@ -72,23 +72,30 @@ def stream_measures_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> StreamMeasure
 
 
 def answer_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> Answer | None:
-    """A whole answer served in one attempt, with its output tokens; None for anything else. With several
-    attempts the upstream timings mix them up, and without usage there is nothing to divide by."""
+    """An answer served in one attempt, with its timings and output tokens where known; None for anything
+    else: with several attempts the upstream timings mix them up."""
     common = entry.common_properties
     key = common.custom_tags.get(TARGET_KEY_TAG, "")
-    try:
-        tokens = int(float(common.custom_tags.get(OUTPUT_TOKENS_TAG, "")))
-    except ValueError:
-        return None
-    if not key or key == "-" or tokens <= 0 or common.upstream_request_attempt_count != 1:
+    if not key or key == "-" or common.upstream_request_attempt_count != 1:
         return None
     if entry.response.response_code.value != 200:
         return None
     sent = common.time_to_first_upstream_tx_byte.ToTimedelta().total_seconds()
+    first = common.time_to_first_upstream_rx_byte.ToTimedelta().total_seconds()
     received = common.time_to_last_upstream_rx_byte.ToTimedelta().total_seconds()
-    if received <= sent:
+    if received <= sent or first <= sent:
         return None
-    return Answer(target_key=key, output_tokens=tokens, duration_s=received - sent)
+    try:
+        tokens = int(float(common.custom_tags.get(OUTPUT_TOKENS_TAG, "0")))
+    except ValueError:
+        tokens = 0
+    streamed = stream_measures_of(entry)
+    return Answer(
+        target_key=key,
+        output_tokens=max(tokens, 0),
+        duration_s=received - sent,
+        first_token_s=streamed.ttft_s if streamed is not None else first - sent,
+    )
 
 
 class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]

@@ -49,11 +49,13 @@ class Observation:
 
 @dataclass(frozen=True)
 class Answer:
-    """A whole answer a target gave in one attempt, as the answer log reports it."""
+    """An answer a target gave in one attempt, as the answer log reports it."""
 
     target_key: str
-    output_tokens: int
+    output_tokens: int  # 0 when the answer did not say (or was a stream)
     duration_s: float  # from the request's first byte sent upstream to the answer's last byte
+    # to the first token where the gateway saw tokens (a stream it translated), else to the first byte
+    first_token_s: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -195,8 +197,10 @@ class Recorder:
         stats = self.targets.setdefault(answer.target_key, TargetStats())
         stats.output_tokens += answer.output_tokens
         policy = self._policy_of(answer.target_key)
-        if policy.latency.measure is LatencyMeasure.PER_OUTPUT_TOKEN:
+        if policy.latency.measure is LatencyMeasure.PER_OUTPUT_TOKEN and answer.output_tokens > 0:
             stats.observe_latency(answer.duration_s / answer.output_tokens, policy.latency)
+        elif policy.latency.measure is LatencyMeasure.FIRST_TOKEN and answer.first_token_s > 0:
+            stats.observe_latency(answer.first_token_s, policy.latency)
 
     def _park(self, stats: TargetStats, observation: Observation, now: float, policy: TargetPolicy) -> None:
         until = retry_after_deadline(observation.retry_after, now)

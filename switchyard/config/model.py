@@ -234,6 +234,9 @@ class LatencyMeasure(StrEnum):
     FIRST_BYTE = "first_byte"
     # a whole (non-streamed) answer's time divided by the output tokens its `usage` reports
     PER_OUTPUT_TOKEN = "per_output_token"
+    # time to the first token where the gateway sees tokens (streams translated across APIs), else to the
+    # first byte; from answers served in one attempt
+    FIRST_TOKEN = "first_token"
 
 
 class OnUnsupported(StrEnum):

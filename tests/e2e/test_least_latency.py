@@ -34,6 +34,12 @@ routes:
     targets:
       - {{name: east, provider: p, model: quickest-east}}
       - {{name: west, provider: p, model: quickest-west}}
+  - model: first-token
+    strategy: least_latency
+    latency: {{measure: first_token, warmup: 3, exploration: 5%}}
+    targets:
+      - {{name: east, provider: p, model: first-token-east}}
+      - {{name: west, provider: p, model: first-token-west}}
   - model: wordy
     strategy: least_latency
     latency: {{measure: per_output_token, exploration: 5%}}
@@ -135,3 +141,22 @@ def test_per_output_token_ranks_by_time_per_token_not_by_time_to_answer(stack: S
     assert route["latency_measure"] == "per_output_token"
     assert verbose["output_tokens"] >= 200 * 80
     assert verbose["latency_ms"] < 1.0, "about 0.1 ms per token, not the 20 ms to the answer"
+
+
+def test_first_token_ranks_from_the_answer_log(stack: Stack, mock: MockProvider) -> None:
+    """The same split as first_byte, measured from the per-request answer log instead of the attempt log."""
+    mock.set_rules(
+        [
+            {"match": {"model": "first-token-east"}, "latency_ms": SLOW_MS},
+            {"match": {"model": "first-token-west"}, "latency_ms": FAST_MS},
+        ]
+    )
+
+    def leaning_west() -> bool:
+        served(stack, 10, "first-token")
+        current = weights(stack, "first-token")
+        return current["west"] > current["east"]
+
+    wait_for(leaning_west, 20, "first_token latency to favour the fast target")
+    shares = served(stack, 100, "first-token")
+    assert shares["west"] >= 80, shares

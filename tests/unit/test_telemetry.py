@@ -222,15 +222,16 @@ def _answer_entry(tokens: str, attempts: int = 1, status: int = 200) -> accesslo
         common.custom_tags[OUTPUT_TOKENS_TAG] = tokens
     common.upstream_request_attempt_count = attempts
     common.time_to_first_upstream_tx_byte.FromMilliseconds(2)
+    common.time_to_first_upstream_rx_byte.FromMilliseconds(12)
     common.time_to_last_upstream_rx_byte.FromMilliseconds(52)
     entry.response.response_code.value = status
     return entry
 
 
 def test_answer_log_entries_become_answers_only_for_one_attempt_successes_with_usage() -> None:
-    assert answer_of(_answer_entry("42")) == Answer("k", 42, pytest.approx(0.05))
+    assert answer_of(_answer_entry("42")) == Answer("k", 42, pytest.approx(0.05), pytest.approx(0.01))
     assert answer_of(_answer_entry("42.0")) is not None
-    assert answer_of(_answer_entry("")) is None, "no usage in the answer (a stream, say)"
+    assert answer_of(_answer_entry("")) == Answer("k", 0, pytest.approx(0.05), pytest.approx(0.01)), "a stream"
     assert answer_of(_answer_entry("42", attempts=2)) is None, "a fallback's timings mix both attempts"
     assert answer_of(_answer_entry("42", status=500)) is None
 
@@ -243,3 +244,18 @@ def test_translated_stream_measures_fill_the_genai_histograms_and_token_count() 
     assert stats.time_per_output_token_histogram.as_dict()["sum_s"] == pytest.approx(0.1)
     assert stats.output_tokens == 10
     assert stats.latency_s is None, "routing keeps ranking by the attempt log's first byte"
+
+
+def test_first_token_routes_rank_by_the_measured_time_to_first_token_of_answers() -> None:
+    r, _ = recorder(latency=Latency(measure=LatencyMeasure.FIRST_TOKEN, warmup=1))
+    r.record(seen(200, 0.001), now=1000.0)  # the attempt log's first byte: not what this route ranks by
+    assert r.get("k").latency_s is None
+    r.record_answer(Answer("k", output_tokens=0, duration_s=0.5, first_token_s=0.2))
+    assert r.get("k").latency_s == pytest.approx(0.2)
+
+
+def test_a_translated_streams_answer_takes_its_time_to_first_token_from_the_ext_proc() -> None:
+    entry = _answer_entry("")
+    entry.common_properties.custom_tags["switchyard_ttft_ms"] = "150"
+    answer = answer_of(entry)
+    assert answer is not None and answer.first_token_s == pytest.approx(0.15)
