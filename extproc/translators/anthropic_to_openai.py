@@ -10,7 +10,7 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import PairTranslator, UnsupportedParameter
 from extproc.translators.errors import (
     SHAPE_ERRORS,
     MalformedResponse,
@@ -46,7 +46,7 @@ _STOP_REASONS = {
 _TOOL_CHOICES: dict[str, Any] = {"auto": "auto", "any": "required", "none": "none"}
 
 
-class AnthropicToOpenAI:
+class AnthropicToOpenAI(PairTranslator):
     """Client speaks Anthropic messages, target speaks OpenAI chat."""
 
     client_api = "anthropic"
@@ -56,13 +56,14 @@ class AnthropicToOpenAI:
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
         return translate_request(body, target_model)
 
-    def response(self, status: int, body: bytes, content_type: str, client_model: str) -> tuple[int, bytes]:
-        if not 200 <= status < 300:
-            return openai_response_to_anthropic(status, body, content_type)
-        try:
-            return status, dumps(translate_completion(loads_object(body), client_model))
-        except SHAPE_ERRORS as exc:
-            return 502, dumps(anthropic_error(shape_problem(exc), status=502))
+    def _error_response(self, status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
+        return openai_response_to_anthropic(status, body, content_type)
+
+    def _success_body(self, body: bytes, client_model: str) -> bytes:
+        return dumps(translate_completion(loads_object(body), client_model))
+
+    def _malformed_body(self, problem: Exception) -> bytes:
+        return dumps(anthropic_error(shape_problem(problem), status=502))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> AnthropicEventStream:
         return AnthropicEventStream(client_model)

@@ -11,6 +11,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Protocol
 
+from extproc.translators.errors import SHAPE_ERRORS
+
 
 class UnsupportedParameter(Exception):
     """The target API cannot express a request parameter.
@@ -80,6 +82,28 @@ class Translator(Protocol):
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> StreamTranslator:
         """A translator for one streamed response; `client_request` carries stream options such as usage."""
         ...
+
+
+class PairTranslator:
+    """What both directions do alike with a whole response: errors get the error mapping, a success body is
+    translated, and a success body of the wrong shape becomes a 502 in the client's API rather than a crash."""
+
+    def response(self, status: int, body: bytes, content_type: str, client_model: str) -> tuple[int, bytes]:
+        if not 200 <= status < 300:
+            return self._error_response(status, body, content_type)
+        try:
+            return status, self._success_body(body, client_model)
+        except SHAPE_ERRORS as exc:
+            return 502, self._malformed_body(exc)
+
+    def _error_response(self, status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
+        raise NotImplementedError
+
+    def _success_body(self, body: bytes, client_model: str) -> bytes:
+        raise NotImplementedError
+
+    def _malformed_body(self, problem: Exception) -> bytes:
+        raise NotImplementedError
 
 
 def translator_for(client_api: str, provider_api: str) -> Translator | None:

@@ -12,7 +12,7 @@ import time
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import PairTranslator, UnsupportedParameter
 from extproc.translators.errors import (
     SHAPE_ERRORS,
     MalformedResponse,
@@ -62,7 +62,7 @@ _DATA_URL = re.compile(r"data:(?P<media_type>[^;,]+)(?:;[^;,]*)*;base64,(?P<data
 _TOOL_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 
 
-class OpenAIToAnthropic:
+class OpenAIToAnthropic(PairTranslator):
     """Client speaks OpenAI chat, target speaks Anthropic messages."""
 
     client_api = "openai"
@@ -72,13 +72,14 @@ class OpenAIToAnthropic:
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
         return translate_request(body, target_model)
 
-    def response(self, status: int, body: bytes, content_type: str, client_model: str) -> tuple[int, bytes]:
-        if not 200 <= status < 300:
-            return anthropic_response_to_openai(status, body, content_type)
-        try:
-            return status, dumps(translate_message(loads_object(body), client_model))
-        except SHAPE_ERRORS as exc:
-            return 502, dumps(openai_error(shape_problem(exc)))
+    def _error_response(self, status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
+        return anthropic_response_to_openai(status, body, content_type)
+
+    def _success_body(self, body: bytes, client_model: str) -> bytes:
+        return dumps(translate_message(loads_object(body), client_model))
+
+    def _malformed_body(self, problem: Exception) -> bytes:
+        return dumps(openai_error(shape_problem(problem)))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> OpenAIChunkStream:
         options = client_request.get("stream_options")

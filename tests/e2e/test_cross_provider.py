@@ -94,9 +94,11 @@ CHAT = {
 MESSAGES = {"max_tokens": 64, "system": "Be brief.", "messages": [{"role": "user", "content": "hello"}]}
 
 
+@pytest.mark.parametrize("primary_status", [500, 529])
 def test_openai_client_gets_an_openai_answer_from_the_anthropic_backup(
-    stack: Stack, oa: MockProvider, an: MockProvider
+    stack: Stack, oa: MockProvider, an: MockProvider, primary_status: int
 ) -> None:
+    oa.set_rules([{"match": {"model": "gpt-primary"}, "status": primary_status}])
     response = stack.chat("oa-first", headers={"authorization": f"Bearer {CLIENT_KEY}"}, messages=CHAT["messages"])
 
     assert response.status_code == 200, response.text

@@ -85,18 +85,24 @@ def weights(stack: Stack, model: str = "quickest") -> dict[str, int]:
     return {t["name"]: t["weight"] for t in route["targets"]}
 
 
+def await_lead(stack: Stack, route: str, leader: str, timeout: float) -> None:
+    """Keep traffic flowing (the averages only move with it) until `leader` weighs most in `route`."""
+
+    def leading() -> bool:
+        served(stack, 10, route)
+        current = weights(stack, route)
+        return current[leader] == max(current.values()) and len(set(current.values())) > 1
+
+    wait_for(leading, timeout, f"least_latency to favour {leader} in {route}")
+
+
 def test_the_fast_target_takes_most_traffic_and_the_split_follows_a_swap_within_ten_seconds(
     stack: Stack, mock: MockProvider
 ) -> None:
     _latencies(mock, east_ms=FAST_MS, west_ms=SLOW_MS)
 
     # Warm-up: both targets measured (an even split until then), then the weights lean to the fast one.
-    def leaning_east() -> bool:
-        served(stack, 10)
-        current = weights(stack)
-        return current["east"] > current["west"]
-
-    wait_for(leaning_east, 20, "least_latency to favour the fast target")
+    await_lead(stack, "quickest", "east", 20)
     assert weights(stack) == {"east": 950, "west": 50}, "the slower target keeps the 5% exploration share"
     warm = served(stack, 200)
     assert warm["east"] >= 160, f"at least 80% should go to the ~5 ms target: {warm}"
@@ -105,12 +111,7 @@ def test_the_fast_target_takes_most_traffic_and_the_split_follows_a_swap_within_
     _latencies(mock, east_ms=SLOW_MS, west_ms=FAST_MS)
     swapped_at = time.monotonic()
 
-    def leaning_west() -> bool:
-        served(stack, 10)
-        current = weights(stack)
-        return current["west"] > current["east"]
-
-    wait_for(leaning_west, 10, "the split to follow the swap")
+    await_lead(stack, "quickest", "west", 10)
     took = time.monotonic() - swapped_at
     after = served(stack, 200)
     assert after["west"] >= 160, f"at least 80% should now go to west, {took:.1f}s after the swap: {after}"
@@ -128,12 +129,7 @@ def test_per_output_token_ranks_by_time_per_token_not_by_time_to_answer(stack: S
         ]
     )
 
-    def leaning_verbose() -> bool:
-        served(stack, 10, "wordy")
-        current = weights(stack, "wordy")
-        return current["verbose"] > current["terse"]
-
-    wait_for(leaning_verbose, 20, "per-token latency to favour the verbose target")
+    await_lead(stack, "wordy", "verbose", 20)
     shares = served(stack, 100, "wordy")
     assert shares["verbose"] >= 80, shares
     (route,) = [r for r in stack.status()["routes"] if r["model"] == "wordy"]
@@ -152,11 +148,6 @@ def test_first_token_ranks_from_the_answer_log(stack: Stack, mock: MockProvider)
         ]
     )
 
-    def leaning_west() -> bool:
-        served(stack, 10, "first-token")
-        current = weights(stack, "first-token")
-        return current["west"] > current["east"]
-
-    wait_for(leaning_west, 20, "first_token latency to favour the fast target")
+    await_lead(stack, "first-token", "west", 20)
     shares = served(stack, 100, "first-token")
     assert shares["west"] >= 80, shares
