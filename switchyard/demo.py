@@ -1,4 +1,5 @@
-"""`switchyard demo`: `up` on the bundled example with a mock provider whose primary fails half the time."""
+"""`switchyard demo`: `up` on the bundled example with two mock providers, an OpenAI-shaped one whose primary
+fails half the time and an Anthropic-shaped one that is overloaded (529) a third of the time."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from switchyard.processes import Child, switchyard_command
 
 _REPO_DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
 MOCK_RULE = "model=chatgpt-4,status=502,rate=0.5"
+ANTHROPIC_RULE = "model=claude-sonnet-4,status=529,rate=0.33"
 
 
 def demo_config_path() -> Path:
@@ -25,17 +27,28 @@ def demo_config_path() -> Path:
 
 def run_demo(options: GatewayOptions) -> int:
     mock_port = os.environ.setdefault("SWITCHYARD_DEMO_MOCK_PORT", "18081")
+    anthropic_port = os.environ.setdefault("SWITCHYARD_DEMO_ANTHROPIC_PORT", "18082")
     options.config_path = demo_config_path()
-    options.extra_children.append(
-        Child(
-            "mock-provider",
-            switchyard_command("mock-provider", "--port", mock_port, "--name", "demo-openai", "--rule", MOCK_RULE),
-            None if options.log_dir is None else options.log_dir / "mock-provider.log",
-        )
+    mocks = (
+        ("mock-provider", mock_port, "demo-openai", MOCK_RULE, ()),
+        ("mock-anthropic", anthropic_port, "demo-anthropic", ANTHROPIC_RULE, ("--api", "anthropic")),
     )
+    for name, port, label, rule, extra in mocks:
+        options.extra_children.append(
+            Child(
+                name,
+                switchyard_command("mock-provider", "--port", port, "--name", label, "--rule", rule, *extra),
+                None if options.log_dir is None else options.log_dir / f"{name}.log",
+            )
+        )
+    port = os.environ.get("SWITCHYARD_DEMO_PORT", "8080")
     banner = (
         "Demo: the mock provider fails half of the chatgpt-4 requests with 502; watch x-switchyard-target switch\n"
         "between 'primary' and 'backup' (and x-switchyard-attempts: 2) while every response stays 200.\n"
         "After three failures in a row the primary is ejected for 10 s and the backup serves directly.\n"
+        "Cross-provider: model 'assistant' is served by an Anthropic-shaped mock (overloaded a third of the time)\n"
+        "with an OpenAI-shaped backup; call it with either API and the answer comes in the API you used:\n"
+        f"  curl -s http://127.0.0.1:{port}/v1/messages -H 'content-type: application/json' "
+        '-d \'{"model": "assistant", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}\' -i\n'
     )
     return run_up(options, banner)

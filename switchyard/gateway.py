@@ -247,6 +247,7 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
     print(
         f"Switchyard is up: {len(config.routes)} route(s) from {options.config_path}\n"
         f"  OpenAI API:   {gateway.base_url}/v1  (POST /chat/completions, /completions, /embeddings; GET /models)\n"
+        f"  Anthropic:    {gateway.base_url}/v1/messages  (POST; for the anthropic SDK, base_url={gateway.base_url})\n"
         f"  Envoy admin:  http://{options.admin}  (loopback only)\n"
         f"{status_line}"
         f"  Try:  curl -s {gateway.base_url}/v1/chat/completions -H 'content-type: application/json' "

@@ -69,7 +69,12 @@ def test_up_refuses_invalid_config_and_starts_nothing(tmp_path: Path) -> None:
 def demo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
     port, mock_port = free_port(), free_port()
     log = tmp_path / "demo.out"
-    env = {**os.environ, "SWITCHYARD_DEMO_PORT": str(port), "SWITCHYARD_DEMO_MOCK_PORT": str(mock_port)}
+    env = {
+        **os.environ,
+        "SWITCHYARD_DEMO_PORT": str(port),
+        "SWITCHYARD_DEMO_MOCK_PORT": str(mock_port),
+        "SWITCHYARD_DEMO_ANTHROPIC_PORT": str(free_port()),
+    }
     ports = [
         "--admin",
         f"127.0.0.1:{free_port()}",
@@ -110,6 +115,15 @@ def test_demo_shows_fallback_with_every_request_succeeding(demo: tuple[str, Path
         assert response.status_code == 200, response.text
         targets.append(response.headers["x-switchyard-target"])
     assert "backup" in targets, "the demo's primary fails half the time; some request must show the fallback"
+
+    messages = {"model": "assistant", "max_tokens": 64, "messages": [{"role": "user", "content": "hi"}]}
+    served = set()
+    for _ in range(12):
+        response = httpx.post(f"{url}/v1/messages", json=messages, timeout=10)
+        assert response.status_code == 200, response.text
+        assert response.json()["type"] == "message", "an Anthropic client gets Anthropic's shape, whoever served"
+        served.add(response.headers["x-switchyard-target"])
+    assert served == {"claude", "gpt"}, "the Anthropic mock is overloaded a third of the time: both must serve"
 
 
 def test_up_refuses_a_listen_port_in_use(tmp_path: Path) -> None:
