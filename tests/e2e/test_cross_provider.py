@@ -42,6 +42,9 @@ routes:
     targets:
       - {{name: anthropic-primary, provider: an, model: claude-primary}}
       - {{name: openai-backup, provider: oa, model: gpt-backup}}
+  - model: same-name
+    # No target renames the model: same-API attempts skip the body, translated ones must still get it.
+    targets: [{{name: only, provider: oa, model: same-name}}]
   - model: an-first-lenient
     on_unsupported_parameter: skip_target
     health: {{consecutive_failures: 0, failure_rate: null}}
@@ -329,3 +332,15 @@ def test_a_route_set_to_skip_sends_what_anthropic_cannot_express_to_the_openai_t
 
     plain = stack.chat("an-first-lenient")
     assert plain.headers["x-switchyard-target"] == "anthropic-primary", "other requests still go by priority"
+
+
+def test_a_route_that_renames_nothing_still_translates_for_clients_of_the_other_api(
+    stack: Stack, oa: MockProvider
+) -> None:
+    response = messages(stack, {"model": "same-name", **MESSAGES})
+
+    assert response.status_code == 200, response.text
+    assert response.json()["content"] == [{"type": "text", "text": "Hello from oa (same-name)"}]
+    (sent,) = oa.requests("same-name")
+    assert sent["path"] == "/v1/chat/completions"
+    assert sent["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
