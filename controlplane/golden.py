@@ -35,7 +35,11 @@ EXAMPLE = ROOT / "examples" / "switchyard.yaml"
 GOLDEN = ROOT / "tests" / "golden" / "envoy_config.yaml"
 
 # Fixed stand-ins for the variables the example needs, so the rendering does not depend on the caller's shell.
-FAKE_ENV: dict[str, str] = {"OPENAI_API_KEY": "sk-golden-openai", "AZURE_OPENAI_KEY": "golden-azure-key"}
+FAKE_ENV: dict[str, str] = {
+    "OPENAI_API_KEY": "sk-golden-openai",
+    "AZURE_OPENAI_KEY": "golden-azure-key",
+    "ANTHROPIC_API_KEY": "sk-ant-golden",
+}
 REDACTED = "<redacted>"
 VERSION = "golden"
 

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from controlplane.strategies import placements
-from switchyard.config import Config
-from switchyard.config.model import redact_url
+from switchyard.config import Config, Strategy
+from switchyard.config.model import OnUnsupported, redact_url
 from switchyard.config.units import format_duration
 
 
@@ -22,9 +22,14 @@ def summarize(config: Config, source: str) -> str:
     lines.append("routes:")
     for route in config.routes:
         codes = ",".join(str(c) for c in route.fallback_codes)
+        notes = ""
+        if route.strategy is Strategy.LEAST_LATENCY:
+            notes += f"; weights follow {route.latency.measure.value} latency, {route.latency.exploration:.0%} explores"
+        if route.on_unsupported_parameter is OnUnsupported.SKIP_TARGET:
+            notes += "; requests another API cannot express skip its targets"
         lines.append(
             f"  {route.model}  [{route.strategy.value}]  fallback on {codes}, reset, refused, timeout "
-            f"{format_duration(route.timeout)}"
+            f"{format_duration(route.timeout)}{notes}"
         )
         placed = placements(route)
         order = sorted(range(len(route.targets)), key=lambda i: placed[i].priority)

@@ -822,13 +822,14 @@ def test_process_environment_is_used_by_default(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_examples_load() -> None:
-    env = {"OPENAI_API_KEY": "sk-a", "AZURE_OPENAI_KEY": "az-b"}
+    env = {"OPENAI_API_KEY": "sk-a", "AZURE_OPENAI_KEY": "az-b", "ANTHROPIC_API_KEY": "sk-ant-c"}
     config = load_config(ROOT / "examples" / "switchyard.yaml", environ=env)
-    assert [r.model for r in config.routes] == ["gpt-4", "gpt-4o-ab", "chatgpt-4"]
+    assert [r.model for r in config.routes] == ["gpt-4", "gpt-4o-ab", "chatgpt-4", "assistant", "fast-chat"]
     assert {n: p.kind for n, p in config.providers.items()} == {
         "openai": ProviderKind.OPENAI,
         "azure": ProviderKind.AZURE_OPENAI,
         "local": ProviderKind.OPENAI_COMPATIBLE,
+        "anthropic": ProviderKind.ANTHROPIC,
     }
     assert config.providers["azure"].api_version == "2024-10-21"
     assert [t.display_name for t in config.routes[0].targets] == ["primary", "azure-gpt-4o", "local/llama3.1:8b"]
@@ -838,7 +839,7 @@ def test_the_examples_load() -> None:
     assert demo.providers["openai"].base_url == "http://127.0.0.1:18081"
 
 
-def test_the_reference_example_names_both_missing_keys() -> None:
+def test_the_reference_example_names_every_missing_key() -> None:
     path = ROOT / "examples" / "switchyard.yaml"
     lines = path.read_text(encoding="utf-8").splitlines()
     with pytest.raises(ConfigError) as caught:
@@ -853,6 +854,11 @@ def test_the_reference_example_names_both_missing_keys() -> None:
             lines.index("    api_key: ${AZURE_OPENAI_KEY}") + 1,
             "providers.azure.api_key",
             "environment variable AZURE_OPENAI_KEY is not set (export it, or write ${AZURE_OPENAI_KEY:-default})",
+        ),
+        (
+            lines.index("    api_key: ${ANTHROPIC_API_KEY}") + 1,
+            "providers.anthropic.api_key",
+            "environment variable ANTHROPIC_API_KEY is not set (export it, or write ${ANTHROPIC_API_KEY:-default})",
         ),
     ]
 

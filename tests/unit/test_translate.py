@@ -49,7 +49,11 @@ from switchyard.api.v1 import rewrite_pb2
 from switchyard.config import ClientEndpoint, Config, ConfigError, load_config, load_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
-EXAMPLE_ENV = {"OPENAI_API_KEY": "sk-example-openai-0123", "AZURE_OPENAI_KEY": "example-azure-key-4567"}
+EXAMPLE_ENV = {
+    "OPENAI_API_KEY": "sk-example-openai-0123",
+    "AZURE_OPENAI_KEY": "example-azure-key-4567",
+    "ANTHROPIC_API_KEY": "sk-ant-example-89ab",
+}
 
 OPENAI_KEY = "sk-translate-openai-7f3a9c"
 AZURE_KEY = "azure-translate-key-51be0d"
@@ -455,6 +459,7 @@ def test_api_keys_never_appear_in_envoy_resources_of_the_example() -> None:
     headers = [h.value for t in snapshot.rewrite_table.targets for h in t.set_headers]
     assert f"Bearer {EXAMPLE_ENV['OPENAI_API_KEY']}" in headers
     assert EXAMPLE_ENV["AZURE_OPENAI_KEY"] in headers
+    assert EXAMPLE_ENV["ANTHROPIC_API_KEY"] in headers
 
 
 def test_api_keys_are_in_the_rewrite_table_set_headers(table: rewrite_pb2.RewriteTable) -> None:
