@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from extproc.translators.errors import SHAPE_ERRORS
 from extproc.translators.wire import dumps
 
 _LINE_END = re.compile(rb"\r\n|\r|\n")
@@ -93,7 +94,7 @@ class StreamBase:
     """What every stream translator does alike: decode the provider's SSE at any chunk boundary, keep usage
     and whether a token went out, and end exactly once, with an error event when the provider did not end.
 
-    Subclasses say how provider events become client bytes (`_events`) and how an error looks in the
+    Subclasses say how one provider event becomes client bytes (`_event`) and how an error looks in the
     client's API (`_error_event`)."""
 
     def __init__(self) -> None:
@@ -127,6 +128,18 @@ class StreamBase:
         return self._error_event(message)
 
     def _events(self, events: list[SSEEvent]) -> bytes:
+        """Each event translated in turn; one of the wrong shape ends the stream with an error event."""
+        out = []
+        for event in events:
+            if self._closed:
+                break
+            try:
+                out.append(self._event(event))
+            except SHAPE_ERRORS:
+                out.append(self.fail("upstream sent a malformed stream event"))
+        return b"".join(out)
+
+    def _event(self, event: SSEEvent) -> bytes:
         raise NotImplementedError
 
     def _error_event(self, message: str) -> bytes:

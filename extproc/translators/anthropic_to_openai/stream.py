@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from extproc.translators.anthropic_to_openai.response import anthropic_stop_reason, token_counts
-from extproc.translators.errors import SHAPE_ERRORS, MalformedResponse, anthropic_error
+from extproc.translators.errors import MalformedResponse, anthropic_error
 from extproc.translators.sse import SSEEvent, StreamBase, named_event
 from extproc.translators.wire import generated_id, loads_object
 
@@ -32,17 +32,6 @@ class AnthropicEventStream(StreamBase):
 
     def _error_event(self, message: str) -> bytes:
         return named_event("error", anthropic_error(message))
-
-    def _events(self, events: list[SSEEvent]) -> bytes:
-        out = []
-        for event in events:
-            if self._closed:
-                break
-            try:
-                out.append(self._event(event))
-            except SHAPE_ERRORS:
-                out.append(self.fail("upstream sent a malformed stream event"))
-        return b"".join(out)
 
     def _event(self, event: SSEEvent) -> bytes:
         if event.data.strip() == "[DONE]":

@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from extproc.translators.errors import SHAPE_ERRORS, MalformedResponse, openai_error
+from extproc.translators.errors import MalformedResponse, openai_error
 from extproc.translators.openai_to_anthropic.response import openai_finish_reason, openai_usage, token_counts
 from extproc.translators.sse import DONE, SSEEvent, StreamBase, data_event
 from extproc.translators.wire import generated_id, loads_object
@@ -41,17 +41,6 @@ class OpenAIChunkStream(StreamBase):
 
     def _error_event(self, message: str) -> bytes:
         return data_event(openai_error(message))
-
-    def _events(self, events: list[SSEEvent]) -> bytes:
-        out = []
-        for event in events:
-            if self._closed:
-                break
-            try:
-                out.append(self._event(event))
-            except SHAPE_ERRORS:
-                out.append(self.fail("upstream sent a malformed stream event"))
-        return b"".join(out)
 
     def _event(self, event: SSEEvent) -> bytes:
         data = loads_object(event.data)
