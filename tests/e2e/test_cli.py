@@ -31,12 +31,12 @@ def test_validate_prints_summary_and_hides_keys() -> None:
     result = _switchyard(
         "validate",
         str(REPO / "examples/switchyard.yaml"),
-        env={"OPENAI_API_KEY": "sk-hidden-1", "AZURE_OPENAI_KEY": "hidden-2"},
+        env={"OPENAI_API_KEY": "sk-hidden-1", "AZURE_OPENAI_KEY": "hidden-2", "ANTHROPIC_API_KEY": "sk-ant-hidden-3"},
     )
     assert result.returncode == 0, result.stderr
-    assert "OK — 3 route(s), 7 target(s)" in result.stdout
-    assert "sk-hidden-1" not in result.stdout + result.stderr
-    assert "hidden-2" not in result.stdout + result.stderr
+    assert "OK — 5 route(s), 11 target(s)" in result.stdout
+    for secret in ("sk-hidden-1", "hidden-2", "sk-ant-hidden-3"):
+        assert secret not in result.stdout + result.stderr
 
 
 def test_validate_reports_every_problem_with_line(tmp_path: Path) -> None:
