@@ -136,22 +136,19 @@ def splice_model(body: bytes, client_model: str, target_model: str) -> bytes | N
 CONTINUE_HEADERS = ep.ProcessingResponse(request_headers=ep.HeadersResponse())
 
 
-def unknown_target_response(detail: str) -> ep.ProcessingResponse:
-    """No rewrite entry: answer rather than send an unrewritten request (wrong model, client's credentials)."""
-    body = json.dumps(
-        {
-            "error": {
-                "message": f"Switchyard has no rewrite for this target ({detail}).",
-                "type": "server_error",
-                "code": "no_rewrite",
-            }
-        }
-    ).encode()
+def local_error(status: int, message: str, details: str) -> ep.ProcessingResponse:
+    """A reply from the gateway itself. The body is the plain message: Envoy's local-reply mappers put it in
+    the error shape of the API the client called, like every other reply Envoy makes by itself."""
     return ep.ProcessingResponse(
         immediate_response=ep.ImmediateResponse(
-            status=http_status_pb2.HttpStatus(code=http_status_pb2.ServiceUnavailable),
-            headers=ep.HeaderMutation(set_headers=[header("content-type", "application/json")]),
-            body=body,
-            details="switchyard_no_rewrite",
+            status=http_status_pb2.HttpStatus(code=status),
+            headers=ep.HeaderMutation(set_headers=[header("content-type", "text/plain")]),
+            body=message.encode(),
+            details=details,
         )
     )
+
+
+def unknown_target_response(detail: str) -> ep.ProcessingResponse:
+    """No rewrite entry: answer rather than send an unrewritten request (wrong model, client's credentials)."""
+    return local_error(503, f"Switchyard has no rewrite for this target ({detail}).", "switchyard_no_rewrite")

@@ -18,11 +18,10 @@ from typing import Any
 from envoy.config.core.v3 import base_pb2
 from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
-from envoy.type.v3 import http_status_pb2
 from google.protobuf import struct_pb2
 
 from controlplane.envoy_api import STREAM_METADATA_NAMESPACE
-from extproc.attempt import Attempt
+from extproc.attempt import Attempt, local_error
 from extproc.targets import header
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
 
@@ -43,17 +42,8 @@ def _headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
     return {h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers}
 
 
-def local_error(status: int, message: str) -> ep.ProcessingResponse:
-    """A reply from the gateway itself. The body is the plain message: Envoy's local-reply mappers put it in
-    the error shape of the API the client called, like every other reply Envoy makes by itself."""
-    return ep.ProcessingResponse(
-        immediate_response=ep.ImmediateResponse(
-            status=http_status_pb2.HttpStatus(code=status),
-            headers=ep.HeaderMutation(set_headers=[header("content-type", "text/plain")]),
-            body=message.encode(),
-            details="switchyard_translation",
-        )
-    )
+def _refuse(message: str) -> ep.ProcessingResponse:
+    return local_error(400, message, "switchyard_translation")
 
 
 class TranslatedExchange:
@@ -73,24 +63,21 @@ class TranslatedExchange:
     def on_request_headers(self) -> ep.ProcessingResponse:
         if self.attempt.endpoint not in self.attempt.target.set_headers:
             target = self.attempt.target
-            return local_error(
-                400, f"Target {target.target!r} of model {target.route!r} cannot serve {self.client_path}."
-            )
+            return _refuse(f"Target {target.target!r} of model {target.route!r} cannot serve {self.client_path}.")
         return ep.ProcessingResponse(request_headers=ep.HeadersResponse(), mode_override=_TRANSLATED_MODES)
 
     def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
         try:
             document = json.loads(body)
         except ValueError:
-            return local_error(400, "The request body is not valid JSON.")
+            return _refuse("The request body is not valid JSON.")
         if not isinstance(document, dict):
-            return local_error(400, "The request body must be a JSON object.")
+            return _refuse("The request body must be a JSON object.")
         target = self.attempt.target
         try:
             translated = self.translator.request(document, target.model)
         except UnsupportedParameter as problem:
-            return local_error(
-                400,
+            return _refuse(
                 f"Unsupported parameter `{problem.param}` for target {target.target!r} "
                 f"({self.translator.provider_api} API): {problem.reason}",
             )

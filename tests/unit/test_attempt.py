@@ -9,7 +9,7 @@ from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import struct_pb2, text_format
 
-from extproc.attempt import Attempt, TargetResolver, splice_model
+from extproc.attempt import Attempt, TargetResolver, splice_model, unknown_target_response
 from extproc.targets import PreparedTarget, TargetIndex
 from switchyard.api.v1 import rewrite_pb2
 
@@ -194,3 +194,10 @@ def test_unexpected_messages_are_answered_not_left_to_time_out(kind: str) -> Non
 
     (response,) = asyncio.run(run())
     assert response.WhichOneof("response") == kind
+
+
+def test_a_target_without_rewrite_is_refused_with_a_plain_message_envoy_puts_in_the_clients_shape() -> None:
+    reply = unknown_target_response("table version 7").immediate_response
+    assert reply.status.code == 503
+    assert reply.body == b"Switchyard has no rewrite for this target (table version 7)."
+    assert reply.details == "switchyard_no_rewrite"
