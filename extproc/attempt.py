@@ -17,10 +17,10 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.type.v3 import http_status_pb2
 from google.protobuf import text_format
 
+from controlplane.envoy_api import METADATA_NAMESPACE
 from extproc.targets import PreparedTarget, TargetIndex, header
 
 _ATTRIBUTES_KEY = "envoy.filters.http.ext_proc"
-_METADATA_NAMESPACE = "switchyard"
 _CACHE_LIMIT = 4096
 
 
@@ -52,9 +52,9 @@ class TargetResolver:
 def _key_from_metadata(text: str) -> str:
     metadata = base_pb2.Metadata()
     text_format.Parse(text, metadata, allow_unknown_field=True)
-    if _METADATA_NAMESPACE not in metadata.filter_metadata:
+    if METADATA_NAMESPACE not in metadata.filter_metadata:
         return ""
-    return str(metadata.filter_metadata[_METADATA_NAMESPACE].fields["key"].string_value)
+    return str(metadata.filter_metadata[METADATA_NAMESPACE].fields["key"].string_value)
 
 
 @dataclass(frozen=True)

@@ -107,17 +107,10 @@ class TranslatedExchange:
             # A whole answer, or an error before any token: answered whole, in the client's shape. Its status
             # depends on the status alone (Anthropic's 529 is OpenAI's 503), so it is set now, in time for
             # Envoy's fallback decision; the body follows in chunks of any length (no content-length).
-            mutation.set_headers.append(header(":status", str(self._client_status())))
+            mutation.set_headers.append(header(":status", str(self.translator.client_status(self.status))))
             mutation.set_headers.append(header("content-type", "application/json"))
         common = ep.CommonResponse(header_mutation=mutation)
         return ep.ProcessingResponse(response_headers=ep.HeadersResponse(response=common))
-
-    def _client_status(self) -> int:
-        if self.status < 400:
-            return self.status
-        # An error's status maps from the status alone; the body is translated when it has arrived.
-        status, _ = self.translator.response(self.status, b"", self.content_type, self.attempt.client_model)
-        return status
 
     def on_response_body(self, body: ep.HttpBody) -> ep.ProcessingResponse:
         if self.stream is not None:

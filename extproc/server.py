@@ -19,8 +19,6 @@ from extproc.attempt import CONTINUE_HEADERS, Attempt, TargetResolver, unknown_t
 from extproc.directory_client import follow_directory
 from extproc.exchange import TranslatedExchange
 from extproc.targets import TargetIndex
-from extproc.translators import translator_for
-from switchyard.config import ClientEndpoint
 
 log = logging.getLogger("switchyard.extproc")
 
@@ -49,10 +47,9 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
                     yield unknown_target_response(f"table version {self.resolver.index.version or 'none yet'}")
                     return
                 attempt = Attempt(target, endpoint, client_model)
-                client = _CLIENT_ENDPOINTS.get(endpoint)
-                translator = None if client is None else translator_for(client.api, target.api)
-                if translator is not None and client is not None:
-                    exchange = TranslatedExchange(attempt, translator, client.path)
+                translation = target.translations.get(endpoint)
+                if translation is not None:
+                    exchange = TranslatedExchange(attempt, *translation)
                     yield exchange.on_request_headers()
                 elif request.request_headers.end_of_stream or not attempt.renames_model:
                     # Headers are all this attempt changes. When the route sends no body at all, this is the
@@ -67,9 +64,6 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
                 # every message: anything else is let through unchanged rather than left to time out.
                 log.debug("unexpected ext_proc message %s", kind)
                 yield _PASS_THROUGH[kind]
-
-
-_CLIENT_ENDPOINTS = {e.value: e for e in ClientEndpoint}
 
 
 def _translated(exchange: TranslatedExchange, request: ep.ProcessingRequest, kind: str | None) -> ep.ProcessingResponse:

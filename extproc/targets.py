@@ -13,7 +13,9 @@ from dataclasses import dataclass
 from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 
+from extproc.translators import Translator, translator_for
 from switchyard.api.v1 import rewrite_pb2
+from switchyard.config import ClientEndpoint
 
 RETIRED_GRACE_S = 120.0
 
@@ -32,12 +34,13 @@ class PreparedTarget:
     route: str
     target: str
     model: str
-    api: str  # the provider's wire API: attempts from clients of another API are translated
     # client endpoint → headers to set on every attempt (path first, then credentials)
     set_headers: dict[str, tuple[base_pb2.HeaderValueOption, ...]]
     remove_headers: tuple[str, ...]
     # client endpoint → the complete answer for an attempt that changes headers only (built once per table)
     headers_only: dict[str, ep.ProcessingResponse]
+    # client endpoint → (translator, client path) where the client speaks another API than this target
+    translations: dict[str, tuple[Translator, str]]
 
     @classmethod
     def from_rewrite(cls, rewrite: rewrite_pb2.TargetRewrite) -> PreparedTarget:
@@ -49,7 +52,6 @@ class PreparedTarget:
             route=rewrite.route,
             target=rewrite.target,
             model=rewrite.model,
-            api=rewrite.api or "openai",
             set_headers=set_headers,
             remove_headers=remove_headers,
             headers_only={
@@ -61,6 +63,11 @@ class PreparedTarget:
                     )
                 )
                 for endpoint, headers in set_headers.items()
+            },
+            translations={
+                endpoint.value: (translator, endpoint.path)
+                for endpoint in ClientEndpoint
+                if (translator := translator_for(endpoint.api, rewrite.api or "openai")) is not None
             },
         )
 

@@ -72,6 +72,11 @@ class Translator(Protocol):
         """Client request JSON -> provider request JSON for `target_model`; raises `UnsupportedParameter`."""
         ...
 
+    def client_status(self, provider_status: int) -> int:
+        """The status the client gets for a provider status: known with the headers, before the body, so it
+        is set in time for Envoy's fallback decision."""
+        ...
+
     def response(self, status: int, body: bytes, content_type: str, client_model: str) -> tuple[int, bytes]:
         """A whole provider response, success or error at any status -> (status, body) in the client's API.
 

@@ -82,6 +82,11 @@ def anthropic_error(message: str, source: Mapping[str, Any] | None = None, statu
     return {"type": "error", "error": {"type": kind, "message": message}}
 
 
+def openai_status(anthropic_status: int) -> int:
+    """529 (overloaded) is 503 for OpenAI clients; every other status means the same in both APIs."""
+    return 503 if anthropic_status == 529 else anthropic_status
+
+
 def anthropic_response_to_openai(status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
     """A whole Anthropic error response for an OpenAI client.
 
@@ -89,7 +94,7 @@ def anthropic_response_to_openai(status: int, body: bytes, content_type: str) ->
     """
     parsed = loads_object(body)
     error = parsed.get("error") if parsed else None
-    retryable_status = 503 if status == 529 else status
+    retryable_status = openai_status(status)
     if not isinstance(error, dict) or not isinstance(error.get("message"), str):
         return retryable_status, dumps(openai_error(describe(status, body, content_type), status=status))
     kind = error.get("type")

@@ -201,3 +201,18 @@ def test_a_target_without_rewrite_is_refused_with_a_plain_message_envoy_puts_in_
     assert reply.status.code == 503
     assert reply.body == b"Switchyard has no rewrite for this target (table version 7)."
     assert reply.details == "switchyard_no_rewrite"
+
+
+def test_translations_are_decided_once_per_table_not_per_attempt() -> None:
+    rewrite = rewrite_pb2.TargetRewrite(
+        key="k", route="r", target="t", model="claude", paths={"chat": "/v1/messages", "messages": "/v1/messages"},
+        api="anthropic",
+    )  # fmt: skip
+    target = PreparedTarget.from_rewrite(rewrite)
+    translator, client_path = target.translations["chat"]
+    assert (translator.client_api, translator.provider_api) == ("openai", "anthropic")
+    assert client_path == "/v1/chat/completions"
+    assert "messages" not in target.translations, "same API: the fast path, nothing through Python"
+    assert "embeddings" in target.translations, "still refused with a 400 if Envoy ever routes it here"
+    same_api = PreparedTarget.from_rewrite(rewrite_pb2.TargetRewrite(key="o", paths={"chat": "/v1/chat/completions"}))
+    assert set(same_api.translations) == {"messages"}

@@ -637,3 +637,11 @@ def test_sse_decoder_close_delivers_complete_lines_only(raw: bytes) -> None:
     events = decoder.feed(raw) + decoder.close()
 
     assert events == ([] if raw.endswith(b"x") else [SSEEvent(None, "x")])
+
+
+def test_the_client_status_is_known_from_the_provider_status_alone() -> None:
+    to_anthropic = translator_for("openai", "anthropic")
+    to_openai = translator_for("anthropic", "openai")
+    assert to_anthropic is not None and to_openai is not None
+    assert [to_anthropic.client_status(s) for s in (200, 429, 500, 529)] == [200, 429, 500, 503]
+    assert [to_openai.client_status(s) for s in (200, 429, 503)] == [200, 429, 503]

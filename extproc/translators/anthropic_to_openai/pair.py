@@ -23,6 +23,9 @@ class AnthropicToOpenAI(PairTranslator):
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
         return translate_request(body, target_model)
 
+    def client_status(self, provider_status: int) -> int:
+        return provider_status
+
     def _error_response(self, status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
         return openai_response_to_anthropic(status, body, content_type)
 

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from extproc.translators.base import PairTranslator
-from extproc.translators.errors import anthropic_response_to_openai, openai_error, shape_problem
+from extproc.translators.errors import anthropic_response_to_openai, openai_error, openai_status, shape_problem
 from extproc.translators.openai_to_anthropic.request import UNSUPPORTED, translate_request
 from extproc.translators.openai_to_anthropic.response import translate_message
 from extproc.translators.openai_to_anthropic.stream import OpenAIChunkStream
@@ -22,6 +22,9 @@ class OpenAIToAnthropic(PairTranslator):
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
         return translate_request(body, target_model)
+
+    def client_status(self, provider_status: int) -> int:
+        return openai_status(provider_status)
 
     def _error_response(self, status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
         return anthropic_response_to_openai(status, body, content_type)
