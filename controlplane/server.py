@@ -1,4 +1,4 @@
-"""The control plane process: load → snapshot → tell the ext_procs → tell Envoy, again on every edit.
+"""The control plane process: load → snapshot → tell Envoy, again on every edit.
 
 Reloads come from a file watch and from SIGHUP. A config that fails validation (or produces an
 inconsistent snapshot) is logged with the same messages as `switchyard validate` and changes nothing:
@@ -24,7 +24,6 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 from watchfiles import awatch
 
 from controlplane.ads import AdsService
-from controlplane.directory import RewriteDirectoryService
 from controlplane.live_state import LiveState
 from controlplane.snapshot import InconsistentSnapshot, Snapshot, build_snapshot
 from controlplane.store import SnapshotStore
@@ -35,14 +34,12 @@ from controlplane.telemetry.attempt_log import AttemptLogService
 from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder, TargetPolicy
 from controlplane.telemetry.status import ReloadResult, build_status
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
-from switchyard.api.v1 import rewrite_pb2_grpc
+from switchyard.addresses import bind_grpc
 from switchyard.bootstrap import split_address
 from switchyard.config import ConfigError, ConfigProblem, load_config_text
 
 log = logging.getLogger("switchyard.controlplane")
 
-_FIRST_EXTPROC_WAIT_S = 15.0
-_PUBLISH_WAIT_S = 3.0
 WEIGHT_UPDATE_S = 1.0  # how often least_latency rankings are looked at (pushed only when they change)
 
 
@@ -53,7 +50,6 @@ class ControlPlane:
         self.config_path = config_path
         self.settings = settings
         self.store = SnapshotStore()
-        self.directory = RewriteDirectoryService()
         self.ads = AdsService(self.store)
         self._version = 0  # of the config; xDS versions of live-state pushes add ".N"
         self._live_pushes = itertools.count(1)
@@ -65,7 +61,6 @@ class ControlPlane:
         self._names: dict[str, str] = {}
         self._live_changed = asyncio.Event()
         self._applied_text = ""
-        self._published_rewrites = ""
         self.recorder = Recorder(lambda key: self._policies.get(key, DEFAULT_POLICY), self._live_changed.set)
         self.attempt_log = AttemptLogService(self.recorder)
         self.last_reload: ReloadResult | None = None
@@ -145,14 +140,7 @@ class ControlPlane:
             )
             return await self._load(self._last_good, source=f"{self._last_good} (last good copy of {self.config_path})")
 
-    async def apply(self, snapshot: Snapshot, text: str, *, first: bool = False) -> None:
-        if first and not await self.directory.wait_for_subscriber(_FIRST_EXTPROC_WAIT_S):
-            log.warning("no ext_proc subscribed within %.0fs; serving Envoy anyway", _FIRST_EXTPROC_WAIT_S)
-        if snapshot.rewrite_hash != self._published_rewrites:  # a change of live state leaves rewrites alone
-            late = await self.directory.publish(snapshot.rewrite_table, _PUBLISH_WAIT_S)
-            if late:
-                log.warning("ext_proc(s) %s did not confirm version %s in time", ", ".join(late), snapshot.version)
-            self._published_rewrites = snapshot.rewrite_hash
+    async def apply(self, snapshot: Snapshot, text: str) -> None:
         self._version = int(snapshot.config_version)
         routes = snapshot.config.routes
         self._policies = {target_key(r, t): TargetPolicy.of(r) for r in routes for t in r.targets}
@@ -166,7 +154,7 @@ class ControlPlane:
                 "config version %s in force: %d route(s), %d target(s)",
                 snapshot.config_version,
                 snapshot.route_count,
-                len(snapshot.rewrite_table.targets),
+                snapshot.target_count,
             )
 
     def _save_last_good(self, text: str) -> None:
@@ -250,14 +238,12 @@ async def serve(
         return 2
     server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(plane.ads, server)
-    rewrite_pb2_grpc.add_RewriteDirectoryServicer_to_server(plane.directory, server)
     als_pb2_grpc.add_AccessLogServiceServicer_to_server(plane.attempt_log, server)
-    port = server.add_insecure_port(listen)
-    if port == 0:
+    if not bind_grpc(server, listen):
         log.error("cannot listen on %s", listen)
         return 2
     await server.start()
-    log.info("control plane serving ADS and the rewrite directory on %s (config %s)", listen, config_path)
+    log.info("control plane serving ADS and the attempt log on %s (config %s)", listen, config_path)
     api_runner = None
     if api:
         host, api_port = split_address(api)
@@ -278,7 +264,7 @@ async def serve(
 
     loop.add_signal_handler(signal.SIGHUP, reload_on_sighup)
 
-    first_apply = asyncio.create_task(plane.apply(snapshot, text, first=True))
+    first_apply = asyncio.create_task(plane.apply(snapshot, text))
     tasks = [
         first_apply,
         asyncio.create_task(plane.watch_file()),

@@ -3,8 +3,11 @@
 Not every provider has every endpoint: Anthropic has no embeddings. And a route may ask that requests with a
 parameter another API cannot express (`logprobs`) skip the targets of that API. A target that cannot serve a
 request must not be tried for it at all, or the request would end with an error while another target could
-have served it (R1). So each distinct set of capable targets gets a cluster of its own: usually just one,
-the whole route.
+have served it (R1). So each distinct set of capable targets gets a cluster of its own.
+
+OpenAI clients and Anthropic clients also get clusters of their own, because which attempts need translating
+depends on the client's API: a route of OpenAI targets translates nothing for OpenAI clients, whose cluster then
+has no ext_proc at all, and everything for Anthropic clients. Usually a route has just these two clusters.
 """
 
 from __future__ import annotations
@@ -16,8 +19,9 @@ from switchyard.config import ClientEndpoint, Config, Route, Target
 from switchyard.config.model import OnUnsupported
 
 
-def cluster_name(route: Route) -> str:
-    return f"route/{route.model}"
+def cluster_name(route: Route, client_api: str = "openai") -> str:
+    """`route/<model>` for OpenAI clients (most traffic), `route/<model>@anthropic` for Anthropic clients."""
+    return f"route/{route.model}" if client_api == "openai" else f"route/{route.model}@{client_api}"
 
 
 @dataclass(frozen=True)
@@ -31,30 +35,36 @@ class Use:
 class ServingGroup:
     cluster: str
     route: Route  # the route narrowed to the targets capable of `uses`
-    uses: tuple[Use, ...]
+    uses: tuple[Use, ...]  # all of one client API
+
+    @property
+    def endpoints(self) -> frozenset[ClientEndpoint]:
+        return frozenset(use.endpoint for use in self.uses)
 
 
 def serving_groups(config: Config, route: Route) -> tuple[ServingGroup, ...]:
-    """The clusters of a route, the whole route's first. Requests no target can serve belong to none, and
-    flagged requests get a use of their own only when that narrows the route further."""
+    """The clusters of a route, the whole route's for OpenAI clients first. Requests no target can serve
+    belong to none, and flagged requests get a use of their own only when that narrows the route further."""
     everyone = tuple(t.display_name for t in route.targets)
-    by_targets: dict[tuple[str, ...], list[Use]] = {}
+    by_targets: dict[tuple[tuple[str, ...], str], list[Use]] = {}
     for endpoint in ClientEndpoint:
         capable = tuple(t for t in route.targets if can_serve(config, t, endpoint))
-        by_targets.setdefault(tuple(t.display_name for t in capable), []).append(Use(endpoint, False))
+        by_targets.setdefault((tuple(t.display_name for t in capable), endpoint.api), []).append(Use(endpoint, False))
         if route.on_unsupported_parameter is OnUnsupported.SKIP_TARGET:
             own = tuple(t.display_name for t in capable if _api(config, t) == endpoint.api)
             if own and len(own) < len(capable):
-                by_targets.setdefault(own, []).append(Use(endpoint, True))
+                by_targets.setdefault((own, endpoint.api), []).append(Use(endpoint, True))
     groups = []
-    for names, uses in sorted(by_targets.items(), key=lambda item: item[0] != everyone):
+    for (names, api), uses in sorted(
+        by_targets.items(), key=lambda item: (item[0][0] != everyone, item[0][1] != "openai")
+    ):
         if not names:
             continue
         if names == everyone:
-            groups.append(ServingGroup(cluster_name(route), route, tuple(uses)))
+            groups.append(ServingGroup(cluster_name(route, api), route, tuple(uses)))
             continue
         narrowed = route.model_copy(update={"targets": tuple(t for t in route.targets if t.display_name in names)})
-        groups.append(ServingGroup(f"{cluster_name(route)}~{'+'.join(names)}", narrowed, tuple(uses)))
+        groups.append(ServingGroup(f"{cluster_name(route, api)}~{'+'.join(names)}", narrowed, tuple(uses)))
     return tuple(groups)
 
 

@@ -1,7 +1,7 @@
 """An immutable, versioned, consistency-checked view of everything the control plane serves.
 
-Built in one step from a validated config, so Envoy and the ext_procs are only ever sent a complete,
-self-consistent set: a route never names a cluster that is not in the same snapshot.
+Built in one step from a validated config, so Envoy is only ever sent a complete, self-consistent set: a route
+never names a cluster that is not in the same snapshot, and no endpoint lacks its per-attempt rewrite.
 """
 
 from __future__ import annotations
@@ -22,15 +22,14 @@ from controlplane.envoy_api import (
     HttpConnectionManager,
 )
 from controlplane.live_state import NO_LIVE_STATE, LiveState
-from controlplane.rewrite_table import build_rewrite_table
 from controlplane.translate import (
     CONTROLPLANE_CLUSTER,
     DEFAULT_SETTINGS,
     EXTPROC_CLUSTER,
+    REWRITE_METADATA_KEY,
     TranslateSettings,
     translate,
 )
-from switchyard.api.v1 import rewrite_pb2
 from switchyard.config import Config
 
 # Clusters that live in Envoy's bootstrap rather than in any snapshot.
@@ -45,13 +44,11 @@ class InconsistentSnapshot(Exception):
 class Snapshot:
     version: str
     resources: Mapping[str, tuple[Message, ...]]
-    rewrite_table: rewrite_pb2.RewriteTable
     content_hash: str
     config: Config
     live: LiveState = NO_LIVE_STATE
     # per resource type: lets each Envoy be sent only the types that changed (a weight change is CDS only)
     type_hashes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
-    rewrite_hash: str = ""
 
     @property
     def config_version(self) -> str:
@@ -61,6 +58,10 @@ class Snapshot:
     @property
     def route_count(self) -> int:
         return len(self.config.routes)
+
+    @property
+    def target_count(self) -> int:
+        return sum(len(route.targets) for route in self.config.routes)
 
 
 def build_snapshot(
@@ -77,23 +78,19 @@ def build_snapshot(
             ROUTE_TYPE: envoy.route_configs,
         }
     )
-    table = build_rewrite_table(config, version)
-    _check_consistency(resources, table)
+    _check_consistency(resources, rewrites=settings.rewrite_attempts)
     type_hashes = {type_url: _hash(messages) for type_url, messages in resources.items()}
-    rewrite_hash = _hash(table.targets)
     return Snapshot(
         version=version,
         resources=resources,
-        rewrite_table=table,
-        content_hash=_hash([*sorted(type_hashes.items()), rewrite_hash]),
+        content_hash=_hash(sorted(type_hashes.items())),
         config=config,
         live=live,
         type_hashes=MappingProxyType(type_hashes),
-        rewrite_hash=rewrite_hash,
     )
 
 
-def _check_consistency(messages: Mapping[str, tuple[Message, ...]], table: rewrite_pb2.RewriteTable) -> None:
+def _check_consistency(messages: Mapping[str, tuple[Message, ...]], rewrites: bool = True) -> None:
     # Envoy's generated message classes are untyped (Any) for mypy; say so once rather than per attribute.
     resources: Mapping[str, tuple[Any, ...]] = messages
     clusters = {c.name for c in resources[CLUSTER_TYPE]}
@@ -111,13 +108,13 @@ def _check_consistency(messages: Mapping[str, tuple[Message, ...]], table: rewri
                 network_filter.typed_config.Unpack(hcm)
                 if hcm.rds.route_config_name not in route_configs:
                     problems.append(f"listener {listener.name!r} names unknown routes {hcm.rds.route_config_name!r}")
-    table_keys = {t.key for t in table.targets}
     for cluster in resources[CLUSTER_TYPE]:
         for locality in cluster.load_assignment.endpoints:
             for lb_endpoint in locality.lb_endpoints:
-                key = lb_endpoint.metadata.filter_metadata[METADATA_NAMESPACE].fields["key"].string_value
-                if key not in table_keys:
-                    problems.append(f"endpoint key {key!r} of cluster {cluster.name!r} has no rewrite entry")
+                fields = lb_endpoint.metadata.filter_metadata[METADATA_NAMESPACE].fields
+                if rewrites and not fields[REWRITE_METADATA_KEY].string_value:
+                    key = fields["key"].string_value
+                    problems.append(f"endpoint key {key!r} of cluster {cluster.name!r} has no rewrite")
     if problems:
         raise InconsistentSnapshot("; ".join(problems))
 

@@ -5,8 +5,10 @@ Design (see shared notes on Envoy as an LLM failover data plane):
   targets' weights, so Envoy's own retry machinery does failover within one client request;
 - the body's `model` is lifted into dynamic metadata by `json_to_metadata`, and routes match on it, so
   malformed JSON and unknown models are answered by Envoy without touching Python;
-- the ext_proc sits in each cluster's *upstream* filter chain, so it runs again for every attempt and can
-  rewrite the request for whichever target Envoy picked.
+- each cluster's *upstream* filter chain runs again for every attempt: a `header_mutation` filter and a Lua
+  filter rewrite the request for whichever target Envoy picked, from that endpoint's metadata
+  (controlplane/attempt_rewrite.py, envoy/lua/attempt_rewrite.lua); the ext_proc joins them only in clusters
+  with a target of another API, and runs only on the attempts to such a target.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from controlplane import errors_shape
+from controlplane.attempt_rewrite import TargetRewrite, group_rewrites, needs_translation
 from controlplane.envoy_api import (
     METADATA_NAMESPACE,
     STREAM_METADATA_NAMESPACE,
@@ -25,10 +28,11 @@ from controlplane.envoy_api import (
     to_message,
     typed,
 )
+from controlplane.envoy_code import attempt_rewrite_lua
 from controlplane.live_state import NO_LIVE_STATE, LiveState
-from controlplane.providers import rewrites_body
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from controlplane.target_keys import target_key
+from extproc import translation_request
 from extproc.translators import parameters_that_may_not_translate
 from switchyard.config import ClientEndpoint, Config, Route
 from switchyard.config.model import LatencyMeasure, OnUnsupported
@@ -48,6 +52,9 @@ STREAM_TAGS = {
     "generation_ms": "switchyard_generation_ms",
 }
 TARGET_HEADER = "x-switchyard-target"
+# Endpoint metadata key holding the target's rewrite, and the request header it travels in to the Lua filter.
+REWRITE_METADATA_KEY = "rewrite"
+REWRITE_HEADER = "x-switchyard-rewrite"
 ATTEMPTS_HEADER = "x-switchyard-attempts"
 
 _RETRY_ON = "retriable-status-codes,reset,connect-failure,refused-stream"
@@ -78,8 +85,8 @@ class TranslateSettings:
 
     tls_ca_file: str = "/etc/ssl/certs/ca-certificates.crt"
     extproc_message_timeout_s: float = 2.0
-    # False only to measure the floor of this design (`make bench`): requests then reach providers with the
-    # client's model and credentials.
+    # False only to measure the floor of this design (`make bench`): no upstream filters at all, so requests
+    # reach providers with the client's path, model and credentials.
     rewrite_attempts: bool = True
 
 
@@ -369,7 +376,13 @@ def _model_route(endpoint: ClientEndpoint, group: ServingGroup, own_api_only: bo
     }
 
 
-def _load_assignment(config: Config, group: ServingGroup, live: LiveState) -> dict[str, Any]:
+def _rewrite_metadata(rewrite: TargetRewrite | None) -> dict[str, str]:
+    return {} if rewrite is None else {REWRITE_METADATA_KEY: rewrite.encode()}
+
+
+def _load_assignment(
+    config: Config, group: ServingGroup, rewrites: tuple[TargetRewrite | None, ...], live: LiveState
+) -> dict[str, Any]:
     """Each target is a locality of its own, weighted by its placement, at its placement's priority level.
 
     A locality per target (rather than weighted endpoints) keeps a target's share independent of how many
@@ -386,13 +399,13 @@ def _load_assignment(config: Config, group: ServingGroup, live: LiveState) -> di
     levels = sorted({p.priority for p in placed})
     envoy_priority = {level: rank for rank, level in enumerate(levels)}  # Envoy wants 0..N-1 without gaps
     localities = []
-    for target, placement in zip(route.targets, placed, strict=True):
+    for target, placement, rewrite in zip(route.targets, placed, rewrites, strict=True):
         provider = config.provider_of(target)
         key = target_key(route, target)
         rank = envoy_priority[placement.priority]
         endpoint_metadata = {
             "filter_metadata": {
-                METADATA_NAMESPACE: {"key": key, "target": target.display_name},
+                METADATA_NAMESPACE: {"key": key, "target": target.display_name, **_rewrite_metadata(rewrite)},
                 # Plain-HTTP endpoints match no entry and get the cluster's default (plaintext) socket.
                 "envoy.transport_socket_match": {"tls_host": provider.host if provider.uses_tls else ""},
             }
@@ -423,11 +436,12 @@ def _load_assignment(config: Config, group: ServingGroup, live: LiveState) -> di
 
 def _cluster(config: Config, group: ServingGroup, settings: TranslateSettings, live: LiveState) -> dict[str, Any]:
     route = group.route
+    rewrites = group_rewrites(config, group) if settings.rewrite_attempts else None
     return {
         "name": group.cluster,
         "type": "STRICT_DNS",
         "dns_lookup_family": "V4_PREFERRED",
-        "load_assignment": _load_assignment(config, group, live),
+        "load_assignment": _load_assignment(config, group, rewrites or (None,) * len(route.targets), live),
         "connect_timeout": _seconds(min(route.timeout, 5.0)),
         "lb_policy": "ROUND_ROBIN",
         "common_lb_config": {"locality_weighted_lb_config": {}},
@@ -439,10 +453,7 @@ def _cluster(config: Config, group: ServingGroup, settings: TranslateSettings, l
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 explicit_http_config={"http_protocol_options": {}},
-                http_filters=[
-                    *([_extproc_filter(settings, rewrites_body(config, route))] if settings.rewrite_attempts else []),
-                    _upstream_codec(),
-                ],
+                http_filters=[*_attempt_filters(rewrites, settings), _upstream_codec()],
             )
         },
     }
@@ -520,32 +531,116 @@ def _is_ip(host: str) -> bool:
     return True
 
 
-def _extproc_filter(settings: TranslateSettings, with_body: bool) -> dict[str, Any]:
-    """The per-attempt rewrite. Routes whose targets all keep the client's model skip the body: one message
-    per attempt instead of two, and no body copied through gRPC."""
+def _attempt_filters(rewrites: tuple[TargetRewrite, ...] | None, settings: TranslateSettings) -> list[dict[str, Any]]:
+    """The per-attempt rewrite, in Envoy: the picked endpoint's rewrite into a header, which the Lua filter
+    applies and removes; then, in clusters with a target of another API, the ext_proc for those attempts."""
+    if rewrites is None:
+        return []
+    filters = [_rewrite_header_filter(), _lua_rewrite_filter()]
+    if needs_translation(rewrites):
+        filters.append(_translating_extproc_filter(settings))
+    return filters
+
+
+def _rewrite_header_filter() -> dict[str, Any]:
+    """`%UPSTREAM_METADATA%` resolves to the endpoint Envoy picked for this attempt: Lua has no access to it.
+
+    The header is removed first: an endpoint without the metadata would otherwise leave a client's own
+    `x-switchyard-rewrite` in place (measured on Envoy 1.40), and the Lua filter would apply it."""
     return {
+        "name": "envoy.filters.http.header_mutation",
+        "typed_config": typed(
+            "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            mutations={
+                "request_mutations": [
+                    {"remove": REWRITE_HEADER},
+                    {
+                        "append": {
+                            "header": {
+                                "key": REWRITE_HEADER,
+                                "value": f"%UPSTREAM_METADATA({METADATA_NAMESPACE}:{REWRITE_METADATA_KEY})%",
+                            },
+                            "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+                        }
+                    },
+                ]
+            },
+        ),
+    }
+
+
+def _lua_rewrite_filter() -> dict[str, Any]:
+    return {
+        "name": "envoy.filters.http.lua",
+        "typed_config": typed(
+            "envoy.extensions.filters.http.lua.v3.Lua",
+            default_source_code={"inline_string": attempt_rewrite_lua()},
+        ),
+    }
+
+
+def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
+    """The ext_proc, skipped (per attempt, by Envoy) unless the Lua filter asked for a translation.
+
+    Envoy evaluates the matcher on the request headers as the Lua filter left them, so attempts to a target of
+    the client's own API never reach Python, even in a route that mixes APIs (measured on Envoy 1.40)."""
+    extproc = {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": typed(
             "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
             grpc_service={"envoy_grpc": {"cluster_name": EXTPROC_CLUSTER}, "timeout": "5s"},
-            # Deliberate: sending an unrewritten request would hand the client's credentials and the wrong model
-            # to a provider. A local reply from an upstream filter is never retried, so keep the ext_proc up.
+            # Deliberate: an untranslated body would reach a provider of another API. A local reply from an
+            # upstream filter is never retried, so keep the ext_proc up.
             failure_mode_allow=False,
             message_timeout=_seconds(settings.extproc_message_timeout_s),
-            # Attempts translated to another API ask for the body and the response (extproc/exchange.py);
-            # the others keep the modes below.
+            # The ext_proc asks for the body and the response when it sees the headers (extproc/exchange.py).
             allow_mode_override=True,
-            # ...and report what they measured (time to first token, output tokens) into the attempt log.
+            # ...and reports what it measured (time to first token, output tokens) into the answer log.
             metadata_options={"receiving_namespaces": {"untyped": [STREAM_METADATA_NAMESPACE]}},
             processing_mode={
                 "request_header_mode": "SEND",
                 "response_header_mode": "SKIP",
-                "request_body_mode": "BUFFERED" if with_body else "NONE",
+                "request_body_mode": "NONE",
                 "response_body_mode": "NONE",
                 "request_trailer_mode": "SKIP",
                 "response_trailer_mode": "SKIP",
             },
-            request_attributes=["xds.upstream_host_metadata", "xds.route_name"],
+        ),
+    }
+    skip_unless_translated = {
+        "matcher_list": {
+            "matchers": [
+                {
+                    "predicate": {
+                        "not_matcher": {
+                            "single_predicate": {
+                                "input": {
+                                    "name": "translation",
+                                    "typed_config": typed(
+                                        "envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
+                                        header_name=translation_request.HEADER,
+                                    ),
+                                },
+                                "value_match": {"prefix": translation_request.VALUE_PREFIX},
+                            }
+                        }
+                    },
+                    "on_match": {
+                        "action": {
+                            "name": "skip",
+                            "typed_config": typed("envoy.extensions.filters.common.matcher.action.v3.SkipFilter"),
+                        }
+                    },
+                }
+            ]
+        }
+    }
+    return {
+        "name": "switchyard.translate",
+        "typed_config": typed(
+            "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            xds_matcher=skip_unless_translated,
+            extension_config=extproc,
         ),
     }
 

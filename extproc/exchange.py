@@ -1,11 +1,12 @@
 """An attempt whose target speaks another API than the client: the request, and the response on its way
 back, pass through a translator (extproc/translators/).
 
-Only these attempts cost response processing: the ext_proc asks Envoy for the body and the response with a
-mode override when it sees the request headers (the one message Envoy honours an override on), so same-API
-attempts keep the fast path (no response through Python). Whether the answer streams is only known later, so
-the response always comes in chunks: a stream's are translated as they arrive, a whole answer's are held back
-and translated at its end. The status is translated with the headers, before Envoy decides on a fallback.
+Envoy has already rewritten the path and credentials for the target (envoy/lua/attempt_rewrite.lua); what is
+left is the body both ways. The ext_proc asks Envoy for the body and the response with a mode override when it
+sees the request headers (the one message Envoy honours an override on). Whether the answer streams is only
+known later, so the response always comes in chunks: a stream's are translated as they arrive, a whole
+answer's are held back and translated at its end. The status is translated with the headers, before Envoy
+decides on a fallback.
 """
 
 from __future__ import annotations
@@ -21,8 +22,8 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import struct_pb2
 
 from controlplane.envoy_api import STREAM_METADATA_NAMESPACE
-from extproc.attempt import Attempt, local_error
-from extproc.targets import header
+from extproc.replies import header, local_error
+from extproc.translation_request import HEADER, TranslationRequest
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
 
 _SEND = pm.ProcessingMode.SEND
@@ -47,10 +48,9 @@ def _refuse(message: str) -> ep.ProcessingResponse:
 
 
 class TranslatedExchange:
-    def __init__(self, attempt: Attempt, translator: Translator, client_path: str) -> None:
-        self.attempt = attempt
+    def __init__(self, request: TranslationRequest, translator: Translator) -> None:
+        self.request = request
         self.translator = translator
-        self.client_path = client_path
         self.streaming = False
         self.client_request: Mapping[str, Any] = {}
         self.status = 0
@@ -61,10 +61,11 @@ class TranslatedExchange:
         self._first_token_at = 0.0
 
     def on_request_headers(self) -> ep.ProcessingResponse:
-        if self.attempt.endpoint not in self.attempt.target.set_headers:
-            target = self.attempt.target
-            return _refuse(f"Target {target.target!r} of model {target.route!r} cannot serve {self.client_path}.")
-        return ep.ProcessingResponse(request_headers=ep.HeadersResponse(), mode_override=_TRANSLATED_MODES)
+        # The header that brought the request here must not travel on to the provider.
+        common = ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[HEADER]))
+        return ep.ProcessingResponse(
+            request_headers=ep.HeadersResponse(response=common), mode_override=_TRANSLATED_MODES
+        )
 
     def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
         try:
@@ -73,18 +74,17 @@ class TranslatedExchange:
             return _refuse("The request body is not valid JSON.")
         if not isinstance(document, dict):
             return _refuse("The request body must be a JSON object.")
-        target = self.attempt.target
         try:
-            translated = self.translator.request(document, target.model)
+            translated = self.translator.request(document, self.request.model)
         except UnsupportedParameter as problem:
             return _refuse(
-                f"Unsupported parameter `{problem.param}` for target {target.target!r} "
+                f"Unsupported parameter `{problem.param}` for target {self.request.target!r} "
                 f"({self.translator.provider_api} API): {problem.reason}",
             )
         self.client_request = document
         self.streaming = document.get("stream") is True
         new_body = json.dumps(translated, ensure_ascii=False, separators=(",", ":")).encode()
-        mutation = self.attempt.header_mutation(len(new_body))
+        mutation = ep.HeaderMutation(set_headers=[header("content-length", str(len(new_body)))])
         mutation.set_headers.append(header("content-type", "application/json"))
         # The translator reads the provider's bytes: they must not come compressed.
         mutation.set_headers.append(header("accept-encoding", "identity"))
@@ -99,9 +99,7 @@ class TranslatedExchange:
         self.content_type = values.get("content-type", "")
         mutation = ep.HeaderMutation(remove_headers=["content-length"])
         if self.streaming and self.status == 200:
-            self.stream = self.translator.stream(
-                self.attempt.target.model, self.attempt.client_model, self.client_request
-            )
+            self.stream = self.translator.stream(self.request.model, self.request.client_model, self.client_request)
             mutation.set_headers.append(header("content-type", "text/event-stream"))
         else:
             # A whole answer, or an error before any token: answered whole, in the client's shape. Its status
@@ -126,7 +124,7 @@ class TranslatedExchange:
         if not body.end_of_stream:
             return _body_response(b"")
         _, translated = self.translator.response(
-            self.status, bytes(self._whole), self.content_type, self.attempt.client_model
+            self.status, bytes(self._whole), self.content_type, self.request.client_model
         )
         return _body_response(translated)
 

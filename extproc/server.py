@@ -1,9 +1,8 @@
-"""The ext_proc gRPC service Envoy calls for every upstream attempt (grpc.aio)."""
+"""The ext_proc gRPC service Envoy calls for the upstream attempts that must be translated (grpc.aio)."""
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import os
 import signal
@@ -15,55 +14,62 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from extproc.attempt import CONTINUE_HEADERS, Attempt, TargetResolver, unknown_target_response
-from extproc.directory_client import follow_directory
+from extproc import translation_request
 from extproc.exchange import TranslatedExchange
-from extproc.targets import TargetIndex
+from extproc.replies import CONTINUE_HEADERS
+from extproc.translators import translator_for
+from switchyard.addresses import bind_grpc
 
 log = logging.getLogger("switchyard.extproc")
 
 
 class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
-    def __init__(self, index: TargetIndex) -> None:
-        self.resolver = TargetResolver(index)
+    """Translates the attempts Envoy sends here: those whose target speaks another API than the client.
+
+    Stateless: what to translate, to which model, arrives with each attempt in the `x-switchyard-translate`
+    header (extproc/translation_request.py), so any ext_proc process can take any attempt from its start."""
 
     async def Process(
         self, request_iterator: AsyncIterator[ep.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ep.ProcessingResponse]:
-        attempt: Attempt | None = None
         exchange: TranslatedExchange | None = None
         async for request in request_iterator:
             kind = request.WhichOneof("request")
             if exchange is not None:
                 yield _translated(exchange, request, kind)
-                continue
-            if kind == "request_headers":
-                target, endpoint, client_model = self.resolver.resolve(request)
-                if target is None:
-                    log.error(
-                        "no rewrite entry for the picked endpoint (table version %r)",
-                        self.resolver.index.version,
-                    )
-                    yield unknown_target_response(f"table version {self.resolver.index.version or 'none yet'}")
-                    return
-                attempt = Attempt(target, endpoint, client_model)
-                translation = target.translations.get(endpoint)
-                if translation is not None:
-                    exchange = TranslatedExchange(attempt, *translation)
-                    yield exchange.on_request_headers()
-                elif request.request_headers.end_of_stream or not attempt.renames_model:
-                    # Headers are all this attempt changes. When the route sends no body at all, this is the
-                    # only message; when it does, the body message below still resets content-length.
-                    yield attempt.headers_only_response()
-                else:
+            elif kind == "request_headers":
+                exchange = _exchange_for(request.request_headers)
+                if exchange is None:
+                    # Envoy only sends attempts carrying the header: anything else goes on as it is.
                     yield CONTINUE_HEADERS
-            elif kind == "request_body" and attempt is not None:
-                yield attempt.body_response(request.request_body.body)
+                else:
+                    yield exchange.on_request_headers()
             else:
-                # Only the modes the control plane configures should reach us, but Envoy waits for an answer to
-                # every message: anything else is let through unchanged rather than left to time out.
+                # Envoy waits for an answer to every message: anything unexpected is let through unchanged
+                # rather than left to time out.
                 log.debug("unexpected ext_proc message %s", kind)
-                yield _PASS_THROUGH[kind]
+                yield _PASS_THROUGH[kind or "request_headers"]
+
+
+def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | None:
+    value = next(
+        (
+            h.raw_value.decode("latin-1") if h.raw_value else h.value
+            for h in headers.headers.headers
+            if h.key == translation_request.HEADER
+        ),
+        None,
+    )
+    if value is None:
+        return None
+    request = translation_request.decode(value)
+    if request is None:
+        log.error("malformed %s header", translation_request.HEADER)
+        return None
+    translator = translator_for(request.client_api, request.provider_api)
+    if translator is None:
+        return None
+    return TranslatedExchange(request, translator)
 
 
 def _translated(exchange: TranslatedExchange, request: ep.ProcessingRequest, kind: str | None) -> ep.ProcessingResponse:
@@ -86,8 +92,7 @@ _PASS_THROUGH = {
 }
 
 
-async def serve(listen: str, controlplane: str, instance: str | None = None) -> int:
-    index = TargetIndex()
+async def serve(listen: str, instance: str | None = None) -> int:
     server = grpc.aio.server(
         options=[
             # Bodies are buffered through gRPC; the default 4 MiB would break large prompts.
@@ -98,32 +103,21 @@ async def serve(listen: str, controlplane: str, instance: str | None = None) -> 
             ("grpc.max_send_message_length", 128 * 1024 * 1024),
         ]
     )
-    ep_grpc.add_ExternalProcessorServicer_to_server(AttemptProcessor(index), server)
+    ep_grpc.add_ExternalProcessorServicer_to_server(AttemptProcessor(), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
-    if server.add_insecure_port(listen) == 0:
+    if not bind_grpc(server, listen):
         log.error("cannot listen on %s", listen)
         return 2
     await server.start()
+    # Nothing to wait for: every attempt carries what it needs.
+    await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     name = instance or f"{socket.gethostname()}:{os.getpid()}"
-    log.info("ext_proc %s listening on %s, following control plane %s", name, listen, controlplane)
-    follower = asyncio.create_task(follow_directory(controlplane, name, index))
-
-    async def mark_ready() -> None:
-        while not index.ready:
-            await asyncio.sleep(0.05)
-        await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
-
-    ready = asyncio.create_task(mark_ready())
-    await health_servicer.set("", health_pb2.HealthCheckResponse.NOT_SERVING)
+    log.info("ext_proc %s listening on %s", name, listen)
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    for task in (follower, ready):
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            await task
     await server.stop(grace=2.0)
     return 0

@@ -8,6 +8,9 @@ from importlib import resources
 from pathlib import Path
 from string import Template
 
+from switchyard.addresses import OWNER_ONLY, TcpAddress, UnixAddress, envoy_cluster_type, parse_address
+from switchyard.addresses import split_address as split_address  # re-exported: the control plane's status API
+
 _REPO_TEMPLATE = Path(__file__).resolve().parent.parent / "envoy" / "bootstrap.yaml"
 
 
@@ -19,31 +22,34 @@ def template_text() -> str:
     return resources.files("switchyard").joinpath("_data/bootstrap.yaml").read_text(encoding="utf-8")
 
 
-def split_address(address: str) -> tuple[str, int]:
-    host, _, port = address.rpartition(":")
-    return host.strip("[]"), int(port)
-
-
 @dataclass(frozen=True)
 class BootstrapParams:
+    """Addresses as the flags take them: HOST:PORT or unix:/absolute/path."""
+
     node_id: str
     admin: str
     xds: str
     extprocs: tuple[str, ...]
 
 
+def _endpoint(address: TcpAddress | UnixAddress) -> dict[str, object]:
+    return {"endpoint": {"address": address.envoy()}}
+
+
 def render_bootstrap(params: BootstrapParams) -> str:
-    admin_host, admin_port = split_address(params.admin)
-    xds_host, xds_port = split_address(params.xds)
-    endpoints = []
-    for address in params.extprocs:
-        host, port = split_address(address)
-        endpoints.append({"endpoint": {"address": {"socket_address": {"address": host, "port_value": port}}}})
+    admin = parse_address(params.admin)
+    xds = parse_address(params.xds)
+    extprocs = [parse_address(address) for address in params.extprocs]
+    if not extprocs:
+        raise ValueError("at least one ext_proc address is needed")
+    # Envoy's admin serves config_dump, which shows provider API keys: as a Unix socket it is owner-only.
+    admin_address = admin.envoy(OWNER_ONLY) if isinstance(admin, UnixAddress) else admin.envoy()
+    # The values are JSON, which YAML reads as flow collections and quoted strings.
     return Template(template_text()).substitute(
         NODE_ID=json.dumps(params.node_id),
-        ADMIN_ADDRESS=admin_host,
-        ADMIN_PORT=admin_port,
-        XDS_ADDRESS=xds_host,
-        XDS_PORT=xds_port,
-        EXTPROC_ENDPOINTS=json.dumps(endpoints),
+        ADMIN_ADDRESS=json.dumps(admin_address),
+        XDS_CLUSTER_TYPE=envoy_cluster_type([xds]),
+        XDS_ENDPOINTS=json.dumps([_endpoint(xds)]),
+        EXTPROC_CLUSTER_TYPE=envoy_cluster_type(extprocs),
+        EXTPROC_ENDPOINTS=json.dumps([_endpoint(address) for address in extprocs]),
     )

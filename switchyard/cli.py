@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from switchyard.addresses import address_arg
 from switchyard.config import ConfigError, load_config
 from switchyard.mock_provider import cli as mock_cli
 
@@ -49,6 +51,7 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> GatewayOpti
         admin=args.admin,
         xds=args.xds,
         extproc=args.extproc,
+        work_dir=args.work_dir,
         extproc_workers=args.extproc_workers,
         api=args.api,
         envoy_concurrency=args.envoy_concurrency,
@@ -73,7 +76,16 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return run_demo(options)
 
 
+def _private_files() -> None:
+    """Sockets and files this process creates are owner-only: its gRPC port carries provider API keys.
+
+    gRPC creates a Unix socket with the process umask (0777 & ~077: owner-only); files come out 0600.
+    """
+    os.umask(0o077)
+
+
 def _cmd_controlplane(args: argparse.Namespace) -> int:
+    _private_files()
     from controlplane.server import serve
     from controlplane.translate import TranslateSettings
 
@@ -82,9 +94,10 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
 
 
 def _cmd_extproc(args: argparse.Namespace) -> int:
+    _private_files()
     from extproc.server import serve
 
-    return asyncio.run(serve(args.listen, args.controlplane, args.instance))
+    return asyncio.run(serve(args.listen, args.instance))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -107,26 +120,71 @@ def _cmd_status(args: argparse.Namespace) -> int:
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
     from switchyard.bootstrap import BootstrapParams, render_bootstrap
 
-    print(render_bootstrap(BootstrapParams(args.node_id, args.admin, args.xds, tuple(args.extproc))))
+    try:
+        text = render_bootstrap(BootstrapParams(args.node_id, args.admin, args.xds, tuple(args.extproc)))
+    except ValueError as error:  # e.g. Unix sockets and host names mixed in one cluster
+        print(f"switchyard envoy-bootstrap: {error}", file=sys.stderr)
+        return 2
+    print(text)
     return 0
 
 
+_ADDRESS = "HOST:PORT or unix:/absolute/path"
+
+
+def _positive(text: str) -> int:
+    value = int(text)
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, not {value}")
+    return value
+
+
 def _add_process_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--admin", default="127.0.0.1:9901", help="Envoy admin address (default: %(default)s, loopback)"
+    addresses = parser.add_argument_group(
+        "addresses",
+        "Provider API keys are in Envoy's configuration: Envoy's admin (config_dump) and the control plane's gRPC "
+        "port can show them. So these default to owner-only Unix sockets in the work dir. "
+        f"Each takes {_ADDRESS}; TCP is an explicit opt-in (containers, several hosts).",
     )
-    parser.add_argument("--xds", default="127.0.0.1:18000", help="control plane gRPC address (default: %(default)s)")
-    parser.add_argument("--extproc", default="127.0.0.1:18001", help="ext_proc gRPC address (default: %(default)s)")
+    addresses.add_argument(
+        "--work-dir",
+        type=Path,
+        metavar="DIR",
+        help="private directory for the sockets, Envoy's bootstrap and the control plane's last good config; "
+        "created with mode 0700 if missing, kept on exit (default: a fresh temp dir of mode 0700, removed on exit)",
+    )
+    addresses.add_argument(
+        "--admin",
+        type=address_arg,
+        metavar="ADDRESS",
+        help="Envoy admin (default: unix:DIR/envoy-admin.sock, mode 0600). A TCP HOST:PORT lets anyone who can "
+        "reach it read the provider API keys through config_dump: `up` warns",
+    )
+    addresses.add_argument(
+        "--xds",
+        type=address_arg,
+        metavar="ADDRESS",
+        help="control plane gRPC: ADS, which carries the keys, and the attempt log (default: unix:DIR/xds.sock, "
+        "owner-only). A TCP HOST:PORT lets anyone who can reach it subscribe and read the keys: `up` warns",
+    )
+    addresses.add_argument(
+        "--extproc",
+        type=address_arg,
+        metavar="ADDRESS",
+        help="ext_proc gRPC (default: unix:DIR/extproc.sock, owner-only). With --extproc-workers N: "
+        "DIR/extproc-1.sock … extproc-N.sock, or for HOST:PORT the port and the N-1 after it",
+    )
     parser.add_argument(
         "--api",
         default="127.0.0.1:18002",
-        help="control plane status API: GET /status, GET /metrics (default: %(default)s, loopback)",
+        help="control plane status API, TCP HOST:PORT: GET /status, GET /metrics; it shows no keys "
+        "(default: %(default)s, loopback)",
     )
     parser.add_argument(
         "--extproc-workers",
-        type=int,
+        type=_positive,
         default=1,
-        help="ext_proc processes, on the --extproc port and the ones after it (default: %(default)s)",
+        help="ext_proc processes, one address each (see --extproc) (default: %(default)s)",
     )
     parser.add_argument("--envoy-concurrency", type=int, default=2, help="Envoy worker threads (default: %(default)s)")
     parser.add_argument("--envoy-log-level", default="warning", help="Envoy log level (default: %(default)s)")
@@ -198,10 +256,18 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "controlplane",
         help="run only the xDS control plane (for container deployments)",
-        description="Serve ADS to Envoy and the rewrite table to ext_procs; reload the YAML on edit/SIGHUP.",
+        description="Serve ADS and the attempt log to Envoy; reload the YAML on edit/SIGHUP. Runs with umask 077: "
+        "a Unix socket it listens on and the files it writes are owner-only.",
     )
     p.add_argument("config", type=Path, help="the routing YAML")
-    p.add_argument("--listen", default="127.0.0.1:18000", help="gRPC address (default: %(default)s)")
+    p.add_argument(
+        "--listen",
+        type=address_arg,
+        required=True,
+        metavar="ADDRESS",
+        help=f"gRPC address, {_ADDRESS} (required). It serves ADS, which carries provider API keys: prefer a Unix "
+        "socket (created owner-only); HOST:PORT only where Envoy runs elsewhere (containers, several hosts)",
+    )
     p.add_argument(
         "--tls-ca-file",
         default="/etc/ssl/certs/ca-certificates.crt",
@@ -222,20 +288,36 @@ def build_parser() -> argparse.ArgumentParser:
         help="run only the per-attempt rewrite service (for container deployments)",
         description="The Envoy ext_proc that rewrites every upstream attempt for its target.",
     )
-    p.add_argument("--listen", default="127.0.0.1:18001", help="gRPC address (default: %(default)s)")
-    p.add_argument("--controlplane", default="127.0.0.1:18000", help="control plane address (default: %(default)s)")
+    p.add_argument(
+        "--listen",
+        type=address_arg,
+        required=True,
+        metavar="ADDRESS",
+        help=f"gRPC address, {_ADDRESS} (required; a Unix socket is created owner-only)",
+    )
     p.add_argument("--instance", help="name for logs (default: host:pid)")
     p.set_defaults(func=_cmd_extproc)
 
     p = sub.add_parser(
         "envoy-bootstrap",
         help="print the Envoy bootstrap for given addresses (for containers)",
-        description="Render envoy/bootstrap.yaml with the given addresses to stdout.",
+        description=f"Render envoy/bootstrap.yaml with the given addresses to stdout. Each address is {_ADDRESS}. "
+        "Envoy's admin shows provider API keys (config_dump): give it a Unix socket (Envoy creates it mode 0600) "
+        "unless a TCP port is reachable only by whom may read the keys.",
     )
-    p.add_argument("--node-id", default="switchyard-envoy")
-    p.add_argument("--admin", default="127.0.0.1:9901")
-    p.add_argument("--xds", default="127.0.0.1:18000")
-    p.add_argument("--extproc", action="append", default=None, help="ext_proc address; repeat for several")
+    p.add_argument("--node-id", default="switchyard-envoy", help="xDS node id (default: %(default)s)")
+    p.add_argument("--admin", type=address_arg, required=True, metavar="ADDRESS", help="Envoy admin address (required)")
+    p.add_argument(
+        "--xds", type=address_arg, required=True, metavar="ADDRESS", help="control plane gRPC address (required)"
+    )
+    p.add_argument(
+        "--extproc",
+        type=address_arg,
+        action="append",
+        required=True,
+        metavar="ADDRESS",
+        help="ext_proc gRPC address (required); repeat for several",
+    )
     p.set_defaults(func=_cmd_bootstrap)
     return parser
 
@@ -243,8 +325,6 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    if args.command == "envoy-bootstrap" and args.extproc is None:
-        args.extproc = ["127.0.0.1:18001"]
     _setup_logging(args.log_level)
     try:
         return int(args.func(args))

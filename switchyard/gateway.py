@@ -1,25 +1,33 @@
 """`switchyard up`: the control plane, the ext_proc and Envoy as supervised processes.
 
 Start order follows the data path backwards: the control plane first (it refuses bad config), then the
-ext_proc (it subscribes to the rewrite table), then Envoy, whose listener therefore only appears once a
-request through it can be rewritten. A child that dies is restarted with back-off; too many deaths in a
-minute stop everything rather than limp along.
+ext_proc, then Envoy, whose listener only appears once the control plane has configured it. A child that dies
+is restarted with back-off; too many deaths in a minute stop everything rather than limp along.
+
+Provider API keys are in Envoy's configuration (pushed over ADS): Envoy's admin (config_dump) and the control
+plane's gRPC port can show them. So by default nothing of ours listens on TCP except the gateway listener and
+the status API: the admin, xDS and ext_proc addresses are Unix sockets, owner-only, in a private work dir.
 """
 
 from __future__ import annotations
 
+import contextlib
 import logging
+import os
+import shutil
 import signal
 import socket
+import stat
 import sys
 import tempfile
 import time
 import urllib.error
 import urllib.request
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-from switchyard.bootstrap import BootstrapParams, render_bootstrap, split_address
+from switchyard.addresses import UNIX_PREFIX, AddressError, TcpAddress, UnixAddress, numbered, parse_address
+from switchyard.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.config import Config, ConfigError, load_config
 from switchyard.processes import Child, envoy_binary, switchyard_command, wait_until
 
@@ -28,12 +36,23 @@ log = logging.getLogger("switchyard.up")
 _RESTARTS_PER_MINUTE = 5
 
 
+ADMIN_SOCKET = "envoy-admin.sock"
+XDS_SOCKET = "xds.sock"
+EXTPROC_SOCKET = "extproc.sock"  # extproc-1.sock … extproc-N.sock with several workers
+
+
 @dataclass
 class GatewayOptions:
     config_path: Path
-    admin: str = "127.0.0.1:9901"
-    xds: str = "127.0.0.1:18000"
-    extproc: str = "127.0.0.1:18001"
+    # None: a Unix socket in the work dir (ADMIN_SOCKET, XDS_SOCKET, EXTPROC_SOCKET). Else HOST:PORT or unix:/path.
+    admin: str | None = None
+    xds: str | None = None
+    extproc: str | None = None
+    # None: a fresh private temp dir, removed on exit. Holds the sockets, Envoy's bootstrap and the control
+    # plane's last good config.
+    work_dir: Path | None = None
+    # Set by resolved() when the work dir is a temp dir of ours, which then goes when Switchyard stops.
+    owns_work_dir: bool = False
     # Each ext_proc is one Python process (one core at most); Envoy spreads attempts over all of them.
     extproc_workers: int = 1
     api: str | None = "127.0.0.1:18002"
@@ -46,11 +65,34 @@ class GatewayOptions:
     ready_timeout: float = 30.0
     extra_children: list[Child] = field(default_factory=list)
 
+    def resolved(self) -> GatewayOptions:
+        """A copy with the work dir created (mode 0700 when we create it) and every address set."""
+        if self.work_dir is None:
+            work_dir = Path(tempfile.mkdtemp(prefix="switchyard-"))  # mode 0700
+            owned = True
+        else:
+            work_dir = self.work_dir.absolute()
+            work_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+            owned = self.owns_work_dir
+        admin = self.admin or f"{UNIX_PREFIX}{work_dir / ADMIN_SOCKET}"
+        xds = self.xds or f"{UNIX_PREFIX}{work_dir / XDS_SOCKET}"
+        extproc = self.extproc or f"{UNIX_PREFIX}{work_dir / EXTPROC_SOCKET}"
+        resolved = replace(self, work_dir=work_dir, admin=admin, xds=xds, extproc=extproc, owns_work_dir=owned)
+        # A work dir too deep for a socket path (sun_path: 107 bytes) is refused here, before anything starts.
+        try:
+            for address in (admin, xds, *resolved.extproc_addresses):
+                parse_address(address)
+        except AddressError:
+            _remove_owned_work_dir(resolved)
+            raise
+        return resolved
+
     @property
     def extproc_addresses(self) -> tuple[str, ...]:
-        """Worker i listens on the --extproc port + i: distinct endpoints, so Envoy balances across them."""
-        host, port = split_address(self.extproc)
-        return tuple(f"{host}:{port + i}" for i in range(self.extproc_workers))
+        """One address per worker, so Envoy balances across them: for HOST:PORT the port + i, for a Unix socket
+        NAME-1.sock … NAME-N.sock (NAME.sock itself with one worker)."""
+        assert self.extproc is not None, "resolved() sets every address"
+        return numbered(self.extproc, self.extproc_workers)
 
     @property
     def extproc_names(self) -> tuple[str, ...]:
@@ -61,9 +103,10 @@ class GatewayOptions:
 
 class Gateway:
     def __init__(self, options: GatewayOptions, config: Config) -> None:
-        self.options = options
+        self.options = options.resolved()
         self.config = config
-        self._workdir = Path(tempfile.mkdtemp(prefix="switchyard-"))
+        assert self.options.work_dir is not None
+        self._workdir = self.options.work_dir
         self._stopping = False
         self.children = [*options.extra_children, *self._core_children()]
 
@@ -72,6 +115,7 @@ class Gateway:
 
     def _core_children(self) -> list[Child]:
         o = self.options
+        assert o.admin is not None and o.xds is not None
         bootstrap = self._workdir / "envoy-bootstrap.yaml"
         bootstrap.write_text(
             render_bootstrap(
@@ -99,9 +143,7 @@ class Gateway:
             *(
                 Child(
                     name,
-                    switchyard_command(
-                        *level, "extproc", "--listen", address, "--controlplane", o.xds, "--instance", name
-                    ),
+                    switchyard_command(*level, "extproc", "--listen", address, "--instance", name),
                     self._log_path(name),
                 )
                 for name, address in zip(o.extproc_names, o.extproc_addresses, strict=True)
@@ -206,26 +248,88 @@ class Gateway:
         self._stopping = True
         for child in reversed(self.children):  # Envoy first: stop taking requests before the rest goes
             child.stop()
+        if self.options.owns_work_dir:
+            shutil.rmtree(self._workdir, ignore_errors=True)
 
 
 def _busy_ports(options: GatewayOptions, config: Config) -> list[str]:
+    assert options.admin is not None and options.xds is not None
     wanted = {
         f"{config.listen_host}:{config.listen_port}": "listen (from the YAML)",
         options.admin: "--admin",
         options.xds: "--xds",
         **({options.api: "--api"} if options.api else {}),
-        **{address: "--extproc (and the ports after it, one per worker)" for address in options.extproc_addresses},
+        **{address: "--extproc (one address per worker)" for address in options.extproc_addresses},
     }
     busy = []
     for address, what in wanted.items():
-        host, port = split_address(address)
-        with socket.socket(socket.AF_INET6 if ":" in host else socket.AF_INET, socket.SOCK_STREAM) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            try:
-                probe.bind((host, port))
-            except OSError as error:
-                busy.append(f"{address} ({what}): {error.strerror}")
+        try:
+            parsed = parse_address(address)
+        except AddressError as error:
+            busy.append(f"{address} ({what}): {error}")
+            continue
+        problem = _unix_path_problem(parsed.path) if isinstance(parsed, UnixAddress) else _tcp_port_problem(parsed)
+        if problem:
+            busy.append(f"{address} ({what}): {problem}")
     return busy
+
+
+def _tcp_port_problem(address: TcpAddress) -> str | None:
+    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind((address.host, address.port))
+        except OSError as error:
+            return error.strerror or str(error)
+    return None
+
+
+def _unix_path_problem(path: str) -> str | None:
+    """None if the path is free to bind; a stale socket file (nobody answers on it) is removed."""
+    if not Path(path).parent.is_dir():
+        return f"the directory {Path(path).parent} does not exist"
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return None
+    if not stat.S_ISSOCK(mode):
+        return "exists and is not a socket"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1)
+        try:
+            probe.connect(path)
+        except ConnectionRefusedError:  # left behind by a process that is gone
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(path)
+            return None
+        except OSError as error:
+            return error.strerror or str(error)
+    return "something already answers on this socket"
+
+
+def _key_exposure_warnings(options: GatewayOptions) -> list[str]:
+    warnings = []
+    for flag, address, how in (
+        ("--admin", options.admin, "through Envoy's admin config_dump"),
+        ("--xds", options.xds, "by subscribing to the control plane over ADS"),
+    ):
+        if address is not None and isinstance(parse_address(address), TcpAddress):
+            warnings.append(
+                f"WARNING: {flag} {address} is a TCP port: anyone who can reach it can read the provider API keys "
+                f"{how}. Leave {flag} out for an owner-only Unix socket in the work dir."
+            )
+    return warnings
+
+
+def _admin_line(admin: str) -> str:
+    parsed = parse_address(admin)
+    if isinstance(parsed, UnixAddress):
+        return (
+            f"  Envoy admin:  {parsed.path}  (Unix socket, owner-only; "
+            f"curl --unix-socket {parsed.path} http://envoy/ready)\n"
+        )
+    return f"  Envoy admin:  http://{parsed}  (TCP: its config_dump shows provider API keys to anyone who reaches it)\n"
 
 
 def run_up(options: GatewayOptions, banner: str = "") -> int:
@@ -235,21 +339,36 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         print(error.render(), file=sys.stderr)
         print("Nothing was started.", file=sys.stderr)
         return 2
+    try:
+        options = options.resolved()
+    except (AddressError, OSError) as error:
+        print(f"Cannot start: {error}", file=sys.stderr)
+        print("Nothing was started.", file=sys.stderr)
+        return 2
     if busy := _busy_ports(options, config):
         print("Cannot start: these addresses are not available:\n  " + "\n  ".join(busy), file=sys.stderr)
         print("Nothing was started.", file=sys.stderr)
+        _remove_owned_work_dir(options)
         return 2
+    for warning in _key_exposure_warnings(options):
+        # Logged (to stderr) so it also lands wherever the log is collected; printed if the log level hides it.
+        if log.isEnabledFor(logging.WARNING):
+            log.warning("%s", warning)
+        else:
+            print(warning, file=sys.stderr, flush=True)
     gateway = Gateway(options, config)
     if not gateway.start():
         return 1
+    assert options.admin is not None
     model = config.routes[0].model
     status_line = f"  Status:       switchyard status --api {options.api}\n" if options.api else ""
     print(
         f"Switchyard is up: {len(config.routes)} route(s) from {options.config_path}\n"
         f"  OpenAI API:   {gateway.base_url}/v1  (POST /chat/completions, /completions, /embeddings; GET /models)\n"
         f"  Anthropic:    {gateway.base_url}/v1/messages  (POST; for the anthropic SDK, base_url={gateway.base_url})\n"
-        f"  Envoy admin:  http://{options.admin}  (loopback only)\n"
+        f"{_admin_line(options.admin)}"
         f"{status_line}"
+        f"  Work dir:     {options.work_dir}\n"
         f"  Try:  curl -s {gateway.base_url}/v1/chat/completions -H 'content-type: application/json' "
         f'-d \'{{"model": "{model}", "messages": [{{"role": "user", "content": "hi"}}]}}\' -i\n'
         f"{banner}"
@@ -257,3 +376,8 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         flush=True,
     )
     return gateway.supervise()
+
+
+def _remove_owned_work_dir(options: GatewayOptions) -> None:
+    if options.owns_work_dir and options.work_dir is not None:
+        shutil.rmtree(options.work_dir, ignore_errors=True)

@@ -6,10 +6,10 @@ from typing import Protocol
 
 from switchyard.config import ClientEndpoint, Provider, Target
 
-# Every credential header any provider uses. Each attempt removes the ones its target does not set, so a
-# backup never receives the primary's key (Envoy keeps header mutations across retries) and no provider
-# ever receives the client's own gateway credentials.
-AUTH_HEADERS = ("authorization", "api-key", "x-api-key")
+# Every header any provider adapter sets: credentials, and the API version Anthropic wants. Each attempt
+# removes the ones its target does not set, so a backup never receives the primary's key (Envoy keeps header
+# changes across retries) and no provider ever receives the client's own gateway credentials.
+MANAGED_HEADERS = ("authorization", "api-key", "x-api-key", "anthropic-version")
 
 
 class ProviderAdapter(Protocol):

@@ -1,7 +1,8 @@
 """Real processes for end-to-end tests: mock providers and a whole `switchyard up` stack on loopback.
 
-Everything listens on 127.0.0.1 with free ports, waits by polling with deadlines, and keeps every process's
-log so a failing test can show them.
+The gateway listener, the status API and the mocks listen on 127.0.0.1 with free ports; Envoy's admin, the
+control plane and the ext_proc on their default Unix sockets in the stack's work dir. Everything waits by
+polling with deadlines and keeps every process's log so a failing test can show them.
 """
 
 from __future__ import annotations
@@ -89,7 +90,7 @@ class MockProvider:
 
 
 class Stack:
-    """`switchyard up CONFIG` with every port chosen free, and its processes' logs in `log_dir`."""
+    """`switchyard up CONFIG` with free TCP ports, its sockets in `log_dir/work`, its processes' logs in `log_dir`."""
 
     def __init__(
         self, config_text: str, log_dir: Path, env: dict[str, str] | None = None, up_args: tuple[str, ...] = ()
@@ -97,9 +98,12 @@ class Stack:
         self.log_dir = log_dir
         self.config_path = log_dir / "switchyard.yaml"
         self.config_path.write_text(config_text)
-        self.admin = f"127.0.0.1:{free_port()}"
-        self.xds = f"127.0.0.1:{free_port()}"
-        self.extproc = f"127.0.0.1:{free_port()}"
+        # `up` puts Envoy's admin, the control plane and the ext_proc on Unix sockets in its work dir.
+        self.work_dir = log_dir / "work"
+        self.admin_socket = self.work_dir / "envoy-admin.sock"
+        self.xds_socket = self.work_dir / "xds.sock"
+        self.xds = f"unix:{self.xds_socket}"
+        self.extproc = f"unix:{self.work_dir / 'extproc.sock'}"
         self.api = f"127.0.0.1:{free_port()}"
         self.up_log = log_dir / "up.log"
         self._up_log_file = open(self.up_log, "wb")  # noqa: SIM115
@@ -113,12 +117,8 @@ class Stack:
                 "debug",
                 "up",
                 str(self.config_path),
-                "--admin",
-                self.admin,
-                "--xds",
-                self.xds,
-                "--extproc",
-                self.extproc,
+                "--work-dir",
+                str(self.work_dir),
                 "--api",
                 self.api,
                 "--log-dir",
@@ -168,13 +168,17 @@ class Stack:
         return document
 
     def target_status(self, route: str, target: str) -> dict[str, Any]:
-        (found,) = [
+        found: list[dict[str, Any]] = [
             t for r in self.status()["routes"] if r["model"] == route for t in r["targets"] if t["name"] == target
         ]
-        return found
+        (one,) = found
+        return one
 
     def admin_get(self, path: str) -> str:
-        return httpx.get(f"http://{self.admin}{path}", timeout=10).text
+        """GET on Envoy's admin, over its Unix socket."""
+        transport = httpx.HTTPTransport(uds=str(self.admin_socket))
+        with httpx.Client(transport=transport, base_url="http://envoy", timeout=10) as admin:
+            return admin.get(path).text
 
     def signal(self, sig: int = signal.SIGHUP) -> None:
         self.process.send_signal(sig)

@@ -57,7 +57,7 @@ def test_up_refuses_invalid_config_and_starts_nothing(tmp_path: Path) -> None:
         f"listen: 127.0.0.1:{port}\nproviders: {{}}\n"
         "routes:\n  - model: m\n    targets: [{provider: ghost, model: x}]\n"
     )
-    result = _switchyard("up", str(bad), "--xds", f"127.0.0.1:{free_port()}", "--extproc", f"127.0.0.1:{free_port()}")
+    result = _switchyard("up", str(bad), "--work-dir", str(tmp_path / "work"))
     assert result.returncode == 2
     assert "unknown provider 'ghost'" in result.stderr
     assert "Nothing was started" in result.stderr
@@ -75,19 +75,10 @@ def demo(tmp_path: Path) -> Iterator[tuple[str, Path]]:
         "SWITCHYARD_DEMO_MOCK_PORT": str(mock_port),
         "SWITCHYARD_DEMO_ANTHROPIC_PORT": str(free_port()),
     }
-    ports = [
-        "--admin",
-        f"127.0.0.1:{free_port()}",
-        "--xds",
-        f"127.0.0.1:{free_port()}",
-        "--extproc",
-        f"127.0.0.1:{free_port()}",
-        "--api",
-        f"127.0.0.1:{free_port()}",
-    ]
+    addresses = ["--work-dir", str(tmp_path / "work"), "--api", f"127.0.0.1:{free_port()}"]
     with open(log, "wb") as out:
         process = subprocess.Popen(
-            [sys.executable, "-m", "switchyard", "demo", *ports, "--log-dir", str(tmp_path)],
+            [sys.executable, "-m", "switchyard", "demo", *addresses, "--log-dir", str(tmp_path)],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,
@@ -138,9 +129,58 @@ def test_up_refuses_a_listen_port_in_use(tmp_path: Path) -> None:
             f"listen: 127.0.0.1:{port}\nproviders: {{p: {{kind: openai_compatible, base_url: 'http://127.0.0.1:9'}}}}\n"
             "routes: [{model: m, targets: [{provider: p, model: m}]}]\n"
         )
-        result = _switchyard(
-            "up", str(config), "--xds", f"127.0.0.1:{free_port()}", "--extproc", f"127.0.0.1:{free_port()}"
-        )
+        result = _switchyard("up", str(config), "--work-dir", str(tmp_path / "work"))
     assert result.returncode == 2
     assert f"127.0.0.1:{port} (listen (from the YAML))" in result.stderr
     assert "Nothing was started" in result.stderr
+
+
+def _valid_config(tmp_path: Path, port: int) -> Path:
+    config = tmp_path / "c.yaml"
+    config.write_text(
+        f"listen: 127.0.0.1:{port}\nproviders: {{p: {{kind: openai_compatible, base_url: 'http://127.0.0.1:9'}}}}\n"
+        "routes: [{model: m, targets: [{provider: p, model: m}]}]\n"
+    )
+    return config
+
+
+def test_up_refuses_an_admin_socket_something_answers_on(tmp_path: Path) -> None:
+    import socket
+
+    work = tmp_path / "work"
+    work.mkdir()
+    with socket.socket(socket.AF_UNIX) as taken:
+        taken.bind(str(work / "envoy-admin.sock"))
+        taken.listen()
+        config = _valid_config(tmp_path, free_port())
+        result = _switchyard("up", str(config), "--work-dir", str(work), "--api", f"127.0.0.1:{free_port()}")
+    assert result.returncode == 2
+    assert f"unix:{work}/envoy-admin.sock (--admin): something already answers on this socket" in result.stderr
+    assert "Nothing was started" in result.stderr
+
+
+@pytest.mark.e2e
+def test_up_with_a_tcp_admin_warns_that_it_exposes_the_keys(tmp_path: Path) -> None:
+    admin, port = f"127.0.0.1:{free_port()}", free_port()
+    log = tmp_path / "up.out"
+    argv = ["up", str(_valid_config(tmp_path, port)), "--admin", admin, "--work-dir", str(tmp_path / "work")]
+    argv += ["--api", f"127.0.0.1:{free_port()}", "--log-dir", str(tmp_path)]
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "switchyard", *argv],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    ACTIVE_LOGS.append(("up", log))
+    try:
+        wait_for(lambda: "Switchyard is up" in log.read_text() or process.poll() is not None, 40, "`up` to start")
+        assert process.poll() is None, log.read_text()
+        text = log.read_text()
+        assert f"WARNING: --admin {admin} is a TCP port: anyone who can reach it can read the provider API keys" in text
+        assert f"Envoy admin:  http://{admin}" in text
+        assert httpx.get(f"http://{admin}/ready", timeout=5).status_code == 200  # the opt-in works
+    finally:
+        process.terminate()
+        process.wait(20)
+        ACTIVE_LOGS.remove(("up", log))

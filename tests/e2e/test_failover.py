@@ -4,6 +4,8 @@ replaced by its backup inside the same client request, and the backup receives a
 from __future__ import annotations
 
 import json
+import os
+import stat
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -283,19 +285,28 @@ def test_models_endpoint_lists_routes(stack: Stack) -> None:
     assert {"chatgpt-4", "ab", "azure-backup"} <= {m["id"] for m in response.json()["data"]}
 
 
-def test_api_keys_never_reach_envoy_config_or_logs(stack: Stack) -> None:
-    dump = stack.admin_get("/config_dump?include_eds")
-    assert "route/chatgpt-4" in dump  # the dump is real
+# Keys are in Envoy's configuration by design now (config_dump shows them): no config_dump check here.
+def test_api_keys_never_reach_logs(stack: Stack) -> None:
+    assert stack.chat("chatgpt-4").status_code == 200  # an attempt that carried a key
     for key in (OPENAI_KEY, AZURE_KEY):
-        assert key not in dump
         for name in ("up", "controlplane", "extproc", "envoy"):
             assert key not in stack.log(name), f"{name}.log leaks an API key"
 
 
-def test_admin_listens_on_loopback_only(stack: Stack) -> None:
+def test_admin_xds_and_extproc_are_owner_only_unix_sockets(stack: Stack) -> None:
+    assert stat.S_IMODE(stack.work_dir.stat().st_mode) == 0o700
+    sockets = {"admin": stack.admin_socket, "xds": stack.xds_socket, "extproc": stack.work_dir / "extproc.sock"}
+    for name, path in sockets.items():
+        info = path.stat()
+        assert stat.S_ISSOCK(info.st_mode), f"{name}: {path} is not a socket"
+        assert info.st_uid == os.getuid(), f"{name}: {path} is not owned by the running user"
+        # Envoy chmods its admin pipe (mode: 384); Switchyard its gRPC sockets (switchyard.addresses.bind_grpc).
+        assert stat.S_IMODE(info.st_mode) == 0o600, f"{name}: {path} has mode {oct(info.st_mode)}"
+
     dump = json.loads(stack.admin_get("/config_dump"))
     (bootstrap,) = [c["bootstrap"] for c in dump["configs"] if c["@type"].endswith("BootstrapConfigDump")]
-    assert bootstrap["admin"]["address"]["socket_address"]["address"] == "127.0.0.1"
+    assert bootstrap["admin"]["address"] == {"pipe": {"path": str(stack.admin_socket), "mode": 384}}
+    assert "socket_address" not in json.dumps(bootstrap), "no TCP address in Envoy's bootstrap (admin, xDS, ext_proc)"
 
 
 def test_three_target_chain_tries_each_target_once_in_priority_order(stack: Stack, mock: MockProvider) -> None:

@@ -75,12 +75,14 @@ def test_output_price_matters_less_than_input_at_three_to_one() -> None:
 
 def test_lowest_cost_becomes_envoy_priority_levels() -> None:
     text = PROVIDERS + "routes:\n  - model: m\n" + textwrap.indent(textwrap.dedent(PRICED).strip() + "\n", "    ")
-    (cluster,) = translate(load_config_text(text)).clusters
-    levels: dict[int, list[str]] = {}
-    for locality in cluster.load_assignment.endpoints:
-        levels.setdefault(locality.priority, []).append(locality.locality.sub_zone)
-    by_level = {level: sorted(names) for level, names in levels.items()}
-    assert by_level == {0: ["cheap"], 1: ["also-mid", "mid"], 2: ["pricey"]}
+    clusters = translate(load_config_text(text)).clusters
+    assert [c.name for c in clusters] == ["route/m", "route/m@anthropic"]  # OpenAI and Anthropic clients
+    for cluster in clusters:
+        levels: dict[int, list[str]] = {}
+        for locality in cluster.load_assignment.endpoints:
+            levels.setdefault(locality.priority, []).append(locality.locality.sub_zone)
+        by_level = {level: sorted(names) for level, names in levels.items()}
+        assert by_level == {0: ["cheap"], 1: ["also-mid", "mid"], 2: ["pricey"]}
 
 
 @pytest.mark.parametrize(

@@ -1,25 +1,31 @@
-"""Config → Envoy resources and the per-target rewrite table, checked without running Envoy.
+"""Config → Envoy resources, including each endpoint's per-attempt rewrite, checked without running Envoy.
 
 Each test asserts something a request depends on: which cluster and priority a target lands in, how Envoy
-retries, which path and credential each attempt gets, and that no API key ever reaches Envoy's config
-(its admin `config_dump` would show it).
+retries, which path, credential and model each attempt gets, and that an API key sits only in its own
+target's rewrite (never in routes, listeners or another target's endpoint).
 """
 
 from __future__ import annotations
 
+import json
 import textwrap
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qsl
 
 import pytest
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
 from envoy.config.core.v3 import health_check_pb2
 from envoy.config.endpoint.v3.endpoint_components_pb2 import LbEndpoint
 from envoy.config.route.v3.route_components_pb2 import Route as EnvoyRoute
+from envoy.extensions.common.matching.v3.extension_matcher_pb2 import ExtensionWithMatcher
 from envoy.extensions.filters.http.ext_proc.v3.ext_proc_pb2 import ExternalProcessor
-from envoy.extensions.filters.http.ext_proc.v3.processing_mode_pb2 import ProcessingMode
+from envoy.extensions.filters.http.header_mutation.v3.header_mutation_pb2 import HeaderMutation
+from envoy.extensions.filters.http.lua.v3.lua_pb2 import Lua
 from envoy.extensions.transport_sockets.tls.v3.tls_pb2 import UpstreamTlsContext
 from envoy.extensions.upstreams.http.v3.http_protocol_options_pb2 import HttpProtocolOptions
+from envoy.type.matcher.v3.http_inputs_pb2 import HttpRequestHeaderMatchInput
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
@@ -30,14 +36,15 @@ from controlplane.envoy_api import (
     HttpConnectionManager,
     to_dict,
 )
+from controlplane.envoy_code import attempt_rewrite_lua
 from controlplane.live_state import LiveState
 from controlplane.providers.azure_openai import DEFAULT_API_VERSION
-from controlplane.rewrite_table import build_rewrite_table
 from controlplane.serving_groups import cluster_name
 from controlplane.snapshot import InconsistentSnapshot, _check_consistency, build_snapshot
 from controlplane.translate import (
     EXTPROC_CLUSTER,
     LISTENER_NAME,
+    REWRITE_METADATA_KEY,
     ROUTE_CONFIG_NAME,
     EnvoyResources,
     TranslateSettings,
@@ -45,7 +52,7 @@ from controlplane.translate import (
     target_key,
     translate,
 )
-from switchyard.api.v1 import rewrite_pb2
+from extproc import translation_request
 from switchyard.config import ClientEndpoint, Config, ConfigError, load_config, load_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -58,7 +65,6 @@ EXAMPLE_ENV = {
 OPENAI_KEY = "sk-translate-openai-7f3a9c"
 AZURE_KEY = "azure-translate-key-51be0d"
 PROXY_KEY = "proxy-translate-key-c0ffee"
-SECRETS = (OPENAI_KEY, AZURE_KEY, PROXY_KEY)
 
 # Every provider kind, https and http, default and explicit ports, base_url path prefixes, all vocabularies.
 CONFIG = f"""\
@@ -122,8 +128,9 @@ def resources(config: Config) -> EnvoyResources:
 
 
 @pytest.fixture(scope="module")
-def table(config: Config) -> rewrite_pb2.RewriteTable:
-    return build_rewrite_table(config, "v-test")
+def table(resources: EnvoyResources) -> EnvoyResources:
+    """The resources again, read for the per-attempt rewrites their endpoints carry."""
+    return resources
 
 
 def clusters_by_name(resources: EnvoyResources) -> dict[str, Cluster]:
@@ -163,14 +170,65 @@ def locality_weight(cluster: Cluster, target: str) -> int:
     return int(weight)
 
 
-def rewrite_entry(table: rewrite_pb2.RewriteTable, route: str, target: str) -> rewrite_pb2.TargetRewrite:
-    found = [t for t in table.targets if t.route == route and t.target == target]
-    assert len(found) == 1, f"expected one rewrite entry for {route}/{target}"
-    return found[0]
+@dataclass(frozen=True)
+class Rewrite:
+    """A target's rewrite as the Lua filter reads it from the endpoint (envoy/lua/attempt_rewrite.lua)."""
+
+    paths: dict[str, str]
+    set_headers: dict[str, str]
+    remove_headers: list[str]
+    model: str  # the body's new model, "" when the body is left alone
+    fix_length: bool
+    translations: dict[str, str]
 
 
-def set_headers(entry: rewrite_pb2.TargetRewrite) -> dict[str, str]:
-    return {h.name: h.value for h in entry.set_headers}
+def decode_rewrite(lb: LbEndpoint) -> Rewrite:
+    encoded = lb.metadata.filter_metadata["switchyard"].fields[REWRITE_METADATA_KEY].string_value
+    pairs = parse_qsl(encoded, keep_blank_values=True, strict_parsing=True)
+    assert len({name for name, _ in pairs}) == len(pairs), "each name once"
+    fields = dict(pairs)
+
+    def prefixed(prefix: str) -> dict[str, str]:
+        return {name[len(prefix) :]: value for name, value in fields.items() if name.startswith(prefix)}
+
+    return Rewrite(
+        paths=prefixed("path."),
+        set_headers=prefixed("set."),
+        remove_headers=[h for h in fields["remove"].split(",") if h],
+        model=json.loads(fields["model"]) if "model" in fields else "",
+        fix_length=fields.get("length") == "1",
+        translations=prefixed("translate."),
+    )
+
+
+def rewrite_entry(resources: EnvoyResources, route: str, target: str) -> Rewrite:
+    """The rewrite of `target` for every client: from the route's cluster for OpenAI clients and the one for
+    Anthropic clients (a target's paths and translations differ between them; nothing else does)."""
+    clusters = clusters_by_name(resources)
+    parts = [
+        decode_rewrite(endpoint_by_target(clusters[name], target)[1])
+        for name in (f"route/{route}", f"route/{route}@anthropic")
+        if name in clusters
+    ]
+    first = parts[0]
+    for other in parts[1:]:
+        assert (other.set_headers, other.remove_headers, other.model) == (
+            first.set_headers,
+            first.remove_headers,
+            first.model,
+        )
+    return Rewrite(
+        paths={k: v for part in parts for k, v in part.paths.items()},
+        set_headers=first.set_headers,
+        remove_headers=first.remove_headers,
+        model=first.model,
+        fix_length=first.fix_length,
+        translations={k: v for part in parts for k, v in part.translations.items()},
+    )
+
+
+def set_headers(entry: Rewrite) -> dict[str, str]:
+    return entry.set_headers
 
 
 def upstream_options(cluster: Cluster) -> HttpProtocolOptions:
@@ -183,9 +241,18 @@ def upstream_options(cluster: Cluster) -> HttpProtocolOptions:
 # --- clusters -------------------------------------------------------------------------------------------
 
 
-def test_one_cluster_per_route_named_after_the_model(config: Config, resources: EnvoyResources) -> None:
-    assert [c.name for c in resources.clusters] == ["route/gpt-4", "route/ab", "route/seed"]
+def test_one_cluster_per_route_and_client_api_named_after_the_model(config: Config, resources: EnvoyResources) -> None:
+    # OpenAI clients' cluster first; Anthropic clients' calls are translated for every target of these routes.
+    assert [c.name for c in resources.clusters] == [
+        "route/gpt-4",
+        "route/gpt-4@anthropic",
+        "route/ab",
+        "route/ab@anthropic",
+        "route/seed",
+        "route/seed@anthropic",
+    ]
     assert [cluster_name(r) for r in config.routes] == ["route/gpt-4", "route/ab", "route/seed"]
+    assert cluster_name(config.routes[0], "anthropic") == "route/gpt-4@anthropic"
     for cluster in resources.clusters:
         assert cluster.load_assignment.cluster_name == cluster.name
         # A locality per target, weighted: see the next tests.
@@ -233,10 +300,9 @@ def test_endpoint_metadata_carries_the_rewrite_key_and_display_name(config: Conf
         assert len(lb_endpoints(cluster)) == len(route.targets)
         for target in route.targets:
             _, lb = endpoint_by_target(cluster, target.display_name)
-            assert endpoint_metadata(lb, "switchyard") == {
-                "key": target_key(route, target),
-                "target": target.display_name,
-            }
+            metadata = endpoint_metadata(lb, "switchyard")
+            assert metadata.pop(REWRITE_METADATA_KEY)
+            assert metadata == {"key": target_key(route, target), "target": target.display_name}
 
 
 @pytest.mark.parametrize(
@@ -302,19 +368,72 @@ def test_outlier_detection_is_configured(resources: EnvoyResources) -> None:
         assert cluster.outlier_detection.consecutive_gateway_failure.value >= 1
 
 
-def test_ext_proc_runs_in_the_upstream_filter_chain_before_the_codec(resources: EnvoyResources) -> None:
+SAME_API_FILTERS = ["envoy.filters.http.header_mutation", "envoy.filters.http.lua", "envoy.filters.http.upstream_codec"]
+
+
+def test_clusters_of_same_api_attempts_rewrite_each_attempt_in_envoy_with_no_extproc(resources: EnvoyResources) -> None:
     for cluster in resources.clusters:
         filters = upstream_options(cluster).http_filters
-        assert [f.name for f in filters] == ["envoy.filters.http.ext_proc", "envoy.filters.http.upstream_codec"]
-        ext_proc = ExternalProcessor()
-        assert filters[0].typed_config.Unpack(ext_proc)
-        assert ext_proc.grpc_service.envoy_grpc.cluster_name == EXTPROC_CLUSTER
-        # An unrewritten request would carry the client's credentials and model to the provider.
-        assert ext_proc.failure_mode_allow is False
-        # The ext_proc needs the body (to rewrite `model`) and the endpoint metadata (to find the target).
-        assert ext_proc.processing_mode.request_body_mode == ProcessingMode.BUFFERED
-        assert "xds.upstream_host_metadata" in ext_proc.request_attributes
-        assert "xds.route_name" in ext_proc.request_attributes
+        if cluster.name.endswith("@anthropic"):  # Anthropic clients of OpenAI targets: every attempt translated
+            assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
+            continue
+        assert [f.name for f in filters] == SAME_API_FILTERS, cluster.name
+        mutation = HeaderMutation()
+        assert filters[0].typed_config.Unpack(mutation)
+        remove, append = mutation.mutations.request_mutations
+        assert remove.remove == "x-switchyard-rewrite", "a client's own header never survives to the Lua filter"
+        # The picked endpoint's rewrite, overwritten on every attempt, for the Lua filter to apply.
+        assert append.append.header.key == "x-switchyard-rewrite"
+        assert append.append.header.value == "%UPSTREAM_METADATA(switchyard:rewrite)%"
+        assert append.append.append_action == append.append.OVERWRITE_IF_EXISTS_OR_ADD
+        lua = Lua()
+        assert filters[1].typed_config.Unpack(lua)
+        assert lua.default_source_code.inline_string == attempt_rewrite_lua()
+        assert "function envoy_on_request" in lua.default_source_code.inline_string
+
+
+def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_that_ask_for_it() -> None:
+    text = CONFIG.replace(
+        "routes:\n",
+        "  claude:\n    kind: anthropic\n    base_url: https://api.anthropic.com\n    api_key: sk-ant-translate\n"
+        "routes:\n  - model: mixed\n"
+        "    targets: [{name: o, provider: openai, model: gpt-4o}, {name: c, provider: claude, model: claude-4}]\n",
+        1,
+    )
+    clusters = clusters_by_name(translate(load(text)))
+    filters = upstream_options(clusters["route/mixed"]).http_filters
+    assert upstream_options(clusters["route/mixed@anthropic"]).http_filters == filters
+    assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
+    wrapper = ExtensionWithMatcher()
+    assert filters[2].typed_config.Unpack(wrapper)
+    ext_proc = ExternalProcessor()
+    assert wrapper.extension_config.typed_config.Unpack(ext_proc)
+    assert ext_proc.grpc_service.envoy_grpc.cluster_name == EXTPROC_CLUSTER
+    # An untranslated body must never reach a provider of another API.
+    assert ext_proc.failure_mode_allow is False
+    assert not ext_proc.request_attributes, "everything the ext_proc needs travels in the request header"
+    # Envoy skips the ext_proc on attempts without the header the Lua filter sets for translated attempts.
+    (matcher,) = wrapper.xds_matcher.matcher_list.matchers
+    predicate = matcher.predicate.not_matcher.single_predicate
+    header_input = HttpRequestHeaderMatchInput()
+    assert predicate.input.typed_config.Unpack(header_input)
+    assert header_input.header_name == "x-switchyard-translate"
+    assert matcher.on_match.action.typed_config.type_url.endswith("SkipFilter")
+    # Same-API clusters of the same config still have no ext_proc.
+    assert [f.name for f in upstream_options(clusters["route/gpt-4"]).http_filters] == SAME_API_FILTERS
+    # For OpenAI clients only the Anthropic target translates, for Anthropic clients only the OpenAI one.
+    _, openai_endpoint = endpoint_by_target(clusters["route/mixed"], "o")
+    _, claude_endpoint = endpoint_by_target(clusters["route/mixed"], "c")
+    assert set(decode_rewrite(openai_endpoint).translations) == set()
+    assert set(decode_rewrite(claude_endpoint).translations) == {"chat"}
+    _, openai_for_anthropic_clients = endpoint_by_target(clusters["route/mixed@anthropic"], "o")
+    assert set(decode_rewrite(openai_for_anthropic_clients).translations) == {"messages"}
+    request = translation_request.decode(decode_rewrite(claude_endpoint).translations["chat"])
+    assert request == translation_request.TranslationRequest(
+        client_api="openai", provider_api="anthropic", model="claude-4", client_model="mixed", route="mixed", target="c"
+    )
+    # A translated attempt changes the body, so every attempt of the route resets content-length.
+    assert decode_rewrite(openai_endpoint).fix_length and decode_rewrite(claude_endpoint).fix_length
 
 
 def test_buffer_limits_follow_max_request_body(config: Config, resources: EnvoyResources) -> None:
@@ -357,7 +476,7 @@ def test_each_model_is_routed_on_every_client_endpoint_by_its_metadata(
         assert metadata.filter == "switchyard"
         assert [segment.key for segment in metadata.path] == ["model"]
         assert metadata.value.string_match.exact == route.model
-        assert envoy.route.cluster == cluster_name(route)
+        assert envoy.route.cluster == cluster_name(route, endpoint.api)
         assert envoy.route.auto_host_rewrite.value is True
 
 
@@ -435,60 +554,67 @@ def all_envoy_messages(resources: EnvoyResources) -> list[Message]:
     return [*resources.listeners, *resources.route_configs, *resources.clusters]
 
 
-def test_api_keys_never_appear_in_envoy_resources(config: Config, resources: EnvoyResources) -> None:
-    messages = all_envoy_messages(resources)
-    assert len(messages) == 5
-    for message in messages:
-        binary = message.SerializeToString()
-        text = json_format.MessageToJson(message)
-        as_dict = str(to_dict(message))
-        for secret in SECRETS:
-            assert secret.encode() not in binary, f"{secret!r} serialized into {type(message).__name__}"
-            assert secret not in text
-            assert secret not in as_dict
+def _without_rewrites(message: Message) -> Message:
+    """A copy of a cluster with its endpoints' rewrites removed: the only place keys may be."""
+    copy = type(message)()
+    copy.CopyFrom(message)
+    if isinstance(copy, Cluster):
+        for locality in copy.load_assignment.endpoints:
+            for lb in locality.lb_endpoints:
+                del lb.metadata.filter_metadata["switchyard"].fields[REWRITE_METADATA_KEY]
+    return copy
 
 
-def test_api_keys_never_appear_in_envoy_resources_of_the_example() -> None:
-    snapshot = build_snapshot(load_config(ROOT / "examples" / "switchyard.yaml", environ=EXAMPLE_ENV), "1")
-    for messages in snapshot.resources.values():
-        for message in messages:
-            for secret in EXAMPLE_ENV.values():
-                assert secret.encode() not in message.SerializeToString()
-                assert secret not in json_format.MessageToJson(message)
-    # ... while the rewrite table, which only the ext_procs receive, carries them.
-    headers = [h.value for t in snapshot.rewrite_table.targets for h in t.set_headers]
-    assert f"Bearer {EXAMPLE_ENV['OPENAI_API_KEY']}" in headers
-    assert EXAMPLE_ENV["AZURE_OPENAI_KEY"] in headers
-    assert EXAMPLE_ENV["ANTHROPIC_API_KEY"] in headers
+def assert_keys_only_in_their_targets_rewrite(resources: EnvoyResources, secrets: Mapping[str, str]) -> None:
+    """Keys reach Envoy (over ADS, into memory), but only inside the endpoint of a target that uses them."""
+    for message in all_envoy_messages(resources):
+        stripped = _without_rewrites(message)
+        for secret in secrets.values():
+            assert secret.encode() not in stripped.SerializeToString(), f"{secret!r} in {type(message).__name__}"
+            assert secret not in str(to_dict(stripped))
+    for cluster in resources.clusters:
+        for _, lb in lb_endpoints(cluster):
+            sent = set(decode_rewrite(lb).set_headers.values())
+            for name, secret in secrets.items():
+                if any(secret in value for value in sent):
+                    assert secret in " ".join(sent), name
 
 
-def test_api_keys_are_in_the_rewrite_table_set_headers(table: rewrite_pb2.RewriteTable) -> None:
-    values = [h.value for t in table.targets for h in t.set_headers]
-    assert f"Bearer {OPENAI_KEY}" in values
-    assert AZURE_KEY in values
-    assert f"Bearer {PROXY_KEY}" in values
+def test_api_keys_are_only_in_the_rewrites_of_their_targets(resources: EnvoyResources) -> None:
+    assert len(all_envoy_messages(resources)) == 8
+    assert_keys_only_in_their_targets_rewrite(resources, {"openai": OPENAI_KEY, "azure": AZURE_KEY, "proxy": PROXY_KEY})
+    assert rewrite_entry(resources, "gpt-4", "first").set_headers == {"authorization": f"Bearer {OPENAI_KEY}"}
+    assert rewrite_entry(resources, "gpt-4", "second").set_headers == {"api-key": AZURE_KEY}
+    assert rewrite_entry(resources, "ab", "b").set_headers == {"authorization": f"Bearer {PROXY_KEY}"}
 
 
-# --- rewrite table ---------------------------------------------------------------------------------------
+def test_api_keys_of_the_example_are_only_in_the_rewrites_of_their_targets() -> None:
+    config = load_config(ROOT / "examples" / "switchyard.yaml", environ=EXAMPLE_ENV)
+    resources = translate(config)
+    assert_keys_only_in_their_targets_rewrite(resources, EXAMPLE_ENV)
+    sent = {v for c in resources.clusters for _, lb in lb_endpoints(c) for v in decode_rewrite(lb).set_headers.values()}
+    assert f"Bearer {EXAMPLE_ENV['OPENAI_API_KEY']}" in sent
+    assert EXAMPLE_ENV["AZURE_OPENAI_KEY"] in sent
+    assert EXAMPLE_ENV["ANTHROPIC_API_KEY"] in sent
 
 
-def test_rewrite_table_has_one_entry_per_target_matching_the_endpoint_keys(
-    config: Config, resources: EnvoyResources, table: rewrite_pb2.RewriteTable
+# --- per-attempt rewrites --------------------------------------------------------------------------------
+
+
+def test_every_endpoint_carries_a_rewrite_for_every_client_endpoint_of_its_cluster(
+    config: Config, resources: EnvoyResources
 ) -> None:
-    assert table.version == "v-test"
-    endpoint_keys = {
-        str(endpoint_metadata(lb, "switchyard")["key"]) for c in resources.clusters for _, lb in lb_endpoints(c)
-    }
-    assert sorted(t.key for t in table.targets) == sorted(endpoint_keys)
-    assert len(endpoint_keys) == sum(len(r.targets) for r in config.routes)
-    for entry in table.targets:
-        assert set(entry.paths) == {"chat", "completions", "embeddings", "messages"}
+    for cluster in resources.clusters:
+        expected = {"messages"} if cluster.name.endswith("@anthropic") else {"chat", "completions", "embeddings"}
+        assert len(lb_endpoints(cluster)) == len(next(r for r in config.routes if r.model in cluster.name).targets)
+        for _, lb in lb_endpoints(cluster):
+            assert set(decode_rewrite(lb).paths) == expected
 
 
-def test_openai_rewrite_sets_bearer_and_removes_other_credentials(table: rewrite_pb2.RewriteTable) -> None:
+def test_openai_rewrite_sets_bearer_and_removes_other_credentials(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "first")
     assert set_headers(entry) == {"authorization": f"Bearer {OPENAI_KEY}"}
-    assert sorted(entry.remove_headers) == ["api-key", "x-api-key"]
+    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "x-api-key"]
     assert entry.model == "gpt-4o"
     assert dict(entry.paths) == {
         "chat": "/v1/chat/completions",
@@ -496,10 +622,10 @@ def test_openai_rewrite_sets_bearer_and_removes_other_credentials(table: rewrite
         "embeddings": "/v1/embeddings",
         "messages": "/v1/chat/completions",  # Anthropic clients' calls, translated to chat completions
     }
-    assert entry.api == "openai"
+    assert set(entry.translations) == {"messages"}
 
 
-def test_azure_rewrite_uses_deployment_path_api_version_and_api_key(table: rewrite_pb2.RewriteTable) -> None:
+def test_azure_rewrite_uses_deployment_path_api_version_and_api_key(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "second")
     assert set_headers(entry) == {"api-key": AZURE_KEY}
     assert "authorization" in entry.remove_headers
@@ -513,23 +639,21 @@ def test_azure_rewrite_uses_deployment_path_api_version_and_api_key(table: rewri
     }
 
 
-def test_azure_rewrite_defaults_the_api_version(table: rewrite_pb2.RewriteTable) -> None:
+def test_azure_rewrite_defaults_the_api_version(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "ab", "c")
     assert DEFAULT_API_VERSION == "2024-10-21"
     # base_url had a trailing slash: no double slash in the path.
     assert entry.paths["chat"] == f"/openai/deployments/dep-mini/chat/completions?api-version={DEFAULT_API_VERSION}"
 
 
-def test_openai_compatible_without_key_sets_nothing_and_removes_every_credential(
-    table: rewrite_pb2.RewriteTable,
-) -> None:
+def test_openai_compatible_without_key_sets_nothing_and_removes_every_credential(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "local/llama3")
     assert list(entry.set_headers) == []
-    assert sorted(entry.remove_headers) == ["api-key", "authorization", "x-api-key"]
+    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "authorization", "x-api-key"]
     assert entry.model == "llama3"
 
 
-def test_base_url_ending_in_v1_does_not_double_the_version_segment(table: rewrite_pb2.RewriteTable) -> None:
+def test_base_url_ending_in_v1_does_not_double_the_version_segment(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "local/llama3")  # base_url http://127.0.0.1:11434/v1
     assert dict(entry.paths) == {
         "chat": "/v1/chat/completions",
@@ -540,7 +664,7 @@ def test_base_url_ending_in_v1_does_not_double_the_version_segment(table: rewrit
     assert not any("/v1/v1/" in p for p in entry.paths.values())
 
 
-def test_base_url_path_prefix_is_kept(table: rewrite_pb2.RewriteTable) -> None:
+def test_base_url_path_prefix_is_kept(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "ab", "b")  # base_url https://gateway.example.com:8443/team-a/
     assert set_headers(entry) == {"authorization": f"Bearer {PROXY_KEY}"}
     assert entry.paths["chat"] == "/team-a/v1/chat/completions"
@@ -548,7 +672,7 @@ def test_base_url_path_prefix_is_kept(table: rewrite_pb2.RewriteTable) -> None:
     assert entry.model == "team-model"
 
 
-def test_explicit_suffix_is_used_for_every_client_endpoint(table: rewrite_pb2.RewriteTable) -> None:
+def test_explicit_suffix_is_used_for_every_client_endpoint(table: EnvoyResources) -> None:
     primary = rewrite_entry(table, "seed", "primary")
     assert set(primary.paths.values()) == {"/v1/engines/gpt-4/completions"}
     assert primary.model == "chatgpt-4"
@@ -569,13 +693,13 @@ def test_explicit_suffix_is_used_for_every_client_endpoint(table: rewrite_pb2.Re
 )
 def test_azure_suffix_with_a_query_keeps_it(suffix: str, expected: str) -> None:
     text = CONFIG.replace("suffix: /custom/run", f"suffix: '{suffix}'")
-    entry = rewrite_entry(build_rewrite_table(load(text), "v"), "seed", "backup")
+    entry = rewrite_entry(translate(load(text)), "seed", "backup")
     assert set(entry.paths.values()) == {expected}
 
 
 def test_suffix_is_appended_to_the_base_url_path_prefix() -> None:
     text = CONFIG.replace("base_url: https://api.openai.com\n", "base_url: https://api.openai.com/proxy\n")
-    entry = rewrite_entry(build_rewrite_table(load(text), "v"), "seed", "primary")
+    entry = rewrite_entry(translate(load(text)), "seed", "primary")
     assert set(entry.paths.values()) == {"/proxy/v1/engines/gpt-4/completions"}
 
 
@@ -607,12 +731,11 @@ def test_build_snapshot_succeeds_on_the_examples(example: str, environ: dict[str
     config = load_config(ROOT / "examples" / example, environ=environ)
     snapshot = build_snapshot(config, "7")
     assert snapshot.version == "7"
-    assert snapshot.rewrite_table.version == "7"
     assert snapshot.route_count == len(config.routes)
     assert set(snapshot.resources) == {CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE}
     clusters = [c.name for c in snapshot.resources[CLUSTER_TYPE]]  # type: ignore[attr-defined]
     assert {f"route/{r.model}" for r in config.routes} <= set(clusters), "one cluster per route, at least"
-    assert len(snapshot.rewrite_table.targets) == sum(len(r.targets) for r in config.routes)
+    assert snapshot.target_count == sum(len(r.targets) for r in config.routes)
     assert len(snapshot.content_hash) == 64
 
 
@@ -629,7 +752,7 @@ def test_content_hash_changes_when_a_weight_changes() -> None:
 
 
 def test_content_hash_changes_when_an_api_key_is_rotated() -> None:
-    # Only the rewrite table changes, but it must still be pushed to the ext_procs.
+    # Only the endpoints' rewrites change, but Envoy must still be sent the new cluster.
     before = build_snapshot(load(), "1")
     after = build_snapshot(load(CONFIG.replace(OPENAI_KEY, "sk-rotated-key")), "2")
     assert before.content_hash != after.content_hash
@@ -639,10 +762,8 @@ def test_consistency_check_rejects_a_route_naming_a_missing_cluster(config: Conf
     snapshot = build_snapshot(config, "1")
     clusters = tuple(c for c in snapshot.resources[CLUSTER_TYPE] if c.name != "route/ab")  # type: ignore[attr-defined]
     resources = {**snapshot.resources, CLUSTER_TYPE: clusters}
-    table = rewrite_pb2.RewriteTable()
-    table.CopyFrom(snapshot.rewrite_table)
     with pytest.raises(InconsistentSnapshot, match=r"names unknown cluster 'route/ab'") as error:
-        _check_consistency(resources, table)
+        _check_consistency(resources)
     assert "chat:ab" in str(error.value)
 
 
@@ -650,20 +771,21 @@ def test_consistency_check_rejects_a_listener_naming_missing_routes(config: Conf
     snapshot = build_snapshot(config, "1")
     resources = {**snapshot.resources, ROUTE_TYPE: ()}
     with pytest.raises(InconsistentSnapshot, match=f"names unknown routes '{ROUTE_CONFIG_NAME}'"):
-        _check_consistency(resources, snapshot.rewrite_table)
+        _check_consistency(resources)
 
 
-def test_consistency_check_rejects_an_endpoint_without_a_rewrite_entry(config: Config) -> None:
+def test_consistency_check_rejects_an_endpoint_without_a_rewrite(config: Config) -> None:
     snapshot = build_snapshot(config, "1")
-    table = rewrite_pb2.RewriteTable(version="1")
-    table.targets.extend(t for t in snapshot.rewrite_table.targets if t.target != "backup")
-    with pytest.raises(InconsistentSnapshot, match="has no rewrite entry"):
-        _check_consistency(snapshot.resources, table)
+    clusters = [_without_rewrites(c) if c.name == "route/seed" else c for c in snapshot.resources[CLUSTER_TYPE]]
+    resources = {**snapshot.resources, CLUSTER_TYPE: tuple(clusters)}
+    with pytest.raises(InconsistentSnapshot, match="of cluster 'route/seed' has no rewrite"):
+        _check_consistency(resources)
+    _check_consistency(resources, rewrites=False)  # the benchmark floor has none, on purpose
 
 
 def test_consistency_check_accepts_the_real_snapshot(config: Config) -> None:
     snapshot = build_snapshot(config, "1")
-    _check_consistency(snapshot.resources, snapshot.rewrite_table)
+    _check_consistency(snapshot.resources)
 
 
 def test_openai_compatible_with_an_empty_optional_key_sends_no_credential() -> None:
@@ -671,9 +793,9 @@ def test_openai_compatible_with_an_empty_optional_key_sends_no_credential() -> N
         "    base_url: http://127.0.0.1:11434/v1\n",
         "    base_url: http://127.0.0.1:11434/v1\n    api_key: ${LOCAL_KEY:-}\n",
     )
-    entry = rewrite_entry(build_rewrite_table(load(text), "v"), "gpt-4", "local/llama3")
+    entry = rewrite_entry(translate(load(text)), "gpt-4", "local/llama3")
     assert list(entry.set_headers) == []
-    assert sorted(entry.remove_headers) == ["api-key", "authorization", "x-api-key"]
+    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "authorization", "x-api-key"]
 
 
 def test_health_settings_shape_outlier_detection() -> None:
@@ -704,28 +826,36 @@ def test_zero_consecutive_failures_never_ejects() -> None:
     assert not cluster.HasField("outlier_detection")
 
 
-def test_benchmark_floor_has_no_extproc_but_keeps_the_codec(config: Config) -> None:
-    for cluster in translate(config, TranslateSettings(rewrite_attempts=False)).clusters:
+def test_benchmark_floor_has_no_per_attempt_work_but_keeps_the_codec(config: Config) -> None:
+    resources = translate(config, TranslateSettings(rewrite_attempts=False))
+    for cluster in resources.clusters:
         assert [f.name for f in upstream_options(cluster).http_filters] == ["envoy.filters.http.upstream_codec"]
+        for _, lb in lb_endpoints(cluster):
+            assert REWRITE_METADATA_KEY not in endpoint_metadata(lb, "switchyard")
 
 
-def test_routes_that_rename_no_model_do_not_send_bodies_to_the_extproc() -> None:
+def test_routes_that_rename_no_model_leave_every_body_alone() -> None:
     same_name = (
         "  - model: llama3\n"
         "    targets: [{provider: local, model: llama3}, {provider: local, model: llama3, name: b}]\n"
     )
     config = load(CONFIG + same_name)
-    assert any(all(t.model == r.model for t in r.targets) for r in config.routes)
-    for cluster in translate(config).clusters:
-        route = next(r for r in config.routes if f"route/{r.model}" == cluster.name)
-        (extproc_filter,) = [
-            f for f in upstream_options(cluster).http_filters if f.name == "envoy.filters.http.ext_proc"
-        ]
-        processor = ExternalProcessor()
-        assert extproc_filter.typed_config.Unpack(processor)
-        renames = any(t.model != route.model for t in route.targets)
-        expected = ProcessingMode.BUFFERED if renames else ProcessingMode.NONE
-        assert processor.processing_mode.request_body_mode == expected, cluster.name
+    clusters = clusters_by_name(translate(config))
+    # No model to write and no length to fix: the Lua filter never reads the body of these attempts.
+    for _, lb in lb_endpoints(clusters["route/llama3"]):
+        rewrite = decode_rewrite(lb)
+        assert (rewrite.model, rewrite.fix_length) == ("", False)
+    # A route where one target renames: the others reset content-length, which a renamed attempt changed.
+    seed = {decode_rewrite(lb).model: decode_rewrite(lb).fix_length for _, lb in lb_endpoints(clusters["route/seed"])}
+    assert seed == {"chatgpt-4": True, "dep-35": True}
+
+
+def test_the_body_model_is_a_ready_json_literal_even_for_non_ascii_names() -> None:
+    config = load(CONFIG.replace("model: team-model", 'model: "mod\\u00e8le \\"x\\""'))
+    _, lb = endpoint_by_target(clusters_by_name(translate(config))["route/ab"], "b")
+    encoded = dict(parse_qsl(lb.metadata.filter_metadata["switchyard"].fields[REWRITE_METADATA_KEY].string_value))
+    assert encoded["model"] == '"modèle \\"x\\""'
+    assert json.loads(encoded["model"]) == 'modèle "x"'
 
 
 def test_targets_out_of_service_are_unhealthy_endpoints_and_only_they(config: Config) -> None:
@@ -742,19 +872,18 @@ def test_targets_out_of_service_are_unhealthy_endpoints_and_only_they(config: Co
     assert set().union(*statuses.values()) == {health_check_pb2.UNKNOWN}  # healthy unless Envoy learns otherwise
 
 
-def test_live_state_changes_only_the_cluster_of_the_route_concerned(config: Config) -> None:
+def test_live_state_changes_only_the_clusters_of_the_route_concerned(config: Config) -> None:
     """What changes while running (health, weights) must leave listeners, routes and the other routes'
-    clusters byte-identical: Envoy then rebuilds just that one cluster, and the ext_procs hear nothing."""
+    clusters byte-identical: Envoy then rebuilds just that one cluster."""
     route = config.routes[0]
     before = build_snapshot(config, "1")
     after = build_snapshot(config, "2", live=LiveState(out_of_service=frozenset({target_key(route, route.targets[0])})))
     changed = {t for t in before.type_hashes if before.type_hashes[t] != after.type_hashes[t]}
     assert changed == {CLUSTER_TYPE}
-    assert before.rewrite_hash == after.rewrite_hash
     same = [
         a.name for a, b in zip(before.resources[CLUSTER_TYPE], after.resources[CLUSTER_TYPE], strict=True) if a == b
     ]
-    assert same == ["route/ab", "route/seed"]
+    assert same == ["route/ab", "route/ab@anthropic", "route/seed", "route/seed@anthropic"]
 
 
 def test_only_per_output_token_routes_add_the_usage_rule_and_every_listener_has_the_answer_log() -> None:
@@ -779,8 +908,8 @@ def test_anthropic_targets_serve_chat_and_messages_with_their_key_and_version_an
         "routes:\n  - model: c\n    targets: [{name: t, provider: claude, model: claude-sonnet-4}]\n",
         1,
     )
-    entry = rewrite_entry(build_rewrite_table(load(text), "v"), "c", "t")
-    assert entry.api == "anthropic"
+    entry = rewrite_entry(translate(load(text)), "c", "t")
+    assert set(entry.translations) == {"chat"}
     assert dict(entry.paths) == {"chat": "/v1/messages", "messages": "/v1/messages"}
     assert set_headers(entry) == {"x-api-key": "sk-ant-translate", "anthropic-version": "2023-06-01"}
     assert sorted(entry.remove_headers) == ["api-key", "authorization"]
@@ -820,7 +949,7 @@ def test_endpoints_some_targets_cannot_serve_go_to_a_cluster_of_the_others() -> 
     assert envoy_route(resources, "embeddings:mixed").route.cluster == "route/mixed~gpt"
     assert envoy_route(resources, "embeddings:mixed").route.retry_policy.num_retries.value == 0
     assert envoy_route(resources, "chat:mixed").route.cluster == "route/mixed"
-    assert envoy_route(resources, "messages:mixed").route.cluster == "route/mixed"
+    assert envoy_route(resources, "messages:mixed").route.cluster == "route/mixed@anthropic"
 
 
 def test_an_endpoint_no_target_serves_is_answered_400_by_envoy() -> None:
@@ -828,7 +957,8 @@ def test_an_endpoint_no_target_serves_is_answered_400_by_envoy() -> None:
     route = envoy_route(resources, "embeddings:only-claude")
     assert route.direct_response.status == 400
     assert "No target of model only-claude can serve /v1/embeddings" in route.direct_response.body.inline_string
-    assert [c for c in clusters_by_name(resources) if c.startswith("route/only-claude")] == ["route/only-claude"]
+    only_claude = [c for c in clusters_by_name(resources) if c.startswith("route/only-claude")]
+    assert only_claude == ["route/only-claude", "route/only-claude@anthropic"]
 
 
 def test_routes_set_to_skip_send_requests_with_untranslatable_parameters_to_their_own_api_only() -> None:
@@ -839,7 +969,7 @@ def test_routes_set_to_skip_send_requests_with_untranslatable_parameters_to_thei
     flag = chat[0].match.dynamic_metadata[1]
     assert (flag.path[0].key, flag.value.present_match) == ("own_api_only", True)
     messages = [r.route.cluster for r in envoy_routes(resources) if r.name == "messages:mixed"]
-    assert messages == ["route/mixed~claude", "route/mixed"], "Anthropic clients' top_k stays on Anthropic"
+    assert messages == ["route/mixed@anthropic~claude", "route/mixed@anthropic"], "top_k stays on Anthropic"
     (listener,) = resources.listeners
     hcm = HttpConnectionManager()
     listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)

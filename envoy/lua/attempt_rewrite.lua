@@ -1,0 +1,568 @@
+--[[
+Switchyard's per-attempt rewrite, run by Envoy as an *upstream* Lua filter: once for every attempt
+(first try and each retry), after Envoy has picked the endpoint.
+
+The header_mutation filter before this one copies the picked endpoint's metadata `switchyard:rewrite`
+into the request header `x-switchyard-rewrite` (the "blob"). This script turns the request into the one
+that target expects: upstream path, credentials, the body's top-level `model`, `content-length`.
+
+Blob format: `name=value` pairs joined by `&`, names and values percent-encoded as Python's
+`urllib.parse.quote(s, safe="")` does (only `%XX` is decoded; `+` is not a space):
+
+  path.<endpoint>       upstream `:path` (query included) for a client call to <endpoint>
+  set.<header>          header overwritten on every attempt (credentials, API version); repeatable
+  remove                comma-separated headers removed on every attempt
+  model                 JSON string literal (quotes included) for the body's top-level `model`
+  length                `1`: another attempt may have changed the body length, reset `content-length`
+  translate.<endpoint>  opaque value for `x-switchyard-translate`: a later filter translates the body
+
+Why it is written this way:
+- Envoy shares one request header map across attempts but restores the body: every header this script may
+  touch is overwritten or removed on every attempt, so nothing of an earlier attempt leaks into this one.
+- A Lua error makes Envoy log it and send the request on UNREWRITTEN (wrong model, client credentials). All
+  logic runs under pcall; any failure answers 500 instead. Anything unexpected in the blob answers 503.
+- This is the hot path of every request: blobs are parsed once and cached (there are as many as endpoints);
+  per attempt only header calls remain, plus one `string.find`-driven scan when the body is rewritten.
+- Envoy runs LuaJIT 2.1 (Lua 5.1 semantics): no utf8 library, no JSON library. Wrapper objects (headers,
+  body) do not survive the yield inside handle:body(), so headers are fetched again after it.
+]]
+
+local byte, char, concat, find, format, gmatch, gsub, lower, match, sub =
+  string.byte, string.char, table.concat, string.find, string.format, string.gmatch, string.gsub,
+  string.lower, string.match, string.sub
+local min = math.min
+
+local REWRITE_HEADER = "x-switchyard-rewrite"
+local TRANSLATE_HEADER = "x-switchyard-translate"
+local CACHE_LIMIT = 1024
+
+local QUOTE, BACKSLASH, COMMA, COLON = 34, 92, 44, 58
+local LBRACE, RBRACE, LBRACKET = 123, 125, 91
+
+local TEXT_PLAIN = "text/plain"
+local NO_REWRITE = "Switchyard has no rewrite for this target."
+local BAD_REWRITE = "Switchyard cannot read the rewrite for this target."
+local FAILED = "Switchyard could not rewrite this request for its target."
+
+-- Client-side refusals raised while scanning a body; anything else raised there is a bug (answered 500).
+local Refusal = {}
+
+local function refuse(message)
+  error(setmetatable({ message = message }, Refusal), 0)
+end
+
+local NOT_OBJECT = "The request body is not a JSON object."
+local UNTERMINATED_STRING = "The request body is not valid JSON: a string is not terminated."
+local UNBALANCED = "The request body is not valid JSON: its brackets do not match."
+local BAD_ESCAPE = "The request body is not valid JSON: a member name has an invalid escape."
+local DUPLICATE_MODEL = 'The request body has more than one top-level "model" member.'
+local NO_MODEL = 'The request body has no top-level "model" member.'
+local MODEL_NOT_STRING = 'The request body\'s top-level "model" is not a string.'
+local TRUNCATED = "The request body is not valid JSON: it ends too early."
+
+--- Refuses the body for what is at `position` (nil: the end of the body).
+local function unexpected(position)
+  if not position then
+    refuse(TRUNCATED)
+  end
+  refuse(format("The request body is not valid JSON: unexpected data at byte %d.", position))
+end
+
+------------------------------------------------------------------------------------------------------------
+-- JSON strings
+------------------------------------------------------------------------------------------------------------
+
+-- Where the next byte of each kind is, from the scan position on (HUGE: nowhere). A scan only moves forward,
+-- so each is searched again only once the scan has passed it, by a plain find (memchr in LuaJIT): a long string
+-- costs one jump to its closing quote, never a per-byte pattern match (which is ~10x slower) or Lua loop.
+local HUGE = math.huge
+local next_quote, next_backslash, next_brace, next_close_brace, next_bracket, next_close_bracket
+
+--- Forgets the positions of the previous scan; call before scanning a new text.
+local function start_scan()
+  next_quote, next_backslash, next_brace, next_close_brace, next_bracket, next_close_bracket = 0, 0, 0, 0, 0, 0
+end
+
+--- Position of the closing quote of the string opening at `first`, and whether it holds an escape.
+local function string_end(text, first)
+  local position, escaped = first + 1, false
+  while true do
+    if next_quote < position then
+      next_quote = find(text, '"', position, true) or HUGE
+    end
+    if next_backslash < position then
+      next_backslash = find(text, "\\", position, true) or HUGE
+    end
+    if next_quote < next_backslash then
+      return next_quote, escaped
+    elseif next_backslash == HUGE then
+      refuse(UNTERMINATED_STRING)
+    end
+    escaped, position = true, next_backslash + 2
+  end
+end
+
+local SIMPLE_ESCAPES = {
+  [QUOTE] = '"', [BACKSLASH] = "\\", [47] = "/", [98] = "\b", [102] = "\f", [110] = "\n", [114] = "\r",
+  [116] = "\t",
+}
+
+--- UTF-8 bytes of a code point (lone surrogates are encoded as they are, like a WTF-8 string).
+local function utf8_char(code)
+  if code < 0x80 then
+    return char(code)
+  elseif code < 0x800 then
+    return char(0xC0 + math.floor(code / 0x40), 0x80 + code % 0x40)
+  elseif code < 0x10000 then
+    return char(0xE0 + math.floor(code / 0x1000), 0x80 + math.floor(code / 0x40) % 0x40, 0x80 + code % 0x40)
+  end
+  return char(0xF0 + math.floor(code / 0x40000), 0x80 + math.floor(code / 0x1000) % 0x40,
+    0x80 + math.floor(code / 0x40) % 0x40, 0x80 + code % 0x40)
+end
+
+--- One `\u` escape (and its low surrogate, if it is a high one) at `at`: the text and the position after it.
+local function decode_unicode_escape(text, at)
+  local hex = match(text, "^%x%x%x%x", at + 2)
+  if not hex then
+    return nil
+  end
+  local code, after = tonumber(hex, 16), at + 6
+  if code >= 0xD800 and code <= 0xDBFF then
+    local low = match(text, "^\\u(%x%x%x%x)", after)
+    local low_code = low and tonumber(low, 16)
+    if low_code and low_code >= 0xDC00 and low_code <= 0xDFFF then
+      code, after = 0x10000 + (code - 0xD800) * 0x400 + (low_code - 0xDC00), after + 6
+    end
+  end
+  return utf8_char(code), after
+end
+
+--- The value of the JSON string literal `literal` (quotes included), or nil if an escape is invalid.
+--- Only short texts come here (member names with a backslash, the blob's model), never a whole body.
+local function decode_json_string(literal)
+  local parts, count, position, last = {}, 0, 2, #literal
+  while true do
+    local slash = find(literal, "\\", position, true)
+    if not slash or slash >= last then
+      parts[count + 1] = sub(literal, position, last - 1)
+      return concat(parts)
+    end
+    parts[count + 1] = sub(literal, position, slash - 1)
+    local escape, decoded = byte(literal, slash + 1), nil
+    if escape == 117 then -- u
+      decoded, position = decode_unicode_escape(literal, slash)
+    else
+      decoded, position = SIMPLE_ESCAPES[escape], slash + 2
+    end
+    if not decoded then
+      return nil
+    end
+    parts[count + 2], count = decoded, count + 2
+  end
+end
+
+--- Whether `text` is exactly one JSON string literal (the blob's `model` value is inserted as it is).
+local function is_string_literal(text)
+  if byte(text, 1) ~= QUOTE then
+    return false
+  end
+  start_scan()
+  local ok, last = pcall(string_end, text, 1)
+  return ok and last == #text and decode_json_string(text) ~= nil
+end
+
+------------------------------------------------------------------------------------------------------------
+-- The top-level `model` member
+------------------------------------------------------------------------------------------------------------
+
+--- Position of the next byte that is not JSON whitespace, or nil at the end.
+local function skip_space(text, position)
+  return find(text, "[^ \t\n\r]", position)
+end
+
+--- Position of the next quote or bracket at or after `position` (HUGE: none).
+local function next_structural(text, position)
+  if next_quote < position then
+    next_quote = find(text, '"', position, true) or HUGE
+  end
+  if next_brace < position then
+    next_brace = find(text, "{", position, true) or HUGE
+  end
+  if next_close_brace < position then
+    next_close_brace = find(text, "}", position, true) or HUGE
+  end
+  if next_bracket < position then
+    next_bracket = find(text, "[", position, true) or HUGE
+  end
+  if next_close_bracket < position then
+    next_close_bracket = find(text, "]", position, true) or HUGE
+  end
+  return min(next_quote, next_brace, next_close_brace, next_bracket, next_close_bracket)
+end
+
+--- Position of the bracket closing the object or array opening at `first`.
+--- Jumps between quotes and brackets; strings are skipped whole so brackets inside them do not count.
+local function container_end(text, first)
+  local expected, depth, position = { byte(text, first) + 2 }, 1, first + 1 -- `{`+2 is `}`, `[`+2 is `]`
+  while true do
+    local found = next_structural(text, position)
+    if found == HUGE then
+      refuse(UNBALANCED)
+    end
+    local c = byte(text, found)
+    if c == QUOTE then
+      found = string_end(text, found)
+    elseif c == LBRACE or c == LBRACKET then
+      depth = depth + 1
+      expected[depth] = c + 2
+    elseif c ~= expected[depth] then
+      refuse(UNBALANCED)
+    elseif depth == 1 then
+      return found
+    else
+      depth = depth - 1
+    end
+    position = found + 1
+  end
+end
+
+local LITERALS = { ["true"] = true, ["false"] = true, ["null"] = true }
+
+--- Whether a bare top-level token is a JSON number or literal.
+local function is_scalar(token)
+  if LITERALS[token] then
+    return true
+  end
+  local mantissa = match(token, "^(.-)[eE][-+]?%d+$") or token
+  return match(mantissa, "^-?%d+$") ~= nil or match(mantissa, "^-?%d+%.%d+$") ~= nil
+end
+
+--- Position of the last byte of the top-level number or literal starting at `first`.
+local function scalar_end(text, first)
+  local after = find(text, "[ \t\n\r,}]", first)
+  if not after then
+    unexpected(nil)
+  elseif not is_scalar(sub(text, first, after - 1)) then
+    unexpected(first)
+  end
+  return after - 1
+end
+
+--- Position of the last byte of the value starting at `first`.
+local function value_end(text, first)
+  local c = byte(text, first)
+  if c == QUOTE then
+    return (string_end(text, first))
+  elseif c == LBRACE or c == LBRACKET then
+    return container_end(text, first)
+  end
+  return scalar_end(text, first)
+end
+
+-- The longest spelling of `model`: every letter as a `\uXXXX` escape, plus the quotes.
+local LONGEST_MODEL_KEY = 32
+
+--- Whether the member name whose quotes are at `first` and `last` is `model`, however it is spelled.
+local function is_model_key(text, first, last, escaped)
+  if not escaped then
+    return last - first == 6 and sub(text, first + 1, last - 1) == "model"
+  elseif last - first + 1 > LONGEST_MODEL_KEY then
+    return false
+  end
+  local name = decode_json_string(sub(text, first, last))
+  if not name then
+    refuse(BAD_ESCAPE)
+  end
+  return name == "model"
+end
+
+--- Positions of the first and last byte (the quotes) of the top-level `model` value token.
+--- Walks the top-level members only; nested values are skipped whole, so nested `model` keys and text in
+--- strings never count. Refuses duplicates: Envoy routed on the last one, a provider may read the first.
+local function locate_model(body)
+  start_scan()
+  local position = skip_space(body, 1)
+  if not position or byte(body, position) ~= LBRACE then
+    refuse(NOT_OBJECT)
+  end
+  local value_first, value_last
+  position = skip_space(body, position + 1)
+  if position and byte(body, position) == RBRACE then
+    position = position + 1
+  else
+    while true do
+      if not position or byte(body, position) ~= QUOTE then
+        unexpected(position)
+      end
+      local key_last, escaped = string_end(body, position)
+      local is_model = is_model_key(body, position, key_last, escaped)
+      position = skip_space(body, key_last + 1)
+      if not position or byte(body, position) ~= COLON then
+        unexpected(position)
+      end
+      position = skip_space(body, position + 1)
+      if not position then
+        unexpected(nil)
+      end
+      local last = value_end(body, position)
+      if is_model then
+        if value_first then
+          refuse(DUPLICATE_MODEL)
+        elseif byte(body, position) ~= QUOTE then
+          refuse(MODEL_NOT_STRING)
+        end
+        value_first, value_last = position, last
+      end
+      position = skip_space(body, last + 1)
+      local c = position and byte(body, position)
+      if c == RBRACE then
+        position = position + 1
+        break
+      elseif c ~= COMMA then
+        unexpected(position)
+      end
+      position = skip_space(body, position + 1)
+    end
+  end
+  if skip_space(body, position) then
+    unexpected(skip_space(body, position))
+  end
+  if not value_first then
+    refuse(NO_MODEL)
+  end
+  return value_first, value_last
+end
+
+--- The body with its top-level `model` value token replaced by `literal`, every other byte untouched.
+--- Returns the very same string when the token already is `literal`; nil and a message for the client when
+--- the body cannot be rewritten exactly.
+local function splice_model(body, literal)
+  local ok, first, last = pcall(locate_model, body)
+  if not ok then
+    if getmetatable(first) == Refusal then
+      return nil, first.message
+    end
+    error(first, 0)
+  end
+  if sub(body, first, last) == literal then
+    return body
+  end
+  return sub(body, 1, first - 1) .. literal .. sub(body, last + 1)
+end
+
+------------------------------------------------------------------------------------------------------------
+-- The blob
+------------------------------------------------------------------------------------------------------------
+
+local function hex_byte(hex)
+  return char(tonumber(hex, 16))
+end
+
+--- Decoded `%XX` text, or nil if a `%` does not start such an escape.
+local function percent_decode(text)
+  if find((gsub(text, "%%%x%x", "")), "%", 1, true) then
+    return nil
+  end
+  return (gsub(text, "%%(%x%x)", hex_byte))
+end
+
+--- Lower-cased, trimmed, non-empty header names of a comma-separated list.
+local function header_list(value)
+  local names = {}
+  for item in gmatch(value, "[^,]+") do
+    local name = match(item, "^%s*(.-)%s*$")
+    if name ~= "" then
+      names[#names + 1] = lower(name)
+    end
+  end
+  return names
+end
+
+--- Whether a value can go into a header as it is (no control bytes: Envoy would reject or mangle it).
+local function is_header_value(value)
+  return not find(value, "[%z\1-\31\127]")
+end
+
+--- Stores one decoded blob member in the plan; returns what is wrong with it, if anything.
+local function add_member(plan, name, value)
+  local kind, argument = match(name, "^(%a+)%.(.+)$")
+  if name ~= "model" and not is_header_value(value) then
+    return name .. " has control characters"
+  elseif kind == "path" then
+    if byte(value, 1) ~= 47 then -- `/`
+      return name .. " is not a path"
+    end
+    plan.paths[argument] = value
+  elseif kind == "set" then
+    plan.set_names[#plan.set_names + 1] = lower(argument)
+    plan.set_values[#plan.set_values + 1] = value
+  elseif kind == "translate" then
+    plan.translate[argument] = value
+  elseif name == "remove" then
+    plan.remove = header_list(value)
+  elseif name == "model" then
+    if not is_string_literal(value) then
+      return "model is not one JSON string literal"
+    end
+    plan.model = value
+  elseif name == "length" and value == "1" then
+    plan.length = true
+  else
+    return "unexpected member " .. name
+  end
+end
+
+--- The rewrite plan of a blob, or nil and why not. Strict: this script and the blob come from the same
+--- control plane, so anything unknown is a bug that must not turn into a half-rewritten request.
+local function parse_blob(blob)
+  -- quote(safe="") leaves only these bytes; anything else (e.g. the `,` of two joined headers) is foreign.
+  if blob == "" or find(blob, "[^A-Za-z0-9_.~%%&=-]") then
+    return nil, "unexpected characters"
+  end
+  local plan = { paths = {}, translate = {}, set_names = {}, set_values = {}, remove = {}, length = false }
+  local seen = {}
+  for pair in gmatch(blob .. "&", "([^&]*)&") do
+    local raw_name, raw_value = match(pair, "^([^=]+)=(.*)$")
+    local name = raw_name and percent_decode(raw_name)
+    local value = raw_value and percent_decode(raw_value)
+    if not name or not value then
+      return nil, "malformed member " .. pair
+    elseif seen[name] then
+      return nil, "duplicate member " .. name
+    end
+    seen[name] = true
+    local problem = add_member(plan, name, value)
+    if problem then
+      return nil, problem
+    end
+  end
+  return plan
+end
+
+local plans, plan_count = {}, 0
+
+--- The cached plan of a blob (parsed on first sight), or nil and why not.
+local function plan_for(blob)
+  local plan = plans[blob]
+  if plan then
+    return plan
+  end
+  local parsed, problem = parse_blob(blob)
+  if not parsed then
+    return nil, problem
+  end
+  if plan_count >= CACHE_LIMIT then
+    plans, plan_count = {}, 0
+  end
+  plans[blob], plan_count = parsed, plan_count + 1
+  return parsed
+end
+
+------------------------------------------------------------------------------------------------------------
+-- The attempt
+------------------------------------------------------------------------------------------------------------
+
+--- The client endpoint of a route named `<endpoint>:<client model>`.
+local function endpoint_of(route_name)
+  local colon = find(route_name, ":", 1, true)
+  return colon and sub(route_name, 1, colon - 1) or route_name
+end
+
+--- Path, credentials, and the translate marker: every header any attempt may touch, set or removed.
+--- Removals go first, so a header both removed and set ends up set.
+local function rewrite_headers(headers, plan, path, translate)
+  headers:replace(":path", path)
+  local remove = plan.remove
+  for i = 1, #remove do
+    headers:remove(remove[i])
+  end
+  local names, values = plan.set_names, plan.set_values
+  for i = 1, #names do
+    headers:replace(names[i], values[i])
+  end
+  if translate then
+    headers:replace(TRANSLATE_HEADER, translate)
+  else
+    headers:remove(TRANSLATE_HEADER)
+  end
+end
+
+--- The body's model and a content-length that matches the body sent. Returns a status and message to answer
+--- the client with instead, or nothing.
+local function rewrite_body(handle, plan)
+  local body = handle:body() -- yields until the whole body is there; earlier wrappers are dead after it
+  if not body then
+    return
+  end
+  local size = body:length()
+  if plan.model then
+    local original = body:getBytes(0, size)
+    local spliced, problem = splice_model(original, plan.model)
+    if not spliced then
+      return 400, problem
+    end
+    if spliced ~= original then
+      body:setBytes(spliced) -- Envoy sets content-length itself
+      return
+    end
+  end
+  local headers = handle:headers()
+  if headers:get("content-length") then
+    headers:replace("content-length", format("%d", size))
+  end
+end
+
+--- The whole rewrite of one attempt. Returns a status and message to answer the client with, or nothing.
+local function rewrite_attempt(handle)
+  local headers = handle:headers()
+  local blob = headers:get(REWRITE_HEADER)
+  headers:remove(REWRITE_HEADER)
+  if not blob or blob == "" or blob == "-" then
+    return 503, NO_REWRITE
+  end
+  local plan = plan_for(blob)
+  if not plan then
+    return 503, BAD_REWRITE
+  end
+  local endpoint = endpoint_of(handle:streamInfo():routeName() or "")
+  local path = plan.paths[endpoint]
+  if not path then
+    return 503, "Switchyard has no rewrite for this target: it cannot serve " .. endpoint .. " calls."
+  end
+  local translate = plan.translate[endpoint]
+  rewrite_headers(headers, plan, path, translate)
+  if translate or not (plan.model or plan.length) then
+    return -- a translated attempt's body and length are the translating filter's
+  end
+  return rewrite_body(handle, plan)
+end
+
+local function log_error(handle, message)
+  pcall(handle.logErr, handle, "switchyard attempt rewrite failed: " .. tostring(message))
+end
+
+--- Envoy's entry point, called once per attempt. Never lets a request continue half rewritten: a failure
+--- answers 500 (pcall is yieldable in LuaJIT, so handle:body() may yield inside it).
+function envoy_on_request(handle)
+  local ok, status, message = pcall(rewrite_attempt, handle)
+  if not ok then
+    log_error(handle, status)
+    status, message = 500, FAILED
+  end
+  if status then
+    handle:respond({ [":status"] = tostring(status), ["content-type"] = TEXT_PLAIN }, message)
+  end
+end
+
+-- The pure pieces, for tests: the script is loaded as one chunk (as Envoy does), so they are reached here.
+switchyard_attempt_rewrite = {
+  parse_blob = parse_blob,
+  plan_for = plan_for,
+  splice_model = splice_model,
+  decode_json_string = decode_json_string,
+  endpoint_of = endpoint_of,
+  cached_plans = function()
+    return plan_count
+  end,
+  CACHE_LIMIT = CACHE_LIMIT,
+}
