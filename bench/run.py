@@ -8,6 +8,7 @@ hits all of them alike:
   D  client → Switchyard, primary answers 502, backup serves (the failover path, on every request)
   E  client → LiteLLM proxy → mock, same rename (the incumbent Python gateway); E-failover as D
   X  OpenAI client → Switchyard → an Anthropic-shaped mock: the ext_proc translates both ways
+  M  like C, on a route that mixes APIs: the ext_proc filter is there, and Envoy skips it for this attempt
 Every variant is checked once for the right answer before it is measured. Only loopback is used; every
 measurement is bounded in time. Results: bench-results/bench.json and bench-results/bench.png.
 """
@@ -130,6 +131,10 @@ routes:
     targets: [{{name: claude, provider: claude, model: renamed-claude}}]
   - model: bench-direct
     targets: [{{name: primary, provider: ok, model: renamed-primary}}]
+  - model: bench-mixed
+    targets:
+      - {{name: primary, provider: ok, model: renamed-primary}}
+      - {{name: claude, provider: claude, model: renamed-claude}}
   - model: bench-failover
     health: {{consecutive_failures: 0, failure_rate: null}}   # the failover path on every request, not once
     targets:
@@ -285,12 +290,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             ),
             # An OpenAI client served by an Anthropic target: request and response through the translator.
             Variant("X", "cross-provider", full_url, "bench-cross", lambda: [claude.pid, *full_pids()]),
+            # A same-API attempt on a route with a translating target: the matcher skips the ext_proc.
+            Variant("M", "mixed route, same API", full_url, "bench-mixed", lambda: [*mock_pids, *full_pids()]),
         ]
         _check(variants[0], "renamed-primary")
         _check(variants[1], "bench-direct")  # no rewrite: the mock echoes the client's model
         _check(variants[2], "renamed-primary", "primary")
         _check(variants[3], "renamed-backup", "backup")
         _check(variants[4], "bench-cross", "claude")  # translated back: the client's own model
+        _check(variants[5], "renamed-primary", "primary")
         if not args.skip_litellm:
             variants.extend(_litellm_variants(stack, work, ok_url, fail_url))
 
@@ -393,6 +401,9 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
     best = {k: max(v.get(f"throughput_c{n}", {}).get("rps", 0) for n in connections) for k, v in variants.items()}
     ratios["C_over_B_throughput"] = best["C"] / best["B"]
     ratios["X_over_C_throughput"] = best["X"] / best["C"]
+    # what the skipped ext_proc filter costs a same-API attempt on a route that mixes APIs
+    ratios["M_added_over_C_p50_ms"] = (variants["M"]["latency"]["p50"] - c["p50"]) / 1000
+    ratios["M_over_C_throughput"] = best["M"] / best["C"]
     if "E" in variants:
         e = variants["E"]["latency"]
         ratios["C_over_E_throughput"] = best["C"] / best["E"]

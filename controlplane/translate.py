@@ -593,15 +593,15 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
             # upstream filter is never retried, so keep the ext_proc up.
             failure_mode_allow=False,
             message_timeout=_seconds(settings.extproc_message_timeout_s),
-            # The ext_proc asks for the body and the response when it sees the headers (extproc/exchange.py).
-            allow_mode_override=True,
-            # ...and reports what it measured (time to first token, output tokens) into the answer log.
+            # Only translated attempts get here (the matcher below), and each needs its body and the response.
+            # The ext_proc reports what it measured (time to first token, output tokens) into the answer log.
             metadata_options={"receiving_namespaces": {"untyped": [STREAM_METADATA_NAMESPACE]}},
             processing_mode={
                 "request_header_mode": "SEND",
-                "response_header_mode": "SKIP",
-                "request_body_mode": "NONE",
-                "response_body_mode": "NONE",
+                "response_header_mode": "SEND",
+                "request_body_mode": "BUFFERED",
+                # Chunks as they arrive: a stream's are translated at once, a whole answer's held to its end.
+                "response_body_mode": "STREAMED",
                 "request_trailer_mode": "SKIP",
                 "response_trailer_mode": "SKIP",
             },

@@ -2,9 +2,9 @@
 back, pass through a translator (extproc/translators/).
 
 Envoy has already rewritten the path and credentials for the target (envoy/lua/attempt_rewrite.lua); what is
-left is the body both ways. The ext_proc asks Envoy for the body and the response with a mode override when it
-sees the request headers (the one message Envoy honours an override on). Whether the answer streams is only
-known later, so the response always comes in chunks: a stream's are translated as they arrive, a whole
+left is the body both ways: Envoy sends this ext_proc the request headers, the whole request body (without
+waiting for the answer to the headers), the response headers and the response body. Whether the answer streams
+is only known later, so the response always comes in chunks: a stream's are translated as they arrive, a whole
 answer's are held back and translated at its end. The status is translated with the headers, before Envoy
 decides on a fallback.
 """
@@ -17,7 +17,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
-from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import struct_pb2
 
@@ -25,19 +24,6 @@ from controlplane.envoy_api import STREAM_METADATA_NAMESPACE
 from extproc.replies import header, local_error
 from extproc.translation_request import HEADER, TranslationRequest
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
-
-_SEND = pm.ProcessingMode.SEND
-_BUFFERED = pm.ProcessingMode.BUFFERED
-_STREAMED = pm.ProcessingMode.STREAMED
-
-# The request body is needed even on routes whose same-API attempts skip it, and the response too.
-_TRANSLATED_MODES = pm.ProcessingMode(
-    request_header_mode=_SEND,
-    response_header_mode=_SEND,
-    request_body_mode=_BUFFERED,
-    response_body_mode=_STREAMED,
-)
-
 
 def _headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
     return {h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers}
@@ -63,9 +49,7 @@ class TranslatedExchange:
     def on_request_headers(self) -> ep.ProcessingResponse:
         # The header that brought the request here must not travel on to the provider.
         common = ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[HEADER]))
-        return ep.ProcessingResponse(
-            request_headers=ep.HeadersResponse(response=common), mode_override=_TRANSLATED_MODES
-        )
+        return ep.ProcessingResponse(request_headers=ep.HeadersResponse(response=common))
 
     def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
         try:
