@@ -32,7 +32,7 @@ from controlplane.target_keys import target_key
 from controlplane.telemetry import admin_api
 from controlplane.telemetry.attempt_log import AttemptLogService
 from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder, TargetPolicy
-from controlplane.telemetry.status import ReloadResult, build_status
+from controlplane.telemetry.status import ProcessStart, ReloadResult, build_status
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
 from switchyard.addresses import bind_grpc
 from switchyard.bootstrap import split_address
@@ -57,6 +57,8 @@ class ControlPlane:
         # The last config that was applied, kept so a restarted control plane can serve it even while the
         # file holds an invalid edit (otherwise a crash during a bad edit would take the gateway down).
         self._last_good = None if state_dir is None else state_dir / "last-good.yaml"
+        # A last good config left by an earlier run means this is a restart: the status API says so.
+        self.start = ProcessStart(time.time(), restarted=self._last_good is not None and self._last_good.is_file())
         self._policies: dict[str, TargetPolicy] = {}
         self._names: dict[str, str] = {}
         self._live_changed = asyncio.Event()
@@ -115,7 +117,7 @@ class ControlPlane:
             log.info("%s back in service", self._names.get(key, key))
 
     def status(self) -> dict[str, Any]:
-        return build_status(self.store.current, self.recorder, self.last_reload)
+        return build_status(self.store.current, self.recorder, self.last_reload, start=self.start)
 
     async def _load(self, path: Path, source: str | None = None) -> tuple[Snapshot, str]:
         try:
@@ -272,13 +274,24 @@ async def serve(
         asyncio.create_task(_after(first_apply, plane.keep_live_state_current())),
     ]
     await stop.wait()
+    stop.clear()
+    # Short but orderly: no new streams; open ones (ADS, the attempt log) get a second, so attempt-log
+    # batches on their way land, then are closed. Envoy keeps the config it has and reconnects to whoever
+    # serves next. A second signal skips the second.
+    log.info("control plane stopping: closing ADS and attempt-log streams (Envoy keeps its config)")
+    closing = asyncio.create_task(server.stop(grace=1.0))
+    second_signal = asyncio.create_task(stop.wait())
+    await asyncio.wait((closing, second_signal), return_when=asyncio.FIRST_COMPLETED)
+    if not closing.done():
+        await server.stop(grace=None)
+        await closing
+    second_signal.cancel()
     for task in tasks:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError, Exception):
             await task
     if api_runner is not None:
         await api_runner.cleanup()
-    await server.stop(grace=1.0)
     log.info("control plane stopped")
     return 0
 

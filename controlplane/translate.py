@@ -137,6 +137,7 @@ def _listener(config: Config) -> dict[str, Any]:
             "config_source": {"ads": {}, "resource_api_version": "V3"},
         },
         http_filters=[
+            _readiness_filter(),
             {
                 "name": "envoy.filters.http.json_to_metadata",
                 "typed_config": typed(
@@ -180,6 +181,22 @@ def _listener(config: Config) -> dict[str, Any]:
         "filter_chains": [
             {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
         ],
+    }
+
+
+READINESS_PATH = "/healthz"
+
+
+def _readiness_filter() -> dict[str, Any]:
+    """`GET /healthz` on the client port, for load balancers: 200 while serving, 503 from the moment a drain
+    starts (the supervisor tells Envoy's admin `/healthcheck/fail`), while requests in flight still finish."""
+    return {
+        "name": "envoy.filters.http.health_check",
+        "typed_config": typed(
+            "envoy.extensions.filters.http.health_check.v3.HealthCheck",
+            pass_through_mode=False,
+            headers=[{"name": ":path", "string_match": {"exact": READINESS_PATH}}],
+        ),
     }
 
 
@@ -588,7 +605,25 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
         "name": "envoy.filters.http.ext_proc",
         "typed_config": typed(
             "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-            grpc_service={"envoy_grpc": {"cluster_name": EXTPROC_CLUSTER}, "timeout": "5s"},
+            grpc_service={
+                "envoy_grpc": {"cluster_name": EXTPROC_CLUSTER},
+                "timeout": "5s",
+                # A stream that cannot open (an ext_proc just died) opens on another ext_proc instead.
+                "retry_policy": {
+                    "retry_on": "connect-failure,refused-stream,reset-before-request,unavailable",
+                    "num_retries": 2,
+                    "retry_back_off": {"base_interval": "0.001s", "max_interval": "0.005s"},
+                    "retry_host_predicate": [
+                        {
+                            "name": "envoy.retry_host_predicates.previous_hosts",
+                            "typed_config": typed(
+                                "envoy.extensions.retry.host.previous_hosts.v3.PreviousHostsPredicate"
+                            ),
+                        }
+                    ],
+                    "host_selection_retry_max_attempts": 4,
+                },
+            },
             # Deliberate: an untranslated body would reach a provider of another API. A local reply from an
             # upstream filter is never retried, so keep the ext_proc up.
             failure_mode_allow=False,

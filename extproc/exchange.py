@@ -25,6 +25,7 @@ from extproc.replies import header, local_error
 from extproc.translation_request import HEADER, TranslationRequest
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
 
+
 def _headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
     return {h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers}
 

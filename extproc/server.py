@@ -92,7 +92,7 @@ _PASS_THROUGH = {
 }
 
 
-async def serve(listen: str, instance: str | None = None) -> int:
+async def serve(listen: str, instance: str | None = None, drain_timeout: float = 60.0) -> int:
     server = grpc.aio.server(
         options=[
             # Bodies are buffered through gRPC; the default 4 MiB would break large prompts.
@@ -119,5 +119,25 @@ async def serve(listen: str, instance: str | None = None) -> int:
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
-    await server.stop(grace=2.0)
+    stop.clear()
+    # Drain: health first, so whoever checks it stops sending; then no new streams, while the attempts in
+    # flight (a stream being translated can last minutes) get up to the drain timeout. A second signal: at once.
+    await health_servicer.enter_graceful_shutdown()
+    started = loop.time()
+    graceful = asyncio.create_task(server.stop(grace=drain_timeout))
+    await asyncio.sleep(0)  # the stop has begun: new streams are refused from here on
+    log.info(
+        "ext_proc %s draining: NOT_SERVING, no new streams; attempts in flight get up to %gs "
+        "(a second Ctrl-C/SIGTERM stops at once)",
+        name,
+        drain_timeout,
+    )
+    second_signal = asyncio.create_task(stop.wait())
+    await asyncio.wait((graceful, second_signal), return_when=asyncio.FIRST_COMPLETED)
+    if not graceful.done():
+        log.warning("ext_proc %s: second signal, stopping now", name)
+        await server.stop(grace=None)
+        await graceful
+    second_signal.cancel()
+    log.info("ext_proc %s stopped after %.1fs", name, loop.time() - started)
     return 0

@@ -60,6 +60,8 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> GatewayOpti
         log_dir=args.log_dir,
         tls_ca_file=args.tls_ca_file,
         rewrite_attempts=not args.no_rewrite,
+        drain_timeout=args.drain_timeout,
+        drain_notice=args.drain_notice,
     )
 
 
@@ -97,7 +99,7 @@ def _cmd_extproc(args: argparse.Namespace) -> int:
     _private_files()
     from extproc.server import serve
 
-    return asyncio.run(serve(args.listen, args.instance))
+    return asyncio.run(serve(args.listen, args.instance, args.drain_timeout))
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -139,7 +141,48 @@ def _positive(text: str) -> int:
     return value
 
 
-def _add_process_options(parser: argparse.ArgumentParser) -> None:
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, not {text!r}") from None
+    if not 0 <= value < 86400:
+        raise argparse.ArgumentTypeError(f"must be from 0 to 86400 seconds, not {text}")
+    return value
+
+
+_DRAIN_TIMEOUT = 60.0
+
+
+def _add_drain_options(parser: argparse.ArgumentParser, notice: float) -> None:
+    drain = parser.add_argument_group(
+        "planned stop (drain)",
+        "On the first Ctrl-C/SIGTERM nothing in flight is lost: GET /healthz on the listener answers 503 at once "
+        "(requests still flow) and every response asks its client to reconnect; after --drain-notice the "
+        "listener stops accepting connections; requests and SSE streams in flight finish, up to --drain-timeout; "
+        "then Envoy, the ext_proc and the control plane stop. The log says what it waits for. A second "
+        "Ctrl-C/SIGTERM stops everything at once.",
+    )
+    drain.add_argument(
+        "--drain-timeout",
+        type=_seconds,
+        default=_DRAIN_TIMEOUT,
+        metavar="SECONDS",
+        help="the longest a planned stop waits for requests and streams in flight, counted from the signal; "
+        "what is still running then is cut (default: %(default)g)",
+    )
+    drain.add_argument(
+        "--drain-notice",
+        type=_seconds,
+        default=notice,
+        metavar="SECONDS",
+        help="how long the listener keeps accepting new connections after /healthz turned 503, so load "
+        "balancers take this instance out before it closes; a stop takes at least this long "
+        "(default: %(default)g)",
+    )
+
+
+def _add_process_options(parser: argparse.ArgumentParser, drain_notice: float = 5.0) -> None:
     addresses = parser.add_argument_group(
         "addresses",
         "Provider API keys are in Envoy's configuration: Envoy's admin (config_dump) and the control plane's gRPC "
@@ -183,8 +226,9 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--extproc-workers",
         type=_positive,
-        default=1,
-        help="ext_proc processes, one address each (see --extproc) (default: %(default)s)",
+        default=2,
+        help="ext_proc processes, one address each (see --extproc); with two or more, a crash of one costs only "
+        "the translated attempts it held (default: %(default)s)",
     )
     parser.add_argument("--envoy-concurrency", type=int, default=2, help="Envoy worker threads (default: %(default)s)")
     parser.add_argument("--envoy-log-level", default="warning", help="Envoy log level (default: %(default)s)")
@@ -196,6 +240,7 @@ def _add_process_options(parser: argparse.ArgumentParser) -> None:
         "--tls-ca-file",
         help="CA bundle Envoy trusts for https providers (default: /etc/ssl/certs/ca-certificates.crt)",
     )
+    _add_drain_options(parser, drain_notice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -218,8 +263,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="run the gateway (control plane, ext_proc, Envoy) on a routing YAML",
         description=(
             "Start the control plane, the ext_proc and Envoy as supervised processes; wait until the listener answers; "
-            "stop them all on Ctrl-C/SIGTERM. Edits to the YAML (or SIGHUP) reload it live. An invalid config "
-            "starts nothing."
+            "on Ctrl-C/SIGTERM drain (see below), then stop them all. Edits to the YAML (or SIGHUP) reload it live. "
+            "An invalid config starts nothing."
         ),
     )
     p.add_argument("config", type=Path, help="the routing YAML")
@@ -230,9 +275,10 @@ def build_parser() -> argparse.ArgumentParser:
         "demo",
         help="run the gateway on a bundled config with a mock provider (no keys, no network)",
         description="`up` on a bundled example config with a built-in mock provider whose primary "
-        "target fails half of its requests, so fallback shows on the curl it prints.",
+        "target fails half of its requests, so fallback shows on the curl it prints. No load balancer sits in "
+        "front of a demo, so --drain-notice defaults to 0 here.",
     )
-    _add_process_options(p)
+    _add_process_options(p, drain_notice=0.0)
     p.set_defaults(func=_cmd_demo)
 
     p = sub.add_parser(
@@ -257,7 +303,9 @@ def build_parser() -> argparse.ArgumentParser:
         "controlplane",
         help="run only the xDS control plane (for container deployments)",
         description="Serve ADS and the attempt log to Envoy; reload the YAML on edit/SIGHUP. Runs with umask 077: "
-        "a Unix socket it listens on and the files it writes are owner-only.",
+        "a Unix socket it listens on and the files it writes are owner-only. On Ctrl-C/SIGTERM it stops within "
+        "about a second: it stops taking new streams, gives open ones a second (attempt-log batches land), then "
+        "closes the ADS streams; Envoy keeps the config it has and serves on. A second signal stops at once.",
     )
     p.add_argument("config", type=Path, help="the routing YAML")
     p.add_argument(
@@ -286,7 +334,9 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser(
         "extproc",
         help="run only the per-attempt rewrite service (for container deployments)",
-        description="The Envoy ext_proc that rewrites every upstream attempt for its target.",
+        description="The Envoy ext_proc that translates the upstream attempts whose target speaks another API "
+        "than the client. On Ctrl-C/SIGTERM it drains: its gRPC health turns NOT_SERVING, it takes no new streams, "
+        "and the attempts in flight finish (up to --drain-timeout); a second signal stops at once.",
     )
     p.add_argument(
         "--listen",
@@ -296,6 +346,13 @@ def build_parser() -> argparse.ArgumentParser:
         help=f"gRPC address, {_ADDRESS} (required; a Unix socket is created owner-only)",
     )
     p.add_argument("--instance", help="name for logs (default: host:pid)")
+    p.add_argument(
+        "--drain-timeout",
+        type=_seconds,
+        default=_DRAIN_TIMEOUT,
+        metavar="SECONDS",
+        help="on Ctrl-C/SIGTERM, the longest the attempts in flight get to finish (default: %(default)g)",
+    )
     p.set_defaults(func=_cmd_extproc)
 
     p = sub.add_parser(

@@ -4,6 +4,10 @@ Start order follows the data path backwards: the control plane first (it refuses
 ext_proc, then Envoy, whose listener only appears once the control plane has configured it. A child that dies
 is restarted with back-off; too many deaths in a minute stop everything rather than limp along.
 
+A planned stop (Ctrl-C/SIGTERM) drains first (switchyard/drain.py): /healthz turns 503, the listener closes
+after the notice, requests and streams in flight finish (up to the drain timeout); then Envoy, the ext_procs
+and the control plane stop, in that order. A second signal stops everything at once.
+
 Provider API keys are in Envoy's configuration (pushed over ADS): Envoy's admin (config_dump) and the control
 plane's gRPC port can show them. So by default nothing of ours listens on TCP except the gateway listener and
 the status API: the admin, xDS and ext_proc addresses are Unix sockets, owner-only, in a private work dir.
@@ -29,6 +33,8 @@ from pathlib import Path
 from switchyard.addresses import UNIX_PREFIX, AddressError, TcpAddress, UnixAddress, numbered, parse_address
 from switchyard.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.config import Config, ConfigError, load_config
+from switchyard.drain import DrainSettings, drain_envoy
+from switchyard.envoy_admin import EnvoyAdmin
 from switchyard.processes import Child, envoy_binary, switchyard_command, wait_until
 
 log = logging.getLogger("switchyard.up")
@@ -54,7 +60,8 @@ class GatewayOptions:
     # Set by resolved() when the work dir is a temp dir of ours, which then goes when Switchyard stops.
     owns_work_dir: bool = False
     # Each ext_proc is one Python process (one core at most); Envoy spreads attempts over all of them.
-    extproc_workers: int = 1
+    # Two, so that an ext_proc crash costs only the attempts it held: Envoy moves the next ones to the other.
+    extproc_workers: int = 2
     api: str | None = "127.0.0.1:18002"
     envoy_concurrency: int = 2
     envoy_log_level: str = "warning"
@@ -63,6 +70,10 @@ class GatewayOptions:
     tls_ca_file: str | None = None
     rewrite_attempts: bool = True
     ready_timeout: float = 30.0
+    # The planned stop: how long requests in flight get at most, and how long the listener keeps accepting
+    # after /healthz turned 503 (for load balancers to notice).
+    drain_timeout: float = 60.0
+    drain_notice: float = 5.0
     extra_children: list[Child] = field(default_factory=list)
 
     def resolved(self) -> GatewayOptions:
@@ -107,7 +118,9 @@ class Gateway:
         self.config = config
         assert self.options.work_dir is not None
         self._workdir = self.options.work_dir
-        self._stopping = False
+        self._stop_signals = 0  # Ctrl-C/SIGTERM received: the first drains, a second stops at once
+        self._stop_reason = ""
+        self._drain_exits: set[str] = set()  # children seen dead during the drain (logged once, not restarted)
         self.children = [*options.extra_children, *self._core_children()]
 
     def _log_path(self, name: str) -> Path | None:
@@ -159,8 +172,14 @@ class Gateway:
                     str(o.envoy_concurrency),
                     "--log-level",
                     o.envoy_log_level,
+                    # Listener updates over LDS give the connections of the old listener this long; the planned
+                    # stop does not use Envoy's drain timer (the supervisor closes the listener itself).
                     "--drain-time-s",
                     "5",
+                    # Once the drain starts, connections are told to go at once, not spread over the drain time
+                    # (after healthcheck/fail every response carries `connection: close` anyway).
+                    "--drain-strategy",
+                    "immediate",
                 ],
                 self._log_path("envoy"),
             ),
@@ -202,20 +221,39 @@ class Gateway:
         return True
 
     def supervise(self) -> int:
-        """Block until SIGINT/SIGTERM; forward SIGHUP to the control plane (reload)."""
+        """Restart dead children until SIGINT/SIGTERM, then drain and stop; forward SIGHUP to the control plane."""
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGHUP, self._forward_reload)
-        code = 0
-        while not self._stopping:
+        while not self._stop_signals:
             for child in self.children:
-                if not child.running and not self._stopping and not self._restart(child):
-                    code = 1
-                    self._stopping = True
-                    break
+                if not child.running and not self._stop_signals and not self._restart(child):
+                    self.stop()
+                    return 1
             time.sleep(0.2)
+        if self._stop_signals == 1:
+            self.drain()
         self.stop()
-        return code
+        return 0
+
+    def drain(self) -> None:
+        """Let what is in flight finish (switchyard/drain.py); children that exit meanwhile are not restarted."""
+        o = self.options
+        assert o.admin is not None
+        drain_envoy(
+            EnvoyAdmin(o.admin),
+            DrainSettings(timeout=o.drain_timeout, notice=o.drain_notice),
+            envoy_running=self._envoy_running_during_drain,
+            interrupted=lambda: self._stop_signals > 1,
+            reason=self._stop_reason,
+        )
+
+    def _envoy_running_during_drain(self) -> bool:
+        for child in self.children:
+            if not child.running and child.name not in self._drain_exits:
+                self._drain_exits.add(child.name)
+                log.warning("%s exited with %s during the drain; not restarted", child.name, child.exit_code)
+        return self._child("envoy").running
 
     def _restart(self, child: Child) -> bool:
         now = time.monotonic()
@@ -241,11 +279,15 @@ class Gateway:
     def _child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
 
-    def _request_stop(self, *_: object) -> None:
-        self._stopping = True
+    def _request_stop(self, signum: int, _frame: object) -> None:
+        self._stop_signals += 1
+        name = signal.Signals(signum).name
+        if self._stop_signals == 1:
+            self._stop_reason = name
+        elif self._stop_signals == 2:
+            log.warning("%s again: stopping everything now", name)
 
     def stop(self) -> None:
-        self._stopping = True
         for child in reversed(self.children):  # Envoy first: stop taking requests before the rest goes
             child.stop()
         if self.options.owns_work_dir:

@@ -23,6 +23,12 @@ def render_status(document: dict[str, Any]) -> str:
             f"; last reload ({reload['reason']}): {'applied' if reload['ok'] else 'REJECTED, previous version kept'}"
         )
     lines = [head]
+    process = document.get("control_plane")
+    if process and process["restarted"]:
+        lines.append(
+            f"control plane restarted {process['uptime_s']:.0f}s ago: health and latency are rebuilt from traffic "
+            "since then (Envoy kept serving its last config)"
+        )
     columns = ("target", "state", "prio", "weight", "requests", "failures", "fallbacks", "latency", "why")
     for route in document["routes"]:
         lines.append("")

@@ -11,6 +11,15 @@ from controlplane.target_keys import target_key
 from controlplane.telemetry.recorder import Recorder, TargetStats, describe_status
 
 
+@dataclass(frozen=True)
+class ProcessStart:
+    """When this control plane started, and whether an earlier run left its state dir behind: after a restart
+    the health and latency shown are rebuilt from traffic since `at`, not carried over."""
+
+    at: float
+    restarted: bool
+
+
 @dataclass
 class ReloadResult:
     ok: bool
@@ -36,9 +45,13 @@ def build_status(
     recorder: Recorder,
     reload: ReloadResult | None,
     now: float | None = None,
+    start: ProcessStart | None = None,
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
     document: dict[str, Any] = {
+        "control_plane": None
+        if start is None
+        else {"started_at": start.at, "uptime_s": round(now - start.at, 1), "restarted": start.restarted},
         "config": {
             "version": snapshot.config_version if snapshot else None,
             "last_reload": None if reload is None else vars(reload),

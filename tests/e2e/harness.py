@@ -24,6 +24,16 @@ from switchyard.processes import free_port
 
 PYTHON = sys.executable
 ACTIVE_LOGS: list[tuple[str, Path]] = []  # (label, log file) of every process alive in the current test
+# The log files `switchyard up --log-dir` writes: one per process (two ext_procs by default, one with
+# --extproc-workers 1).
+PROCESS_LOGS = (
+    "up",
+    "controlplane",
+    "extproc",
+    "extproc-1",
+    "extproc-2",
+    "envoy",
+)
 
 
 def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: float = 0.05) -> Any:
@@ -125,6 +135,9 @@ class Stack:
                 str(log_dir),
                 "--envoy-log-level",
                 "info",
+                # No load balancer watches /healthz here: stop without the notice (drain tests pass their own).
+                "--drain-notice",
+                "0",
                 *up_args,
             ],
             stdout=self._up_log_file,
@@ -132,7 +145,7 @@ class Stack:
             stdin=subprocess.DEVNULL,
             env=self.env,
         )
-        for name in ("up", "controlplane", "extproc", "envoy"):
+        for name in PROCESS_LOGS:
             ACTIVE_LOGS.append((name, log_dir / f"{name}.log"))
         wait_for(lambda: self._up_or_dead(), 40, "`switchyard up` to report the gateway is up")
         if self.process.poll() is not None:
@@ -192,7 +205,7 @@ class Stack:
                 self.process.kill()
                 self.process.wait()
         self._up_log_file.close()
-        for name in ("up", "controlplane", "extproc", "envoy"):
+        for name in PROCESS_LOGS:
             entry = (name, self.log_dir / f"{name}.log")
             if entry in ACTIVE_LOGS:
                 ACTIVE_LOGS.remove(entry)

@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack, sse_events, wait_for
+from tests.e2e.harness import PROCESS_LOGS, MockProvider, Stack, running_stack, sse_events, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -289,13 +289,13 @@ def test_models_endpoint_lists_routes(stack: Stack) -> None:
 def test_api_keys_never_reach_logs(stack: Stack) -> None:
     assert stack.chat("chatgpt-4").status_code == 200  # an attempt that carried a key
     for key in (OPENAI_KEY, AZURE_KEY):
-        for name in ("up", "controlplane", "extproc", "envoy"):
+        for name in PROCESS_LOGS:
             assert key not in stack.log(name), f"{name}.log leaks an API key"
 
 
 def test_admin_xds_and_extproc_are_owner_only_unix_sockets(stack: Stack) -> None:
     assert stat.S_IMODE(stack.work_dir.stat().st_mode) == 0o700
-    sockets = {"admin": stack.admin_socket, "xds": stack.xds_socket, "extproc": stack.work_dir / "extproc.sock"}
+    sockets = {"admin": stack.admin_socket, "xds": stack.xds_socket, "extproc": stack.work_dir / "extproc-1.sock"}
     for name, path in sockets.items():
         info = path.stat()
         assert stat.S_ISSOCK(info.st_mode), f"{name}: {path} is not a socket"

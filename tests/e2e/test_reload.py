@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import threading
 import time
@@ -127,14 +128,15 @@ def test_extproc_crash_is_restarted_and_traffic_recovers(tmp_path: Path, mock: M
         assert stack.chat("live").status_code == 200
         pid = int(_pid_of(stack, "extproc"))
         os.kill(pid, signal.SIGKILL)
-        wait_for(lambda: "extproc exited" in stack.log("up"), 10, "the supervisor to notice")
+        wait_for(lambda: re.search(r"extproc(-\d+)? exited", stack.log("up")), 10, "the supervisor to notice")
         wait_for(lambda: stack.chat("live").status_code == 200, 20, "traffic to recover after the restart")
 
 
 def _pid_of(stack: Stack, name: str) -> str:
     import subprocess
 
-    address = stack.extproc if name == "extproc" else stack.xds
+    # The first ext_proc (extproc-1.sock with the default two workers), or the control plane.
+    address = f"unix:{stack.work_dir}/extproc" if name == "extproc" else stack.xds
     out = subprocess.run(["pgrep", "-f", f"switchyard.* {name} .*--listen {address}"], capture_output=True, text=True)
     pids = out.stdout.split()
     assert pids, f"no {name} process found"
@@ -153,6 +155,9 @@ def test_controlplane_crash_during_invalid_edit_serves_last_good_config(tmp_path
 
         wait_for(lambda: "serving the last good config" in stack.log("controlplane"), 20, "a restart on the last good")
         assert stack.process.poll() is None, "switchyard up must keep running"
+        # The status API says so: health and latency since then are rebuilt from traffic.
+        restarted = wait_for(lambda: stack.status()["control_plane"], 10, "the restarted control plane's status")
+        assert restarted["restarted"] is True and restarted["uptime_s"] < 60
         for _ in range(5):
             assert stack.chat("live").headers["x-switchyard-target"] == "alpha"
 

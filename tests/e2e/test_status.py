@@ -76,6 +76,12 @@ def test_failing_target_is_reported_with_why_and_its_backup_with_the_fallbacks(s
     assert [(t["name"], t["priority"], t["weight"]) for t in route["targets"]] == [("primary", 0, 1), ("backup", 1, 1)]
 
 
+def test_status_says_when_the_control_plane_started_and_that_it_was_not_a_restart(stack: Stack) -> None:
+    process = stack.status()["control_plane"]
+    assert process["restarted"] is False
+    assert 0 <= process["uptime_s"] < 600
+
+
 def test_status_outside_the_fallback_codes_does_not_count_against_a_target(stack: Stack) -> None:
     target = stack.target_status("client-errors", "only")
 

@@ -22,6 +22,7 @@ from envoy.config.route.v3.route_components_pb2 import Route as EnvoyRoute
 from envoy.extensions.common.matching.v3.extension_matcher_pb2 import ExtensionWithMatcher
 from envoy.extensions.filters.http.ext_proc.v3.ext_proc_pb2 import ExternalProcessor
 from envoy.extensions.filters.http.header_mutation.v3.header_mutation_pb2 import HeaderMutation
+from envoy.extensions.filters.http.health_check.v3.health_check_pb2 import HealthCheck
 from envoy.extensions.filters.http.lua.v3.lua_pb2 import Lua
 from envoy.extensions.transport_sockets.tls.v3.tls_pb2 import UpstreamTlsContext
 from envoy.extensions.upstreams.http.v3.http_protocol_options_pb2 import HttpProtocolOptions
@@ -454,8 +455,16 @@ def test_listener_binds_the_listen_address_and_uses_the_route_configuration(reso
     hcm = HttpConnectionManager()
     assert listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
     assert hcm.rds.route_config_name == ROUTE_CONFIG_NAME == resources.route_configs[0].name
-    # The model must be in dynamic metadata before the router matches on it.
-    assert [f.name for f in hcm.http_filters] == ["envoy.filters.http.json_to_metadata", "envoy.filters.http.router"]
+    # The model must be in dynamic metadata before the router matches on it; readiness needs no body at all.
+    assert [f.name for f in hcm.http_filters] == [
+        "envoy.filters.http.health_check",
+        "envoy.filters.http.json_to_metadata",
+        "envoy.filters.http.router",
+    ]
+    readiness = HealthCheck()
+    assert hcm.http_filters[0].typed_config.Unpack(readiness)
+    assert readiness.pass_through_mode.value is False
+    assert [(h.name, h.string_match.exact) for h in readiness.headers] == [(":path", "/healthz")]
 
 
 @pytest.mark.parametrize("endpoint", list(ClientEndpoint))
@@ -892,7 +901,7 @@ def test_only_per_output_token_routes_add_the_usage_rule_and_every_listener_has_
         hcm = HttpConnectionManager()
         listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
         as_dict = to_dict(hcm)
-        json_rules = as_dict["http_filters"][0]["typed_config"]
+        json_rules = as_dict["http_filters"][1]["typed_config"]
         logs = [log["typed_config"]["common_config"]["log_name"] for log in as_dict.get("access_log", [])]
         return "response_rules" in json_rules, logs
 
@@ -973,7 +982,7 @@ def test_routes_set_to_skip_send_requests_with_untranslatable_parameters_to_thei
     (listener,) = resources.listeners
     hcm = HttpConnectionManager()
     listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
-    rules = to_dict(hcm)["http_filters"][0]["typed_config"]["request_rules"]["rules"]
+    rules = to_dict(hcm)["http_filters"][1]["typed_config"]["request_rules"]["rules"]
     flagged_by = {r["selectors"][0]["key"] for r in rules if r["on_present"]["key"] == "own_api_only"}
     assert {"logprobs", "seed", "n", "top_k"} <= flagged_by
     assert "temperature" not in flagged_by, "nearly every request has one: only values above 1 are refused"

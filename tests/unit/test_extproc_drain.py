@@ -1,0 +1,103 @@
+"""`switchyard extproc` on SIGTERM: NOT_SERVING, no new streams, the streams in flight finish; a second signal
+stops at once. One real ext_proc process on a Unix socket, driven by a gRPC client."""
+
+from __future__ import annotations
+
+import queue
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import grpc
+import pytest
+from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
+from grpc_health.v1 import health_pb2, health_pb2_grpc
+
+from switchyard.processes import wait_until
+
+
+class Attempt:
+    """One Process stream, fed a message at a time."""
+
+    def __init__(self, stub: ep_grpc.ExternalProcessorStub) -> None:
+        self._outgoing: queue.Queue[ep.ProcessingRequest | None] = queue.Queue()
+        self.responses = stub.Process(iter(self._outgoing.get, None), timeout=30)
+
+    def send(self, request: ep.ProcessingRequest) -> ep.ProcessingResponse:
+        self._outgoing.put(request)
+        return next(self.responses)
+
+    def end(self) -> None:
+        self._outgoing.put(None)
+
+
+@pytest.fixture
+def extproc(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], grpc.Channel, Path]]:
+    socket_path = tmp_path / "extproc.sock"
+    log = tmp_path / "extproc.log"
+    with open(log, "wb") as out:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "switchyard", "extproc", "--listen", f"unix:{socket_path}", "--drain-timeout", "20"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+    channel = grpc.insecure_channel(f"unix:{socket_path}")
+    try:
+        grpc.channel_ready_future(channel).result(timeout=20)
+        yield process, channel, log
+    finally:
+        channel.close()
+        if process.poll() is None:
+            process.kill()
+        process.wait()
+
+
+HEADERS = ep.ProcessingRequest(request_headers=ep.HttpHeaders())  # no translation header: let through
+BODY = ep.ProcessingRequest(request_body=ep.HttpBody(body=b"{}", end_of_stream=True))
+
+
+def test_sigterm_finishes_the_streams_in_flight_and_takes_no_new_ones(
+    extproc: tuple[subprocess.Popen[bytes], grpc.Channel, Path],
+) -> None:
+    process, channel, log = extproc
+    stub = ep_grpc.ExternalProcessorStub(channel)
+    health = health_pb2_grpc.HealthStub(channel).Watch(health_pb2.HealthCheckRequest(), timeout=30)
+    assert next(health).status == health_pb2.HealthCheckResponse.SERVING
+    attempt = Attempt(stub)
+    assert attempt.send(HEADERS).HasField("request_headers")
+
+    process.send_signal(signal.SIGTERM)
+    assert next(health).status == health_pb2.HealthCheckResponse.NOT_SERVING
+    health.cancel()  # a watcher would otherwise be in flight too
+    assert wait_until(lambda: "draining" in log.read_text(), 10)
+    with pytest.raises(grpc.RpcError) as refused:
+        Attempt(stub).send(HEADERS)
+    # Refused: UNAVAILABLE, or CANCELLED when it raced the shutdown on the connection already open.
+    assert refused.value.code() in (grpc.StatusCode.UNAVAILABLE, grpc.StatusCode.CANCELLED)  # type: ignore[attr-defined]
+    assert process.poll() is None, "the attempt in flight keeps it up"
+    assert attempt.send(BODY).HasField("request_body"), "the attempt in flight is still served"
+    attempt.end()
+    assert list(attempt.responses) == []
+    process.wait(10)
+    assert process.returncode == 0
+    assert "stopped after" in log.read_text()
+
+
+def test_a_second_sigterm_stops_at_once(extproc: tuple[subprocess.Popen[bytes], grpc.Channel, Path]) -> None:
+    process, channel, log = extproc
+    attempt = Attempt(ep_grpc.ExternalProcessorStub(channel))
+    attempt.send(HEADERS)
+    process.send_signal(signal.SIGTERM)
+    assert wait_until(lambda: "draining" in log.read_text(), 10)
+    second = time.monotonic()
+    process.send_signal(signal.SIGTERM)
+    process.wait(10)
+    assert time.monotonic() - second < 2, "no waiting for the attempt in flight"
+    assert process.returncode == 0
+    with pytest.raises(grpc.RpcError):
+        attempt.send(BODY)
