@@ -4,22 +4,15 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from importlib import resources
-from pathlib import Path
 from string import Template
 
 from switchyard.addresses import OWNER_ONLY, TcpAddress, UnixAddress, envoy_cluster_type, parse_address
 from switchyard.addresses import split_address as split_address  # re-exported: the control plane's status API
-
-_REPO_TEMPLATE = Path(__file__).resolve().parent.parent / "envoy" / "bootstrap.yaml"
+from switchyard.envoy_files import read_envoy_file
 
 
 def template_text() -> str:
-    """From the source tree when run from a checkout, else from the copy packaged into the wheel."""
-    # Installed, parent.parent is site-packages (where xds-protos' `envoy` package lives): only trust a checkout.
-    if _REPO_TEMPLATE.is_file() and (_REPO_TEMPLATE.parent.parent / "pyproject.toml").is_file():
-        return _REPO_TEMPLATE.read_text(encoding="utf-8")
-    return resources.files("switchyard").joinpath("_data/bootstrap.yaml").read_text(encoding="utf-8")
+    return read_envoy_file("bootstrap.yaml")
 
 
 @dataclass(frozen=True)
