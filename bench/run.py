@@ -326,7 +326,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     try:
                         samples = _ttfb(variant.base_url, _body(variant.model, stream=True), 100)
                     except RuntimeError as error:
-                        raise RuntimeError(f"variant {variant.key} ({variant.name}): {error}") from None
+                        raise RuntimeError(f"variant {variant.key} ({variant.label}): {error}") from None
                     if round_index:
                         ttfb[variant.key].extend(samples)
         for variant in variants:
@@ -337,9 +337,97 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 }
         for variant in variants:
             report["variants"][variant.key] = {"label": variant.label, **variant.results}
+        if args.soak_seconds > 0:
+            report["soak"] = _soak(full_url, _parent_pid(full_pids()[0]), args.soak_seconds, scripts)
     report["ratios"] = _ratios(report["variants"], args.connections)
     report["goals"] = _goals(report["ratios"])
     return report
+
+
+# --- soak: steady load for a while, and how much memory each gateway process gains ----------------------------
+
+SOAK_ROUTES = {"translated": "bench-cross", "same_api": "bench-direct"}  # variant X's model, and C's
+
+
+def _parent_pid(pid: int) -> int:
+    return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1])
+
+
+def _rss_kb(pid: int) -> int | None:
+    try:
+        lines = Path(f"/proc/{pid}/status").read_text().splitlines()
+    except OSError:
+        return None
+    return next((int(line.split()[1]) for line in lines if line.startswith("VmRSS:")), None)
+
+
+def _gateway_processes(up_pid: int) -> dict[str, int]:
+    """Envoy, the control plane and each ext_proc under `switchyard up`, by name."""
+    found = {}
+    for pid in descendants(up_pid):
+        argv = _cmdline(pid).split()
+        if argv and Path(argv[0]).name == "envoy":
+            found["envoy"] = pid
+        elif "controlplane" in argv:
+            found["controlplane"] = pid
+        elif "extproc" in argv:
+            found[argv[argv.index("--instance") + 1] if "--instance" in argv else f"extproc-{pid}"] = pid
+    return found
+
+
+def _soak(url: str, up_pid: int, seconds: int, scripts: Path) -> dict[str, Any]:
+    """`seconds` of steady load, half the connections on a translated route and half on a same-API one (one wrk
+    each, bounded by -d), with every gateway process's RSS sampled before, during and after."""
+    print(f"== soak: {seconds}s of steady load on {' and '.join(SOAK_ROUTES.values())}", flush=True)
+    processes = _gateway_processes(up_pid)
+    series: list[dict[str, Any]] = []
+
+    def sample() -> None:
+        series.append({"t": round(time.monotonic() - started, 2), **{n: _rss_kb(p) for n, p in processes.items()}})
+
+    runs: dict[str, subprocess.Popen[str]] = {}
+    started = time.monotonic()
+    sample()
+    for name, model in SOAK_ROUTES.items():
+        script = scripts / f"soak-{name}.lua"
+        script.write_text(
+            'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
+            f"wrk.body = {_lua_string(_body(model))}\n{_REPORTER}"
+        )
+        argv = ["wrk", "-t1", "-c4", f"-d{seconds}s", "--timeout", "10s", "-s", str(script), url + CHAT]
+        runs[name] = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    interval = max(1.0, seconds / 12)
+    while any(r.poll() is None for r in runs.values()) and time.monotonic() - started < seconds + 30:
+        time.sleep(min(interval, max(0.05, started + len(series) * interval - time.monotonic())))
+        sample()
+    routes: dict[str, Any] = {}
+    for name, wrk in runs.items():
+        output, _ = wrk.communicate(timeout=max(1.0, started + seconds + 30 - time.monotonic()))
+        line = next((x for x in output.splitlines() if x.startswith("BENCH ")), None)
+        if line is None:
+            raise RuntimeError(f"soak wrk ({name}) printed no result:\n{output}")
+        result = json.loads(line[len("BENCH ") :])
+        routes[name] = {"model": SOAK_ROUTES[name], **result, "rps": result["requests"] / (result["us"] / 1e6)}
+    sample()
+    total = sum(r["requests"] for r in routes.values())
+    rss: dict[str, Any] = {}
+    extprocs = sum(1 for name in processes if name.startswith("extproc"))
+    for name, pid in processes.items():
+        start, end = series[0][name], series[-1][name]
+        middle = series[len(series) // 2][name]
+        # An ext_proc only sees translated attempts, Envoy spreads them evenly: its growth per request it served.
+        served = routes["translated"]["requests"] // extprocs if name.startswith("extproc") else total
+        grown = None if start is None or end is None else (end - start) * 1024
+        rss[name] = {
+            "pid": pid,
+            "start_mb": None if start is None else start / 1024,
+            "end_mb": None if end is None else end / 1024,  # None: the process died during the soak
+            "growth_mb": None if grown is None else grown / 2**20,
+            "second_half_growth_mb": None if end is None or middle is None else (end - middle) / 1024,
+            "requests_seen": served,
+            "growth_bytes_per_request": None if grown is None else grown / max(served, 1),
+        }
+    return {"seconds": seconds, "requests": total, "routes": routes, "rss": rss, "rss_series_kb": series}
 
 
 def _goals(ratios: dict[str, float]) -> dict[str, dict[str, Any]]:
@@ -451,6 +539,26 @@ def _print_report(report: dict[str, Any]) -> None:
     print("\ngoals (issue 9):")
     for name, goal in report["goals"].items():
         print(f"  {'met    ' if goal['met'] else 'NOT met'}  {name}: {goal['value']:.2f} (goal {goal['goal']})")
+    if "soak" in report:
+        _print_soak(report["soak"])
+
+
+def _print_soak(soak: dict[str, Any]) -> None:
+    parts = []
+    for r in soak["routes"].values():
+        bad = r["errors"] + r["non2xx"]
+        parts.append(f"{r['model']} {r['requests']} ({r['rps']:.0f}/s{f', {bad} errors' if bad else ''})")
+    print(f"\nsoak: {soak['seconds']}s, {soak['requests']} requests: {', '.join(parts)}")
+    print(f"  {'RSS':<14}{'start MB':>10}{'end MB':>9}{'growth MB':>11}{'2nd half MB':>13}{'B/request':>11}  per")
+    for name, p in soak["rss"].items():
+        if p["end_mb"] is None:
+            print(f"  {name:<14}{p['start_mb'] or 0:>10.1f}  (died during the soak)")
+            continue
+        per = "translated request it served" if name.startswith("extproc") else "request"
+        print(
+            f"  {name:<14}{p['start_mb']:>10.1f}{p['end_mb']:>9.1f}{p['growth_mb']:>11.2f}"
+            f"{p['second_half_growth_mb']:>13.2f}{p['growth_bytes_per_request']:>11.1f}  {per}"
+        )
 
 
 def _chart(report: dict[str, Any], path: Path) -> None:
@@ -495,6 +603,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per test, after one warm-up round")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32], help="throughput connection counts")
     parser.add_argument("--skip-litellm", action="store_true", help="leave out variant E (no LiteLLM install)")
+    parser.add_argument(
+        "--soak-seconds", type=int, default=60, help="steady load at the end, with RSS per process (0: no soak)"
+    )
     args = parser.parse_args()
     if shutil.which("wrk") is None:
         sys.exit("wrk is needed: apt-get install wrk (make bench installs it)")

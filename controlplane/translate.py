@@ -611,7 +611,7 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
                 # A stream that cannot open (an ext_proc just died) opens on another ext_proc instead.
                 "retry_policy": {
                     "retry_on": "connect-failure,refused-stream,reset-before-request,unavailable",
-                    "num_retries": 2,
+                    "num_retries": 4,
                     "retry_back_off": {"base_interval": "0.001s", "max_interval": "0.005s"},
                     "retry_host_predicate": [
                         {
@@ -621,7 +621,7 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
                             ),
                         }
                     ],
-                    "host_selection_retry_max_attempts": 4,
+                    "host_selection_retry_max_attempts": 8,
                 },
             },
             # Deliberate: an untranslated body would reach a provider of another API. A local reply from an

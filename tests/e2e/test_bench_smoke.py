@@ -16,8 +16,9 @@ pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("wrk") is None, r
 
 def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the bench extra (matplotlib) is not installed")
+    smallest = ["--skip-litellm", "--seconds", "1", "--rounds", "1", "--connections", "4", "--soak-seconds", "2"]
     result = subprocess.run(
-        [sys.executable, "-m", "bench.run", "--skip-litellm", "--seconds", "1", "--rounds", "1", "--connections", "4"],
+        [sys.executable, "-m", "bench.run", *smallest],
         capture_output=True,
         text=True,
         timeout=240,
@@ -36,3 +37,10 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     assert "X_added_over_C_p50_ms" in report["ratios"]
     assert "M_added_over_C_p50_ms" in report["ratios"]
     assert all("extproc_cpu_per_request_ms" in v["throughput_c4"] for v in report["variants"].values())
+    soak = report["soak"]
+    assert set(soak["routes"]) == {"translated", "same_api"}
+    assert all(r["requests"] > 0 and r["errors"] == 0 and r["non2xx"] == 0 for r in soak["routes"].values()), soak
+    assert {"envoy", "controlplane"} <= set(soak["rss"]), soak["rss"]
+    assert any(name.startswith("extproc") for name in soak["rss"]), soak["rss"]  # extproc, or extproc-1 … N
+    assert all(p["end_mb"] for p in soak["rss"].values()), "a gateway process died during the soak"
+    assert "soak: 2s" in result.stdout
