@@ -35,11 +35,18 @@ class AttemptCounter:
         return attempt
 
 
+# Response code details of answers the gateway's own upstream filters made (an ext_proc that failed, the
+# Lua rewrite refusing a body, our translator refusing a parameter): the target was never asked.
+_GATEWAY_REPLIES = ("ext_proc", "lua_response", "switchyard_")
+
+
 def observation_of(entry: accesslog_pb2.HTTPAccessLogEntry, attempt: int = 1) -> Observation | None:
     common = entry.common_properties
     key = common.custom_tags.get(TARGET_KEY_TAG, "")
     if not key or key == "-":
         return None  # no endpoint was picked (e.g. no healthy upstream): nothing to say about a target
+    if entry.response.response_code_details.startswith(_GATEWAY_REPLIES):
+        return None  # a crashed ext_proc must not eject a healthy provider
     status = entry.response.response_code.value
     latency = common.time_to_first_upstream_rx_byte.ToTimedelta().total_seconds() if status else None
     return Observation(

@@ -261,6 +261,10 @@ def test_extproc_sigkill_on_a_translated_route_fails_only_what_was_in_flight(
         wait_for(lambda: time.monotonic() - killed > 3, 10, "three seconds of load past the kill")
         wait_for(_ok_since(load, killed + 1, 100, model=CROSS), 20, "translated requests after the kill")
         outcomes = load.stop()
+    # The provider behind the translated route was fine all along: the gateway's own failure is not held
+    # against it (an ejection would send its traffic to a backup for ejection_time).
+    provider = stack.target_status(CROSS, "an")
+    assert provider["state"] == "healthy", provider
 
     failures = failed(outcomes)
     in_flight = in_flight_at(outcomes, killed)

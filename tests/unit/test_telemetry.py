@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from envoy.data.accesslog.v3 import accesslog_pb2
 
-from controlplane.telemetry.attempt_log import AttemptCounter, answer_of
+from controlplane.telemetry.attempt_log import AttemptCounter, answer_of, observation_of
 from controlplane.telemetry.recorder import (
     EJECTED,
     MAX_PARK_S,
@@ -259,3 +259,16 @@ def test_a_translated_streams_answer_takes_its_time_to_first_token_from_the_ext_
     entry.common_properties.custom_tags["switchyard_ttft_ms"] = "150"
     answer = answer_of(entry)
     assert answer is not None and answer.first_token_s == pytest.approx(0.15)
+
+
+@pytest.mark.parametrize(
+    "details",
+    ["ext_proc_error_gRPC_error_14{upstream_connect_error}", "lua_response", "switchyard_translation"],
+)
+def test_answers_the_gateway_made_itself_say_nothing_about_the_target(details: str) -> None:
+    entry = _answer_entry("", status=503)
+    entry.response.response_code_details = details
+    assert observation_of(entry) is None
+    entry.response.response_code_details = "via_upstream"
+    observed = observation_of(entry)
+    assert observed is not None and observed.status == 503
