@@ -1,7 +1,7 @@
 """The one identity of a target that every part of the gateway shares.
 
-Envoy carries it in endpoint metadata, the ext_proc looks its rewrite up by it, the attempt log reports
-by it and the health and latency state is kept under it."""
+Envoy carries it in endpoint metadata, the attempt log reports by it and the health and latency state is
+kept under it."""
 
 from __future__ import annotations
 

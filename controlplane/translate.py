@@ -101,7 +101,8 @@ class EnvoyResources:
 
 
 def route_name(endpoint: ClientEndpoint, route: Route) -> str:
-    """The ext_proc reads this (attribute `xds.route_name`) to learn which client endpoint was called."""
+    """`<endpoint>:<model>`: the Lua rewrite reads the client endpoint from it (an attempt's path is no guide:
+    an earlier attempt may have rewritten it), and so do the local-reply mappers that pick the error shape."""
     return f"{endpoint.value}:{route.model}"
 
 

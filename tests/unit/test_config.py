@@ -927,7 +927,7 @@ def test_api_keys_never_appear_in_summary_or_repr() -> None:
         assert secret not in config.model_dump_json()
     assert summary.startswith("routes.yaml: OK — 2 route(s), 2 target(s); clients connect to 127.0.0.1:8080")
     assert "(key set" in summary
-    # ... while the key itself is intact for the rewrite table.
+    # ... while the key itself is intact for the per-attempt rewrite.
     key = config.providers["az"].api_key
     assert key is not None and key.get_secret_value() == SECRET_LITERAL
 

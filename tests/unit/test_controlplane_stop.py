@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,35 +14,22 @@ import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from switchyard.processes import wait_until
+from tests.unit.grpc_process import GrpcProcess, switchyard_grpc_process
 
 CLUSTERS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 
 
 @pytest.fixture
-def controlplane(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], grpc.Channel, Path]]:
+def controlplane(tmp_path: Path) -> Iterator[GrpcProcess]:
     config = tmp_path / "c.yaml"
     config.write_text(
         "listen: 127.0.0.1:18999\nproviders: {p: {kind: openai_compatible, base_url: 'http://127.0.0.1:9'}}\n"
         "routes: [{model: m, targets: [{provider: p, model: m}]}]\n"
     )
     socket_path = tmp_path / "xds.sock"
-    log = tmp_path / "controlplane.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "switchyard", "controlplane", str(config), "--listen", f"unix:{socket_path}"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    channel = grpc.insecure_channel(f"unix:{socket_path}")
-    try:
-        grpc.channel_ready_future(channel).result(timeout=20)
-        yield process, channel, log
-    finally:
-        channel.close()
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    args = ["controlplane", str(config), "--listen", f"unix:{socket_path}"]
+    with switchyard_grpc_process(args, socket_path, tmp_path / "controlplane.log") as running:
+        yield running
 
 
 def _subscribe(channel: grpc.Channel) -> Iterator[discovery_pb2.DiscoveryResponse]:
@@ -59,9 +44,7 @@ def _subscribe(channel: grpc.Channel) -> Iterator[discovery_pb2.DiscoveryRespons
 
 
 @pytest.mark.parametrize("signals", [1, 2])
-def test_sigterm_closes_the_ads_streams_and_exits(
-    controlplane: tuple[subprocess.Popen[bytes], grpc.Channel, Path], signals: int
-) -> None:
+def test_sigterm_closes_the_ads_streams_and_exits(controlplane: GrpcProcess, signals: int) -> None:
     process, channel, log = controlplane
     stream = _subscribe(channel)
     signalled = time.monotonic()

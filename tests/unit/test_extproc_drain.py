@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import queue
 import signal
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +16,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from switchyard.processes import wait_until
+from tests.unit.grpc_process import GrpcProcess, switchyard_grpc_process
 
 
 class Attempt:
@@ -36,25 +35,11 @@ class Attempt:
 
 
 @pytest.fixture
-def extproc(tmp_path: Path) -> Iterator[tuple[subprocess.Popen[bytes], grpc.Channel, Path]]:
+def extproc(tmp_path: Path) -> Iterator[GrpcProcess]:
     socket_path = tmp_path / "extproc.sock"
-    log = tmp_path / "extproc.log"
-    with open(log, "wb") as out:
-        process = subprocess.Popen(
-            [sys.executable, "-m", "switchyard", "extproc", "--listen", f"unix:{socket_path}", "--drain-timeout", "20"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-        )
-    channel = grpc.insecure_channel(f"unix:{socket_path}")
-    try:
-        grpc.channel_ready_future(channel).result(timeout=20)
-        yield process, channel, log
-    finally:
-        channel.close()
-        if process.poll() is None:
-            process.kill()
-        process.wait()
+    args = ["extproc", "--listen", f"unix:{socket_path}", "--drain-timeout", "20"]
+    with switchyard_grpc_process(args, socket_path, tmp_path / "extproc.log") as running:
+        yield running
 
 
 HEADERS = ep.ProcessingRequest(request_headers=ep.HttpHeaders())  # no translation header: let through
@@ -62,7 +47,7 @@ BODY = ep.ProcessingRequest(request_body=ep.HttpBody(body=b"{}", end_of_stream=T
 
 
 def test_sigterm_finishes_the_streams_in_flight_and_takes_no_new_ones(
-    extproc: tuple[subprocess.Popen[bytes], grpc.Channel, Path],
+    extproc: GrpcProcess,
 ) -> None:
     process, channel, log = extproc
     stub = ep_grpc.ExternalProcessorStub(channel)
@@ -88,7 +73,7 @@ def test_sigterm_finishes_the_streams_in_flight_and_takes_no_new_ones(
     assert "stopped after" in log.read_text()
 
 
-def test_a_second_sigterm_stops_at_once(extproc: tuple[subprocess.Popen[bytes], grpc.Channel, Path]) -> None:
+def test_a_second_sigterm_stops_at_once(extproc: GrpcProcess) -> None:
     process, channel, log = extproc
     attempt = Attempt(ep_grpc.ExternalProcessorStub(channel))
     attempt.send(HEADERS)
