@@ -4,7 +4,7 @@ output token, the per-request answer log (see translate._attempt_log and transla
 from __future__ import annotations
 
 import logging
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
 
 import grpc
@@ -40,12 +40,23 @@ class AttemptCounter:
 _GATEWAY_REPLIES = ("ext_proc", "lua_response", "switchyard_")
 
 
+def _made_by_the_gateway(entry: accesslog_pb2.HTTPAccessLogEntry) -> bool:
+    """The attempt ended in the gateway's own upstream filters, before the target was asked: a local reply of
+    ours (by its details), or no status, nothing sent upstream and no upstream failure flagged (an ext_proc
+    that died). A target's own failures (refused, reset, timed out) carry a response flag."""
+    if entry.response.response_code_details.startswith(_GATEWAY_REPLIES):
+        return True
+    common = entry.common_properties
+    never_sent = not common.HasField("time_to_first_upstream_tx_byte")
+    return entry.response.response_code.value == 0 and never_sent and common.response_flags.ByteSize() == 0
+
+
 def observation_of(entry: accesslog_pb2.HTTPAccessLogEntry, attempt: int = 1) -> Observation | None:
     common = entry.common_properties
     key = common.custom_tags.get(TARGET_KEY_TAG, "")
     if not key or key == "-":
         return None  # no endpoint was picked (e.g. no healthy upstream): nothing to say about a target
-    if entry.response.response_code_details.startswith(_GATEWAY_REPLIES):
+    if _made_by_the_gateway(entry):
         return None  # a crashed ext_proc must not eject a healthy provider
     status = entry.response.response_code.value
     latency = common.time_to_first_upstream_rx_byte.ToTimedelta().total_seconds() if status else None
@@ -109,14 +120,18 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
     def __init__(self, recorder: Recorder) -> None:
         self.recorder = recorder
         self.attempts = AttemptCounter()
+        # Attempts logged per Envoy node id: the identifier of each stream's first message names the node.
+        self.attempts_by_node: Counter[str] = Counter()
 
     async def StreamAccessLogs(
         self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: grpc.aio.ServicerContext
     ) -> als_pb2.StreamAccessLogsResponse:
         log_name = ""
+        node = ""
         async for message in request_iterator:
             if message.HasField("identifier"):  # sent on a stream's first message
                 log_name = message.identifier.log_name
+                node = message.identifier.node.id
             for entry in message.http_logs.log_entry:
                 if log_name == ANSWER_LOG_NAME:
                     if (answer := answer_of(entry)) is not None:
@@ -124,6 +139,8 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
                     if (measured := stream_measures_of(entry)) is not None:
                         self.recorder.record_stream(measured)
                     continue
+                if node:
+                    self.attempts_by_node[node] += 1
                 attempt = self.attempts.next_attempt(entry.request.request_id)
                 observation = observation_of(entry, attempt)
                 if observation is not None:

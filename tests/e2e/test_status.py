@@ -21,7 +21,12 @@ def _config(port: int, mock: MockProvider) -> str:
 listen: 127.0.0.1:{port}
 providers:
   p: {{kind: openai, base_url: "{mock.url}", api_key: sk-status}}
+  dead: {{kind: openai_compatible, base_url: "http://127.0.0.1:{free_port()}"}}
 routes:
+  - model: refusing
+    targets:
+      - {{name: gone, provider: dead, model: refusing-gone}}
+      - {{name: backup, provider: p, model: refusing-backup}}
   - model: watched
     health: {{ejection_time: 5m}}
     targets:
@@ -53,6 +58,8 @@ def stack(mock: MockProvider, tmp_path_factory: pytest.TempPathFactory) -> Itera
             assert running.chat("watched").status_code == 200
         for _ in range(4):
             assert running.chat("client-errors").status_code == 400
+        for _ in range(2):
+            assert running.chat("refusing").status_code == 200
         wait_for(lambda: running.target_status("watched", "backup")["requests"] == 6, 10, "the attempt log")
         wait_for(lambda: running.target_status("client-errors", "only")["requests"] == 4, 10, "the attempt log")
         yield running
@@ -80,6 +87,14 @@ def test_status_says_when_the_control_plane_started_and_that_it_was_not_a_restar
     process = stack.status()["control_plane"]
     assert process["restarted"] is False
     assert 0 <= process["uptime_s"] < 600
+
+
+def test_a_target_that_refuses_connections_is_counted_as_failing(stack: Stack) -> None:
+    # A refused connection has no status, like an attempt the gateway itself could not make (a dead ext_proc),
+    # which must not count against a target; the refusal must.
+    gone = wait_for(lambda: (t := stack.target_status("refusing", "gone"))["failures"] >= 1 and t, 10, "the log")
+    assert gone["state"] in ("failing", "ejected")
+    assert gone["by_status"] == {"0": gone["failures"]}
 
 
 def test_status_outside_the_fallback_codes_does_not_count_against_a_target(stack: Stack) -> None:

@@ -272,3 +272,15 @@ def test_answers_the_gateway_made_itself_say_nothing_about_the_target(details: s
     entry.response.response_code_details = "via_upstream"
     observed = observation_of(entry)
     assert observed is not None and observed.status == 503
+
+
+def test_an_attempt_that_never_left_the_gateway_says_nothing_about_the_target() -> None:
+    entry = accesslog_pb2.HTTPAccessLogEntry()
+    entry.common_properties.custom_tags[TARGET_KEY_TAG] = "k"
+    assert observation_of(entry) is None, "no status, nothing sent, no upstream failure: the ext_proc died"
+    entry.common_properties.response_flags.upstream_connection_failure = True
+    refused = observation_of(entry)
+    assert refused is not None and refused.status == 0, "a target that refuses the connection is its own failure"
+    entry.common_properties.response_flags.upstream_connection_failure = False
+    entry.common_properties.time_to_first_upstream_tx_byte.FromMilliseconds(1)
+    assert observation_of(entry) is not None, "sent, then no answer: the target's"
