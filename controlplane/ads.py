@@ -5,6 +5,10 @@ is no interleaving to reason about. A request that answers the latest nonce is a
 with Envoy's reason and not resent); any other request asks for the current version. When a new snapshot
 arrives, only the resource types whose content changed are sent (a weight change is one CDS message), and
 listeners and routes are held back until Envoy acknowledges the clusters they name.
+
+Every Envoy gets the same resources, except that a node whose metadata names its own listener address
+(`switchyard node --listen`) gets the listener on that address (controlplane/nodes.py). Each stream tells the
+node registry who connected, which version it applied in full, what it rejected and when it left.
 """
 
 from __future__ import annotations
@@ -21,9 +25,11 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2
 
-from controlplane.envoy_api import CLUSTER_TYPE, PUSH_ORDER
+from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, PUSH_ORDER
+from controlplane.nodes import NodeRegistry, listener_with_address, requested_listen
 from controlplane.snapshot import Snapshot
 from controlplane.store import SnapshotStore
+from switchyard.addresses import AddressError, TcpAddress
 
 log = logging.getLogger("switchyard.controlplane.ads")
 
@@ -39,18 +45,24 @@ class _Sent:
 
 @dataclass
 class _Stream:
+    id: int
     node: str = "?"
+    listen: TcpAddress | None = None  # the node's own listener address, if its metadata names one
     snapshot: Snapshot | None = None
     subscribed: set[str] = field(default_factory=set)
     sent: dict[str, _Sent] = field(default_factory=dict)
     unacknowledged: set[str] = field(default_factory=set)
     awaiting_cluster_ack: bool = False
+    rejected: set[str] = field(default_factory=set)  # types whose last push Envoy rejected
+    applied: str | None = None  # the snapshot version Envoy has in full, as last told to the registry
 
 
 class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: ignore[misc]
-    def __init__(self, store: SnapshotStore) -> None:
+    def __init__(self, store: SnapshotStore, nodes: NodeRegistry | None = None) -> None:
         self._store = store
+        self.nodes = NodeRegistry() if nodes is None else nodes
         self._nonces = itertools.count(1)
+        self._stream_ids = itertools.count(1)
 
     async def StreamAggregatedResources(
         self,
@@ -62,13 +74,14 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
             asyncio.create_task(self._forward_requests(request_iterator, events)),
             asyncio.create_task(self._forward_snapshots(events)),
         ]
-        stream = _Stream()
+        stream = _Stream(next(self._stream_ids))
         try:
             while (event := await events.get()) is not None:
                 if isinstance(event, Snapshot):
                     responses = self._on_snapshot(stream, event)
                 else:
                     responses = self._on_request(stream, event)
+                self._note_applied(stream)
                 for response in responses:
                     yield response
         finally:
@@ -76,6 +89,7 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
                 task.cancel()
                 with contextlib.suppress(asyncio.CancelledError, Exception):
                     await task
+            self.nodes.disconnected(stream.id)
             log.info("Envoy %s disconnected", stream.node)
 
     async def _forward_requests(
@@ -102,8 +116,7 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
         self, stream: _Stream, request: discovery_pb2.DiscoveryRequest
     ) -> list[discovery_pb2.DiscoveryResponse]:
         if request.node.id and stream.node == "?":
-            stream.node = request.node.id
-            log.info("Envoy %s connected", stream.node)
+            self._on_connect(stream, request)
         type_url = request.type_url
         if type_url not in PUSH_ORDER:
             return []
@@ -115,18 +128,44 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
             self._on_reply(stream, type_url, sent, request)
         return self._outdated(stream)
 
+    def _on_connect(self, stream: _Stream, request: discovery_pb2.DiscoveryRequest) -> None:
+        stream.node = request.node.id
+        try:
+            stream.listen = requested_listen(request.node)
+        except AddressError as error:
+            log.error("Envoy %s asks for an invalid listener address (%s); it gets the YAML's", stream.node, error)
+        listen = None if stream.listen is None else str(stream.listen)
+        self.nodes.connected(stream.id, stream.node, listen)
+        log.info("Envoy %s connected%s", stream.node, "" if listen is None else f" (its listener: {listen})")
+
     def _on_reply(self, stream: _Stream, type_url: str, sent: _Sent, request: discovery_pb2.DiscoveryRequest) -> None:
         stream.unacknowledged.discard(type_url)
         if request.HasField("error_detail"):
             kind = type_url.rsplit(".", 1)[-1]
-            log.error(
-                "Envoy %s rejected %s version %s: %s", stream.node, kind, sent.version, request.error_detail.message
-            )
+            message = request.error_detail.message
+            log.error("Envoy %s rejected %s version %s: %s", stream.node, kind, sent.version, message)
+            stream.rejected.add(type_url)
+            self.nodes.rejected(stream.id, f"{kind} version {sent.version}: {message}")
             return  # a rejected cluster set must not be followed by routes that name its clusters
+        stream.rejected.discard(type_url)
         if type_url == CLUSTER_TYPE:
             stream.awaiting_cluster_ack = False
         if not stream.unacknowledged:
             log.info("Envoy %s applied version %s", stream.node, sent.version)
+
+    def _note_applied(self, stream: _Stream) -> None:
+        """Tell the registry when Envoy has the stream's snapshot in full: every type that has resources sent at
+        its current content and acknowledged, none rejected."""
+        snapshot = stream.snapshot
+        if snapshot is None or stream.node == "?" or stream.applied == snapshot.version:
+            return
+        if stream.unacknowledged or stream.rejected:
+            return
+        for type_url in PUSH_ORDER:
+            if snapshot.resources[type_url] and self._needs(stream, type_url):
+                return
+        stream.applied = snapshot.version
+        self.nodes.applied(stream.id, snapshot.version)
 
     def _outdated(self, stream: _Stream) -> list[discovery_pb2.DiscoveryResponse]:
         """Responses for every subscribed type whose content Envoy does not have yet, in push order."""
@@ -156,8 +195,12 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
         nonce = str(next(self._nonces))
         stream.sent[type_url] = _Sent(snapshot.version, nonce, snapshot.type_hashes[type_url])
         stream.unacknowledged.add(type_url)
+        messages = snapshot.resources[type_url]
+        if type_url == LISTENER_TYPE and stream.listen is not None:
+            # The content hash stays the snapshot's: a stream's listener address never changes.
+            messages = tuple(listener_with_address(listener, stream.listen) for listener in messages)
         resources = []
-        for message in snapshot.resources[type_url]:
+        for message in messages:
             packed = any_pb2.Any()
             packed.Pack(message)
             resources.append(packed)

@@ -117,7 +117,14 @@ class ControlPlane:
             log.info("%s back in service", self._names.get(key, key))
 
     def status(self) -> dict[str, Any]:
-        return build_status(self.store.current, self.recorder, self.last_reload, start=self.start)
+        return build_status(
+            self.store.current,
+            self.recorder,
+            self.last_reload,
+            start=self.start,
+            nodes=self.ads.nodes.records(),
+            attempts_by_node=self.attempt_log.attempts_by_node,
+        )
 
     async def _load(self, path: Path, source: str | None = None) -> tuple[Snapshot, str]:
         try:

@@ -10,6 +10,10 @@ from switchyard.addresses import OWNER_ONLY, TcpAddress, UnixAddress, envoy_clus
 from switchyard.addresses import split_address as split_address  # re-exported: the control plane's status API
 from switchyard.envoy_files import read_envoy_file
 
+# The node metadata key that carries a node's own listener address; the control plane reads it
+# (controlplane/nodes.py) and sends that node its listener on this address.
+LISTEN_METADATA_KEY = "switchyard_listen"
+
 
 def template_text() -> str:
     return read_envoy_file("bootstrap.yaml")
@@ -23,6 +27,8 @@ class BootstrapParams:
     admin: str
     xds: str
     extprocs: tuple[str, ...]
+    # This node's own listener address (`switchyard node --listen`), HOST:PORT; None: the YAML's `listen`.
+    listen: str | None = None
 
 
 def _endpoint(address: TcpAddress | UnixAddress) -> dict[str, object]:
@@ -31,6 +37,12 @@ def _endpoint(address: TcpAddress | UnixAddress) -> dict[str, object]:
 
 def render_bootstrap(params: BootstrapParams) -> str:
     admin = parse_address(params.admin)
+    metadata: dict[str, str] = {}
+    if params.listen is not None:
+        listen = parse_address(params.listen)
+        if not isinstance(listen, TcpAddress):
+            raise ValueError(f"{params.listen!r}: the listener address is HOST:PORT")
+        metadata[LISTEN_METADATA_KEY] = str(listen)
     xds = parse_address(params.xds)
     extprocs = [parse_address(address) for address in params.extprocs]
     if not extprocs:
@@ -40,6 +52,7 @@ def render_bootstrap(params: BootstrapParams) -> str:
     # The values are JSON, which YAML reads as flow collections and quoted strings.
     return Template(template_text()).substitute(
         NODE_ID=json.dumps(params.node_id),
+        NODE_METADATA=json.dumps(metadata),
         ADMIN_ADDRESS=json.dumps(admin_address),
         XDS_CLUSTER_TYPE=envoy_cluster_type([xds]),
         XDS_ENDPOINTS=json.dumps([_endpoint(xds)]),

@@ -6,11 +6,12 @@ import argparse
 import asyncio
 import logging
 import os
+import socket
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from switchyard.addresses import address_arg
+from switchyard.addresses import UNIX_PREFIX, address_arg
 from switchyard.config import ConfigError, load_config
 from switchyard.mock_provider import cli as mock_cli
 
@@ -123,7 +124,9 @@ def _cmd_bootstrap(args: argparse.Namespace) -> int:
     from switchyard.bootstrap import BootstrapParams, render_bootstrap
 
     try:
-        text = render_bootstrap(BootstrapParams(args.node_id, args.admin, args.xds, tuple(args.extproc)))
+        text = render_bootstrap(
+            BootstrapParams(args.node_id, args.admin, args.xds, tuple(args.extproc), listen=args.listen)
+        )
     except ValueError as error:  # e.g. Unix sockets and host names mixed in one cluster
         print(f"switchyard envoy-bootstrap: {error}", file=sys.stderr)
         return 2
@@ -154,13 +157,15 @@ def _seconds(text: str) -> float:
 _DRAIN_TIMEOUT = 60.0
 
 
-def _add_drain_options(parser: argparse.ArgumentParser, notice: float) -> None:
+def _add_drain_options(
+    parser: argparse.ArgumentParser, notice: float, stopped: str = "Envoy, the ext_proc and the control plane"
+) -> None:
     drain = parser.add_argument_group(
         "planned stop (drain)",
         "On the first Ctrl-C/SIGTERM nothing in flight is lost: GET /healthz on the listener answers 503 at once "
         "(requests still flow) and every response asks its client to reconnect; after --drain-notice the "
         "listener stops accepting connections; requests and SSE streams in flight finish, up to --drain-timeout; "
-        "then Envoy, the ext_proc and the control plane stop. The log says what it waits for. A second "
+        f"then {stopped} stop. The log says what it waits for. A second "
         "Ctrl-C/SIGTERM stops everything at once.",
     )
     drain.add_argument(
@@ -183,6 +188,26 @@ def _add_drain_options(parser: argparse.ArgumentParser, notice: float) -> None:
 
 
 def _add_process_options(parser: argparse.ArgumentParser, drain_notice: float = 5.0) -> None:
+    """`up` and `demo`: a node's options plus the control plane's."""
+    _add_address_options(parser, xds=True)
+    parser.add_argument(
+        "--api",
+        default="127.0.0.1:18002",
+        help="control plane status API, TCP HOST:PORT: GET /status, GET /metrics; it shows no keys "
+        "(default: %(default)s, loopback)",
+    )
+    _add_node_options(parser)
+    # Benchmark floor only (make bench): Envoy without the per-attempt rewrite. Hidden: it sends the client's
+    # model and credentials to providers.
+    parser.add_argument("--no-rewrite", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--tls-ca-file",
+        help="CA bundle Envoy trusts for https providers (default: /etc/ssl/certs/ca-certificates.crt)",
+    )
+    _add_drain_options(parser, drain_notice)
+
+
+def _add_address_options(parser: argparse.ArgumentParser, xds: bool) -> None:
     addresses = parser.add_argument_group(
         "addresses",
         "Provider API keys are in Envoy's configuration: Envoy's admin (config_dump) and the control plane's gRPC "
@@ -201,15 +226,16 @@ def _add_process_options(parser: argparse.ArgumentParser, drain_notice: float = 
         type=address_arg,
         metavar="ADDRESS",
         help="Envoy admin (default: unix:DIR/envoy-admin.sock, mode 0600). A TCP HOST:PORT lets anyone who can "
-        "reach it read the provider API keys through config_dump: `up` warns",
+        "reach it read the provider API keys through config_dump: Switchyard warns",
     )
-    addresses.add_argument(
-        "--xds",
-        type=address_arg,
-        metavar="ADDRESS",
-        help="control plane gRPC: ADS, which carries the keys, and the attempt log (default: unix:DIR/xds.sock, "
-        "owner-only). A TCP HOST:PORT lets anyone who can reach it subscribe and read the keys: `up` warns",
-    )
+    if xds:
+        addresses.add_argument(
+            "--xds",
+            type=address_arg,
+            metavar="ADDRESS",
+            help="control plane gRPC: ADS, which carries the keys, and the attempt log (default: unix:DIR/xds.sock, "
+            "owner-only). A TCP HOST:PORT lets anyone who can reach it subscribe and read the keys: `up` warns",
+        )
     addresses.add_argument(
         "--extproc",
         type=address_arg,
@@ -217,12 +243,10 @@ def _add_process_options(parser: argparse.ArgumentParser, drain_notice: float = 
         help="ext_proc gRPC (default: unix:DIR/extproc.sock, owner-only). With --extproc-workers N: "
         "DIR/extproc-1.sock … extproc-N.sock, or for HOST:PORT the port and the N-1 after it",
     )
-    parser.add_argument(
-        "--api",
-        default="127.0.0.1:18002",
-        help="control plane status API, TCP HOST:PORT: GET /status, GET /metrics; it shows no keys "
-        "(default: %(default)s, loopback)",
-    )
+
+
+def _add_node_options(parser: argparse.ArgumentParser) -> None:
+    """What every gateway node runs: the ext_procs and Envoy."""
     parser.add_argument(
         "--extproc-workers",
         type=_positive,
@@ -233,14 +257,36 @@ def _add_process_options(parser: argparse.ArgumentParser, drain_notice: float = 
     parser.add_argument("--envoy-concurrency", type=int, default=2, help="Envoy worker threads (default: %(default)s)")
     parser.add_argument("--envoy-log-level", default="warning", help="Envoy log level (default: %(default)s)")
     parser.add_argument("--log-dir", type=Path, help="write each process's log to DIR/NAME.log instead of the terminal")
-    # Benchmark floor only (make bench): Envoy without the per-attempt rewrite. Hidden: it sends the client's
-    # model and credentials to providers.
-    parser.add_argument("--no-rewrite", action="store_true", help=argparse.SUPPRESS)
-    parser.add_argument(
-        "--tls-ca-file",
-        help="CA bundle Envoy trusts for https providers (default: /etc/ssl/certs/ca-certificates.crt)",
+
+
+def _tcp_address(text: str) -> str:
+    """An argparse `type=` for addresses that must be TCP (a client listener)."""
+    address = address_arg(text)
+    if address.startswith(UNIX_PREFIX):
+        raise argparse.ArgumentTypeError(f"{text!r}: expected HOST:PORT (the listener is TCP)")
+    return address
+
+
+def _cmd_node(args: argparse.Namespace) -> int:
+    from switchyard.gateway import NodeOptions, run_node
+
+    return run_node(
+        NodeOptions(
+            xds=args.controlplane,
+            name=args.name,
+            listen=args.listen,
+            admin=args.admin,
+            extproc=args.extproc,
+            work_dir=args.work_dir,
+            extproc_workers=args.extproc_workers,
+            envoy_concurrency=args.envoy_concurrency,
+            envoy_log_level=args.envoy_log_level,
+            log_level=args.log_level,
+            log_dir=args.log_dir,
+            drain_timeout=args.drain_timeout,
+            drain_notice=args.drain_notice,
+        )
     )
-    _add_drain_options(parser, drain_notice)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -270,6 +316,40 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="the routing YAML")
     _add_process_options(p)
     p.set_defaults(func=_cmd_up)
+
+    p = sub.add_parser(
+        "node",
+        help="run one gateway node (ext_proc, Envoy) configured by a control plane elsewhere",
+        description="One gateway node: Envoy and the ext_procs it needs, supervised, restarted and drained like "
+        "`up`, configured over ADS by the control plane at --controlplane (`switchyard controlplane`, or `up`'s). "
+        "Several nodes can share one control plane; its /status and `switchyard status` list them. The node has "
+        "no YAML: it validates nothing, and edits are made at the control plane. It waits until its listener "
+        "answers GET /healthz with 200, then prints where it listens. Between hosts, ADS is plain TCP for now "
+        "(no mTLS): the provider keys it carries cross the network unencrypted.",
+    )
+    p.add_argument(
+        "--controlplane",
+        type=address_arg,
+        required=True,
+        metavar="ADDRESS",
+        help=f"the control plane's gRPC address (ADS and the attempt log), {_ADDRESS} (required)",
+    )
+    p.add_argument(
+        "--name",
+        default=socket.gethostname(),
+        help="this node's name (its xDS node id), unique per control plane (default: the host name, %(default)s)",
+    )
+    p.add_argument(
+        "--listen",
+        type=_tcp_address,
+        metavar="HOST:PORT",
+        help="where this node takes client requests, instead of the YAML's `listen` (e.g. several nodes on one "
+        "host); the control plane sends this node its listener on this address",
+    )
+    _add_address_options(p, xds=False)
+    _add_node_options(p)
+    _add_drain_options(p, 5.0, stopped="Envoy and the ext_procs")
+    p.set_defaults(func=_cmd_node)
 
     p = sub.add_parser(
         "demo",
@@ -374,6 +454,13 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         metavar="ADDRESS",
         help="ext_proc gRPC address (required); repeat for several",
+    )
+    p.add_argument(
+        "--listen",
+        type=_tcp_address,
+        metavar="HOST:PORT",
+        help="this node's own listener address, put in the node metadata; the control plane then sends this "
+        "Envoy its listener on it instead of the YAML's `listen`",
     )
     p.set_defaults(func=_cmd_bootstrap)
     return parser

@@ -1,4 +1,8 @@
-"""`switchyard up`: the control plane, the ext_proc and Envoy as supervised processes.
+"""`switchyard up` and `switchyard node`: the gateway's processes, supervised.
+
+A node (`switchyard node`, class Node) is Envoy and its ext_procs, configured over ADS by a control plane
+elsewhere. `up` (class Gateway) is the one-host bundle: a node plus its own control plane. Both share one
+Supervisor: start, readiness, restarts, the drain and the stop are the same code.
 
 Start order follows the data path backwards: the control plane first (it refuses bad config), then the
 ext_proc, then Envoy, whose listener only appears once the control plane has configured it. A child that dies
@@ -6,7 +10,7 @@ is restarted with back-off; too many deaths in a minute stop everything rather t
 
 A planned stop (Ctrl-C/SIGTERM) drains first (switchyard/drain.py): /healthz turns 503, the listener closes
 after the notice, requests and streams in flight finish (up to the drain timeout); then Envoy, the ext_procs
-and the control plane stop, in that order. A second signal stops everything at once.
+and (for `up`) the control plane stop, in that order. A second signal stops everything at once.
 
 Provider API keys are in Envoy's configuration (pushed over ADS): Envoy's admin (config_dump) and the control
 plane's gRPC port can show them. So by default nothing of ours listens on TCP except the gateway listener and
@@ -16,6 +20,7 @@ the status API: the admin, xDS and ext_proc addresses are Unix sockets, owner-on
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import shutil
@@ -27,14 +32,16 @@ import tempfile
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Generic, Self, TypeVar
 
 from switchyard.addresses import UNIX_PREFIX, AddressError, TcpAddress, UnixAddress, numbered, parse_address
 from switchyard.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.config import Config, ConfigError, load_config
 from switchyard.drain import DrainSettings, drain_envoy
-from switchyard.envoy_admin import EnvoyAdmin
+from switchyard.envoy_admin import AdminError, EnvoyAdmin
 from switchyard.processes import Child, envoy_binary, switchyard_command, wait_until
 
 log = logging.getLogger("switchyard.up")
@@ -47,12 +54,22 @@ XDS_SOCKET = "xds.sock"
 EXTPROC_SOCKET = "extproc.sock"  # extproc-1.sock … extproc-N.sock with several workers
 
 
-@dataclass
-class GatewayOptions:
-    config_path: Path
-    # None: a Unix socket in the work dir (ADMIN_SOCKET, XDS_SOCKET, EXTPROC_SOCKET). Else HOST:PORT or unix:/path.
-    admin: str | None = None
+DEFAULT_NODE_ID = "switchyard-envoy"  # `up`'s Envoy; `switchyard node --name` defaults to the host name
+
+
+@dataclass(kw_only=True)
+class NodeOptions:
+    """One gateway node: Envoy and its ext_procs, configured by a control plane. `switchyard node` runs one
+    against a control plane elsewhere; `up` runs one next to a control plane of its own (GatewayOptions)."""
+
+    # The control plane's gRPC address (ADS and the attempt log). None: a Unix socket in the work dir (`up`'s).
     xds: str | None = None
+    # The xDS node id: how the control plane's /status names this node.
+    name: str = DEFAULT_NODE_ID
+    # This node's own listener address, HOST:PORT (several nodes on one host); None: the YAML's `listen`.
+    listen: str | None = None
+    # None: a Unix socket in the work dir (ADMIN_SOCKET, EXTPROC_SOCKET). Else HOST:PORT or unix:/path.
+    admin: str | None = None
     extproc: str | None = None
     # None: a fresh private temp dir, removed on exit. Holds the sockets, Envoy's bootstrap and the control
     # plane's last good config.
@@ -62,13 +79,10 @@ class GatewayOptions:
     # Each ext_proc is one Python process (one core at most); Envoy spreads attempts over all of them.
     # Two, so that an ext_proc crash costs only the attempts it held: Envoy moves the next ones to the other.
     extproc_workers: int = 2
-    api: str | None = "127.0.0.1:18002"
     envoy_concurrency: int = 2
     envoy_log_level: str = "warning"
     log_level: str = "info"
     log_dir: Path | None = None
-    tls_ca_file: str | None = None
-    rewrite_attempts: bool = True
     ready_timeout: float = 30.0
     # The planned stop: how long requests in flight get at most, and how long the listener keeps accepting
     # after /healthz turned 503 (for load balancers to notice).
@@ -76,7 +90,7 @@ class GatewayOptions:
     drain_notice: float = 5.0
     extra_children: list[Child] = field(default_factory=list)
 
-    def resolved(self) -> GatewayOptions:
+    def resolved(self) -> Self:
         """A copy with the work dir created (mode 0700 when we create it) and every address set."""
         if self.work_dir is None:
             work_dir = Path(tempfile.mkdtemp(prefix="switchyard-"))  # mode 0700
@@ -112,10 +126,27 @@ class GatewayOptions:
         return tuple(f"extproc-{i + 1}" for i in range(self.extproc_workers))
 
 
-class Gateway:
-    def __init__(self, options: GatewayOptions, config: Config) -> None:
-        self.options = options.resolved()
-        self.config = config
+@dataclass
+class GatewayOptions(NodeOptions):
+    """`switchyard up`: one node plus its own control plane, on one host."""
+
+    config_path: Path
+    api: str | None = "127.0.0.1:18002"
+    tls_ca_file: str | None = None
+    rewrite_attempts: bool = True
+
+
+_Options = TypeVar("_Options", bound=NodeOptions)
+
+
+class Supervisor(Generic[_Options]):
+    """Starts the children, waits until the listener answers, restarts what dies, drains and stops: the same
+    for `up` (Gateway) and `node` (Node). Subclasses say which children there are and where the listener is."""
+
+    READY_PATH = "/healthz"
+
+    def __init__(self, options: _Options) -> None:
+        self.options: _Options = options.resolved()
         assert self.options.work_dir is not None
         self._workdir = self.options.work_dir
         self._stop_signals = 0  # Ctrl-C/SIGTERM received: the first drains, a second stops at once
@@ -127,32 +158,20 @@ class Gateway:
         return None if self.options.log_dir is None else self.options.log_dir / f"{name}.log"
 
     def _core_children(self) -> list[Child]:
+        return self._node_children()
+
+    def _node_children(self) -> list[Child]:
+        """The ext_procs and Envoy, in start order."""
         o = self.options
         assert o.admin is not None and o.xds is not None
         bootstrap = self._workdir / "envoy-bootstrap.yaml"
         bootstrap.write_text(
             render_bootstrap(
-                BootstrapParams(node_id="switchyard-envoy", admin=o.admin, xds=o.xds, extprocs=o.extproc_addresses)
+                BootstrapParams(node_id=o.name, admin=o.admin, xds=o.xds, extprocs=o.extproc_addresses, listen=o.listen)
             )
         )
         level = ["--log-level", o.log_level]
         return [
-            Child(
-                "controlplane",
-                switchyard_command(
-                    *level,
-                    "controlplane",
-                    str(o.config_path),
-                    "--listen",
-                    o.xds,
-                    "--state-dir",
-                    str(self._workdir),
-                    *(["--tls-ca-file", o.tls_ca_file] if o.tls_ca_file else []),
-                    *([] if o.rewrite_attempts else ["--no-rewrite"]),
-                    *(["--api", o.api] if o.api else []),
-                ),
-                self._log_path("controlplane"),
-            ),
             *(
                 Child(
                     name,
@@ -185,19 +204,31 @@ class Gateway:
             ),
         ]
 
+    def listener_address(self) -> str | None:
+        """HOST:PORT of the client listener; None while it is not known yet."""
+        return self.options.listen
+
     @property
     def base_url(self) -> str:
-        host = self.config.listen_host
-        if host in ("0.0.0.0", "::", ""):
-            host = "127.0.0.1"
-        return f"http://{host}:{self.config.listen_port}"
+        address = self.listener_address()
+        if address is None:
+            raise RuntimeError("the listener's address is not known yet")
+        parsed = parse_address(address)
+        assert isinstance(parsed, TcpAddress)
+        host = "127.0.0.1" if parsed.host in ("0.0.0.0", "::", "") else parsed.host
+        return f"http://{TcpAddress(host, parsed.port)}"
 
     def _listener_answers(self) -> bool:
+        if self.listener_address() is None:
+            return False
         try:
-            with urllib.request.urlopen(f"{self.base_url}/v1/models", timeout=1) as response:
+            with urllib.request.urlopen(f"{self.base_url}{self.READY_PATH}", timeout=1) as response:
                 return bool(response.status == 200)
         except (urllib.error.URLError, OSError):
             return False
+
+    def _not_ready_hint(self) -> str:
+        return ""
 
     def start(self) -> bool:
         for child in self.children:
@@ -209,6 +240,8 @@ class Gateway:
             return bool(dead) or self._listener_answers()
 
         if not wait_until(ready_or_dead, self.options.ready_timeout, 0.1) or dead:
+            if not dead and (hint := self._not_ready_hint()):
+                log.error("%s", hint)
             for child in dead or self.children:
                 log.error(
                     "%s %s; last output:\n%s",
@@ -221,7 +254,7 @@ class Gateway:
         return True
 
     def supervise(self) -> int:
-        """Restart dead children until SIGINT/SIGTERM, then drain and stop; forward SIGHUP to the control plane."""
+        """Restart dead children until SIGINT/SIGTERM, then drain and stop; SIGHUP asks for a reload."""
         signal.signal(signal.SIGINT, self._request_stop)
         signal.signal(signal.SIGTERM, self._request_stop)
         signal.signal(signal.SIGHUP, self._forward_reload)
@@ -273,8 +306,7 @@ class Gateway:
         return True
 
     def _forward_reload(self, *_: object) -> None:
-        log.info("SIGHUP: asking the control plane to reload %s", self.options.config_path)
-        self._child("controlplane").signal(signal.SIGHUP)
+        log.info("SIGHUP: this node has no YAML; its config comes from the control plane at %s", self.options.xds)
 
     def _child(self, name: str) -> Child:
         return next(c for c in self.children if c.name == name)
@@ -294,6 +326,86 @@ class Gateway:
             shutil.rmtree(self._workdir, ignore_errors=True)
 
 
+class Node(Supervisor[NodeOptions]):
+    """`switchyard node`: Envoy and its ext_procs, configured by a control plane elsewhere."""
+
+    def __init__(self, options: NodeOptions) -> None:
+        self._discovered: str | None = None
+        super().__init__(options)
+
+    def listener_address(self) -> str | None:
+        """`--listen`, or else the address the control plane gave Envoy's listener (from Envoy's admin)."""
+        if self.options.listen is not None:
+            return self.options.listen
+        if self._discovered is None:
+            assert self.options.admin is not None
+            try:
+                self._discovered = listener_address_of(EnvoyAdmin(self.options.admin).get("/listeners?format=json"))
+            except AdminError:
+                return None
+        return self._discovered
+
+    def _not_ready_hint(self) -> str:
+        if self.listener_address() is None:
+            return (
+                f"Envoy has no listener after {self.options.ready_timeout:g}s: is the control plane at "
+                f"{self.options.xds} running, and its config valid?"
+            )
+        return f"the listener {self.listener_address()} does not answer {self.READY_PATH} with 200"
+
+
+def listener_address_of(listeners_json: str) -> str | None:
+    """HOST:PORT of the first listener in Envoy's `GET /listeners?format=json`; None when there is none yet."""
+    try:
+        statuses = json.loads(listeners_json).get("listener_statuses") or []
+    except (ValueError, AttributeError):
+        return None
+    for status in statuses:
+        socket_address = (status.get("local_address") or {}).get("socket_address")
+        if socket_address and "port_value" in socket_address:
+            return str(TcpAddress(socket_address.get("address", ""), int(socket_address["port_value"])))
+    return None
+
+
+class Gateway(Supervisor[GatewayOptions]):
+    """`switchyard up`: a node plus its own control plane, which starts first (it refuses bad config)."""
+
+    READY_PATH = "/v1/models"  # answered once the routes are in
+
+    def __init__(self, options: GatewayOptions, config: Config) -> None:
+        self.config = config
+        super().__init__(options)
+
+    def _core_children(self) -> list[Child]:
+        o = self.options
+        assert o.xds is not None
+        controlplane = Child(
+            "controlplane",
+            switchyard_command(
+                "--log-level",
+                o.log_level,
+                "controlplane",
+                str(o.config_path),
+                "--listen",
+                o.xds,
+                "--state-dir",
+                str(self._workdir),
+                *(["--tls-ca-file", o.tls_ca_file] if o.tls_ca_file else []),
+                *([] if o.rewrite_attempts else ["--no-rewrite"]),
+                *(["--api", o.api] if o.api else []),
+            ),
+            self._log_path("controlplane"),
+        )
+        return [controlplane, *self._node_children()]
+
+    def listener_address(self) -> str | None:
+        return self.options.listen or str(TcpAddress(self.config.listen_host, self.config.listen_port))
+
+    def _forward_reload(self, *_: object) -> None:
+        log.info("SIGHUP: asking the control plane to reload %s", self.options.config_path)
+        self._child("controlplane").signal(signal.SIGHUP)
+
+
 def _busy_ports(options: GatewayOptions, config: Config) -> list[str]:
     assert options.admin is not None and options.xds is not None
     wanted = {
@@ -303,6 +415,23 @@ def _busy_ports(options: GatewayOptions, config: Config) -> list[str]:
         **({options.api: "--api"} if options.api else {}),
         **{address: "--extproc (one address per worker)" for address in options.extproc_addresses},
     }
+    return _unavailable(wanted)
+
+
+def _node_busy_ports(options: NodeOptions) -> list[str]:
+    """What a node listens on: its listener (when it names it), Envoy's admin, the ext_procs. The control plane
+    address is one it connects to."""
+    assert options.admin is not None
+    wanted = {
+        **({options.listen: "--listen"} if options.listen else {}),
+        options.admin: "--admin",
+        **{address: "--extproc (one address per worker)" for address in options.extproc_addresses},
+    }
+    return _unavailable(wanted)
+
+
+def _unavailable(wanted: dict[str, str]) -> list[str]:
+    """`ADDRESS (flag): why` for each address that cannot be listened on now."""
     busy = []
     for address, what in wanted.items():
         try:
@@ -350,7 +479,7 @@ def _unix_path_problem(path: str) -> str | None:
     return "something already answers on this socket"
 
 
-def _key_exposure_warnings(options: GatewayOptions) -> list[str]:
+def _key_exposure_warnings(options: NodeOptions) -> list[str]:
     warnings = []
     for flag, address, how in (
         ("--admin", options.admin, "through Envoy's admin config_dump"),
@@ -361,6 +490,17 @@ def _key_exposure_warnings(options: GatewayOptions) -> list[str]:
                 f"WARNING: {flag} {address} is a TCP port: anyone who can reach it can read the provider API keys "
                 f"{how}. Leave {flag} out for an owner-only Unix socket in the work dir."
             )
+    return warnings
+
+
+def _node_warnings(options: NodeOptions) -> list[str]:
+    warnings = _key_exposure_warnings(replace(options, xds=None))  # the node does not serve the control plane
+    if options.xds is not None and isinstance(parse_address(options.xds), TcpAddress):
+        warnings.append(
+            f"WARNING: --controlplane {options.xds} is plain TCP: the provider API keys the control plane sends "
+            "this node cross the network unencrypted (mTLS between hosts is not built yet). Use it only on a "
+            "network that only the gateway's hosts can reach."
+        )
     return warnings
 
 
@@ -381,23 +521,10 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         print(error.render(), file=sys.stderr)
         print("Nothing was started.", file=sys.stderr)
         return 2
-    try:
-        options = options.resolved()
-    except (AddressError, OSError) as error:
-        print(f"Cannot start: {error}", file=sys.stderr)
-        print("Nothing was started.", file=sys.stderr)
+    resolved = _preflight(options, lambda o: _busy_ports(o, config), _key_exposure_warnings)
+    if resolved is None:
         return 2
-    if busy := _busy_ports(options, config):
-        print("Cannot start: these addresses are not available:\n  " + "\n  ".join(busy), file=sys.stderr)
-        print("Nothing was started.", file=sys.stderr)
-        _remove_owned_work_dir(options)
-        return 2
-    for warning in _key_exposure_warnings(options):
-        # Logged (to stderr) so it also lands wherever the log is collected; printed if the log level hides it.
-        if log.isEnabledFor(logging.WARNING):
-            log.warning("%s", warning)
-        else:
-            print(warning, file=sys.stderr, flush=True)
+    options = resolved
     gateway = Gateway(options, config)
     if not gateway.start():
         return 1
@@ -420,6 +547,54 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
     return gateway.supervise()
 
 
-def _remove_owned_work_dir(options: GatewayOptions) -> None:
+def _preflight(
+    options: _Options,
+    busy_ports: Callable[[_Options], list[str]],
+    warnings: Callable[[_Options], list[str]],
+) -> _Options | None:
+    """The options resolved, or None (after saying why) when an address cannot be had: then nothing starts."""
+    try:
+        options = options.resolved()
+    except (AddressError, OSError) as error:
+        print(f"Cannot start: {error}", file=sys.stderr)
+        print("Nothing was started.", file=sys.stderr)
+        return None
+    if busy := busy_ports(options):
+        print("Cannot start: these addresses are not available:\n  " + "\n  ".join(busy), file=sys.stderr)
+        print("Nothing was started.", file=sys.stderr)
+        _remove_owned_work_dir(options)
+        return None
+    for warning in warnings(options):
+        # Logged (to stderr) so it also lands wherever the log is collected; printed if the log level hides it.
+        if log.isEnabledFor(logging.WARNING):
+            log.warning("%s", warning)
+        else:
+            print(warning, file=sys.stderr, flush=True)
+    return options
+
+
+def run_node(options: NodeOptions) -> int:
+    """`switchyard node`: one gateway node against a control plane elsewhere (it has no YAML to check)."""
+    resolved = _preflight(options, _node_busy_ports, _node_warnings)
+    if resolved is None:
+        return 2
+    options = resolved
+    node = Node(options)
+    if not node.start():
+        return 1
+    assert options.admin is not None
+    print(
+        f"Switchyard node {options.name} is up, configured by the control plane at {options.xds}\n"
+        f"  Listener:     {node.base_url}  (OpenAI API under /v1, Anthropic at /v1/messages; "
+        f"GET /healthz for load balancers)\n"
+        f"{_admin_line(options.admin)}"
+        f"  Work dir:     {options.work_dir}\n"
+        "Config changes come from the control plane; Ctrl-C/SIGTERM drains, then stops.",
+        flush=True,
+    )
+    return node.supervise()
+
+
+def _remove_owned_work_dir(options: NodeOptions) -> None:
     if options.owns_work_dir and options.work_dir is not None:
         shutil.rmtree(options.work_dir, ignore_errors=True)

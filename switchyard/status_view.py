@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 import urllib.request
+from collections.abc import Sequence
 from typing import Any
 
 
@@ -29,6 +31,7 @@ def render_status(document: dict[str, Any]) -> str:
             f"control plane restarted {process['uptime_s']:.0f}s ago: health and latency are rebuilt from traffic "
             "since then (Envoy kept serving its last config)"
         )
+    lines.extend(render_nodes(document.get("nodes") or []))
     columns = ("target", "state", "prio", "weight", "requests", "failures", "fallbacks", "latency", "why")
     for route in document["routes"]:
         lines.append("")
@@ -41,8 +44,48 @@ def render_status(document: dict[str, Any]) -> str:
                 (t["name"], t["state"], str(t["priority"]), str(t["weight"]), str(t["requests"]),
                  str(t["failures"]), str(t["fallbacks"]), latency, t["why"])
             )  # fmt: skip
-        widths = [max(len(row[i]) for row in rows) for i in range(len(columns) - 1)]
-        for row in rows:
-            cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
-            lines.append("  " + "  ".join(cells) + "  " + row[-1])
+        lines.extend(_table(rows))
     return "\n".join(lines)
+
+
+def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:
+    """Aligned columns, two spaces in front; the last column is not padded."""
+    widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]) - 1)]
+    return [
+        "  " + "  ".join(cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+        for row in rows
+    ]
+
+
+def _ago(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.0f}s ago"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f}m ago"
+    return f"{seconds / 3600:.0f}h ago"
+
+
+def _node_state(node: dict[str, Any]) -> str:
+    state = str(node["state"])
+    if state == "gone" and node.get("gone_for_s") is not None:
+        state = f"gone {_ago(node['gone_for_s'])}"
+    elif state == "behind":
+        state = f"behind (current: {node['current_version']})"
+    if node.get("rejected"):
+        state += f"; rejected {node['rejected']}"
+    return state
+
+
+def render_nodes(nodes: list[dict[str, Any]]) -> list[str]:
+    """The gateway nodes (Envoys) of the control plane: where each listens and which config it has."""
+    if not nodes:
+        return []
+    rows: list[tuple[str, ...]] = [("node", "listen", "version", "attempts", "connected since", "state")]
+    for node in nodes:
+        since = time.strftime("%Y-%m-%d %H:%M:%S", time.localtime(node["connected_since"]))
+        attempts = "-" if node.get("attempts") is None else str(node["attempts"])
+        rows.append(
+            (node["name"], node["listen"] or "-", node["version"] or "-", attempts,
+             f"{since} ({_ago(node['connected_for_s'])})", _node_state(node))
+        )  # fmt: skip
+    return ["", f"nodes: {len(nodes)}", *_table(rows)]

@@ -85,3 +85,16 @@ class StatusCollector(Collector):
             result = GaugeMetricFamily("switchyard_config_last_reload_success", "1 if the last reload was applied")
             result.add_metric([], 1 if reload["ok"] else 0)
             yield result
+        node_version = GaugeMetricFamily(
+            "switchyard_node_config_version",
+            "Config version the gateway node (Envoy) last applied in full; 0 before its first",
+            labels=["node"],
+        )
+        connected = GaugeMetricFamily(
+            "switchyard_node_connected", "1 while the node's ADS stream is open, 0 once it is gone", labels=["node"]
+        )
+        for node in document.get("nodes", []):
+            node_version.add_metric([node["name"]], float(node["config_version"] or 0))
+            connected.add_metric([node["name"]], 0 if node["state"] == "gone" else 1)
+        yield node_version
+        yield connected

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.nodes import NodeRecord, node_state
 from controlplane.snapshot import Snapshot
 from controlplane.target_keys import target_key
 from controlplane.telemetry.recorder import Recorder, TargetStats, describe_status
+from switchyard.addresses import TcpAddress
 
 
 @dataclass(frozen=True)
@@ -46,6 +49,8 @@ def build_status(
     reload: ReloadResult | None,
     now: float | None = None,
     start: ProcessStart | None = None,
+    nodes: Sequence[NodeRecord] = (),
+    attempts_by_node: Mapping[str, int] | None = None,
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
     document: dict[str, Any] = {
@@ -56,6 +61,7 @@ def build_status(
             "version": snapshot.config_version if snapshot else None,
             "last_reload": None if reload is None else vars(reload),
         },
+        "nodes": [node_entry(node, snapshot, now, attempts_by_node) for node in nodes],
         "routes": [],
     }
     if snapshot is None:
@@ -98,3 +104,28 @@ def build_status(
             }
         )
     return document
+
+
+def node_entry(
+    node: NodeRecord, snapshot: Snapshot | None, now: float, attempts_by_node: Mapping[str, int] | None = None
+) -> dict[str, Any]:
+    """One gateway node (Envoy) as the status API shows it; `listen` is the YAML's unless the node has its own."""
+    listen = node.listen
+    if listen is None and snapshot is not None:
+        listen = str(TcpAddress(snapshot.config.listen_host, snapshot.config.listen_port))
+    version = node.applied_version
+    return {
+        "name": node.name,
+        "listen": listen,
+        "listen_from": "config" if node.listen is None else "node",
+        "state": node_state(node, None if snapshot is None else snapshot.version),
+        "version": version,  # the snapshot version it applied in full ("3.2": config 3, 2nd live-state change)
+        "config_version": None if version is None else version.partition(".")[0],
+        "current_version": None if snapshot is None else snapshot.version,
+        "connected_since": node.connected_at,
+        "connected_for_s": round(now - node.connected_at, 1),
+        "gone_since": node.gone_at,
+        "gone_for_s": None if node.gone_at is None else round(now - node.gone_at, 1),
+        "rejected": node.rejected,
+        "attempts": None if attempts_by_node is None else attempts_by_node.get(node.name, 0),
+    }

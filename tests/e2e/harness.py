@@ -228,3 +228,56 @@ def sse_events(response: httpx.Response) -> Iterator[dict[str, Any] | str]:
         if line.startswith("data: "):
             payload = line[len("data: ") :]
             yield payload if payload == "[DONE]" else json.loads(payload)
+
+
+class SwitchyardProcess:
+    """Any `switchyard ARGS` process (`controlplane`, `node`, …), its output in `log_dir/NAME.log`, which is shown
+    when the test fails, as are the logs of `extra_logs` (e.g. a node's Envoy)."""
+
+    def __init__(
+        self, name: str, args: list[str], log_dir: Path, extra_logs: tuple[tuple[str, Path], ...] = ()
+    ) -> None:
+        self.name = name
+        self.log_path = log_dir / f"{name}.log"
+        self._log = open(self.log_path, "wb")  # noqa: SIM115
+        self.process = subprocess.Popen(
+            [PYTHON, "-m", "switchyard", "--log-level", "debug", *args],
+            stdout=self._log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+        )
+        self._logs = [(name, self.log_path), *extra_logs]
+        ACTIVE_LOGS.extend(self._logs)
+
+    def log(self) -> str:
+        return self.log_path.read_text(errors="replace")
+
+    def wait_for_log(self, text: str, timeout: float) -> None:
+        """Until `text` is in the log; fails at once if the process exits first."""
+
+        def seen() -> bool:
+            if text in self.log():
+                return True
+            if self.process.poll() is not None:
+                raise AssertionError(f"{self.name} exited with {self.process.returncode}:\n{self.log()[-3000:]}")
+            return False
+
+        deadline = time.monotonic() + timeout
+        while not seen():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"timed out after {timeout}s waiting for {text!r} in the log of {self.name}")
+            time.sleep(0.05)
+
+    def stop(self, sig: int = signal.SIGTERM, timeout: float = 20) -> int:
+        if self.process.poll() is None:
+            self.process.send_signal(sig)
+            try:
+                self.process.wait(timeout)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self._log.close()
+        for entry in self._logs:
+            if entry in ACTIVE_LOGS:
+                ACTIVE_LOGS.remove(entry)
+        return self.process.returncode
