@@ -19,14 +19,10 @@ the status API: the admin, xDS and ext_proc addresses are Unix sockets, owner-on
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import os
 import shutil
 import signal
-import socket
-import stat
 import sys
 import tempfile
 import time
@@ -37,11 +33,12 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generic, Self, TypeVar
 
-from switchyard.addresses import UNIX_PREFIX, AddressError, TcpAddress, UnixAddress, numbered, parse_address
+from switchyard.addresses import UNIX_PREFIX, AddressError, TcpAddress, numbered, parse_address
 from switchyard.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.config import Config, ConfigError, load_config
 from switchyard.drain import DrainSettings, drain_envoy
 from switchyard.envoy_admin import AdminError, EnvoyAdmin
+from switchyard.preflight import admin_line, busy_ports, key_exposure_warnings, node_busy_ports, node_warnings
 from switchyard.processes import Child, envoy_binary, switchyard_command, wait_until
 
 log = logging.getLogger("switchyard.up")
@@ -406,114 +403,6 @@ class Gateway(Supervisor[GatewayOptions]):
         self._child("controlplane").signal(signal.SIGHUP)
 
 
-def _busy_ports(options: GatewayOptions, config: Config) -> list[str]:
-    assert options.admin is not None and options.xds is not None
-    wanted = {
-        f"{config.listen_host}:{config.listen_port}": "listen (from the YAML)",
-        options.admin: "--admin",
-        options.xds: "--xds",
-        **({options.api: "--api"} if options.api else {}),
-        **{address: "--extproc (one address per worker)" for address in options.extproc_addresses},
-    }
-    return _unavailable(wanted)
-
-
-def _node_busy_ports(options: NodeOptions) -> list[str]:
-    """What a node listens on: its listener (when it names it), Envoy's admin, the ext_procs. The control plane
-    address is one it connects to."""
-    assert options.admin is not None
-    wanted = {
-        **({options.listen: "--listen"} if options.listen else {}),
-        options.admin: "--admin",
-        **{address: "--extproc (one address per worker)" for address in options.extproc_addresses},
-    }
-    return _unavailable(wanted)
-
-
-def _unavailable(wanted: dict[str, str]) -> list[str]:
-    """`ADDRESS (flag): why` for each address that cannot be listened on now."""
-    busy = []
-    for address, what in wanted.items():
-        try:
-            parsed = parse_address(address)
-        except AddressError as error:
-            busy.append(f"{address} ({what}): {error}")
-            continue
-        problem = _unix_path_problem(parsed.path) if isinstance(parsed, UnixAddress) else _tcp_port_problem(parsed)
-        if problem:
-            busy.append(f"{address} ({what}): {problem}")
-    return busy
-
-
-def _tcp_port_problem(address: TcpAddress) -> str | None:
-    family = socket.AF_INET6 if ":" in address.host else socket.AF_INET
-    with socket.socket(family, socket.SOCK_STREAM) as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            probe.bind((address.host, address.port))
-        except OSError as error:
-            return error.strerror or str(error)
-    return None
-
-
-def _unix_path_problem(path: str) -> str | None:
-    """None if the path is free to bind; a stale socket file (nobody answers on it) is removed."""
-    if not Path(path).parent.is_dir():
-        return f"the directory {Path(path).parent} does not exist"
-    try:
-        mode = os.lstat(path).st_mode
-    except FileNotFoundError:
-        return None
-    if not stat.S_ISSOCK(mode):
-        return "exists and is not a socket"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
-        probe.settimeout(1)
-        try:
-            probe.connect(path)
-        except ConnectionRefusedError:  # left behind by a process that is gone
-            with contextlib.suppress(FileNotFoundError):
-                os.unlink(path)
-            return None
-        except OSError as error:
-            return error.strerror or str(error)
-    return "something already answers on this socket"
-
-
-def _key_exposure_warnings(options: NodeOptions) -> list[str]:
-    warnings = []
-    for flag, address, how in (
-        ("--admin", options.admin, "through Envoy's admin config_dump"),
-        ("--xds", options.xds, "by subscribing to the control plane over ADS"),
-    ):
-        if address is not None and isinstance(parse_address(address), TcpAddress):
-            warnings.append(
-                f"WARNING: {flag} {address} is a TCP port: anyone who can reach it can read the provider API keys "
-                f"{how}. Leave {flag} out for an owner-only Unix socket in the work dir."
-            )
-    return warnings
-
-
-def _node_warnings(options: NodeOptions) -> list[str]:
-    warnings = _key_exposure_warnings(replace(options, xds=None))  # the node does not serve the control plane
-    if options.xds is not None and isinstance(parse_address(options.xds), TcpAddress):
-        warnings.append(
-            f"WARNING: --controlplane {options.xds} is plain TCP: the provider API keys the control plane sends "
-            "this node cross the network unencrypted (mTLS between hosts is not built yet). Use it only on a "
-            "network that only the gateway's hosts can reach."
-        )
-    return warnings
-
-
-def _admin_line(admin: str) -> str:
-    parsed = parse_address(admin)
-    if isinstance(parsed, UnixAddress):
-        return (
-            f"  Envoy admin:  {parsed.path}  (Unix socket, owner-only; "
-            f"curl --unix-socket {parsed.path} http://envoy/ready)\n"
-        )
-    return f"  Envoy admin:  http://{parsed}  (TCP: its config_dump shows provider API keys to anyone who reaches it)\n"
-
-
 def run_up(options: GatewayOptions, banner: str = "") -> int:
     try:
         config = load_config(options.config_path)
@@ -521,7 +410,7 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         print(error.render(), file=sys.stderr)
         print("Nothing was started.", file=sys.stderr)
         return 2
-    resolved = _preflight(options, lambda o: _busy_ports(o, config), _key_exposure_warnings)
+    resolved = _preflight(options, lambda o: busy_ports(o, config), key_exposure_warnings)
     if resolved is None:
         return 2
     options = resolved
@@ -535,7 +424,7 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         f"Switchyard is up: {len(config.routes)} route(s) from {options.config_path}\n"
         f"  OpenAI API:   {gateway.base_url}/v1  (POST /chat/completions, /completions, /embeddings; GET /models)\n"
         f"  Anthropic:    {gateway.base_url}/v1/messages  (POST; for the anthropic SDK, base_url={gateway.base_url})\n"
-        f"{_admin_line(options.admin)}"
+        f"{admin_line(options.admin)}"
         f"{status_line}"
         f"  Work dir:     {options.work_dir}\n"
         f"  Try:  curl -s {gateway.base_url}/v1/chat/completions -H 'content-type: application/json' "
@@ -575,7 +464,7 @@ def _preflight(
 
 def run_node(options: NodeOptions) -> int:
     """`switchyard node`: one gateway node against a control plane elsewhere (it has no YAML to check)."""
-    resolved = _preflight(options, _node_busy_ports, _node_warnings)
+    resolved = _preflight(options, node_busy_ports, node_warnings)
     if resolved is None:
         return 2
     options = resolved
@@ -587,7 +476,7 @@ def run_node(options: NodeOptions) -> int:
         f"Switchyard node {options.name} is up, configured by the control plane at {options.xds}\n"
         f"  Listener:     {node.base_url}  (OpenAI API under /v1, Anthropic at /v1/messages; "
         f"GET /healthz for load balancers)\n"
-        f"{_admin_line(options.admin)}"
+        f"{admin_line(options.admin)}"
         f"  Work dir:     {options.work_dir}\n"
         "Config changes come from the control plane; Ctrl-C/SIGTERM drains, then stops.",
         flush=True,

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from switchyard import gateway
+from switchyard import preflight
 from switchyard.addresses import (
     AddressError,
     TcpAddress,
@@ -182,27 +182,27 @@ def test_unix_path_check_removes_a_stale_socket_and_refuses_a_live_one(tmp_path:
     with socket.socket(socket.AF_UNIX) as answering:
         answering.bind(str(live))
         answering.listen()
-        assert gateway._unix_path_problem(str(stale)) is None
+        assert preflight.unix_path_problem(str(stale)) is None
         assert not stale.exists()
-        assert gateway._unix_path_problem(str(live)) == "something already answers on this socket"
-        assert gateway._unix_path_problem(str(plain)) == "exists and is not a socket"
-        assert gateway._unix_path_problem(str(tmp_path / "free.sock")) is None
-        assert "does not exist" in str(gateway._unix_path_problem(str(tmp_path / "no" / "x.sock")))
+        assert preflight.unix_path_problem(str(live)) == "something already answers on this socket"
+        assert preflight.unix_path_problem(str(plain)) == "exists and is not a socket"
+        assert preflight.unix_path_problem(str(tmp_path / "free.sock")) is None
+        assert "does not exist" in str(preflight.unix_path_problem(str(tmp_path / "no" / "x.sock")))
 
 
 def test_tcp_admin_or_xds_warns_that_it_exposes_the_keys(tmp_path: Path) -> None:
     private = GatewayOptions(Path("c.yaml"), work_dir=tmp_path).resolved()
-    assert gateway._key_exposure_warnings(private) == []
+    assert preflight.key_exposure_warnings(private) == []
     exposed = GatewayOptions(Path("c.yaml"), work_dir=tmp_path, admin="127.0.0.1:9901", xds="0.0.0.0:18000")
-    admin_warning, xds_warning = gateway._key_exposure_warnings(exposed.resolved())
+    admin_warning, xds_warning = preflight.key_exposure_warnings(exposed.resolved())
     assert admin_warning.startswith("WARNING: --admin 127.0.0.1:9901 is a TCP port: anyone who can reach it")
     assert "config_dump" in admin_warning
     assert xds_warning.startswith("WARNING: --xds 0.0.0.0:18000 is a TCP port")
 
 
 def test_the_banner_says_where_the_admin_is() -> None:
-    assert "/w/envoy-admin.sock  (Unix socket, owner-only" in gateway._admin_line("unix:/w/envoy-admin.sock")
-    assert "http://127.0.0.1:9901" in gateway._admin_line("127.0.0.1:9901")
+    assert "/w/envoy-admin.sock  (Unix socket, owner-only" in preflight.admin_line("unix:/w/envoy-admin.sock")
+    assert "http://127.0.0.1:9901" in preflight.admin_line("127.0.0.1:9901")
 
 
 def test_controlplane_and_extproc_make_their_files_private() -> None:
