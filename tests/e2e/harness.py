@@ -52,6 +52,17 @@ def wait_for(predicate: Callable[[], Any], timeout: float, what: str, interval: 
     )
 
 
+def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
+    """SIGTERM, then SIGKILL if it is still there after `grace` seconds."""
+    if process.poll() is None:
+        process.terminate()
+        try:
+            process.wait(grace)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(grace)
+
+
 class MockProvider:
     """A `switchyard mock-provider` process."""
 
@@ -88,12 +99,7 @@ class MockProvider:
         self.client.delete("/_mock/requests").raise_for_status()
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
+        stop_process(self.process)
         self._log.close()
         if (f"mock {self.name}", self.log_path) in ACTIVE_LOGS:
             ACTIVE_LOGS.remove((f"mock {self.name}", self.log_path))

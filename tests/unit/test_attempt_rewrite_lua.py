@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from switchyard.processes import envoy_binary, free_port
-from tests.e2e.harness import ACTIVE_LOGS, MockProvider, wait_for
+from tests.e2e.harness import ACTIVE_LOGS, MockProvider, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "envoy" / "lua" / "attempt_rewrite.lua"
@@ -823,13 +823,7 @@ class Envoy:
         return httpx.get(f"{self.admin}/ready", timeout=1).status_code == 200
 
     def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(5)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait(5)
+        stop_process(self.process)
         self._log.close()
         if ("envoy", self.log_path) in ACTIVE_LOGS:
             ACTIVE_LOGS.remove(("envoy", self.log_path))

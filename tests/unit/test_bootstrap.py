@@ -76,8 +76,13 @@ def test_a_pipe_and_a_host_name_cannot_share_a_cluster() -> None:
 )
 def test_envoy_accepts_the_rendered_bootstrap(tmp_path: Path, addresses: tuple[str, ...]) -> None:
     admin, xds, *extprocs = (a.format(d=tmp_path) for a in addresses)
+    assert_envoy_accepts(BootstrapParams("node-1", admin, xds, tuple(extprocs)), tmp_path)
+
+
+def assert_envoy_accepts(params: BootstrapParams, tmp_path: Path) -> None:
+    """The real Envoy binary validates the rendered bootstrap (`--mode validate`)."""
     path = tmp_path / "bootstrap.yaml"
-    path.write_text(render_bootstrap(BootstrapParams("node-1", admin, xds, tuple(extprocs))))
+    path.write_text(render_bootstrap(params))
     result = subprocess.run(
         [envoy_binary(), "--mode", "validate", "-c", str(path), "--log-level", "error"],
         capture_output=True,

@@ -5,7 +5,6 @@ the nodes."""
 from __future__ import annotations
 
 import asyncio
-import subprocess
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -32,8 +31,8 @@ from switchyard.bootstrap import LISTEN_METADATA_KEY, BootstrapParams, render_bo
 from switchyard.cli import build_parser, main
 from switchyard.config import load_config_text
 from switchyard.gateway import Node, NodeOptions, listener_address_of
-from switchyard.processes import envoy_binary
 from switchyard.status_view import render_status
+from tests.unit.test_bootstrap import assert_envoy_accepts
 
 CONFIG = """
 listen: 127.0.0.1:18999
@@ -394,18 +393,10 @@ def test_a_node_without_listen_finds_its_listener_in_envoys_admin() -> None:
 
 
 def test_envoy_accepts_a_bootstrap_with_the_listen_metadata(tmp_path: Path) -> None:
-    path = tmp_path / "bootstrap.yaml"
     params = BootstrapParams(
         "n1", f"unix:{tmp_path}/a.sock", f"unix:{tmp_path}/x.sock", (f"unix:{tmp_path}/e.sock",), "127.0.0.1:9001"
     )
-    path.write_text(render_bootstrap(params))
-    result = subprocess.run(
-        [envoy_binary(), "--mode", "validate", "-c", str(path), "--log-level", "error"],
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-    assert result.returncode == 0, result.stdout + result.stderr
+    assert_envoy_accepts(params, tmp_path)
 
 
 def test_envoy_bootstrap_command_takes_the_nodes_listener(capsys: pytest.CaptureFixture[str]) -> None:
