@@ -83,16 +83,20 @@ local function start_scan()
   next_quote, next_backslash, next_brace, next_close_brace, next_bracket, next_close_bracket = 0, 0, 0, 0, 0, 0
 end
 
+--- The next `char` at or after `position`: the cached one while the scan has not passed it, else found anew.
+local function ahead(text, char, cached, position)
+  if cached >= position then
+    return cached
+  end
+  return find(text, char, position, true) or HUGE
+end
+
 --- Position of the closing quote of the string opening at `first`, and whether it holds an escape.
 local function string_end(text, first)
   local position, escaped = first + 1, false
   while true do
-    if next_quote < position then
-      next_quote = find(text, '"', position, true) or HUGE
-    end
-    if next_backslash < position then
-      next_backslash = find(text, "\\", position, true) or HUGE
-    end
+    next_quote = ahead(text, '"', next_quote, position)
+    next_backslash = ahead(text, "\\", next_backslash, position)
     if next_quote < next_backslash then
       return next_quote, escaped
     elseif next_backslash == HUGE then
@@ -182,21 +186,11 @@ end
 
 --- Position of the next quote or bracket at or after `position` (HUGE: none).
 local function next_structural(text, position)
-  if next_quote < position then
-    next_quote = find(text, '"', position, true) or HUGE
-  end
-  if next_brace < position then
-    next_brace = find(text, "{", position, true) or HUGE
-  end
-  if next_close_brace < position then
-    next_close_brace = find(text, "}", position, true) or HUGE
-  end
-  if next_bracket < position then
-    next_bracket = find(text, "[", position, true) or HUGE
-  end
-  if next_close_bracket < position then
-    next_close_bracket = find(text, "]", position, true) or HUGE
-  end
+  next_quote = ahead(text, '"', next_quote, position)
+  next_brace = ahead(text, "{", next_brace, position)
+  next_close_brace = ahead(text, "}", next_close_brace, position)
+  next_bracket = ahead(text, "[", next_bracket, position)
+  next_close_bracket = ahead(text, "]", next_close_bracket, position)
   return min(next_quote, next_brace, next_close_brace, next_bracket, next_close_bracket)
 end
 
