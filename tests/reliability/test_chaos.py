@@ -5,7 +5,7 @@ steady load on it (tests/reliability/load.py: fast requests, slow requests, long
 and on a translated one), injects one fault and checks what every request got:
 
 - SIGTERM to `up` drains: nothing sent before the signal is lost; later requests succeed or are refused at connect.
-- SIGKILL of one of two ext_procs: failures only among what was in flight, none a second after the kill.
+- SIGKILL of one of two ext_procs: failures only among what was in flight at the kill.
 - SIGKILL of the control plane: nothing fails (Envoy keeps its last config; `up` restarts it).
 - 10 hot reloads: nothing fails, and the last config is the one in force.
 - SIGKILL of Envoy: `up` restarts it and it serves again within a bound; the failures meanwhile are counted.
@@ -269,21 +269,20 @@ def test_extproc_sigkill_on_a_translated_route_fails_only_what_was_in_flight(
     failures = failed(outcomes)
     in_flight = in_flight_at(outcomes, killed)
     early = [o for o in failures if o.done < killed]
-    late = [o for o in failures if o.sent >= killed + 1]
+    after = [o for o in failures if o.sent >= killed]
     last = max((o.done - killed for o in failures), default=0.0)
     record(
         "ext_proc SIGKILL (1 of 2), translated",
         outcomes,
         recovery_seconds(outcomes, killed),
-        f"{len(in_flight)} in flight at the kill; failures until {last:.2f}s after it, {len(late)} sent >1s "
-        f"after; ext_proc restarted in {restarted_in:.2f}s",
+        f"{len(in_flight)} in flight at the kill; failures until {last:.2f}s after it, {len(after)} sent "
+        f"after it; ext_proc restarted in {restarted_in:.2f}s",
     )
     assert early == [], f"failures before the kill: {samples(early, killed)}"
-    # Usually the failures are only the attempts in flight at the kill (0-5). In about one run in five, Envoy
-    # 1.40 keeps opening new ext_proc streams on the dead process for a few tenths of a second (its gRPC stream
-    # retry does not always move them), so every translated request of that moment fails: the bound asserted
-    # is the second one, nothing sent a second after the kill fails.
-    assert late == [], f"{len(late)} requests sent more than 1s after the kill failed: {samples(late, killed)}"
+    # The bound: a crash fails at most what the dead process held. Every failure must have been in
+    # flight at the kill; a request sent after it goes to the live ext_proc (or waits for the restart) even in
+    # the tenths of a second when Envoy's load balancer still picks the dead one (the ext_proc stream's retries).
+    assert after == [], f"{len(after)} requests sent after the kill failed: {samples(after, killed)}"
 
 
 def test_controlplane_sigkill_fails_nothing(
