@@ -105,7 +105,7 @@ def option_values(args: list[str], flag: str) -> list[str]:
     ]
 
 
-def default_of(command: str, dest: str) -> object:
+def default_of(command: str, dest: str) -> Any:
     """The default of `switchyard COMMAND`'s option stored in `dest` (e.g. drain_timeout)."""
     sub = _subparsers(build_parser())[command]
     return next(action.default for action in sub._actions if action.dest == dest)

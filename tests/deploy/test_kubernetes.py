@@ -201,14 +201,14 @@ def test_the_probe_paths_are_ones_switchyard_serves(objects: list[dict[str, Any]
 
 def _seconds(container: kube.Container, flag: str, dest: str) -> float:
     given = option_value(container.argv(), flag)
-    return float(given) if given is not None else float(default_of("node", dest))  # type: ignore[arg-type]
+    return float(given) if given is not None else float(default_of("node", dest))
 
 
 def test_the_grace_period_outlasts_the_whole_drain(objects: list[dict[str, Any]]) -> None:
     node = _node_container(objects)
     notice = _seconds(node, "--drain-notice", "drain_notice")
     timeout = _seconds(node, "--drain-timeout", "drain_timeout")
-    workers = int(option_value(node.argv(), "--extproc-workers") or default_of("node", "extproc_workers"))  # type: ignore[call-overload]
+    workers = int(option_value(node.argv(), "--extproc-workers") or default_of("node", "extproc_workers"))
     # After the drain the supervisor stops Envoy and each ext_proc, giving each this long.
     child_stop = inspect.signature(Child.stop).parameters["grace"].default
     pre_stop = node.spec.get("lifecycle", {}).get("preStop", {}).get("sleep", {}).get("seconds", 0)
@@ -349,7 +349,7 @@ def test_the_node_keeps_its_sockets_in_a_writable_volume(objects: list[dict[str,
     assert work_dir is not None, "--work-dir: where the Unix sockets of Envoy's admin and the ext_procs go"
     assert _under(work_dir, _writable_dirs(node)), f"{work_dir} is not on an emptyDir ({_writable_dirs(node)})"
     assert _under("/tmp", _writable_dirs(node)), "Python and Envoy need a writable /tmp"
-    workers = int(option_value(node.argv(), "--extproc-workers") or default_of("node", "extproc_workers"))  # type: ignore[call-overload]
+    workers = int(option_value(node.argv(), "--extproc-workers") or default_of("node", "extproc_workers"))
     stem = EXTPROC_SOCKET.removesuffix(".sock")
     for socket_name in [ADMIN_SOCKET, *(f"{stem}-{i}.sock" for i in range(1, workers + 1))]:
         parse_address(f"unix:{work_dir}/{socket_name}")  # AddressError when too long for a Unix socket
@@ -380,7 +380,8 @@ def test_each_replica_presents_the_certificate_of_the_name_nodes_dial(objects: l
     statefulset = _controlplane(objects)
     controlplane = _controlplane_container(objects)
     hosts, node_host = kube.script_hosts()
-    dialed = [a.rsplit(":", 1)[0] for a in (option_value(_node_container(objects).argv(), "--controlplane") or "").split(",")]
+    addresses = option_value(_node_container(objects).argv(), "--controlplane") or ""
+    dialed = [address.rsplit(":", 1)[0] for address in addresses.split(",")]
     assert hosts == dialed, "create-secrets.sh must issue certificates for exactly the names nodes dial"
     for pod_name, host in zip(kube.pod_names(statefulset), hosts, strict=True):
         argv = controlplane.argv(pod_name)
