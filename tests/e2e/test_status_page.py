@@ -2,7 +2,8 @@
 Playwright, against the whole stack (control plane, Envoy, ext_proc) with a mock provider behind it.
 
 It reads the page as a person would: the routes and targets it lists, the state it shows for each, and, after
-the mock starts failing one target, the page changing that target to "ejected" by itself. A screenshot of the
+the mock starts failing one target, the page changing that target to "ejected" by itself; names with markup
+shown as text, a rejected reload, and a control plane gone away (against a lone control plane). A screenshot of the
 end state is kept under $SWITCHYARD_TEST_ARTIFACTS (default tests/artifacts/). With
 SWITCHYARD_DOCS_SCREENSHOT=docs/status-page.png (`make screenshot`) it runs traffic for longer first and writes
 the README's picture there too.
@@ -40,10 +41,11 @@ ROOT = Path(__file__).resolve().parents[2]
 ARTIFACTS = Path(os.environ.get("SWITCHYARD_TEST_ARTIFACTS", ROOT / "tests" / "artifacts"))
 DOCS_SCREENSHOT = os.environ.get("SWITCHYARD_DOCS_SCREENSHOT", "")
 # Chromium without the things a test machine must not do: no sandbox (root in a container), no GPU, no
-# talking to Google (sync, component updates, background fetches), no QUIC; Playwright adds --headless and
-# gives every launch its own fresh profile directory.
+# talking to Google (sync, component updates, background fetches), no QUIC, and no host name resolving to
+# anything but 127.0.0.1 (the page is loaded from there); Playwright adds --headless and more of the same.
 CHROMIUM_FLAGS = [
     "--no-sandbox",
+    "--host-resolver-rules=MAP * ~NOTFOUND, EXCLUDE 127.0.0.1",
     "--disable-gpu",
     "--disable-quic",
     "--no-first-run",
@@ -262,8 +264,8 @@ def test_page_shows_markup_in_names_as_text_and_says_when_the_control_plane_stop
     tmp_path: Path, tab: PageWatch
 ) -> None:
     """Only a control plane (no Envoy, no traffic), whose YAML names things with markup: the page shows those
-    names as they are written, its targets untried and no nodes, and, once the process is gone, that it cannot
-    reach it while keeping what it last saw."""
+    names as they are written, its targets untried and no nodes, a rejected reload with its errors, and, once
+    the process is gone, that it cannot reach it while keeping what it last saw."""
     expect = sync_api.expect
     config = tmp_path / "switchyard.yaml"
     config.write_text(
@@ -294,6 +296,14 @@ routes:
         assert tab.page.locator("main img").count() == 0
         assert tab.page.evaluate("() => window.injected") is None
         expect(tab.page.locator("#no-nodes")).to_be_visible()
+        expect(tab.page.locator("#reload-error")).to_be_hidden()
+
+        config.write_text(config.read_text().replace("kind: openai", "kind: nope"))
+        expect(tab.page.locator("#reload-error")).to_be_visible(timeout=PAGE_DEADLINE_MS)
+        expect(tab.page.locator("#reload-error-text")).to_contain_text("kind")
+        expect(tab.page.locator("#last-reload")).to_contain_text("rejected")
+        expect(tab.page.locator("#config-version")).to_have_text("1")
+
         plane.stop()
         connection = tab.page.locator("#connection")
         expect(connection).to_contain_text("cannot reach the control plane", timeout=PAGE_DEADLINE_MS)
