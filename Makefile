@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test bench install lint typecheck check golden clean
+.PHONY: demo test bench install lint typecheck check golden screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +27,9 @@ bench: $(STAMP)  ## measure Switchyard against a direct call, plain Envoy and Li
 
 golden: $(STAMP)  ## rewrite the golden Envoy config after an intended translation change
 	$(BIN)/python -m controlplane.golden --write
+
+screenshot: $(STAMP)  ## rewrite docs/status-page.png (the README's) from the browser test, after a minute of traffic
+	SWITCHYARD_DOCS_SCREENSHOT=docs/status-page.png $(BIN)/pytest tests/e2e/test_status_page.py -k ejected
 
 lint: $(STAMP)
 	$(BIN)/ruff check . && $(BIN)/ruff format --check .

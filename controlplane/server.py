@@ -257,7 +257,7 @@ async def serve(
     if api:
         host, api_port = split_address(api)
         api_runner = await admin_api.start(plane.status, host, api_port)
-        log.info("status API on http://%s (GET /status, GET /metrics)", api)
+        log.info("status API on http://%s (GET / is the live status page; GET /status, GET /metrics)", api)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()

@@ -193,8 +193,8 @@ def _add_process_options(parser: argparse.ArgumentParser, drain_notice: float = 
     parser.add_argument(
         "--api",
         default="127.0.0.1:18002",
-        help="control plane status API, TCP HOST:PORT: GET /status, GET /metrics; it shows no keys "
-        "(default: %(default)s, loopback)",
+        help="control plane status API, TCP HOST:PORT: GET / (live status page), GET /status, GET /metrics; "
+        "it shows no keys (default: %(default)s, loopback)",
     )
     _add_node_options(parser)
     # Benchmark floor only (make bench): Envoy without the per-attempt rewrite. Hidden: it sends the client's
@@ -402,7 +402,10 @@ def build_parser() -> argparse.ArgumentParser:
         help="CA bundle Envoy uses to verify https providers (default: %(default)s)",
     )
     p.add_argument("--no-rewrite", action="store_true", help=argparse.SUPPRESS)  # benchmark floor only
-    p.add_argument("--api", help="serve GET /status and GET /metrics over HTTP here (e.g. 127.0.0.1:18002)")
+    p.add_argument(
+        "--api",
+        help="serve the live status page (GET /), GET /status and GET /metrics over HTTP here (e.g. 127.0.0.1:18002)",
+    )
     p.add_argument(
         "--state-dir",
         type=Path,

@@ -419,7 +419,11 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         return 1
     assert options.admin is not None
     model = config.routes[0].model
-    status_line = f"  Status:       switchyard status --api {options.api}\n" if options.api else ""
+    status_line = (
+        f"  Status:       http://{options.api}/ (live page), or switchyard status --api {options.api}\n"
+        if options.api
+        else ""
+    )
     print(
         f"Switchyard is up: {len(config.routes)} route(s) from {options.config_path}\n"
         f"  OpenAI API:   {gateway.base_url}/v1  (POST /chat/completions, /completions, /embeddings; GET /models)\n"

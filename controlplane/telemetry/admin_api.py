@@ -1,4 +1,5 @@
-"""The control plane's HTTP API: GET /status (JSON) and GET /metrics (Prometheus). Loopback by default."""
+"""The control plane's HTTP API: GET /status (JSON), GET /metrics (Prometheus) and GET / (the live status page,
+which polls /status). Loopback by default."""
 
 from __future__ import annotations
 
@@ -9,6 +10,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
 from controlplane.telemetry.metrics import StatusCollector
+from controlplane.telemetry.status_page import add_page_routes
 
 
 def build_app(status: Callable[[], dict[str, Any]]) -> web.Application:
@@ -24,6 +26,7 @@ def build_app(status: Callable[[], dict[str, Any]]) -> web.Application:
     app = web.Application()
     app.router.add_get("/status", get_status)
     app.router.add_get("/metrics", get_metrics)
+    add_page_routes(app)
     return app
 
 
