@@ -71,6 +71,10 @@ def _node_state(node: dict[str, Any]) -> str:
         state = f"gone {_ago(node['gone_for_s'])}"
     elif state == "behind":
         state = f"behind (current: {node['current_version']})"
+    elif state == "conflict":
+        state = f"CONFLICT: {node['conflict']} (from {node.get('peer') or '?'})"
+    elif state == "elsewhere":
+        state = "elsewhere: configured by another control plane, its attempts reach this one"
     if node.get("rejected"):
         state += f"; rejected {node['rejected']}"
     return state

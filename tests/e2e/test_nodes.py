@@ -109,10 +109,11 @@ def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
         # /status knows both: where each listens, the version each applied, and the attempts each logged.
         listed = nodes_by_name()
         assert set(listed) == {"n1", "n2"}
+        first_version = status()["config"]["version"]
         for name, port in ports.items():
             node = listed[name]
             assert (node["listen"], node["listen_from"], node["state"]) == (f"127.0.0.1:{port}", "node", "current")
-            assert node["version"] == node["current_version"] == "1"
+            assert node["version"] == node["current_version"] == first_version
         wait_for(
             lambda: all((nodes_by_name()[name]["attempts"] or 0) >= 1 for name in ports),
             10,
@@ -124,12 +125,14 @@ def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
         _write(config, _config(mock, "second-model"))
         wait_for(
             lambda: (
-                status()["config"]["version"] == "2" and all(node["state"] == "current" for node in status()["nodes"])
+                status()["config"]["version"] != first_version
+                and all(node["state"] == "current" for node in status()["nodes"])
             ),
             15,
-            "both nodes to apply config version 2",
+            "both nodes to apply the new config version",
         )
-        assert {node["config_version"] for node in status()["nodes"]} == {"2"}
+        second_version = status()["config"]["version"]
+        assert {node["config_version"] for node in status()["nodes"]} == {second_version}
         for port in ports.values():
             assert _chat(port).status_code == 200
         assert len(mock.requests("second-model")) == 2 and mock.requests("first-model") == []
@@ -145,7 +148,8 @@ def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
         metrics = httpx.get(f"{api}/metrics", timeout=5).text
         assert 'switchyard_node_connected{node="n1"} 0.0' in metrics
         assert 'switchyard_node_connected{node="n2"} 1.0' in metrics
-        assert 'switchyard_node_config_version{node="n2"} 2.0' in metrics
+        assert f'switchyard_node_config_version_info{{node="n2",version="{second_version}"}} 1.0' in metrics
+        assert 'switchyard_node_current{node="n2"} 1.0' in metrics
     finally:
         for process in reversed(processes):
             process.stop()
