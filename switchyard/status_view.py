@@ -20,6 +20,9 @@ def render_status(document: dict[str, Any]) -> str:
     config = document["config"]
     reload = config.get("last_reload")
     head = f"config version {config['version']}"
+    served = config.get("served_version")
+    if served and served != config["version"]:
+        head += f" (served as {served}: health or weights changed it)"
     if reload:
         head += (
             f"; last reload ({reload['reason']}): {'applied' if reload['ok'] else 'REJECTED, previous version kept'}"

@@ -61,6 +61,8 @@ def build_status(
         else {"started_at": start.at, "uptime_s": round(now - start.at, 1), "restarted": start.restarted},
         "config": {
             "version": snapshot.config_version if snapshot else None,
+            # what nodes are sent: the config version, or CONFIG.LIVE while health or weights change resources
+            "served_version": snapshot.version if snapshot else None,
             "last_reload": None if reload is None else vars(reload),
         },
         "nodes": node_entries(nodes, snapshot, now, attempts_by_node, logging_nodes),
@@ -130,7 +132,8 @@ def node_entries(
             None if logging_nodes is None else node.name in logging,
         )
         for node in nodes
-        if node.live or node.name not in logging  # else it left for another replica: listed as `elsewhere` below
+        # a gone record of a node that left for another replica gives way to its `elsewhere` entry below
+        if node.live or node.name not in logging or live_names[node.name]
     ]
     for name, heard in sorted(logging.items()):
         if not live_names[name]:

@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, SwitchyardProcess, wait_for
+from tests.e2e.harness import MockProvider, SwitchyardProcess, node_process, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -42,37 +42,6 @@ def _chat(port: int) -> httpx.Response:
     return httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=10)
 
 
-def _node(name: str, xds: str, port: int, tmp_path: Path) -> SwitchyardProcess:
-    log_dir = tmp_path / f"{name}-logs"
-    log_dir.mkdir()
-    return SwitchyardProcess(
-        name,
-        [
-            "node",
-            "--controlplane",
-            xds,
-            "--name",
-            name,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--work-dir",
-            str(tmp_path / name),
-            "--log-dir",
-            str(log_dir),
-            "--extproc-workers",
-            "1",
-            "--envoy-log-level",
-            "info",
-            "--drain-notice",
-            "0",
-            "--drain-timeout",
-            "5",
-        ],
-        tmp_path,
-        extra_logs=((f"{name} envoy", log_dir / "envoy.log"), (f"{name} extproc", log_dir / "extproc.log")),
-    )
-
-
 def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
     mock = MockProvider("nodes", tmp_path)
     config = tmp_path / "switchyard.yaml"
@@ -87,7 +56,7 @@ def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
         )
         processes.append(controlplane)
         controlplane.wait_for_log("control plane serving ADS", 15)
-        nodes = {name: _node(name, xds, port, tmp_path) for name, port in ports.items()}
+        nodes = {name: node_process(name, xds, port, tmp_path) for name, port in ports.items()}
         processes.extend(nodes.values())
         for name, node in nodes.items():
             node.wait_for_log(f"Switchyard node {name} is up", 25)

@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import re
 import signal
-import threading
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack, wait_for
+from tests.e2e.harness import MockProvider, RequestLoop, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -41,32 +38,6 @@ def mock(tmp_path: Path) -> Iterator[MockProvider]:
     provider = MockProvider("reload", tmp_path)
     yield provider
     provider.stop()
-
-
-class RequestLoop:
-    """A bounded background loop of requests, recording every status and serving target."""
-
-    def __init__(self, url: str, max_seconds: float = 60, max_requests: int = 20_000) -> None:
-        self.results: list[tuple[int, str]] = []
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._run, args=(url, max_seconds, max_requests), daemon=True)
-        self._thread.start()
-
-    def _run(self, url: str, max_seconds: float, max_requests: int) -> None:
-        deadline = time.monotonic() + max_seconds
-        body = {"model": "live", "messages": [{"role": "user", "content": "hi"}]}
-        with httpx.Client(base_url=url, timeout=10) as client:
-            while not self._stop.is_set() and time.monotonic() < deadline and len(self.results) < max_requests:
-                try:
-                    response = client.post("/v1/chat/completions", json=body)
-                    self.results.append((response.status_code, response.headers.get("x-switchyard-target", "")))
-                except httpx.HTTPError as error:
-                    self.results.append((0, repr(error)))
-
-    def stop(self) -> list[tuple[int, str]]:
-        self._stop.set()
-        self._thread.join(15)
-        return self.results
 
 
 def test_edit_changes_routing_live_with_zero_failed_requests(tmp_path: Path, mock: MockProvider) -> None:

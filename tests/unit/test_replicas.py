@@ -286,3 +286,16 @@ def test_a_standby_lists_the_nodes_that_stream_their_attempts_to_it() -> None:
     assert (n2["name"], n2["state"], n2["attempt_log"], n2["listen"]) == ("n2", "elsewhere", True, "127.0.0.1:9002")
     assert n2["version"] is None and n2["connected_for_s"] == 1005.0
     assert "elsewhere: configured by another control plane" in render_status(_status(registry, logging))
+
+
+def test_a_node_that_left_for_another_replica_is_listed_once() -> None:
+    registry = NodeRegistry(lambda: 1000.0)
+    registry.connected(1, "n1", None, instance="run-a")
+    registry.disconnected(1)  # its ADS stream moved to another replica; its attempt log still comes here
+    logging = {"n1": LoggingNode("n1", None, since=990.0, streams=2)}
+    assert [node["state"] for node in _status(registry, logging)["nodes"]] == ["elsewhere"]
+    # a second n1 that stopped, next to the live n1: the gone one stays listed
+    registry.connected(2, "n1", None, instance="run-a")
+    registry.connected(3, "n1", None, instance="run-b")
+    registry.disconnected(3)
+    assert [node["state"] for node in _status(registry, logging)["nodes"]] == ["current", "gone"]
