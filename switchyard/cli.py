@@ -389,7 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve ADS and the attempt log to Envoy; reload the YAML on edit/SIGHUP. Runs with umask 077: "
         "a Unix socket it listens on and the files it writes are owner-only. On Ctrl-C/SIGTERM it stops within "
         "about a second: it stops taking new streams, gives open ones a second (attempt-log batches land), then "
-        "closes the ADS streams; Envoy keeps the config it has and serves on. A second signal stops at once.",
+        "closes the ADS streams; Envoy keeps the config it has and serves on. A second signal stops at once. "
+        "Several replicas on the same YAML can serve one fleet (`switchyard node --controlplane A,B`): config "
+        "versions are hashes of the content, so replicas agree on them, and every node streams its attempts to "
+        "every replica, so they take the same health decisions.",
     )
     p.add_argument("config", type=Path, help="the routing YAML")
     p.add_argument(
