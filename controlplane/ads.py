@@ -7,8 +7,9 @@ arrives, only the resource types whose content changed are sent (a weight change
 listeners and routes are held back until Envoy acknowledges the clusters they name.
 
 Every Envoy gets the same resources, except that a node whose metadata names its own listener address
-(`switchyard node --listen`) gets the listener on that address (controlplane/nodes.py). Each stream tells the
-node registry who connected, which version it applied in full, what it rejected and when it left.
+(`switchyard node --listen`) gets the listener on that address, and a node with several control-plane
+replicas gets an attempt logger per replica (controlplane/nodes.py). Each stream tells the node registry who
+connected, which version it applied in full, what it rejected and when it left.
 """
 
 from __future__ import annotations
@@ -26,10 +27,9 @@ from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2
 
 from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, PUSH_ORDER
-from controlplane.nodes import NodeRegistry, listener_with_address, requested_listen
+from controlplane.nodes import NodeRegistry, NodeView, listener_for_node, node_view
 from controlplane.snapshot import Snapshot
 from controlplane.store import SnapshotStore
-from switchyard.addresses import AddressError, TcpAddress
 
 log = logging.getLogger("switchyard.controlplane.ads")
 
@@ -47,7 +47,8 @@ class _Sent:
 class _Stream:
     id: int
     node: str = "?"
-    listen: TcpAddress | None = None  # the node's own listener address, if its metadata names one
+    peer: str = ""
+    view: NodeView = field(default_factory=NodeView)  # what its node metadata asks of its listener
     snapshot: Snapshot | None = None
     subscribed: set[str] = field(default_factory=set)
     sent: dict[str, _Sent] = field(default_factory=dict)
@@ -74,7 +75,7 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
             asyncio.create_task(self._forward_requests(request_iterator, events)),
             asyncio.create_task(self._forward_snapshots(events)),
         ]
-        stream = _Stream(next(self._stream_ids))
+        stream = _Stream(next(self._stream_ids), peer=_peer(context))
         try:
             while (event := await events.get()) is not None:
                 if isinstance(event, Snapshot):
@@ -130,13 +131,16 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
 
     def _on_connect(self, stream: _Stream, request: discovery_pb2.DiscoveryRequest) -> None:
         stream.node = request.node.id
-        try:
-            stream.listen = requested_listen(request.node)
-        except AddressError as error:
-            log.error("Envoy %s asks for an invalid listener address (%s); it gets the YAML's", stream.node, error)
-        listen = None if stream.listen is None else str(stream.listen)
-        self.nodes.connected(stream.id, stream.node, listen)
-        log.info("Envoy %s connected%s", stream.node, "" if listen is None else f" (its listener: {listen})")
+        stream.view = node_view(request.node)
+        listen = None if stream.view.listen is None else str(stream.view.listen)
+        self.nodes.connected(stream.id, stream.node, listen, stream.view.instance, stream.peer)
+        log.info(
+            "Envoy %s connected from %s%s%s",
+            stream.node,
+            stream.peer or "?",
+            "" if listen is None else f" (its listener: {listen})",
+            f" (attempt log to {len(stream.view.log_clusters)} control planes)" if stream.view.log_clusters else "",
+        )
 
     def _on_reply(self, stream: _Stream, type_url: str, sent: _Sent, request: discovery_pb2.DiscoveryRequest) -> None:
         stream.unacknowledged.discard(type_url)
@@ -196,9 +200,9 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
         stream.sent[type_url] = _Sent(snapshot.version, nonce, snapshot.type_hashes[type_url])
         stream.unacknowledged.add(type_url)
         messages = snapshot.resources[type_url]
-        if type_url == LISTENER_TYPE and stream.listen is not None:
-            # The content hash stays the snapshot's: a stream's listener address never changes.
-            messages = tuple(listener_with_address(listener, stream.listen) for listener in messages)
+        if type_url == LISTENER_TYPE and stream.view.changes_listener:
+            # The content hash stays the snapshot's: what a stream's node asks for never changes.
+            messages = tuple(listener_for_node(listener, stream.view) for listener in messages)
         resources = []
         for message in messages:
             packed = any_pb2.Any()
@@ -207,3 +211,10 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
         return discovery_pb2.DiscoveryResponse(
             version_info=snapshot.version, resources=resources, type_url=type_url, nonce=nonce
         )
+
+
+def _peer(context: grpc.aio.ServicerContext | None) -> str:
+    try:
+        return str(context.peer()) if context is not None else ""
+    except Exception:  # a context without a transport (tests): nobody to name
+        return ""

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import itertools
 import logging
 import signal
 import time
@@ -25,7 +24,7 @@ from watchfiles import awatch
 
 from controlplane.ads import AdsService
 from controlplane.live_state import LiveState
-from controlplane.snapshot import InconsistentSnapshot, Snapshot, build_snapshot
+from controlplane.snapshot import InconsistentSnapshot, Snapshot, snapshot_of
 from controlplane.store import SnapshotStore
 from controlplane.strategies import LIVE_STRATEGIES
 from controlplane.target_keys import target_key
@@ -40,6 +39,13 @@ from switchyard.config import ConfigError, ConfigProblem, load_config_text
 
 log = logging.getLogger("switchyard.controlplane")
 
+GRPC_SERVER_OPTIONS = [
+    ("grpc.max_receive_message_length", 64 * 1024 * 1024),
+    # Envoy pings its control planes every few seconds (the bootstrap's connection_keepalive) to notice one
+    # whose host vanished. gRPC's default answers pings on a quiet connection with GOAWAY too_many_pings.
+    ("grpc.http2.min_recv_ping_interval_without_data_ms", 1000),
+    ("grpc.http2.max_ping_strikes", 0),
+]
 WEIGHT_UPDATE_S = 1.0  # how often least_latency rankings are looked at (pushed only when they change)
 
 
@@ -51,8 +57,6 @@ class ControlPlane:
         self.settings = settings
         self.store = SnapshotStore()
         self.ads = AdsService(self.store)
-        self._version = 0  # of the config; xDS versions of live-state pushes add ".N"
-        self._live_pushes = itertools.count(1)
         self._reload_lock = asyncio.Lock()
         # The last config that was applied, kept so a restarted control plane can serve it even while the
         # file holds an invalid edit (otherwise a crash during a bad edit would take the gateway down).
@@ -101,8 +105,7 @@ class ControlPlane:
             if current is None:
                 return
             self._log_health_changes(current.live, live)
-            version = f"{current.config_version}.{next(self._live_pushes)}"
-            snapshot = build_snapshot(current.config, version, self.settings, live)
+            snapshot = snapshot_of(current.config, self.settings, live, current.config_version)
             await self.apply(snapshot, self._applied_text)
 
     def _log_health_changes(self, before: LiveState, after: LiveState) -> None:
@@ -124,6 +127,7 @@ class ControlPlane:
             start=self.start,
             nodes=self.ads.nodes.records(),
             attempts_by_node=self.attempt_log.attempts_by_node,
+            logging_nodes=self.attempt_log.logging_nodes,
         )
 
     async def _load(self, path: Path, source: str | None = None) -> tuple[Snapshot, str]:
@@ -132,7 +136,7 @@ class ControlPlane:
         except OSError as error:
             raise ConfigError(str(path), [ConfigProblem(None, "", f"cannot read the file: {error.strerror}")]) from None
         config = load_config_text(text, source=source or str(path))
-        return build_snapshot(config, str(self._version + 1), self.settings, self.live_state()), text
+        return snapshot_of(config, self.settings, self.live_state()), text
 
     async def initial_snapshot(self) -> tuple[Snapshot, str]:
         """First load; without a saved last good config, errors propagate and the process refuses to start."""
@@ -150,7 +154,6 @@ class ControlPlane:
             return await self._load(self._last_good, source=f"{self._last_good} (last good copy of {self.config_path})")
 
     async def apply(self, snapshot: Snapshot, text: str) -> None:
-        self._version = int(snapshot.config_version)
         routes = snapshot.config.routes
         self._policies = {target_key(r, t): TargetPolicy.of(r) for r in routes for t in r.targets}
         self._names = {target_key(r, t): f"{r.model}/{t.display_name}" for r in routes for t in r.targets}
@@ -245,7 +248,7 @@ async def serve(
     except ConfigError as error:
         log.error("refusing to start:\n%s", error.render())
         return 2
-    server = grpc.aio.server(options=[("grpc.max_receive_message_length", 64 * 1024 * 1024)])
+    server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(plane.ads, server)
     als_pb2_grpc.add_AccessLogServiceServicer_to_server(plane.attempt_log, server)
     if not bind_grpc(server, listen):

@@ -2,16 +2,20 @@
 
 Built in one step from a validated config, so Envoy is only ever sent a complete, self-consistent set: a route
 never names a cluster that is not in the same snapshot, and no endpoint lacks its per-attempt rewrite.
+
+Versions are derived from content (`snapshot_of`), never counted: two control-plane replicas on the same YAML
+hand out the same version for the same resources, and a restarted one the version its nodes already have.
 """
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from controlplane.envoy_api import (
@@ -52,7 +56,8 @@ class Snapshot:
 
     @property
     def config_version(self) -> str:
-        """The YAML's version: "3.7" is config version 3 with the 7th change of live state (health, weights)."""
+        """The YAML's version: "c0ffee123456.0123456789ab" is config c0ffee123456 (what the YAML alone gives)
+        under live state (health, weights) that changed the resources to 0123456789ab."""
         return self.version.partition(".")[0]
 
     @property
@@ -90,6 +95,28 @@ def build_snapshot(
     )
 
 
+VERSION_DIGITS = 12  # of a sha256: short enough to read, long enough never to collide between configs
+
+
+def snapshot_of(
+    config: Config,
+    settings: TranslateSettings = DEFAULT_SETTINGS,
+    live: LiveState = NO_LIVE_STATE,
+    config_version: str | None = None,
+) -> Snapshot:
+    """A snapshot versioned by its content. The config version is the content hash of the config's resources
+    under no live state; when the live state changes them, the version adds the hash of what is served:
+    `CONFIG.LIVE`. Pass the config version when it is known (a live-state push), to translate once."""
+    if config_version is None:
+        base = build_snapshot(config, "", settings)
+        config_version = base.content_hash[:VERSION_DIGITS]
+        if live == NO_LIVE_STATE:
+            return replace(base, version=config_version)
+    snapshot = build_snapshot(config, "", settings, live)
+    served = snapshot.content_hash[:VERSION_DIGITS]
+    return replace(snapshot, version=config_version if served == config_version else f"{config_version}.{served}")
+
+
 def _check_consistency(messages: Mapping[str, tuple[Message, ...]], rewrites: bool = True) -> None:
     # Envoy's generated message classes are untyped (Any) for mypy; say so once rather than per attribute.
     resources: Mapping[str, tuple[Any, ...]] = messages
@@ -120,10 +147,13 @@ def _check_consistency(messages: Mapping[str, tuple[Message, ...]], rewrites: bo
 
 
 def _hash(items: Iterable[Message | tuple[str, str] | str]) -> str:
+    """Of the content, not the bytes: a packed `Any` (every typed_config) holds its message serialized with
+    maps in an order that differs between processes, so two replicas would hash the same config apart.
+    The JSON form with sorted keys unpacks them and is the same everywhere."""
     digest = hashlib.sha256()
     for item in items:
         if isinstance(item, Message):
-            digest.update(item.SerializeToString(deterministic=True))
+            digest.update(json_format.MessageToJson(item, sort_keys=True, indent=None).encode())
         else:
             digest.update(repr(item).encode())
     return digest.hexdigest()

@@ -34,13 +34,13 @@ from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from controlplane.target_keys import target_key
 from extproc import translation_request
 from extproc.translators import parameters_that_may_not_translate
+from switchyard.bootstrap import CONTROLPLANE_CLUSTER as CONTROLPLANE_CLUSTER  # xDS, and the attempt log going back
 from switchyard.config import ClientEndpoint, Config, Route
 from switchyard.config.model import LatencyMeasure, OnUnsupported
 
 LISTENER_NAME = "switchyard_http"
 ROUTE_CONFIG_NAME = "switchyard_routes"
 EXTPROC_CLUSTER = "switchyard_extproc"  # defined in the bootstrap, next to the ext_proc processes
-CONTROLPLANE_CLUSTER = "switchyard_xds"  # defined in the bootstrap: xDS, and the attempt log going back
 ATTEMPT_LOG_NAME = "switchyard_attempts"
 ANSWER_LOG_NAME = "switchyard_answers"
 TARGET_KEY_TAG = "switchyard_target"

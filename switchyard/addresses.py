@@ -110,6 +110,25 @@ def address_arg(text: str) -> str:
         raise argparse.ArgumentTypeError(str(error)) from None
 
 
+def parse_address_list(text: str) -> tuple[Address, ...]:
+    """`ADDRESS[,ADDRESS...]`: several control-plane replicas, in order of preference."""
+    parts = [part.strip() for part in text.split(",")]
+    if not text.strip() or any(not part for part in parts):
+        raise AddressError(f"{text!r}: expected one address or several separated by commas, e.g. cp1:18000,cp2:18000")
+    addresses = tuple(parse_address(part) for part in parts)
+    if len(set(addresses)) != len(addresses):
+        raise AddressError(f"{text!r}: an address is listed twice")
+    return addresses
+
+
+def address_list_arg(text: str) -> str:
+    """An argparse `type=` for `ADDRESS[,ADDRESS...]`; the value stays one string, each address normalized."""
+    try:
+        return ",".join(str(address) for address in parse_address_list(text))
+    except AddressError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
 def split_address(address: str) -> tuple[str, int]:
     """(host, port) of a TCP HOST:PORT, for the places that only ever listen on TCP (the status API)."""
     parsed = parse_address(address)

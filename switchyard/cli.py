@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from switchyard.addresses import UNIX_PREFIX, address_arg
+from switchyard.addresses import UNIX_PREFIX, address_arg, address_list_arg
 from switchyard.config import ConfigError, load_config
 from switchyard.mock_provider import cli as mock_cli
 
@@ -324,15 +324,19 @@ def build_parser() -> argparse.ArgumentParser:
         "`up`, configured over ADS by the control plane at --controlplane (`switchyard controlplane`, or `up`'s). "
         "Several nodes can share one control plane; its /status and `switchyard status` list them. The node has "
         "no YAML: it validates nothing, and edits are made at the control plane. It waits until its listener "
-        "answers GET /healthz with 200, then prints where it listens. Between hosts, ADS is plain TCP for now "
-        "(no mTLS): the provider keys it carries cross the network unencrypted.",
+        "answers GET /healthz with 200, then prints where it listens. With several control-plane replicas "
+        "(--controlplane A,B) the node takes its config from the first that answers and moves to the next "
+        "when it goes away (within about a second when its process dies, 5 s when its host vanishes), and "
+        "streams its attempt log to every replica, so all of them take the same health decisions. Between "
+        "hosts, ADS is plain TCP for now (no mTLS): the provider keys it carries cross the network unencrypted.",
     )
     p.add_argument(
         "--controlplane",
-        type=address_arg,
+        type=address_list_arg,
         required=True,
-        metavar="ADDRESS",
-        help=f"the control plane's gRPC address (ADS and the attempt log), {_ADDRESS} (required)",
+        metavar="ADDRESS[,ADDRESS...]",
+        help=f"the control plane's gRPC address (ADS and the attempt log), {_ADDRESS}; several replicas "
+        "separated by commas, in order of preference (required)",
     )
     p.add_argument(
         "--name",
@@ -385,7 +389,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Serve ADS and the attempt log to Envoy; reload the YAML on edit/SIGHUP. Runs with umask 077: "
         "a Unix socket it listens on and the files it writes are owner-only. On Ctrl-C/SIGTERM it stops within "
         "about a second: it stops taking new streams, gives open ones a second (attempt-log batches land), then "
-        "closes the ADS streams; Envoy keeps the config it has and serves on. A second signal stops at once.",
+        "closes the ADS streams; Envoy keeps the config it has and serves on. A second signal stops at once. "
+        "Several replicas on the same YAML can serve one fleet (`switchyard node --controlplane A,B`): config "
+        "versions are hashes of the content, so replicas agree on them, and every node streams its attempts to "
+        "every replica, so they take the same health decisions.",
     )
     p.add_argument("config", type=Path, help="the routing YAML")
     p.add_argument(
@@ -448,7 +455,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--node-id", default="switchyard-envoy", help="xDS node id (default: %(default)s)")
     p.add_argument("--admin", type=address_arg, required=True, metavar="ADDRESS", help="Envoy admin address (required)")
     p.add_argument(
-        "--xds", type=address_arg, required=True, metavar="ADDRESS", help="control plane gRPC address (required)"
+        "--xds",
+        type=address_list_arg,
+        required=True,
+        metavar="ADDRESS[,ADDRESS...]",
+        help="control plane gRPC address; several replicas separated by commas, in order of preference: ADS goes "
+        "to the first that answers, the attempt log to every one (required)",
     )
     p.add_argument(
         "--extproc",

@@ -33,7 +33,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Generic, Self, TypeVar
 
-from switchyard.addresses import UNIX_PREFIX, AddressError, TcpAddress, numbered, parse_address
+from switchyard.addresses import UNIX_PREFIX, AddressError, TcpAddress, numbered, parse_address, parse_address_list
 from switchyard.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.config import Config, ConfigError, load_config
 from switchyard.drain import DrainSettings, drain_envoy
@@ -59,7 +59,9 @@ class NodeOptions:
     """One gateway node: Envoy and its ext_procs, configured by a control plane. `switchyard node` runs one
     against a control plane elsewhere; `up` runs one next to a control plane of its own (GatewayOptions)."""
 
-    # The control plane's gRPC address (ADS and the attempt log). None: a Unix socket in the work dir (`up`'s).
+    # The control plane's gRPC address (ADS and the attempt log), or several replicas' separated by commas
+    # (`node --controlplane A,B`: ADS to the first that answers, the attempt log to all). None: a Unix socket
+    # in the work dir (`up`'s).
     xds: str | None = None
     # The xDS node id: how the control plane's /status names this node.
     name: str = DEFAULT_NODE_ID
@@ -102,8 +104,9 @@ class NodeOptions:
         resolved = replace(self, work_dir=work_dir, admin=admin, xds=xds, extproc=extproc, owns_work_dir=owned)
         # A work dir too deep for a socket path (sun_path: 107 bytes) is refused here, before anything starts.
         try:
-            for address in (admin, xds, *resolved.extproc_addresses):
+            for address in (admin, *resolved.extproc_addresses):
                 parse_address(address)
+            parse_address_list(xds)
         except AddressError:
             _remove_owned_work_dir(resolved)
             raise
@@ -475,9 +478,15 @@ def run_node(options: NodeOptions) -> int:
     node = Node(options)
     if not node.start():
         return 1
-    assert options.admin is not None
+    assert options.admin is not None and options.xds is not None
+    replicas = options.xds.split(",")
+    source = (
+        f"the control plane at {options.xds}"
+        if len(replicas) == 1
+        else f"the first of the control planes {', '.join(replicas)} that answers (attempt log to all)"
+    )
     print(
-        f"Switchyard node {options.name} is up, configured by the control plane at {options.xds}\n"
+        f"Switchyard node {options.name} is up, configured by {source}\n"
         f"  Listener:     {node.base_url}  (OpenAI API under /v1, Anthropic at /v1/messages; "
         f"GET /healthz for load balancers)\n"
         f"{admin_line(options.admin)}"

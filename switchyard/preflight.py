@@ -11,7 +11,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from switchyard.addresses import AddressError, TcpAddress, UnixAddress, parse_address
+from switchyard.addresses import AddressError, TcpAddress, UnixAddress, parse_address, parse_address_list
 from switchyard.config import Config
 
 if TYPE_CHECKING:
@@ -107,7 +107,7 @@ def key_exposure_warnings(options: NodeOptions) -> list[str]:
 
 def node_warnings(options: NodeOptions) -> list[str]:
     warnings = key_exposure_warnings(replace(options, xds=None))  # the node does not serve the control plane
-    if options.xds is not None and isinstance(parse_address(options.xds), TcpAddress):
+    if options.xds is not None and any(isinstance(a, TcpAddress) for a in parse_address_list(options.xds)):
         warnings.append(
             f"WARNING: --controlplane {options.xds} is plain TCP: the provider API keys the control plane sends "
             "this node cross the network unencrypted (mTLS between hosts is not built yet). Use it only on a "

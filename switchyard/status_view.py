@@ -20,6 +20,9 @@ def render_status(document: dict[str, Any]) -> str:
     config = document["config"]
     reload = config.get("last_reload")
     head = f"config version {config['version']}"
+    served = config.get("served_version")
+    if served and served != config["version"]:
+        head += f" (served as {served}: health or weights changed it)"
     if reload:
         head += (
             f"; last reload ({reload['reason']}): {'applied' if reload['ok'] else 'REJECTED, previous version kept'}"
@@ -71,6 +74,10 @@ def _node_state(node: dict[str, Any]) -> str:
         state = f"gone {_ago(node['gone_for_s'])}"
     elif state == "behind":
         state = f"behind (current: {node['current_version']})"
+    elif state == "conflict":
+        state = f"CONFLICT: {node['conflict']} (from {node.get('peer') or '?'})"
+    elif state == "elsewhere":
+        state = "elsewhere: configured by another control plane, its attempts reach this one"
     if node.get("rejected"):
         state += f"; rejected {node['rejected']}"
     return state

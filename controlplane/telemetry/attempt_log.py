@@ -6,11 +6,13 @@ from __future__ import annotations
 import logging
 from collections import Counter, OrderedDict
 from collections.abc import AsyncIterator
+from typing import Any
 
 import grpc
 from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
+from controlplane.nodes import LoggingNode, node_view
 from controlplane.telemetry.recorder import Answer, Observation, Recorder, StreamMeasures
 from controlplane.translate import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
 
@@ -122,27 +124,51 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
         self.attempts = AttemptCounter()
         # Attempts logged per Envoy node id: the identifier of each stream's first message names the node.
         self.attempts_by_node: Counter[str] = Counter()
+        # Nodes with an attempt-log stream open to this control plane, whether or not their ADS stream is
+        # here: a standby replica lists the nodes it hears from this way.
+        self.logging_nodes: dict[str, LoggingNode] = {}
 
     async def StreamAccessLogs(
         self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: grpc.aio.ServicerContext
     ) -> als_pb2.StreamAccessLogsResponse:
         log_name = ""
         node = ""
-        async for message in request_iterator:
-            if message.HasField("identifier"):  # sent on a stream's first message
-                log_name = message.identifier.log_name
-                node = message.identifier.node.id
-            for entry in message.http_logs.log_entry:
-                if log_name == ANSWER_LOG_NAME:
-                    if (answer := answer_of(entry)) is not None:
-                        self.recorder.record_answer(answer)
-                    if (measured := stream_measures_of(entry)) is not None:
-                        self.recorder.record_stream(measured)
-                    continue
-                if node:
-                    self.attempts_by_node[node] += 1
-                attempt = self.attempts.next_attempt(entry.request.request_id)
-                observation = observation_of(entry, attempt)
-                if observation is not None:
-                    self.recorder.record(observation)
+        try:
+            async for message in request_iterator:
+                if message.HasField("identifier") and not node:  # sent on a stream's first message
+                    log_name = message.identifier.log_name
+                    node = message.identifier.node.id
+                    self._opened(message.identifier.node)
+                self._record(log_name, node, message)
+        finally:
+            self._closed(node)
         return als_pb2.StreamAccessLogsResponse()
+
+    def _opened(self, node: Any) -> None:
+        known = self.logging_nodes.get(node.id)
+        if known is None:
+            listen = node_view(node).listen
+            known = self.logging_nodes[node.id] = LoggingNode(node.id, None if listen is None else str(listen))
+        known.streams += 1
+
+    def _closed(self, name: str) -> None:
+        known = self.logging_nodes.get(name)
+        if known is not None:
+            known.streams -= 1
+            if known.streams <= 0:
+                del self.logging_nodes[name]
+
+    def _record(self, log_name: str, node: str, message: als_pb2.StreamAccessLogsMessage) -> None:
+        for entry in message.http_logs.log_entry:
+            if log_name == ANSWER_LOG_NAME:
+                if (answer := answer_of(entry)) is not None:
+                    self.recorder.record_answer(answer)
+                if (measured := stream_measures_of(entry)) is not None:
+                    self.recorder.record_stream(measured)
+                continue
+            if node:
+                self.attempts_by_node[node] += 1
+            attempt = self.attempts.next_attempt(entry.request.request_id)
+            observation = observation_of(entry, attempt)
+            if observation is not None:
+                self.recorder.record(observation)

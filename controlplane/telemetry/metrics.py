@@ -77,24 +77,53 @@ class StatusCollector(Collector):
                 healthy.add_metric([*names, target["state"]], 0 if target["state"] in OUT_OF_SERVICE else 1)
         yield from (requests, fallbacks, latency, output_tokens, histogram, ttft, tpot, weight, healthy)
         config = document["config"]
-        version = GaugeMetricFamily("switchyard_config_version", "Config version in force")
-        version.add_metric([], float(config["version"] or 0))
+        # Versions are content hashes (two replicas on one YAML agree on them), so they are labels, not values.
+        version = GaugeMetricFamily(
+            "switchyard_config_version_info", "The config version in force (a hash of its content)", labels=["version"]
+        )
+        if config["version"] is not None:
+            version.add_metric([config["version"]], 1)
         yield version
         reload = config["last_reload"]
         if reload is not None:
             result = GaugeMetricFamily("switchyard_config_last_reload_success", "1 if the last reload was applied")
             result.add_metric([], 1 if reload["ok"] else 0)
             yield result
-        node_version = GaugeMetricFamily(
-            "switchyard_node_config_version",
-            "Config version the gateway node (Envoy) last applied in full; 0 before its first",
-            labels=["node"],
-        )
-        connected = GaugeMetricFamily(
-            "switchyard_node_connected", "1 while the node's ADS stream is open, 0 once it is gone", labels=["node"]
-        )
-        for node in document.get("nodes", []):
-            node_version.add_metric([node["name"]], float(node["config_version"] or 0))
-            connected.add_metric([node["name"]], 0 if node["state"] == "gone" else 1)
-        yield node_version
-        yield connected
+        yield from _node_metrics(document.get("nodes", []))
+
+
+def _node_metrics(nodes: list[dict[str, Any]]) -> Iterator[Metric]:
+    """Per node name: nodes under one name (a conflict) are summed or listed once per version."""
+    node_version = GaugeMetricFamily(
+        "switchyard_node_config_version_info",
+        "The config version each gateway node (Envoy) configured here last applied in full",
+        labels=["node", "version"],
+    )
+    connected = GaugeMetricFamily(
+        "switchyard_node_connected",
+        "Live ADS streams here under the node's name: 1 while connected, 0 once gone (or configured by another "
+        "replica), more than 1 when several nodes share the name",
+        labels=["node"],
+    )
+    current = GaugeMetricFamily(
+        "switchyard_node_current", "1 while the node has the version in force, else 0 (behind, gone, conflict)",
+        labels=["node"],
+    )  # fmt: skip
+    streams: dict[str, int] = {}
+    is_current: dict[str, bool] = {}
+    versions: set[tuple[str, str]] = set()
+    for node in nodes:
+        name = node["name"]
+        live = node["state"] not in ("gone", "elsewhere")
+        streams[name] = streams.get(name, 0) + (1 if live else 0)
+        is_current[name] = is_current.get(name, True) and node["state"] == "current"
+        if node["config_version"] is not None and live:
+            versions.add((name, node["config_version"]))
+    for name, version in sorted(versions):
+        node_version.add_metric([name, version], 1)
+    for name in sorted(streams):
+        connected.add_metric([name], streams[name])
+        current.add_metric([name], 1 if is_current[name] else 0)
+    yield node_version
+    yield connected
+    yield current

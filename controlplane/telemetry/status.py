@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane.nodes import NodeRecord, node_state
+from controlplane.nodes import LoggingNode, NodeRecord, node_state
 from controlplane.snapshot import Snapshot
 from controlplane.target_keys import target_key
 from controlplane.telemetry.recorder import Recorder, TargetStats, describe_status
@@ -51,6 +52,7 @@ def build_status(
     start: ProcessStart | None = None,
     nodes: Sequence[NodeRecord] = (),
     attempts_by_node: Mapping[str, int] | None = None,
+    logging_nodes: Mapping[str, LoggingNode] | None = None,
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
     document: dict[str, Any] = {
@@ -59,9 +61,11 @@ def build_status(
         else {"started_at": start.at, "uptime_s": round(now - start.at, 1), "restarted": start.restarted},
         "config": {
             "version": snapshot.config_version if snapshot else None,
+            # what nodes are sent: the config version, or CONFIG.LIVE while health or weights change resources
+            "served_version": snapshot.version if snapshot else None,
             "last_reload": None if reload is None else vars(reload),
         },
-        "nodes": [node_entry(node, snapshot, now, attempts_by_node) for node in nodes],
+        "nodes": node_entries(nodes, snapshot, now, attempts_by_node, logging_nodes),
         "routes": [],
     }
     if snapshot is None:
@@ -106,20 +110,62 @@ def build_status(
     return document
 
 
+def node_entries(
+    nodes: Sequence[NodeRecord],
+    snapshot: Snapshot | None,
+    now: float,
+    attempts_by_node: Mapping[str, int] | None = None,
+    logging_nodes: Mapping[str, LoggingNode] | None = None,
+) -> list[dict[str, Any]]:
+    """The nodes configured here (ADS), then the ones only streaming their attempts here (state `elsewhere`:
+    their ADS stream is on another control-plane replica). Two live nodes under one name are both listed,
+    as `conflict`: their attempts are counted together, so names must be unique."""
+    live_names = Counter(node.name for node in nodes if node.live)
+    logging = logging_nodes or {}
+    entries = [
+        node_entry(
+            node,
+            snapshot,
+            now,
+            attempts_by_node,
+            live_names[node.name],
+            None if logging_nodes is None else node.name in logging,
+        )
+        for node in nodes
+        # a gone record of a node that left for another replica gives way to its `elsewhere` entry below
+        if node.live or node.name not in logging or live_names[node.name]
+    ]
+    for name, heard in sorted(logging.items()):
+        if not live_names[name]:
+            record = NodeRecord(name, heard.listen, heard.since, stream=0)
+            entries.append(node_entry(record, snapshot, now, attempts_by_node, 0, True, elsewhere=True))
+    return entries
+
+
 def node_entry(
-    node: NodeRecord, snapshot: Snapshot | None, now: float, attempts_by_node: Mapping[str, int] | None = None
+    node: NodeRecord,
+    snapshot: Snapshot | None,
+    now: float,
+    attempts_by_node: Mapping[str, int] | None = None,
+    live_with_name: int = 1,
+    attempt_log: bool | None = None,
+    elsewhere: bool = False,
 ) -> dict[str, Any]:
     """One gateway node (Envoy) as the status API shows it; `listen` is the YAML's unless the node has its own."""
     listen = node.listen
     if listen is None and snapshot is not None:
         listen = str(TcpAddress(snapshot.config.listen_host, snapshot.config.listen_port))
     version = node.applied_version
+    conflict = node.live and live_with_name > 1
+    why_conflict = f"{live_with_name} live nodes are named {node.name!r}: give each its own --name"
+    state = "elsewhere" if elsewhere else node_state(node, None if snapshot is None else snapshot.version, conflict)
     return {
         "name": node.name,
         "listen": listen,
         "listen_from": "config" if node.listen is None else "node",
-        "state": node_state(node, None if snapshot is None else snapshot.version),
-        "version": version,  # the snapshot version it applied in full ("3.2": config 3, 2nd live-state change)
+        "state": state,
+        # the snapshot version it applied in full: CONFIG, or CONFIG.LIVE when health or weights changed it
+        "version": version,
         "config_version": None if version is None else version.partition(".")[0],
         "current_version": None if snapshot is None else snapshot.version,
         "connected_since": node.connected_at,
@@ -128,4 +174,8 @@ def node_entry(
         "gone_for_s": None if node.gone_at is None else round(now - node.gone_at, 1),
         "rejected": node.rejected,
         "attempts": None if attempts_by_node is None else attempts_by_node.get(node.name, 0),
+        "peer": node.peer,
+        "conflict": why_conflict if conflict else "",
+        # whether its attempt log streams to this control plane (opens with its first attempt); None: unknown
+        "attempt_log": attempt_log,
     }

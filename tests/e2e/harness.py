@@ -12,6 +12,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -287,3 +288,75 @@ class SwitchyardProcess:
             if entry in ACTIVE_LOGS:
                 ACTIVE_LOGS.remove(entry)
         return self.process.returncode
+
+
+def controlplane_process(name: str, config: Path, listen: str, api: str, log_dir: Path) -> SwitchyardProcess:
+    """`switchyard controlplane CONFIG --listen LISTEN --api API`, serving once this returns."""
+    process = SwitchyardProcess(name, ["controlplane", str(config), "--listen", listen, "--api", api], log_dir)
+    process.wait_for_log("control plane serving ADS", 20)
+    return process
+
+
+def node_process(name: str, controlplanes: str, port: int, tmp_path: Path) -> SwitchyardProcess:
+    """`switchyard node --name NAME --controlplane CONTROLPLANES --listen 127.0.0.1:PORT`, one ext_proc, its work
+    dir (Envoy's admin socket: `tmp_path/NAME/envoy-admin.sock`) and logs under `tmp_path`. Not waited for:
+    wait for `Switchyard node NAME is up` in its log."""
+    log_dir = tmp_path / f"{name}-logs"
+    log_dir.mkdir()
+    return SwitchyardProcess(
+        name,
+        [
+            "node",
+            "--controlplane",
+            controlplanes,
+            "--name",
+            name,
+            "--listen",
+            f"127.0.0.1:{port}",
+            "--work-dir",
+            str(tmp_path / name),
+            "--log-dir",
+            str(log_dir),
+            "--extproc-workers",
+            "1",
+            "--envoy-log-level",
+            "info",
+            "--drain-notice",
+            "0",
+            "--drain-timeout",
+            "5",
+        ],
+        tmp_path,
+        extra_logs=((f"{name} envoy", log_dir / "envoy.log"), (f"{name} extproc", log_dir / "extproc.log")),
+    )
+
+
+class RequestLoop:
+    """A bounded background loop of requests, one after another over `urls` in turn, recording every status
+    and serving target."""
+
+    def __init__(
+        self, url: str | list[str], model: str = "live", max_seconds: float = 60, max_requests: int = 20_000
+    ) -> None:
+        self.results: list[tuple[int, str]] = []
+        self._stop = threading.Event()
+        urls = [url] if isinstance(url, str) else url
+        self._thread = threading.Thread(target=self._run, args=(urls, model, max_seconds, max_requests), daemon=True)
+        self._thread.start()
+
+    def _run(self, urls: list[str], model: str, max_seconds: float, max_requests: int) -> None:
+        deadline = time.monotonic() + max_seconds
+        body = {"model": model, "messages": [{"role": "user", "content": "hi"}]}
+        with httpx.Client(timeout=10) as client:
+            while not self._stop.is_set() and time.monotonic() < deadline and len(self.results) < max_requests:
+                url = urls[len(self.results) % len(urls)]
+                try:
+                    response = client.post(f"{url}/v1/chat/completions", json=body)
+                    self.results.append((response.status_code, response.headers.get("x-switchyard-target", "")))
+                except httpx.HTTPError as error:
+                    self.results.append((0, repr(error)))
+
+    def stop(self) -> list[tuple[int, str]]:
+        self._stop.set()
+        self._thread.join(15)
+        return self.results

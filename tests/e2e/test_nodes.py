@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, SwitchyardProcess, wait_for
+from tests.e2e.harness import MockProvider, SwitchyardProcess, node_process, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -42,37 +42,6 @@ def _chat(port: int) -> httpx.Response:
     return httpx.post(f"http://127.0.0.1:{port}/v1/chat/completions", json=body, timeout=10)
 
 
-def _node(name: str, xds: str, port: int, tmp_path: Path) -> SwitchyardProcess:
-    log_dir = tmp_path / f"{name}-logs"
-    log_dir.mkdir()
-    return SwitchyardProcess(
-        name,
-        [
-            "node",
-            "--controlplane",
-            xds,
-            "--name",
-            name,
-            "--listen",
-            f"127.0.0.1:{port}",
-            "--work-dir",
-            str(tmp_path / name),
-            "--log-dir",
-            str(log_dir),
-            "--extproc-workers",
-            "1",
-            "--envoy-log-level",
-            "info",
-            "--drain-notice",
-            "0",
-            "--drain-timeout",
-            "5",
-        ],
-        tmp_path,
-        extra_logs=((f"{name} envoy", log_dir / "envoy.log"), (f"{name} extproc", log_dir / "extproc.log")),
-    )
-
-
 def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
     mock = MockProvider("nodes", tmp_path)
     config = tmp_path / "switchyard.yaml"
@@ -87,7 +56,7 @@ def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
         )
         processes.append(controlplane)
         controlplane.wait_for_log("control plane serving ADS", 15)
-        nodes = {name: _node(name, xds, port, tmp_path) for name, port in ports.items()}
+        nodes = {name: node_process(name, xds, port, tmp_path) for name, port in ports.items()}
         processes.extend(nodes.values())
         for name, node in nodes.items():
             node.wait_for_log(f"Switchyard node {name} is up", 25)
@@ -109,10 +78,11 @@ def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
         # /status knows both: where each listens, the version each applied, and the attempts each logged.
         listed = nodes_by_name()
         assert set(listed) == {"n1", "n2"}
+        first_version = status()["config"]["version"]
         for name, port in ports.items():
             node = listed[name]
             assert (node["listen"], node["listen_from"], node["state"]) == (f"127.0.0.1:{port}", "node", "current")
-            assert node["version"] == node["current_version"] == "1"
+            assert node["version"] == node["current_version"] == first_version
         wait_for(
             lambda: all((nodes_by_name()[name]["attempts"] or 0) >= 1 for name in ports),
             10,
@@ -124,12 +94,14 @@ def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
         _write(config, _config(mock, "second-model"))
         wait_for(
             lambda: (
-                status()["config"]["version"] == "2" and all(node["state"] == "current" for node in status()["nodes"])
+                status()["config"]["version"] != first_version
+                and all(node["state"] == "current" for node in status()["nodes"])
             ),
             15,
-            "both nodes to apply config version 2",
+            "both nodes to apply the new config version",
         )
-        assert {node["config_version"] for node in status()["nodes"]} == {"2"}
+        second_version = status()["config"]["version"]
+        assert {node["config_version"] for node in status()["nodes"]} == {second_version}
         for port in ports.values():
             assert _chat(port).status_code == 200
         assert len(mock.requests("second-model")) == 2 and mock.requests("first-model") == []
@@ -145,7 +117,8 @@ def test_two_nodes_share_one_control_plane(tmp_path: Path) -> None:
         metrics = httpx.get(f"{api}/metrics", timeout=5).text
         assert 'switchyard_node_connected{node="n1"} 0.0' in metrics
         assert 'switchyard_node_connected{node="n2"} 1.0' in metrics
-        assert 'switchyard_node_config_version{node="n2"} 2.0' in metrics
+        assert f'switchyard_node_config_version_info{{node="n2",version="{second_version}"}} 1.0' in metrics
+        assert 'switchyard_node_current{node="n2"} 1.0' in metrics
     finally:
         for process in reversed(processes):
             process.stop()

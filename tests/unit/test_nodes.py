@@ -27,7 +27,7 @@ from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder
 from controlplane.telemetry.status import build_status
 from controlplane.translate import TARGET_KEY_TAG
 from switchyard.addresses import AddressError, TcpAddress
-from switchyard.bootstrap import LISTEN_METADATA_KEY, BootstrapParams, render_bootstrap
+from switchyard.bootstrap import INSTANCE_METADATA_KEY, LISTEN_METADATA_KEY, BootstrapParams, render_bootstrap
 from switchyard.cli import build_parser, main
 from switchyard.config import load_config_text
 from switchyard.gateway import Node, NodeOptions, listener_address_of
@@ -86,12 +86,17 @@ def test_a_node_asks_for_its_listener_address_in_its_metadata() -> None:
 
 def test_the_bootstrap_carries_the_nodes_listener_address_in_its_metadata() -> None:
     def render(listen: str | None) -> dict[str, Any]:
-        params = BootstrapParams("n1", "unix:/w/a.sock", "unix:/w/x.sock", ("unix:/w/e.sock",), listen=listen)
+        params = BootstrapParams(
+            "n1", "unix:/w/a.sock", "unix:/w/x.sock", ("unix:/w/e.sock",), listen=listen, instance="i1"
+        )
         document: dict[str, Any] = yaml.safe_load(render_bootstrap(params))
         return document
 
-    assert render(None)["node"] == {"id": "n1", "cluster": "switchyard", "metadata": {}}
-    assert render("127.0.0.1:9001")["node"]["metadata"] == {LISTEN_METADATA_KEY: "127.0.0.1:9001"}
+    assert render(None)["node"] == {"id": "n1", "cluster": "switchyard", "metadata": {INSTANCE_METADATA_KEY: "i1"}}
+    assert render("127.0.0.1:9001")["node"]["metadata"] == {
+        INSTANCE_METADATA_KEY: "i1",
+        LISTEN_METADATA_KEY: "127.0.0.1:9001",
+    }
     with pytest.raises(ValueError, match="HOST:PORT"):
         render("unix:/w/l.sock")
 
@@ -317,6 +322,9 @@ def test_status_lists_each_node_with_its_address_version_and_state() -> None:
         "gone_for_s": None,
         "rejected": "",
         "attempts": 7,
+        "peer": "",
+        "conflict": "",
+        "attempt_log": None,
     }
     assert (n2["listen"], n2["listen_from"], n2["state"], n2["attempts"]) == ("127.0.0.1:18999", "config", "behind", 0)
     assert (n3["state"], n3["gone_for_s"]) == ("gone", 10.0)
@@ -326,10 +334,13 @@ def test_metrics_give_each_nodes_config_version_and_whether_it_is_connected() ->
     registry = CollectorRegistry()
     registry.register(StatusCollector(_status_with_nodes))
     text = generate_latest(registry).decode()
-    assert 'switchyard_node_config_version{node="n1"} 3.0' in text
-    assert 'switchyard_node_config_version{node="n2"} 2.0' in text
+    assert 'switchyard_node_config_version_info{node="n1",version="3"} 1.0' in text
+    assert 'switchyard_node_config_version_info{node="n2",version="2"} 1.0' in text
+    assert 'node="n3"' not in text.split("switchyard_node_config_version_info")[-1].split("# HELP")[0], "gone"
     assert 'switchyard_node_connected{node="n1"} 1.0' in text
     assert 'switchyard_node_connected{node="n3"} 0.0' in text
+    assert 'switchyard_node_current{node="n1"} 1.0' in text
+    assert 'switchyard_node_current{node="n2"} 0.0' in text
 
 
 def test_switchyard_status_prints_a_nodes_table() -> None:
@@ -369,6 +380,7 @@ def test_a_node_runs_the_ext_procs_and_envoy_with_its_name_and_listener_in_the_b
     node = Node(options)
     assert [c.name for c in node.children] == ["extproc-1", "extproc-2", "envoy"]
     bootstrap = yaml.safe_load((tmp_path / "w" / "envoy-bootstrap.yaml").read_text())
+    assert len(bootstrap["node"]["metadata"].pop(INSTANCE_METADATA_KEY)) == 16
     assert bootstrap["node"] == {
         "id": "n1",
         "cluster": "switchyard",
@@ -403,4 +415,5 @@ def test_envoy_bootstrap_command_takes_the_nodes_listener(capsys: pytest.Capture
     argv = ["envoy-bootstrap", "--admin", "unix:/w/a.sock", "--xds", "cp:18000", "--extproc", "e:18001"]
     assert main([*argv, "--node-id", "n7", "--listen", "0.0.0.0:9007"]) == 0
     node = yaml.safe_load(capsys.readouterr().out)["node"]
+    assert len(node["metadata"].pop(INSTANCE_METADATA_KEY)) == 16, "a random instance id per rendering"
     assert node == {"id": "n7", "cluster": "switchyard", "metadata": {LISTEN_METADATA_KEY: "0.0.0.0:9007"}}
