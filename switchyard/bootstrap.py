@@ -9,6 +9,7 @@ from string import Template
 from switchyard.addresses import OWNER_ONLY, TcpAddress, UnixAddress, envoy_cluster_type, parse_address
 from switchyard.addresses import split_address as split_address  # re-exported: the control plane's status API
 from switchyard.envoy_files import read_envoy_file
+from switchyard.tls import EnvoyTls, control_plane_transport_socket
 
 # The node metadata key that carries a node's own listener address; the control plane reads it
 # (controlplane/nodes.py) and sends that node its listener on this address.
@@ -29,6 +30,8 @@ class BootstrapParams:
     extprocs: tuple[str, ...]
     # This node's own listener address (`switchyard node --listen`), HOST:PORT; None: the YAML's `listen`.
     listen: str | None = None
+    # mTLS to the control plane (--tls-*): the PEM files and where the SDS files naming them are; None: plain.
+    tls: EnvoyTls | None = None
 
 
 def _endpoint(address: TcpAddress | UnixAddress) -> dict[str, object]:
@@ -56,6 +59,7 @@ def render_bootstrap(params: BootstrapParams) -> str:
         ADMIN_ADDRESS=json.dumps(admin_address),
         XDS_CLUSTER_TYPE=envoy_cluster_type([xds]),
         XDS_ENDPOINTS=json.dumps([_endpoint(xds)]),
+        XDS_TRANSPORT_SOCKET=json.dumps(control_plane_transport_socket([params.xds], params.tls)),
         EXTPROC_CLUSTER_TYPE=envoy_cluster_type(extprocs),
         EXTPROC_ENDPOINTS=json.dumps([_endpoint(address) for address in extprocs]),
     )
