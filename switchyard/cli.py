@@ -71,9 +71,9 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> GatewayOpti
 def _tls_or_refuse(
     args: argparse.Namespace, command: str, addresses: list[str], flag: str, what: str
 ) -> tuple[TlsFiles | None, bool]:
-    """The --tls-* files (None: plain) and whether to go on; says why on stderr when not."""
+    """The --tls-* files (None: plain; `up` has no such flags) and whether to go on; says why on stderr when not."""
     try:
-        tls = tls_files_from(args) if hasattr(args, "tls_cert") else None
+        tls = tls_files_from(args) if command != "up" else None
         check_plaintext(addresses, tls, args.insecure, flag, what)
     except TlsFlagError as error:
         print(f"switchyard {command}: {error}", file=sys.stderr)

@@ -160,11 +160,19 @@ def write_sds_files(tls: EnvoyTls) -> None:
         temporary.replace(path)
 
 
-def _san_matcher(host: str) -> dict[str, Any]:
+def _ip(host: str) -> str | None:
+    """The host in the form Envoy prints an IP SAN in, or None for a DNS name."""
     try:
-        return {"san_type": "IP_ADDRESS", "matcher": {"exact": ipaddress.ip_address(host).compressed}}
+        return ipaddress.ip_address(host).compressed
     except ValueError:
-        return {"san_type": "DNS", "matcher": {"exact": host}}
+        return None
+
+
+def _san_matcher(host: str) -> dict[str, Any]:
+    ip = _ip(host)
+    if ip is not None:
+        return {"san_type": "IP_ADDRESS", "matcher": {"exact": ip}}
+    return {"san_type": "DNS", "matcher": {"exact": host}}
 
 
 def control_plane_transport_socket(addresses: Sequence[str], tls: EnvoyTls | None) -> dict[str, Any]:
@@ -190,7 +198,7 @@ def control_plane_transport_socket(addresses: Sequence[str], tls: EnvoyTls | Non
             },
         },
     }
-    names = [host for host in hosts if not TcpAddress(host, 1).is_ip]
+    names = [host for host in hosts if _ip(host) is None]
     if len(set(names)) == 1:
         context["sni"] = names[0]
     return {"name": "envoy.transport_sockets.tls", "typed_config": context}
