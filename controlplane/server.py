@@ -32,10 +32,12 @@ from controlplane.telemetry import admin_api
 from controlplane.telemetry.attempt_log import AttemptLogService
 from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder, TargetPolicy
 from controlplane.telemetry.status import ProcessStart, ReloadResult, build_status
+from controlplane.tls_server import ReloadingCredentials, TlsFilesInvalid
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
 from switchyard.addresses import bind_grpc
 from switchyard.bootstrap import split_address
 from switchyard.config import ConfigError, ConfigProblem, load_config_text
+from switchyard.tls import TlsFiles
 
 log = logging.getLogger("switchyard.controlplane")
 
@@ -240,7 +242,15 @@ async def serve(
     settings: TranslateSettings = DEFAULT_SETTINGS,
     state_dir: Path | None = None,
     api: str | None = None,
+    tls: TlsFiles | None = None,
 ) -> int:
+    credentials = None
+    if tls is not None:
+        try:
+            credentials = ReloadingCredentials(tls).credentials()
+        except (OSError, TlsFilesInvalid) as error:
+            log.error("refusing to start: the TLS files cannot be used: %s", error)
+            return 2
     plane = ControlPlane(config_path, settings, state_dir)
     baseline = plane.file_signature()
     try:
@@ -251,11 +261,16 @@ async def serve(
     server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(plane.ads, server)
     als_pb2_grpc.add_AccessLogServiceServicer_to_server(plane.attempt_log, server)
-    if not bind_grpc(server, listen):
+    if not bind_grpc(server, listen, credentials):
         log.error("cannot listen on %s", listen)
         return 2
     await server.start()
-    log.info("control plane serving ADS and the attempt log on %s (config %s)", listen, config_path)
+    log.info(
+        "control plane serving ADS and the attempt log on %s%s (config %s)",
+        listen,
+        " over mTLS" if credentials is not None else "",
+        config_path,
+    )
     api_runner = None
     if api:
         host, api_port = split_address(api)

@@ -168,13 +168,17 @@ def envoy_cluster_type(addresses: list[Address] | tuple[Address, ...]) -> str:
     return "STATIC"
 
 
-def bind_grpc(server: Any, listen: str) -> bool:
-    """Bind a grpc.aio server to `listen`; False (and nothing bound) when the address cannot be had.
+def bind_grpc(server: Any, listen: str, credentials: Any = None) -> bool:
+    """Bind a grpc.aio server to `listen` (with TLS when `credentials` are given); False (and nothing bound)
+    when the address cannot be had.
 
     grpcio raises rather than return 0 on most bind failures. A Unix socket is made owner read/write only:
     what runs behind it (ADS, the ext_proc) carries provider keys."""
     try:
-        bound = bool(server.add_insecure_port(listen) != 0)
+        if credentials is None:
+            bound = bool(server.add_insecure_port(listen) != 0)
+        else:
+            bound = bool(server.add_secure_port(listen, credentials) != 0)
     except RuntimeError:
         return False
     address = parse_address(listen)

@@ -21,6 +21,7 @@ from switchyard.addresses import (
 )
 from switchyard.addresses import split_address as split_address  # re-exported: the control plane's status API
 from switchyard.envoy_files import read_envoy_file
+from switchyard.tls import EnvoyTls, control_plane_transport_socket
 
 # The node metadata key that carries a node's own listener address; the control plane reads it
 # (controlplane/nodes.py) and sends that node its listener on this address.
@@ -52,6 +53,8 @@ class BootstrapParams:
     # This node's own listener address (`switchyard node --listen`), HOST:PORT; None: the YAML's `listen`.
     listen: str | None = None
     instance: str = field(default_factory=lambda: secrets.token_hex(8))
+    # mTLS to the control plane (--tls-*): the PEM files and where the SDS files naming them are; None: plain.
+    tls: EnvoyTls | None = None
 
 
 def log_cluster_name(replica: int) -> str:
@@ -87,6 +90,7 @@ def render_bootstrap(params: BootstrapParams) -> str:
         "XDS_LOCALITIES": json.dumps(
             [{"priority": i, "lb_endpoints": [_endpoint(address)]} for i, address in enumerate(replicas)]
         ),
+        "XDS_TRANSPORT_SOCKET": json.dumps(control_plane_transport_socket([str(a) for a in replicas], params.tls)),
         "CONTROLPLANE_LOG_CLUSTERS": "",
         "EXTPROC_CLUSTER_TYPE": envoy_cluster_type(extprocs),
         "EXTPROC_ENDPOINTS": json.dumps([_endpoint(address) for address in extprocs]),
@@ -95,14 +99,15 @@ def render_bootstrap(params: BootstrapParams) -> str:
     template = Template(template_text())
     text = template.substitute(values)
     if len(replicas) > 1:
-        values["CONTROLPLANE_LOG_CLUSTERS"] = _log_clusters(text, replicas)
+        values["CONTROLPLANE_LOG_CLUSTERS"] = _log_clusters(text, replicas, params.tls)
         text = template.substitute(values)
     return text
 
 
-def _log_clusters(rendered: str, replicas: tuple[TcpAddress | UnixAddress, ...]) -> str:
+def _log_clusters(rendered: str, replicas: tuple[TcpAddress | UnixAddress, ...], tls: EnvoyTls | None) -> str:
     """One cluster per replica for the attempt log, as YAML sequence items: each a copy of the rendered
-    control-plane cluster (its timeouts, keepalive, transport) with that replica as its only endpoint."""
+    control-plane cluster (its timeouts, keepalive) with that replica as its only endpoint, and a transport
+    socket that verifies that replica's name (and sends it as SNI)."""
     clusters = yaml.safe_load(rendered)["static_resources"]["clusters"]
     (shared,) = (cluster for cluster in clusters if cluster["name"] == CONTROLPLANE_CLUSTER)
     items = []
@@ -114,5 +119,6 @@ def _log_clusters(rendered: str, replicas: tuple[TcpAddress | UnixAddress, ...])
             "cluster_name": cluster["name"],
             "endpoints": [{"lb_endpoints": [_endpoint(address)]}],
         }
+        cluster["transport_socket"] = control_plane_transport_socket([str(address)], tls)
         items.append(f"  - {json.dumps(cluster)}")
     return "\n".join(items)

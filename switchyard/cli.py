@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 from switchyard.addresses import UNIX_PREFIX, address_arg, address_list_arg
 from switchyard.config import ConfigError, load_config
 from switchyard.mock_provider import cli as mock_cli
+from switchyard.tls import TlsFiles, TlsFlagError, add_tls_arguments, check_plaintext, tls_files_from
 
 if TYPE_CHECKING:
     from switchyard.gateway import GatewayOptions
@@ -60,15 +61,35 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> GatewayOpti
         log_level=args.log_level,
         log_dir=args.log_dir,
         tls_ca_file=args.tls_ca_file,
+        insecure=args.insecure,
         rewrite_attempts=not args.no_rewrite,
         drain_timeout=args.drain_timeout,
         drain_notice=args.drain_notice,
     )
 
 
+def _tls_or_refuse(
+    args: argparse.Namespace, command: str, addresses: list[str], flag: str, what: str
+) -> tuple[TlsFiles | None, bool]:
+    """The --tls-* files (None: plain; `up` has no such flags) and whether to go on; says why on stderr when not."""
+    try:
+        tls = tls_files_from(args) if command != "up" else None
+        check_plaintext(addresses, tls, args.insecure, flag, what)
+    except TlsFlagError as error:
+        print(f"switchyard {command}: {error}", file=sys.stderr)
+        return None, False
+    return tls, True
+
+
+_SERVED_KEYS = "anyone who reaches the port can subscribe to ADS and read the provider API keys"
+_SENT_KEYS = "the provider API keys the control plane sends cross the network unencrypted"
+
+
 def _cmd_up(args: argparse.Namespace) -> int:
     from switchyard.gateway import run_up
 
+    if args.xds is not None and not _tls_or_refuse(args, "up", [args.xds], "--xds", _SERVED_KEYS)[1]:
+        return 2
     return run_up(_gateway_options(args, args.config))
 
 
@@ -92,8 +113,11 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
     from controlplane.server import serve
     from controlplane.translate import TranslateSettings
 
+    tls, go_on = _tls_or_refuse(args, "controlplane", [args.listen], "--listen", _SERVED_KEYS)
+    if not go_on:
+        return 2
     settings = TranslateSettings(tls_ca_file=args.tls_ca_file, rewrite_attempts=not args.no_rewrite)
-    return asyncio.run(serve(args.config, args.listen, settings, args.state_dir, args.api))
+    return asyncio.run(serve(args.config, args.listen, settings, args.state_dir, args.api, tls))
 
 
 def _cmd_extproc(args: argparse.Namespace) -> int:
@@ -101,6 +125,12 @@ def _cmd_extproc(args: argparse.Namespace) -> int:
     from extproc.server import serve
 
     return asyncio.run(serve(args.listen, args.instance, args.drain_timeout))
+
+
+def _cmd_certs(args: argparse.Namespace) -> int:
+    from switchyard.certs import run
+
+    return run(args.dir, args.host, args.days, args.force)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -122,12 +152,22 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
     from switchyard.bootstrap import BootstrapParams, render_bootstrap
+    from switchyard.tls import EnvoyTls, write_sds_files
 
+    files, go_on = _tls_or_refuse(args, "envoy-bootstrap", args.xds.split(","), "--xds", _SENT_KEYS)
+    if not go_on:
+        return 2
+    if files is not None and args.sds_dir is None:
+        print("switchyard envoy-bootstrap: --tls-* needs --sds-dir DIR (see --help)", file=sys.stderr)
+        return 2
+    tls = None if files is None else EnvoyTls(files, args.sds_dir.absolute())
     try:
         text = render_bootstrap(
-            BootstrapParams(args.node_id, args.admin, args.xds, tuple(args.extproc), listen=args.listen)
+            BootstrapParams(args.node_id, args.admin, args.xds, tuple(args.extproc), listen=args.listen, tls=tls)
         )
-    except ValueError as error:  # e.g. Unix sockets and host names mixed in one cluster
+        if tls is not None:
+            write_sds_files(tls)
+    except (ValueError, OSError) as error:  # e.g. Unix sockets and host names mixed in one cluster
         print(f"switchyard envoy-bootstrap: {error}", file=sys.stderr)
         return 2
     print(text)
@@ -204,6 +244,12 @@ def _add_process_options(parser: argparse.ArgumentParser, drain_notice: float = 
         "--tls-ca-file",
         help="CA bundle Envoy trusts for https providers (default: /etc/ssl/certs/ca-certificates.crt)",
     )
+    parser.add_argument(
+        "--insecure",
+        action="store_true",
+        help="allow --xds on a non-loopback TCP address, without TLS (anyone who reaches it can read the provider "
+        "API keys); for mTLS run `switchyard controlplane` with --tls-* instead",
+    )
     _add_drain_options(parser, drain_notice)
 
 
@@ -270,9 +316,14 @@ def _tcp_address(text: str) -> str:
 def _cmd_node(args: argparse.Namespace) -> int:
     from switchyard.gateway import NodeOptions, run_node
 
+    tls, go_on = _tls_or_refuse(args, "node", args.controlplane.split(","), "--controlplane", _SENT_KEYS)
+    if not go_on:
+        return 2
     return run_node(
         NodeOptions(
             xds=args.controlplane,
+            tls=tls,
+            insecure=args.insecure,
             name=args.name,
             listen=args.listen,
             admin=args.admin,
@@ -328,7 +379,7 @@ def build_parser() -> argparse.ArgumentParser:
         "(--controlplane A,B) the node takes its config from the first that answers and moves to the next "
         "when it goes away (within about a second when its process dies, 5 s when its host vanishes), and "
         "streams its attempt log to every replica, so all of them take the same health decisions. Between "
-        "hosts, ADS is plain TCP for now (no mTLS): the provider keys it carries cross the network unencrypted.",
+        "hosts, give --tls-cert/--tls-key/--tls-ca: ADS and the attempt log then run over mutual TLS.",
     )
     p.add_argument(
         "--controlplane",
@@ -350,6 +401,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="where this node takes client requests, instead of the YAML's `listen` (e.g. several nodes on one "
         "host); the control plane sends this node its listener on this address",
     )
+    add_tls_arguments(p, "a control plane")
     _add_address_options(p, xds=False)
     _add_node_options(p)
     _add_drain_options(p, 5.0, stopped="Envoy and the ext_procs")
@@ -419,6 +471,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="keep the last good config here; a restart while the YAML holds an invalid edit then serves it "
         "instead of refusing to start",
     )
+    add_tls_arguments(p, "listening")
     p.set_defaults(func=_cmd_controlplane)
 
     p = sub.add_parser(
@@ -477,7 +530,41 @@ def build_parser() -> argparse.ArgumentParser:
         help="this node's own listener address, put in the node metadata; the control plane then sends this "
         "Envoy its listener on it instead of the YAML's `listen`",
     )
+    add_tls_arguments(p, "a control plane")
+    p.add_argument(
+        "--sds-dir",
+        type=Path,
+        metavar="DIR",
+        help="with --tls-*: where to write the two small SDS files that point Envoy at the PEM files, so Envoy "
+        "reloads them when they change (a writable directory Envoy can read, e.g. next to the bootstrap)",
+    )
     p.set_defaults(func=_cmd_bootstrap)
+
+    p = sub.add_parser(
+        "certs",
+        help="make a private CA and a certificate per host, for mTLS between a fleet's hosts",
+        description="Write DIR/ca.crt and DIR/ca.key (0600), and for each --host DIR/NAME.crt and DIR/NAME.key "
+        "(0600): a certificate for NAME (a DNS name SAN, or an IP address SAN when NAME is one), usable as "
+        "server and client (EKU serverAuth + clientAuth), signed by the CA. Running again keeps the CA and "
+        "issues the named hosts' certificates anew (a renewal); --force makes a new CA. For demos, compose and "
+        "small fleets; bring your own PEM files otherwise.",
+    )
+    p.add_argument("dir", type=Path, metavar="DIR", help="where the files go (created, mode 0700, if missing)")
+    p.add_argument(
+        "--host",
+        action="append",
+        required=True,
+        metavar="NAME",
+        help="a host's name as the others reach it (DNS name or IP address); repeat for each host. Loopback "
+        "names (localhost, 127.0.0.1) only if you name them",
+    )
+    p.add_argument("--days", type=_positive, default=365, help="host certificate validity (default: %(default)s)")
+    p.add_argument("--force", action="store_true", help="make a new CA even if DIR has one")
+    p.set_defaults(func=_cmd_certs)
+    # Exact flags only: argparse would take `--tls-ca` on `up` as its `--tls-ca-file` (the providers' CA
+    # bundle), silently, where a fleet's flag was meant.
+    for command in (parser, *sub.choices.values()):
+        command.allow_abbrev = False
     return parser
 
 

@@ -40,6 +40,7 @@ from switchyard.drain import DrainSettings, drain_envoy
 from switchyard.envoy_admin import AdminError, EnvoyAdmin
 from switchyard.preflight import admin_line, busy_ports, key_exposure_warnings, node_busy_ports, node_warnings
 from switchyard.processes import Child, envoy_binary, switchyard_command, wait_until
+from switchyard.tls import EnvoyTls, TlsFiles, write_sds_files
 
 log = logging.getLogger("switchyard.up")
 
@@ -67,6 +68,10 @@ class NodeOptions:
     name: str = DEFAULT_NODE_ID
     # This node's own listener address, HOST:PORT (several nodes on one host); None: the YAML's `listen`.
     listen: str | None = None
+    # mTLS to the control plane (--tls-*); None: plain, which the CLI allows only on loopback or with --insecure.
+    tls: TlsFiles | None = None
+    # --insecure: plain TCP to (or, for `up`, on) a non-loopback control plane address, knowingly.
+    insecure: bool = False
     # None: a Unix socket in the work dir (ADMIN_SOCKET, EXTPROC_SOCKET). Else HOST:PORT or unix:/path.
     admin: str | None = None
     extproc: str | None = None
@@ -165,9 +170,14 @@ class Supervisor(Generic[_Options]):
         o = self.options
         assert o.admin is not None and o.xds is not None
         bootstrap = self._workdir / "envoy-bootstrap.yaml"
+        tls = None if o.tls is None else EnvoyTls(o.tls, self._workdir)
+        if tls is not None:
+            write_sds_files(tls)
         bootstrap.write_text(
             render_bootstrap(
-                BootstrapParams(node_id=o.name, admin=o.admin, xds=o.xds, extprocs=o.extproc_addresses, listen=o.listen)
+                BootstrapParams(
+                    node_id=o.name, admin=o.admin, xds=o.xds, extprocs=o.extproc_addresses, listen=o.listen, tls=tls
+                )
             )
         )
         level = ["--log-level", o.log_level]
@@ -349,7 +359,13 @@ class Node(Supervisor[NodeOptions]):
         if self.listener_address() is None:
             return (
                 f"Envoy has no listener after {self.options.ready_timeout:g}s: is the control plane at "
-                f"{self.options.xds} running, and its config valid?"
+                f"{self.options.xds} running, and its config valid? "
+                + (
+                    "Does it accept this node's certificate (signed by the CA it was given as --tls-ca), and does "
+                    "its own certificate name that address?"
+                    if self.options.tls is not None
+                    else "Does it require TLS (then give --tls-cert/--tls-key/--tls-ca)?"
+                )
             )
         return f"the listener {self.listener_address()} does not answer {self.READY_PATH} with 200"
 
@@ -391,6 +407,7 @@ class Gateway(Supervisor[GatewayOptions]):
                 "--state-dir",
                 str(self._workdir),
                 *(["--tls-ca-file", o.tls_ca_file] if o.tls_ca_file else []),
+                *(["--insecure"] if o.insecure else []),
                 *([] if o.rewrite_attempts else ["--no-rewrite"]),
                 *(["--api", o.api] if o.api else []),
             ),
@@ -486,7 +503,8 @@ def run_node(options: NodeOptions) -> int:
         else f"the first of the control planes {', '.join(replicas)} that answers (attempt log to all)"
     )
     print(
-        f"Switchyard node {options.name} is up, configured by {source}\n"
+        f"Switchyard node {options.name} is up, configured by {source}"
+        f"{' over mTLS' if options.tls is not None else ''}\n"
         f"  Listener:     {node.base_url}  (OpenAI API under /v1, Anthropic at /v1/messages; "
         f"GET /healthz for load balancers)\n"
         f"{admin_line(options.admin)}"

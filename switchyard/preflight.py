@@ -107,11 +107,14 @@ def key_exposure_warnings(options: NodeOptions) -> list[str]:
 
 def node_warnings(options: NodeOptions) -> list[str]:
     warnings = key_exposure_warnings(replace(options, xds=None))  # the node does not serve the control plane
-    if options.xds is not None and any(isinstance(a, TcpAddress) for a in parse_address_list(options.xds)):
+    if (
+        options.xds is not None
+        and options.tls is None
+        and any(isinstance(a, TcpAddress) for a in parse_address_list(options.xds))
+    ):
         warnings.append(
             f"WARNING: --controlplane {options.xds} is plain TCP: the provider API keys the control plane sends "
-            "this node cross the network unencrypted (mTLS between hosts is not built yet). Use it only on a "
-            "network that only the gateway's hosts can reach."
+            "this node are not encrypted. Between hosts give --tls-cert/--tls-key/--tls-ca for mTLS."
         )
     return warnings
 

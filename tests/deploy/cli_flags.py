@@ -3,10 +3,7 @@
 The flags come from `switchyard.cli.build_parser()` itself, matched exactly (argparse would also accept a
 prefix: `--tls-ca` for `--tls-ca-file`, which is why nothing here goes by parse_args alone).
 
-The fleet flags of issue 11 (`switchyard certs`, `--tls-*`, several `--controlplane` addresses) are built in
-other branches. A command line that uses one of them before it exists is an expected failure (xfail) that
-says which flag is missing; once the flag exists the same test parses the whole command line and must pass.
-A flag that is neither known nor a fleet flag fails at once: that is a typo.
+An unknown command or flag fails (a typo, or a flag the CLI lost); then the whole command line must parse.
 """
 
 from __future__ import annotations
@@ -16,19 +13,7 @@ import contextlib
 import io
 from typing import Any
 
-import pytest
-
 from switchyard.cli import build_parser
-
-FLEET_REASON = "fleet flags land in the fleet branches"
-
-# The lead's fleet interface: per command, the flags the fleet branches add.
-FLEET_FLAGS: dict[str, frozenset[str]] = {
-    "certs": frozenset({"--host", "--days", "--force"}),
-    "controlplane": frozenset({"--tls-cert", "--tls-key", "--tls-ca", "--insecure"}),
-    "node": frozenset({"--tls-cert", "--tls-key", "--tls-ca", "--insecure"}),
-    "envoy-bootstrap": frozenset({"--controlplane", "--tls-cert", "--tls-key", "--tls-ca", "--insecure"}),
-}
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:
@@ -66,19 +51,13 @@ def flags_in(args: list[str]) -> list[str]:
 
 
 def check_command_line(argv: list[str], where: str) -> argparse.Namespace:
-    """Assert `argv` is a command line switchyard takes; xfail while it needs fleet flags not built yet."""
+    """Assert `argv` is a command line switchyard takes, with every flag spelled exactly."""
     command, args = _command_of(argv)
     known = options_of(command)
-    fleet = FLEET_FLAGS.get(command, frozenset())
     if known is None:
-        if command in FLEET_FLAGS:
-            pytest.xfail(f"{FLEET_REASON}: `switchyard {command}` does not exist yet ({where})")
         raise AssertionError(f"{where}: `switchyard {command}` is not a switchyard command")
     unknown = [flag for flag in flags_in(args) if flag not in known]
-    typos = [flag for flag in unknown if flag not in fleet]
-    assert not typos, f"{where}: `switchyard {command}` has no option {typos}"
-    if unknown:
-        pytest.xfail(f"{FLEET_REASON}: {sorted(set(unknown))} not in `switchyard {command}` yet ({where})")
+    assert not unknown, f"{where}: `switchyard {command}` has no option {unknown}"
     stderr = io.StringIO()
     try:
         with contextlib.redirect_stderr(stderr):
@@ -112,12 +91,6 @@ def default_of(command: str, dest: str) -> Any:
 
 
 def check_command_lines(lines: list[tuple[Any, list[str]]]) -> None:
-    """check_command_line for each (where, argv); typos in any fail, and only then do missing fleet flags xfail."""
-    pending: list[str] = []
+    """check_command_line for each (where, argv)."""
     for where, argv in lines:
-        try:
-            check_command_line(argv, str(getattr(where, "where", where)))
-        except pytest.xfail.Exception as expected:
-            pending.append(str(expected).removeprefix(f"{FLEET_REASON}: "))
-    if pending:
-        pytest.xfail(f"{FLEET_REASON}: " + "; ".join(dict.fromkeys(pending)))
+        check_command_line(argv, str(getattr(where, "where", where)))

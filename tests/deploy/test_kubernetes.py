@@ -22,7 +22,7 @@ from switchyard.config import load_config_text
 from switchyard.gateway import ADMIN_SOCKET, EXTPROC_SOCKET
 from switchyard.processes import Child
 from tests.deploy import kube
-from tests.deploy.cli_flags import check_command_lines, default_of, known_commands, option_value
+from tests.deploy.cli_flags import check_command_lines, default_of, option_value
 
 # The oldest Kubernetes the manifests claim (README) and the newest schema kubernetes-validate ships.
 KUBERNETES_VERSIONS = ["1.29", kubernetes_validate.utils.latest_version()]
@@ -446,9 +446,7 @@ def test_create_secrets_makes_the_three_secrets_and_keeps_keys_off_its_arguments
 
 
 def test_create_secrets_issues_real_certificates_for_the_dialed_names(tmp_path: Path) -> None:
-    """With an empty CERT_DIR the script runs `switchyard certs`; xfails until that command exists."""
-    if "certs" not in known_commands():
-        pytest.xfail("fleet flags land in the fleet branches: `switchyard certs` does not exist yet")
+    """With an empty CERT_DIR the script runs `switchyard certs`."""
     from cryptography import x509
 
     kube.need_kubectl()

@@ -67,12 +67,15 @@ def stop_process(process: subprocess.Popen[bytes], grace: float = 5.0) -> None:
 class MockProvider:
     """A `switchyard mock-provider` process."""
 
-    def __init__(self, name: str, log_dir: Path, extra_args: tuple[str, ...] = ()) -> None:
+    def __init__(
+        self, name: str, log_dir: Path, extra_args: tuple[str, ...] = (), prefix: tuple[str, ...] = ()
+    ) -> None:
+        """`prefix` runs it under another command, e.g. `ip netns exec HOST` (tests/fleet/test_multihost.py)."""
         self.name = name
         self.log_path = log_dir / f"mock-{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "switchyard", "mock-provider", "--port", "0", "--name", name, *extra_args],
+            [*prefix, PYTHON, "-m", "switchyard", "mock-provider", "--port", "0", "--name", name, *extra_args],
             stdout=subprocess.PIPE,
             stderr=self._log,
             stdin=subprocess.DEVNULL,
@@ -239,16 +242,22 @@ def sse_events(response: httpx.Response) -> Iterator[dict[str, Any] | str]:
 
 class SwitchyardProcess:
     """Any `switchyard ARGS` process (`controlplane`, `node`, …), its output in `log_dir/NAME.log`, which is shown
-    when the test fails, as are the logs of `extra_logs` (e.g. a node's Envoy)."""
+    when the test fails, as are the logs of `extra_logs` (e.g. a node's Envoy). `prefix` runs it under another
+    command, e.g. `ip netns exec HOST` (tests/fleet/test_multihost.py)."""
 
     def __init__(
-        self, name: str, args: list[str], log_dir: Path, extra_logs: tuple[tuple[str, Path], ...] = ()
+        self,
+        name: str,
+        args: list[str],
+        log_dir: Path,
+        extra_logs: tuple[tuple[str, Path], ...] = (),
+        prefix: tuple[str, ...] = (),
     ) -> None:
         self.name = name
         self.log_path = log_dir / f"{name}.log"
         self._log = open(self.log_path, "wb")  # noqa: SIM115
         self.process = subprocess.Popen(
-            [PYTHON, "-m", "switchyard", "--log-level", "debug", *args],
+            [*prefix, PYTHON, "-m", "switchyard", "--log-level", "debug", *args],
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,

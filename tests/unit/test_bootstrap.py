@@ -93,7 +93,7 @@ def assert_envoy_accepts(params: BootstrapParams, tmp_path: Path) -> None:
 
 
 def test_envoy_bootstrap_command(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["envoy-bootstrap", "--admin", "unix:/w/a.sock", "--xds", "controlplane:18000"]
+    argv = ["envoy-bootstrap", "--admin", "unix:/w/a.sock", "--xds", "controlplane:18000", "--insecure"]
     assert main([*argv, "--extproc", "extproc:18001", "--extproc", "extproc:18002"]) == 0
     document = yaml.safe_load(capsys.readouterr().out)
     assert document["admin"]["address"] == {"pipe": {"path": "/w/a.sock", "mode": 384}}

@@ -412,7 +412,7 @@ def test_envoy_accepts_a_bootstrap_with_the_listen_metadata(tmp_path: Path) -> N
 
 
 def test_envoy_bootstrap_command_takes_the_nodes_listener(capsys: pytest.CaptureFixture[str]) -> None:
-    argv = ["envoy-bootstrap", "--admin", "unix:/w/a.sock", "--xds", "cp:18000", "--extproc", "e:18001"]
+    argv = ["envoy-bootstrap", "--admin", "unix:/w/a.sock", "--xds", "cp:18000", "--extproc", "e:18001", "--insecure"]
     assert main([*argv, "--node-id", "n7", "--listen", "0.0.0.0:9007"]) == 0
     node = yaml.safe_load(capsys.readouterr().out)["node"]
     assert len(node["metadata"].pop(INSTANCE_METADATA_KEY)) == 16, "a random instance id per rendering"

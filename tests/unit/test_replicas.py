@@ -106,7 +106,7 @@ def test_control_plane_lists_are_checked() -> None:
 
 def test_envoy_bootstrap_and_node_take_several_control_planes(capsys: pytest.CaptureFixture[str]) -> None:
     argv = ["envoy-bootstrap", "--admin", "unix:/w/a.sock", "--extproc", "e:18001"]
-    assert main([*argv, "--xds", "cp1:18000,cp2:18000"]) == 0
+    assert main([*argv, "--xds", "cp1:18000,cp2:18000", "--insecure"]) == 0
     document = yaml.safe_load(capsys.readouterr().out)
     assert {f"{CONTROLPLANE_CLUSTER}_1", f"{CONTROLPLANE_CLUSTER}_2"} <= set(_clusters(document))
     with pytest.raises(SystemExit):
