@@ -6,6 +6,7 @@ unknown provider, duplicate routes) live in `semantics.py`, which knows the YAML
 
 from __future__ import annotations
 
+import hashlib
 from datetime import date
 from enum import StrEnum
 from typing import Annotated, Any
@@ -315,6 +316,68 @@ class Route(_Strict):
         return tuple(sorted(value))
 
 
+class BudgetPeriod(StrEnum):
+    DAY = "day"
+    WEEK = "week"
+    MONTH = "month"
+
+
+class ClientLimits(_Strict):
+    """Per client, across the whole fleet (not per node)."""
+
+    requests_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
+    tokens_per_minute: int | None = Field(default=None, ge=1, le=1_000_000_000)
+
+
+class Budget(_Strict):
+    """Spend in USD per calendar period (UTC), priced with the targets' `price`."""
+
+    usd: float = Field(gt=0)
+    per: BudgetPeriod = BudgetPeriod.MONTH
+
+
+_DIGEST_PREFIX = "sha256:"
+
+
+def _client_key(value: Any) -> Any:
+    """A key as clients send it, or `sha256:` + 64 hex digits of it, so the YAML need not hold a usable key."""
+    if not isinstance(value, str):
+        return value
+    if value.startswith(_DIGEST_PREFIX):
+        digest = value[len(_DIGEST_PREFIX) :]
+        if len(digest) != 64 or any(c not in "0123456789abcdefABCDEF" for c in digest):
+            raise ValueError('a sha256: key is 64 hex digits (e.g. `printf %s "$KEY" | sha256sum`)')
+        return _DIGEST_PREFIX + digest.lower()
+    if len(value) < 16:
+        raise ValueError("a client key needs at least 16 characters (or give its sha256: digest)")
+    if any(c.isspace() for c in value):
+        raise ValueError("a client key cannot contain whitespace")
+    return value
+
+
+ClientKey = Annotated[SecretStr, BeforeValidator(_client_key)]
+
+
+class Client(_Strict):
+    """Who may call: the keys that identify this client, the models (routes) it may use, its limits."""
+
+    keys: tuple[ClientKey, ...] = Field(min_length=1)
+    models: tuple[str, ...] | None = Field(default=None, description="route models it may call; absent: all")
+    limits: ClientLimits = ClientLimits()
+    budget: Budget | None = None
+
+    def key_digests(self) -> tuple[str, ...]:
+        """Every key as a hex sha256 digest: how keys are compared and stored (a literal key never leaves memory)."""
+        return tuple(key_digest(key.get_secret_value()) for key in self.keys)
+
+
+def key_digest(key: str) -> str:
+    """The hex sha256 of a client key, or the digest a `sha256:` key already is."""
+    if key.startswith(_DIGEST_PREFIX):
+        return key[len(_DIGEST_PREFIX) :]
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
 def _listen_address(value: Any) -> str:
     if not isinstance(value, str) or ":" not in value:
         raise ValueError(f"expected HOST:PORT such as 127.0.0.1:8080, got {value!r}")
@@ -336,6 +399,8 @@ class Config(_Strict):
     )
     providers: dict[str, Provider]
     routes: tuple[Route, ...]
+    # Absent: the gateway is open (anyone who reaches the listener may call any route), as before.
+    clients: dict[str, Client] | None = None
 
     @property
     def listen_host(self) -> str:

@@ -7,8 +7,10 @@ looks only at values of the right type and leaves the rest to the models' own er
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
+from switchyard.config.model import key_digest
 from switchyard.config.yaml_source import Path
 
 Problem = tuple[Path, str]
@@ -29,7 +31,50 @@ def check(data: dict[str, Any]) -> list[Problem]:
         if not routes:
             problems.append((("routes",), "needs at least one route"))
         problems.extend(_check_routes(routes, providers))
+    clients = data.get("clients")
+    if isinstance(clients, dict):
+        models = {r.get("model") for r in routes if isinstance(r, dict)} if isinstance(routes, list) else None
+        problems.extend(_check_clients(clients, models))
     return problems
+
+
+def _check_clients(clients: dict[str, Any], models: set[Any] | None) -> list[Problem]:
+    """Client names become Envoy identifiers and metric labels; a key (or its digest) names one client only;
+    every model a client may use is a route (a typo would silently lock the client out of it)."""
+    problems: list[Problem] = []
+    if not clients:
+        problems.append((("clients",), "is empty: remove it to leave the gateway open, or define a client"))
+    owner: dict[str, str] = {}
+    for name, client in clients.items():
+        if not isinstance(name, str) or not _CLIENT_NAME.fullmatch(name):
+            problems.append(
+                (("clients", name), "a client name is 1-64 letters, digits, '-', '_' or '.' (it labels metrics)")
+            )
+        if not isinstance(client, dict):
+            continue
+        keys = client.get("keys")
+        if isinstance(keys, list):
+            for index, key in enumerate(keys):
+                if not isinstance(key, str) or not key:
+                    continue
+                digest = key_digest(key.lower() if key.startswith("sha256:") else key)
+                if digest in owner:
+                    first = owner[digest]
+                    where = "earlier in this list" if first == name else f"by client {first!r}"
+                    problems.append((("clients", name, "keys", index), f"this key is already used {where}"))
+                owner.setdefault(digest, name)
+        allowed = client.get("models")
+        if isinstance(allowed, list) and models is not None:
+            for index, model in enumerate(allowed):
+                if isinstance(model, str) and model not in models:
+                    known = ", ".join(sorted(m for m in models if isinstance(m, str)))
+                    problems.append(
+                        (("clients", name, "models", index), f"no route for model {model!r} (routes: {known})")
+                    )
+    return problems
+
+
+_CLIENT_NAME = re.compile(r"[A-Za-z0-9_.-]{1,64}")
 
 
 def _check_providers(providers: dict[str, Any]) -> list[Problem]:
