@@ -21,6 +21,7 @@ from urllib.parse import parse_qsl, quote
 
 from controlplane.providers import ADAPTERS, MANAGED_HEADERS
 from controlplane.serving_groups import ServingGroup
+from extproc import body_rules
 from extproc.translation_request import TranslationRequest
 from switchyard.config import ClientEndpoint, Config, Route, Target
 
@@ -71,6 +72,9 @@ def target_rewrite(
         for e in ClientEndpoint
         if e in endpoints and (path := adapter.upstream_path(e, target, provider)) is not None
     }
+    rules = _encoded_body_rules(target)
+    # The ext_proc gets the attempts to a target of another API (translation, then the target's body rules)
+    # and the same-API attempts to a target with body rules ("rules only"); every other attempt skips it.
     translations = {
         endpoint: TranslationRequest(
             client_api=ClientEndpoint(endpoint).api,
@@ -79,9 +83,10 @@ def target_rewrite(
             client_model=route.model,
             route=route.model,
             target=target.display_name,
+            body_rules=rules,
         )
         for endpoint in paths
-        if ClientEndpoint(endpoint).api != adapter.api
+        if rules or ClientEndpoint(endpoint).api != adapter.api
     }
     return TargetRewrite(
         paths=MappingProxyType(paths),
@@ -91,6 +96,12 @@ def target_rewrite(
         fix_length=fix_length,
         translations=MappingProxyType(translations),
     )
+
+
+def _encoded_body_rules(target: Target) -> str:
+    if target.body is None or target.body.is_empty:
+        return ""
+    return body_rules.encode(target.body.model_dump(mode="json", exclude_defaults=True))
 
 
 def group_rewrites(config: Config, group: ServingGroup) -> tuple[TargetRewrite, ...]:
@@ -106,7 +117,8 @@ def group_rewrites(config: Config, group: ServingGroup) -> tuple[TargetRewrite, 
 
 
 def needs_translation(rewrites: tuple[TargetRewrite, ...]) -> bool:
-    """Whether the cluster needs the ext_proc at all: only for attempts to a target of another API."""
+    """Whether the cluster needs the ext_proc at all: only for attempts to a target of another API, or to a
+    target with body rules."""
     return any(r.translations for r in rewrites)
 
 

@@ -26,19 +26,23 @@ class TranslationRequest:
     client_model: str  # the model the client asked for, written into the translated answer
     route: str  # for messages only: which route and target could not serve
     target: str
+    # the target's body rules as compact JSON (extproc/body_rules.py); "" for none. A same-API attempt comes
+    # here only for them: "rules only", no translation.
+    body_rules: str = ""
 
     def encode(self) -> str:
-        return urlencode(
-            {
-                "client_api": self.client_api,
-                "provider_api": self.provider_api,
-                "model": self.model,
-                "client_model": self.client_model,
-                "route": self.route,
-                "target": self.target,
-            },
-            quote_via=quote,
-        )
+        fields = {
+            "client_api": self.client_api,
+            "provider_api": self.provider_api,
+            "model": self.model,
+            "client_model": self.client_model,
+            "route": self.route,
+            "target": self.target,
+        }
+        # Optional members only when set, so attempts without them keep the same header value.
+        if self.body_rules:
+            fields["body_rules"] = self.body_rules
+        return urlencode(fields, quote_via=quote)
 
 
 @lru_cache(maxsize=4096)
@@ -53,6 +57,7 @@ def decode(value: str) -> TranslationRequest | None:
             client_model=fields["client_model"],
             route=fields["route"],
             target=fields["target"],
+            body_rules=fields.get("body_rules", ""),
         )
     except KeyError:
         return None

@@ -159,6 +159,59 @@ class Price(_Strict):
     output: float = Field(ge=0)
 
 
+BodyKey = Annotated[str, Field(min_length=1)]
+# The top-level member a body rule must never remove or replace: the target's `model` already says what it is.
+_PROTECTED = "model"
+
+
+class BodyRules(_Strict):
+    """Per-target fix-ups of the request body, applied by the ext_proc on attempts to that target only.
+
+    Top-level members only, in this order: `rename`, `drop`, `default` (only where absent or null), `set`,
+    `cap` (numbers above the cap are lowered; absent ones stay absent). For the provider's body: on an
+    attempt translated to another API, after the translation."""
+
+    drop: tuple[BodyKey, ...] = ()
+    rename: dict[BodyKey, BodyKey] = Field(default_factory=dict)
+    set: dict[BodyKey, Any] = Field(default_factory=dict)
+    default: dict[BodyKey, Any] = Field(default_factory=dict)
+    cap: dict[BodyKey, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+
+    @field_validator("drop")
+    @classmethod
+    def _keeps_model_drop(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if _PROTECTED in value:
+            raise ValueError("would remove `model` (the target's `model` sets it)")
+        return value
+
+    @field_validator("rename")
+    @classmethod
+    def _keeps_model_rename(cls, value: dict[str, str]) -> dict[str, str]:
+        if _PROTECTED in value:
+            raise ValueError("would remove `model` (the target's `model` sets it)")
+        if _PROTECTED in value.values():
+            raise ValueError("would replace `model` (the target's `model` sets it)")
+        return value
+
+    @field_validator("set", "default")
+    @classmethod
+    def _keeps_model_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _PROTECTED in value:
+            raise ValueError("would replace `model` (the target's `model` sets it)")
+        return value
+
+    @field_validator("cap")
+    @classmethod
+    def _no_model_cap(cls, value: dict[str, int]) -> dict[str, int]:
+        if _PROTECTED in value:
+            raise ValueError("`model` is not a number")
+        return value
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.drop or self.rename or self.set or self.default or self.cap)
+
+
 class Target(_Strict):
     name: str | None = Field(default=None, min_length=1)
     provider: str = Field(min_length=1)
@@ -167,6 +220,7 @@ class Target(_Strict):
     priority: int | None = Field(default=None, ge=0, le=127)
     weight: int = Field(default=1, ge=1, le=1000)
     price: Price | None = None
+    body: BodyRules | None = None
 
     @field_validator("suffix")
     @classmethod

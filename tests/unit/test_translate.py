@@ -437,6 +437,35 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
     assert decode_rewrite(openai_endpoint).fix_length and decode_rewrite(claude_endpoint).fix_length
 
 
+def test_only_attempts_to_a_target_with_body_rules_ask_the_extproc_for_rules_only() -> None:
+    text = CONFIG.replace(
+        "routes:\n",
+        "routes:\n  - model: ruled\n"
+        "    targets:\n"
+        "      - {name: reasoning, provider: openai, model: o3, body: {drop: [temperature], cap: {max_tokens: 9}}}\n"
+        "      - {name: plain, provider: openai, model: gpt-4o}\n",
+        1,
+    )
+    clusters = clusters_by_name(translate(load(text)))
+    filters = upstream_options(clusters["route/ruled"]).http_filters
+    assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
+    wrapper = ExtensionWithMatcher()
+    assert filters[2].typed_config.Unpack(wrapper)
+    ext_proc = ExternalProcessor()
+    assert wrapper.extension_config.typed_config.Unpack(ext_proc)
+    assert ext_proc.allow_mode_override, "a rules-only attempt skips the response"
+    _, ruled = endpoint_by_target(clusters["route/ruled"], "reasoning")
+    _, plain = endpoint_by_target(clusters["route/ruled"], "plain")
+    assert decode_rewrite(plain).translations == {}, "other targets stay on the native path"
+    request = translation_request.decode(decode_rewrite(ruled).translations["chat"])
+    assert request is not None
+    assert (request.client_api, request.provider_api, request.model) == ("openai", "openai", "o3")
+    assert json.loads(request.body_rules) == {"drop": ["temperature"], "cap": {"max_tokens": 9}}
+    assert decode_rewrite(plain).fix_length and decode_rewrite(ruled).fix_length
+    # Same-API routes without rules still have no ext_proc.
+    assert [f.name for f in upstream_options(clusters["route/gpt-4"]).http_filters] == SAME_API_FILTERS
+
+
 def test_buffer_limits_follow_max_request_body(config: Config, resources: EnvoyResources) -> None:
     (route_config,) = resources.route_configs
     assert route_config.virtual_hosts[0].request_body_buffer_limit.value == config.max_request_body == 1024 * 1024
