@@ -84,6 +84,7 @@ def target_rewrite(
             route=route.model,
             target=target.display_name,
             body_rules=rules,
+            stream_path=adapter.stream_path(ClientEndpoint(endpoint), target, provider) or "",
         )
         for endpoint in paths
         if rules or ClientEndpoint(endpoint).api != adapter.api

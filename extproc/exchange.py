@@ -37,9 +37,11 @@ def _refuse(message: str) -> ep.ProcessingResponse:
     return local_error(400, message, "switchyard_translation")
 
 
-def _body_response(new_body: bytes, translated: bool) -> ep.ProcessingResponse:
-    """The request body the provider gets, with the headers that must match it."""
+def _body_response(new_body: bytes, translated: bool, path: str = "") -> ep.ProcessingResponse:
+    """The request body the provider gets, with the headers that must match it (and its path, if another)."""
     mutation = ep.HeaderMutation(set_headers=[header("content-length", str(len(new_body)))])
+    if path:
+        mutation.set_headers.append(header(":path", path))
     if translated:
         mutation.set_headers.append(header("content-type", "application/json"))
         # The translator reads the provider's bytes: they must not come compressed.
@@ -142,7 +144,9 @@ class TranslatedExchange:
         if self.rules:
             translated = body_rules.apply(self.rules, translated)
         self._sent_at = time.monotonic()
-        return _body_response(_dumps(translated), translated=True)
+        # A provider that streams at another path (Gemini) is switched to it here, where the body is known.
+        path = self.request.stream_path if self.streaming else ""
+        return _body_response(_dumps(translated), translated=True, path=path)
 
     def on_response_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
         values = _headers(headers.headers)

@@ -29,6 +29,9 @@ class TranslationRequest:
     # the target's body rules as compact JSON (extproc/body_rules.py); "" for none. A same-API attempt comes
     # here only for them: "rules only", no translation.
     body_rules: str = ""
+    # the upstream :path for a streamed request, where the provider streams at another path (Gemini); ""
+    # when the body alone asks for a stream
+    stream_path: str = ""
 
     def encode(self) -> str:
         fields = {
@@ -42,6 +45,8 @@ class TranslationRequest:
         # Optional members only when set, so attempts without them keep the same header value.
         if self.body_rules:
             fields["body_rules"] = self.body_rules
+        if self.stream_path:
+            fields["stream_path"] = self.stream_path
         return urlencode(fields, quote_via=quote)
 
 
@@ -58,6 +63,7 @@ def decode(value: str) -> TranslationRequest | None:
             route=fields["route"],
             target=fields["target"],
             body_rules=fields.get("body_rules", ""),
+            stream_path=fields.get("stream_path", ""),
         )
     except KeyError:
         return None

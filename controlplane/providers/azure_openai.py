@@ -28,6 +28,9 @@ class AzureOpenAIAdapter:
             return path
         return f"{path}{'&' if '?' in path else '?'}api-version={version}"
 
+    def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        return None  # the body's `stream: true` asks for a stream
+
     def auth_headers(self, provider: Provider) -> dict[str, str]:
         if provider.api_key is None:
             return {}

@@ -9,7 +9,7 @@ from switchyard.config import ClientEndpoint, Provider, Target
 # Every header any provider adapter sets: credentials, and the API version Anthropic wants. Each attempt
 # removes the ones its target does not set, so a backup never receives the primary's key (Envoy keeps header
 # changes across retries) and no provider ever receives the client's own gateway credentials.
-MANAGED_HEADERS = ("authorization", "api-key", "x-api-key", "anthropic-version")
+MANAGED_HEADERS = ("authorization", "api-key", "x-api-key", "anthropic-version", "x-goog-api-key")
 
 
 class ProviderAdapter(Protocol):
@@ -20,6 +20,12 @@ class ProviderAdapter(Protocol):
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         """The upstream :path (query included) for a client call to `endpoint`; None when the provider has no
         equivalent (an Anthropic target for an embeddings call)."""
+        ...
+
+    def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        """The upstream :path for a streamed call, when the provider streams at another path than
+        `upstream_path` (Gemini); None when the body alone asks for a stream. Only translated attempts may
+        have one: the ext_proc, which reads the body, switches the path (extproc/exchange.py)."""
         ...
 
     def auth_headers(self, provider: Provider) -> dict[str, str]:

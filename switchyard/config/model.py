@@ -42,6 +42,7 @@ class ProviderKind(StrEnum):
     AZURE_OPENAI = "azure_openai"
     OPENAI_COMPATIBLE = "openai_compatible"
     ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
 
 
 class Strategy(StrEnum):

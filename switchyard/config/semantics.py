@@ -17,6 +17,7 @@ _KEY_EXAMPLE = {
     "openai": "${OPENAI_API_KEY}",
     "azure_openai": "${AZURE_OPENAI_KEY}",
     "anthropic": "${ANTHROPIC_API_KEY}",
+    "gemini": "${GEMINI_API_KEY}",
 }
 
 
@@ -51,8 +52,8 @@ def _check_providers(providers: dict[str, Any]) -> list[Problem]:
     return problems
 
 
-_KINDS = ("openai", "azure_openai", "openai_compatible", "anthropic")
-_KEY_REQUIRED = ("openai", "azure_openai", "anthropic")
+_KINDS = ("openai", "azure_openai", "openai_compatible", "anthropic", "gemini")
+_KEY_REQUIRED = ("openai", "azure_openai", "anthropic", "gemini")
 _VERSIONED = ("azure_openai", "anthropic")
 
 

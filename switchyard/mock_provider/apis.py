@@ -12,7 +12,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from switchyard.mock_provider import anthropic_responses, responses
+from switchyard.mock_provider import anthropic_responses, gemini_responses, responses
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,7 +165,49 @@ class AnthropicApi:
         return Reply(200, anthropic_responses.message(msg_id, self.name, call.model, tokens, call.completion_tokens))
 
 
-APIS: dict[str, Callable[[str, int], Api]] = {"openai": OpenAIApi, "anthropic": AnthropicApi}
+class GeminiApi:
+    """Google's Gemini API: ``POST .../models/{model}:generateContent`` and ``:streamGenerateContent``
+    (served as SSE, as with ``?alt=sse``); the model comes from the path."""
+
+    def __init__(self, name: str, stream_chunks: int) -> None:
+        self.name = name
+        self.stream_chunks = stream_chunks
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return gemini_responses.error_body(status, message)
+
+    def stream_error(self, message: str) -> bytes:
+        return gemini_responses.stream_error_event(message)
+
+    def answer(self, call: Call) -> Reply | Stream:
+        method, path = call.method, call.path
+        streaming = path.endswith(":streamGenerateContent")
+        if method != "POST" or not (streaming or path.endswith(":generateContent")):
+            return Reply(404, self.error_body(404, f"Unknown request URL: {method} {path}"))
+        if call.malformed or not isinstance(call.body, dict):
+            return Reply(400, self.error_body(400, "Invalid JSON payload received."))
+        contents = call.body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            return Reply(400, self.error_body(400, "* GenerateContentRequest.contents: contents is not specified"))
+        if "model" in call.body or "messages" in call.body:
+            unknown = "model" if "model" in call.body else "messages"
+            return Reply(400, self.error_body(400, f'Invalid JSON payload received. Unknown name "{unknown}"'))
+        response_id = f"{self.name}-{call.seq}"
+        tokens = responses.estimate_prompt_tokens(call.size)
+        if streaming:
+            paced, tail = gemini_responses.stream_events(
+                response_id=response_id,
+                name=self.name,
+                model=call.model,
+                chunks=self.stream_chunks,
+                prompt_tokens=tokens,
+                completion_tokens=call.completion_tokens,
+            )
+            return Stream(head=(), paced=paced, tail=tail, deltas=len(paced))
+        return Reply(200, gemini_responses.response(response_id, self.name, call.model, tokens, call.completion_tokens))
+
+
+APIS: dict[str, Callable[[str, int], Api]] = {"openai": OpenAIApi, "anthropic": AnthropicApi, "gemini": GeminiApi}
 
 
 def make_api(kind: str, name: str, stream_chunks: int) -> Api:

@@ -62,8 +62,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         choices=sorted(APIS),
         default="openai",
         help="wire API to speak: openai (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models) "
-        "or anthropic (/v1/messages, /v1/models; Anthropic error and SSE event shapes); rules, admin "
-        "endpoints and recording are the same for both (default: %(default)s)",
+        "or anthropic (/v1/messages, /v1/models; Anthropic error and SSE event shapes) "
+        "or gemini (.../models/MODEL:generateContent and :streamGenerateContent as SSE; Google error shapes); "
+        "rules, admin endpoints and recording are the same for all (default: %(default)s)",
     )
     parser.add_argument(
         "--rule",

@@ -73,8 +73,10 @@ class Recorded:
 
 
 def path_model(path: str) -> str | None:
-    """Azure deployment or legacy engine name, used when the body carries no model."""
+    """Azure deployment, legacy engine or Gemini model name, used when the body carries no model."""
     parts = path.split("/")
+    if len(parts) >= 2 and parts[-2] == "models" and ":" in parts[-1]:
+        return parts[-1].split(":", 1)[0] or None  # Gemini: .../models/{model}:{method}
     for marker in ("deployments", "engines"):
         if marker in parts:
             i = parts.index(marker) + 1

@@ -113,10 +113,10 @@ ERROR_CASES = [
     ),
     # enums
     pytest.param(
-        edit("kind: openai", "kind: bedrock"),
+        edit("kind: openai", "kind: vertex"),
         3,
         "providers.openai.kind",
-        "must be 'openai', 'azure_openai', 'openai_compatible' or 'anthropic'",
+        "must be 'openai', 'azure_openai', 'openai_compatible', 'anthropic' or 'gemini'",
         id="wrong-provider-kind",
     ),
     pytest.param(
@@ -463,6 +463,13 @@ ERROR_CASES = [
         id="api-key-missing-azure",
     ),
     pytest.param(
+        edit(f"    api_key: {KEY}\n", "").replace("kind: openai", "kind: gemini"),
+        2,
+        "providers.openai.api_key",
+        "gemini providers need a key (e.g. ${GEMINI_API_KEY})",
+        id="api-key-missing-gemini",
+    ),
+    pytest.param(
         edit(f"    api_key: {KEY}\n", f"    api_key: {KEY}\n    api_version: 2024-10-21\n"),
         6,
         "providers.openai.api_version",
@@ -508,13 +515,14 @@ def test_each_mistake_is_reported_at_its_path_and_line(text: str, line: int, pat
 
 
 def test_every_problem_message_is_rendered_with_source_line_and_path() -> None:
-    text = edit("https://api.openai.com", "https://x.example/?q=1").replace("kind: openai", "kind: bedrock")
+    text = edit("https://api.openai.com", "https://x.example/?q=1").replace("kind: openai", "kind: vertex")
     with pytest.raises(ConfigError) as caught:
         load(text)
     error = caught.value
     assert error.render() == (
         "test.yaml: 2 problems\n"
-        "  test.yaml:3: providers.openai.kind: must be 'openai', 'azure_openai', 'openai_compatible' or 'anthropic'\n"
+        "  test.yaml:3: providers.openai.kind: "
+        "must be 'openai', 'azure_openai', 'openai_compatible', 'anthropic' or 'gemini'\n"
         "  test.yaml:4: providers.openai.base_url: must not have a query or fragment"
     )
     assert str(error) == error.render()
@@ -564,7 +572,7 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_load_config_reads_a_file_and_names_it_in_problems(tmp_path: Path) -> None:
     path = tmp_path / "routes.yaml"
-    path.write_text(edit("kind: openai", "kind: bedrock"), encoding="utf-8")
+    path.write_text(edit("kind: openai", "kind: vertex"), encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     assert caught.value.source == str(path)
@@ -651,7 +659,7 @@ def test_all_cross_reference_problems_are_reported_at_once() -> None:
 
 
 def test_cross_reference_problems_are_reported_together_with_shape_problems() -> None:
-    text = edit("{provider: openai,", "{provider: opena,", edit("kind: openai", "kind: bedrock"))
+    text = edit("{provider: openai,", "{provider: opena,", edit("kind: openai", "kind: vertex"))
     problems = problems_of(text)
     the_problem(problems, "providers.openai.kind", "must be")
     the_problem(problems, "routes[0].targets[0].provider", "unknown provider")
@@ -663,7 +671,7 @@ def test_one_mistake_in_a_route_is_one_problem() -> None:
 
 
 def test_provider_name_that_looks_like_a_type_name_keeps_its_path() -> None:
-    text = edit("  openai:\n", "  int:\n").replace("kind: openai", "kind: bedrock")
+    text = edit("  openai:\n", "  int:\n").replace("kind: openai", "kind: vertex")
     problem = the_problem(problems_of(text), "providers.int.kind", "must be")
     assert problem.line == 3
 

@@ -466,6 +466,26 @@ def test_only_attempts_to_a_target_with_body_rules_ask_the_extproc_for_rules_onl
     assert [f.name for f in upstream_options(clusters["route/gpt-4"]).http_filters] == SAME_API_FILTERS
 
 
+def test_gemini_targets_take_the_model_in_the_path_the_key_in_its_header_and_always_translate() -> None:
+    text = CONFIG.replace(
+        "routes:\n",
+        "  gm:\n    kind: gemini\n    base_url: https://generativelanguage.googleapis.com\n    api_key: g-key\n"
+        "routes:\n  - model: gem\n    targets: [{name: g, provider: gm, model: gemini-2.5-pro}]\n",
+        1,
+    )
+    entry = rewrite_entry(translate(load(text)), "gem", "g")
+    assert entry.paths == {
+        "chat": "/v1beta/models/gemini-2.5-pro:generateContent",
+        "messages": "/v1beta/models/gemini-2.5-pro:generateContent",
+    }
+    assert entry.set_headers == {"x-goog-api-key": "g-key"}
+    assert "x-goog-api-key" not in entry.remove_headers and "authorization" in entry.remove_headers
+    for endpoint, client_api in (("chat", "openai"), ("messages", "anthropic")):
+        request = translation_request.decode(entry.translations[endpoint])
+        assert request is not None and (request.client_api, request.provider_api) == (client_api, "gemini")
+        assert request.stream_path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+
+
 def test_buffer_limits_follow_max_request_body(config: Config, resources: EnvoyResources) -> None:
     (route_config,) = resources.route_configs
     assert route_config.virtual_hosts[0].request_body_buffer_limit.value == config.max_request_body == 1024 * 1024
@@ -652,7 +672,7 @@ def test_every_endpoint_carries_a_rewrite_for_every_client_endpoint_of_its_clust
 def test_openai_rewrite_sets_bearer_and_removes_other_credentials(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "first")
     assert set_headers(entry) == {"authorization": f"Bearer {OPENAI_KEY}"}
-    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "x-api-key"]
+    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "x-api-key", "x-goog-api-key"]
     assert entry.model == "gpt-4o"
     assert dict(entry.paths) == {
         "chat": "/v1/chat/completions",
@@ -687,7 +707,13 @@ def test_azure_rewrite_defaults_the_api_version(table: EnvoyResources) -> None:
 def test_openai_compatible_without_key_sets_nothing_and_removes_every_credential(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "local/llama3")
     assert list(entry.set_headers) == []
-    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "authorization", "x-api-key"]
+    assert sorted(entry.remove_headers) == [
+        "anthropic-version",
+        "api-key",
+        "authorization",
+        "x-api-key",
+        "x-goog-api-key",
+    ]
     assert entry.model == "llama3"
 
 
@@ -833,7 +859,13 @@ def test_openai_compatible_with_an_empty_optional_key_sends_no_credential() -> N
     )
     entry = rewrite_entry(translate(load(text)), "gpt-4", "local/llama3")
     assert list(entry.set_headers) == []
-    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "authorization", "x-api-key"]
+    assert sorted(entry.remove_headers) == [
+        "anthropic-version",
+        "api-key",
+        "authorization",
+        "x-api-key",
+        "x-goog-api-key",
+    ]
 
 
 def test_health_settings_shape_outlier_detection() -> None:
@@ -950,7 +982,7 @@ def test_anthropic_targets_serve_chat_and_messages_with_their_key_and_version_an
     assert set(entry.translations) == {"chat"}
     assert dict(entry.paths) == {"chat": "/v1/messages", "messages": "/v1/messages"}
     assert set_headers(entry) == {"x-api-key": "sk-ant-translate", "anthropic-version": "2023-06-01"}
-    assert sorted(entry.remove_headers) == ["api-key", "authorization"]
+    assert sorted(entry.remove_headers) == ["api-key", "authorization", "x-goog-api-key"]
 
 
 def test_local_replies_take_the_anthropic_shape_for_anthropic_clients(resources: EnvoyResources) -> None:
