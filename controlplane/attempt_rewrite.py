@@ -17,9 +17,9 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
-from controlplane.providers import ADAPTERS, MANAGED_HEADERS
+from controlplane.providers import ADAPTERS, MANAGED_HEADERS, SIGNATURE_HEADERS
 from controlplane.serving_groups import ServingGroup
 from extproc import body_rules
 from extproc.translation_request import TranslationRequest
@@ -73,6 +73,8 @@ def target_rewrite(
         if e in endpoints and (path := adapter.upstream_path(e, target, provider)) is not None
     }
     rules = _encoded_body_rules(target)
+    signing = adapter.signing(provider)
+    sigv4 = urlencode(signing, quote_via=quote) if signing else ""
     # The ext_proc gets the attempts to a target of another API (translation, then the target's body rules)
     # and the same-API attempts to a target with body rules ("rules only"); every other attempt skips it.
     translations = {
@@ -85,6 +87,7 @@ def target_rewrite(
             target=target.display_name,
             body_rules=rules,
             stream_path=adapter.stream_path(ClientEndpoint(endpoint), target, provider) or "",
+            sigv4=sigv4,
         )
         for endpoint in paths
         if rules or ClientEndpoint(endpoint).api != adapter.api
@@ -92,7 +95,7 @@ def target_rewrite(
     return TargetRewrite(
         paths=MappingProxyType(paths),
         set_headers=MappingProxyType(headers),
-        remove_headers=tuple(h for h in MANAGED_HEADERS if h not in headers),
+        remove_headers=tuple(h for h in (*MANAGED_HEADERS, *SIGNATURE_HEADERS) if h not in headers),
         body_model="" if model in ("", route.model) else json.dumps(model, ensure_ascii=False),
         fix_length=fix_length,
         translations=MappingProxyType(translations),
@@ -124,8 +127,20 @@ def needs_translation(rewrites: tuple[TargetRewrite, ...]) -> bool:
 
 
 def describe(encoded: str) -> dict[str, str]:
-    """An encoded rewrite as readable pairs, header values hidden: for the golden file and reviews."""
+    """An encoded rewrite as readable pairs, header values and signing credentials hidden: for the golden file
+    and reviews."""
     return {
-        name: REDACTED if name.startswith("set.") else value
+        name: REDACTED
+        if name.startswith("set.")
+        else _without_credentials(value)
+        if name.startswith("translate.")
+        else value
         for name, value in parse_qsl(encoded, keep_blank_values=True)
     }
+
+
+def _without_credentials(translation: str) -> str:
+    fields = dict(parse_qsl(translation, keep_blank_values=True))
+    if "sigv4" in fields:
+        fields["sigv4"] = REDACTED
+    return urlencode(fields, quote_via=quote)

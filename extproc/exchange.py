@@ -23,7 +23,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import struct_pb2
 
 from controlplane.envoy_api import STREAM_METADATA_NAMESPACE
-from extproc import body_rules
+from extproc import body_rules, sigv4
 from extproc.replies import header, local_error
 from extproc.translation_request import HEADER, TranslationRequest
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
@@ -37,11 +37,16 @@ def _refuse(message: str) -> ep.ProcessingResponse:
     return local_error(400, message, "switchyard_translation")
 
 
-def _body_response(new_body: bytes, translated: bool, path: str = "") -> ep.ProcessingResponse:
-    """The request body the provider gets, with the headers that must match it (and its path, if another)."""
+def _body_response(
+    new_body: bytes, translated: bool, path: str = "", signature: Mapping[str, str] | None = None
+) -> ep.ProcessingResponse:
+    """The request body the provider gets, with the headers that must match it (its path, if another, and
+    the signature over it)."""
     mutation = ep.HeaderMutation(set_headers=[header("content-length", str(len(new_body)))])
     if path:
         mutation.set_headers.append(header(":path", path))
+    for name, value in (signature or {}).items():
+        mutation.set_headers.append(header(name, value))
     if translated:
         mutation.set_headers.append(header("content-type", "application/json"))
         # The translator reads the provider's bytes: they must not come compressed.
@@ -86,7 +91,7 @@ class RulesExchange:
         self.rules = body_rules.parse(request.body_rules)
         self.finished = False
 
-    def on_request_headers(self) -> ep.ProcessingResponse:
+    def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
         common = ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[HEADER]))
         response = ep.ProcessingResponse(request_headers=ep.HeadersResponse(response=common))
         response.mode_override.CopyFrom(_REQUEST_BODY_ONLY)
@@ -122,8 +127,13 @@ class TranslatedExchange:
         self._whole = bytearray()
         self._sent_at = 0.0
         self._first_token_at = 0.0
+        self._authority = ""
+        self._path = ""
 
-    def on_request_headers(self) -> ep.ProcessingResponse:
+    def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
+        values = _headers(headers.headers)
+        # As Envoy's rewrite left them for this attempt: what a signature must cover.
+        self._authority, self._path = values.get(":authority", ""), values.get(":path", "")
         # The header that brought the request here must not travel on to the provider.
         common = ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[HEADER]))
         return ep.ProcessingResponse(request_headers=ep.HeadersResponse(response=common))
@@ -144,9 +154,15 @@ class TranslatedExchange:
         if self.rules:
             translated = body_rules.apply(self.rules, translated)
         self._sent_at = time.monotonic()
-        # A provider that streams at another path (Gemini) is switched to it here, where the body is known.
+        # A provider that streams at another path (Gemini, Bedrock) is switched to it here, where the body is known.
         path = self.request.stream_path if self.streaming else ""
-        return _body_response(_dumps(translated), translated=True, path=path)
+        new_body = _dumps(translated)
+        signature = None
+        if self.request.sigv4:  # signed over the final body and path (Bedrock)
+            signature = sigv4.signature_headers(
+                self.request.sigv4, "POST", "https", self._authority, path or self._path, new_body
+            )
+        return _body_response(new_body, translated=True, path=path, signature=signature)
 
     def on_response_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
         values = _headers(headers.headers)

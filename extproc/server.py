@@ -47,7 +47,7 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
                     # Envoy only sends attempts carrying the header: anything else goes on as it is.
                     yield CONTINUE_HEADERS
                 else:
-                    yield exchange.on_request_headers()
+                    yield exchange.on_request_headers(request.request_headers)
             else:
                 # Envoy waits for an answer to every message: anything unexpected is let through unchanged
                 # rather than left to time out.

@@ -32,6 +32,9 @@ class TranslationRequest:
     # the upstream :path for a streamed request, where the provider streams at another path (Gemini); ""
     # when the body alone asks for a stream
     stream_path: str = ""
+    # form-encoded SigV4 region, service and credentials (extproc/sigv4.py), for providers that sign the final
+    # body (Bedrock); "" for every other. The only provider credential the ext_proc ever receives.
+    sigv4: str = ""
 
     def encode(self) -> str:
         fields = {
@@ -47,6 +50,8 @@ class TranslationRequest:
             fields["body_rules"] = self.body_rules
         if self.stream_path:
             fields["stream_path"] = self.stream_path
+        if self.sigv4:
+            fields["sigv4"] = self.sigv4
         return urlencode(fields, quote_via=quote)
 
 
@@ -64,6 +69,7 @@ def decode(value: str) -> TranslationRequest | None:
             target=fields["target"],
             body_rules=fields.get("body_rules", ""),
             stream_path=fields.get("stream_path", ""),
+            sigv4=fields.get("sigv4", ""),
         )
     except KeyError:
         return None

@@ -36,5 +36,8 @@ class AnthropicAdapter:
     def body_model(self, target: Target) -> str:
         return target.model
 
+    def signing(self, provider: Provider) -> dict[str, str]:
+        return {}
+
 
 ADAPTER = AnthropicAdapter()

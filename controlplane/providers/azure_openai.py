@@ -40,5 +40,8 @@ class AzureOpenAIAdapter:
         # Azure picks the model from the deployment in the path; the body's model is ignored but harmless.
         return target.model
 
+    def signing(self, provider: Provider) -> dict[str, str]:
+        return {}
+
 
 ADAPTER = AzureOpenAIAdapter()

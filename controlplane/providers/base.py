@@ -10,6 +10,9 @@ from switchyard.config import ClientEndpoint, Provider, Target
 # removes the ones its target does not set, so a backup never receives the primary's key (Envoy keeps header
 # changes across retries) and no provider ever receives the client's own gateway credentials.
 MANAGED_HEADERS = ("authorization", "api-key", "x-api-key", "anthropic-version", "x-goog-api-key")
+# Headers the ext_proc's SigV4 signature adds (Bedrock); every attempt removes them, like the credentials, so
+# a later attempt to another provider does not carry a signature for the earlier one.
+SIGNATURE_HEADERS = ("x-amz-date", "x-amz-security-token")
 
 
 class ProviderAdapter(Protocol):
@@ -34,6 +37,11 @@ class ProviderAdapter(Protocol):
 
     def body_model(self, target: Target) -> str:
         """The `model` to write into the request body; empty to leave the body untouched."""
+        ...
+
+    def signing(self, provider: Provider) -> dict[str, str]:
+        """For providers whose requests are signed over the final body (AWS SigV4): what the ext_proc signs
+        with (`extproc/sigv4.py`); empty for providers that take a key in a header."""
         ...
 
 

@@ -41,5 +41,8 @@ class GeminiAdapter:
     def body_model(self, target: Target) -> str:
         return target.model  # for the translator's records only: a Gemini body names no model
 
+    def signing(self, provider: Provider) -> dict[str, str]:
+        return {}
+
 
 ADAPTER = GeminiAdapter()

@@ -27,5 +27,8 @@ class OpenAIAdapter:
     def body_model(self, target: Target) -> str:
         return target.model
 
+    def signing(self, provider: Provider) -> dict[str, str]:
+        return {}
+
 
 ADAPTER = OpenAIAdapter()

@@ -43,6 +43,7 @@ class ProviderKind(StrEnum):
     OPENAI_COMPATIBLE = "openai_compatible"
     ANTHROPIC = "anthropic"
     GEMINI = "gemini"
+    BEDROCK = "bedrock"
 
 
 class Strategy(StrEnum):
@@ -100,6 +101,26 @@ class Provider(_Strict):
         default=None,
         description="azure_openai: the api-version query parameter; anthropic: the anthropic-version header",
     )
+    # bedrock: every attempt is signed (SigV4) with these, by the ext_proc, once its body is final
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z0-9]+)+$")
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bedrock_default_url(cls, data: Any) -> Any:
+        """Bedrock's endpoint follows from the region; `base_url` is only for VPC endpoints (and tests)."""
+        if isinstance(data, dict) and data.get("kind") == "bedrock" and "base_url" not in data:
+            region = data.get("region")
+            if isinstance(region, str) and region:
+                return {**data, "base_url": f"https://bedrock-runtime.{region}.amazonaws.com"}
+        return data
+
+    @field_validator("session_token", mode="before")
+    @classmethod
+    def _blank_token_is_no_token(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("api_key", mode="before")
     @classmethod

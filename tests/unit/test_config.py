@@ -116,7 +116,7 @@ ERROR_CASES = [
         edit("kind: openai", "kind: vertex"),
         3,
         "providers.openai.kind",
-        "must be 'openai', 'azure_openai', 'openai_compatible', 'anthropic' or 'gemini'",
+        "must be 'openai', 'azure_openai', 'openai_compatible', 'anthropic', 'gemini' or 'bedrock'",
         id="wrong-provider-kind",
     ),
     pytest.param(
@@ -522,7 +522,7 @@ def test_every_problem_message_is_rendered_with_source_line_and_path() -> None:
     assert error.render() == (
         "test.yaml: 2 problems\n"
         "  test.yaml:3: providers.openai.kind: "
-        "must be 'openai', 'azure_openai', 'openai_compatible', 'anthropic' or 'gemini'\n"
+        "must be 'openai', 'azure_openai', 'openai_compatible', 'anthropic', 'gemini' or 'bedrock'\n"
         "  test.yaml:4: providers.openai.base_url: must not have a query or fragment"
     )
     assert str(error) == error.render()

@@ -109,7 +109,7 @@ def test_cli_help_mentions_api_and_stream_error() -> None:
         cmd = [sys.executable, "-m", *module, "--api", "anthropic", "--help"]
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
         flat = " ".join(out.split())  # argparse wraps help text at the terminal width
-        assert "--api {anthropic,gemini,openai}" in flat and "/v1/messages" in flat
+        assert "--api {anthropic,bedrock,gemini,openai}" in flat and "/v1/messages" in flat
         assert "stream_error_after (N: a streamed answer sends N content deltas" in flat
 
 

@@ -30,6 +30,7 @@ from envoy.type.matcher.v3.http_inputs_pb2 import HttpRequestHeaderMatchInput
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from controlplane.attempt_rewrite import describe
 from controlplane.envoy_api import (
     CLUSTER_TYPE,
     LISTENER_TYPE,
@@ -486,6 +487,40 @@ def test_gemini_targets_take_the_model_in_the_path_the_key_in_its_header_and_alw
         assert request.stream_path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
 
 
+def test_bedrock_targets_are_signed_by_the_extproc_and_their_credentials_hidden_from_reviews() -> None:
+    text = CONFIG.replace(
+        "routes:\n",
+        "  br:\n    kind: bedrock\n    region: eu-west-3\n    access_key_id: AKIDTRANSLATE\n"
+        "    secret_access_key: br-secret-translate\n    session_token: br-token-translate\n"
+        "routes:\n  - model: bed\n"
+        "    targets: [{name: b, provider: br, model: 'anthropic.claude-3-haiku-20240307-v1:0'}]\n",
+        1,
+    )
+    config = load(text)
+    assert config.providers["br"].base_url == "https://bedrock-runtime.eu-west-3.amazonaws.com"
+    entry = rewrite_entry(translate(config), "bed", "b")
+    model = "anthropic.claude-3-haiku-20240307-v1%3A0"
+    assert entry.paths == {"chat": f"/model/{model}/converse", "messages": f"/model/{model}/converse"}
+    assert entry.set_headers == {}, "no credential header: the signature is the ext_proc's"
+    assert {"authorization", "x-amz-date", "x-amz-security-token"} <= set(entry.remove_headers)
+    request = translation_request.decode(entry.translations["chat"])
+    assert request is not None and request.provider_api == "bedrock"
+    assert request.stream_path == f"/model/{model}/converse-stream"
+    signing = dict(parse_qsl(request.sigv4))
+    assert signing == {
+        "host": "bedrock-runtime.eu-west-3.amazonaws.com",
+        "region": "eu-west-3",
+        "service": "bedrock",
+        "access_key_id": "AKIDTRANSLATE",
+        "secret_access_key": "br-secret-translate",
+        "session_token": "br-token-translate",
+    }
+    cluster = clusters_by_name(translate(config))["route/bed"]
+    encoded = endpoint_by_target(cluster, "b")[1].metadata.filter_metadata["switchyard"].fields[REWRITE_METADATA_KEY]
+    described = json.dumps(describe(encoded.string_value))
+    assert "br-secret-translate" not in described and "AKIDTRANSLATE" not in described
+
+
 def test_buffer_limits_follow_max_request_body(config: Config, resources: EnvoyResources) -> None:
     (route_config,) = resources.route_configs
     assert route_config.virtual_hosts[0].request_body_buffer_limit.value == config.max_request_body == 1024 * 1024
@@ -672,7 +707,14 @@ def test_every_endpoint_carries_a_rewrite_for_every_client_endpoint_of_its_clust
 def test_openai_rewrite_sets_bearer_and_removes_other_credentials(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "first")
     assert set_headers(entry) == {"authorization": f"Bearer {OPENAI_KEY}"}
-    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "x-api-key", "x-goog-api-key"]
+    assert sorted(entry.remove_headers) == [
+        "anthropic-version",
+        "api-key",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-api-key",
+        "x-goog-api-key",
+    ]
     assert entry.model == "gpt-4o"
     assert dict(entry.paths) == {
         "chat": "/v1/chat/completions",
@@ -711,6 +753,8 @@ def test_openai_compatible_without_key_sets_nothing_and_removes_every_credential
         "anthropic-version",
         "api-key",
         "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
         "x-api-key",
         "x-goog-api-key",
     ]
@@ -863,6 +907,8 @@ def test_openai_compatible_with_an_empty_optional_key_sends_no_credential() -> N
         "anthropic-version",
         "api-key",
         "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
         "x-api-key",
         "x-goog-api-key",
     ]
@@ -982,7 +1028,13 @@ def test_anthropic_targets_serve_chat_and_messages_with_their_key_and_version_an
     assert set(entry.translations) == {"chat"}
     assert dict(entry.paths) == {"chat": "/v1/messages", "messages": "/v1/messages"}
     assert set_headers(entry) == {"x-api-key": "sk-ant-translate", "anthropic-version": "2023-06-01"}
-    assert sorted(entry.remove_headers) == ["api-key", "authorization", "x-goog-api-key"]
+    assert sorted(entry.remove_headers) == [
+        "api-key",
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-goog-api-key",
+    ]
 
 
 def test_local_replies_take_the_anthropic_shape_for_anthropic_clients(resources: EnvoyResources) -> None:

@@ -1,4 +1,4 @@
-"""OpenAI Chat Completions clients served by a Google Gemini target.
+"""OpenAI Chat Completions clients served by a Google Gemini target (see `extproc/translators/via_anthropic.py`).
 
 Built on the two pairs that exist already rather than a third full translation: a request goes
 OpenAI -> Anthropic (`openai_to_anthropic`) -> Gemini (`anthropic_to_gemini`), and answers, streams and
