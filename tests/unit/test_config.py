@@ -943,3 +943,66 @@ def test_api_keys_never_appear_in_summary_or_repr() -> None:
 def test_summary_says_when_a_provider_has_no_key() -> None:
     text = edit(f"    api_key: {KEY}\n", "").replace("kind: openai", "kind: openai_compatible")
     assert "(no key)" in summarize(load(text), "x.yaml")
+
+
+BEDROCK = """\
+providers:
+  br:
+    kind: bedrock
+    region: us-east-1
+    access_key_id: ${AWS_KEY_ID}
+    secret_access_key: ${AWS_SECRET}
+routes:
+  - model: m
+    targets: [{provider: br, model: "anthropic.claude-3-haiku-20240307-v1:0"}]
+"""
+
+
+def test_bedrock_takes_region_and_credentials_and_derives_its_url() -> None:
+    config = load(BEDROCK, {"AWS_KEY_ID": "AKIDCONFIG", "AWS_SECRET": "bedrock-secret-config"})
+    provider = config.providers["br"]
+    assert (
+        provider.kind is ProviderKind.BEDROCK and provider.base_url == "https://bedrock-runtime.us-east-1.amazonaws.com"
+    )
+    assert provider.secret_access_key is not None and "bedrock-secret-config" not in repr(provider)
+    vpc = load(
+        BEDROCK.replace("region: us-east-1\n", "region: us-east-1\n    base_url: https://vpce-1.example\n"),
+        {"AWS_KEY_ID": "a", "AWS_SECRET": "s"},
+    )
+    assert vpc.providers["br"].base_url == "https://vpce-1.example"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "path", "fragment"),
+    [
+        (
+            BEDROCK.replace("    region: us-east-1\n", ""),
+            2,
+            "providers.br.region",
+            "is missing: bedrock providers need it",
+        ),
+        (BEDROCK.replace("region: us-east-1", "region: 'us east'"), 4, "providers.br.region", "should match pattern"),
+        (BEDROCK, 6, "providers.br.secret_access_key", "variable AWS_SECRET"),
+        (
+            BEDROCK.replace("    region", "    api_key: k\n    region"),
+            4,
+            "providers.br.api_key",
+            "sign with access_key_id",
+        ),
+        (
+            edit(f"    api_key: {KEY}\n", f"    api_key: {KEY}\n    region: us-east-1\n"),
+            6,
+            "providers.openai.region",
+            "only bedrock",
+        ),
+    ],
+)
+def test_bedrock_mistakes_are_reported_at_their_path_and_line(text: str, line: int, path: str, fragment: str) -> None:
+    problem = the_problem(problems_of(text, {"AWS_KEY_ID": "AKIDCONFIG"}), path, fragment)
+    assert problem.line == line
+
+
+def test_bedrock_credentials_are_never_echoed_in_errors() -> None:
+    text = BEDROCK.replace("${AWS_SECRET}", "[not, a, string]")
+    rendered = ConfigError(SOURCE, problems_of(text, {"AWS_KEY_ID": "AKIDCONFIG"})).render()
+    assert "not, a, string" not in rendered and "'not'" not in rendered
