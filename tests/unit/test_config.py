@@ -830,15 +830,28 @@ def test_process_environment_is_used_by_default(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_examples_load() -> None:
-    env = {"OPENAI_API_KEY": "sk-a", "AZURE_OPENAI_KEY": "az-b", "ANTHROPIC_API_KEY": "sk-ant-c"}
+    env = {
+        "OPENAI_API_KEY": "sk-a",
+        "AZURE_OPENAI_KEY": "az-b",
+        "ANTHROPIC_API_KEY": "sk-ant-c",
+        "GEMINI_API_KEY": "g-d",
+        "AWS_ACCESS_KEY_ID": "AKIDE",
+        "AWS_SECRET_ACCESS_KEY": "aws-f",
+    }
     config = load_config(ROOT / "examples" / "switchyard.yaml", environ=env)
-    assert [r.model for r in config.routes] == ["gpt-4", "gpt-4o-ab", "chatgpt-4", "assistant", "fast-chat"]
+    routes = ["gpt-4", "gpt-4o-ab", "chatgpt-4", "assistant", "fast-chat", "resilient", "reasoning"]
+    assert [r.model for r in config.routes] == routes
     assert {n: p.kind for n, p in config.providers.items()} == {
         "openai": ProviderKind.OPENAI,
         "azure": ProviderKind.AZURE_OPENAI,
         "local": ProviderKind.OPENAI_COMPATIBLE,
         "anthropic": ProviderKind.ANTHROPIC,
+        "gemini": ProviderKind.GEMINI,
+        "bedrock": ProviderKind.BEDROCK,
     }
+    resilient = [config.provider_of(t).kind for t in config.routes[5].targets]
+    assert resilient == [ProviderKind.OPENAI, ProviderKind.ANTHROPIC, ProviderKind.BEDROCK, ProviderKind.GEMINI]
+    assert config.providers["bedrock"].session_token is None, "${AWS_SESSION_TOKEN:-} unset: no token"
     assert config.providers["azure"].api_version == "2024-10-21"
     assert [t.display_name for t in config.routes[0].targets] == ["primary", "azure-gpt-4o", "local/llama3.1:8b"]
     assert [t.display_name for t in config.routes[2].targets] == ["primary", "backup"]
@@ -867,6 +880,22 @@ def test_the_reference_example_names_every_missing_key() -> None:
             lines.index("    api_key: ${ANTHROPIC_API_KEY}") + 1,
             "providers.anthropic.api_key",
             "environment variable ANTHROPIC_API_KEY is not set (export it, or write ${ANTHROPIC_API_KEY:-default})",
+        ),
+        (
+            lines.index("    api_key: ${GEMINI_API_KEY}") + 1,
+            "providers.gemini.api_key",
+            "environment variable GEMINI_API_KEY is not set (export it, or write ${GEMINI_API_KEY:-default})",
+        ),
+        (
+            lines.index("    access_key_id: ${AWS_ACCESS_KEY_ID}") + 1,
+            "providers.bedrock.access_key_id",
+            "environment variable AWS_ACCESS_KEY_ID is not set (export it, or write ${AWS_ACCESS_KEY_ID:-default})",
+        ),
+        (
+            lines.index("    secret_access_key: ${AWS_SECRET_ACCESS_KEY}") + 1,
+            "providers.bedrock.secret_access_key",
+            "environment variable AWS_SECRET_ACCESS_KEY is not set "
+            "(export it, or write ${AWS_SECRET_ACCESS_KEY:-default})",
         ),
     ]
 

@@ -62,6 +62,9 @@ EXAMPLE_ENV = {
     "OPENAI_API_KEY": "sk-example-openai-0123",
     "AZURE_OPENAI_KEY": "example-azure-key-4567",
     "ANTHROPIC_API_KEY": "sk-ant-example-89ab",
+    "GEMINI_API_KEY": "example-gemini-key-cdef",
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE0123",
+    "AWS_SECRET_ACCESS_KEY": "example-aws-secret-4567",
 }
 
 OPENAI_KEY = "sk-translate-openai-7f3a9c"
