@@ -1,6 +1,7 @@
 """An attempt whose target speaks another API than the client: the request, and the response on its way
-back, pass through a translator (extproc/translators/). An attempt to a target of the client's own API with
-body rules only has its request body rewritten (`RulesExchange`).
+back, pass through a translator (extproc/translators/), then the target's body rules, and for providers that
+want it a SigV4 signature over the final body (extproc/sigv4.py). An attempt to a target of the client's own
+API with body rules only has its request body rewritten (`RulesExchange`).
 
 Envoy has already rewritten the path and credentials for the target (envoy/lua/attempt_rewrite.lua); what is
 left is the body both ways: Envoy sends this ext_proc the request headers, the whole request body (without

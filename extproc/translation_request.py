@@ -3,8 +3,9 @@
 The Lua upstream filter (envoy/lua/attempt_rewrite.lua) copies this from the picked endpoint's metadata into
 the `x-switchyard-translate` request header on attempts that must be translated, and removes the header on
 every other attempt. Envoy runs the ext_proc only when the header is present, and the ext_proc needs nothing
-else: no table to hold, nothing to wait for after a restart, no provider key. The control plane encodes it
-(`encode`), the ext_proc decodes it (`decode`, cached: there are only as many values as endpoints).
+else: no table to hold, nothing to wait for after a restart, and no provider key, except for providers whose
+requests are signed over the final body (Bedrock: `sigv4`), which only the ext_proc has. The control plane
+encodes it (`encode`), the ext_proc decodes it (`decode`, cached: there are only as many values as endpoints).
 """
 
 from __future__ import annotations
