@@ -137,9 +137,11 @@ def test_bedrock_throttling_moves_on_to_the_next_target(stack: Stack, oa: MockPr
 
 
 def test_anthropic_sdk_streams_from_bedrock(stack: Stack, br: MockProvider) -> None:
+    # oa-first: br-first's Bedrock target may still be parked by the throttling test's 429 (targets are parked
+    # per route), and the OpenAI primary failing over to Bedrock is the case to show anyway.
     client = anthropic.Anthropic(base_url=stack.url, api_key="client-key", max_retries=0)
     with client.messages.stream(
-        model="br-first", max_tokens=32, messages=[{"role": "user", "content": "hello"}]
+        model="oa-first", max_tokens=32, messages=[{"role": "user", "content": "hello"}]
     ) as stream:
         text = "".join(stream.text_stream)
         final = stream.get_final_message()

@@ -108,16 +108,6 @@ def test_anthropic_sdk_streams_from_the_gemini_backup(stack: Stack, gm: MockProv
     assert (sent["path"], sent["query"]) == ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"alt": "sse"})
 
 
-def test_gemini_throttling_reaches_the_anthropic_client_as_a_rate_limit(stack: Stack, gm: MockProvider) -> None:
-    gm.set_rules([{"status": 429}])
-    with pytest.raises(anthropic.RateLimitError) as raised:
-        _anthropic(stack).messages.create(
-            model="assistant", max_tokens=64, messages=[{"role": "user", "content": "hello"}]
-        )
-    assert raised.value.status_code == 429
-    assert raised.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
-
-
 def test_openai_sdk_streams_from_gemini(stack: Stack, gm: MockProvider) -> None:
     client = openai.OpenAI(base_url=stack.url + "/v1", api_key="client-key", max_retries=0)
     chunks = list(
@@ -133,3 +123,14 @@ def test_openai_sdk_streams_from_gemini(stack: Stack, gm: MockProvider) -> None:
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
     (sent,) = gm.requests()
     assert sent["path"].endswith(":streamGenerateContent")
+
+
+def test_gemini_throttling_reaches_the_anthropic_client_as_a_rate_limit(stack: Stack, gm: MockProvider) -> None:
+    # Last in this file: the 429 parks the Gemini target for a second, which would steer the tests after it.
+    gm.set_rules([{"status": 429}])
+    with pytest.raises(anthropic.RateLimitError) as raised:
+        _anthropic(stack).messages.create(
+            model="assistant", max_tokens=64, messages=[{"role": "user", "content": "hello"}]
+        )
+    assert raised.value.status_code == 429
+    assert raised.value.body["error"]["type"] == "rate_limit_error"  # type: ignore[index]
