@@ -4,7 +4,8 @@ The full mock provider (switchyard mock-provider) records and inspects every req
 bottleneck under load; a benchmark must measure the gateway, not the stand-in behind it. This one parses
 just enough HTTP/1.1 (keep-alive, content-length) to answer, echoes the request's model, and can fail
 every request (`--status 502`) or stream (`"stream": true` → SSE). `--api anthropic` answers in Anthropic's
-Messages shape, for the cross-provider variant.
+Messages shape, for the cross-provider variant; `--api bedrock` with a Converse answer (whole answers only; the
+signature is not checked: the full mock does that, this one must not set the pace).
 """
 
 from __future__ import annotations
@@ -58,6 +59,12 @@ def _message(model: bytes) -> bytes:
     )
 
 
+_CONVERSE = (
+    b'{"output":{"message":{"role":"assistant","content":[{"text":"ok"}]}},"stopReason":"end_turn",'
+    b'"usage":{"inputTokens":9,"outputTokens":1,"totalTokens":10},"metrics":{"latencyMs":1}}'
+)
+
+
 def _message_events(model: bytes, chunks: int = 5) -> bytes:
     def event(name: bytes, data: bytes) -> bytes:
         return b"event: %s\ndata: %s\n\n" % (name, data)
@@ -87,9 +94,9 @@ _ERROR = _response(502, b'{"error":{"message":"bench primary down","type":"serve
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, fail_status: int, anthropic: bool) -> None:
+    def __init__(self, fail_status: int, api: str) -> None:
         self.fail_status = fail_status
-        self.anthropic = anthropic
+        self.api = api
         self.buffer = bytearray()
         self.transport: asyncio.Transport | None = None
 
@@ -117,16 +124,18 @@ class _Connection(asyncio.Protocol):
             return _ERROR
         found = _MODEL.search(body)
         model = found.group(1) if found else b"unknown"
-        if self.anthropic:
+        if self.api == "bedrock":
+            return _response(200, _CONVERSE)
+        if self.api == "anthropic":
             return _message_events(model) if _STREAM.search(body) else _response(200, _message(model))
         if _STREAM.search(body):
             return _sse(model)
         return _response(200, _completion(model))
 
 
-async def serve(port: int, fail_status: int, anthropic: bool = False) -> None:
+async def serve(port: int, fail_status: int, api: str = "openai") -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Connection(fail_status, anthropic), "127.0.0.1", port, backlog=4096)
+    server = await loop.create_server(lambda: _Connection(fail_status, api), "127.0.0.1", port, backlog=4096)
     print(f"fast-mock listening on http://127.0.0.1:{port}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -139,9 +148,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--status", type=int, default=0, help="answer every request with this status (e.g. 502)")
-    parser.add_argument("--api", choices=("openai", "anthropic"), default="openai", help="the answers' shape")
+    parser.add_argument(
+        "--api", choices=("openai", "anthropic", "bedrock"), default="openai", help="the answers' shape"
+    )
     args = parser.parse_args()
-    asyncio.run(serve(args.port, args.status, args.api == "anthropic"))
+    asyncio.run(serve(args.port, args.status, args.api))
 
 
 if __name__ == "__main__":

@@ -118,7 +118,7 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-def _switchyard_config(listen: int, ok_url: str, fail_url: str, anthropic_url: str) -> str:
+def _switchyard_config(listen: int, ok_url: str, fail_url: str, anthropic_url: str, bedrock_url: str) -> str:
     return f"""
 listen: 127.0.0.1:{listen}
 max_request_body: 4MiB
@@ -126,7 +126,11 @@ providers:
   ok: {{kind: openai, base_url: "{ok_url}", api_key: sk-bench}}
   down: {{kind: openai, base_url: "{fail_url}", api_key: sk-bench}}
   claude: {{kind: anthropic, base_url: "{anthropic_url}", api_key: sk-bench}}
+  bedrock: {{kind: bedrock, region: us-east-1, base_url: "{bedrock_url}", access_key_id: AKIDBENCH,
+             secret_access_key: bench-secret}}
 routes:
+  - model: bench-bedrock
+    targets: [{{name: bedrock, provider: bedrock, model: "anthropic.claude-bench-v1:0"}}]
   - model: bench-cross
     targets: [{{name: claude, provider: claude, model: renamed-claude}}]
   - model: bench-direct
@@ -271,15 +275,18 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         anthropic_port = free_port()
         claude = stack.enter_context(_process([sys.executable, "-m", "bench.fast_mock", "--port", str(anthropic_port),
                                                "--api", "anthropic"], work / "mock-anthropic.log"))  # fmt: skip
+        bedrock_port = free_port()
+        bedrock = stack.enter_context(_process([sys.executable, "-m", "bench.fast_mock", "--port", str(bedrock_port),
+                                                "--api", "bedrock"], work / "mock-bedrock.log"))  # fmt: skip
         ok_url, fail_url = f"http://127.0.0.1:{ok_port}", f"http://127.0.0.1:{fail_port}"
-        anthropic_url = f"http://127.0.0.1:{anthropic_port}"
-        for url in (ok_url, anthropic_url):
+        anthropic_url, bedrock_url = f"http://127.0.0.1:{anthropic_port}", f"http://127.0.0.1:{bedrock_port}"
+        for url in (ok_url, anthropic_url, bedrock_url):
             _wait_http(url + "/", 10)
         _wait_http(fail_url + "/", 10, lambda r: True)
         mock_pids = [ok.pid]
-        config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url)
+        config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url)
         full_url, full_pids = stack.enter_context(_switchyard("switchyard", config, work, rewrite=True))
-        floor_config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url)
+        floor_config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url)
         floor_url, floor_pids = stack.enter_context(_switchyard("floor", floor_config, work, rewrite=False))
         variants = [
             Variant("A", "direct to mock", ok_url, "renamed-primary", lambda: mock_pids),
@@ -292,6 +299,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             Variant("X", "cross-provider", full_url, "bench-cross", lambda: [claude.pid, *full_pids()]),
             # A same-API attempt on a route with a translating target: the matcher skips the ext_proc.
             Variant("M", "mixed route, same API", full_url, "bench-mixed", lambda: [*mock_pids, *full_pids()]),
+            # An OpenAI client served by Bedrock: translated twice over (via the Anthropic shape) and signed.
+            Variant("XB", "Bedrock (SigV4)", full_url, "bench-bedrock", lambda: [bedrock.pid, *full_pids()]),
         ]
         _check(variants[0], "renamed-primary")
         _check(variants[1], "bench-direct")  # no rewrite: the mock echoes the client's model
@@ -299,6 +308,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _check(variants[3], "renamed-backup", "backup")
         _check(variants[4], "bench-cross", "claude")  # translated back: the client's own model
         _check(variants[5], "renamed-primary", "primary")
+        _check(variants[6], "bench-bedrock", "bedrock")
         if not args.skip_litellm:
             variants.extend(_litellm_variants(stack, work, ok_url, fail_url))
 
@@ -492,6 +502,8 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
     # what the skipped ext_proc filter costs a same-API attempt on a route that mixes APIs
     ratios["M_added_over_C_p50_ms"] = (variants["M"]["latency"]["p50"] - c["p50"]) / 1000
     ratios["M_over_C_throughput"] = best["M"] / best["C"]
+    # what a Bedrock attempt costs over an Anthropic-translated one: the second translation and SigV4
+    ratios["XB_added_over_X_p50_ms"] = (variants["XB"]["latency"]["p50"] - variants["X"]["latency"]["p50"]) / 1000
     if "E" in variants:
         e = variants["E"]["latency"]
         ratios["C_over_E_throughput"] = best["C"] / best["E"]

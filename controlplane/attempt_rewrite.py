@@ -17,10 +17,11 @@ import json
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from urllib.parse import parse_qsl, quote
+from urllib.parse import parse_qsl, quote, urlencode
 
-from controlplane.providers import ADAPTERS, MANAGED_HEADERS
+from controlplane.providers import ADAPTERS, MANAGED_HEADERS, SIGNATURE_HEADERS
 from controlplane.serving_groups import ServingGroup
+from extproc import body_rules
 from extproc.translation_request import TranslationRequest
 from switchyard.config import ClientEndpoint, Config, Route, Target
 
@@ -71,6 +72,11 @@ def target_rewrite(
         for e in ClientEndpoint
         if e in endpoints and (path := adapter.upstream_path(e, target, provider)) is not None
     }
+    rules = _encoded_body_rules(target)
+    signing = adapter.signing(provider)
+    sigv4 = urlencode(signing, quote_via=quote) if signing else ""
+    # The ext_proc gets the attempts to a target of another API (translation, then the target's body rules)
+    # and the same-API attempts to a target with body rules ("rules only"); every other attempt skips it.
     translations = {
         endpoint: TranslationRequest(
             client_api=ClientEndpoint(endpoint).api,
@@ -79,18 +85,27 @@ def target_rewrite(
             client_model=route.model,
             route=route.model,
             target=target.display_name,
+            body_rules=rules,
+            stream_path=adapter.stream_path(ClientEndpoint(endpoint), target, provider) or "",
+            sigv4=sigv4,
         )
         for endpoint in paths
-        if ClientEndpoint(endpoint).api != adapter.api
+        if rules or ClientEndpoint(endpoint).api != adapter.api
     }
     return TargetRewrite(
         paths=MappingProxyType(paths),
         set_headers=MappingProxyType(headers),
-        remove_headers=tuple(h for h in MANAGED_HEADERS if h not in headers),
+        remove_headers=tuple(h for h in (*MANAGED_HEADERS, *SIGNATURE_HEADERS) if h not in headers),
         body_model="" if model in ("", route.model) else json.dumps(model, ensure_ascii=False),
         fix_length=fix_length,
         translations=MappingProxyType(translations),
     )
+
+
+def _encoded_body_rules(target: Target) -> str:
+    if target.body is None or target.body.is_empty:
+        return ""
+    return body_rules.encode(target.body.model_dump(mode="json", exclude_defaults=True))
 
 
 def group_rewrites(config: Config, group: ServingGroup) -> tuple[TargetRewrite, ...]:
@@ -106,13 +121,26 @@ def group_rewrites(config: Config, group: ServingGroup) -> tuple[TargetRewrite, 
 
 
 def needs_translation(rewrites: tuple[TargetRewrite, ...]) -> bool:
-    """Whether the cluster needs the ext_proc at all: only for attempts to a target of another API."""
+    """Whether the cluster needs the ext_proc at all: only for attempts to a target of another API, or to a
+    target with body rules."""
     return any(r.translations for r in rewrites)
 
 
 def describe(encoded: str) -> dict[str, str]:
-    """An encoded rewrite as readable pairs, header values hidden: for the golden file and reviews."""
+    """An encoded rewrite as readable pairs, header values and signing credentials hidden: for the golden file
+    and reviews."""
     return {
-        name: REDACTED if name.startswith("set.") else value
+        name: REDACTED
+        if name.startswith("set.")
+        else _without_credentials(value)
+        if name.startswith("translate.")
+        else value
         for name, value in parse_qsl(encoded, keep_blank_values=True)
     }
+
+
+def _without_credentials(translation: str) -> str:
+    fields = dict(parse_qsl(translation, keep_blank_values=True))
+    if "sigv4" in fields:
+        fields["sigv4"] = REDACTED
+    return urlencode(fields, quote_via=quote)

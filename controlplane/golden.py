@@ -41,6 +41,9 @@ FAKE_ENV: dict[str, str] = {
     "OPENAI_API_KEY": "sk-golden-openai",
     "AZURE_OPENAI_KEY": "golden-azure-key",
     "ANTHROPIC_API_KEY": "sk-ant-golden",
+    "GEMINI_API_KEY": "golden-gemini-key",
+    "AWS_ACCESS_KEY_ID": "AKIDGOLDEN",
+    "AWS_SECRET_ACCESS_KEY": "golden-aws-secret",
 }
 LUA_SOURCE = "<inline: envoy/lua/attempt_rewrite.lua>"
 

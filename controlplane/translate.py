@@ -634,6 +634,8 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
             # Deliberate: an untranslated body would reach a provider of another API. A local reply from an
             # upstream filter is never retried, so keep the ext_proc up.
             failure_mode_allow=False,
+            # A same-API attempt that only has body rules applied skips the response (extproc/exchange.py).
+            allow_mode_override=True,
             message_timeout=_seconds(settings.extproc_message_timeout_s),
             # Only translated attempts get here (the matcher below), and each needs its body and the response.
             # The ext_proc reports what it measured (time to first token, output tokens) into the answer log.

@@ -15,7 +15,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from extproc import translation_request
-from extproc.exchange import TranslatedExchange
+from extproc.exchange import RulesExchange, TranslatedExchange
 from extproc.replies import CONTINUE_HEADERS
 from extproc.translators import translator_for
 from switchyard.addresses import bind_grpc
@@ -32,12 +32,12 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     async def Process(
         self, request_iterator: AsyncIterator[ep.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ep.ProcessingResponse]:
-        exchange: TranslatedExchange | None = None
+        exchange: TranslatedExchange | RulesExchange | None = None
         async for request in request_iterator:
             kind = request.WhichOneof("request")
             if exchange is not None:
                 yield _translated(exchange, request, kind)
-                if kind == "response_body" and request.response_body.end_of_stream:
+                if exchange.finished:
                     # Done: end the stream ourselves rather than wait for Envoy to cancel it. grpc.aio leaks
                     # native memory on every cancelled call (grpc/grpc#43360), about 100 bytes a request.
                     return
@@ -47,7 +47,7 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
                     # Envoy only sends attempts carrying the header: anything else goes on as it is.
                     yield CONTINUE_HEADERS
                 else:
-                    yield exchange.on_request_headers()
+                    yield exchange.on_request_headers(request.request_headers)
             else:
                 # Envoy waits for an answer to every message: anything unexpected is let through unchanged
                 # rather than left to time out.
@@ -55,7 +55,7 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
                 yield _PASS_THROUGH[kind or "request_headers"]
 
 
-def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | None:
+def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange | None:
     value = next(
         (
             h.raw_value.decode("latin-1") if h.raw_value else h.value
@@ -72,11 +72,13 @@ def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | None:
         return None
     translator = translator_for(request.client_api, request.provider_api)
     if translator is None:
-        return None
+        return RulesExchange(request) if request.body_rules else None
     return TranslatedExchange(request, translator)
 
 
-def _translated(exchange: TranslatedExchange, request: ep.ProcessingRequest, kind: str | None) -> ep.ProcessingResponse:
+def _translated(
+    exchange: TranslatedExchange | RulesExchange, request: ep.ProcessingRequest, kind: str | None
+) -> ep.ProcessingResponse:
     if kind == "request_body":
         return exchange.on_request_body(request.request_body.body)
     if kind == "response_headers":

@@ -16,7 +16,7 @@ def summarize(config: Config, source: str) -> str:
     ]
     width = max(len(n) for n in config.providers)
     for name, provider in config.providers.items():
-        key = "key set" if provider.api_key is not None else "no key"
+        key = "key set" if provider.api_key is not None or provider.secret_access_key is not None else "no key"
         extra = f", api-version {provider.api_version}" if provider.api_version else ""
         lines.append(f"  {name:<{width}}  {provider.kind.value:<17} {redact_url(provider.base_url)}  ({key}{extra})")
     lines.append("routes:")

@@ -6,8 +6,8 @@ answers on every attempt without knowing which provider it talks to.
 
 from __future__ import annotations
 
-from controlplane.providers import anthropic, azure_openai, openai, openai_compatible
-from controlplane.providers.base import MANAGED_HEADERS, ProviderAdapter
+from controlplane.providers import anthropic, azure_openai, bedrock, gemini, openai, openai_compatible
+from controlplane.providers.base import MANAGED_HEADERS, SIGNATURE_HEADERS, ProviderAdapter
 from switchyard.config import ProviderKind
 
 ADAPTERS: dict[ProviderKind, ProviderAdapter] = {
@@ -15,6 +15,8 @@ ADAPTERS: dict[ProviderKind, ProviderAdapter] = {
     ProviderKind.AZURE_OPENAI: azure_openai.ADAPTER,
     ProviderKind.OPENAI_COMPATIBLE: openai_compatible.ADAPTER,
     ProviderKind.ANTHROPIC: anthropic.ADAPTER,
+    ProviderKind.GEMINI: gemini.ADAPTER,
+    ProviderKind.BEDROCK: bedrock.ADAPTER,
 }
 
-__all__ = ["ADAPTERS", "MANAGED_HEADERS", "ProviderAdapter"]
+__all__ = ["ADAPTERS", "MANAGED_HEADERS", "SIGNATURE_HEADERS", "ProviderAdapter"]

@@ -24,6 +24,9 @@ class AnthropicAdapter:
             return provider.path_prefix + target.suffix
         return join_path(provider, "/v1/messages")
 
+    def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        return None  # the body's `stream: true` asks for a stream
+
     def auth_headers(self, provider: Provider) -> dict[str, str]:
         version = {"anthropic-version": provider.api_version or DEFAULT_API_VERSION}
         if provider.api_key is None:
@@ -32,6 +35,9 @@ class AnthropicAdapter:
 
     def body_model(self, target: Target) -> str:
         return target.model
+
+    def signing(self, provider: Provider) -> dict[str, str]:
+        return {}
 
 
 ADAPTER = AnthropicAdapter()

@@ -28,6 +28,9 @@ class AzureOpenAIAdapter:
             return path
         return f"{path}{'&' if '?' in path else '?'}api-version={version}"
 
+    def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        return None  # the body's `stream: true` asks for a stream
+
     def auth_headers(self, provider: Provider) -> dict[str, str]:
         if provider.api_key is None:
             return {}
@@ -36,6 +39,9 @@ class AzureOpenAIAdapter:
     def body_model(self, target: Target) -> str:
         # Azure picks the model from the deployment in the path; the body's model is ignored but harmless.
         return target.model
+
+    def signing(self, provider: Provider) -> dict[str, str]:
+        return {}
 
 
 ADAPTER = AzureOpenAIAdapter()

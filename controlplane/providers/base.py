@@ -9,7 +9,10 @@ from switchyard.config import ClientEndpoint, Provider, Target
 # Every header any provider adapter sets: credentials, and the API version Anthropic wants. Each attempt
 # removes the ones its target does not set, so a backup never receives the primary's key (Envoy keeps header
 # changes across retries) and no provider ever receives the client's own gateway credentials.
-MANAGED_HEADERS = ("authorization", "api-key", "x-api-key", "anthropic-version")
+MANAGED_HEADERS = ("authorization", "api-key", "x-api-key", "anthropic-version", "x-goog-api-key")
+# Headers the ext_proc's SigV4 signature adds (Bedrock); every attempt removes them, like the credentials, so
+# a later attempt to another provider does not carry a signature for the earlier one.
+SIGNATURE_HEADERS = ("x-amz-date", "x-amz-security-token")
 
 
 class ProviderAdapter(Protocol):
@@ -22,12 +25,23 @@ class ProviderAdapter(Protocol):
         equivalent (an Anthropic target for an embeddings call)."""
         ...
 
+    def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        """The upstream :path for a streamed call, when the provider streams at another path than
+        `upstream_path` (Gemini); None when the body alone asks for a stream. Only translated attempts may
+        have one: the ext_proc, which reads the body, switches the path (extproc/exchange.py)."""
+        ...
+
     def auth_headers(self, provider: Provider) -> dict[str, str]:
         """Headers carrying the provider credential; empty when the provider needs none."""
         ...
 
     def body_model(self, target: Target) -> str:
         """The `model` to write into the request body; empty to leave the body untouched."""
+        ...
+
+    def signing(self, provider: Provider) -> dict[str, str]:
+        """For providers whose requests are signed over the final body (AWS SigV4): what the ext_proc signs
+        with (`extproc/sigv4.py`); empty for providers that take a key in a header."""
         ...
 
 

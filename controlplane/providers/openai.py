@@ -16,6 +16,9 @@ class OpenAIAdapter:
             endpoint = ClientEndpoint.CHAT
         return join_path(provider, endpoint.path)
 
+    def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        return None  # the body's `stream: true` asks for a stream
+
     def auth_headers(self, provider: Provider) -> dict[str, str]:
         if provider.api_key is None:
             return {}
@@ -23,6 +26,9 @@ class OpenAIAdapter:
 
     def body_model(self, target: Target) -> str:
         return target.model
+
+    def signing(self, provider: Provider) -> dict[str, str]:
+        return {}
 
 
 ADAPTER = OpenAIAdapter()

@@ -132,8 +132,19 @@ def parameters_that_may_not_translate() -> frozenset[str]:
 @cache
 def _translators() -> dict[tuple[str, str], Translator]:
     # The pair modules import this one for the interface, so they are imported on first use rather than here.
+    from extproc.translators.anthropic_to_bedrock import AnthropicToBedrock
+    from extproc.translators.anthropic_to_gemini import AnthropicToGemini
     from extproc.translators.anthropic_to_openai import AnthropicToOpenAI
     from extproc.translators.openai_to_anthropic import OpenAIToAnthropic
+    from extproc.translators.openai_to_bedrock import OpenAIToBedrock
+    from extproc.translators.openai_to_gemini import OpenAIToGemini
 
-    translators: tuple[Translator, ...] = (OpenAIToAnthropic(), AnthropicToOpenAI())
+    translators: tuple[Translator, ...] = (
+        OpenAIToAnthropic(),
+        AnthropicToOpenAI(),
+        OpenAIToGemini(),
+        AnthropicToGemini(),
+        OpenAIToBedrock(),
+        AnthropicToBedrock(),
+    )
     return {(t.client_api, t.provider_api): t for t in translators}

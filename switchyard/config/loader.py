@@ -12,12 +12,12 @@ from pydantic import ValidationError
 
 from switchyard.config import semantics
 from switchyard.config.errors import ConfigError, ConfigProblem
-from switchyard.config.model import Config, Health, Price, Provider, Route, SeedTarget, Target
+from switchyard.config.model import BodyRules, Config, Health, Price, Provider, Route, SeedTarget, Target
 from switchyard.config.yaml_source import LocatedYaml, Path, render_path
 
-_SECRET_KEYS = frozenset({"api_key"})
+_SECRET_KEYS = frozenset({"api_key", "access_key_id", "secret_access_key", "session_token"})
 _KNOWN_KEYS = sorted(
-    {f for model in (Config, Provider, Route, Target, SeedTarget, Health, Price) for f in model.model_fields}
+    {f for model in (Config, Provider, Route, Target, SeedTarget, Health, Price, BodyRules) for f in model.model_fields}
 )
 
 

@@ -43,6 +43,8 @@ class ProviderKind(StrEnum):
     AZURE_OPENAI = "azure_openai"
     OPENAI_COMPATIBLE = "openai_compatible"
     ANTHROPIC = "anthropic"
+    GEMINI = "gemini"
+    BEDROCK = "bedrock"
 
 
 class Strategy(StrEnum):
@@ -100,6 +102,26 @@ class Provider(_Strict):
         default=None,
         description="azure_openai: the api-version query parameter; anthropic: the anthropic-version header",
     )
+    # bedrock: every attempt is signed (SigV4) with these, by the ext_proc, once its body is final
+    region: str | None = Field(default=None, pattern=r"^[a-z]{2}(-[a-z0-9]+)+$")
+    access_key_id: SecretStr | None = None
+    secret_access_key: SecretStr | None = None
+    session_token: SecretStr | None = None
+
+    @model_validator(mode="before")
+    @classmethod
+    def _bedrock_default_url(cls, data: Any) -> Any:
+        """Bedrock's endpoint follows from the region; `base_url` is only for VPC endpoints (and tests)."""
+        if isinstance(data, dict) and data.get("kind") == "bedrock" and "base_url" not in data:
+            region = data.get("region")
+            if isinstance(region, str) and region:
+                return {**data, "base_url": f"https://bedrock-runtime.{region}.amazonaws.com"}
+        return data
+
+    @field_validator("session_token", mode="before")
+    @classmethod
+    def _blank_token_is_no_token(cls, value: Any) -> Any:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("api_key", mode="before")
     @classmethod
@@ -160,6 +182,59 @@ class Price(_Strict):
     output: float = Field(ge=0)
 
 
+BodyKey = Annotated[str, Field(min_length=1)]
+# The top-level member a body rule must never remove or replace: the target's `model` already says what it is.
+_PROTECTED = "model"
+
+
+class BodyRules(_Strict):
+    """Per-target fix-ups of the request body, applied by the ext_proc on attempts to that target only.
+
+    Top-level members only, in this order: `rename`, `drop`, `default` (only where absent or null), `set`,
+    `cap` (numbers above the cap are lowered; absent ones stay absent). For the provider's body: on an
+    attempt translated to another API, after the translation."""
+
+    drop: tuple[BodyKey, ...] = ()
+    rename: dict[BodyKey, BodyKey] = Field(default_factory=dict)
+    set: dict[BodyKey, Any] = Field(default_factory=dict)
+    default: dict[BodyKey, Any] = Field(default_factory=dict)
+    cap: dict[BodyKey, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
+
+    @field_validator("drop")
+    @classmethod
+    def _keeps_model_drop(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        if _PROTECTED in value:
+            raise ValueError("would remove `model` (the target's `model` sets it)")
+        return value
+
+    @field_validator("rename")
+    @classmethod
+    def _keeps_model_rename(cls, value: dict[str, str]) -> dict[str, str]:
+        if _PROTECTED in value:
+            raise ValueError("would remove `model` (the target's `model` sets it)")
+        if _PROTECTED in value.values():
+            raise ValueError("would replace `model` (the target's `model` sets it)")
+        return value
+
+    @field_validator("set", "default")
+    @classmethod
+    def _keeps_model_values(cls, value: dict[str, Any]) -> dict[str, Any]:
+        if _PROTECTED in value:
+            raise ValueError("would replace `model` (the target's `model` sets it)")
+        return value
+
+    @field_validator("cap")
+    @classmethod
+    def _no_model_cap(cls, value: dict[str, int]) -> dict[str, int]:
+        if _PROTECTED in value:
+            raise ValueError("`model` is not a number")
+        return value
+
+    @property
+    def is_empty(self) -> bool:
+        return not (self.drop or self.rename or self.set or self.default or self.cap)
+
+
 class Target(_Strict):
     name: str | None = Field(default=None, min_length=1)
     provider: str = Field(min_length=1)
@@ -168,6 +243,7 @@ class Target(_Strict):
     priority: int | None = Field(default=None, ge=0, le=127)
     weight: int = Field(default=1, ge=1, le=1000)
     price: Price | None = None
+    body: BodyRules | None = None
 
     @field_validator("suffix")
     @classmethod

@@ -19,6 +19,7 @@ _KEY_EXAMPLE = {
     "openai": "${OPENAI_API_KEY}",
     "azure_openai": "${AZURE_OPENAI_KEY}",
     "anthropic": "${ANTHROPIC_API_KEY}",
+    "gemini": "${GEMINI_API_KEY}",
 }
 
 
@@ -93,11 +94,35 @@ def _check_providers(providers: dict[str, Any]) -> list[Problem]:
             problems.append(
                 (("providers", name, "api_version"), "only azure_openai and anthropic providers take api_version")
             )
+        problems.extend(_check_bedrock(name, provider, kind))
     return problems
 
 
-_KINDS = ("openai", "azure_openai", "openai_compatible", "anthropic")
-_KEY_REQUIRED = ("openai", "azure_openai", "anthropic")
+def _check_bedrock(name: str, provider: dict[str, Any], kind: Any) -> list[Problem]:
+    problems: list[Problem] = []
+    if kind == "bedrock":
+        for key in _BEDROCK_REQUIRED:
+            value = provider.get(key)
+            if value is None or (isinstance(value, str) and not value.strip()):
+                problem = "is empty" if key in provider else "is missing"
+                example = "us-east-1" if key == "region" else f"${{AWS_{key.upper()}}}"
+                problems.append((("providers", name, key), f"{problem}: bedrock providers need it (e.g. {example})"))
+        if "api_key" in provider:
+            problems.append(
+                (("providers", name, "api_key"), "bedrock providers sign with access_key_id and secret_access_key")
+            )
+    elif isinstance(kind, str) and kind in _KINDS:
+        problems.extend(
+            (("providers", name, key), "only bedrock providers take this") for key in _BEDROCK_ONLY if key in provider
+        )
+    return problems
+
+
+_KINDS = ("openai", "azure_openai", "openai_compatible", "anthropic", "gemini", "bedrock")
+# bedrock's settings: the region and the credentials every attempt is signed with (SigV4)
+_BEDROCK_REQUIRED = ("region", "access_key_id", "secret_access_key")
+_BEDROCK_ONLY = ("region", "access_key_id", "secret_access_key", "session_token")
+_KEY_REQUIRED = ("openai", "azure_openai", "anthropic", "gemini")
 _VERSIONED = ("azure_openai", "anthropic")
 
 

@@ -8,11 +8,11 @@ headers and pacing, which is what keeps failure injection identical across APIs.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from switchyard.mock_provider import anthropic_responses, responses
+from switchyard.mock_provider import anthropic_responses, bedrock_responses, gemini_responses, responses
 
 
 @dataclass(frozen=True, slots=True)
@@ -27,6 +27,11 @@ class Call:
     size: int
     seq: int
     completion_tokens: int | None = None
+    # as received, for APIs that check a signature over them (Bedrock): lower-cased headers, the path
+    # before percent-decoding (query included), the body's bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
+    raw_path: str = ""
+    raw_body: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,6 +40,7 @@ class Reply:
 
     status: int
     body: bytes
+    headers: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +54,7 @@ class Stream:
     paced: Sequence[bytes]
     tail: Sequence[bytes]
     deltas: int
+    content_type: str = "text/event-stream"
 
 
 class Api(Protocol):
@@ -165,7 +172,118 @@ class AnthropicApi:
         return Reply(200, anthropic_responses.message(msg_id, self.name, call.model, tokens, call.completion_tokens))
 
 
-APIS: dict[str, Callable[[str, int], Api]] = {"openai": OpenAIApi, "anthropic": AnthropicApi}
+class GeminiApi:
+    """Google's Gemini API: ``POST .../models/{model}:generateContent`` and ``:streamGenerateContent``
+    (served as SSE, as with ``?alt=sse``); the model comes from the path."""
+
+    def __init__(self, name: str, stream_chunks: int) -> None:
+        self.name = name
+        self.stream_chunks = stream_chunks
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return gemini_responses.error_body(status, message)
+
+    def stream_error(self, message: str) -> bytes:
+        return gemini_responses.stream_error_event(message)
+
+    def answer(self, call: Call) -> Reply | Stream:
+        method, path = call.method, call.path
+        streaming = path.endswith(":streamGenerateContent")
+        if method != "POST" or not (streaming or path.endswith(":generateContent")):
+            return Reply(404, self.error_body(404, f"Unknown request URL: {method} {path}"))
+        if call.malformed or not isinstance(call.body, dict):
+            return Reply(400, self.error_body(400, "Invalid JSON payload received."))
+        contents = call.body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            return Reply(400, self.error_body(400, "* GenerateContentRequest.contents: contents is not specified"))
+        if "model" in call.body or "messages" in call.body:
+            unknown = "model" if "model" in call.body else "messages"
+            return Reply(400, self.error_body(400, f'Invalid JSON payload received. Unknown name "{unknown}"'))
+        response_id = f"{self.name}-{call.seq}"
+        tokens = responses.estimate_prompt_tokens(call.size)
+        if streaming:
+            paced, tail = gemini_responses.stream_events(
+                response_id=response_id,
+                name=self.name,
+                model=call.model,
+                chunks=self.stream_chunks,
+                prompt_tokens=tokens,
+                completion_tokens=call.completion_tokens,
+            )
+            return Stream(head=(), paced=paced, tail=tail, deltas=len(paced))
+        return Reply(200, gemini_responses.response(response_id, self.name, call.model, tokens, call.completion_tokens))
+
+
+class BedrockApi:
+    """AWS Bedrock Runtime's Converse API: ``POST /model/{modelId}/converse`` and ``/converse-stream`` (AWS's
+    binary event stream). Like AWS, it answers 403 before anything else when the SigV4 signature is not the
+    test credential's (:mod:`bedrock_responses`)."""
+
+    def __init__(self, name: str, stream_chunks: int) -> None:
+        self.name = name
+        self.stream_chunks = stream_chunks
+
+    def error_body(self, status: int, message: str) -> bytes:
+        return bedrock_responses.error_body(status, message)
+
+    def stream_error(self, message: str) -> bytes:
+        return bedrock_responses.stream_error_event(message)
+
+    def _error(self, status: int, kind: str, message: str) -> Reply:
+        return Reply(status, self.error_body(status, message), {"x-amzn-errortype": kind})
+
+    def answer(self, call: Call) -> Reply | Stream:
+        problem = bedrock_responses.signature_problem(call.method, call.raw_path, call.headers, call.raw_body)
+        if problem is not None:
+            return self._error(403, *problem)
+        streaming = call.path.endswith("/converse-stream")
+        if (
+            call.method != "POST"
+            or not call.path.startswith("/model/")
+            or not (streaming or call.path.endswith("/converse"))
+        ):
+            return self._error(404, "UnknownOperationException", f"Unknown operation: {call.method} {call.path}")
+        if call.malformed or not isinstance(call.body, dict):
+            return self._error(400, "SerializationException", "The request body is not valid JSON.")
+        extraneous = sorted(set(call.body) - _CONVERSE_FIELDS)
+        if extraneous:
+            return self._error(400, "ValidationException", f"extraneous key [{extraneous[0]}] is not permitted")
+        if not isinstance(call.body.get("messages"), list) or not call.body["messages"]:
+            return self._error(400, "ValidationException", "A conversation must start with a user message.")
+        tokens = responses.estimate_prompt_tokens(call.size)
+        if streaming:
+            head, paced, tail = bedrock_responses.stream_events(
+                name=self.name,
+                model=call.model,
+                chunks=self.stream_chunks,
+                input_tokens=tokens,
+                completion_tokens=call.completion_tokens,
+            )
+            return Stream(head, paced, tail, len(paced), content_type="application/vnd.amazon.eventstream")
+        return Reply(200, bedrock_responses.response(self.name, call.model, tokens, call.completion_tokens))
+
+
+_CONVERSE_FIELDS = frozenset(
+    {
+        "messages",
+        "system",
+        "inferenceConfig",
+        "toolConfig",
+        "guardrailConfig",
+        "additionalModelRequestFields",
+        "additionalModelResponseFieldPaths",
+        "promptVariables",
+        "requestMetadata",
+        "performanceConfig",
+    }
+)
+
+APIS: dict[str, Callable[[str, int], Api]] = {
+    "openai": OpenAIApi,
+    "anthropic": AnthropicApi,
+    "gemini": GeminiApi,
+    "bedrock": BedrockApi,
+}
 
 
 def make_api(kind: str, name: str, stream_chunks: int) -> Api:

@@ -62,8 +62,11 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         choices=sorted(APIS),
         default="openai",
         help="wire API to speak: openai (/v1/chat/completions, /v1/completions, /v1/embeddings, /v1/models) "
-        "or anthropic (/v1/messages, /v1/models; Anthropic error and SSE event shapes); rules, admin "
-        "endpoints and recording are the same for both (default: %(default)s)",
+        "or anthropic (/v1/messages, /v1/models; Anthropic error and SSE event shapes) "
+        "or gemini (.../models/MODEL:generateContent and :streamGenerateContent as SSE; Google error shapes) "
+        "or bedrock (/model/MODEL/converse and /converse-stream as AWS event stream; checks the SigV4 signature "
+        "against the mock's test credential and answers 403 like AWS when it is wrong); "
+        "rules, admin endpoints and recording are the same for all (default: %(default)s)",
     )
     parser.add_argument(
         "--rule",

@@ -73,8 +73,12 @@ class Recorded:
 
 
 def path_model(path: str) -> str | None:
-    """Azure deployment or legacy engine name, used when the body carries no model."""
+    """Azure deployment, legacy engine or Gemini model name, used when the body carries no model."""
     parts = path.split("/")
+    if len(parts) >= 2 and parts[-2] == "models" and ":" in parts[-1]:
+        return parts[-1].split(":", 1)[0] or None  # Gemini: .../models/{model}:{method}
+    if len(parts) >= 4 and parts[-3] == "model" and parts[-1] in ("converse", "converse-stream"):
+        return parts[-2] or None  # Bedrock: /model/{modelId}/converse
     for marker in ("deployments", "engines"):
         if marker in parts:
             i = parts.index(marker) + 1
@@ -167,11 +171,14 @@ class MockProvider:
             size=len(raw),
             seq=seq,
             completion_tokens=None if rule is None else rule.completion_tokens,
+            headers={k.lower(): v for k, v in request.headers.items()},
+            raw_path=request.raw_path,
+            raw_body=raw,
         )
         answer = self.api.answer(call)
         if isinstance(answer, Stream):
             return await self._stream(request, answer, None if rule is None else rule.stream_error_after)
-        return self._json(answer.status, answer.body)
+        return self._json(answer.status, answer.body, dict(answer.headers) or None)
 
     async def _stream(self, request: web.Request, stream: Stream, error_after: int | None) -> web.StreamResponse:
         paced, tail = stream.paced, stream.tail
@@ -180,7 +187,7 @@ class MockProvider:
             error = self.api.stream_error(f"mock-provider {self.settings.name}: injected stream error")
             paced, tail = [*paced[: min(error_after, stream.deltas)], error], ()
         resp = web.StreamResponse(
-            headers={**self._headers, "content-type": "text/event-stream", "cache-control": "no-cache"}
+            headers={**self._headers, "content-type": stream.content_type, "cache-control": "no-cache"}
         )
         await resp.prepare(request)
         delay = self.settings.chunk_delay_ms / 1000

@@ -31,11 +31,18 @@ def test_validate_prints_summary_and_hides_keys() -> None:
     result = _switchyard(
         "validate",
         str(REPO / "examples/switchyard.yaml"),
-        env={"OPENAI_API_KEY": "sk-hidden-1", "AZURE_OPENAI_KEY": "hidden-2", "ANTHROPIC_API_KEY": "sk-ant-hidden-3"},
+        env={
+            "OPENAI_API_KEY": "sk-hidden-1",
+            "AZURE_OPENAI_KEY": "hidden-2",
+            "ANTHROPIC_API_KEY": "sk-ant-hidden-3",
+            "GEMINI_API_KEY": "g-hidden-4",
+            "AWS_ACCESS_KEY_ID": "AKIDHIDDEN5",
+            "AWS_SECRET_ACCESS_KEY": "aws-hidden-6",
+        },
     )
     assert result.returncode == 0, result.stderr
-    assert "OK — 5 route(s), 11 target(s)" in result.stdout
-    for secret in ("sk-hidden-1", "hidden-2", "sk-ant-hidden-3"):
+    assert "OK — 7 route(s), 17 target(s)" in result.stdout
+    for secret in ("sk-hidden-1", "hidden-2", "sk-ant-hidden-3", "g-hidden-4", "AKIDHIDDEN5", "aws-hidden-6"):
         assert secret not in result.stdout + result.stderr
 
 

@@ -136,3 +136,61 @@ def test_keys_reach_each_provider_in_its_own_header_and_nowhere_else(
         if path.is_file():
             data = path.read_bytes()
             assert openai_key.encode() not in data and azure_key.encode() not in data, str(path)
+
+
+def test_bedrock_credentials_and_gemini_keys_stay_as_private_as_every_other_key(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Bedrock's secret signs each attempt in the ext_proc (over a Unix socket) and never travels itself;
+    Gemini's key goes in its own header only. Neither shows up in an answer, a log, a file or a command line."""
+    from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
+
+    gemini_key = f"g-canary-{secrets.token_hex(12)}"
+    env = {
+        "CANARY_GEMINI_KEY": gemini_key,
+        "CANARY_AWS_ID": TEST_ACCESS_KEY_ID,
+        "CANARY_AWS_SECRET": TEST_SECRET_ACCESS_KEY,
+    }
+    bedrock = MockProvider("br-keys", tmp_path_factory.mktemp("br"), ("--api", "bedrock"))
+    gemini = MockProvider("gm-keys", tmp_path_factory.mktemp("gm"), ("--api", "gemini"))
+    config = f"""
+listen: 127.0.0.1:{free_port()}
+providers:
+  br: {{kind: bedrock, region: eu-west-1, base_url: "{bedrock.url}", access_key_id: "${{CANARY_AWS_ID}}",
+        secret_access_key: "${{CANARY_AWS_SECRET}}"}}
+  gm: {{kind: gemini, base_url: "{gemini.url}", api_key: "${{CANARY_GEMINI_KEY}}"}}
+routes:
+  - model: keyed
+    targets:
+      - {{name: bedrock, provider: br, model: "anthropic.claude-3-haiku-20240307-v1:0"}}
+      - {{name: gemini, provider: gm, model: gemini-2.5-flash}}
+"""
+    secrets_ = (gemini_key.encode(), TEST_SECRET_ACCESS_KEY.encode())
+    try:
+        with running_stack(config, tmp_path_factory.mktemp("stack"), env=env) as stack:
+            bedrock.set_rules([{"status": 503, "times": 1}])
+            answers = [stack.chat("keyed", headers={"authorization": "Bearer client-own-key"}), stack.chat("keyed")]
+            assert [(a.status_code, a.headers["x-switchyard-target"]) for a in answers] == [
+                (200, "gemini"),
+                (200, "bedrock"),
+            ]
+            (to_gemini,) = gemini.requests()
+            assert to_gemini["headers"]["x-goog-api-key"] == gemini_key
+            assert "authorization" not in to_gemini["headers"], "neither the client's key nor a signature"
+            assert not any(n.startswith(("x-amz-", "x-switchyard-")) for n in to_gemini["headers"])
+            for sent in bedrock.requests():
+                assert "x-goog-api-key" not in sent["headers"]
+                assert TEST_SECRET_ACCESS_KEY not in repr(sent), "only the signature travels"
+            gateway = [stack.process.pid, *descendants(stack.process.pid)]
+            for pid in gateway:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes()
+                assert not any(s in cmdline for s in secrets_)
+            for answer in answers:
+                assert not any(s in answer.content + repr(answer.headers).encode() for s in secrets_)
+            for path in stack.log_dir.rglob("*"):
+                if path.is_file():
+                    data = path.read_bytes()
+                    assert not any(s in data for s in secrets_), str(path)
+    finally:
+        bedrock.stop()
+        gemini.stop()

@@ -593,6 +593,27 @@ def test_translated_attempt_marks_the_request_and_leaves_the_body_alone(lua: Lua
     assert request.headers["content-length"] == str(len(CLIENT_BODY))
 
 
+def test_a_same_api_attempt_with_body_rules_asks_the_extproc_through_the_same_channel(lua: LuaRewrite) -> None:
+    # Body rules need no Lua of their own: the control plane gives such a target a `translate.<endpoint>`
+    # value naming the same API on both sides ("rules only"), and the ext_proc applies model and rules.
+    rules_only = "client_api=openai&provider_api=openai&model=o3&body_rules=%7B%22drop%22%3A%5B%22temperature%22%5D%7D"
+    ruled = blob(
+        ("path.chat", "/v1/chat/completions"),
+        ("set.authorization", "Bearer sk-o3"),
+        ("remove", "api-key,x-api-key"),
+        ("model", '"o3"'),
+        ("length", "1"),
+        ("translate.chat", rules_only),
+    )
+    request = chat_request(lua)
+    assert request.attempt(ruled).kind == "continue"
+    assert request.headers["x-switchyard-translate"] == rules_only
+    assert request.body == CLIENT_BODY and request.body_reads == 0, "model and rules are the ext_proc's"
+    # A failover to a target without rules goes native again: no marker, the Lua splices its model.
+    assert request.attempt(BACKUP).kind == "continue"
+    assert "x-switchyard-translate" not in request.headers
+
+
 def test_a_translation_for_another_endpoint_does_not_apply(lua: LuaRewrite) -> None:
     rewrite = blob(("path.chat", "/c"), ("path.messages", "/m"), ("remove", ""), ("translate.messages", "t=1"))
     request = chat_request(lua, headers={"x-switchyard-translate": "left over"})

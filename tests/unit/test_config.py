@@ -113,10 +113,10 @@ ERROR_CASES = [
     ),
     # enums
     pytest.param(
-        edit("kind: openai", "kind: bedrock"),
+        edit("kind: openai", "kind: vertex"),
         3,
         "providers.openai.kind",
-        "must be 'openai', 'azure_openai', 'openai_compatible' or 'anthropic'",
+        "must be 'openai', 'azure_openai', 'openai_compatible', 'anthropic', 'gemini' or 'bedrock'",
         id="wrong-provider-kind",
     ),
     pytest.param(
@@ -463,6 +463,13 @@ ERROR_CASES = [
         id="api-key-missing-azure",
     ),
     pytest.param(
+        edit(f"    api_key: {KEY}\n", "").replace("kind: openai", "kind: gemini"),
+        2,
+        "providers.openai.api_key",
+        "gemini providers need a key (e.g. ${GEMINI_API_KEY})",
+        id="api-key-missing-gemini",
+    ),
+    pytest.param(
         edit(f"    api_key: {KEY}\n", f"    api_key: {KEY}\n    api_version: 2024-10-21\n"),
         6,
         "providers.openai.api_version",
@@ -508,13 +515,14 @@ def test_each_mistake_is_reported_at_its_path_and_line(text: str, line: int, pat
 
 
 def test_every_problem_message_is_rendered_with_source_line_and_path() -> None:
-    text = edit("https://api.openai.com", "https://x.example/?q=1").replace("kind: openai", "kind: bedrock")
+    text = edit("https://api.openai.com", "https://x.example/?q=1").replace("kind: openai", "kind: vertex")
     with pytest.raises(ConfigError) as caught:
         load(text)
     error = caught.value
     assert error.render() == (
         "test.yaml: 2 problems\n"
-        "  test.yaml:3: providers.openai.kind: must be 'openai', 'azure_openai', 'openai_compatible' or 'anthropic'\n"
+        "  test.yaml:3: providers.openai.kind: "
+        "must be 'openai', 'azure_openai', 'openai_compatible', 'anthropic', 'gemini' or 'bedrock'\n"
         "  test.yaml:4: providers.openai.base_url: must not have a query or fragment"
     )
     assert str(error) == error.render()
@@ -564,7 +572,7 @@ def test_unreadable_file_is_a_config_error(tmp_path: Path) -> None:
 
 def test_load_config_reads_a_file_and_names_it_in_problems(tmp_path: Path) -> None:
     path = tmp_path / "routes.yaml"
-    path.write_text(edit("kind: openai", "kind: bedrock"), encoding="utf-8")
+    path.write_text(edit("kind: openai", "kind: vertex"), encoding="utf-8")
     with pytest.raises(ConfigError) as caught:
         load_config(path, environ={})
     assert caught.value.source == str(path)
@@ -651,7 +659,7 @@ def test_all_cross_reference_problems_are_reported_at_once() -> None:
 
 
 def test_cross_reference_problems_are_reported_together_with_shape_problems() -> None:
-    text = edit("{provider: openai,", "{provider: opena,", edit("kind: openai", "kind: bedrock"))
+    text = edit("{provider: openai,", "{provider: opena,", edit("kind: openai", "kind: vertex"))
     problems = problems_of(text)
     the_problem(problems, "providers.openai.kind", "must be")
     the_problem(problems, "routes[0].targets[0].provider", "unknown provider")
@@ -663,7 +671,7 @@ def test_one_mistake_in_a_route_is_one_problem() -> None:
 
 
 def test_provider_name_that_looks_like_a_type_name_keeps_its_path() -> None:
-    text = edit("  openai:\n", "  int:\n").replace("kind: openai", "kind: bedrock")
+    text = edit("  openai:\n", "  int:\n").replace("kind: openai", "kind: vertex")
     problem = the_problem(problems_of(text), "providers.int.kind", "must be")
     assert problem.line == 3
 
@@ -822,15 +830,28 @@ def test_process_environment_is_used_by_default(monkeypatch: pytest.MonkeyPatch)
 
 
 def test_the_examples_load() -> None:
-    env = {"OPENAI_API_KEY": "sk-a", "AZURE_OPENAI_KEY": "az-b", "ANTHROPIC_API_KEY": "sk-ant-c"}
+    env = {
+        "OPENAI_API_KEY": "sk-a",
+        "AZURE_OPENAI_KEY": "az-b",
+        "ANTHROPIC_API_KEY": "sk-ant-c",
+        "GEMINI_API_KEY": "g-d",
+        "AWS_ACCESS_KEY_ID": "AKIDE",
+        "AWS_SECRET_ACCESS_KEY": "aws-f",
+    }
     config = load_config(ROOT / "examples" / "switchyard.yaml", environ=env)
-    assert [r.model for r in config.routes] == ["gpt-4", "gpt-4o-ab", "chatgpt-4", "assistant", "fast-chat"]
+    routes = ["gpt-4", "gpt-4o-ab", "chatgpt-4", "assistant", "fast-chat", "resilient", "reasoning"]
+    assert [r.model for r in config.routes] == routes
     assert {n: p.kind for n, p in config.providers.items()} == {
         "openai": ProviderKind.OPENAI,
         "azure": ProviderKind.AZURE_OPENAI,
         "local": ProviderKind.OPENAI_COMPATIBLE,
         "anthropic": ProviderKind.ANTHROPIC,
+        "gemini": ProviderKind.GEMINI,
+        "bedrock": ProviderKind.BEDROCK,
     }
+    resilient = [config.provider_of(t).kind for t in config.routes[5].targets]
+    assert resilient == [ProviderKind.OPENAI, ProviderKind.ANTHROPIC, ProviderKind.BEDROCK, ProviderKind.GEMINI]
+    assert config.providers["bedrock"].session_token is None, "${AWS_SESSION_TOKEN:-} unset: no token"
     assert config.providers["azure"].api_version == "2024-10-21"
     assert [t.display_name for t in config.routes[0].targets] == ["primary", "azure-gpt-4o", "local/llama3.1:8b"]
     assert [t.display_name for t in config.routes[2].targets] == ["primary", "backup"]
@@ -859,6 +880,22 @@ def test_the_reference_example_names_every_missing_key() -> None:
             lines.index("    api_key: ${ANTHROPIC_API_KEY}") + 1,
             "providers.anthropic.api_key",
             "environment variable ANTHROPIC_API_KEY is not set (export it, or write ${ANTHROPIC_API_KEY:-default})",
+        ),
+        (
+            lines.index("    api_key: ${GEMINI_API_KEY}") + 1,
+            "providers.gemini.api_key",
+            "environment variable GEMINI_API_KEY is not set (export it, or write ${GEMINI_API_KEY:-default})",
+        ),
+        (
+            lines.index("    access_key_id: ${AWS_ACCESS_KEY_ID}") + 1,
+            "providers.bedrock.access_key_id",
+            "environment variable AWS_ACCESS_KEY_ID is not set (export it, or write ${AWS_ACCESS_KEY_ID:-default})",
+        ),
+        (
+            lines.index("    secret_access_key: ${AWS_SECRET_ACCESS_KEY}") + 1,
+            "providers.bedrock.secret_access_key",
+            "environment variable AWS_SECRET_ACCESS_KEY is not set "
+            "(export it, or write ${AWS_SECRET_ACCESS_KEY:-default})",
         ),
     ]
 
@@ -935,3 +972,66 @@ def test_api_keys_never_appear_in_summary_or_repr() -> None:
 def test_summary_says_when_a_provider_has_no_key() -> None:
     text = edit(f"    api_key: {KEY}\n", "").replace("kind: openai", "kind: openai_compatible")
     assert "(no key)" in summarize(load(text), "x.yaml")
+
+
+BEDROCK = """\
+providers:
+  br:
+    kind: bedrock
+    region: us-east-1
+    access_key_id: ${AWS_KEY_ID}
+    secret_access_key: ${AWS_SECRET}
+routes:
+  - model: m
+    targets: [{provider: br, model: "anthropic.claude-3-haiku-20240307-v1:0"}]
+"""
+
+
+def test_bedrock_takes_region_and_credentials_and_derives_its_url() -> None:
+    config = load(BEDROCK, {"AWS_KEY_ID": "AKIDCONFIG", "AWS_SECRET": "bedrock-secret-config"})
+    provider = config.providers["br"]
+    assert (
+        provider.kind is ProviderKind.BEDROCK and provider.base_url == "https://bedrock-runtime.us-east-1.amazonaws.com"
+    )
+    assert provider.secret_access_key is not None and "bedrock-secret-config" not in repr(provider)
+    vpc = load(
+        BEDROCK.replace("region: us-east-1\n", "region: us-east-1\n    base_url: https://vpce-1.example\n"),
+        {"AWS_KEY_ID": "a", "AWS_SECRET": "s"},
+    )
+    assert vpc.providers["br"].base_url == "https://vpce-1.example"
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "path", "fragment"),
+    [
+        (
+            BEDROCK.replace("    region: us-east-1\n", ""),
+            2,
+            "providers.br.region",
+            "is missing: bedrock providers need it",
+        ),
+        (BEDROCK.replace("region: us-east-1", "region: 'us east'"), 4, "providers.br.region", "should match pattern"),
+        (BEDROCK, 6, "providers.br.secret_access_key", "variable AWS_SECRET"),
+        (
+            BEDROCK.replace("    region", "    api_key: k\n    region"),
+            4,
+            "providers.br.api_key",
+            "sign with access_key_id",
+        ),
+        (
+            edit(f"    api_key: {KEY}\n", f"    api_key: {KEY}\n    region: us-east-1\n"),
+            6,
+            "providers.openai.region",
+            "only bedrock",
+        ),
+    ],
+)
+def test_bedrock_mistakes_are_reported_at_their_path_and_line(text: str, line: int, path: str, fragment: str) -> None:
+    problem = the_problem(problems_of(text, {"AWS_KEY_ID": "AKIDCONFIG"}), path, fragment)
+    assert problem.line == line
+
+
+def test_bedrock_credentials_are_never_echoed_in_errors() -> None:
+    text = BEDROCK.replace("${AWS_SECRET}", "[not, a, string]")
+    rendered = ConfigError(SOURCE, problems_of(text, {"AWS_KEY_ID": "AKIDCONFIG"})).render()
+    assert "not, a, string" not in rendered and "'not'" not in rendered

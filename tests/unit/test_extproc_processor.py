@@ -89,3 +89,38 @@ def test_unsupported_parameters_are_refused_with_a_plain_message_envoy_shapes_fo
     reply = answer.immediate_response
     assert reply.status.code == 400
     assert b"`logprobs`" in reply.body and b"'c'" in reply.body
+
+
+RULES = '{"cap":{"max_completion_tokens":100},"drop":["temperature"],"rename":{"max_tokens":"max_completion_tokens"}}'
+RULES_ONLY = TranslationRequest("openai", "openai", "o3", "gpt-4", "gpt-4", "reasoning", body_rules=RULES)
+
+
+def test_a_same_api_attempt_with_body_rules_gets_them_and_its_model_and_skips_the_response() -> None:
+    body = json.dumps({"model": "gpt-4", "max_tokens": 500, "temperature": 0.2, "messages": []})
+    headers_answer, body_answer = _run(
+        _headers_message(**{translation_request.HEADER: RULES_ONLY.encode()}),
+        ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
+        # Envoy sends nothing more after the override; were it to, the stream is already over.
+        ep.ProcessingRequest(response_headers=ep.HttpHeaders()),
+    )
+    assert list(headers_answer.request_headers.response.header_mutation.remove_headers) == [translation_request.HEADER]
+    override = headers_answer.mode_override
+    assert (override.response_header_mode, override.response_body_mode) == (override.SKIP, override.NONE)
+    common = body_answer.request_body.response
+    sent = common.body_mutation.body
+    assert json.loads(sent) == {"model": "o3", "max_completion_tokens": 100, "messages": []}
+    headers = {h.header.key: h.header.raw_value.decode() for h in common.header_mutation.set_headers}
+    assert headers == {"content-length": str(len(sent))}
+
+
+def test_body_rules_apply_to_the_translated_body() -> None:
+    request = TranslationRequest(
+        "openai", "anthropic", "claude-4", "gpt-4", "gpt-4", "c", body_rules='{"set":{"top_k":5}}'
+    )
+    body = json.dumps({"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]})
+    _, body_answer = _run(
+        _headers_message(**{translation_request.HEADER: request.encode()}),
+        ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
+    )
+    sent = json.loads(body_answer.request_body.response.body_mutation.body)
+    assert sent["top_k"] == 5 and sent["model"] == "claude-4" and sent["max_tokens"] == 4096

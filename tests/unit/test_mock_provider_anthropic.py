@@ -91,7 +91,7 @@ def test_stream_error_after_rule_parsing() -> None:
         rules_from_json([{"stream_error_after": "2"}])
     assert Rule(status=529).action == "status:529"
     with pytest.raises(ValueError, match="unknown api"):
-        MockProvider(Settings(api="gemini"))
+        MockProvider(Settings(api="vertex"))
 
 
 def test_cli_api_flag(capsys: pytest.CaptureFixture[str]) -> None:
@@ -100,7 +100,7 @@ def test_cli_api_flag(capsys: pytest.CaptureFixture[str]) -> None:
     assert parser.parse_args([]).api == "openai"
     assert parser.parse_args(["--api", "anthropic"]).api == "anthropic"
     with pytest.raises(SystemExit):
-        parser.parse_args(["--api", "gemini"])
+        parser.parse_args(["--api", "vertex"])
     assert "invalid choice" in capsys.readouterr().err
 
 
@@ -109,7 +109,7 @@ def test_cli_help_mentions_api_and_stream_error() -> None:
         cmd = [sys.executable, "-m", *module, "--api", "anthropic", "--help"]
         out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=60, check=True).stdout
         flat = " ".join(out.split())  # argparse wraps help text at the terminal width
-        assert "--api {anthropic,openai}" in flat and "/v1/messages" in flat
+        assert "--api {anthropic,bedrock,gemini,openai}" in flat and "/v1/messages" in flat
         assert "stream_error_after (N: a streamed answer sends N content deltas" in flat
 
 

@@ -30,6 +30,7 @@ from envoy.type.matcher.v3.http_inputs_pb2 import HttpRequestHeaderMatchInput
 from google.protobuf import json_format
 from google.protobuf.message import Message
 
+from controlplane.attempt_rewrite import describe
 from controlplane.envoy_api import (
     CLUSTER_TYPE,
     LISTENER_TYPE,
@@ -61,6 +62,9 @@ EXAMPLE_ENV = {
     "OPENAI_API_KEY": "sk-example-openai-0123",
     "AZURE_OPENAI_KEY": "example-azure-key-4567",
     "ANTHROPIC_API_KEY": "sk-ant-example-89ab",
+    "GEMINI_API_KEY": "example-gemini-key-cdef",
+    "AWS_ACCESS_KEY_ID": "AKIDEXAMPLE0123",
+    "AWS_SECRET_ACCESS_KEY": "example-aws-secret-4567",
 }
 
 OPENAI_KEY = "sk-translate-openai-7f3a9c"
@@ -437,6 +441,89 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
     assert decode_rewrite(openai_endpoint).fix_length and decode_rewrite(claude_endpoint).fix_length
 
 
+def test_only_attempts_to_a_target_with_body_rules_ask_the_extproc_for_rules_only() -> None:
+    text = CONFIG.replace(
+        "routes:\n",
+        "routes:\n  - model: ruled\n"
+        "    targets:\n"
+        "      - {name: reasoning, provider: openai, model: o3, body: {drop: [temperature], cap: {max_tokens: 9}}}\n"
+        "      - {name: plain, provider: openai, model: gpt-4o}\n",
+        1,
+    )
+    clusters = clusters_by_name(translate(load(text)))
+    filters = upstream_options(clusters["route/ruled"]).http_filters
+    assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
+    wrapper = ExtensionWithMatcher()
+    assert filters[2].typed_config.Unpack(wrapper)
+    ext_proc = ExternalProcessor()
+    assert wrapper.extension_config.typed_config.Unpack(ext_proc)
+    assert ext_proc.allow_mode_override, "a rules-only attempt skips the response"
+    _, ruled = endpoint_by_target(clusters["route/ruled"], "reasoning")
+    _, plain = endpoint_by_target(clusters["route/ruled"], "plain")
+    assert decode_rewrite(plain).translations == {}, "other targets stay on the native path"
+    request = translation_request.decode(decode_rewrite(ruled).translations["chat"])
+    assert request is not None
+    assert (request.client_api, request.provider_api, request.model) == ("openai", "openai", "o3")
+    assert json.loads(request.body_rules) == {"drop": ["temperature"], "cap": {"max_tokens": 9}}
+    assert decode_rewrite(plain).fix_length and decode_rewrite(ruled).fix_length
+    # Same-API routes without rules still have no ext_proc.
+    assert [f.name for f in upstream_options(clusters["route/gpt-4"]).http_filters] == SAME_API_FILTERS
+
+
+def test_gemini_targets_take_the_model_in_the_path_the_key_in_its_header_and_always_translate() -> None:
+    text = CONFIG.replace(
+        "routes:\n",
+        "  gm:\n    kind: gemini\n    base_url: https://generativelanguage.googleapis.com\n    api_key: g-key\n"
+        "routes:\n  - model: gem\n    targets: [{name: g, provider: gm, model: gemini-2.5-pro}]\n",
+        1,
+    )
+    entry = rewrite_entry(translate(load(text)), "gem", "g")
+    assert entry.paths == {
+        "chat": "/v1beta/models/gemini-2.5-pro:generateContent",
+        "messages": "/v1beta/models/gemini-2.5-pro:generateContent",
+    }
+    assert entry.set_headers == {"x-goog-api-key": "g-key"}
+    assert "x-goog-api-key" not in entry.remove_headers and "authorization" in entry.remove_headers
+    for endpoint, client_api in (("chat", "openai"), ("messages", "anthropic")):
+        request = translation_request.decode(entry.translations[endpoint])
+        assert request is not None and (request.client_api, request.provider_api) == (client_api, "gemini")
+        assert request.stream_path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
+
+
+def test_bedrock_targets_are_signed_by_the_extproc_and_their_credentials_hidden_from_reviews() -> None:
+    text = CONFIG.replace(
+        "routes:\n",
+        "  br:\n    kind: bedrock\n    region: eu-west-3\n    access_key_id: AKIDTRANSLATE\n"
+        "    secret_access_key: br-secret-translate\n    session_token: br-token-translate\n"
+        "routes:\n  - model: bed\n"
+        "    targets: [{name: b, provider: br, model: 'anthropic.claude-3-haiku-20240307-v1:0'}]\n",
+        1,
+    )
+    config = load(text)
+    assert config.providers["br"].base_url == "https://bedrock-runtime.eu-west-3.amazonaws.com"
+    entry = rewrite_entry(translate(config), "bed", "b")
+    model = "anthropic.claude-3-haiku-20240307-v1%3A0"
+    assert entry.paths == {"chat": f"/model/{model}/converse", "messages": f"/model/{model}/converse"}
+    assert entry.set_headers == {}, "no credential header: the signature is the ext_proc's"
+    assert {"authorization", "x-amz-date", "x-amz-security-token"} <= set(entry.remove_headers)
+    request = translation_request.decode(entry.translations["chat"])
+    assert request is not None and request.provider_api == "bedrock"
+    assert request.stream_path == f"/model/{model}/converse-stream"
+    signing = dict(parse_qsl(request.sigv4))
+    assert signing == {
+        "host": "bedrock-runtime.eu-west-3.amazonaws.com",
+        "region": "eu-west-3",
+        "service": "bedrock",
+        "access_key_id": "AKIDTRANSLATE",
+        "secret_access_key": "br-secret-translate",
+        "session_token": "br-token-translate",
+    }
+    cluster = clusters_by_name(translate(config))["route/bed"]
+    encoded = endpoint_by_target(cluster, "b")[1].metadata.filter_metadata["switchyard"].fields[REWRITE_METADATA_KEY]
+    described = json.dumps(describe(encoded.string_value))
+    assert "br-secret-translate" not in described and "AKIDTRANSLATE" not in described
+
+
 def test_buffer_limits_follow_max_request_body(config: Config, resources: EnvoyResources) -> None:
     (route_config,) = resources.route_configs
     assert route_config.virtual_hosts[0].request_body_buffer_limit.value == config.max_request_body == 1024 * 1024
@@ -623,7 +710,14 @@ def test_every_endpoint_carries_a_rewrite_for_every_client_endpoint_of_its_clust
 def test_openai_rewrite_sets_bearer_and_removes_other_credentials(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "first")
     assert set_headers(entry) == {"authorization": f"Bearer {OPENAI_KEY}"}
-    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "x-api-key"]
+    assert sorted(entry.remove_headers) == [
+        "anthropic-version",
+        "api-key",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-api-key",
+        "x-goog-api-key",
+    ]
     assert entry.model == "gpt-4o"
     assert dict(entry.paths) == {
         "chat": "/v1/chat/completions",
@@ -658,7 +752,15 @@ def test_azure_rewrite_defaults_the_api_version(table: EnvoyResources) -> None:
 def test_openai_compatible_without_key_sets_nothing_and_removes_every_credential(table: EnvoyResources) -> None:
     entry = rewrite_entry(table, "gpt-4", "local/llama3")
     assert list(entry.set_headers) == []
-    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "authorization", "x-api-key"]
+    assert sorted(entry.remove_headers) == [
+        "anthropic-version",
+        "api-key",
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-api-key",
+        "x-goog-api-key",
+    ]
     assert entry.model == "llama3"
 
 
@@ -804,7 +906,15 @@ def test_openai_compatible_with_an_empty_optional_key_sends_no_credential() -> N
     )
     entry = rewrite_entry(translate(load(text)), "gpt-4", "local/llama3")
     assert list(entry.set_headers) == []
-    assert sorted(entry.remove_headers) == ["anthropic-version", "api-key", "authorization", "x-api-key"]
+    assert sorted(entry.remove_headers) == [
+        "anthropic-version",
+        "api-key",
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-api-key",
+        "x-goog-api-key",
+    ]
 
 
 def test_health_settings_shape_outlier_detection() -> None:
@@ -921,7 +1031,13 @@ def test_anthropic_targets_serve_chat_and_messages_with_their_key_and_version_an
     assert set(entry.translations) == {"chat"}
     assert dict(entry.paths) == {"chat": "/v1/messages", "messages": "/v1/messages"}
     assert set_headers(entry) == {"x-api-key": "sk-ant-translate", "anthropic-version": "2023-06-01"}
-    assert sorted(entry.remove_headers) == ["api-key", "authorization"]
+    assert sorted(entry.remove_headers) == [
+        "api-key",
+        "authorization",
+        "x-amz-date",
+        "x-amz-security-token",
+        "x-goog-api-key",
+    ]
 
 
 def test_local_replies_take_the_anthropic_shape_for_anthropic_clients(resources: EnvoyResources) -> None:

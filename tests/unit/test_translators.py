@@ -111,8 +111,8 @@ def test_each_pair_has_its_translator() -> None:
 
 
 def test_unknown_pair_is_a_configuration_error() -> None:
-    with pytest.raises(ValueError, match="'gemini'"):
-        translator_for("openai", "gemini")
+    with pytest.raises(ValueError, match="'vertex'"):
+        translator_for("openai", "vertex")
 
 
 # --- requests --------------------------------------------------------------------------------------------------

@@ -1,0 +1,48 @@
+"""Google's Gemini API: the model and the method are in the path, the key in `x-goog-api-key`.
+
+Both client APIs reach it translated (extproc/translators/*_to_gemini). A whole answer comes from
+`models/{model}:generateContent`, a stream from `:streamGenerateContent?alt=sse` (server-sent events): the
+path depends on the body's `stream`, so the ext_proc, which reads the body, switches to `stream_path`.
+Gemini has no text-completion endpoint, and its embeddings API is another shape: chat calls only.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from controlplane.providers.base import join_path
+from switchyard.config import ClientEndpoint, Provider, Target
+
+_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES)
+API_VERSION_PATH = "/v1beta"
+
+
+class GeminiAdapter:
+    api = "gemini"
+
+    def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        return self._path(endpoint, target, provider, ":generateContent")
+
+    def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        return self._path(endpoint, target, provider, ":streamGenerateContent?alt=sse")
+
+    def _path(self, endpoint: ClientEndpoint, target: Target, provider: Provider, method: str) -> str | None:
+        if endpoint not in _SERVES:
+            return None
+        if target.suffix:  # the path up to the method, e.g. /v1/models/gemini-2.5-pro
+            return provider.path_prefix + target.suffix + method
+        return join_path(provider, f"{API_VERSION_PATH}/models/{quote(target.model, safe='')}{method}")
+
+    def auth_headers(self, provider: Provider) -> dict[str, str]:
+        if provider.api_key is None:
+            return {}
+        return {"x-goog-api-key": provider.api_key.get_secret_value()}
+
+    def body_model(self, target: Target) -> str:
+        return target.model  # for the translator's records only: a Gemini body names no model
+
+    def signing(self, provider: Provider) -> dict[str, str]:
+        return {}
+
+
+ADAPTER = GeminiAdapter()

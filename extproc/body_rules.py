@@ -1,0 +1,49 @@
+"""Per-target body rules (`body:` on a target in the routing YAML), applied to the provider's request body.
+
+The control plane validates them (switchyard/config/model.py `BodyRules`: no rule may remove or replace
+`model`) and sends them with each attempt to that target, as compact JSON in the `x-switchyard-translate`
+header (extproc/translation_request.py). Only top-level members are touched, in a fixed order so that
+rules compose the way they read: `rename` first (so `cap` can name the new member), then `drop`, `default`
+(absent or null members only), `set`, and `cap` (numbers above the cap come down; absent ones stay absent).
+"""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+JSON = dict[str, Any]
+
+
+@lru_cache(maxsize=1024)
+def parse(encoded: str) -> JSON:
+    """The rules of one header value (cached: there are only as many as targets with rules)."""
+    rules = json.loads(encoded) if encoded else {}
+    if not isinstance(rules, dict):
+        raise ValueError("body rules must be a JSON object")
+    return rules
+
+
+def apply(rules: JSON, body: JSON) -> JSON:
+    """A new body with `rules` applied; `body` itself is left as it was."""
+    out = dict(body)
+    for old, new in (rules.get("rename") or {}).items():
+        if old in out:
+            out[new] = out.pop(old)
+    for name in rules.get("drop") or ():
+        out.pop(name, None)
+    for name, value in (rules.get("default") or {}).items():
+        if out.get(name) is None:
+            out[name] = value
+    out.update(rules.get("set") or {})
+    for name, limit in (rules.get("cap") or {}).items():
+        value = out.get(name)
+        if isinstance(value, int | float) and not isinstance(value, bool) and value > limit:
+            out[name] = limit
+    return out
+
+
+def encode(rules: JSON) -> str:
+    """Compact, key-sorted JSON: the same rules always give the same header value (and golden file)."""
+    return json.dumps(rules, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

@@ -1,0 +1,99 @@
+"""Response: a whole Converse answer -> an Anthropic message, and Bedrock errors -> Anthropic's.
+
+Bedrock names an error in the `x-amzn-ErrorType` header and its status; the body only holds a message.
+The status alone decides both the client's status (known with the headers, before Envoy decides on a
+fallback) and the error type: 429 (ThrottlingException, ModelNotReadyException) is a rate limit, 503
+(ServiceUnavailableException) an overload; a model timeout (408) and a model error (424), which no client
+API has, become 504 and 502, so a route falls back on them by default. A guardrail or content filter
+stopping the answer is a refusal, not an error.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extproc.translators.errors import MalformedResponse, describe
+from extproc.translators.wire import dumps, generated_id, loads_object
+from switchyard.anthropic_api import error_type
+
+JSON = dict[str, Any]
+
+_STOP_REASONS = {
+    "end_turn": "end_turn",
+    "tool_use": "tool_use",
+    "max_tokens": "max_tokens",
+    "stop_sequence": "stop_sequence",
+    "guardrail_intervened": "refusal",
+    "content_filtered": "refusal",
+    "model_context_window_exceeded": "model_context_window_exceeded",
+}
+_CLIENT_STATUSES = {408: 504, 424: 502}
+_ERROR_TYPES = {429: "rate_limit_error", 503: "overloaded_error", 504: "timeout_error"}
+
+
+def client_status(status: int) -> int:
+    return _CLIENT_STATUSES.get(status, status)
+
+
+def stop_reason(reason: Any) -> str:
+    return _STOP_REASONS.get(reason, "end_turn") if isinstance(reason, str) else "end_turn"
+
+
+def anthropic_usage(usage: Any) -> JSON:
+    if not isinstance(usage, dict):
+        return {"input_tokens": 0, "output_tokens": 0}
+    out: JSON = {
+        "input_tokens": int(usage.get("inputTokens") or 0),
+        "output_tokens": int(usage.get("outputTokens") or 0),
+    }
+    if usage.get("cacheReadInputTokens"):
+        out["cache_read_input_tokens"] = int(usage["cacheReadInputTokens"])
+    if usage.get("cacheWriteInputTokens"):
+        out["cache_creation_input_tokens"] = int(usage["cacheWriteInputTokens"])
+    return out
+
+
+def _block(block: Any) -> JSON | None:
+    if not isinstance(block, dict):
+        return None
+    if isinstance(block.get("text"), str):
+        return {"type": "text", "text": block["text"]}
+    call = block.get("toolUse")
+    if isinstance(call, dict):
+        return {
+            "type": "tool_use",
+            "id": str(call.get("toolUseId") or generated_id("toolu_")),
+            "name": call.get("name"),
+            "input": call.get("input") or {},
+        }
+    return None  # reasoningContent and other blocks an Anthropic client did not ask for
+
+
+def translate_response(response: JSON | None, client_model: str) -> JSON:
+    message = ((response or {}).get("output") or {}).get("message")
+    if response is None or not isinstance(message, dict) or not isinstance(message.get("content"), list):
+        raise MalformedResponse("upstream answered with a body that is not a Converse response")
+    return {
+        "id": generated_id("msg_bdrk_"),
+        "type": "message",
+        "role": "assistant",
+        "model": client_model,
+        "content": [b for b in map(_block, message["content"]) if b is not None],
+        "stop_reason": stop_reason(response.get("stopReason")),
+        "stop_sequence": None,
+        "usage": anthropic_usage(response.get("usage")),
+    }
+
+
+def anthropic_error_for(status: int, message: str) -> JSON:
+    kind = _ERROR_TYPES.get(status) or error_type(status)
+    return {"type": "error", "error": {"type": kind, "message": message}}
+
+
+def bedrock_error_to_anthropic(status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
+    status = client_status(status)
+    parsed = loads_object(body) or {}
+    message = parsed.get("message") or parsed.get("Message")
+    if not isinstance(message, str):
+        message = describe(status, body, content_type)
+    return status, dumps(anthropic_error_for(status, message))

@@ -1,0 +1,141 @@
+"""Request: Anthropic messages -> a Gemini `generateContent` body.
+
+Gemini takes the model in the path (controlplane/providers/gemini.py), the system prompt as
+`systemInstruction`, turns as `contents` with roles `user` and `model`, sampling in `generationConfig`,
+tools as `functionDeclarations`. A tool result names its function, not the call's id, so the name is
+looked up from the assistant turn that made the call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from extproc.translators.base import UnsupportedParameter
+from extproc.translators.params import screen
+
+JSON = dict[str, Any]
+
+# Anthropic parameter -> Gemini generationConfig member
+_GENERATION = {
+    "max_tokens": "maxOutputTokens",
+    "temperature": "temperature",
+    "top_p": "topP",
+    "top_k": "topK",
+    "stop_sequences": "stopSequences",
+}
+# What is translated, plus what does not change the answer (user id, billing tier, the stream flag: the
+# path says it), so needs no translation.
+_TRANSLATED = frozenset({*_GENERATION, "model", "messages", "system", "tools", "tool_choice", "thinking"})
+_TRANSLATED |= {"metadata", "service_tier", "stream"}
+_ROLES = {"user": "user", "assistant": "model"}
+
+
+def translate_request(body: Mapping[str, Any], target_model: str) -> JSON:
+    params = screen(body, {}, _TRANSLATED)
+    out: JSON = {"contents": _contents(params.get("messages"))}
+    system = _system(params.get("system"))
+    if system:
+        out["systemInstruction"] = {"parts": [{"text": system}]}
+    generation = {gemini: params[name] for name, gemini in _GENERATION.items() if name in params}
+    thinking = params.get("thinking")
+    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        generation["thinkingConfig"] = {"thinkingBudget": thinking.get("budget_tokens")}
+    if generation:
+        out["generationConfig"] = generation
+    tools = params.get("tools")
+    if tools:
+        out["tools"] = [{"functionDeclarations": [_declaration(t, f"tools[{i}]") for i, t in enumerate(tools)]}]
+        choice = params.get("tool_choice")
+        if choice is not None:
+            out["toolConfig"] = {"functionCallingConfig": _calling_config(choice)}
+    return out
+
+
+def _system(system: Any) -> str:
+    if system is None or isinstance(system, str):
+        return system or ""
+    if not isinstance(system, list):
+        raise UnsupportedParameter("system", "must be a string or a list of text blocks")
+    texts = []
+    for i, block in enumerate(system):
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise UnsupportedParameter(f"system[{i}]", "only text blocks are supported for this model")
+        texts.append(str(block.get("text") or ""))
+    return "\n\n".join(texts)
+
+
+def _contents(messages: Any) -> list[JSON]:
+    if not isinstance(messages, list):
+        raise UnsupportedParameter("messages", "must be a list of messages")
+    names: dict[str, str] = {}  # tool_use id -> function name, for the results that answer them
+    contents: list[JSON] = []
+    for i, message in enumerate(messages):
+        role = _ROLES.get(str(message.get("role"))) if isinstance(message, dict) else None
+        if role is None:
+            raise UnsupportedParameter(f"messages[{i}].role", "must be 'user' or 'assistant'")
+        content = message.get("content")
+        blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
+        if not isinstance(blocks, list):
+            raise UnsupportedParameter(f"messages[{i}].content", "must be a string or a list of blocks")
+        parts = [p for j, b in enumerate(blocks) if (p := _part(b, names, f"messages[{i}].content[{j}]"))]
+        if parts:
+            contents.append({"role": role, "parts": parts})
+    return contents
+
+
+def _part(block: Any, names: dict[str, str], where: str) -> JSON | None:
+    kind = block.get("type") if isinstance(block, dict) else None
+    if kind == "text":
+        return {"text": str(block.get("text") or "")} if block.get("text") else None
+    if kind == "image":
+        source = block.get("source") or {}
+        if source.get("type") != "base64":
+            raise UnsupportedParameter(f"{where}.source", "only base64 images are supported for this model")
+        return {"inlineData": {"mimeType": source.get("media_type"), "data": source.get("data")}}
+    if kind == "tool_use":
+        names[str(block.get("id"))] = str(block.get("name"))
+        return {"functionCall": {"name": block.get("name"), "args": block.get("input") or {}}}
+    if kind == "tool_result":
+        name = names.get(str(block.get("tool_use_id")))
+        if name is None:
+            raise UnsupportedParameter(f"{where}.tool_use_id", "answers no earlier tool_use block")
+        key = "error" if block.get("is_error") else "content"
+        return {"functionResponse": {"name": name, "response": {key: _result_text(block.get("content"), where)}}}
+    if kind in ("thinking", "redacted_thinking"):
+        return None  # another model's reasoning: Gemini cannot take it back, and the answer does not need it
+    raise UnsupportedParameter(f"{where}.type", f"content blocks of type {kind!r} are not supported for this model")
+
+
+def _result_text(content: Any, where: str) -> str:
+    if content is None or isinstance(content, str):
+        return content or ""
+    texts = []
+    for block in content if isinstance(content, list) else [None]:
+        if not isinstance(block, dict) or block.get("type") != "text":
+            raise UnsupportedParameter(f"{where}.content", "only text tool results are supported for this model")
+        texts.append(str(block.get("text") or ""))
+    return "\n\n".join(texts)
+
+
+def _declaration(tool: Any, where: str) -> JSON:
+    if not isinstance(tool, dict) or tool.get("type", "custom") != "custom" or "input_schema" not in tool:
+        raise UnsupportedParameter(f"{where}.type", "only custom tools with an input_schema are supported")
+    out: JSON = {"name": tool.get("name")}
+    if tool.get("description"):
+        out["description"] = tool["description"]
+    out["parametersJsonSchema"] = tool["input_schema"]
+    return out
+
+
+def _calling_config(choice: Any) -> JSON:
+    kind = choice.get("type") if isinstance(choice, dict) else None
+    if kind == "auto":
+        return {"mode": "AUTO"}
+    if kind == "any":
+        return {"mode": "ANY"}
+    if kind == "none":
+        return {"mode": "NONE"}
+    if kind == "tool" and isinstance(choice.get("name"), str):
+        return {"mode": "ANY", "allowedFunctionNames": [choice["name"]]}
+    raise UnsupportedParameter("tool_choice", "must be auto, any, none or a named tool")

@@ -1,0 +1,126 @@
+"""Stream: Gemini `streamGenerateContent?alt=sse` chunks -> Anthropic message events.
+
+Each Gemini event is a whole `GenerateContentResponse` holding the next parts; the one with a finishReason
+ends the answer, and Gemini then closes the stream without a terminator of its own. Usage may come with
+that last chunk or not at all, so message_delta and message_stop go out when the provider's stream ends
+after a finishReason; a stream that ends without one ends with an error event instead.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from extproc.translators.anthropic_to_gemini.response import (
+    anthropic_error_of,
+    anthropic_usage,
+    candidate_parts,
+    stop_reason,
+    tool_use,
+)
+from extproc.translators.errors import MalformedResponse, anthropic_error
+from extproc.translators.sse import SSEEvent, StreamBase, named_event
+from extproc.translators.wire import generated_id, loads_object
+
+JSON = dict[str, Any]
+
+
+class AnthropicFromGeminiStream(StreamBase):
+    def __init__(self, client_model: str) -> None:
+        super().__init__()
+        self._model = client_model
+        self._started = False
+        self._text_block: int | None = None  # index of the open text block
+        self._blocks = 0
+        self._has_calls = False
+        self._finish: Any = None
+        self._usage: JSON = {"input_tokens": 0, "output_tokens": 0}
+
+    def _error_event(self, message: str) -> bytes:
+        return named_event("error", anthropic_error(message))
+
+    def _event(self, event: SSEEvent) -> bytes:
+        data = loads_object(event.data)
+        if data is None:
+            raise MalformedResponse("not a JSON object")
+        if "error" in data:
+            self._closed = True
+            return named_event("error", anthropic_error_of(data["error"], None))
+        if data.get("usageMetadata"):
+            self._usage = anthropic_usage(data["usageMetadata"])
+            self._input, self._output = self._usage["input_tokens"], self._usage["output_tokens"]
+        out = [self._start(data.get("responseId"))]
+        parts, finish = candidate_parts(data)
+        for part in parts:
+            if isinstance(part.get("text"), str) and part["text"]:
+                out.append(self._text(part["text"]))
+            elif isinstance(part.get("functionCall"), dict):
+                out.append(self._tool_call(part["functionCall"]))
+        if finish:
+            self._finish = finish
+        return b"".join(out)
+
+    def finish(self) -> bytes:
+        out = self._events(self._decoder.close())
+        if self._closed or self._finish is None:
+            return out + super().finish()
+        out += self._start(None) + self._close_text()
+        delta = {"stop_reason": stop_reason(self._finish, self._has_calls), "stop_sequence": None}
+        out += named_event("message_delta", {"type": "message_delta", "delta": delta, "usage": self._usage})
+        self._closed = True
+        return out + named_event("message_stop", {"type": "message_stop"})
+
+    def _start(self, response_id: Any) -> bytes:
+        if self._started:
+            return b""
+        self._started = True
+        message: JSON = {
+            "id": "msg_" + str(response_id or generated_id("")),
+            "type": "message",
+            "role": "assistant",
+            "model": self._model,
+            "content": [],
+            "stop_reason": None,
+            "stop_sequence": None,
+            "usage": dict(self._usage),
+        }
+        return named_event("message_start", {"type": "message_start", "message": message})
+
+    def _text(self, text: str) -> bytes:
+        self._first_token = True
+        out = b""
+        if self._text_block is None:
+            self._text_block = self._blocks
+            self._blocks += 1
+            block = {
+                "type": "content_block_start",
+                "index": self._text_block,
+                "content_block": {"type": "text", "text": ""},
+            }
+            out = named_event("content_block_start", block)
+        delta = {"type": "text_delta", "text": text}
+        return out + named_event(
+            "content_block_delta", {"type": "content_block_delta", "index": self._text_block, "delta": delta}
+        )
+
+    def _tool_call(self, call: JSON) -> bytes:
+        """Gemini sends a call whole: one block with its input in one delta."""
+        self._first_token = True
+        self._has_calls = True
+        out = self._close_text()
+        index = self._blocks
+        self._blocks += 1
+        block = tool_use(call) | {"input": {}}
+        out += named_event(
+            "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
+        )
+        delta = {"type": "input_json_delta", "partial_json": json.dumps(call.get("args") or {}, ensure_ascii=False)}
+        out += named_event("content_block_delta", {"type": "content_block_delta", "index": index, "delta": delta})
+        return out + named_event("content_block_stop", {"type": "content_block_stop", "index": index})
+
+    def _close_text(self) -> bytes:
+        if self._text_block is None:
+            return b""
+        event = {"type": "content_block_stop", "index": self._text_block}
+        self._text_block = None
+        return named_event("content_block_stop", event)
