@@ -167,7 +167,7 @@ class TranslatedExchange:
 
     def on_response_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
         values = _headers(headers.headers)
-        self.status = int(values.get(":status", "0") or 0)
+        self.status = self.translator.provider_status(int(values.get(":status", "0") or 0), values)
         self.content_type = values.get("content-type", "")
         mutation = ep.HeaderMutation(remove_headers=["content-length"])
         if self.streaming and self.status == 200:

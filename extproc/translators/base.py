@@ -72,6 +72,13 @@ class Translator(Protocol):
         """Client request JSON -> provider request JSON for `target_model`; raises `UnsupportedParameter`."""
         ...
 
+    def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
+        """The status a provider response stands for: its HTTP status, unless the provider's error type says
+        more than its status (Bedrock answers a model still loading with 429, an outage rather than a rate
+        limit). Everything after (the client's status, the error body, Envoy's fallback, the target's health)
+        goes by this one."""
+        ...
+
     def client_status(self, provider_status: int) -> int:
         """The status the client gets for a provider status: known with the headers, before the body, so it
         is set in time for Envoy's fallback decision."""
@@ -92,6 +99,9 @@ class Translator(Protocol):
 class PairTranslator:
     """What both directions do alike with a whole response: errors get the error mapping, a success body is
     translated, and a success body of the wrong shape becomes a 502 in the client's API rather than a crash."""
+
+    def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
+        return status
 
     def response(self, status: int, body: bytes, content_type: str, client_model: str) -> tuple[int, bytes]:
         if not 200 <= status < 300:

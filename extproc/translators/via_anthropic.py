@@ -49,6 +49,9 @@ class ViaAnthropic(PairTranslator):
     def _add_past_anthropic(self, request: JSON, passed: JSON) -> JSON:
         return request
 
+    def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
+        return self._pair.provider_status(status, headers)
+
     def client_status(self, provider_status: int) -> int:
         return openai_status(self._pair.client_status(provider_status))
 

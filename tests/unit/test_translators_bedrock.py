@@ -156,3 +156,28 @@ def test_openai_temperature_goes_past_anthropics_limit_to_the_model() -> None:
         "messages": [{"role": "user", "content": [{"text": "Hi"}]}],
         "inferenceConfig": {"temperature": 1.5},
     }
+
+
+@pytest.mark.parametrize("pair", [A2B, O2B])
+@pytest.mark.parametrize(
+    ("error_type", "status"),
+    [
+        ("ModelNotReadyException:http://internal.amazon.com/coral/com.amazon.bedrock/", 503),
+        ("ModelNotReadyException", 503),
+        ("ThrottlingException:http://internal.amazon.com/coral/com.amazon.bedrock/", 429),
+        ("", 429),
+    ],
+)
+def test_a_model_not_ready_is_an_outage_not_a_rate_limit(pair: str, error_type: str, status: int) -> None:
+    """Bedrock sends ModelNotReadyException as 429: the client, Envoy's fallback and the target's health see
+    503 (an outage: no Retry-After parking), while real throttling stays 429."""
+    translator = _translator(pair)
+    assert translator.provider_status(429, {"x-amzn-errortype": error_type}) == status
+    assert translator.client_status(translator.provider_status(429, {"x-amzn-errortype": error_type})) == status
+
+
+def test_other_providers_keep_their_http_status() -> None:
+    for client_api, provider_api in (("openai", "anthropic"), ("anthropic", "openai"), ("anthropic", "gemini")):
+        translator = translator_for(client_api, provider_api)
+        assert translator is not None
+        assert translator.provider_status(429, {"x-amzn-errortype": "ModelNotReadyException"}) == 429

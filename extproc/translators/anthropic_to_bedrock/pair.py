@@ -9,6 +9,7 @@ from extproc.translators.anthropic_to_bedrock.request import translate_request
 from extproc.translators.anthropic_to_bedrock.response import (
     bedrock_error_to_anthropic,
     client_status,
+    provider_status,
     translate_response,
 )
 from extproc.translators.anthropic_to_bedrock.stream import AnthropicFromBedrockStream
@@ -26,6 +27,9 @@ class AnthropicToBedrock(PairTranslator):
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
         return translate_request(body, target_model)
+
+    def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
+        return provider_status(status, headers.get("x-amzn-errortype", ""))
 
     def client_status(self, provider_status: int) -> int:
         return client_status(provider_status)

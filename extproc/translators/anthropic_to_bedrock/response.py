@@ -1,11 +1,11 @@
 """Response: a whole Converse answer -> an Anthropic message, and Bedrock errors -> Anthropic's.
 
 Bedrock names an error in the `x-amzn-ErrorType` header and its status; the body only holds a message.
-The status alone decides both the client's status (known with the headers, before Envoy decides on a
-fallback) and the error type: 429 (ThrottlingException, ModelNotReadyException) is a rate limit, 503
-(ServiceUnavailableException) an overload; a model timeout (408) and a model error (424), which no client
-API has, become 504 and 502, so a route falls back on them by default. A guardrail or content filter
-stopping the answer is a refusal, not an error.
+The status (with the headers, before Envoy decides on a fallback) decides the client's status and the error
+type: 429 (ThrottlingException) is a rate limit; 503 (ServiceUnavailableException, and
+ModelNotReadyException, which Bedrock sends as 429 but is no rate limit: `provider_status`) an overload; a
+model timeout (408) and a model error (424), which no client API has, become 504 and 502, so a route falls
+back on them by default. A guardrail or content filter stopping the answer is a refusal, not an error.
 """
 
 from __future__ import annotations
@@ -33,6 +33,17 @@ _ERROR_TYPES = {429: "rate_limit_error", 503: "overloaded_error", 504: "timeout_
 
 def client_status(status: int) -> int:
     return _CLIENT_STATUSES.get(status, status)
+
+
+# Error types whose status says less than they do. A model that is not ready yet (on-demand models load on
+# first use) comes as 429, but it is no rate limit: Retry-After-style parking would be wrong, an outage (503)
+# is right, and the route falls back either way.
+_ERROR_TYPE_STATUSES = {"ModelNotReadyException": 503}
+
+
+def provider_status(status: int, error_type: str) -> int:
+    """`error_type` is the `x-amzn-ErrorType` header: `Name` or `Name:namespace-url`."""
+    return _ERROR_TYPE_STATUSES.get(error_type.split(":", 1)[0].strip(), status)
 
 
 def stop_reason(reason: Any) -> str:
