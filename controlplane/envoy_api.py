@@ -48,6 +48,9 @@ PUSH_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
 METADATA_NAMESPACE = "switchyard"
 # Where the ext_proc puts what it measured of a stream it translated; the attempt log reads it from there.
 STREAM_METADATA_NAMESPACE = "switchyard.stream"
+# Where the usage an answer reported goes (json_to_metadata for JSON answers, envoy/lua/stream_usage.lua for
+# streams); the answer log reads it from there.
+USAGE_METADATA_NAMESPACE = "switchyard.usage"
 
 M = TypeVar("M", bound=Message)
 

@@ -22,6 +22,9 @@ class LiveState:
     out_of_service: frozenset[str] = frozenset()
     # target key → warmed-up latency average in seconds
     latency_s: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # client name → until (epoch seconds): clients over a token limit or budget (controlplane/usage/), refused
+    # with 429 on every node until then
+    refused_clients: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
 
     def signals(self, route: Route) -> Signals:
         return Signals(latency_s=tuple(self.latency_s.get(target_key(route, t)) for t in route.targets))
@@ -33,7 +36,7 @@ class LiveState:
         """Everything in this state that changes the translation's output. Latency moves on every attempt,
         weights only when the ranking does: comparing this, not the state, avoids rebuilding for nothing."""
         live_routes = tuple(self.placements(r) for r in config.routes if r.strategy in LIVE_STRATEGIES)
-        return (self.out_of_service, live_routes)
+        return (self.out_of_service, live_routes, tuple(sorted(self.refused_clients.items())))
 
 
 NO_LIVE_STATE = LiveState()

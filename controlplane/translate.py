@@ -22,13 +22,14 @@ from controlplane.attempt_rewrite import TargetRewrite, group_rewrites, needs_tr
 from controlplane.envoy_api import (
     METADATA_NAMESPACE,
     STREAM_METADATA_NAMESPACE,
+    USAGE_METADATA_NAMESPACE,
     Cluster,
     Listener,
     RouteConfiguration,
     to_message,
     typed,
 )
-from controlplane.envoy_code import attempt_rewrite_lua
+from controlplane.envoy_code import attempt_rewrite_lua, stream_usage_lua
 from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from controlplane.target_keys import target_key
@@ -49,8 +50,24 @@ OUTPUT_TOKENS_TAG = "switchyard_output_tokens"
 STREAM_TAGS = {
     "ttft_ms": "switchyard_ttft_ms",
     "output_tokens": "switchyard_stream_tokens",
+    "input_tokens": "switchyard_stream_input_tokens",
     "generation_ms": "switchyard_generation_ms",
 }
+# The usage an answer reported, in either API's names (JSON answers: json_to_metadata; streams:
+# envoy/lua/stream_usage.lua), by key in the usage metadata → log tag
+USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+USAGE_TAGS = {key: f"switchyard_usage_{key}" for key in USAGE_KEYS}
+# Request members lifted into metadata for the Lua filters: whether the client streams (the rewrite then asks
+# OpenAI targets for usage) and whether it asked for usage itself (else the usage-only chunk is kept from it).
+STREAM_KEY = "stream"
+CLIENT_USAGE_KEY = "client_usage"
 TARGET_HEADER = "x-switchyard-target"
 # Endpoint metadata key holding the target's rewrite, and the request header it travels in to the Lua filter.
 REWRITE_METADATA_KEY = "rewrite"
@@ -151,14 +168,16 @@ def _listener(config: Config) -> dict[str, Any]:
                                 "on_missing": errors_shape.flag(errors_shape.MISSING_MODEL),
                                 "on_error": errors_shape.flag(errors_shape.INVALID_JSON),
                             },
+                            *_stream_rules(),
                             *(_own_api_only_rules() if skips else []),
                         ],
                         "allow_empty_content_type": True,
                         "allow_content_types": ["application/json", "text/plain"],
                     },
-                    **({"response_rules": _output_token_rules()} if counts_tokens else {}),
+                    response_rules=_usage_rules(counts_tokens),
                 ),
             },
+            _stream_usage_filter(),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": typed(
@@ -224,19 +243,44 @@ _PRIMITIVE_MEMBER = {"response_format": ("type",), "thinking": ("type",)}
 _NO_PRIMITIVE_MEMBER = frozenset({"logit_bias"})
 
 
-def _output_token_rules() -> dict[str, Any]:
-    """A whole answer's `usage.completion_tokens`, lifted into metadata for the answer log.
+def _stream_rules() -> list[dict[str, Any]]:
+    """`stream` and `stream_options.include_usage` of the request, for the Lua filters (see STREAM_KEY)."""
+    return [
+        {"selectors": [{"key": "stream"}], "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": STREAM_KEY}},
+        {
+            "selectors": [{"key": "stream_options"}, {"key": "include_usage"}],
+            "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": CLIENT_USAGE_KEY},
+        },
+    ]
+
+
+def _usage_rules(counts_tokens: bool) -> dict[str, Any]:
+    """A whole answer's `usage`, lifted into metadata for the answer log: what usage accounting counts, and
+    (routes measuring per output token) `completion_tokens` for the latency average, as before.
 
     Only JSON answers match: a matching body is held until complete (harmless, the client waits for all of it
-    anyway) while an event stream passes through untouched. A charset parameter must still match."""
+    anyway) while an event stream passes through untouched (stream_usage.lua reads those). A charset parameter
+    must still match."""
+
+    def rule(key: str, namespace: str) -> dict[str, Any]:
+        return {
+            "selectors": [{"key": "usage"}, {"key": key}],
+            "on_present": {"metadata_namespace": namespace, "key": key, "type": "NUMBER"},
+        }
+
+    rules = [rule(key, USAGE_METADATA_NAMESPACE) for key in USAGE_KEYS]
+    if counts_tokens:
+        rules.append(rule("completion_tokens", METADATA_NAMESPACE))
+    return {"rules": rules, "allow_content_types_regex": {"regex": "application/json(;.*)?"}}
+
+
+def _stream_usage_filter() -> dict[str, Any]:
+    """envoy/lua/stream_usage.lua: the usage of streamed answers, on their way to the client."""
     return {
-        "rules": [
-            {
-                "selectors": [{"key": "usage"}, {"key": "completion_tokens"}],
-                "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": "completion_tokens", "type": "NUMBER"},
-            }
-        ],
-        "allow_content_types_regex": {"regex": "application/json(;.*)?"},
+        "name": "switchyard.stream_usage",
+        "typed_config": typed(
+            "envoy.extensions.filters.http.lua.v3.Lua", default_source_code={"inline_string": stream_usage_lua()}
+        ),
     }
 
 
@@ -271,10 +315,11 @@ def _attempt_log() -> dict[str, Any]:
 
 
 def _answer_log() -> dict[str, Any]:
-    """One entry per client request, about the answer that reached the client: its output tokens (routes
-    measuring per output token) and what the ext_proc measured of a stream it translated (time to first
-    token, generation time, tokens). The router's per-attempt log cannot carry either: metadata set by
-    filters, even the upstream ext_proc's, lands on the request, which only this log sees."""
+    """One entry per client request, about the answer that reached the client: the usage it reported (usage
+    accounting), its output tokens (routes measuring per output token) and what the ext_proc measured of a
+    stream it translated (time to first token, generation time, tokens). The router's per-attempt log cannot
+    carry any of it: metadata set by filters, even the upstream ext_proc's, lands on the request, which only
+    this log sees."""
 
     def tag(name: str, namespace: str, key: str) -> dict[str, Any]:
         return {
@@ -284,6 +329,7 @@ def _answer_log() -> dict[str, Any]:
 
     tags = [tag(OUTPUT_TOKENS_TAG, METADATA_NAMESPACE, "completion_tokens")]
     tags.extend(tag(name, STREAM_METADATA_NAMESPACE, key) for key, name in STREAM_TAGS.items())
+    tags.extend(tag(name, USAGE_METADATA_NAMESPACE, key) for key, name in USAGE_TAGS.items())
     return _grpc_log(ANSWER_LOG_NAME, tags)
 
 
