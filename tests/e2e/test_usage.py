@@ -73,11 +73,14 @@ def test_json_answer_usage_is_recorded_and_priced(stack: Stack, oa: MockProvider
     reported = response.json()["usage"]
     row = wait_for(lambda: usage_row(stack, "gpt"), 10, "the answer's usage in GET /usage")
     assert row["target"] == "oa-gpt" and row["model"] == "gpt-4o" and row["requests"] == 1
-    assert (row["prompt_tokens"], row["completion_tokens"]) == (reported["prompt_tokens"], reported["completion_tokens"])
+    assert (row["prompt_tokens"], row["completion_tokens"]) == (
+        reported["prompt_tokens"],
+        reported["completion_tokens"],
+    )
     expected = (reported["prompt_tokens"] * 2 + reported["completion_tokens"] * 10) / 1_000_000
     assert row["cost_usd"] == pytest.approx(expected)
     metrics = httpx.get(f"http://{stack.api}/metrics", timeout=10).text
-    line = f'switchyard_client_tokens_total{{client="",kind="prompt",route="gpt",target="oa-gpt"}} '
+    line = 'switchyard_client_tokens_total{client="",kind="prompt",route="gpt",target="oa-gpt"} '
     assert line + f"{float(reported['prompt_tokens'])}" in metrics
 
 
@@ -86,7 +89,9 @@ def test_openai_stream_is_counted_and_the_usage_chunk_kept_from_a_client_that_di
 ) -> None:
     oa.clear()
     client = openai.OpenAI(base_url=f"{stack.url}/v1", api_key="unused", max_retries=0)
-    chunks = list(client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}], stream=True))
+    chunks = list(
+        client.chat.completions.create(model="gpt", messages=[{"role": "user", "content": "hi"}], stream=True)
+    )
     assert chunks and all(chunk.choices for chunk in chunks), "a usage-only chunk reached a client that did not ask"
     [sent] = oa.requests()
     assert sent["body"]["stream_options"] == {"include_usage": True}, "the provider was not asked for usage"
