@@ -21,3 +21,9 @@ def attempt_rewrite_lua() -> str:
 def stream_usage_lua() -> str:
     """envoy/lua/stream_usage.lua: token usage of streamed answers (tests: tests/unit/test_stream_usage_lua.py)."""
     return read_envoy_file("lua/stream_usage.lua")
+
+
+@cache
+def client_auth_lua() -> str:
+    """envoy/lua/client_auth.lua: who may call (tests: tests/unit/test_client_auth_lua.py)."""
+    return read_envoy_file("lua/client_auth.lua")

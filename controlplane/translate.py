@@ -17,7 +17,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane import errors_shape
+from controlplane import clients, errors_shape
 from controlplane.attempt_rewrite import TargetRewrite, group_rewrites, needs_translation
 from controlplane.envoy_api import (
     METADATA_NAMESPACE,
@@ -126,11 +126,12 @@ def route_name(endpoint: ClientEndpoint, route: Route) -> str:
 def translate(
     config: Config, settings: TranslateSettings = DEFAULT_SETTINGS, live: LiveState = NO_LIVE_STATE
 ) -> EnvoyResources:
-    """`live` (health verdicts, latency) changes only the endpoints of the routes it concerns: listeners,
-    routes and every other cluster stay byte-identical, so Envoy leaves them alone."""
+    """`live` health verdicts and latency change only the endpoints of the routes they concern: listeners,
+    routes and every other cluster stay byte-identical, so Envoy leaves them alone. Refused clients and the
+    node count (with `clients:` only) change the routes' client table and request limits (clients.py)."""
     return EnvoyResources(
         listeners=(to_message(_listener(config), Listener),),
-        route_configs=(to_message(_route_configuration(config), RouteConfiguration),),
+        route_configs=(to_message(_route_configuration(config, live), RouteConfiguration),),
         clusters=tuple(
             to_message(_cluster(config, group, settings, live), Cluster)
             for route in config.routes
@@ -177,6 +178,7 @@ def _listener(config: Config) -> dict[str, Any]:
                     response_rules=_usage_rules(counts_tokens),
                 ),
             },
+            *clients.listener_filters(config),
             _stream_usage_filter(),
             {
                 "name": "envoy.filters.http.router",
@@ -188,7 +190,7 @@ def _listener(config: Config) -> dict[str, Any]:
             },
         ],
         local_reply_config=errors_shape.local_reply_config(config),
-        access_log=[_answer_log()],
+        access_log=[_answer_log(config)],
         # Streams can legitimately idle between tokens; routes set their own idle timeout from the YAML.
         stream_idle_timeout="300s",
         request_timeout="0s",
@@ -314,7 +316,7 @@ def _attempt_log() -> dict[str, Any]:
     return _grpc_log(ATTEMPT_LOG_NAME, [], additional_response_headers_to_log=["retry-after"])
 
 
-def _answer_log() -> dict[str, Any]:
+def _answer_log(config: Config) -> dict[str, Any]:
     """One entry per client request, about the answer that reached the client: the usage it reported (usage
     accounting), its output tokens (routes measuring per output token) and what the ext_proc measured of a
     stream it translated (time to first token, generation time, tokens). The router's per-attempt log cannot
@@ -330,10 +332,10 @@ def _answer_log() -> dict[str, Any]:
     tags = [tag(OUTPUT_TOKENS_TAG, METADATA_NAMESPACE, "completion_tokens")]
     tags.extend(tag(name, STREAM_METADATA_NAMESPACE, key) for key, name in STREAM_TAGS.items())
     tags.extend(tag(name, USAGE_METADATA_NAMESPACE, key) for key, name in USAGE_TAGS.items())
-    return _grpc_log(ANSWER_LOG_NAME, tags)
+    return _grpc_log(ANSWER_LOG_NAME, [*tags, *clients.answer_log_tags(config)])
 
 
-def _route_configuration(config: Config) -> dict[str, Any]:
+def _route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [errors_shape.models_list_route(config)]
     for route in config.routes:
         groups = {use: group for group in serving_groups(config, route) for use in group.uses}
@@ -353,6 +355,7 @@ def _route_configuration(config: Config) -> dict[str, Any]:
                 # Without an explicit limit Envoy silently skips retries of bodies over 1 MiB.
                 "request_body_buffer_limit": config.max_request_body,
                 "routes": routes,
+                **clients.virtual_host_fields(config, live),
             }
         ],
     }

@@ -12,6 +12,7 @@ import grpc
 from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
+from controlplane.clients import CLIENT_TAG as CLIENT_TAG  # the answer log's tag naming the client (issue 14)
 from controlplane.nodes import LoggingNode, node_view
 from controlplane.telemetry.recorder import Answer, Observation, Recorder, StreamMeasures
 from controlplane.translate import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG

@@ -15,10 +15,9 @@ from datetime import UTC, datetime
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
+from controlplane.clients import CLIENT_TAG  # set by authentication; absent without a clients section
 from controlplane.translate import STREAM_TAGS, TARGET_KEY_TAG, USAGE_TAGS
 from switchyard.config.model import Price
-
-CLIENT_TAG = "client"  # set by authentication (the access side of issue 14); absent without a clients section
 
 
 @dataclass(frozen=True)
