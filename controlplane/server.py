@@ -168,8 +168,9 @@ class ControlPlane:
         routes = snapshot.config.routes
         self._policies = {target_key(r, t): TargetPolicy.of(r) for r in routes for t in r.targets}
         self._names = {target_key(r, t): f"{r.model}/{t.display_name}" for r in routes for t in r.targets}
-        self.usage.configure(snapshot.config)
         config_changed = text != self._applied_text
+        if config_changed:  # not on a live-state push, which rebuilds from the config in force
+            self.usage.configure(snapshot.config)
         self._applied_text = text
         await self.store.set(snapshot)
         if config_changed:
@@ -209,7 +210,12 @@ class ControlPlane:
                 return False
             self.last_reload = ReloadResult(True, time.time(), reason)
             if current is not None and snapshot.content_hash == current.content_hash:
-                log.info("config reload (%s): no change", reason)
+                # Budgets and token limits live here only: they change without changing Envoy's resources.
+                if text != self._applied_text:
+                    self.usage.configure(snapshot.config)
+                    self._applied_text = text
+                    self._save_last_good(text)
+                log.info("config reload (%s): no change for Envoy", reason)
                 return True
             log.info("config reload (%s): applying version %s", reason, snapshot.version)
             await self.apply(snapshot, text)
