@@ -45,6 +45,9 @@ class TargetRewrite:
     fix_length: bool
     # client endpoint → what the ext_proc needs, where this target speaks another API than that endpoint's
     translations: Mapping[str, TranslationRequest]
+    # the target speaks OpenAI's API: streamed requests of OpenAI clients ask it for `stream_options.include_usage`,
+    # so the stream ends with its usage (read by envoy/lua/stream_usage.lua for usage accounting)
+    asks_usage: bool = False
 
     def encode(self) -> str:
         """The value of the endpoint's `rewrite` metadata, as envoy/lua/attempt_rewrite.lua parses it."""
@@ -55,6 +58,8 @@ class TargetRewrite:
             pairs.append(("model", self.body_model))
         if self.fix_length:
             pairs.append(("length", "1"))
+        if self.asks_usage:
+            pairs.append(("usage", "1"))
         pairs.extend((f"translate.{endpoint}", request.encode()) for endpoint, request in self.translations.items())
         return "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in pairs)
 
@@ -99,7 +104,12 @@ def target_rewrite(
         body_model="" if model in ("", route.model) else json.dumps(model, ensure_ascii=False),
         fix_length=fix_length,
         translations=MappingProxyType(translations),
+        asks_usage=adapter.api == "openai" and any(e in paths for e in _STREAMING_OPENAI_ENDPOINTS),
     )
+
+
+# The OpenAI endpoints that stream (embeddings never do); their same-API attempts may ask for usage.
+_STREAMING_OPENAI_ENDPOINTS = (ClientEndpoint.CHAT.value, ClientEndpoint.COMPLETIONS.value)
 
 
 def _encoded_body_rules(target: Target) -> str:

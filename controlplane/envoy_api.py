@@ -20,6 +20,7 @@ from envoy.extensions.filters.http.ext_proc.v3 import ext_proc_pb2  # noqa: F401
 from envoy.extensions.filters.http.header_mutation.v3 import header_mutation_pb2  # noqa: F401
 from envoy.extensions.filters.http.health_check.v3 import health_check_pb2  # noqa: F401
 from envoy.extensions.filters.http.json_to_metadata.v3 import json_to_metadata_pb2  # noqa: F401
+from envoy.extensions.filters.http.local_ratelimit.v3 import local_rate_limit_pb2  # noqa: F401
 from envoy.extensions.filters.http.lua.v3 import lua_pb2  # noqa: F401
 from envoy.extensions.filters.http.router.v3 import router_pb2  # noqa: F401
 from envoy.extensions.filters.http.upstream_codec.v3 import upstream_codec_pb2  # noqa: F401
@@ -48,6 +49,9 @@ PUSH_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
 METADATA_NAMESPACE = "switchyard"
 # Where the ext_proc puts what it measured of a stream it translated; the attempt log reads it from there.
 STREAM_METADATA_NAMESPACE = "switchyard.stream"
+# Where the usage an answer reported goes (json_to_metadata for JSON answers, envoy/lua/stream_usage.lua for
+# streams); the answer log reads it from there.
+USAGE_METADATA_NAMESPACE = "switchyard.usage"
 
 M = TypeVar("M", bound=Message)
 

@@ -15,3 +15,15 @@ from switchyard.envoy_files import read_envoy_file
 def attempt_rewrite_lua() -> str:
     """envoy/lua/attempt_rewrite.lua: the per-attempt rewrite (tests: tests/unit/test_attempt_rewrite_lua.py)."""
     return read_envoy_file("lua/attempt_rewrite.lua")
+
+
+@cache
+def stream_usage_lua() -> str:
+    """envoy/lua/stream_usage.lua: token usage of streamed answers (tests: tests/unit/test_stream_usage_lua.py)."""
+    return read_envoy_file("lua/stream_usage.lua")
+
+
+@cache
+def client_auth_lua() -> str:
+    """envoy/lua/client_auth.lua: who may call (tests: tests/unit/test_client_auth_lua.py)."""
+    return read_envoy_file("lua/client_auth.lua")

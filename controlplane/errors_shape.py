@@ -36,6 +36,16 @@ _SHAPES: dict[int, tuple[str, str]] = {
 }
 
 
+# With `clients:` only: who may call (controlplane/clients.py). Anthropic's shapes for these exist anyway.
+_CLIENT_SHAPES: dict[int, tuple[str, str]] = {
+    401: ("invalid_request_error", "invalid_api_key"),
+    403: ("invalid_request_error", "model_not_allowed"),
+}
+RATE_LIMITED_MESSAGE = (
+    "Too many requests: this client's requests_per_minute limit is reached. Retry after the Retry-After seconds."
+)
+
+
 def _status_filter(op: str, status: int) -> dict[str, Any]:
     return {
         "status_code_filter": {
@@ -62,10 +72,13 @@ def _anthropic_error_body(error_type: str, message: str = "%LOCAL_REPLY_BODY%") 
 
 
 def _for_anthropic_clients() -> dict[str, Any]:
-    expression = (
+    return _cel_filter(
         f"xds.route_name.startsWith('{ClientEndpoint.MESSAGES.value}:') || "
         f"xds.route_name.startsWith('{ANTHROPIC_ERROR_ROUTE_PREFIX}')"
     )
+
+
+def _cel_filter(expression: str) -> dict[str, Any]:
     return {
         "extension_filter": {
             "name": "envoy.access_loggers.extension_filters.cel",
@@ -97,16 +110,37 @@ def _anthropic_mappers(config: Config) -> list[dict[str, Any]]:
     return mappers
 
 
-def local_reply_config(config: Config) -> dict[str, Any]:
-    mappers = _anthropic_mappers(config) + [
+def _rate_limited_mappers(config: Config) -> list[dict[str, Any]]:
+    """A request refused by a client's request limit says so. Envoy's local rate limiter sets its response flag
+    (RL) only after the local reply is formatted, its details before (measured on Envoy 1.40)."""
+    if not any(c.limits.requests_per_minute for c in (config.clients or {}).values()):
+        return []
+    limited = _cel_filter("response.code_details == 'local_rate_limited'")
+    kind, code = _SHAPES[429]
+    return [
         {
-            "filter": _status_filter("EQ", status),
-            "body_format_override": _error_body(
-                kind, code, _MESSAGES.get(status, "%LOCAL_REPLY_BODY%").format(limit=config.max_request_body)
-            ),
-        }
-        for status, (kind, code) in _SHAPES.items()
+            "filter": {"and_filter": {"filters": [_for_anthropic_clients(), limited]}},
+            "body_format_override": _anthropic_error_body(error_type(429), RATE_LIMITED_MESSAGE),
+        },
+        {"filter": limited, "body_format_override": _error_body(kind, code, RATE_LIMITED_MESSAGE)},
     ]
+
+
+def local_reply_config(config: Config) -> dict[str, Any]:
+    shapes = {**_SHAPES, **(_CLIENT_SHAPES if config.clients else {})}
+    mappers = (
+        _rate_limited_mappers(config)
+        + _anthropic_mappers(config)
+        + [
+            {
+                "filter": _status_filter("EQ", status),
+                "body_format_override": _error_body(
+                    kind, code, _MESSAGES.get(status, "%LOCAL_REPLY_BODY%").format(limit=config.max_request_body)
+                ),
+            }
+            for status, (kind, code) in sorted(shapes.items())
+        ]
+    )
     # Any other error status still gets the shape; successful local replies (GET /v1/models) stay as they are.
     mappers.append({"filter": _status_filter("GE", 400), "body_format_override": _error_body("server_error", "error")})
     return {"mappers": mappers}

@@ -22,6 +22,10 @@ class LiveState:
     out_of_service: frozenset[str] = frozenset()
     # target key → warmed-up latency average in seconds
     latency_s: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # client name → refused until (epoch seconds): over a token limit or budget (issue 14, usage accounting)
+    refused_clients: Mapping[str, float] = field(default_factory=lambda: MappingProxyType({}))
+    # gateway nodes this control plane knows to be live: each enforces 1/nodes of a client's request rate
+    nodes: int = 1
 
     def signals(self, route: Route) -> Signals:
         return Signals(latency_s=tuple(self.latency_s.get(target_key(route, t)) for t in route.targets))
@@ -33,7 +37,15 @@ class LiveState:
         """Everything in this state that changes the translation's output. Latency moves on every attempt,
         weights only when the ranking does: comparing this, not the state, avoids rebuilding for nothing."""
         live_routes = tuple(self.placements(r) for r in config.routes if r.strategy in LIVE_STRATEGIES)
-        return (self.out_of_service, live_routes)
+        return (self.out_of_service, live_routes, *self._client_steering(config))
+
+    def _client_steering(self, config: Config) -> tuple[object, ...]:
+        """Refusals matter only with clients, the node count only with request limits to divide."""
+        if not config.clients:
+            return ()
+        refused = tuple(sorted((c, u) for c, u in self.refused_clients.items() if c in config.clients))
+        limited = any(c.limits.requests_per_minute for c in config.clients.values())
+        return (refused, self.nodes if limited else 1)
 
 
 NO_LIVE_STATE = LiveState()

@@ -34,6 +34,8 @@ from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder, TargetPoli
 from controlplane.telemetry.status import ProcessStart, ReloadResult, build_status
 from controlplane.tls_server import ReloadingCredentials, TlsFilesInvalid
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
+from controlplane.usage.accounting import UsageAccounting
+from controlplane.usage.store import UsageStore, open_store
 from switchyard.addresses import bind_grpc
 from switchyard.bootstrap import split_address
 from switchyard.config import ConfigError, ConfigProblem, load_config_text
@@ -53,7 +55,11 @@ WEIGHT_UPDATE_S = 1.0  # how often least_latency rankings are looked at (pushed 
 
 class ControlPlane:
     def __init__(
-        self, config_path: Path, settings: TranslateSettings = DEFAULT_SETTINGS, state_dir: Path | None = None
+        self,
+        config_path: Path,
+        settings: TranslateSettings = DEFAULT_SETTINGS,
+        state_dir: Path | None = None,
+        usage_store: UsageStore | None = None,
     ) -> None:
         self.config_path = config_path
         self.settings = settings
@@ -70,7 +76,8 @@ class ControlPlane:
         self._live_changed = asyncio.Event()
         self._applied_text = ""
         self.recorder = Recorder(lambda key: self._policies.get(key, DEFAULT_POLICY), self._live_changed.set)
-        self.attempt_log = AttemptLogService(self.recorder)
+        self.usage = UsageAccounting(usage_store or open_store(None, None), self._live_changed.set)
+        self.attempt_log = AttemptLogService(self.recorder, self.usage.record)
         self.last_reload: ReloadResult | None = None
 
     def live_state(self) -> LiveState:
@@ -78,6 +85,7 @@ class ControlPlane:
         return LiveState(
             out_of_service=frozenset(self.recorder.out_of_service(now)),
             latency_s=MappingProxyType(dict(self.recorder.warm_latencies())),
+            refused_clients=MappingProxyType(self.usage.refused(now)),
         )
 
     async def keep_live_state_current(self) -> None:
@@ -95,6 +103,7 @@ class ControlPlane:
     async def _sleep_until_live_change(self, current: Snapshot | None) -> None:
         now = time.time()
         deadlines = [out.until - now for out in self.recorder.out_of_service(now).values()]
+        deadlines.extend(until - now for until in self.usage.refused(now).values())
         if current is not None and any(r.strategy in LIVE_STRATEGIES for r in current.config.routes):
             deadlines.append(WEIGHT_UPDATE_S)
         wait = max(0.05, min(deadlines)) if deadlines else None
@@ -160,6 +169,8 @@ class ControlPlane:
         self._policies = {target_key(r, t): TargetPolicy.of(r) for r in routes for t in r.targets}
         self._names = {target_key(r, t): f"{r.model}/{t.display_name}" for r in routes for t in r.targets}
         config_changed = text != self._applied_text
+        if config_changed:  # not on a live-state push, which rebuilds from the config in force
+            self.usage.configure(snapshot.config)
         self._applied_text = text
         await self.store.set(snapshot)
         if config_changed:
@@ -199,7 +210,12 @@ class ControlPlane:
                 return False
             self.last_reload = ReloadResult(True, time.time(), reason)
             if current is not None and snapshot.content_hash == current.content_hash:
-                log.info("config reload (%s): no change", reason)
+                # Budgets and token limits live here only: they change without changing Envoy's resources.
+                if text != self._applied_text:
+                    self.usage.configure(snapshot.config)
+                    self._applied_text = text
+                    self._save_last_good(text)
+                log.info("config reload (%s): no change for Envoy", reason)
                 return True
             log.info("config reload (%s): applying version %s", reason, snapshot.version)
             await self.apply(snapshot, text)
@@ -243,6 +259,7 @@ async def serve(
     state_dir: Path | None = None,
     api: str | None = None,
     tls: TlsFiles | None = None,
+    usage_db: str | None = None,
 ) -> int:
     credentials = None
     if tls is not None:
@@ -251,7 +268,13 @@ async def serve(
         except (OSError, TlsFilesInvalid) as error:
             log.error("refusing to start: the TLS files cannot be used: %s", error)
             return 2
-    plane = ControlPlane(config_path, settings, state_dir)
+    try:
+        store = open_store(usage_db, state_dir)
+    except Exception as error:
+        log.error("refusing to start: the usage store cannot be opened: %s", error)
+        return 2
+    plane = ControlPlane(config_path, settings, state_dir, store)
+    log.info("usage store: %s", store.description)
     baseline = plane.file_signature()
     try:
         snapshot, text = await plane.initial_snapshot()
@@ -274,8 +297,8 @@ async def serve(
     api_runner = None
     if api:
         host, api_port = split_address(api)
-        api_runner = await admin_api.start(plane.status, host, api_port)
-        log.info("status API on http://%s (GET / is the live status page; GET /status, GET /metrics)", api)
+        api_runner = await admin_api.start(plane.status, host, api_port, plane.usage)
+        log.info("status API on http://%s (GET / is the live status page; GET /status, GET /usage, GET /metrics)", api)
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -297,6 +320,7 @@ async def serve(
         asyncio.create_task(plane.watch_file()),
         asyncio.create_task(_after(first_apply, plane.poll_file(baseline))),
         asyncio.create_task(_after(first_apply, plane.keep_live_state_current())),
+        asyncio.create_task(_after(first_apply, plane.usage.run())),
     ]
     await stop.wait()
     stop.clear()
@@ -317,6 +341,7 @@ async def serve(
             await task
     if api_runner is not None:
         await api_runner.cleanup()
+    await plane.usage.close()  # the last answers logged are written
     log.info("control plane stopped")
     return 0
 

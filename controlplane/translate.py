@@ -17,18 +17,19 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane import errors_shape
+from controlplane import clients, errors_shape
 from controlplane.attempt_rewrite import TargetRewrite, group_rewrites, needs_translation
 from controlplane.envoy_api import (
     METADATA_NAMESPACE,
     STREAM_METADATA_NAMESPACE,
+    USAGE_METADATA_NAMESPACE,
     Cluster,
     Listener,
     RouteConfiguration,
     to_message,
     typed,
 )
-from controlplane.envoy_code import attempt_rewrite_lua
+from controlplane.envoy_code import attempt_rewrite_lua, stream_usage_lua
 from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from controlplane.target_keys import target_key
@@ -49,8 +50,24 @@ OUTPUT_TOKENS_TAG = "switchyard_output_tokens"
 STREAM_TAGS = {
     "ttft_ms": "switchyard_ttft_ms",
     "output_tokens": "switchyard_stream_tokens",
+    "input_tokens": "switchyard_stream_input_tokens",
     "generation_ms": "switchyard_generation_ms",
 }
+# The usage an answer reported, in either API's names (JSON answers: json_to_metadata; streams:
+# envoy/lua/stream_usage.lua), by key in the usage metadata → log tag
+USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+USAGE_TAGS = {key: f"switchyard_usage_{key}" for key in USAGE_KEYS}
+# Request members lifted into metadata for the Lua filters: whether the client streams (the rewrite then asks
+# OpenAI targets for usage) and whether it asked for usage itself (else the usage-only chunk is kept from it).
+STREAM_KEY = "stream"
+CLIENT_USAGE_KEY = "client_usage"
 TARGET_HEADER = "x-switchyard-target"
 # Endpoint metadata key holding the target's rewrite, and the request header it travels in to the Lua filter.
 REWRITE_METADATA_KEY = "rewrite"
@@ -109,11 +126,12 @@ def route_name(endpoint: ClientEndpoint, route: Route) -> str:
 def translate(
     config: Config, settings: TranslateSettings = DEFAULT_SETTINGS, live: LiveState = NO_LIVE_STATE
 ) -> EnvoyResources:
-    """`live` (health verdicts, latency) changes only the endpoints of the routes it concerns: listeners,
-    routes and every other cluster stay byte-identical, so Envoy leaves them alone."""
+    """`live` health verdicts and latency change only the endpoints of the routes they concern: listeners,
+    routes and every other cluster stay byte-identical, so Envoy leaves them alone. Refused clients and the
+    node count (with `clients:` only) change the routes' client table and request limits (clients.py)."""
     return EnvoyResources(
         listeners=(to_message(_listener(config), Listener),),
-        route_configs=(to_message(_route_configuration(config), RouteConfiguration),),
+        route_configs=(to_message(_route_configuration(config, live), RouteConfiguration),),
         clusters=tuple(
             to_message(_cluster(config, group, settings, live), Cluster)
             for route in config.routes
@@ -151,14 +169,17 @@ def _listener(config: Config) -> dict[str, Any]:
                                 "on_missing": errors_shape.flag(errors_shape.MISSING_MODEL),
                                 "on_error": errors_shape.flag(errors_shape.INVALID_JSON),
                             },
+                            *_stream_rules(),
                             *(_own_api_only_rules() if skips else []),
                         ],
                         "allow_empty_content_type": True,
                         "allow_content_types": ["application/json", "text/plain"],
                     },
-                    **({"response_rules": _output_token_rules()} if counts_tokens else {}),
+                    response_rules=_usage_rules(counts_tokens),
                 ),
             },
+            *clients.listener_filters(config),
+            _stream_usage_filter(),
             {
                 "name": "envoy.filters.http.router",
                 "typed_config": typed(
@@ -169,7 +190,7 @@ def _listener(config: Config) -> dict[str, Any]:
             },
         ],
         local_reply_config=errors_shape.local_reply_config(config),
-        access_log=[_answer_log()],
+        access_log=[_answer_log(config)],
         # Streams can legitimately idle between tokens; routes set their own idle timeout from the YAML.
         stream_idle_timeout="300s",
         request_timeout="0s",
@@ -224,19 +245,44 @@ _PRIMITIVE_MEMBER = {"response_format": ("type",), "thinking": ("type",)}
 _NO_PRIMITIVE_MEMBER = frozenset({"logit_bias"})
 
 
-def _output_token_rules() -> dict[str, Any]:
-    """A whole answer's `usage.completion_tokens`, lifted into metadata for the answer log.
+def _stream_rules() -> list[dict[str, Any]]:
+    """`stream` and `stream_options.include_usage` of the request, for the Lua filters (see STREAM_KEY)."""
+    return [
+        {"selectors": [{"key": "stream"}], "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": STREAM_KEY}},
+        {
+            "selectors": [{"key": "stream_options"}, {"key": "include_usage"}],
+            "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": CLIENT_USAGE_KEY},
+        },
+    ]
+
+
+def _usage_rules(counts_tokens: bool) -> dict[str, Any]:
+    """A whole answer's `usage`, lifted into metadata for the answer log: what usage accounting counts, and
+    (routes measuring per output token) `completion_tokens` for the latency average, as before.
 
     Only JSON answers match: a matching body is held until complete (harmless, the client waits for all of it
-    anyway) while an event stream passes through untouched. A charset parameter must still match."""
+    anyway) while an event stream passes through untouched (stream_usage.lua reads those). A charset parameter
+    must still match."""
+
+    def rule(key: str, namespace: str) -> dict[str, Any]:
+        return {
+            "selectors": [{"key": "usage"}, {"key": key}],
+            "on_present": {"metadata_namespace": namespace, "key": key, "type": "NUMBER"},
+        }
+
+    rules = [rule(key, USAGE_METADATA_NAMESPACE) for key in USAGE_KEYS]
+    if counts_tokens:
+        rules.append(rule("completion_tokens", METADATA_NAMESPACE))
+    return {"rules": rules, "allow_content_types_regex": {"regex": "application/json(;.*)?"}}
+
+
+def _stream_usage_filter() -> dict[str, Any]:
+    """envoy/lua/stream_usage.lua: the usage of streamed answers, on their way to the client."""
     return {
-        "rules": [
-            {
-                "selectors": [{"key": "usage"}, {"key": "completion_tokens"}],
-                "on_present": {"metadata_namespace": METADATA_NAMESPACE, "key": "completion_tokens", "type": "NUMBER"},
-            }
-        ],
-        "allow_content_types_regex": {"regex": "application/json(;.*)?"},
+        "name": "switchyard.stream_usage",
+        "typed_config": typed(
+            "envoy.extensions.filters.http.lua.v3.Lua", default_source_code={"inline_string": stream_usage_lua()}
+        ),
     }
 
 
@@ -270,11 +316,12 @@ def _attempt_log() -> dict[str, Any]:
     return _grpc_log(ATTEMPT_LOG_NAME, [], additional_response_headers_to_log=["retry-after"])
 
 
-def _answer_log() -> dict[str, Any]:
-    """One entry per client request, about the answer that reached the client: its output tokens (routes
-    measuring per output token) and what the ext_proc measured of a stream it translated (time to first
-    token, generation time, tokens). The router's per-attempt log cannot carry either: metadata set by
-    filters, even the upstream ext_proc's, lands on the request, which only this log sees."""
+def _answer_log(config: Config) -> dict[str, Any]:
+    """One entry per client request, about the answer that reached the client: the usage it reported (usage
+    accounting), its output tokens (routes measuring per output token) and what the ext_proc measured of a
+    stream it translated (time to first token, generation time, tokens). The router's per-attempt log cannot
+    carry any of it: metadata set by filters, even the upstream ext_proc's, lands on the request, which only
+    this log sees."""
 
     def tag(name: str, namespace: str, key: str) -> dict[str, Any]:
         return {
@@ -284,10 +331,11 @@ def _answer_log() -> dict[str, Any]:
 
     tags = [tag(OUTPUT_TOKENS_TAG, METADATA_NAMESPACE, "completion_tokens")]
     tags.extend(tag(name, STREAM_METADATA_NAMESPACE, key) for key, name in STREAM_TAGS.items())
-    return _grpc_log(ANSWER_LOG_NAME, tags)
+    tags.extend(tag(name, USAGE_METADATA_NAMESPACE, key) for key, name in USAGE_TAGS.items())
+    return _grpc_log(ANSWER_LOG_NAME, [*tags, *clients.answer_log_tags(config)])
 
 
-def _route_configuration(config: Config) -> dict[str, Any]:
+def _route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [errors_shape.models_list_route(config)]
     for route in config.routes:
         groups = {use: group for group in serving_groups(config, route) for use in group.uses}
@@ -307,6 +355,7 @@ def _route_configuration(config: Config) -> dict[str, Any]:
                 # Without an explicit limit Envoy silently skips retries of bodies over 1 MiB.
                 "request_body_buffer_limit": config.max_request_body,
                 "routes": routes,
+                **clients.virtual_host_fields(config, live),
             }
         ],
     }

@@ -83,6 +83,16 @@ _REQUEST_BODY_ONLY = pm.ProcessingMode(
 )
 
 
+def ask_for_usage(document: dict[str, Any]) -> None:
+    """A streamed OpenAI request asks for its usage (as the Lua rewrite does on attempts without body rules):
+    the stream then ends with it, which usage accounting reads (envoy/lua/stream_usage.lua)."""
+    options = document.get("stream_options")
+    if options is None:
+        document["stream_options"] = {"include_usage": True}
+    elif isinstance(options, dict):
+        options["include_usage"] = True
+
+
 class RulesExchange:
     """A same-API attempt to a target with body rules: the body gets the target's model and its rules, and
     the response goes back untouched, without passing through here (`mode_override`)."""
@@ -105,6 +115,8 @@ class RulesExchange:
             return document
         # The Lua rewrite leaves the model to whoever changes the body after it: this exchange.
         document["model"] = self.request.model
+        if self.request.provider_api == "openai" and document.get("stream") is True:
+            ask_for_usage(document)
         return _body_response(_dumps(body_rules.apply(self.rules, document)), translated=False)
 
     def on_response_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
@@ -202,7 +214,7 @@ class TranslatedExchange:
         return _response_body(translated)
 
     def _report(self, response: ep.ProcessingResponse) -> None:
-        """Time to first token and output tokens, as dynamic metadata Envoy's attempt log carries to the
+        """Time to first token, input and output tokens, as dynamic metadata Envoy's attempt log carries to the
         control plane: no extra connection, and nothing waits for it."""
         if self.stream is None or not self._first_token_at:
             return
@@ -210,9 +222,11 @@ class TranslatedExchange:
             "ttft_ms": (self._first_token_at - self._sent_at) * 1000,
             "generation_ms": (time.monotonic() - self._first_token_at) * 1000,
         }
-        output_tokens = self.stream.usage[1]
+        input_tokens, output_tokens = self.stream.usage
         if output_tokens:
             measured["output_tokens"] = float(output_tokens)
+        if input_tokens:
+            measured["input_tokens"] = float(input_tokens)
         fields = struct_pb2.Struct()
         fields.update(measured)
         response.dynamic_metadata.fields[STREAM_METADATA_NAMESPACE].struct_value.CopyFrom(fields)

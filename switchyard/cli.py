@@ -117,7 +117,7 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
     if not go_on:
         return 2
     settings = TranslateSettings(tls_ca_file=args.tls_ca_file, rewrite_attempts=not args.no_rewrite)
-    return asyncio.run(serve(args.config, args.listen, settings, args.state_dir, args.api, tls))
+    return asyncio.run(serve(args.config, args.listen, settings, args.state_dir, args.api, tls, args.usage_db))
 
 
 def _cmd_extproc(args: argparse.Namespace) -> int:
@@ -131,6 +131,28 @@ def _cmd_certs(args: argparse.Namespace) -> int:
     from switchyard.certs import run
 
     return run(args.dir, args.host, args.days, args.force)
+
+
+def _cmd_usage(args: argparse.Namespace) -> int:
+    from switchyard.usage_view import fetch_usage, render_usage
+
+    params = {"by": args.by}
+    params.update({k: v for k in ("client", "route", "target", "model", "since", "until") if (v := getattr(args, k))})
+    try:
+        document = fetch_usage(args.api, params)
+    except ValueError as problem:
+        print(f"switchyard usage: {problem}", file=sys.stderr)
+        return 2
+    except OSError as error:
+        print(f"cannot reach the control plane API at {args.api}: {error}", file=sys.stderr)
+        return 1
+    if args.json:
+        import json
+
+        print(json.dumps(document, indent=2))
+    else:
+        print(render_usage(document))
+    return 0
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -427,6 +449,25 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_status)
 
     p = sub.add_parser(
+        "usage",
+        help="show tokens and spend per client, route, target, model and day",
+        description="Print the usage the control plane recorded (GET /usage of its API: every answer's prompt and "
+        "completion tokens, priced with the targets' `price`), grouped and filtered as asked.",
+    )
+    p.add_argument("--api", default="127.0.0.1:18002", help="control plane API address (default: %(default)s)")
+    p.add_argument(
+        "--by",
+        default="client,route,target,model,day",
+        help="group by these, comma-separated, among client, route, target, model, day (default: %(default)s)",
+    )
+    for name in ("client", "route", "target", "model"):
+        p.add_argument(f"--{name}", help=f"only this {name}")
+    p.add_argument("--since", metavar="YYYY-MM-DD", help="from this UTC day on (inclusive)")
+    p.add_argument("--until", metavar="YYYY-MM-DD", help="up to this UTC day (inclusive)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON document instead of a table")
+    p.set_defaults(func=_cmd_usage)
+
+    p = sub.add_parser(
         "mock-provider",
         help="run the fake provider (OpenAI- or Anthropic-shaped) used by the demo and tests",
         description="A fake LLM provider, OpenAI's API or Anthropic's (--api), with configurable failures that "
@@ -463,13 +504,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-rewrite", action="store_true", help=argparse.SUPPRESS)  # benchmark floor only
     p.add_argument(
         "--api",
-        help="serve the live status page (GET /), GET /status and GET /metrics over HTTP here (e.g. 127.0.0.1:18002)",
+        help="serve the live status page (GET /), GET /status, GET /usage and GET /metrics over HTTP here "
+        "(e.g. 127.0.0.1:18002)",
     )
     p.add_argument(
         "--state-dir",
         type=Path,
         help="keep the last good config here; a restart while the YAML holds an invalid edit then serves it "
-        "instead of refusing to start",
+        "instead of refusing to start. Usage (tokens, spend) is kept here too, in usage.sqlite3, unless --usage-db",
+    )
+    p.add_argument(
+        "--usage-db",
+        metavar="URL",
+        help="where usage is kept: postgresql://USER@HOST:PORT/DB (psycopg; shared by control-plane replicas, "
+        "put the password in PGPASSWORD or ~/.pgpass, not here) or a SQLite file path "
+        "(default: usage.sqlite3 in --state-dir, else in memory)",
     )
     add_tls_arguments(p, "listening")
     p.set_defaults(func=_cmd_controlplane)

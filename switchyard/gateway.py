@@ -234,6 +234,9 @@ class Supervisor(Generic[_Options]):
         try:
             with urllib.request.urlopen(f"{self.base_url}{self.READY_PATH}", timeout=1) as response:
                 return bool(response.status == 200)
+        except urllib.error.HTTPError as error:
+            # With `clients:` the model list wants a key: the routes' own 401 says they are in just as well.
+            return self.READY_PATH != "/healthz" and error.code == 401
         except (urllib.error.URLError, OSError):
             return False
 

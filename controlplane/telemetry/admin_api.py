@@ -1,5 +1,5 @@
-"""The control plane's HTTP API: GET /status (JSON), GET /metrics (Prometheus) and GET / (the live status page,
-which polls /status). Loopback by default."""
+"""The control plane's HTTP API: GET /status (JSON), GET /usage (JSON, controlplane/usage/api.py), GET /metrics
+(Prometheus) and GET / (the live status page, which polls /status). Loopback by default."""
 
 from __future__ import annotations
 
@@ -11,11 +11,15 @@ from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_l
 
 from controlplane.telemetry.metrics import StatusCollector
 from controlplane.telemetry.status_page import add_page_routes
+from controlplane.usage.accounting import UsageAccounting
+from controlplane.usage.api import UsageCollector, add_usage_routes
 
 
-def build_app(status: Callable[[], dict[str, Any]]) -> web.Application:
+def build_app(status: Callable[[], dict[str, Any]], usage: UsageAccounting | None = None) -> web.Application:
     registry = CollectorRegistry()
     registry.register(StatusCollector(status))
+    if usage is not None:
+        registry.register(UsageCollector(usage))
 
     async def get_status(_: web.Request) -> web.Response:
         return web.json_response(status())
@@ -26,12 +30,16 @@ def build_app(status: Callable[[], dict[str, Any]]) -> web.Application:
     app = web.Application()
     app.router.add_get("/status", get_status)
     app.router.add_get("/metrics", get_metrics)
+    if usage is not None:
+        add_usage_routes(app, usage)
     add_page_routes(app)
     return app
 
 
-async def start(status: Callable[[], dict[str, Any]], host: str, port: int) -> web.AppRunner:
-    runner = web.AppRunner(build_app(status), access_log=None)
+async def start(
+    status: Callable[[], dict[str, Any]], host: str, port: int, usage: UsageAccounting | None = None
+) -> web.AppRunner:
+    runner = web.AppRunner(build_app(status, usage), access_log=None)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     return runner

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 import logging
 from collections import Counter, OrderedDict
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import grpc
 from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
+from controlplane.clients import CLIENT_TAG as CLIENT_TAG  # the answer log's tag naming the client (issue 14)
 from controlplane.nodes import LoggingNode, node_view
 from controlplane.telemetry.recorder import Answer, Observation, Recorder, StreamMeasures
 from controlplane.translate import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
@@ -119,8 +120,13 @@ def answer_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> Answer | None:
 
 
 class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
-    def __init__(self, recorder: Recorder) -> None:
+    def __init__(
+        self,
+        recorder: Recorder,
+        on_answer: Callable[[accesslog_pb2.HTTPAccessLogEntry, str], None] = lambda _entry, _node: None,
+    ) -> None:
         self.recorder = recorder
+        self._on_answer = on_answer  # usage accounting: every answer, with the node that logged it
         self.attempts = AttemptCounter()
         # Attempts logged per Envoy node id: the identifier of each stream's first message names the node.
         self.attempts_by_node: Counter[str] = Counter()
@@ -161,6 +167,7 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
     def _record(self, log_name: str, node: str, message: als_pb2.StreamAccessLogsMessage) -> None:
         for entry in message.http_logs.log_entry:
             if log_name == ANSWER_LOG_NAME:
+                self._on_answer(entry, node)
                 if (answer := answer_of(entry)) is not None:
                     self.recorder.record_answer(answer)
                 if (measured := stream_measures_of(entry)) is not None:

@@ -15,6 +15,8 @@ Blob format: `name=value` pairs joined by `&`, names and values percent-encoded 
   model                 JSON string literal (quotes included) for the body's top-level `model`
   length                `1`: another attempt may have changed the body length, reset `content-length`
   translate.<endpoint>  opaque value for `x-switchyard-translate`: a later filter translates the body
+  usage                 `1`: the target speaks OpenAI's API; a streamed request (`"stream": true`) gets
+                        `stream_options.include_usage: true`, so the stream ends with its token usage
 
 Why it is written this way:
 - Envoy shares one request header map across attempts but restores the body: every header this script may
@@ -34,6 +36,7 @@ local min = math.min
 
 local REWRITE_HEADER = "x-switchyard-rewrite"
 local TRANSLATE_HEADER = "x-switchyard-translate"
+local METADATA_NAMESPACE = "switchyard"
 local CACHE_LIMIT = 1024
 
 local QUOTE, BACKSLASH, COMMA, COLON = 34, 92, 44, 58
@@ -253,95 +256,170 @@ local function value_end(text, first)
   return scalar_end(text, first)
 end
 
--- The longest spelling of `model`: every letter as a `\uXXXX` escape, plus the quotes.
-local LONGEST_MODEL_KEY = 32
+-- The members the walk looks for, by the length of their plain spelling (other keys cost no string).
+local WANTED_LENGTHS = { [5] = true, [6] = true, [13] = true, [14] = true }
+-- The longest spelling of a wanted name: every letter of `stream_options` as a `\uXXXX` escape, plus quotes.
+local LONGEST_WANTED_KEY = 86
 
---- Whether the member name whose quotes are at `first` and `last` is `model`, however it is spelled.
-local function is_model_key(text, first, last, escaped)
+--- The name of the member whose quotes are at `first` and `last` if it may be one the walk wants (nil when it
+--- cannot be, by its length), however it is spelled.
+local function member_name(text, first, last, escaped)
   if not escaped then
-    return last - first == 6 and sub(text, first + 1, last - 1) == "model"
-  elseif last - first + 1 > LONGEST_MODEL_KEY then
-    return false
+    return WANTED_LENGTHS[last - first - 1] and sub(text, first + 1, last - 1) or nil
+  elseif last - first + 1 > LONGEST_WANTED_KEY then
+    return nil
   end
   local name = decode_json_string(sub(text, first, last))
   if not name then
     refuse(BAD_ESCAPE)
   end
-  return name == "model"
+  return name
 end
 
---- Positions of the first and last byte (the quotes) of the top-level `model` value token.
---- Walks the top-level members only; nested values are skipped whole, so nested `model` keys and text in
---- strings never count. Refuses duplicates: Envoy routed on the last one, a provider may read the first.
-local function locate_model(body)
+--- The members named in `wanted` of the object opening at `open`, as name -> {first, last} of their value
+--- tokens, and the position of the object's closing brace. Nested values are skipped whole, so nested members
+--- and text in strings never count. A wanted name given twice is refused: Envoy routed on the last `model`, a
+--- provider may read the first.
+local function object_members(text, open, wanted)
+  local found = {}
+  local position = skip_space(text, open + 1)
+  if position and byte(text, position) == RBRACE then
+    return found, position
+  end
+  while true do
+    if not position or byte(text, position) ~= QUOTE then
+      unexpected(position)
+    end
+    local key_last, escaped = string_end(text, position)
+    local name = member_name(text, position, key_last, escaped)
+    position = skip_space(text, key_last + 1)
+    if not position or byte(text, position) ~= COLON then
+      unexpected(position)
+    end
+    position = skip_space(text, position + 1)
+    if not position then
+      unexpected(nil)
+    end
+    local last = value_end(text, position)
+    if name and wanted[name] then
+      if found[name] then
+        refuse(wanted[name])
+      end
+      found[name] = { position, last }
+    end
+    position = skip_space(text, last + 1)
+    local c = position and byte(text, position)
+    if c == RBRACE then
+      return found, position
+    elseif c ~= COMMA then
+      unexpected(position)
+    end
+    position = skip_space(text, position + 1)
+  end
+end
+
+local TOP_LEVEL = {
+  model = DUPLICATE_MODEL,
+  stream = 'The request body has more than one top-level "stream" member.',
+  stream_options = 'The request body has more than one top-level "stream_options" member.',
+}
+
+--- The top-level members the rewrite cares about (see TOP_LEVEL) and the position of the opening brace.
+local function top_level_members(body)
   start_scan()
-  local position = skip_space(body, 1)
-  if not position or byte(body, position) ~= LBRACE then
+  local open = skip_space(body, 1)
+  if not open or byte(body, open) ~= LBRACE then
     refuse(NOT_OBJECT)
   end
-  local value_first, value_last
-  position = skip_space(body, position + 1)
-  if position and byte(body, position) == RBRACE then
-    position = position + 1
-  else
-    while true do
-      if not position or byte(body, position) ~= QUOTE then
-        unexpected(position)
-      end
-      local key_last, escaped = string_end(body, position)
-      local is_model = is_model_key(body, position, key_last, escaped)
-      position = skip_space(body, key_last + 1)
-      if not position or byte(body, position) ~= COLON then
-        unexpected(position)
-      end
-      position = skip_space(body, position + 1)
-      if not position then
-        unexpected(nil)
-      end
-      local last = value_end(body, position)
-      if is_model then
-        if value_first then
-          refuse(DUPLICATE_MODEL)
-        elseif byte(body, position) ~= QUOTE then
-          refuse(MODEL_NOT_STRING)
-        end
-        value_first, value_last = position, last
-      end
-      position = skip_space(body, last + 1)
-      local c = position and byte(body, position)
-      if c == RBRACE then
-        position = position + 1
-        break
-      elseif c ~= COMMA then
-        unexpected(position)
-      end
-      position = skip_space(body, position + 1)
+  local found, close = object_members(body, open, TOP_LEVEL)
+  if skip_space(body, close + 1) then
+    unexpected(skip_space(body, close + 1))
+  end
+  return found, open
+end
+
+local DUPLICATE_INCLUDE_USAGE = 'The request body\'s "stream_options" has more than one "include_usage" member.'
+local INCLUDE_USAGE = { include_usage = DUPLICATE_INCLUDE_USAGE }
+
+--- The edit that makes a streamed request ask for its usage, as {first, last, text} (bytes first..last become
+--- text; last = first - 1 inserts), or nil: the body does not stream, already asks, or has a `stream_options`
+--- that is neither an object nor null (the provider answers that one).
+local function usage_edit(body, members, open)
+  local stream = members.stream
+  if not stream or sub(body, stream[1], stream[2]) ~= "true" then
+    return nil
+  end
+  local options = members.stream_options
+  if not options then
+    return { open + 1, open, '"stream_options":{"include_usage":true},' }
+  end
+  local first, last = options[1], options[2]
+  if sub(body, first, last) == "null" then
+    return { first, last, '{"include_usage":true}' }
+  elseif byte(body, first) ~= LBRACE then
+    return nil
+  end
+  start_scan() -- the walk goes back to an earlier position: forget the cached ones
+  local inner, close = object_members(body, first, INCLUDE_USAGE)
+  local include = inner.include_usage
+  if include then
+    return sub(body, include[1], include[2]) ~= "true" and { include[1], include[2], "true" } or nil
+  end
+  local empty = close == skip_space(body, first + 1)
+  return { first + 1, first, empty and '"include_usage":true' or '"include_usage":true,' }
+end
+
+--- The body with its edits applied, last first so that earlier positions stay valid.
+local function apply_edits(body, edits)
+  table.sort(edits, function(a, b)
+    return a[1] > b[1]
+  end)
+  for i = 1, #edits do
+    local edit = edits[i]
+    body = sub(body, 1, edit[1] - 1) .. edit[3] .. sub(body, edit[2] + 1)
+  end
+  return body
+end
+
+--- The rewritten body: top-level `model` value token replaced by `literal` (nil: kept), and with `usage`, a
+--- streamed request asking for its usage. Every other byte is untouched.
+local function edit_body(body, literal, usage)
+  local members, open = top_level_members(body)
+  local edits = {}
+  if literal then
+    local model = members.model
+    if not model then
+      refuse(NO_MODEL)
+    elseif byte(body, model[1]) ~= QUOTE then
+      refuse(MODEL_NOT_STRING)
+    end
+    if sub(body, model[1], model[2]) ~= literal then
+      edits[1] = { model[1], model[2], literal }
     end
   end
-  if skip_space(body, position) then
-    unexpected(skip_space(body, position))
+  local edit = usage and usage_edit(body, members, open)
+  if edit then
+    edits[#edits + 1] = edit
   end
-  if not value_first then
-    refuse(NO_MODEL)
+  return #edits == 0 and body or apply_edits(body, edits)
+end
+
+--- `edit_body` for the attempt: the very same string when nothing changes; nil and a message for the client
+--- when the body cannot be rewritten exactly.
+local function rewritten_body(body, literal, usage)
+  local ok, result = pcall(edit_body, body, literal, usage)
+  if not ok then
+    if getmetatable(result) == Refusal then
+      return nil, result.message
+    end
+    error(result, 0)
   end
-  return value_first, value_last
+  return result
 end
 
 --- The body with its top-level `model` value token replaced by `literal`, every other byte untouched.
---- Returns the very same string when the token already is `literal`; nil and a message for the client when
---- the body cannot be rewritten exactly.
 local function splice_model(body, literal)
-  local ok, first, last = pcall(locate_model, body)
-  if not ok then
-    if getmetatable(first) == Refusal then
-      return nil, first.message
-    end
-    error(first, 0)
-  end
-  if sub(body, first, last) == literal then
-    return body
-  end
-  return sub(body, 1, first - 1) .. literal .. sub(body, last + 1)
+  return rewritten_body(body, literal, false)
 end
 
 ------------------------------------------------------------------------------------------------------------
@@ -401,6 +479,8 @@ local function add_member(plan, name, value)
     plan.model = value
   elseif name == "length" and value == "1" then
     plan.length = true
+  elseif name == "usage" and value == "1" then
+    plan.usage = true
   else
     return "unexpected member " .. name
   end
@@ -413,7 +493,9 @@ local function parse_blob(blob)
   if blob == "" or find(blob, "[^A-Za-z0-9_.~%%&=-]") then
     return nil, "unexpected characters"
   end
-  local plan = { paths = {}, translate = {}, set_names = {}, set_values = {}, remove = {}, length = false }
+  local plan = {
+    paths = {}, translate = {}, set_names = {}, set_values = {}, remove = {}, length = false, usage = false,
+  }
   local seen = {}
   for pair in gmatch(blob .. "&", "([^&]*)&") do
     local raw_name, raw_value = match(pair, "^([^=]+)=(.*)$")
@@ -481,22 +563,29 @@ local function rewrite_headers(headers, plan, path, translate)
   end
 end
 
---- The body's model and a content-length that matches the body sent. Returns a status and message to answer
---- the client with instead, or nothing.
-local function rewrite_body(handle, plan)
+--- Whether the client asked for a stream: `json_to_metadata` lifted the body's `stream` into the request's
+--- metadata, so requests that do not stream never have their body read for it.
+local function streams(handle)
+  local metadata = handle:streamInfo():dynamicMetadata():get(METADATA_NAMESPACE)
+  return metadata ~= nil and metadata.stream == true
+end
+
+--- The body's model, a streamed request's usage, and a content-length that matches the body sent. Returns a
+--- status and message to answer the client with instead, or nothing.
+local function rewrite_body(handle, plan, usage)
   local body = handle:body() -- yields until the whole body is there; earlier wrappers are dead after it
   if not body then
     return
   end
   local size = body:length()
-  if plan.model then
+  if plan.model or usage then
     local original = body:getBytes(0, size)
-    local spliced, problem = splice_model(original, plan.model)
-    if not spliced then
+    local rewritten, problem = rewritten_body(original, plan.model, usage)
+    if not rewritten then
       return 400, problem
     end
-    if spliced ~= original then
-      body:setBytes(spliced) -- Envoy sets content-length itself
+    if rewritten ~= original then
+      body:setBytes(rewritten) -- Envoy sets content-length itself
       return
     end
   end
@@ -525,10 +614,14 @@ local function rewrite_attempt(handle)
   end
   local translate = plan.translate[endpoint]
   rewrite_headers(headers, plan, path, translate)
-  if translate or not (plan.model or plan.length) then
+  if translate then
     return -- a translated attempt's body and length are the translating filter's
   end
-  return rewrite_body(handle, plan)
+  local usage = plan.usage and streams(handle)
+  if not (plan.model or plan.length or usage) then
+    return
+  end
+  return rewrite_body(handle, plan, usage)
 end
 
 local function log_error(handle, message)
@@ -553,6 +646,7 @@ switchyard_attempt_rewrite = {
   parse_blob = parse_blob,
   plan_for = plan_for,
   splice_model = splice_model,
+  rewritten_body = rewritten_body,
   decode_json_string = decode_json_string,
   endpoint_of = endpoint_of,
   cached_plans = function()

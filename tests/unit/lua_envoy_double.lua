@@ -127,6 +127,13 @@ local function handle_for(request)
       routeName = function()
         return request.route_name
       end,
+      dynamicMetadata = function()
+        return {
+          get = function(_, namespace)
+            return request.metadata and request.metadata[namespace]
+          end,
+        }
+      end,
     }
   end
   function handle:respond(headers, body)

@@ -48,6 +48,7 @@ from controlplane.translate import (
     LISTENER_NAME,
     REWRITE_METADATA_KEY,
     ROUTE_CONFIG_NAME,
+    USAGE_KEYS,
     EnvoyResources,
     TranslateSettings,
     route_name,
@@ -543,9 +544,11 @@ def test_listener_binds_the_listen_address_and_uses_the_route_configuration(reso
     assert listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
     assert hcm.rds.route_config_name == ROUTE_CONFIG_NAME == resources.route_configs[0].name
     # The model must be in dynamic metadata before the router matches on it; readiness needs no body at all.
+    # Streams' usage is read on their way to the client, after the router.
     assert [f.name for f in hcm.http_filters] == [
         "envoy.filters.http.health_check",
         "envoy.filters.http.json_to_metadata",
+        "switchyard.stream_usage",
         "envoy.filters.http.router",
     ]
     readiness = HealthCheck()
@@ -1005,19 +1008,22 @@ def test_live_state_changes_only_the_clusters_of_the_route_concerned(config: Con
     assert same == ["route/ab", "route/ab@anthropic", "route/seed", "route/seed@anthropic"]
 
 
-def test_only_per_output_token_routes_add_the_usage_rule_and_every_listener_has_the_answer_log() -> None:
-    def listener_parts(text: str) -> tuple[bool, list[str]]:
+def test_every_answer_usage_is_read_and_per_output_token_routes_add_their_rule() -> None:
+    """Usage accounting reads every JSON answer's usage (both APIs' names); the latency rule comes on top."""
+
+    def listener_parts(text: str) -> tuple[set[tuple[str, str]], list[str]]:
         (listener,) = translate(load(text)).listeners
         hcm = HttpConnectionManager()
         listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
         as_dict = to_dict(hcm)
-        json_rules = as_dict["http_filters"][1]["typed_config"]
+        json_rules = as_dict["http_filters"][1]["typed_config"]["response_rules"]["rules"]
         logs = [log["typed_config"]["common_config"]["log_name"] for log in as_dict.get("access_log", [])]
-        return "response_rules" in json_rules, logs
+        return {(r["on_present"]["metadata_namespace"], r["on_present"]["key"]) for r in json_rules}, logs
 
-    assert listener_parts(CONFIG) == (False, ["switchyard_answers"]), "no JSON answer held for first-byte routes"
+    usage = {("switchyard.usage", key) for key in USAGE_KEYS}
+    assert listener_parts(CONFIG) == (usage, ["switchyard_answers"])
     measured = CONFIG.replace("timeout: 500ms", "timeout: 500ms\n    latency: {measure: per_output_token}")
-    assert listener_parts(measured) == (True, ["switchyard_answers"])
+    assert listener_parts(measured) == (usage | {("switchyard", "completion_tokens")}, ["switchyard_answers"])
 
 
 def test_anthropic_targets_serve_chat_and_messages_with_their_key_and_version_and_nothing_else() -> None:

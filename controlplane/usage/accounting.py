@@ -1,0 +1,139 @@
+"""Usage accounting in the control plane: answers from the answer log → ledger, store, counters.
+
+The ledger counts each answer the moment its log entry arrives (Envoy flushes the log every 0.25 s), so a
+client going over is refused at once: `on_refusals_changed` wakes the live-state loop, which pushes the refusal
+to every node. Writes to the store happen off the event loop, in one worker thread, every FLUSH_S; every
+RESYNC_S the ledger also takes the store's totals for the current windows as floors, which is how a restarted
+control plane, or replicas sharing one PostgreSQL, see the usage others counted.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+from envoy.data.accesslog.v3 import accesslog_pb2
+
+from controlplane.target_keys import target_key
+from controlplane.usage.ledger import UsageLedger
+from controlplane.usage.record import TargetInfo, UsageRecord, usage_of
+from controlplane.usage.store import UsageQuery, UsageStore
+from switchyard.config import Config
+
+log = logging.getLogger("switchyard.controlplane.usage")
+
+FLUSH_S = 0.25
+RESYNC_S = 5.0
+MAX_PENDING = 100_000  # a store down for long must not grow memory without bound: the oldest are dropped
+T = TypeVar("T")
+
+
+class UsageAccounting:
+    def __init__(self, store: UsageStore, on_refusals_changed: Callable[[], None] = lambda: None) -> None:
+        self.store = store
+        self.ledger = UsageLedger()
+        self._on_refusals_changed = on_refusals_changed
+        self._targets: dict[str, TargetInfo] = {}
+        self._pending: list[UsageRecord] = []
+        self._refused: dict[str, float] = {}
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-store")
+        # Since this process started, for /metrics (counters: each replica counts every answer it receives).
+        self.tokens: Counter[tuple[str, str, str, str]] = Counter()  # (client, route, target, kind)
+        self.spend: dict[str, float] = {}
+
+    def configure(self, config: Config) -> None:
+        """A config applied (start or reload): target names and prices, client limits. Counts are kept."""
+        self._targets = {
+            target_key(r, t): TargetInfo(r.model, t.display_name, t.model, t.price)
+            for r in config.routes
+            for t in r.targets
+        }
+        self.ledger.configure(config.clients)
+        self._check_refusals()
+
+    def record(self, entry: accesslog_pb2.HTTPAccessLogEntry, node: str) -> None:
+        record = usage_of(entry, node, self._targets)
+        if record is None:
+            return
+        self.tokens[(record.client, record.route, record.target, "prompt")] += record.prompt_tokens
+        self.tokens[(record.client, record.route, record.target, "completion")] += record.completion_tokens
+        self.spend[record.client] = self.spend.get(record.client, 0.0) + record.cost_usd
+        self.ledger.add(record.client, record.tokens, record.cost_usd, record.at)
+        self._pending.append(record)
+        if len(self._pending) > MAX_PENDING:
+            del self._pending[: len(self._pending) - MAX_PENDING]
+        self._check_refusals()
+
+    def refused(self, now: float | None = None) -> dict[str, float]:
+        return self.ledger.refused(time.time() if now is None else now)
+
+    def _check_refusals(self) -> None:
+        refused = self.refused()
+        if refused != self._refused:
+            newly = sorted(set(refused) - set(self._refused))
+            for name in newly:
+                left = refused[name] - time.time()
+                log.warning("client %s is over its token limit or budget: refused for %.0fs", name, left)
+            self._refused = refused
+            self._on_refusals_changed()
+
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._executor, call)
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if not batch:
+            return
+        try:
+            await self._in_thread(lambda: self.store.write(batch))
+        except Exception as error:  # the store is down: keep the records for the next flush
+            log.warning("usage store %s: write failed, retrying: %s", self.store.description, error)
+            self._pending[:0] = batch
+
+    async def resync(self) -> None:
+        """The store's totals for the current windows, as floors of the ledger's."""
+        windows = self.ledger.windows(time.time())
+
+        def read() -> dict[str, tuple[float, int, float | None, float]]:
+            out = {}
+            for name, (minute, period) in windows.items():
+                tokens, _ = self.store.totals_since(name, minute)
+                spend = self.store.totals_since(name, period)[1] if period is not None else 0.0
+                out[name] = (minute, tokens, period, spend)
+            return out
+
+        try:
+            totals = await self._in_thread(read)
+        except Exception as error:
+            log.warning("usage store %s: read failed: %s", self.store.description, error)
+            return
+        for name, (minute, tokens, period, spend) in totals.items():
+            self.ledger.at_least(name, minute, tokens, period or 0.0, spend)
+        self._check_refusals()
+
+    async def run(self) -> None:
+        """Flush every FLUSH_S, resync every RESYNC_S (and at once: a restart starts from the store)."""
+        await self.resync()
+        last_resync = time.monotonic()
+        while True:
+            await asyncio.sleep(FLUSH_S)
+            await self.flush()
+            if time.monotonic() - last_resync >= RESYNC_S:
+                await self.resync()
+                last_resync = time.monotonic()
+            else:
+                self._check_refusals()  # a window or period that ended lifts its refusals
+
+    async def query(self, query: UsageQuery) -> list[dict[str, Any]]:
+        await self.flush()
+        return await self._in_thread(lambda: self.store.query(query))
+
+    async def close(self) -> None:
+        await self.flush()
+        await self._in_thread(self.store.close)
+        self._executor.shutdown(wait=True)

@@ -1,0 +1,270 @@
+--[[
+Switchyard's client authentication, run by Envoy as a *downstream* Lua filter (once per client request, after
+json_to_metadata has lifted the body's `model`, before the request-rate limiter and the router).
+
+The control plane puts this script into the virtual host's per-route config (RDS) with one line in front of
+it: `local CLIENT_TABLE = "<table>"`. The table holds no key, only SHA-256 digests of keys, so neither the
+pushed config nor Envoy's config_dump holds anything a caller could use. A route-config update applies to
+requests on connections already open (a listener change would leave them on the old filter chain while
+they drain), so a removed key stops working as soon as Envoy has the new routes.
+
+Table format: `name=value` pairs joined by `&`, names and values percent-encoded (only `%XX` is decoded):
+
+  key.<hex sha256 of a key>   the client the key belongs to
+  models.<client>             comma-separated, percent-encoded route models the client may use (absent: all)
+  routed                      the same for every routed model (a model nobody routes stays a 404)
+  wait.<client>               Retry-After seconds when the request-rate limiter refuses this client
+  until.<client>              refused (token limit or budget) until this time, in epoch seconds
+
+For each request: the key from `Authorization: Bearer KEY`, else `x-api-key` (either on every endpoint),
+its client (missing or unknown: 401), a refused client (429 with Retry-After), a model the client may not
+use (403). An authenticated request goes on with the client in dynamic metadata (`switchyard.client`, read
+by the limiter and the answer log) and in `x-switchyard-client` (any client-sent copy replaced; the route
+removes it again before any attempt), and without the client's key: no provider ever sees it.
+
+Hashing: SHA-256 in pure LuaJIT (the `bit` library). Each distinct known key is hashed once per worker and
+remembered in a table bounded by the number of configured keys; an unknown key is hashed on every request
+(a few microseconds) and never remembered, so made-up keys cannot grow anything.
+
+A Lua error would make Envoy log it and let the request through: everything runs under pcall, and any
+failure answers 500 instead.
+]]
+
+local byte, char, concat, find, format, gmatch, gsub, rep, sub =
+  string.byte, string.char, table.concat, string.find, string.format, string.gmatch, string.gsub, string.rep,
+  string.sub
+local ceil, floor = math.ceil, math.floor
+local bit = require("bit")
+local band, bnot, bor, bxor, lshift, rshift, ror, tobit, tohex =
+  bit.band, bit.bnot, bit.bor, bit.bxor, bit.lshift, bit.rshift, bit.ror, bit.tobit, bit.tohex
+
+local NAMESPACE = "switchyard"
+local CLIENT_HEADER = "x-switchyard-client"
+local TEXT_PLAIN = "text/plain"
+
+------------------------------------------------------------------------------------------------------------
+-- SHA-256 (FIPS 180-4), on 32-bit words held as LuaJIT bit values; sums stay exact in doubles before tobit.
+------------------------------------------------------------------------------------------------------------
+
+local K = {
+  0x428a2f98, 0x71374491, 0xb5c0fbcf, 0xe9b5dba5, 0x3956c25b, 0x59f111f1, 0x923f82a4, 0xab1c5ed5,
+  0xd807aa98, 0x12835b01, 0x243185be, 0x550c7dc3, 0x72be5d74, 0x80deb1fe, 0x9bdc06a7, 0xc19bf174,
+  0xe49b69c1, 0xefbe4786, 0x0fc19dc6, 0x240ca1cc, 0x2de92c6f, 0x4a7484aa, 0x5cb0a9dc, 0x76f988da,
+  0x983e5152, 0xa831c66d, 0xb00327c8, 0xbf597fc7, 0xc6e00bf3, 0xd5a79147, 0x06ca6351, 0x14292967,
+  0x27b70a85, 0x2e1b2138, 0x4d2c6dfc, 0x53380d13, 0x650a7354, 0x766a0abb, 0x81c2c92e, 0x92722c85,
+  0xa2bfe8a1, 0xa81a664b, 0xc24b8b70, 0xc76c51a3, 0xd192e819, 0xd6990624, 0xf40e3585, 0x106aa070,
+  0x19a4c116, 0x1e376c08, 0x2748774c, 0x34b0bcb5, 0x391c0cb3, 0x4ed8aa4a, 0x5b9cca4f, 0x682e6ff3,
+  0x748f82ee, 0x78a5636f, 0x84c87814, 0x8cc70208, 0x90befffa, 0xa4506ceb, 0xbef9a3f7, 0xc67178f2,
+}
+for i = 1, 64 do
+  K[i] = tobit(K[i])
+end
+
+local W = {} -- the message schedule, reused (a worker runs one request at a time)
+
+--- The big-endian bytes of a message's length in bits, as SHA-256 pads with them.
+local function length_bytes(length)
+  local bits = length * 8
+  local high = floor(bits / 4294967296)
+  local low = bits % 4294967296
+  local function word(value)
+    return char(floor(value / 16777216) % 256, floor(value / 65536) % 256, floor(value / 256) % 256, value % 256)
+  end
+  return word(high) .. word(low)
+end
+
+local function sha256_hex(message)
+  local length = #message
+  local padded = message .. "\128" .. rep("\0", (55 - length) % 64) .. length_bytes(length)
+  local h0, h1, h2, h3 = tobit(0x6a09e667), tobit(0xbb67ae85), tobit(0x3c6ef372), tobit(0xa54ff53a)
+  local h4, h5, h6, h7 = tobit(0x510e527f), tobit(0x9b05688c), tobit(0x1f83d9ab), tobit(0x5be0cd19)
+  local w = W
+  for block = 1, #padded, 64 do
+    for i = 0, 15 do
+      local b1, b2, b3, b4 = byte(padded, block + i * 4, block + i * 4 + 3)
+      w[i] = bor(lshift(b1, 24), lshift(b2, 16), lshift(b3, 8), b4)
+    end
+    for i = 16, 63 do
+      local v15, v2 = w[i - 15], w[i - 2]
+      local s0 = bxor(ror(v15, 7), ror(v15, 18), rshift(v15, 3))
+      local s1 = bxor(ror(v2, 17), ror(v2, 19), rshift(v2, 10))
+      w[i] = tobit(w[i - 16] + s0 + w[i - 7] + s1)
+    end
+    local a, b, c, d, e, f, g, h = h0, h1, h2, h3, h4, h5, h6, h7
+    for i = 0, 63 do
+      local s1 = bxor(ror(e, 6), ror(e, 11), ror(e, 25))
+      local choice = bxor(band(e, f), band(bnot(e), g))
+      local t1 = h + s1 + choice + K[i + 1] + w[i]
+      local s0 = bxor(ror(a, 2), ror(a, 13), ror(a, 22))
+      local majority = bxor(band(a, b), band(a, c), band(b, c))
+      h, g, f, e = g, f, e, tobit(d + t1)
+      d, c, b, a = c, b, a, tobit(t1 + s0 + majority)
+    end
+    h0, h1, h2, h3 = tobit(h0 + a), tobit(h1 + b), tobit(h2 + c), tobit(h3 + d)
+    h4, h5, h6, h7 = tobit(h4 + e), tobit(h5 + f), tobit(h6 + g), tobit(h7 + h)
+  end
+  return concat({ tohex(h0), tohex(h1), tohex(h2), tohex(h3), tohex(h4), tohex(h5), tohex(h6), tohex(h7) })
+end
+
+------------------------------------------------------------------------------------------------------------
+-- The client table, parsed once per worker when Envoy loads this script
+------------------------------------------------------------------------------------------------------------
+
+local function hex_byte(hex)
+  return char(tonumber(hex, 16))
+end
+
+local function percent_decode(text)
+  return (gsub(text, "%%(%x%x)", hex_byte))
+end
+
+local function name_set(encoded)
+  local set = {}
+  for item in gmatch(encoded, "[^,]+") do
+    set[percent_decode(item)] = true
+  end
+  return set
+end
+
+local function parse_table(encoded)
+  local parsed = { clients = {}, models = {}, routed = {}, wait = {}, refused = {}, key_count = 0 }
+  for raw_name, raw_value in gmatch(encoded, "([^&=]*)=([^&]*)") do
+    local name, value = percent_decode(raw_name), percent_decode(raw_value)
+    local kind, subject = name:match("^([a-z]+)%.(.*)$")
+    if kind == "key" then
+      parsed.clients[subject] = value
+      parsed.key_count = parsed.key_count + 1
+    elseif kind == "models" then
+      parsed.models[subject] = name_set(value)
+    elseif kind == "wait" then
+      parsed.wait[subject] = value
+    elseif kind == "until" then
+      parsed.refused[subject] = tonumber(value)
+    elseif name == "routed" then
+      parsed.routed = name_set(value)
+    else
+      error("unexpected entry in the client table: " .. name)
+    end
+  end
+  return parsed
+end
+
+local TABLE = parse_table(CLIENT_TABLE)
+
+-- key → client, for keys that belong to a client only: bounded by the configured keys (a cap all the same).
+local known_keys, known_count = {}, 0
+local KNOWN_LIMIT = TABLE.key_count + 16
+
+local function client_of(key)
+  local client = known_keys[key]
+  if client then
+    return client
+  end
+  client = TABLE.clients[sha256_hex(key)]
+  if client then
+    if known_count >= KNOWN_LIMIT then
+      known_keys, known_count = {}, 0
+    end
+    known_keys[key], known_count = client, known_count + 1
+  end
+  return client
+end
+
+------------------------------------------------------------------------------------------------------------
+-- Per request
+------------------------------------------------------------------------------------------------------------
+
+local MISSING = "Missing API key: send it as `Authorization: Bearer KEY` (or as `x-api-key: KEY`)."
+local INVALID = "Invalid API key."
+local FAILED = "Switchyard could not check this request's API key."
+
+--- The key the client presented, or nil: a Bearer token first, else `x-api-key`.
+local function presented_key(headers)
+  local authorization = headers:get("authorization")
+  if authorization then
+    local token = authorization:match("^[Bb][Ee][Aa][Rr][Ee][Rr]%s+(%S+)%s*$")
+    if token then
+      return token
+    end
+  end
+  local api_key = headers:get("x-api-key")
+  if api_key and api_key ~= "" then
+    return api_key
+  end
+  return nil
+end
+
+--- Seconds a refused client waits from `now`, or nil when it is not refused (any more).
+local function refused_for(client, now)
+  local until_time = TABLE.refused[client]
+  if until_time and until_time > now then
+    return math.max(1, ceil(until_time - now))
+  end
+  return nil
+end
+
+local function model_of(handle)
+  local metadata = handle:streamInfo():dynamicMetadata():get(NAMESPACE)
+  return metadata and metadata["model"]
+end
+
+--- Returns nil to let the request on, or status, message, retry_after to answer it.
+local function authenticate(handle)
+  local headers = handle:headers()
+  local key = presented_key(headers)
+  if not key then
+    return 401, MISSING
+  end
+  local client = client_of(key)
+  if not client then
+    return 401, INVALID
+  end
+  local wait = refused_for(client, os.time())
+  if wait then
+    return 429,
+      format("Client %s is over its token limit or budget; retry after %d seconds.", client, wait),
+      tostring(wait)
+  end
+  local allowed = TABLE.models[client]
+  if allowed then
+    local model = model_of(handle)
+    if model and TABLE.routed[model] and not allowed[model] then
+      return 403, format("Client %s may not use model %s.", client, model)
+    end
+  end
+  headers:replace(CLIENT_HEADER, client)
+  headers:remove("authorization")
+  headers:remove("x-api-key")
+  local metadata = handle:streamInfo():dynamicMetadata()
+  metadata:set(NAMESPACE, "client", client)
+  local limit_wait = TABLE.wait[client]
+  if limit_wait then
+    metadata:set(NAMESPACE, "retry_after", limit_wait)
+  end
+  return nil
+end
+
+function envoy_on_request(handle)
+  local ok, status, message, retry_after = pcall(authenticate, handle)
+  if not ok then
+    pcall(handle.logErr, handle, "switchyard client authentication failed: " .. tostring(status))
+    status, message, retry_after = 500, FAILED, nil
+  end
+  if status then
+    local reply = { [":status"] = tostring(status), ["content-type"] = TEXT_PLAIN }
+    if retry_after then
+      reply["retry-after"] = retry_after
+    end
+    handle:respond(reply, message)
+  end
+end
+
+-- The pure pieces, for tests (the script is loaded as one chunk, as Envoy does).
+switchyard_client_auth = {
+  sha256_hex = sha256_hex,
+  client_of = client_of,
+  table = TABLE,
+  known_count = function()
+    return known_count
+  end,
+}

@@ -1,0 +1,95 @@
+"""Usage stores: SQLite (a file that survives a reopen) and PostgreSQL (a real server, started for the test).
+Both keep one row per record id, however often it is written (replicas write every answer), and answer the
+same queries."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from controlplane.usage.api import BadQuery, query_of
+from controlplane.usage.record import UsageRecord
+from controlplane.usage.store import SqliteUsageStore, UsageQuery, UsageStore, open_store
+from tests.postgres_server import postgres_server
+
+DAY1 = 1_796_000_000.0  # 2026-11-30 (UTC)
+DAY2 = DAY1 + 86_400
+
+
+def record(
+    n: int, client: str = "team-a", route: str = "gpt", at: float = DAY1, tokens: tuple[int, int] = (10, 5)
+) -> UsageRecord:
+    return UsageRecord(f"id-{n}", at, client, route, "primary", "gpt-4o", tokens[0], tokens[1], tokens[0] * 1e-6)
+
+
+@pytest.fixture(scope="module")
+def postgres_url() -> Iterator[str]:
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[UsageStore]:
+    if request.param == "sqlite":
+        opened: UsageStore = SqliteUsageStore(tmp_path / "usage.sqlite3")
+    else:
+        url = request.getfixturevalue("postgres_url")
+        opened = open_store(url, None)
+        cursor = opened._db.cursor()  # type: ignore[attr-defined]
+        cursor.execute("TRUNCATE switchyard_usage")
+    yield opened
+    opened.close()
+
+
+def test_a_record_written_twice_counts_once(store: UsageStore) -> None:
+    store.write([record(1), record(2)])
+    store.write([record(1), record(3)])  # the other replica's copy of record 1, and a new one
+    [row] = store.query(UsageQuery(by=("client",)))
+    assert row == {"client": "team-a", "requests": 3, "prompt_tokens": 30, "completion_tokens": 15, "cost_usd": 3e-05}
+
+
+def test_groups_filters_and_days(store: UsageStore) -> None:
+    store.write([record(1), record(2, client="team-b", route="claude"), record(3, at=DAY2, tokens=(100, 1))])
+    rows = store.query(UsageQuery(by=("client", "day")))
+    assert [(r["client"], r["day"], r["requests"]) for r in rows] == [
+        ("team-a", "2026-11-30", 1),
+        ("team-a", "2026-12-01", 1),
+        ("team-b", "2026-11-30", 1),
+    ]
+    only = store.query(query_of({"by": "route", "client": "team-a", "since": "2026-12-01"}))
+    assert only == [{"route": "gpt", "requests": 1, "prompt_tokens": 100, "completion_tokens": 1, "cost_usd": 1e-04}]
+    assert store.query(UsageQuery(by=(), where={"client": "nobody"})) == []
+    [everything] = store.query(UsageQuery(by=()))
+    assert everything["requests"] == 3
+
+
+def test_totals_since(store: UsageStore) -> None:
+    store.write([record(1, at=DAY1), record(2, at=DAY1 + 30), record(3, client="team-b", at=DAY1 + 30)])
+    assert store.totals_since("team-a", DAY1 + 1) == (15, pytest.approx(1e-05))
+    assert store.totals_since("team-a", DAY1) == (30, pytest.approx(2e-05))
+    assert store.totals_since("nobody", 0) == (0, 0.0)
+
+
+def test_sqlite_usage_survives_a_reopen(tmp_path: Path) -> None:
+    first = open_store(None, tmp_path)
+    first.write([record(1)])
+    first.close()
+    again = open_store(None, tmp_path)
+    assert again.totals_since("team-a", 0) == (15, pytest.approx(1e-05))
+    again.close()
+
+
+@pytest.mark.parametrize(
+    ("params", "problem"),
+    [
+        ({"by": "planet"}, "by: expected distinct names"),
+        ({"by": "client,client"}, "by: expected distinct names"),
+        ({"since": "yesterday"}, "since: expected a UTC day"),
+        ({"clients": "a"}, "unknown parameter(s) clients"),
+    ],
+)
+def test_bad_queries_say_what_is_wrong(params: dict[str, str], problem: str) -> None:
+    with pytest.raises(BadQuery, match=problem.replace("(", r"\(").replace(")", r"\)")):
+        query_of(params)
