@@ -71,6 +71,8 @@ class ControlPlane:
         self._applied_text = ""
         self.recorder = Recorder(lambda key: self._policies.get(key, DEFAULT_POLICY), self._live_changed.set)
         self.attempt_log = AttemptLogService(self.recorder)
+        self.ads.nodes.on_change = self._live_changed.set
+        self.attempt_log.on_nodes_changed = self._live_changed.set
         self.last_reload: ReloadResult | None = None
 
     def live_state(self) -> LiveState:
@@ -78,7 +80,13 @@ class ControlPlane:
         return LiveState(
             out_of_service=frozenset(self.recorder.out_of_service(now)),
             latency_s=MappingProxyType(dict(self.recorder.warm_latencies())),
+            nodes=self.live_nodes(),
         )
+
+    def live_nodes(self) -> int:
+        """Nodes configured here, and nodes logging here whose ADS stream is at another replica: every replica
+        counts the whole fleet (once a node has logged an attempt), so all divide client limits alike."""
+        return max(1, len(self.ads.nodes.live_names() | set(self.attempt_log.logging_nodes)))
 
     async def keep_live_state_current(self) -> None:
         """Push endpoints whenever what they depend on changes: a target going out of service or coming back,
