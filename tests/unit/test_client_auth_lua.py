@@ -13,7 +13,6 @@ import random
 import time
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any
 
 import pytest
 
