@@ -9,6 +9,8 @@ hits all of them alike:
   E  client → LiteLLM proxy → mock, same rename (the incumbent Python gateway); E-failover as D
   X  OpenAI client → Switchyard → an Anthropic-shaped mock: the ext_proc translates both ways
   M  like C, on a route that mixes APIs: the ext_proc filter is there, and Envoy skips it for this attempt
+  CA like C, with `clients:`: the key checked (Lua, SHA-256 digests) and a request limit (never reached) on
+     every request
 Every variant is checked once for the right answer before it is measured. Only loopback is used; every
 measurement is bounded in time. Results: bench-results/bench.json and bench-results/bench.png.
 """
@@ -61,6 +63,7 @@ class Variant:
     model: str
     pids: Callable[[], list[int]]
     results: dict[str, Any] = field(default_factory=dict)
+    headers: dict[str, str] = field(default_factory=dict)
 
 
 def _body(model: str, prompt_bytes: int = 5, stream: bool = False) -> bytes:
@@ -118,8 +121,22 @@ def _cpu_seconds(pids: list[int]) -> float:
     return total / TICKS
 
 
-def _switchyard_config(listen: int, ok_url: str, fail_url: str, anthropic_url: str, bedrock_url: str) -> str:
-    return f"""
+BENCH_CLIENT_KEY = "sk-bench-client-0123456789abcdef"
+# Variant CA: one client, its key checked on every request, and a request limit so high it is never reached
+# (the limiter still runs). A second client with a digest key makes the table more than one entry.
+_CLIENTS = f"""
+clients:
+  bench: {{keys: ["{BENCH_CLIENT_KEY}"], limits: {{requests_per_minute: 10000000}}}}
+  other: {{keys: ["sha256:{"0" * 64}"], models: [bench-direct]}}
+"""
+
+
+def _switchyard_config(
+    listen: int, ok_url: str, fail_url: str, anthropic_url: str, bedrock_url: str, clients: bool = False
+) -> str:
+    return (
+        (_CLIENTS if clients else "")
+        + f"""
 listen: 127.0.0.1:{listen}
 max_request_body: 4MiB
 providers:
@@ -145,6 +162,7 @@ routes:
       - {{name: primary, provider: down, model: renamed-primary}}
       - {{name: backup, provider: ok, model: renamed-backup}}
 """
+    )
 
 
 @contextmanager
@@ -162,7 +180,7 @@ def _switchyard(name: str, config: str, work: Path, rewrite: bool) -> Iterator[t
         argv.append("--no-rewrite")
     listen = config.split("listen: ", 1)[1].split("\n", 1)[0]
     with _process(argv, work / f"{name}-up.log") as up:
-        _wait_http(f"http://{listen}/v1/models", 60, lambda r: r.status_code == 200)
+        _wait_http(f"http://{listen}/v1/models", 60, lambda r: r.status_code in (200, 401))
 
         def pids() -> list[int]:
             # Envoy and the ext_proc serve requests; the idle control plane is left out of the path's CPU.
@@ -174,12 +192,17 @@ def _switchyard(name: str, config: str, work: Path, rewrite: bool) -> Iterator[t
 # --- measurement -------------------------------------------------------------------------------------------
 
 
-def _wrk(url: str, body: bytes, connections: int, seconds: float, scripts: Path) -> dict[str, Any]:
-    script = scripts / f"post-{abs(hash(body))}.lua"
+def _wrk(
+    url: str, body: bytes, connections: int, seconds: float, scripts: Path, headers: dict[str, str] | None = None
+) -> dict[str, Any]:
+    extra = "".join(
+        f"wrk.headers[{_lua_string(k.encode())}] = {_lua_string(v.encode())}\n" for k, v in (headers or {}).items()
+    )
+    script = scripts / f"post-{abs(hash((body, extra)))}.lua"
     if not script.exists():
         script.write_text(
             'wrk.method = "POST"\nwrk.headers["Content-Type"] = "application/json"\n'
-            f"wrk.body = {_lua_string(body)}\n{_REPORTER}"
+            f"{extra}wrk.body = {_lua_string(body)}\n{_REPORTER}"
         )
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     output = subprocess.run(
@@ -206,7 +229,7 @@ def _measure(variant: Variant, body: bytes, connections: int, seconds: float, sc
     pids = variant.pids()
     extprocs = [p for p in pids if " extproc " in _cmdline(p)]
     cpu_before, extproc_before, start = _cpu_seconds(pids), _cpu_seconds(extprocs), time.monotonic()
-    result = _wrk(variant.base_url + CHAT, body, connections, seconds, scripts)
+    result = _wrk(variant.base_url + CHAT, body, connections, seconds, scripts, variant.headers)
     elapsed = time.monotonic() - start
     result["cpu"] = (_cpu_seconds(pids) - cpu_before) / elapsed
     # CPU seconds per request of the variant's own processes (gateway and mock), and of the ext_proc alone
@@ -252,7 +275,7 @@ def _percentile(values: list[float], q: float) -> float:
 
 def _check(variant: Variant, expect_model: str, expect_target: str | None = None) -> None:
     response = httpx.post(variant.base_url + CHAT, content=_body(variant.model), timeout=30,
-                          headers={"content-type": "application/json"})  # fmt: skip
+                          headers={"content-type": "application/json", **variant.headers})  # fmt: skip
     if response.status_code != 200 or response.json().get("model") != expect_model:
         raise RuntimeError(f"variant {variant.key} answered {response.status_code} {response.text[:300]}")
     if expect_target and response.headers.get("x-switchyard-target") != expect_target:
@@ -288,6 +311,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         full_url, full_pids = stack.enter_context(_switchyard("switchyard", config, work, rewrite=True))
         floor_config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url)
         floor_url, floor_pids = stack.enter_context(_switchyard("floor", floor_config, work, rewrite=False))
+        clients_config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url, clients=True)
+        clients_url, clients_pids = stack.enter_context(_switchyard("clients", clients_config, work, rewrite=True))
         variants = [
             Variant("A", "direct to mock", ok_url, "renamed-primary", lambda: mock_pids),
             Variant("B", "Envoy only (floor)", floor_url, "bench-direct", lambda: [*mock_pids, *floor_pids()]),
@@ -301,6 +326,15 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             Variant("M", "mixed route, same API", full_url, "bench-mixed", lambda: [*mock_pids, *full_pids()]),
             # An OpenAI client served by Bedrock: translated twice over (via the Anthropic shape) and signed.
             Variant("XB", "Bedrock (SigV4)", full_url, "bench-bedrock", lambda: [bedrock.pid, *full_pids()]),
+            # C behind client keys and request limits (issue 14): what authentication costs every request.
+            Variant(
+                "CA",
+                "C with auth+limits",
+                clients_url,
+                "bench-direct",
+                lambda: [*mock_pids, *clients_pids()],
+                headers={"authorization": f"Bearer {BENCH_CLIENT_KEY}"},
+            ),
         ]
         _check(variants[0], "renamed-primary")
         _check(variants[1], "bench-direct")  # no rewrite: the mock echoes the client's model
@@ -309,8 +343,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _check(variants[4], "bench-cross", "claude")  # translated back: the client's own model
         _check(variants[5], "renamed-primary", "primary")
         _check(variants[6], "bench-bedrock", "bedrock")
-        if not args.skip_litellm:
+        _check(variants[7], "renamed-primary", "primary")
+        if not args.skip_litellm and not args.only:
             variants.extend(_litellm_variants(stack, work, ok_url, fail_url))
+        if args.only:
+            variants = [v for v in variants if v.key in args.only]
 
         report: dict[str, Any] = {"machine": _machine(), "settings": vars(args), "variants": {}}
         plan = [
@@ -330,6 +367,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 variant.results[name] = _merge(per_variant[variant.key])
         print("== streaming: time to first byte", flush=True)
         ttfb: dict[str, list[float]] = {v.key: [] for v in variants if v.key in ("A", "B", "C", "X", "E")}
+        if args.only:
+            ttfb = {}
         for round_index in range(args.rounds + 1):
             for variant in variants:
                 if variant.key in ttfb:
@@ -347,7 +386,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 }
         for variant in variants:
             report["variants"][variant.key] = {"label": variant.label, **variant.results}
-        if args.soak_seconds > 0:
+        if args.soak_seconds > 0 and not args.only:
             report["soak"] = _soak(full_url, _parent_pid(full_pids()[0]), args.soak_seconds, scripts)
     report["ratios"] = _ratios(report["variants"], args.connections)
     report["goals"] = _goals(report["ratios"])
@@ -485,8 +524,16 @@ def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
+    best = {k: max(v.get(f"throughput_c{n}", {}).get("rps", 0) for n in connections) for k, v in variants.items()}
+    ratios: dict[str, Any] = {}
+    if "CA" in variants and "C" in variants:
+        # what client authentication and request limits cost a request
+        ratios["CA_over_C_throughput"] = best["CA"] / best["C"]
+        ratios["CA_added_over_C_p50_ms"] = (variants["CA"]["latency"]["p50"] - variants["C"]["latency"]["p50"]) / 1000
+    if "A" not in variants:  # --only: the other ratios need variants that were not measured
+        return ratios
     a, c = variants["A"]["latency"], variants["C"]["latency"]
-    ratios: dict[str, Any] = {
+    ratios |= {
         "C_added_p50_ms": (c["p50"] - a["p50"]) / 1000,
         "C_added_p99_ms": (c["p99"] - a["p99"]) / 1000,
         "C_added_over_B_p50_ms": (c["p50"] - variants["B"]["latency"]["p50"]) / 1000,
@@ -496,7 +543,6 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         # what translating to another API costs over a same-API attempt
         "X_added_over_C_p50_ms": (variants["X"]["latency"]["p50"] - c["p50"]) / 1000,
     }
-    best = {k: max(v.get(f"throughput_c{n}", {}).get("rps", 0) for n in connections) for k, v in variants.items()}
     ratios["C_over_B_throughput"] = best["C"] / best["B"]
     ratios["X_over_C_throughput"] = best["X"] / best["C"]
     # what the skipped ext_proc filter costs a same-API attempt on a route that mixes APIs
@@ -520,7 +566,7 @@ def _machine() -> dict[str, Any]:
 
 def _print_report(report: dict[str, Any]) -> None:
     variants = report["variants"]
-    a = variants["A"]["latency"]
+    a = variants.get("A", next(iter(variants.values())))["latency"]  # "added" is over the first with --only
     print(f"\nMachine: {report['machine']['cores']} cores, {report['machine']['cpu']}")
     print(f"{'variant':<24}{'p50 ms':>8}{'p90 ms':>8}{'p99 ms':>8}{'added p50':>11}{'added p99':>11}"
           f"{'200KB p50':>11}{'TTFB p50':>10}")  # fmt: skip
@@ -615,6 +661,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds per test, after one warm-up round")
     parser.add_argument("--connections", type=int, nargs="+", default=[8, 32], help="throughput connection counts")
     parser.add_argument("--skip-litellm", action="store_true", help="leave out variant E (no LiteLLM install)")
+    parser.add_argument(
+        "--only", nargs="+", metavar="VARIANT", help="measure only these variants (e.g. C CA); no soak, no streaming"
+    )
     parser.add_argument(
         "--soak-seconds", type=int, default=60, help="steady load at the end, with RSS per process (0: no soak)"
     )

@@ -30,8 +30,8 @@ from controlplane.envoy_api import METADATA_NAMESPACE, typed
 from controlplane.envoy_code import client_auth_lua
 from controlplane.live_state import LiveState
 from switchyard.config import Config
+from switchyard.preflight import CLIENT_AUTH_FILTER as AUTH_FILTER
 
-AUTH_FILTER = "switchyard.client_auth"
 LIMIT_FILTER = "switchyard.client_limits"
 CLIENT_HEADER = "x-switchyard-client"
 CLIENT_TAG = "client"  # the custom tag of the answer log naming the authenticated client

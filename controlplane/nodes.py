@@ -161,6 +161,8 @@ class NodeRegistry:
         self._clock = clock
         self._keep_gone_s = keep_gone_s
         self._nodes: dict[int, NodeRecord] = {}  # by ADS stream
+        # Told when a node connects or leaves: the control plane divides client request limits by live nodes.
+        self.on_change: Callable[[], None] = lambda: None
 
     def connected(self, stream: int, name: str, listen: str | None, instance: str = "", peer: str = "") -> None:
         """A new stream replaces a gone record of its name and a live one of the same instance (an Envoy that
@@ -179,6 +181,7 @@ class NodeRegistry:
                     peer or "?",
                 )
         self._nodes[stream] = NodeRecord(name, listen, self._clock(), stream, instance=instance, peer=peer)
+        self.on_change()
 
     def applied(self, stream: int, version: str) -> None:
         record = self._nodes.get(stream)
@@ -196,6 +199,11 @@ class NodeRegistry:
         record = self._nodes.get(stream)
         if record is not None:
             record.gone_at = self._clock()
+            self.on_change()
+
+    def live_names(self) -> set[str]:
+        """The names of the nodes with a live ADS stream here."""
+        return {record.name for record in self._nodes.values() if record.live}
 
     def records(self) -> list[NodeRecord]:
         """Every node, connected or gone for less than `keep_gone_s`, by name (then by connection time)."""

@@ -78,6 +78,8 @@ class ControlPlane:
         self.recorder = Recorder(lambda key: self._policies.get(key, DEFAULT_POLICY), self._live_changed.set)
         self.usage = UsageAccounting(usage_store or open_store(None, None), self._live_changed.set)
         self.attempt_log = AttemptLogService(self.recorder, self.usage.record)
+        self.ads.nodes.on_change = self._live_changed.set
+        self.attempt_log.on_nodes_changed = self._live_changed.set
         self.last_reload: ReloadResult | None = None
 
     def live_state(self) -> LiveState:
@@ -86,7 +88,13 @@ class ControlPlane:
             out_of_service=frozenset(self.recorder.out_of_service(now)),
             latency_s=MappingProxyType(dict(self.recorder.warm_latencies())),
             refused_clients=MappingProxyType(self.usage.refused(now)),
+            nodes=self.live_nodes(),
         )
+
+    def live_nodes(self) -> int:
+        """Nodes configured here, and nodes logging here whose ADS stream is at another replica: every replica
+        counts the whole fleet (once a node has logged an attempt), so all divide client limits alike."""
+        return max(1, len(self.ads.nodes.live_names() | set(self.attempt_log.logging_nodes)))
 
     async def keep_live_state_current(self) -> None:
         """Push endpoints whenever what they depend on changes: a target going out of service or coming back,

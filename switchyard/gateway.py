@@ -38,7 +38,15 @@ from switchyard.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.config import Config, ConfigError, load_config
 from switchyard.drain import DrainSettings, drain_envoy
 from switchyard.envoy_admin import AdminError, EnvoyAdmin
-from switchyard.preflight import admin_line, busy_ports, key_exposure_warnings, node_busy_ports, node_warnings
+from switchyard.preflight import (
+    CLIENT_AUTH_FILTER,
+    admin_line,
+    busy_ports,
+    key_exposure_warnings,
+    node_busy_ports,
+    node_warnings,
+    open_gateway_warning,
+)
 from switchyard.processes import Child, envoy_binary, switchyard_command, wait_until
 from switchyard.tls import EnvoyTls, TlsFiles, write_sds_files
 
@@ -441,6 +449,7 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
     if not gateway.start():
         return 1
     assert options.admin is not None
+    _say_warning(open_gateway_warning(gateway.listener_address(), bool(config.clients)))
     model = config.routes[0].model
     status_line = (
         f"  Status:       http://{options.api}/ (live page), or switchyard status --api {options.api}\n"
@@ -481,12 +490,26 @@ def _preflight(
         _remove_owned_work_dir(options)
         return None
     for warning in warnings(options):
-        # Logged (to stderr) so it also lands wherever the log is collected; printed if the log level hides it.
-        if log.isEnabledFor(logging.WARNING):
-            log.warning("%s", warning)
-        else:
-            print(warning, file=sys.stderr, flush=True)
+        _say_warning(warning)
     return options
+
+
+def _say_warning(warning: str | None) -> None:
+    """Logged (to stderr) so it also lands wherever the log is collected; printed if the log level hides it."""
+    if warning is None:
+        return
+    if log.isEnabledFor(logging.WARNING):
+        log.warning("%s", warning)
+    else:
+        print(warning, file=sys.stderr, flush=True)
+
+
+def _node_has_clients(admin: str) -> bool:
+    """Whether the control plane gave this node's listener the client-key check (a YAML with `clients:`)."""
+    try:
+        return CLIENT_AUTH_FILTER in EnvoyAdmin(admin).get("/config_dump?resource=dynamic_listeners")
+    except AdminError:
+        return True  # cannot tell: say nothing rather than something wrong
 
 
 def run_node(options: NodeOptions) -> int:
@@ -499,6 +522,7 @@ def run_node(options: NodeOptions) -> int:
     if not node.start():
         return 1
     assert options.admin is not None and options.xds is not None
+    _say_warning(open_gateway_warning(node.listener_address(), _node_has_clients(options.admin)))
     replicas = options.xds.split(",")
     source = (
         f"the control plane at {options.xds}"

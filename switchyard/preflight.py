@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from switchyard.addresses import AddressError, TcpAddress, UnixAddress, parse_address, parse_address_list
 from switchyard.config import Config
+from switchyard.tls import is_local
 
 if TYPE_CHECKING:
     from switchyard.gateway import GatewayOptions, NodeOptions
@@ -117,6 +118,28 @@ def node_warnings(options: NodeOptions) -> list[str]:
             "this node are not encrypted. Between hosts give --tls-cert/--tls-key/--tls-ca for mTLS."
         )
     return warnings
+
+
+# The name of the listener filter that checks client keys (controlplane/clients.py): a node tells from its
+# Envoy's listener whether its control plane's config has clients.
+CLIENT_AUTH_FILTER = "switchyard.client_auth"
+
+
+def open_gateway_warning(listen: str | None, has_clients: bool) -> str | None:
+    """Said at start when anyone beyond this machine may call every route on the provider keys."""
+    if listen is None or has_clients:
+        return None
+    try:
+        address = parse_address(listen)
+    except AddressError:
+        return None
+    if is_local(address):
+        return None
+    return (
+        f"WARNING: the listener {listen} is reachable beyond this machine and the config defines no `clients:`: "
+        "anyone who reaches it may call every route on your provider keys. Define clients with keys "
+        "(README: Clients, keys and limits), or listen on 127.0.0.1."
+    )
 
 
 def admin_line(admin: str) -> str:

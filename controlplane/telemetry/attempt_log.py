@@ -133,6 +133,8 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
         # Nodes with an attempt-log stream open to this control plane, whether or not their ADS stream is
         # here: a standby replica lists the nodes it hears from this way.
         self.logging_nodes: dict[str, LoggingNode] = {}
+        # Told when a node starts or stops logging here (client request limits are divided by live nodes).
+        self.on_nodes_changed: Callable[[], None] = lambda: None
 
     async def StreamAccessLogs(
         self, request_iterator: AsyncIterator[als_pb2.StreamAccessLogsMessage], context: grpc.aio.ServicerContext
@@ -155,6 +157,7 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
         if known is None:
             listen = node_view(node).listen
             known = self.logging_nodes[node.id] = LoggingNode(node.id, None if listen is None else str(listen))
+            self.on_nodes_changed()
         known.streams += 1
 
     def _closed(self, name: str) -> None:
@@ -163,6 +166,7 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
             known.streams -= 1
             if known.streams <= 0:
                 del self.logging_nodes[name]
+                self.on_nodes_changed()
 
     def _record(self, log_name: str, node: str, message: als_pb2.StreamAccessLogsMessage) -> None:
         for entry in message.http_logs.log_entry:

@@ -30,9 +30,8 @@ A Lua error would make Envoy log it and let the request through: everything runs
 failure answers 500 instead.
 ]]
 
-local byte, char, concat, find, format, gmatch, gsub, rep, sub =
-  string.byte, string.char, table.concat, string.find, string.format, string.gmatch, string.gsub, string.rep,
-  string.sub
+local byte, char, concat, format, gmatch, gsub, rep =
+  string.byte, string.char, table.concat, string.format, string.gmatch, string.gsub, string.rep
 local ceil, floor = math.ceil, math.floor
 local bit = require("bit")
 local band, bnot, bor, bxor, lshift, rshift, ror, tobit, tohex =
@@ -194,10 +193,14 @@ local function presented_key(headers)
   return nil
 end
 
---- Seconds a refused client waits from `now`, or nil when it is not refused (any more).
-local function refused_for(client, now)
+--- Seconds a refused client still waits, or nil when it is not refused (any more: no push needed to end it).
+local function refused_for(client)
   local until_time = TABLE.refused[client]
-  if until_time and until_time > now then
+  if not until_time then
+    return nil
+  end
+  local now = os.time()
+  if until_time > now then
     return math.max(1, ceil(until_time - now))
   end
   return nil
@@ -219,7 +222,7 @@ local function authenticate(handle)
   if not client then
     return 401, INVALID
   end
-  local wait = refused_for(client, os.time())
+  local wait = refused_for(client)
   if wait then
     return 429,
       format("Client %s is over its token limit or budget; retry after %d seconds.", client, wait),

@@ -27,7 +27,7 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert set(report["variants"]) == {"A", "B", "C", "D", "X", "M", "XB"}
+    assert set(report["variants"]) == {"A", "B", "C", "D", "X", "M", "XB", "CA"}
     for key, variant in report["variants"].items():
         throughput = variant["throughput_c4"]
         assert throughput["rps"] > 0, key
@@ -37,6 +37,7 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     assert "X_added_over_C_p50_ms" in report["ratios"]
     assert "M_added_over_C_p50_ms" in report["ratios"]
     assert "XB_added_over_X_p50_ms" in report["ratios"]
+    assert "CA_over_C_throughput" in report["ratios"]
     assert all("extproc_cpu_per_request_ms" in v["throughput_c4"] for v in report["variants"].values())
     soak = report["soak"]
     assert set(soak["routes"]) == {"translated", "same_api"}
