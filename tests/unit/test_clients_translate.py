@@ -54,7 +54,10 @@ def test_without_clients_there_is_no_filter_no_table_and_no_client_shape() -> No
 def test_with_clients_the_filters_sit_between_the_model_lift_and_the_router() -> None:
     listener, routes = _resources(_BASE + _CLIENTS)
     names = [f["name"] for f in _hcm(listener)["http_filters"]]
-    assert names[-4:] == ["envoy.filters.http.json_to_metadata", AUTH_FILTER, LIMIT_FILTER, "envoy.filters.http.router"]
+    # Auth needs the model the JSON lift found, and must answer before the limiter counts or the router routes.
+    order = ["envoy.filters.http.json_to_metadata", AUTH_FILTER, LIMIT_FILTER, "envoy.filters.http.router"]
+    assert [name for name in names if name in order] == order
+    assert names.index(AUTH_FILTER) == names.index("envoy.filters.http.json_to_metadata") + 1
     vhost = routes["virtual_hosts"][0]
     assert set(vhost["typed_per_filter_config"]) == {AUTH_FILTER, LIMIT_FILTER}
     assert vhost["request_headers_to_remove"] == ["x-switchyard-client"]
