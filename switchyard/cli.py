@@ -61,6 +61,7 @@ def _gateway_options(args: argparse.Namespace, config_path: Path) -> GatewayOpti
         log_level=args.log_level,
         log_dir=args.log_dir,
         tls_ca_file=args.tls_ca_file,
+        usage_db=args.usage_db,
         insecure=args.insecure,
         rewrite_attempts=not args.no_rewrite,
         drain_timeout=args.drain_timeout,
@@ -265,6 +266,13 @@ def _add_process_options(parser: argparse.ArgumentParser, drain_notice: float = 
     parser.add_argument(
         "--tls-ca-file",
         help="CA bundle Envoy trusts for https providers (default: /etc/ssl/certs/ca-certificates.crt)",
+    )
+    parser.add_argument(
+        "--usage-db",
+        metavar="URL",
+        help="where usage (tokens, spend) is kept: a SQLite file path, or postgresql://USER@HOST:PORT/DB (the "
+        "password in PGPASSWORD or ~/.pgpass). Default: usage.sqlite3 in the work dir, which a temporary work "
+        "dir takes with it on exit: give a path (or --work-dir) to keep usage across runs",
     )
     parser.add_argument(
         "--insecure",

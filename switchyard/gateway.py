@@ -146,6 +146,7 @@ class GatewayOptions(NodeOptions):
     config_path: Path
     api: str | None = "127.0.0.1:18002"
     tls_ca_file: str | None = None
+    usage_db: str | None = None  # None: usage.sqlite3 in the work dir
     rewrite_attempts: bool = True
 
 
@@ -418,6 +419,7 @@ class Gateway(Supervisor[GatewayOptions]):
                 "--state-dir",
                 str(self._workdir),
                 *(["--tls-ca-file", o.tls_ca_file] if o.tls_ca_file else []),
+                *(["--usage-db", o.usage_db] if o.usage_db else []),
                 *(["--insecure"] if o.insecure else []),
                 *([] if o.rewrite_attempts else ["--no-rewrite"]),
                 *(["--api", o.api] if o.api else []),

@@ -151,3 +151,19 @@ def test_during_the_drain_a_dead_child_is_logged_once_and_not_restarted(
     assert isinstance(envoy, FakeChild)
     envoy.alive = False
     assert not gw._envoy_running_during_drain(), "Envoy gone: nothing left to drain"
+
+
+def test_up_passes_its_usage_store_to_the_control_plane(tmp_path: Path) -> None:
+    """Usage lives in the work dir by default (a temporary one leaves with `up`); --usage-db keeps it elsewhere."""
+    config_path = tmp_path / "c.yaml"
+    config_path.write_text(
+        "listen: 127.0.0.1:18999\nproviders: {p: {kind: openai_compatible, base_url: 'http://127.0.0.1:9'}}\n"
+        "routes: [{model: m, targets: [{provider: p, model: m}]}]\n"
+    )
+    for usage_db, expected in ((None, None), (str(tmp_path / "usage.db"), str(tmp_path / "usage.db"))):
+        options = GatewayOptions(config_path, work_dir=tmp_path / "work", usage_db=usage_db)
+        plane = next(c for c in Gateway(options, load_config(config_path)).children if c.name == "controlplane")
+        argv = list(plane.argv)
+        given = argv[argv.index("--usage-db") + 1] if "--usage-db" in argv else None
+        assert given == expected
+        assert argv[argv.index("--state-dir") + 1] == str(tmp_path / "work")
