@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import json
 import logging
 import os
 import socket
 import sys
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from switchyard.addresses import UNIX_PREFIX, address_arg, address_list_arg
 from switchyard.config import ConfigError, load_config
@@ -134,6 +136,12 @@ def _cmd_certs(args: argparse.Namespace) -> int:
     return run(args.dir, args.host, args.days, args.force)
 
 
+def _show(document: dict[str, Any], as_json: bool, render: Callable[[dict[str, Any]], str]) -> int:
+    """An API document as the operator asked for it: the raw JSON (--json) or the rendered table."""
+    print(json.dumps(document, indent=2) if as_json else render(document))
+    return 0
+
+
 def _cmd_usage(args: argparse.Namespace) -> int:
     from switchyard.usage_view import fetch_usage, render_usage
 
@@ -147,13 +155,7 @@ def _cmd_usage(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"cannot reach the control plane API at {args.api}: {error}", file=sys.stderr)
         return 1
-    if args.json:
-        import json
-
-        print(json.dumps(document, indent=2))
-    else:
-        print(render_usage(document))
-    return 0
+    return _show(document, args.json, render_usage)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
@@ -164,13 +166,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
     except OSError as error:
         print(f"cannot reach the control plane API at {args.api}: {error}", file=sys.stderr)
         return 1
-    if args.json:
-        import json
-
-        print(json.dumps(document, indent=2))
-    else:
-        print(render_status(document))
-    return 0
+    return _show(document, args.json, render_status)
 
 
 def _cmd_bootstrap(args: argparse.Namespace) -> int:

@@ -11,7 +11,8 @@ from collections.abc import Mapping
 from functools import cache
 from typing import Any, Protocol
 
-from extproc.translators.errors import SHAPE_ERRORS
+from extproc.translators.errors import SHAPE_ERRORS, anthropic_error, openai_error, shape_problem
+from extproc.translators.wire import dumps
 
 
 class UnsupportedParameter(Exception):
@@ -96,9 +97,17 @@ class Translator(Protocol):
         ...
 
 
+_MALFORMED_ANSWER = {
+    "openai": lambda message: openai_error(message, status=502),
+    "anthropic": lambda message: anthropic_error(message, status=502),
+}
+
+
 class PairTranslator:
     """What both directions do alike with a whole response: errors get the error mapping, a success body is
     translated, and a success body of the wrong shape becomes a 502 in the client's API rather than a crash."""
+
+    client_api: str
 
     def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
         return status
@@ -118,7 +127,8 @@ class PairTranslator:
         raise NotImplementedError
 
     def _malformed_body(self, problem: Exception) -> bytes:
-        raise NotImplementedError
+        """A provider success body of the wrong shape, told to the client in its own API."""
+        return dumps(_MALFORMED_ANSWER[self.client_api](shape_problem(problem)))
 
 
 def translator_for(client_api: str, provider_api: str) -> Translator | None:

@@ -15,9 +15,7 @@ from extproc.translators.base import PairTranslator, StreamTranslator, Translato
 from extproc.translators.errors import (
     MalformedResponse,
     anthropic_response_to_openai,
-    openai_error,
     openai_status,
-    shape_problem,
 )
 from extproc.translators.openai_to_anthropic import OpenAIChunkStream, translate_message
 from extproc.translators.openai_to_anthropic import translate_request as openai_to_anthropic_request
@@ -66,9 +64,6 @@ class ViaAnthropic(PairTranslator):
             error = (message or {}).get("error") or {}
             raise MalformedResponse(str(error.get("message") or "upstream answered with a malformed body"))
         return dumps(translate_message(message, client_model))
-
-    def _malformed_body(self, problem: Exception) -> bytes:
-        return dumps(openai_error(shape_problem(problem)))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> StreamTranslator:
         options = client_request.get("stream_options")

@@ -14,7 +14,6 @@ from extproc.translators.anthropic_to_bedrock.response import (
 )
 from extproc.translators.anthropic_to_bedrock.stream import AnthropicFromBedrockStream
 from extproc.translators.base import PairTranslator
-from extproc.translators.errors import anthropic_error, shape_problem
 from extproc.translators.wire import dumps, loads_object
 
 
@@ -39,9 +38,6 @@ class AnthropicToBedrock(PairTranslator):
 
     def _success_body(self, body: bytes, client_model: str) -> bytes:
         return dumps(translate_response(loads_object(body), client_model))
-
-    def _malformed_body(self, problem: Exception) -> bytes:
-        return dumps(anthropic_error(shape_problem(problem), status=502))
 
     def stream(
         self, target_model: str, client_model: str, client_request: Mapping[str, Any]

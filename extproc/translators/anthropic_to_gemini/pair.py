@@ -9,7 +9,6 @@ from extproc.translators.anthropic_to_gemini.request import translate_request
 from extproc.translators.anthropic_to_gemini.response import gemini_error_to_anthropic, translate_response
 from extproc.translators.anthropic_to_gemini.stream import AnthropicFromGeminiStream
 from extproc.translators.base import PairTranslator
-from extproc.translators.errors import anthropic_error, shape_problem
 from extproc.translators.wire import dumps, loads_object
 
 
@@ -31,9 +30,6 @@ class AnthropicToGemini(PairTranslator):
 
     def _success_body(self, body: bytes, client_model: str) -> bytes:
         return dumps(translate_response(loads_object(body), client_model))
-
-    def _malformed_body(self, problem: Exception) -> bytes:
-        return dumps(anthropic_error(shape_problem(problem), status=502))
 
     def stream(
         self, target_model: str, client_model: str, client_request: Mapping[str, Any]

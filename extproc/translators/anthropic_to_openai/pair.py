@@ -9,7 +9,7 @@ from extproc.translators.anthropic_to_openai.request import UNSUPPORTED, transla
 from extproc.translators.anthropic_to_openai.response import translate_completion
 from extproc.translators.anthropic_to_openai.stream import AnthropicEventStream
 from extproc.translators.base import PairTranslator
-from extproc.translators.errors import anthropic_error, openai_response_to_anthropic, shape_problem
+from extproc.translators.errors import openai_response_to_anthropic
 from extproc.translators.wire import dumps, loads_object
 
 
@@ -31,9 +31,6 @@ class AnthropicToOpenAI(PairTranslator):
 
     def _success_body(self, body: bytes, client_model: str) -> bytes:
         return dumps(translate_completion(loads_object(body), client_model))
-
-    def _malformed_body(self, problem: Exception) -> bytes:
-        return dumps(anthropic_error(shape_problem(problem), status=502))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> AnthropicEventStream:
         return AnthropicEventStream(client_model)

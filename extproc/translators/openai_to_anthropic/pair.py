@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from extproc.translators.base import PairTranslator
-from extproc.translators.errors import anthropic_response_to_openai, openai_error, openai_status, shape_problem
+from extproc.translators.errors import anthropic_response_to_openai, openai_status
 from extproc.translators.openai_to_anthropic.request import UNSUPPORTED, translate_request
 from extproc.translators.openai_to_anthropic.response import translate_message
 from extproc.translators.openai_to_anthropic.stream import OpenAIChunkStream
@@ -31,9 +31,6 @@ class OpenAIToAnthropic(PairTranslator):
 
     def _success_body(self, body: bytes, client_model: str) -> bytes:
         return dumps(translate_message(loads_object(body), client_model))
-
-    def _malformed_body(self, problem: Exception) -> bytes:
-        return dumps(openai_error(shape_problem(problem)))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> OpenAIChunkStream:
         options = client_request.get("stream_options")
