@@ -44,14 +44,20 @@ _GATEWAY_REPLIES = ("ext_proc", "lua_response", "switchyard_")
 
 
 def _made_by_the_gateway(entry: accesslog_pb2.HTTPAccessLogEntry) -> bool:
-    """The attempt ended in the gateway's own upstream filters, before the target was asked: a local reply of
-    ours (by its details), or no status, nothing sent upstream and no upstream failure flagged (an ext_proc
-    that died). A target's own failures (refused, reset, timed out) carry a response flag."""
+    """The attempt ended in the gateway's own upstream filters: a local reply of ours (by its details), or no
+    status and no upstream failure flagged while either nothing was sent to the target or the target had
+    already answered (an ext_proc that died before the request left, or while translating the answer: seen
+    in the chaos suite as details '', no flags, first byte sent and received). A target's own failures
+    (refused, reset, timed out) carry a response flag; a target that got the request and never answered is
+    its own failure."""
     if entry.response.response_code_details.startswith(_GATEWAY_REPLIES):
         return True
     common = entry.common_properties
+    if entry.response.response_code.value != 0 or common.response_flags.ByteSize() != 0:
+        return False
     never_sent = not common.HasField("time_to_first_upstream_tx_byte")
-    return entry.response.response_code.value == 0 and never_sent and common.response_flags.ByteSize() == 0
+    answered = common.HasField("time_to_first_upstream_rx_byte")
+    return never_sent or answered
 
 
 def observation_of(entry: accesslog_pb2.HTTPAccessLogEntry, attempt: int = 1) -> Observation | None:

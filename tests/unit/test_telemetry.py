@@ -284,3 +284,8 @@ def test_an_attempt_that_never_left_the_gateway_says_nothing_about_the_target() 
     entry.common_properties.response_flags.upstream_connection_failure = False
     entry.common_properties.time_to_first_upstream_tx_byte.FromMilliseconds(1)
     assert observation_of(entry) is not None, "sent, then no answer: the target's"
+    entry.common_properties.time_to_first_upstream_rx_byte.FromMilliseconds(5)
+    assert observation_of(entry) is None, "answered, then no status: the ext_proc died translating the answer"
+    entry.common_properties.response_flags.upstream_remote_reset = True
+    reset = observation_of(entry)
+    assert reset is not None and reset.status == 0, "a target that resets mid-answer is its own failure"
