@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+import pytest
 
 from switchyard.processes import free_port
 
@@ -107,6 +108,19 @@ class MockProvider:
         self._log.close()
         if (f"mock {self.name}", self.log_path) in ACTIVE_LOGS:
             ACTIVE_LOGS.remove((f"mock {self.name}", self.log_path))
+
+
+def mock_provider_fixture(name: str, *args: str) -> Any:
+    """A module-scoped fixture named `name`: one `switchyard mock-provider` of that name for the module's tests
+    (`args`: its extra flags, e.g. `--api`, `anthropic`). Usage: `oa = mock_provider_fixture("oa")`."""
+
+    @pytest.fixture(scope="module", name=name)
+    def provider(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
+        mock = MockProvider(name, tmp_path_factory.mktemp(name), args)
+        yield mock
+        mock.stop()
+
+    return provider
 
 
 class Stack:

@@ -14,7 +14,7 @@ import pytest
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack
+from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -47,18 +47,10 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def oa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
-    provider = MockProvider("oa", tmp_path_factory.mktemp("oa"))
-    yield provider
-    provider.stop()
+oa = mock_provider_fixture("oa")
 
 
-@pytest.fixture(scope="module")
-def br(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
-    provider = MockProvider("br", tmp_path_factory.mktemp("br"), ("--api", "bedrock", "--chunk-delay-ms", "5"))
-    yield provider
-    provider.stop()
+br = mock_provider_fixture("br", "--api", "bedrock", "--chunk-delay-ms", "5")
 
 
 @pytest.fixture(scope="module")

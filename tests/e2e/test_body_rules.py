@@ -13,7 +13,7 @@ import openai
 import pytest
 
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack
+from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -41,11 +41,7 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def oa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
-    provider = MockProvider("oa", tmp_path_factory.mktemp("oa"))
-    yield provider
-    provider.stop()
+oa = mock_provider_fixture("oa")
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack
+from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -37,18 +37,10 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def an(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
-    provider = MockProvider("an", tmp_path_factory.mktemp("an"), ("--api", "anthropic"))
-    yield provider
-    provider.stop()
+an = mock_provider_fixture("an", "--api", "anthropic")
 
 
-@pytest.fixture(scope="module")
-def gm(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
-    provider = MockProvider("gm", tmp_path_factory.mktemp("gm"), ("--api", "gemini", "--chunk-delay-ms", "5"))
-    yield provider
-    provider.stop()
+gm = mock_provider_fixture("gm", "--api", "gemini", "--chunk-delay-ms", "5")
 
 
 @pytest.fixture(scope="module")

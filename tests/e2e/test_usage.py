@@ -16,7 +16,7 @@ import openai
 import pytest
 
 from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack, sse_events, wait_for
+from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack, sse_events, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -37,18 +37,10 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def oa(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
-    provider = MockProvider("oa", tmp_path_factory.mktemp("oa"))
-    yield provider
-    provider.stop()
+oa = mock_provider_fixture("oa")
 
 
-@pytest.fixture(scope="module")
-def an(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
-    provider = MockProvider("an", tmp_path_factory.mktemp("an"), ("--api", "anthropic"))
-    yield provider
-    provider.stop()
+an = mock_provider_fixture("an", "--api", "anthropic")
 
 
 @pytest.fixture(scope="module")
