@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from typing import Any
 
 from extproc.translators.errors import SHAPE_ERRORS
 from extproc.translators.wire import dumps
@@ -88,6 +89,21 @@ def data_event(payload: object) -> bytes:
 def named_event(name: str, payload: object) -> bytes:
     """An Anthropic-style event: `event: <type>` then the JSON `data:` line."""
     return b"event: " + name.encode() + b"\n" + data_event(payload)
+
+
+def message_start_event(message_id: str, model: str, usage: dict[str, Any] | None = None) -> bytes:
+    """Anthropic's `message_start`: the empty assistant message every translated Anthropic stream opens with."""
+    message: dict[str, Any] = {
+        "id": message_id,
+        "type": "message",
+        "role": "assistant",
+        "model": model,
+        "content": [],
+        "stop_reason": None,
+        "stop_sequence": None,
+        "usage": usage if usage is not None else {"input_tokens": 0, "output_tokens": 0},
+    }
+    return named_event("message_start", {"type": "message_start", "message": message})
 
 
 class StreamBase:

@@ -17,7 +17,7 @@ from botocore.eventstream import EventStreamBuffer, ParserError
 
 from extproc.translators.anthropic_to_bedrock.response import anthropic_usage, stop_reason
 from extproc.translators.errors import MalformedResponse, anthropic_error
-from extproc.translators.sse import SSEEvent, StreamBase, named_event
+from extproc.translators.sse import SSEEvent, StreamBase, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
 JSON = dict[str, Any]
@@ -100,17 +100,7 @@ class AnthropicFromBedrockStream(StreamBase):
         if self._started:
             return b""
         self._started = True
-        message: JSON = {
-            "id": generated_id("msg_bdrk_"),
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-        }
-        return named_event("message_start", {"type": "message_start", "message": message})
+        return message_start_event(generated_id("msg_bdrk_"), self._model)
 
     def _block_start(self, data: JSON) -> bytes:
         call = (data.get("start") or {}).get("toolUse")

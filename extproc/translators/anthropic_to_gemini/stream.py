@@ -19,7 +19,7 @@ from extproc.translators.anthropic_to_gemini.response import (
     tool_use,
 )
 from extproc.translators.errors import MalformedResponse, anthropic_error
-from extproc.translators.sse import SSEEvent, StreamBase, named_event
+from extproc.translators.sse import SSEEvent, StreamBase, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
 JSON = dict[str, Any]
@@ -74,17 +74,7 @@ class AnthropicFromGeminiStream(StreamBase):
         if self._started:
             return b""
         self._started = True
-        message: JSON = {
-            "id": "msg_" + str(response_id or generated_id("")),
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": dict(self._usage),
-        }
-        return named_event("message_start", {"type": "message_start", "message": message})
+        return message_start_event("msg_" + str(response_id or generated_id("")), self._model, dict(self._usage))
 
     def _text(self, text: str) -> bytes:
         self._first_token = True

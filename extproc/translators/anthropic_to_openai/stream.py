@@ -6,7 +6,7 @@ from typing import Any
 
 from extproc.translators.anthropic_to_openai.response import anthropic_stop_reason, token_counts
 from extproc.translators.errors import MalformedResponse, anthropic_error
-from extproc.translators.sse import SSEEvent, StreamBase, named_event
+from extproc.translators.sse import SSEEvent, StreamBase, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
 JSON = dict[str, Any]
@@ -67,17 +67,7 @@ class AnthropicEventStream(StreamBase):
         if self._started:
             return b""
         self._started = True
-        message: JSON = {
-            "id": "msg_" + str(chunk_id or generated_id("")),
-            "type": "message",
-            "role": "assistant",
-            "model": self._model,
-            "content": [],
-            "stop_reason": None,
-            "stop_sequence": None,
-            "usage": {"input_tokens": 0, "output_tokens": 0},
-        }
-        return named_event("message_start", {"type": "message_start", "message": message})
+        return message_start_event("msg_" + str(chunk_id or generated_id("")), self._model)
 
     def _text(self, text: str) -> bytes:
         self._first_token = True
