@@ -106,6 +106,13 @@ def message_start_event(message_id: str, model: str, usage: dict[str, Any] | Non
     return named_event("message_start", {"type": "message_start", "message": message})
 
 
+def message_end_events(stop_reason: str | None, usage: dict[str, Any]) -> bytes:
+    """Anthropic's closing pair: `message_delta` (why it stopped, the usage) then `message_stop`."""
+    delta = {"stop_reason": stop_reason, "stop_sequence": None}
+    end = named_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
+    return end + named_event("message_stop", {"type": "message_stop"})
+
+
 class StreamBase:
     """What every stream translator does alike: decode the provider's SSE at any chunk boundary, keep usage
     and whether a token went out, and end exactly once, with an error event when the provider did not end.

@@ -19,6 +19,7 @@ from pydantic import (
     ConfigDict,
     Field,
     SecretStr,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
@@ -185,6 +186,13 @@ class Price(_Strict):
 BodyKey = Annotated[str, Field(min_length=1)]
 # The top-level member a body rule must never remove or replace: the target's `model` already says what it is.
 _PROTECTED = "model"
+_MODEL_RULE_PROBLEMS = {
+    "drop": "would remove `model` (the target's `model` sets it)",
+    "rename": "would remove `model` (the target's `model` sets it)",
+    "set": "would replace `model` (the target's `model` sets it)",
+    "default": "would replace `model` (the target's `model` sets it)",
+    "cap": "`model` is not a number",
+}
 
 
 class BodyRules(_Strict):
@@ -200,34 +208,14 @@ class BodyRules(_Strict):
     default: dict[BodyKey, Any] = Field(default_factory=dict)
     cap: dict[BodyKey, Annotated[int, Field(ge=1)]] = Field(default_factory=dict)
 
-    @field_validator("drop")
+    @field_validator("drop", "rename", "set", "default", "cap")
     @classmethod
-    def _keeps_model_drop(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+    def _leaves_model_alone(cls, value: Any, info: ValidationInfo) -> Any:
+        """The target's `model` sets the body's `model`: no rule may remove, replace or cap it."""
         if _PROTECTED in value:
-            raise ValueError("would remove `model` (the target's `model` sets it)")
-        return value
-
-    @field_validator("rename")
-    @classmethod
-    def _keeps_model_rename(cls, value: dict[str, str]) -> dict[str, str]:
-        if _PROTECTED in value:
-            raise ValueError("would remove `model` (the target's `model` sets it)")
-        if _PROTECTED in value.values():
+            raise ValueError(_MODEL_RULE_PROBLEMS[str(info.field_name)])
+        if info.field_name == "rename" and _PROTECTED in value.values():
             raise ValueError("would replace `model` (the target's `model` sets it)")
-        return value
-
-    @field_validator("set", "default")
-    @classmethod
-    def _keeps_model_values(cls, value: dict[str, Any]) -> dict[str, Any]:
-        if _PROTECTED in value:
-            raise ValueError("would replace `model` (the target's `model` sets it)")
-        return value
-
-    @field_validator("cap")
-    @classmethod
-    def _no_model_cap(cls, value: dict[str, int]) -> dict[str, int]:
-        if _PROTECTED in value:
-            raise ValueError("`model` is not a number")
         return value
 
     @property

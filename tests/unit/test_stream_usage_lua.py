@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 
+from controlplane.translate import USAGE_KEYS
 from tests.unit.test_attempt_rewrite_lua import LUA, LuaRewrite, Refused, blob
 
 SCRIPT = Path(__file__).resolve().parents[2] / "envoy" / "lua" / "stream_usage.lua"
@@ -174,3 +175,11 @@ def test_an_attempt_reads_the_body_only_for_streams(lua: LuaRewrite) -> None:
     assert streamed.body is not None
     assert json.loads(streamed.body)["stream_options"] == {"include_usage": True}
     assert streamed.headers["content-length"] == str(len(streamed.body))
+
+
+def test_the_lua_reads_exactly_the_counts_the_answer_log_records(usage: StreamUsage) -> None:
+    """The count names live twice (Python's USAGE_KEYS for JSON answers and the log tags, the Lua's COUNTS for
+    streams): a count added on one side only would be dropped for streams or never logged."""
+    every = ",".join(f'"{key}":{i + 1}' for i, key in enumerate(USAGE_KEYS))
+    found = usage.api.counts_in(("{" + every + ',"other_tokens":9}').encode())
+    assert {k.decode(): int(v) for k, v in found.items()} == {key: i + 1 for i, key in enumerate(USAGE_KEYS)}

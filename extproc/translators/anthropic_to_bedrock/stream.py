@@ -17,7 +17,7 @@ from botocore.eventstream import EventStreamBuffer, ParserError
 
 from extproc.translators.anthropic_to_bedrock.response import anthropic_usage, stop_reason
 from extproc.translators.errors import MalformedResponse, anthropic_error
-from extproc.translators.sse import SSEEvent, StreamBase, message_start_event, named_event
+from extproc.translators.sse import SSEEvent, StreamBase, message_end_events, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
 JSON = dict[str, Any]
@@ -63,10 +63,8 @@ class AnthropicFromBedrockStream(StreamBase):
         if self._closed or self._stop is None:
             return self.fail("upstream stream ended before the response was complete")
         out = self._start() + b"".join(self._close(i) for i in list(self._open))
-        delta = {"stop_reason": stop_reason(self._stop), "stop_sequence": None}
-        out += named_event("message_delta", {"type": "message_delta", "delta": delta, "usage": self._usage})
         self._closed = True
-        return out + named_event("message_stop", {"type": "message_stop"})
+        return out + message_end_events(stop_reason(self._stop), self._usage)
 
     def _error_event(self, message: str) -> bytes:
         return named_event("error", anthropic_error(message))

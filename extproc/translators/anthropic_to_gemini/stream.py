@@ -19,7 +19,7 @@ from extproc.translators.anthropic_to_gemini.response import (
     tool_use,
 )
 from extproc.translators.errors import MalformedResponse, anthropic_error
-from extproc.translators.sse import SSEEvent, StreamBase, message_start_event, named_event
+from extproc.translators.sse import SSEEvent, StreamBase, message_end_events, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
 JSON = dict[str, Any]
@@ -65,10 +65,8 @@ class AnthropicFromGeminiStream(StreamBase):
         if self._closed or self._finish is None:
             return out + super().finish()
         out += self._start(None) + self._close_text()
-        delta = {"stop_reason": stop_reason(self._finish, self._has_calls), "stop_sequence": None}
-        out += named_event("message_delta", {"type": "message_delta", "delta": delta, "usage": self._usage})
         self._closed = True
-        return out + named_event("message_stop", {"type": "message_stop"})
+        return out + message_end_events(stop_reason(self._finish, self._has_calls), self._usage)
 
     def _start(self, response_id: Any) -> bytes:
         if self._started:

@@ -6,7 +6,7 @@ from typing import Any
 
 from extproc.translators.anthropic_to_openai.response import anthropic_stop_reason, token_counts
 from extproc.translators.errors import MalformedResponse, anthropic_error
-from extproc.translators.sse import SSEEvent, StreamBase, message_start_event, named_event
+from extproc.translators.sse import SSEEvent, StreamBase, message_end_events, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
 JSON = dict[str, Any]
@@ -119,10 +119,8 @@ class AnthropicEventStream(StreamBase):
         usage: JSON = {"output_tokens": self._output or 0}
         if self._input is not None:
             usage = {"input_tokens": self._input} | usage
-        delta = {"stop_reason": self._stop_reason, "stop_sequence": None}
-        out += named_event("message_delta", {"type": "message_delta", "delta": delta, "usage": usage})
         self._closed = True
-        return out + named_event("message_stop", {"type": "message_stop"})
+        return out + message_end_events(self._stop_reason, usage)
 
     def _error(self, error: Any) -> bytes:
         self._closed = True
