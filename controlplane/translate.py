@@ -665,8 +665,9 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
                 # listens (0.3-0.8 s after the kill on 2 busy cores). So retries are many and backed off: up
                 # to 20, each within 10 ms..0.25 s (jittered; about 2.5 s in all on average, the first within
                 # 10 ms), to outlast that window or the restart. 10 retries (about 0.6 s) still lost one
-                # request in ~20 chaos runs, refused on the dead socket to the last retry. Safe: the ext_proc is stateless and a reset stream had no
-                # answer yet, so the retried stream starts from scratch. Only failures pay for it.
+                # request in ~20 chaos runs, refused on the dead socket to the last retry. Safe: the ext_proc
+                # is stateless and a reset stream had no answer yet, so the retried stream starts from
+                # scratch. Only failures pay for it.
                 "retry_policy": {
                     "retry_on": "connect-failure,refused-stream,reset,unavailable",
                     "num_retries": 20,
