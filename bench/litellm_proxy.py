@@ -74,7 +74,7 @@ from typing import Any
 
 import yaml
 
-from switchyard.processes import descendants
+from switchyard.supervisor.processes import descendants
 
 ROOT = Path(__file__).resolve().parent.parent
 REQUIREMENTS = Path(__file__).resolve().parent / "litellm-requirements.txt"
@@ -513,7 +513,7 @@ def _summarize(requests: list[dict[str, Any]]) -> list[tuple[str, str]]:
 
 
 def check(venv_dir: Path, workdir: Path, rounds: int = 3) -> bool:
-    from switchyard.processes import free_port
+    from switchyard.supervisor.processes import free_port
 
     failures: list[str] = []
 

@@ -37,7 +37,7 @@ from typing import Any
 
 import httpx
 
-from switchyard.processes import descendants, free_port, wait_until
+from switchyard.supervisor.processes import descendants, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(os.environ.get("SWITCHYARD_BENCH_RESULTS", ROOT / "bench-results"))

@@ -21,9 +21,8 @@ from urllib.parse import parse_qsl, quote, urlencode
 
 from controlplane.providers import ADAPTERS, MANAGED_HEADERS, SIGNATURE_HEADERS
 from controlplane.serving_groups import ServingGroup
-from extproc import body_rules
-from extproc.translation_request import TranslationRequest
 from switchyard.config import ClientEndpoint, Config, Route, Target
+from switchyard.contract import TranslationRequest, encode_body_rules
 
 REDACTED = "<redacted>"
 
@@ -115,7 +114,7 @@ _STREAMING_OPENAI_ENDPOINTS = (ClientEndpoint.CHAT.value, ClientEndpoint.COMPLET
 def _encoded_body_rules(target: Target) -> str:
     if target.body is None or target.body.is_empty:
         return ""
-    return body_rules.encode(target.body.model_dump(mode="json", exclude_defaults=True))
+    return encode_body_rules(target.body.model_dump(mode="json", exclude_defaults=True))
 
 
 def group_rewrites(config: Config, group: ServingGroup) -> tuple[TargetRewrite, ...]:

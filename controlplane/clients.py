@@ -30,13 +30,13 @@ from controlplane.envoy_api import METADATA_NAMESPACE, typed
 from controlplane.envoy_code import client_auth_lua
 from controlplane.live_state import LiveState
 from switchyard.config import Config
-from switchyard.preflight import CLIENT_AUTH_FILTER as AUTH_FILTER
+from switchyard.contract import CLIENT_AUTH_FILTER as AUTH_FILTER
+from switchyard.contract import CLIENT_HEADER as CLIENT_HEADER
+from switchyard.contract import CLIENT_LIMITS_FILTER as LIMIT_FILTER
+from switchyard.contract import CLIENT_METADATA_KEY as CLIENT_METADATA_KEY
+from switchyard.contract import RETRY_AFTER_METADATA_KEY as RETRY_AFTER_METADATA_KEY
 
-LIMIT_FILTER = "switchyard.client_limits"
-CLIENT_HEADER = "x-switchyard-client"
 CLIENT_TAG = "client"  # the custom tag of the answer log naming the authenticated client
-CLIENT_METADATA_KEY = "client"
-RETRY_AFTER_METADATA_KEY = "retry_after"
 LIMIT_STAT_PREFIX = "switchyard_clients"
 
 # The listener's own script: reached only by a request whose route has no per-route script, which the

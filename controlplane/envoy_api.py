@@ -45,13 +45,10 @@ ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 # The order a state-of-the-world ADS server should push in: clusters before the routes that name them.
 PUSH_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
 
-# The dynamic-metadata and endpoint-metadata namespace shared by every piece of the translation.
-METADATA_NAMESPACE = "switchyard"
-# Where the ext_proc puts what it measured of a stream it translated; the attempt log reads it from there.
-STREAM_METADATA_NAMESPACE = "switchyard.stream"
-# Where the usage an answer reported goes (json_to_metadata for JSON answers, envoy/lua/stream_usage.lua for
-# streams); the answer log reads it from there.
-USAGE_METADATA_NAMESPACE = "switchyard.usage"
+# The metadata namespaces shared with Envoy's Lua filters and the ext_proc (switchyard/contract.py).
+from switchyard.contract import METADATA_NAMESPACE as METADATA_NAMESPACE  # noqa: E402
+from switchyard.contract import STREAM_METADATA_NAMESPACE as STREAM_METADATA_NAMESPACE  # noqa: E402
+from switchyard.contract import USAGE_METADATA_NAMESPACE as USAGE_METADATA_NAMESPACE  # noqa: E402
 
 M = TypeVar("M", bound=Message)
 

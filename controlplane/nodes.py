@@ -1,7 +1,7 @@
 """The gateway nodes (Envoys) one control plane serves, and the few things that differ between them.
 
 Every node gets the same clusters and routes. Only its listener may differ, in two ways, both asked for in
-the node metadata its bootstrap sets (switchyard/bootstrap.py) and applied by `listener_for_node` (pure):
+the node metadata its bootstrap sets (switchyard/supervisor/bootstrap.py) and applied by `listener_for_node` (pure):
 - a node started with `switchyard node --listen HOST:PORT` (`switchyard_listen`) gets the listener on that
   address;
 - a node with several control-plane replicas (`switchyard_log_clusters`) gets one attempt logger per replica
@@ -27,7 +27,7 @@ from envoy.extensions.filters.http.router.v3 import router_pb2
 
 from controlplane.envoy_api import HttpConnectionManager, Listener
 from switchyard.addresses import AddressError, TcpAddress, parse_address
-from switchyard.bootstrap import (
+from switchyard.contract import (
     CONTROLPLANE_CLUSTER,
     INSTANCE_METADATA_KEY,
     LISTEN_METADATA_KEY,

@@ -36,8 +36,7 @@ from controlplane.tls_server import ReloadingCredentials, TlsFilesInvalid
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
 from controlplane.usage.accounting import UsageAccounting
 from controlplane.usage.store import UsageStore, open_store
-from switchyard.addresses import bind_grpc
-from switchyard.bootstrap import split_address
+from switchyard.addresses import bind_grpc, split_address
 from switchyard.config import ConfigError, ConfigProblem, load_config_text
 from switchyard.tls import TlsFiles
 

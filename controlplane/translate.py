@@ -33,11 +33,13 @@ from controlplane.envoy_code import attempt_rewrite_lua, stream_usage_lua
 from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from controlplane.target_keys import target_key
-from extproc import translation_request
 from extproc.translators import parameters_that_may_not_translate
-from switchyard.bootstrap import CONTROLPLANE_CLUSTER as CONTROLPLANE_CLUSTER  # xDS, and the attempt log going back
 from switchyard.config import ClientEndpoint, Config, Route
 from switchyard.config.model import LatencyMeasure, OnUnsupported
+from switchyard.contract import TRANSLATE_HEADER, TRANSLATION_VALUE_PREFIX
+from switchyard.supervisor.bootstrap import (
+    CONTROLPLANE_CLUSTER as CONTROLPLANE_CLUSTER,  # xDS, and the attempt log going back
+)
 
 LISTENER_NAME = "switchyard_http"
 ROUTE_CONFIG_NAME = "switchyard_routes"
@@ -714,10 +716,10 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
                                     "name": "translation",
                                     "typed_config": typed(
                                         "envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
-                                        header_name=translation_request.HEADER,
+                                        header_name=TRANSLATE_HEADER,
                                     ),
                                 },
-                                "value_match": {"prefix": translation_request.VALUE_PREFIX},
+                                "value_match": {"prefix": TRANSLATION_VALUE_PREFIX},
                             }
                         }
                     },

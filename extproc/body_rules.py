@@ -2,27 +2,17 @@
 
 The control plane validates them (switchyard/config/model.py `BodyRules`: no rule may remove or replace
 `model`) and sends them with each attempt to that target, as compact JSON in the `x-switchyard-translate`
-header (extproc/translation_request.py). Only top-level members are touched, in a fixed order so that
+header (`TranslationRequest` in switchyard/contract.py, which also encodes and decodes the rules). Only
+top-level members are touched, in a fixed order so that
 rules compose the way they read: `rename` first (so `cap` can name the new member), then `drop`, `default`
 (absent or null members only), `set`, and `cap` (numbers above the cap come down; absent ones stay absent).
 """
 
 from __future__ import annotations
 
-import json
-from functools import lru_cache
 from typing import Any
 
 JSON = dict[str, Any]
-
-
-@lru_cache(maxsize=1024)
-def parse(encoded: str) -> JSON:
-    """The rules of one header value (cached: there are only as many as targets with rules)."""
-    rules = json.loads(encoded) if encoded else {}
-    if not isinstance(rules, dict):
-        raise ValueError("body rules must be a JSON object")
-    return rules
 
 
 def apply(rules: JSON, body: JSON) -> JSON:
@@ -42,8 +32,3 @@ def apply(rules: JSON, body: JSON) -> JSON:
         if isinstance(value, int | float) and not isinstance(value, bool) and value > limit:
             out[name] = limit
     return out
-
-
-def encode(rules: JSON) -> str:
-    """Compact, key-sorted JSON: the same rules always give the same header value (and golden file)."""
-    return json.dumps(rules, separators=(",", ":"), sort_keys=True, ensure_ascii=False)

@@ -23,11 +23,11 @@ from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import struct_pb2
 
-from controlplane.envoy_api import STREAM_METADATA_NAMESPACE
 from extproc import body_rules, sigv4
 from extproc.replies import header, local_error
-from extproc.translation_request import HEADER, TranslationRequest
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
+from switchyard.contract import STREAM_METADATA_NAMESPACE, TranslationRequest, decode_body_rules
+from switchyard.contract import TRANSLATE_HEADER as HEADER
 
 
 def _headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
@@ -99,7 +99,7 @@ class RulesExchange:
 
     def __init__(self, request: TranslationRequest) -> None:
         self.request = request
-        self.rules = body_rules.parse(request.body_rules)
+        self.rules = decode_body_rules(request.body_rules)
         self.finished = False
 
     def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
@@ -130,7 +130,7 @@ class TranslatedExchange:
     def __init__(self, request: TranslationRequest, translator: Translator) -> None:
         self.request = request
         self.translator = translator
-        self.rules = body_rules.parse(request.body_rules)
+        self.rules = decode_body_rules(request.body_rules)
         self.finished = False
         self.streaming = False
         self.client_request: Mapping[str, Any] = {}

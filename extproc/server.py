@@ -14,11 +14,11 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from extproc import translation_request
 from extproc.exchange import RulesExchange, TranslatedExchange
 from extproc.replies import CONTINUE_HEADERS
 from extproc.translators import translator_for
 from switchyard.addresses import bind_grpc
+from switchyard.contract import TRANSLATE_HEADER, decode_translation_request
 
 log = logging.getLogger("switchyard.extproc")
 
@@ -27,7 +27,8 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     """Translates the attempts Envoy sends here: those whose target speaks another API than the client.
 
     Stateless: what to translate, to which model, arrives with each attempt in the `x-switchyard-translate`
-    header (extproc/translation_request.py), so any ext_proc process can take any attempt from its start."""
+    header (`TranslationRequest`, switchyard/contract.py), so any ext_proc process can take any attempt from
+    its start."""
 
     async def Process(
         self, request_iterator: AsyncIterator[ep.ProcessingRequest], context: grpc.aio.ServicerContext
@@ -60,15 +61,15 @@ def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange
         (
             h.raw_value.decode("latin-1") if h.raw_value else h.value
             for h in headers.headers.headers
-            if h.key == translation_request.HEADER
+            if h.key == TRANSLATE_HEADER
         ),
         None,
     )
     if value is None:
         return None
-    request = translation_request.decode(value)
+    request = decode_translation_request(value)
     if request is None:
-        log.error("malformed %s header", translation_request.HEADER)
+        log.error("malformed %s header", TRANSLATE_HEADER)
         return None
     translator = translator_for(request.client_api, request.provider_api)
     if translator is None:

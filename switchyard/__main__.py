@@ -1,5 +1,5 @@
 import sys
 
-from switchyard.cli import main
+from switchyard.cli.main import main
 
 sys.exit(main())

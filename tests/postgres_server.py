@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 
 BIN_DIRS = sorted(Path("/usr/lib/postgresql").glob("*/bin"), reverse=True)
 

@@ -37,6 +37,8 @@ local min = math.min
 local REWRITE_HEADER = "x-switchyard-rewrite"
 local TRANSLATE_HEADER = "x-switchyard-translate"
 local METADATA_NAMESPACE = "switchyard"
+local STREAM_KEY = "stream"
+local ROUTE_NAME_SEPARATOR = ":"
 local CACHE_LIMIT = 1024
 
 local QUOTE, BACKSLASH, COMMA, COLON = 34, 92, 44, 58
@@ -540,7 +542,7 @@ end
 
 --- The client endpoint of a route named `<endpoint>:<client model>`.
 local function endpoint_of(route_name)
-  local colon = find(route_name, ":", 1, true)
+  local colon = find(route_name, ROUTE_NAME_SEPARATOR, 1, true)
   return colon and sub(route_name, 1, colon - 1) or route_name
 end
 
@@ -567,7 +569,7 @@ end
 --- metadata, so requests that do not stream never have their body read for it.
 local function streams(handle)
   local metadata = handle:streamInfo():dynamicMetadata():get(METADATA_NAMESPACE)
-  return metadata ~= nil and metadata.stream == true
+  return metadata ~= nil and metadata[STREAM_KEY] == true
 end
 
 --- The body's model, a streamed request's usage, and a content-length that matches the body sent. Returns a

@@ -37,7 +37,10 @@ local bit = require("bit")
 local band, bnot, bor, bxor, lshift, rshift, ror, tobit, tohex =
   bit.band, bit.bnot, bit.bor, bit.bxor, bit.lshift, bit.rshift, bit.ror, bit.tobit, bit.tohex
 
-local NAMESPACE = "switchyard"
+local METADATA_NAMESPACE = "switchyard"
+local MODEL_KEY = "model"
+local CLIENT_METADATA_KEY = "client"
+local RETRY_AFTER_METADATA_KEY = "retry_after"
 local CLIENT_HEADER = "x-switchyard-client"
 local TEXT_PLAIN = "text/plain"
 
@@ -207,8 +210,8 @@ local function refused_for(client)
 end
 
 local function model_of(handle)
-  local metadata = handle:streamInfo():dynamicMetadata():get(NAMESPACE)
-  return metadata and metadata["model"]
+  local metadata = handle:streamInfo():dynamicMetadata():get(METADATA_NAMESPACE)
+  return metadata and metadata[MODEL_KEY]
 end
 
 --- Returns nil to let the request on, or status, message, retry_after to answer it.
@@ -239,10 +242,10 @@ local function authenticate(handle)
   headers:remove("authorization")
   headers:remove("x-api-key")
   local metadata = handle:streamInfo():dynamicMetadata()
-  metadata:set(NAMESPACE, "client", client)
+  metadata:set(METADATA_NAMESPACE, CLIENT_METADATA_KEY, client)
   local limit_wait = TABLE.wait[client]
   if limit_wait then
-    metadata:set(NAMESPACE, "retry_after", limit_wait)
+    metadata:set(METADATA_NAMESPACE, RETRY_AFTER_METADATA_KEY, limit_wait)
   end
   return nil
 end

@@ -24,10 +24,12 @@ How:
 
 local find, sub, gmatch = string.find, string.sub, string.gmatch
 
-local NAMESPACE = "switchyard.usage"
-local REQUEST_NAMESPACE = "switchyard"
+local USAGE_METADATA_NAMESPACE = "switchyard.usage"
+local METADATA_NAMESPACE = "switchyard"
+local CLIENT_USAGE_KEY = "client_usage"
+local ROUTE_NAME_SEPARATOR = ":"
 local TAIL = 96 -- bytes of a chunk searched again with the next one: longer than any count's name and value
-local COUNTS = {
+local USAGE_KEYS = {
   "prompt_tokens",
   "completion_tokens",
   "input_tokens",
@@ -36,8 +38,8 @@ local COUNTS = {
   "cache_read_input_tokens",
 }
 local PATTERNS = {}
-for i = 1, #COUNTS do
-  PATTERNS[i] = '"' .. COUNTS[i] .. '":%s*(%d+)'
+for i = 1, #USAGE_KEYS do
+  PATTERNS[i] = '"' .. USAGE_KEYS[i] .. '":%s*(%d+)'
 end
 -- Client endpoints (the route name's prefix) whose API has the usage-only chunk.
 local OPENAI_STREAMING_ENDPOINTS = { chat = true, completions = true }
@@ -48,14 +50,14 @@ local function counts_in(text)
     return nil
   end
   local found
-  for i = 1, #COUNTS do
+  for i = 1, #USAGE_KEYS do
     local last
     for value in gmatch(text, PATTERNS[i]) do
       last = value
     end
     if last then
       found = found or {}
-      found[COUNTS[i]] = tonumber(last)
+      found[USAGE_KEYS[i]] = tonumber(last)
     end
   end
   return found
@@ -86,7 +88,7 @@ end
 
 --- The client endpoint of a route named `<endpoint>:<client model>`.
 local function endpoint_of(route_name)
-  local colon = find(route_name, ":", 1, true)
+  local colon = find(route_name, ROUTE_NAME_SEPARATOR, 1, true)
   return colon and sub(route_name, 1, colon - 1) or route_name
 end
 
@@ -95,8 +97,8 @@ local function hides_usage_event(stream_info)
   if not OPENAI_STREAMING_ENDPOINTS[endpoint_of(stream_info:routeName() or "")] then
     return false
   end
-  local metadata = stream_info:dynamicMetadata():get(REQUEST_NAMESPACE)
-  return not (metadata and metadata.client_usage == true)
+  local metadata = stream_info:dynamicMetadata():get(METADATA_NAMESPACE)
+  return not (metadata and metadata[CLIENT_USAGE_KEY] == true)
 end
 
 --- Reads the stream chunk by chunk; returns nothing (errors are caught by the caller).
@@ -113,7 +115,7 @@ local function follow_stream(handle)
       for name, value in pairs(found) do
         if seen[name] ~= value then
           seen[name] = value
-          metadata:set(NAMESPACE, name, value)
+          metadata:set(USAGE_METADATA_NAMESPACE, name, value)
         end
       end
       if hide then

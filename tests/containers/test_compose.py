@@ -22,7 +22,7 @@ import httpx
 import pytest
 from testcontainers.compose import DockerCompose
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 
 pytestmark = pytest.mark.container
 

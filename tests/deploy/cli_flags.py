@@ -1,6 +1,6 @@
 """Checks that a `switchyard …` command line written in a manifest or compose file is one the CLI takes.
 
-The flags come from `switchyard.cli.build_parser()` itself, matched exactly (argparse would also accept a
+The flags come from `switchyard.cli.main.build_parser()` itself, matched exactly (argparse would also accept a
 prefix: `--tls-ca` for `--tls-ca-file`, which is why nothing here goes by parse_args alone).
 
 An unknown command or flag fails (a typo, or a flag the CLI lost); then the whole command line must parse.
@@ -13,7 +13,7 @@ import contextlib
 import io
 from typing import Any
 
-from switchyard.cli import build_parser
+from switchyard.cli.main import build_parser
 
 
 def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

@@ -17,7 +17,7 @@ import pytest
 import yaml
 
 from switchyard.config import load_config_text
-from switchyard.processes import Child
+from switchyard.supervisor.processes import Child
 from tests.deploy.cli_flags import check_command_lines, default_of, option_value, option_values
 
 ROOT = Path(__file__).resolve().parents[2]

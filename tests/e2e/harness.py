@@ -22,7 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 
 PYTHON = sys.executable
 ACTIVE_LOGS: list[tuple[str, Path]] = []  # (label, log file) of every process alive in the current test

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import MockProvider, Stack, running_stack
 
 pytestmark = pytest.mark.e2e

@@ -12,7 +12,7 @@ from pathlib import Path
 import openai
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 
 pytestmark = pytest.mark.e2e

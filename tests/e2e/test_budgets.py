@@ -17,7 +17,7 @@ import httpx
 import openai
 import pytest
 
-from switchyard.processes import descendants, free_port
+from switchyard.supervisor.processes import descendants, free_port
 from tests.e2e.harness import MockProvider, Stack, SwitchyardProcess, node_process, running_stack, wait_for
 from tests.postgres_server import postgres_server
 

@@ -11,7 +11,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import ACTIVE_LOGS, wait_for
 
 REPO = Path(__file__).resolve().parents[2]

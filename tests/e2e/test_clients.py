@@ -17,7 +17,7 @@ import httpx
 import pytest
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import MockProvider, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e

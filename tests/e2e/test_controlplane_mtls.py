@@ -16,8 +16,8 @@ import httpx
 import pytest
 from cryptography import x509
 
-from switchyard.certs import make_certs
-from switchyard.processes import free_port
+from switchyard.cli.certs import make_certs
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import MockProvider, SwitchyardProcess, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -16,7 +16,7 @@ import httpx
 import openai
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack, sse_events, wait_for
 
 pytestmark = pytest.mark.e2e

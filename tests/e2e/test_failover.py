@@ -15,7 +15,7 @@ from typing import Any
 import httpx
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import PROCESS_LOGS, MockProvider, Stack, running_stack, sse_events, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -15,7 +15,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from switchyard.processes import descendants, free_port
+from switchyard.supervisor.processes import descendants, free_port
 from tests.e2e.harness import MockProvider, Stack, running_stack
 
 pytestmark = pytest.mark.e2e

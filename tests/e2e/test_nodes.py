@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import MockProvider, SwitchyardProcess, node_process, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import MockProvider, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e

@@ -26,7 +26,7 @@ from typing import Any
 import httpx
 import pytest
 
-from switchyard.processes import free_port
+from switchyard.supervisor.processes import free_port
 from tests.e2e.harness import (
     MockProvider,
     RequestLoop,

@@ -24,7 +24,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from switchyard.processes import descendants, free_port
+from switchyard.supervisor.processes import descendants, free_port
 from tests.e2e.harness import ACTIVE_LOGS, MockProvider, Stack, wait_for
 from tests.reliability.load import (
     ROWS,

@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from switchyard import preflight
 from switchyard.addresses import (
     AddressError,
     TcpAddress,
@@ -21,8 +20,9 @@ from switchyard.addresses import (
     parse_address,
     split_address,
 )
-from switchyard.cli import build_parser
-from switchyard.gateway import GatewayOptions
+from switchyard.cli.main import build_parser
+from switchyard.supervisor import preflight
+from switchyard.supervisor.gateway import GatewayOptions
 
 
 @pytest.mark.parametrize(
@@ -206,7 +206,7 @@ def test_the_banner_says_where_the_admin_is() -> None:
 
 
 def test_controlplane_and_extproc_make_their_files_private() -> None:
-    from switchyard import cli
+    from switchyard.cli import main as cli
 
     previous = os.umask(0o022)
     try:

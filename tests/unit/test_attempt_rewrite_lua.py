@@ -21,7 +21,7 @@ from urllib.parse import quote
 import httpx
 import pytest
 
-from switchyard.processes import envoy_binary, free_port
+from switchyard.supervisor.processes import envoy_binary, free_port
 from tests.e2e.harness import ACTIVE_LOGS, MockProvider, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]

@@ -9,9 +9,9 @@ from typing import Any
 import pytest
 import yaml
 
-from switchyard.bootstrap import BootstrapParams, render_bootstrap
-from switchyard.cli import main
-from switchyard.processes import envoy_binary
+from switchyard.cli.main import main
+from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
+from switchyard.supervisor.processes import envoy_binary
 
 
 def _render(admin: str, xds: str, *extprocs: str) -> dict[str, Any]:

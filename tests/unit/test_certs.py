@@ -11,8 +11,8 @@ from cryptography import x509
 from cryptography.x509.oid import ExtendedKeyUsageOID
 from cryptography.x509.verification import DNSName, IPAddress, PolicyBuilder, Store, VerificationError
 
-from switchyard.certs import CertsError, make_certs
-from switchyard.cli import main
+from switchyard.cli.certs import CertsError, make_certs
+from switchyard.cli.main import main
 
 
 def _cert(path: Path) -> x509.Certificate:

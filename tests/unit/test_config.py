@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 
+from switchyard.cli.summary import summarize
 from switchyard.config import (
     ConfigError,
     ConfigProblem,
@@ -22,7 +23,6 @@ from switchyard.config import (
     load_config_text,
 )
 from switchyard.config.model import DEFAULT_FALLBACK_CODES, Config
-from switchyard.summary import summarize
 
 ROOT = Path(__file__).resolve().parents[2]
 SOURCE = "test.yaml"

@@ -13,10 +13,10 @@ import yaml
 
 from controlplane.tls_server import ReloadingCredentials, TlsFilesInvalid
 from switchyard.addresses import parse_address
-from switchyard.bootstrap import BootstrapParams, render_bootstrap
-from switchyard.certs import make_certs
-from switchyard.cli import main
-from switchyard.gateway import Node, NodeOptions
+from switchyard.cli.certs import make_certs
+from switchyard.cli.main import main
+from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
+from switchyard.supervisor.gateway import Node, NodeOptions
 from switchyard.tls import (
     CA_SECRET,
     CLIENT_CERT_SECRET,

@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.drain import DrainSettings, Outcome, drain_envoy, progress_line, wait_for_drain
-from switchyard.envoy_admin import AdminError, EnvoyAdmin
+from switchyard.supervisor.drain import DrainSettings, Outcome, drain_envoy, progress_line, wait_for_drain
+from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin
 from tests.unit.fake_envoy_admin import FakeAdminHandler, UnixHTTPServer, serving
 
 SETTINGS = DrainSettings(timeout=60.0, notice=5.0)

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pytest
 
-from switchyard import gateway
-from switchyard.cli import build_parser
+from switchyard.cli.main import build_parser
 from switchyard.config import load_config
-from switchyard.gateway import Gateway, GatewayOptions
-from switchyard.processes import Child
+from switchyard.supervisor import gateway
+from switchyard.supervisor.gateway import Gateway, GatewayOptions
+from switchyard.supervisor.processes import Child
 
 
 def test_drain_options_and_defaults() -> None:

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from switchyard.envoy_admin import AdminError, EnvoyAdmin, parse_stat
+from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin, parse_stat
 from tests.unit.fake_envoy_admin import STATS, FakeAdminHandler, UnixHTTPServer, serving
 
 

@@ -15,7 +15,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
-from switchyard.processes import wait_until
+from switchyard.supervisor.processes import wait_until
 from tests.unit.grpc_process import GrpcProcess, switchyard_grpc_process
 
 

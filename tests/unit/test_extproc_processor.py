@@ -14,9 +14,9 @@ import pytest
 from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 
-from extproc import translation_request
 from extproc.server import AttemptProcessor
-from extproc.translation_request import TranslationRequest
+from switchyard import contract
+from switchyard.contract import TranslationRequest
 
 REQUEST = TranslationRequest(
     client_api="openai", provider_api="anthropic", model="claude-4", client_model="gpt-4", route="gpt-4", target="c"
@@ -43,21 +43,21 @@ def _run(*messages: ep.ProcessingRequest) -> list[ep.ProcessingResponse]:
 
 def test_translation_request_round_trips_through_its_header_value() -> None:
     odd = TranslationRequest("anthropic", "openai", "m&x=1 é", "client/model%", "r", "t,1")
-    assert translation_request.decode(odd.encode()) == odd
-    assert odd.encode().startswith(translation_request.VALUE_PREFIX), "Envoy's matcher relies on it"
-    assert translation_request.decode("client_api=openai") is None
+    assert contract.decode_translation_request(odd.encode()) == odd
+    assert odd.encode().startswith(contract.TRANSLATION_VALUE_PREFIX), "Envoy's matcher relies on it"
+    assert contract.decode_translation_request("client_api=openai") is None
 
 
 def test_a_translated_attempt_removes_the_header_before_it_reaches_the_provider() -> None:
-    (headers_answer,) = _run(_headers_message(**{translation_request.HEADER: REQUEST.encode()}))
+    (headers_answer,) = _run(_headers_message(**{contract.TRANSLATE_HEADER: REQUEST.encode()}))
     mutation = headers_answer.request_headers.response.header_mutation
-    assert list(mutation.remove_headers) == [translation_request.HEADER]
+    assert list(mutation.remove_headers) == [contract.TRANSLATE_HEADER]
 
 
 def test_the_translated_body_carries_the_target_model_and_its_exact_length() -> None:
     body = json.dumps({"model": "gpt-4", "max_tokens": 5, "messages": [{"role": "user", "content": "héllo"}]})
     _, body_answer = _run(
-        _headers_message(**{translation_request.HEADER: REQUEST.encode()}),
+        _headers_message(**{contract.TRANSLATE_HEADER: REQUEST.encode()}),
         ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
     )
     common = body_answer.request_body.response
@@ -83,7 +83,7 @@ def test_unexpected_messages_are_answered_not_left_to_time_out(kind: str) -> Non
 def test_unsupported_parameters_are_refused_with_a_plain_message_envoy_shapes_for_the_client() -> None:
     body = json.dumps({"model": "gpt-4", "logprobs": True, "messages": [{"role": "user", "content": "x"}]})
     _, answer = _run(
-        _headers_message(**{translation_request.HEADER: REQUEST.encode()}),
+        _headers_message(**{contract.TRANSLATE_HEADER: REQUEST.encode()}),
         ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
     )
     reply = answer.immediate_response
@@ -98,12 +98,12 @@ RULES_ONLY = TranslationRequest("openai", "openai", "o3", "gpt-4", "gpt-4", "rea
 def test_a_same_api_attempt_with_body_rules_gets_them_and_its_model_and_skips_the_response() -> None:
     body = json.dumps({"model": "gpt-4", "max_tokens": 500, "temperature": 0.2, "messages": []})
     headers_answer, body_answer = _run(
-        _headers_message(**{translation_request.HEADER: RULES_ONLY.encode()}),
+        _headers_message(**{contract.TRANSLATE_HEADER: RULES_ONLY.encode()}),
         ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
         # Envoy sends nothing more after the override; were it to, the stream is already over.
         ep.ProcessingRequest(response_headers=ep.HttpHeaders()),
     )
-    assert list(headers_answer.request_headers.response.header_mutation.remove_headers) == [translation_request.HEADER]
+    assert list(headers_answer.request_headers.response.header_mutation.remove_headers) == [contract.TRANSLATE_HEADER]
     override = headers_answer.mode_override
     assert (override.response_header_mode, override.response_body_mode) == (override.SKIP, override.NONE)
     common = body_answer.request_body.response
@@ -119,7 +119,7 @@ def test_body_rules_apply_to_the_translated_body() -> None:
     )
     body = json.dumps({"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]})
     _, body_answer = _run(
-        _headers_message(**{translation_request.HEADER: request.encode()}),
+        _headers_message(**{contract.TRANSLATE_HEADER: request.encode()}),
         ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
     )
     sent = json.loads(body_answer.request_body.response.body_mutation.body)

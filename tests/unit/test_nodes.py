@@ -27,11 +27,16 @@ from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder
 from controlplane.telemetry.status import build_status
 from controlplane.translate import TARGET_KEY_TAG
 from switchyard.addresses import AddressError, TcpAddress
-from switchyard.bootstrap import INSTANCE_METADATA_KEY, LISTEN_METADATA_KEY, BootstrapParams, render_bootstrap
-from switchyard.cli import build_parser, main
+from switchyard.cli.main import build_parser, main
+from switchyard.cli.status_view import render_status
 from switchyard.config import load_config_text
-from switchyard.gateway import Node, NodeOptions, listener_address_of
-from switchyard.status_view import render_status
+from switchyard.supervisor.bootstrap import (
+    INSTANCE_METADATA_KEY,
+    LISTEN_METADATA_KEY,
+    BootstrapParams,
+    render_bootstrap,
+)
+from switchyard.supervisor.gateway import Node, NodeOptions, listener_address_of
 from tests.unit.test_bootstrap import assert_envoy_accepts
 
 CONFIG = """

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from switchyard.gateway import _node_has_clients
-from switchyard.preflight import open_gateway_warning
+from switchyard.supervisor.gateway import _node_has_clients
+from switchyard.supervisor.preflight import open_gateway_warning
 
 
 @pytest.mark.parametrize("listen", ["0.0.0.0:8080", "10.1.2.3:8080", "[::]:8080", "gateway.example:443"])

@@ -26,7 +26,10 @@ from controlplane.telemetry.metrics import StatusCollector
 from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder
 from controlplane.telemetry.status import build_status
 from switchyard.addresses import AddressError, TcpAddress, parse_address_list
-from switchyard.bootstrap import (
+from switchyard.cli.main import main
+from switchyard.cli.status_view import render_status
+from switchyard.config import load_config_text
+from switchyard.supervisor.bootstrap import (
     CONTROLPLANE_CLUSTER,
     INSTANCE_METADATA_KEY,
     LISTEN_METADATA_KEY,
@@ -34,9 +37,6 @@ from switchyard.bootstrap import (
     BootstrapParams,
     render_bootstrap,
 )
-from switchyard.cli import main
-from switchyard.config import load_config_text
-from switchyard.status_view import render_status
 from tests.unit.test_bootstrap import assert_envoy_accepts
 
 CONFIG = """

@@ -55,7 +55,7 @@ from controlplane.translate import (
     target_key,
     translate,
 )
-from extproc import translation_request
+from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, ConfigError, load_config, load_config_text
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -434,8 +434,8 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
     assert set(decode_rewrite(claude_endpoint).translations) == {"chat"}
     _, openai_for_anthropic_clients = endpoint_by_target(clusters["route/mixed@anthropic"], "o")
     assert set(decode_rewrite(openai_for_anthropic_clients).translations) == {"messages"}
-    request = translation_request.decode(decode_rewrite(claude_endpoint).translations["chat"])
-    assert request == translation_request.TranslationRequest(
+    request = contract.decode_translation_request(decode_rewrite(claude_endpoint).translations["chat"])
+    assert request == contract.TranslationRequest(
         client_api="openai", provider_api="anthropic", model="claude-4", client_model="mixed", route="mixed", target="c"
     )
     # A translated attempt changes the body, so every attempt of the route resets content-length.
@@ -462,7 +462,7 @@ def test_only_attempts_to_a_target_with_body_rules_ask_the_extproc_for_rules_onl
     _, ruled = endpoint_by_target(clusters["route/ruled"], "reasoning")
     _, plain = endpoint_by_target(clusters["route/ruled"], "plain")
     assert decode_rewrite(plain).translations == {}, "other targets stay on the native path"
-    request = translation_request.decode(decode_rewrite(ruled).translations["chat"])
+    request = contract.decode_translation_request(decode_rewrite(ruled).translations["chat"])
     assert request is not None
     assert (request.client_api, request.provider_api, request.model) == ("openai", "openai", "o3")
     assert json.loads(request.body_rules) == {"drop": ["temperature"], "cap": {"max_tokens": 9}}
@@ -486,7 +486,7 @@ def test_gemini_targets_take_the_model_in_the_path_the_key_in_its_header_and_alw
     assert entry.set_headers == {"x-goog-api-key": "g-key"}
     assert "x-goog-api-key" not in entry.remove_headers and "authorization" in entry.remove_headers
     for endpoint, client_api in (("chat", "openai"), ("messages", "anthropic")):
-        request = translation_request.decode(entry.translations[endpoint])
+        request = contract.decode_translation_request(entry.translations[endpoint])
         assert request is not None and (request.client_api, request.provider_api) == (client_api, "gemini")
         assert request.stream_path == "/v1beta/models/gemini-2.5-pro:streamGenerateContent?alt=sse"
 
@@ -507,7 +507,7 @@ def test_bedrock_targets_are_signed_by_the_extproc_and_their_credentials_hidden_
     assert entry.paths == {"chat": f"/model/{model}/converse", "messages": f"/model/{model}/converse"}
     assert entry.set_headers == {}, "no credential header: the signature is the ext_proc's"
     assert {"authorization", "x-amz-date", "x-amz-security-token"} <= set(entry.remove_headers)
-    request = translation_request.decode(entry.translations["chat"])
+    request = contract.decode_translation_request(entry.translations["chat"])
     assert request is not None and request.provider_api == "bedrock"
     assert request.stream_path == f"/model/{model}/converse-stream"
     signing = dict(parse_qsl(request.sigv4))

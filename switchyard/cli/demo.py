@@ -8,8 +8,8 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from switchyard.gateway import GatewayOptions, run_up
-from switchyard.processes import Child, switchyard_command
+from switchyard.supervisor.gateway import GatewayOptions, run_up
+from switchyard.supervisor.processes import Child, switchyard_command
 
 _REPO_DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
 MOCK_RULE = "model=chatgpt-4,status=502,rate=0.5"

@@ -19,21 +19,14 @@ from switchyard.addresses import (
     parse_address,
     parse_address_list,
 )
-from switchyard.addresses import split_address as split_address  # re-exported: the control plane's status API
+from switchyard.contract import (
+    CONTROLPLANE_CLUSTER,
+    INSTANCE_METADATA_KEY,
+    LISTEN_METADATA_KEY,
+    LOG_CLUSTERS_METADATA_KEY,
+)
 from switchyard.envoy_files import read_envoy_file
 from switchyard.tls import EnvoyTls, control_plane_transport_socket
-
-# The node metadata key that carries a node's own listener address; the control plane reads it
-# (controlplane/nodes.py) and sends that node its listener on this address.
-LISTEN_METADATA_KEY = "switchyard_listen"
-# One random value per rendered bootstrap (per `switchyard node` run): an Envoy that reconnects carries the
-# same one, a second node started under the same name does not, and the control plane shows that as a conflict.
-INSTANCE_METADATA_KEY = "switchyard_instance"
-# With several control-plane replicas: the bootstrap clusters, one per replica, that the attempt log goes to.
-# The control plane puts one access logger per cluster named here into the listener it sends this node.
-LOG_CLUSTERS_METADATA_KEY = "switchyard_log_clusters"
-# The bootstrap cluster of the control plane(s): ADS, and the attempt log when there is one control plane.
-CONTROLPLANE_CLUSTER = "switchyard_xds"
 
 
 def template_text() -> str:

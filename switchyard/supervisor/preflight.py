@@ -16,7 +16,7 @@ from switchyard.config import Config
 from switchyard.tls import is_local
 
 if TYPE_CHECKING:
-    from switchyard.gateway import GatewayOptions, NodeOptions
+    from switchyard.supervisor.gateway import GatewayOptions, NodeOptions
 
 
 def busy_ports(options: GatewayOptions, config: Config) -> list[str]:
@@ -120,9 +120,9 @@ def node_warnings(options: NodeOptions) -> list[str]:
     return warnings
 
 
-# The name of the listener filter that checks client keys (controlplane/clients.py): a node tells from its
-# Envoy's listener whether its control plane's config has clients.
-CLIENT_AUTH_FILTER = "switchyard.client_auth"
+# The listener filter that checks client keys: a node tells from its Envoy's listener whether its control plane's
+# config has clients.
+from switchyard.contract import CLIENT_AUTH_FILTER as CLIENT_AUTH_FILTER  # noqa: E402
 
 
 def open_gateway_warning(listen: str | None, has_clients: bool) -> str | None:

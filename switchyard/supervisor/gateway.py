@@ -8,7 +8,7 @@ Start order follows the data path backwards: the control plane first (it refuses
 ext_proc, then Envoy, whose listener only appears once the control plane has configured it. A child that dies
 is restarted with back-off; too many deaths in a minute stop everything rather than limp along.
 
-A planned stop (Ctrl-C/SIGTERM) drains first (switchyard/drain.py): /healthz turns 503, the listener closes
+A planned stop (Ctrl-C/SIGTERM) drains first (switchyard/supervisor/drain.py): /healthz turns 503, the listener closes
 after the notice, requests and streams in flight finish (up to the drain timeout); then Envoy, the ext_procs
 and (for `up`) the control plane stop, in that order. A second signal stops everything at once.
 
@@ -34,11 +34,11 @@ from pathlib import Path
 from typing import Generic, Self, TypeVar
 
 from switchyard.addresses import UNIX_PREFIX, AddressError, TcpAddress, numbered, parse_address, parse_address_list
-from switchyard.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.config import Config, ConfigError, load_config
-from switchyard.drain import DrainSettings, drain_envoy
-from switchyard.envoy_admin import AdminError, EnvoyAdmin
-from switchyard.preflight import (
+from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
+from switchyard.supervisor.drain import DrainSettings, drain_envoy
+from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin
+from switchyard.supervisor.preflight import (
     CLIENT_AUTH_FILTER,
     admin_line,
     busy_ports,
@@ -47,7 +47,7 @@ from switchyard.preflight import (
     node_warnings,
     open_gateway_warning,
 )
-from switchyard.processes import Child, envoy_binary, switchyard_command, wait_until
+from switchyard.supervisor.processes import Child, envoy_binary, switchyard_command, wait_until
 from switchyard.tls import EnvoyTls, TlsFiles, write_sds_files
 
 log = logging.getLogger("switchyard.up")
@@ -292,7 +292,7 @@ class Supervisor(Generic[_Options]):
         return 0
 
     def drain(self) -> None:
-        """Let what is in flight finish (switchyard/drain.py); children that exit meanwhile are not restarted."""
+        """Let what is in flight finish (supervisor/drain.py); children that exit meanwhile are not restarted."""
         o = self.options
         assert o.admin is not None
         drain_envoy(

@@ -19,7 +19,7 @@ from switchyard.mock_provider import cli as mock_cli
 from switchyard.tls import TlsFiles, TlsFlagError, add_tls_arguments, check_plaintext, tls_files_from
 
 if TYPE_CHECKING:
-    from switchyard.gateway import GatewayOptions
+    from switchyard.supervisor.gateway import GatewayOptions
 
 _DESCRIPTION = """\
 Switchyard: an LLM traffic gateway. Clients speak the OpenAI API; routes in one YAML file fall back
@@ -36,7 +36,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
-    from switchyard.summary import summarize
+    from switchyard.cli.summary import summarize
 
     try:
         config = load_config(args.config)
@@ -48,7 +48,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _gateway_options(args: argparse.Namespace, config_path: Path) -> GatewayOptions:
-    from switchyard.gateway import GatewayOptions
+    from switchyard.supervisor.gateway import GatewayOptions
 
     return GatewayOptions(
         config_path=config_path,
@@ -89,7 +89,7 @@ _SENT_KEYS = "the provider API keys the control plane sends cross the network un
 
 
 def _cmd_up(args: argparse.Namespace) -> int:
-    from switchyard.gateway import run_up
+    from switchyard.supervisor.gateway import run_up
 
     if args.xds is not None and not _tls_or_refuse(args, "up", [args.xds], "--xds", _SERVED_KEYS)[1]:
         return 2
@@ -97,7 +97,7 @@ def _cmd_up(args: argparse.Namespace) -> int:
 
 
 def _cmd_demo(args: argparse.Namespace) -> int:
-    from switchyard.demo import run_demo
+    from switchyard.cli.demo import run_demo
 
     options = _gateway_options(args, Path("<demo>"))
     return run_demo(options)
@@ -131,7 +131,7 @@ def _cmd_extproc(args: argparse.Namespace) -> int:
 
 
 def _cmd_certs(args: argparse.Namespace) -> int:
-    from switchyard.certs import run
+    from switchyard.cli.certs import run
 
     return run(args.dir, args.host, args.days, args.force)
 
@@ -143,7 +143,7 @@ def _show(document: dict[str, Any], as_json: bool, render: Callable[[dict[str, A
 
 
 def _cmd_usage(args: argparse.Namespace) -> int:
-    from switchyard.usage_view import fetch_usage, render_usage
+    from switchyard.cli.usage_view import fetch_usage, render_usage
 
     params = {"by": args.by}
     params.update({k: v for k in ("client", "route", "target", "model", "since", "until") if (v := getattr(args, k))})
@@ -159,7 +159,7 @@ def _cmd_usage(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from switchyard.status_view import fetch_status, render_status
+    from switchyard.cli.status_view import fetch_status, render_status
 
     try:
         document = fetch_status(args.api)
@@ -170,7 +170,7 @@ def _cmd_status(args: argparse.Namespace) -> int:
 
 
 def _cmd_bootstrap(args: argparse.Namespace) -> int:
-    from switchyard.bootstrap import BootstrapParams, render_bootstrap
+    from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
     from switchyard.tls import EnvoyTls, write_sds_files
 
     files, go_on = _tls_or_refuse(args, "envoy-bootstrap", args.xds.split(","), "--xds", _SENT_KEYS)
@@ -340,7 +340,7 @@ def _tcp_address(text: str) -> str:
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
-    from switchyard.gateway import NodeOptions, run_node
+    from switchyard.supervisor.gateway import NodeOptions, run_node
 
     tls, go_on = _tls_or_refuse(args, "node", args.controlplane.split(","), "--controlplane", _SENT_KEYS)
     if not go_on:

@@ -28,7 +28,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Protocol
 
-from switchyard.envoy_admin import AdminError, EnvoyAdmin
+from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin
 
 log = logging.getLogger("switchyard.up")
 

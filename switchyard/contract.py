@@ -1,0 +1,204 @@
+"""The names two processes or two languages share, in one place.
+
+The control plane writes Envoy's config; Envoy's Lua filters (envoy/lua/*.lua), the ext_proc and the bootstrap
+template read what it wrote. A header, metadata namespace or cluster name spelled differently on one side does not
+fail loudly: the header is simply absent, the metadata empty, the cluster unknown. So every such name lives here,
+and `tests/unit/test_contract.py` reads the Lua files and the bootstrap template and fails when a constant there
+differs from this module. This module imports nothing of the project: everything may depend on it.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+from urllib.parse import parse_qsl, quote, urlencode
+
+# --- Envoy resources the control plane sends and the bootstrap or the other processes name -----------------------
+
+LISTENER_NAME = "switchyard_http"
+ROUTE_CONFIG_NAME = "switchyard_routes"
+# Bootstrap clusters (envoy/bootstrap.yaml): the control plane(s) for ADS and the attempt log, and the ext_procs.
+CONTROLPLANE_CLUSTER = "switchyard_xds"
+EXTPROC_CLUSTER = "switchyard_extproc"
+# The gRPC access logs each Envoy streams to the control plane: one entry per attempt, one per answer.
+ATTEMPT_LOG_NAME = "switchyard_attempts"
+ANSWER_LOG_NAME = "switchyard_answers"
+# HTTP filter names the control plane looks up in a node's running config (and names in its own).
+CLIENT_AUTH_FILTER = "switchyard.client_auth"
+CLIENT_LIMITS_FILTER = "switchyard.client_limits"
+
+# --- Node metadata the bootstrap sets and the control plane reads -------------------------------------------------
+
+LISTEN_METADATA_KEY = "switchyard_listen"  # the node's own listener address (`switchyard node --listen`)
+# One random value per rendered bootstrap: an Envoy that reconnects carries the same one, a second node started
+# under the same name does not, and the control plane shows that as a conflict.
+INSTANCE_METADATA_KEY = "switchyard_instance"
+# With several control-plane replicas: the bootstrap clusters, one per replica, that the attempt log goes to.
+LOG_CLUSTERS_METADATA_KEY = "switchyard_log_clusters"
+
+
+ROUTE_NAME_SEPARATOR = ":"
+
+
+def route_name(endpoint: str, model: str) -> str:
+    """`<endpoint>:<model>`: the Lua filters read the client endpoint from it (an attempt's path is no guide: an
+    earlier attempt may have rewritten it), and so do the local-reply mappers that pick the error shape."""
+    return f"{endpoint}{ROUTE_NAME_SEPARATOR}{model}"
+
+
+def cluster_name(model: str, client_api: str) -> str:
+    """`route/<model>` for OpenAI clients (most traffic), `route/<model>@<api>` for clients of another API."""
+    return f"route/{model}" if client_api == "openai" else f"route/{model}@{client_api}"
+
+
+# --- Dynamic and endpoint metadata --------------------------------------------------------------------------------
+
+# The request's own facts (lifted from the body by json_to_metadata, or set by the Lua filters); also the
+# namespace of each endpoint's metadata, where its rewrite travels.
+METADATA_NAMESPACE = "switchyard"
+# What the ext_proc measured of a stream it translated.
+STREAM_METADATA_NAMESPACE = "switchyard.stream"
+# The usage an answer reported (JSON answers: json_to_metadata; streams: envoy/lua/stream_usage.lua).
+USAGE_METADATA_NAMESPACE = "switchyard.usage"
+# The body's `model`, lifted by json_to_metadata: routes match on it, client_auth.lua checks it.
+MODEL_KEY = "model"
+# Endpoint metadata key holding the target's rewrite (controlplane/attempt_rewrite.py).
+REWRITE_METADATA_KEY = "rewrite"
+# Request members lifted into metadata: whether the client streams, whether it asked for usage itself.
+STREAM_KEY = "stream"
+CLIENT_USAGE_KEY = "client_usage"
+# Set by client_auth.lua: the authenticated client, and how long a refused one should wait.
+CLIENT_METADATA_KEY = "client"
+RETRY_AFTER_METADATA_KEY = "retry_after"
+# The usage counts an answer may report, in either API's names, by key in the usage metadata.
+USAGE_KEYS = (
+    "prompt_tokens",
+    "completion_tokens",
+    "input_tokens",
+    "output_tokens",
+    "cache_creation_input_tokens",
+    "cache_read_input_tokens",
+)
+
+# Request parameters some translation may refuse (each pair's `may_refuse`, extproc/translators): the listener
+# flags a request carrying one under `OWN_API_ONLY_KEY`, and its route then skips targets of another API. A unit
+# test checks this set against the translators.
+PARAMETERS_THAT_MAY_NOT_TRANSLATE = frozenset(
+    {
+        "frequency_penalty",
+        "logit_bias",
+        "logprobs",
+        "n",
+        "presence_penalty",
+        "response_format",
+        "seed",
+        "thinking",
+        "top_k",
+        "top_logprobs",
+    }
+)
+OWN_API_ONLY_KEY = "own_api_only"
+
+# --- Headers ------------------------------------------------------------------------------------------------------
+
+# Carries the picked endpoint's rewrite from the header_mutation filter to attempt_rewrite.lua (never upstream).
+REWRITE_HEADER = "x-switchyard-rewrite"
+# Carries a TranslationRequest from attempt_rewrite.lua to the ext_proc (never upstream).
+TRANSLATE_HEADER = "x-switchyard-translate"
+# The authenticated client's name, from client_auth.lua to the request limiter (never upstream).
+CLIENT_HEADER = "x-switchyard-client"
+# Answer headers telling the client which target served, and in how many attempts.
+TARGET_HEADER = "x-switchyard-target"
+ATTEMPTS_HEADER = "x-switchyard-attempts"
+# The client port's readiness path (503 while draining).
+READINESS_PATH = "/healthz"
+
+
+# --- The translation request: what the ext_proc needs for one attempt, carried with the attempt ------------------
+
+
+@dataclass(frozen=True)
+class TranslationRequest:
+    """What the ext_proc needs to translate one attempt, carried in the `TRANSLATE_HEADER` of the attempt itself.
+
+    attempt_rewrite.lua copies it from the picked endpoint's metadata into the header on attempts that must be
+    translated (or have body rules), and removes the header on every other attempt. Envoy runs the ext_proc only
+    when the header is present, and the ext_proc needs nothing else: no table to hold, nothing to wait for after a
+    restart, and no provider key, except for providers whose requests are signed over the final body (Bedrock:
+    `sigv4`), which only the ext_proc has. The control plane encodes it, the ext_proc decodes it.
+    """
+
+    client_api: str  # the API the client called
+    provider_api: str  # the API the picked target speaks
+    model: str  # the target's model, written into the translated body
+    client_model: str  # the model the client asked for, written into the translated answer
+    route: str  # for messages only: which route and target could not serve
+    target: str
+    # the target's body rules (`encode_body_rules`); "" for none. A same-API attempt comes to the ext_proc only
+    # for them: "rules only", no translation.
+    body_rules: str = ""
+    # the upstream :path for a streamed request, where the provider streams at another path (Gemini); "" when
+    # the body alone asks for a stream
+    stream_path: str = ""
+    # form-encoded SigV4 region, service and credentials (extproc/sigv4.py), for providers that sign the final
+    # body (Bedrock); "" for every other. The only provider credential the ext_proc ever receives.
+    sigv4: str = ""
+
+    def encode(self) -> str:
+        fields = {
+            "client_api": self.client_api,
+            "provider_api": self.provider_api,
+            "model": self.model,
+            "client_model": self.client_model,
+            "route": self.route,
+            "target": self.target,
+        }
+        # Optional members only when set, so attempts without them keep the same header value.
+        if self.body_rules:
+            fields["body_rules"] = self.body_rules
+        if self.stream_path:
+            fields["stream_path"] = self.stream_path
+        if self.sigv4:
+            fields["sigv4"] = self.sigv4
+        return urlencode(fields, quote_via=quote)
+
+
+# Every encoded value starts so (`encode` writes `client_api` first): Envoy's matcher tells presence by this prefix.
+TRANSLATION_VALUE_PREFIX = "client_api="
+
+
+@lru_cache(maxsize=4096)
+def decode_translation_request(value: str) -> TranslationRequest | None:
+    """None for a value the control plane did not write (a bug, or a header from elsewhere). Cached: there are only
+    as many values as endpoints."""
+    fields = dict(parse_qsl(value, keep_blank_values=True))
+    try:
+        return TranslationRequest(
+            client_api=fields["client_api"],
+            provider_api=fields["provider_api"],
+            model=fields["model"],
+            client_model=fields["client_model"],
+            route=fields["route"],
+            target=fields["target"],
+            body_rules=fields.get("body_rules", ""),
+            stream_path=fields.get("stream_path", ""),
+            sigv4=fields.get("sigv4", ""),
+        )
+    except KeyError:
+        return None
+
+
+def encode_body_rules(rules: dict[str, Any]) -> str:
+    """Compact, key-sorted JSON: the same rules always give the same header value (and golden file)."""
+    return json.dumps(rules, separators=(",", ":"), sort_keys=True, ensure_ascii=False)
+
+
+@lru_cache(maxsize=1024)
+def decode_body_rules(encoded: str) -> dict[str, Any]:
+    """The rules of one header value (cached: there are only as many as targets with rules)."""
+    rules = json.loads(encoded) if encoded else {}
+    if not isinstance(rules, dict):
+        raise ValueError("body rules must be a JSON object")
+    return rules
