@@ -73,7 +73,7 @@ def test_the_bootstrap_defines_the_clusters_the_contract_names() -> None:
 
 
 def test_the_parameters_the_listener_flags_are_those_the_translators_may_refuse() -> None:
-    assert contract.PARAMETERS_THAT_MAY_NOT_TRANSLATE == parameters_that_may_not_translate()
+    assert parameters_that_may_not_translate() == contract.PARAMETERS_THAT_MAY_NOT_TRANSLATE
 
 
 def test_a_translation_request_round_trips_through_its_header_value() -> None:
