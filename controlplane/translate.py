@@ -33,13 +33,10 @@ from controlplane.envoy_code import attempt_rewrite_lua, stream_usage_lua
 from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from controlplane.target_keys import target_key
-from extproc.translators import parameters_that_may_not_translate
 from switchyard.config import ClientEndpoint, Config, Route
 from switchyard.config.model import LatencyMeasure, OnUnsupported
-from switchyard.contract import TRANSLATE_HEADER, TRANSLATION_VALUE_PREFIX
-from switchyard.supervisor.bootstrap import (
-    CONTROLPLANE_CLUSTER as CONTROLPLANE_CLUSTER,  # xDS, and the attempt log going back
-)
+from switchyard.contract import CONTROLPLANE_CLUSTER as CONTROLPLANE_CLUSTER  # xDS, and the attempt log
+from switchyard.contract import PARAMETERS_THAT_MAY_NOT_TRANSLATE, TRANSLATE_HEADER, TRANSLATION_VALUE_PREFIX
 
 LISTENER_NAME = "switchyard_http"
 ROUTE_CONFIG_NAME = "switchyard_routes"
@@ -235,7 +232,7 @@ def _own_api_only_rules() -> list[dict[str, Any]]:
     only counts primitive values, so object parameters are looked at through a primitive member. A map
     without a fixed member (`logit_bias`) cannot be: such requests are refused by the target with a 400."""
     rules = []
-    for name in sorted(parameters_that_may_not_translate()):
+    for name in sorted(PARAMETERS_THAT_MAY_NOT_TRANSLATE):
         if name in _NO_PRIMITIVE_MEMBER:
             continue
         path = [{"key": name}, *({"key": member} for member in _PRIMITIVE_MEMBER.get(name, ()))]

@@ -4,9 +4,8 @@ The signature covers the method, path, query, Host, a timestamp and a hash of th
 made once the body is final: after the translation (and the target's body rules), which is why the ext_proc
 signs rather than Envoy's per-attempt rewrite. Host, region, signing name and credentials arrive with the
 attempt (`TranslationRequest.sigv4`, switchyard/contract.py), like everything else the stateless ext_proc
-needs; they are
-never logged. The Host comes from the control plane because Envoy sets the upstream Host (the endpoint's
-hostname) only after the upstream filters: the ext_proc sees the client's. Only `content-type` and `host`
+needs; they are never logged. The Host comes from the control plane because Envoy sets the upstream Host (the
+endpoint's hostname) only after the upstream filters: the ext_proc sees the client's. Only `content-type` and `host`
 are signed besides what SigV4 adds itself: Envoy adds forwarding headers later, and AWS accepts unsigned
 extra headers.
 """

@@ -6,7 +6,7 @@ from collections.abc import Generator
 
 import pytest
 
-from tests.e2e.harness import ACTIVE_LOGS
+from tests.support.harness import ACTIVE_LOGS
 
 
 @pytest.hookimpl(hookwrapper=True)

@@ -22,7 +22,8 @@ from envoy.data.accesslog.v3 import accesslog_pb2
 from controlplane.target_keys import target_key
 from controlplane.usage.ledger import UsageLedger
 from controlplane.usage.record import TargetInfo, UsageRecord, usage_of
-from controlplane.usage.store import UsageQuery, UsageStore
+from controlplane.usage.sql import UsageQuery
+from controlplane.usage.store import UsageStore
 from switchyard.config import Config
 
 log = logging.getLogger("switchyard.controlplane.usage")

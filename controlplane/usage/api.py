@@ -10,7 +10,7 @@ from prometheus_client.core import CounterMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from controlplane.usage.accounting import UsageAccounting
-from controlplane.usage.store import FILTERS, GROUPS, UsageQuery
+from controlplane.usage.sql import FILTERS, GROUPS, UsageQuery
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 DEFAULT_BY = ("client", "route", "target", "model", "day")

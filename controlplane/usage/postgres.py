@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from controlplane.usage.record import UsageRecord
-from controlplane.usage.store import INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
+from controlplane.usage.sql import INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
 
 
 def _pg(statement: str) -> str:

@@ -2,13 +2,13 @@
 
 When a client speaks one LLM API and the target Envoy picked speaks another, the ext_proc hands bodies to a
 `Translator` for that (client API, provider API) pair and never looks inside them itself. Each pair lives in
-its own module; this module only knows how to find them, so no provider-specific branch exists anywhere else.
+its own module, and `registry` finds them, so no provider-specific branch exists anywhere else. This module is the
+interface only: it imports no pair.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from functools import cache
 from typing import Any, Protocol
 
 from extproc.translators.errors import SHAPE_ERRORS, anthropic_error, openai_error, shape_problem
@@ -129,42 +129,3 @@ class PairTranslator:
     def _malformed_body(self, problem: Exception) -> bytes:
         """A provider success body of the wrong shape, told to the client in its own API."""
         return dumps(_MALFORMED_ANSWER[self.client_api](shape_problem(problem)))
-
-
-def translator_for(client_api: str, provider_api: str) -> Translator | None:
-    """The translator for a pair, or None when both speak the same API (bytes then never reach Python).
-
-    An unknown pair is a configuration bug, not something to pass through untranslated: ValueError.
-    """
-    if client_api == provider_api:
-        return None
-    try:
-        return _translators()[(client_api, provider_api)]
-    except KeyError:
-        raise ValueError(f"no translation from {client_api!r} clients to {provider_api!r} providers") from None
-
-
-def parameters_that_may_not_translate() -> frozenset[str]:
-    """Every pair's `may_refuse`, for the control plane to flag requests by (see `Translator.may_refuse`)."""
-    return frozenset().union(*(t.may_refuse for t in _translators().values()))
-
-
-@cache
-def _translators() -> dict[tuple[str, str], Translator]:
-    # The pair modules import this one for the interface, so they are imported on first use rather than here.
-    from extproc.translators.anthropic_to_bedrock import AnthropicToBedrock
-    from extproc.translators.anthropic_to_gemini import AnthropicToGemini
-    from extproc.translators.anthropic_to_openai import AnthropicToOpenAI
-    from extproc.translators.openai_to_anthropic import OpenAIToAnthropic
-    from extproc.translators.openai_to_bedrock import OpenAIToBedrock
-    from extproc.translators.openai_to_gemini import OpenAIToGemini
-
-    translators: tuple[Translator, ...] = (
-        OpenAIToAnthropic(),
-        AnthropicToOpenAI(),
-        OpenAIToGemini(),
-        AnthropicToGemini(),
-        OpenAIToBedrock(),
-        AnthropicToBedrock(),
-    )
-    return {(t.client_api, t.provider_api): t for t in translators}

@@ -8,7 +8,8 @@ import tempfile
 from importlib import resources
 from pathlib import Path
 
-from switchyard.supervisor.gateway import GatewayOptions, run_up
+from switchyard.supervisor.gateway import run_up
+from switchyard.supervisor.options import GatewayOptions
 from switchyard.supervisor.processes import Child, switchyard_command
 
 _REPO_DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"

@@ -19,7 +19,7 @@ from switchyard.mock_provider import cli as mock_cli
 from switchyard.tls import TlsFiles, TlsFlagError, add_tls_arguments, check_plaintext, tls_files_from
 
 if TYPE_CHECKING:
-    from switchyard.supervisor.gateway import GatewayOptions
+    from switchyard.supervisor.options import GatewayOptions
 
 _DESCRIPTION = """\
 Switchyard: an LLM traffic gateway. Clients speak the OpenAI API; routes in one YAML file fall back
@@ -48,7 +48,7 @@ def _cmd_validate(args: argparse.Namespace) -> int:
 
 
 def _gateway_options(args: argparse.Namespace, config_path: Path) -> GatewayOptions:
-    from switchyard.supervisor.gateway import GatewayOptions
+    from switchyard.supervisor.options import GatewayOptions
 
     return GatewayOptions(
         config_path=config_path,
@@ -340,7 +340,8 @@ def _tcp_address(text: str) -> str:
 
 
 def _cmd_node(args: argparse.Namespace) -> int:
-    from switchyard.supervisor.gateway import NodeOptions, run_node
+    from switchyard.supervisor.gateway import run_node
+    from switchyard.supervisor.options import NodeOptions
 
     tls, go_on = _tls_or_refuse(args, "node", args.controlplane.split(","), "--controlplane", _SENT_KEYS)
     if not go_on:

@@ -9,14 +9,11 @@ import socket
 import stat
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from switchyard.addresses import AddressError, TcpAddress, UnixAddress, parse_address, parse_address_list
 from switchyard.config import Config
+from switchyard.supervisor.options import GatewayOptions, NodeOptions
 from switchyard.tls import is_local
-
-if TYPE_CHECKING:
-    from switchyard.supervisor.gateway import GatewayOptions, NodeOptions
 
 
 def busy_ports(options: GatewayOptions, config: Config) -> list[str]:

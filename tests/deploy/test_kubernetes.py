@@ -19,7 +19,7 @@ from controlplane.telemetry.admin_api import build_app
 from controlplane.translate import READINESS_PATH
 from switchyard.addresses import parse_address
 from switchyard.config import load_config_text
-from switchyard.supervisor.gateway import ADMIN_SOCKET, EXTPROC_SOCKET
+from switchyard.supervisor.options import ADMIN_SOCKET, EXTPROC_SOCKET
 from switchyard.supervisor.processes import Child
 from tests.deploy import kube
 from tests.deploy.cli_flags import check_command_lines, default_of, option_value

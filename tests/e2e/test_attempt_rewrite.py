@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack
+from tests.support.harness import MockProvider, Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 

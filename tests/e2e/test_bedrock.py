@@ -14,7 +14,7 @@ import pytest
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack
+from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 
 pytestmark = pytest.mark.e2e
 

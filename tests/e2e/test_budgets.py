@@ -18,8 +18,8 @@ import openai
 import pytest
 
 from switchyard.supervisor.processes import descendants, free_port
-from tests.e2e.harness import MockProvider, Stack, SwitchyardProcess, node_process, running_stack, wait_for
-from tests.postgres_server import postgres_server
+from tests.support.harness import MockProvider, Stack, SwitchyardProcess, node_process, running_stack, wait_for
+from tests.support.postgres_server import postgres_server
 
 pytestmark = pytest.mark.e2e
 

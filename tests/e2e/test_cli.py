@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import ACTIVE_LOGS, wait_for
+from tests.support.harness import ACTIVE_LOGS, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 

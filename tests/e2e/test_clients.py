@@ -18,7 +18,7 @@ import pytest
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack, wait_for
+from tests.support.harness import MockProvider, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 

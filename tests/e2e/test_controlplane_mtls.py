@@ -18,7 +18,7 @@ from cryptography import x509
 
 from switchyard.cli.certs import make_certs
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, SwitchyardProcess, wait_for
+from tests.support.harness import MockProvider, SwitchyardProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 

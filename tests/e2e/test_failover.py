@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import PROCESS_LOGS, MockProvider, Stack, running_stack, sse_events, wait_for
+from tests.support.harness import PROCESS_LOGS, MockProvider, Stack, running_stack, sse_events, wait_for
 
 pytestmark = pytest.mark.e2e
 

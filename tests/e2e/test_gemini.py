@@ -14,7 +14,7 @@ import openai
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack
+from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 
 pytestmark = pytest.mark.e2e
 

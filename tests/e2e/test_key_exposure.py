@@ -16,7 +16,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import descendants, free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack
+from tests.support.harness import MockProvider, Stack, running_stack
 
 pytestmark = pytest.mark.e2e
 

@@ -15,7 +15,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, running_stack, wait_for
+from tests.support.harness import MockProvider, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, RequestLoop, Stack, running_stack, wait_for
+from tests.support.harness import MockProvider, RequestLoop, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 

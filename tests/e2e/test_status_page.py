@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, SwitchyardProcess, running_stack
+from tests.support.harness import MockProvider, Stack, SwitchyardProcess, running_stack
 
 CHROMIUM = Path(os.environ.get("SWITCHYARD_CHROMIUM", "/usr/bin/chromium"))
 pytestmark = [

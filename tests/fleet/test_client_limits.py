@@ -21,7 +21,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import MockProvider, SwitchyardProcess, controlplane_process, node_process, wait_for
+from tests.support.harness import MockProvider, SwitchyardProcess, controlplane_process, node_process, wait_for
 
 pytestmark = pytest.mark.e2e
 

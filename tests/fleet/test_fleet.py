@@ -27,7 +27,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.e2e.harness import (
+from tests.support.harness import (
     MockProvider,
     RequestLoop,
     SwitchyardProcess,

@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from switchyard.cli.certs import make_certs
-from tests.e2e.harness import PYTHON, MockProvider, SwitchyardProcess, wait_for
+from tests.support.harness import PYTHON, MockProvider, SwitchyardProcess, wait_for
 from tests.fleet.netns import Host, NamespacesUnavailable, namespace_hosts
 
 pytestmark = pytest.mark.e2e

@@ -25,7 +25,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import descendants, free_port
-from tests.e2e.harness import ACTIVE_LOGS, MockProvider, Stack, wait_for
+from tests.support.harness import ACTIVE_LOGS, MockProvider, Stack, wait_for
 from tests.reliability.load import (
     ROWS,
     Kind,

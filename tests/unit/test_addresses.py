@@ -22,7 +22,7 @@ from switchyard.addresses import (
 )
 from switchyard.cli.main import build_parser
 from switchyard.supervisor import preflight
-from switchyard.supervisor.gateway import GatewayOptions
+from switchyard.supervisor.options import GatewayOptions
 
 
 @pytest.mark.parametrize(

@@ -22,7 +22,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import envoy_binary, free_port
-from tests.e2e.harness import ACTIVE_LOGS, MockProvider, stop_process, wait_for
+from tests.support.harness import ACTIVE_LOGS, MockProvider, stop_process, wait_for
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPT = ROOT / "envoy" / "lua" / "attempt_rewrite.lua"

@@ -14,7 +14,7 @@ import pytest
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 
 from switchyard.supervisor.processes import wait_until
-from tests.unit.grpc_process import GrpcProcess, switchyard_grpc_process
+from tests.support.grpc_process import GrpcProcess, switchyard_grpc_process
 
 CLUSTERS = "type.googleapis.com/envoy.config.cluster.v3.Cluster"
 

@@ -16,7 +16,8 @@ from switchyard.addresses import parse_address
 from switchyard.cli.certs import make_certs
 from switchyard.cli.main import main
 from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
-from switchyard.supervisor.gateway import Node, NodeOptions
+from switchyard.supervisor.gateway import Node
+from switchyard.supervisor.options import NodeOptions
 from switchyard.tls import (
     CA_SECRET,
     CLIENT_CERT_SECRET,

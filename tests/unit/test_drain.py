@@ -12,7 +12,7 @@ import pytest
 
 from switchyard.supervisor.drain import DrainSettings, Outcome, drain_envoy, progress_line, wait_for_drain
 from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin
-from tests.unit.fake_envoy_admin import FakeAdminHandler, UnixHTTPServer, serving
+from tests.support.fake_envoy_admin import FakeAdminHandler, UnixHTTPServer, serving
 
 SETTINGS = DrainSettings(timeout=60.0, notice=5.0)
 

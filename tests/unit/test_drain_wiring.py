@@ -12,7 +12,8 @@ import pytest
 from switchyard.cli.main import build_parser
 from switchyard.config import load_config
 from switchyard.supervisor import gateway
-from switchyard.supervisor.gateway import Gateway, GatewayOptions
+from switchyard.supervisor.gateway import Gateway
+from switchyard.supervisor.options import GatewayOptions
 from switchyard.supervisor.processes import Child
 
 

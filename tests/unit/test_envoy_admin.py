@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin, parse_stat
-from tests.unit.fake_envoy_admin import STATS, FakeAdminHandler, UnixHTTPServer, serving
+from tests.support.fake_envoy_admin import STATS, FakeAdminHandler, UnixHTTPServer, serving
 
 
 @pytest.fixture

@@ -16,7 +16,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
 from switchyard.supervisor.processes import wait_until
-from tests.unit.grpc_process import GrpcProcess, switchyard_grpc_process
+from tests.support.grpc_process import GrpcProcess, switchyard_grpc_process
 
 
 class Attempt:

@@ -11,7 +11,7 @@ import difflib
 
 import pytest
 
-from controlplane import golden
+from tests.support import golden
 from controlplane.attempt_rewrite import REDACTED
 
 

@@ -36,7 +36,8 @@ from switchyard.supervisor.bootstrap import (
     BootstrapParams,
     render_bootstrap,
 )
-from switchyard.supervisor.gateway import Node, NodeOptions, listener_address_of
+from switchyard.supervisor.gateway import Node, listener_address_of
+from switchyard.supervisor.options import NodeOptions
 from tests.unit.test_bootstrap import assert_envoy_accepts
 
 CONFIG = """

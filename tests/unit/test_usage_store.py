@@ -11,8 +11,10 @@ import pytest
 
 from controlplane.usage.api import BadQuery, query_of
 from controlplane.usage.record import UsageRecord
-from controlplane.usage.store import SqliteUsageStore, UsageQuery, UsageStore, open_store
-from tests.postgres_server import postgres_server
+from controlplane.usage.sql import UsageQuery
+from controlplane.usage.sqlite import SqliteUsageStore
+from controlplane.usage.store import UsageStore, open_store
+from tests.support.postgres_server import postgres_server
 
 DAY1 = 1_796_000_000.0  # 2026-11-30 (UTC)
 DAY2 = DAY1 + 86_400

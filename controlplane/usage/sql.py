@@ -1,0 +1,104 @@
+"""The usage table and its queries, in the SQL both stores run (SQLite as written; PostgreSQL with `%s` for `?`).
+
+Every replica receives every node's answer log, so replicas on one PostgreSQL write each answer twice: rows are
+keyed by the record id (node, request id, start time), and a second insert of one id does nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from controlplane.usage.record import UsageRecord
+
+GROUPS = ("client", "route", "target", "model", "day")
+FILTERS = ("client", "route", "target", "model")
+SCHEMA = (
+    """CREATE TABLE IF NOT EXISTS switchyard_usage (
+        id TEXT PRIMARY KEY,
+        at DOUBLE PRECISION NOT NULL,
+        day TEXT NOT NULL,
+        client TEXT NOT NULL,
+        route TEXT NOT NULL,
+        target TEXT NOT NULL,
+        model TEXT NOT NULL,
+        prompt_tokens BIGINT NOT NULL,
+        completion_tokens BIGINT NOT NULL,
+        cost_usd DOUBLE PRECISION NOT NULL
+    )""",
+    "CREATE INDEX IF NOT EXISTS switchyard_usage_client_at ON switchyard_usage (client, at)",
+    "CREATE INDEX IF NOT EXISTS switchyard_usage_day ON switchyard_usage (day)",
+)
+INSERT = (
+    "INSERT INTO switchyard_usage (id, at, day, client, route, target, model, prompt_tokens, completion_tokens,"
+    " cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+)
+TOTALS = (
+    "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0)"
+    " FROM switchyard_usage WHERE client = ? AND at >= ?"
+)
+
+
+@dataclass(frozen=True)
+class UsageQuery:
+    """`GET /usage`: rows grouped by `by` (a subset of GROUPS), filtered by equality and a day range."""
+
+    by: tuple[str, ...] = ("client", "route", "target", "model", "day")
+    where: Mapping[str, str] = field(default_factory=dict)
+    since: str | None = None  # YYYY-MM-DD, inclusive
+    until: str | None = None  # YYYY-MM-DD, inclusive
+
+    def sql(self) -> tuple[str, list[Any]]:
+        columns = ", ".join(self.by)
+        conditions, values = [], []
+        for name in FILTERS:
+            if name in self.where:
+                conditions.append(f"{name} = ?")
+                values.append(self.where[name])
+        if self.since:
+            conditions.append("day >= ?")
+            values.append(self.since)
+        if self.until:
+            conditions.append("day <= ?")
+            values.append(self.until)
+        select = f"{columns}, " if columns else ""
+        text = (
+            f"SELECT {select}COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd)"
+            " FROM switchyard_usage"
+            + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
+            + (f" GROUP BY {columns} ORDER BY {columns}" if columns else "")
+        )
+        return text, values
+
+
+def rows_of(query: UsageQuery, rows: Iterable[Sequence[Any]]) -> list[dict[str, Any]]:
+    out = []
+    for row in rows:
+        named = dict(zip(query.by, row, strict=False))
+        requests, prompt, completion, cost = row[len(query.by) :]
+        if not requests:
+            continue
+        named.update(
+            requests=int(requests),
+            prompt_tokens=int(prompt or 0),
+            completion_tokens=int(completion or 0),
+            cost_usd=round(float(cost or 0.0), 9),
+        )
+        out.append(named)
+    return out
+
+
+def as_row(record: UsageRecord) -> tuple[Any, ...]:
+    return (
+        record.id,
+        record.at,
+        record.day,
+        record.client,
+        record.route,
+        record.target,
+        record.model,
+        record.prompt_tokens,
+        record.completion_tokens,
+        record.cost_usd,
+    )

@@ -1,0 +1,36 @@
+"""Usage in SQLite: the default, in the control plane's state dir (or in memory without one)."""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from controlplane.usage.record import UsageRecord
+from controlplane.usage.sql import INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
+
+
+class SqliteUsageStore:
+    def __init__(self, path: Path | str) -> None:
+        self.description = f"SQLite {path}"
+        self._db = sqlite3.connect(str(path), check_same_thread=False)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        for statement in SCHEMA:
+            self._db.execute(statement)
+        self._db.commit()
+
+    def write(self, records: Sequence[UsageRecord]) -> None:
+        with self._db:
+            self._db.executemany(INSERT, [as_row(r) for r in records])
+
+    def totals_since(self, client: str, since: float) -> tuple[int, float]:
+        tokens, cost = self._db.execute(TOTALS, (client, since)).fetchone()
+        return int(tokens), float(cost)
+
+    def query(self, query: UsageQuery) -> list[dict[str, Any]]:
+        text, values = query.sql()
+        return rows_of(query, self._db.execute(text, values).fetchall())
+
+    def close(self) -> None:
+        self._db.close()
