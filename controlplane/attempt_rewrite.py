@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from controlplane.providers import ADAPTERS, MANAGED_HEADERS, SIGNATURE_HEADERS
 from controlplane.serving_groups import ServingGroup
 from switchyard.config import ClientEndpoint, Config, Route, Target
-from switchyard.contract import TranslationRequest, encode_body_rules
+from switchyard.contract import TranslationRequest, WireApi, encode_body_rules
 
 REDACTED = "<redacted>"
 
@@ -103,7 +103,7 @@ def target_rewrite(
         body_model="" if model in ("", route.model) else json.dumps(model, ensure_ascii=False),
         fix_length=fix_length,
         translations=MappingProxyType(translations),
-        asks_usage=adapter.api == "openai" and any(e in paths for e in _STREAMING_OPENAI_ENDPOINTS),
+        asks_usage=adapter.api == WireApi.OPENAI and any(e in paths for e in _STREAMING_OPENAI_ENDPOINTS),
     )
 
 

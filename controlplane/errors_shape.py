@@ -15,6 +15,7 @@ from typing import Any
 from controlplane.envoy_api import METADATA_NAMESPACE, typed
 from switchyard.anthropic_api import ERROR_TYPES_BY_STATUS, error_type
 from switchyard.config import ClientEndpoint, Config
+from switchyard.contract import WireApi
 
 # Why json_to_metadata could not route a body: set on the request by `flag`, matched by the routes below.
 INVALID_JSON = "invalid_json"
@@ -169,8 +170,8 @@ def models_list_route(config: Config) -> dict[str, Any]:
 def client_error_routes(config: Config) -> list[dict[str, Any]]:
     """Catch-alls after the model routes: whatever reaches them is the client's mistake. Anthropic's endpoint
     gets its own copies, named so that their replies take Anthropic's shape."""
-    anthropic = [e.path for e in ClientEndpoint if e.api == "anthropic"]
-    openai = [e.path for e in ClientEndpoint if e.api == "openai"]
+    anthropic = [e.path for e in ClientEndpoint if e.api == WireApi.ANTHROPIC]
+    openai = [e.path for e in ClientEndpoint if e.api == WireApi.OPENAI]
     routes = _client_error_routes(config, anthropic, ANTHROPIC_ERROR_ROUTE_PREFIX)
     routes.extend(_client_error_routes(config, openai, "error:"))
     endpoints = ", ".join(e.path for e in ClientEndpoint)

@@ -15,13 +15,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from controlplane.providers import ADAPTERS
+from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, Route, Target
 from switchyard.config.model import OnUnsupported
 
 
 def cluster_name(route: Route, client_api: str = "openai") -> str:
     """`route/<model>` for OpenAI clients (most traffic), `route/<model>@anthropic` for Anthropic clients."""
-    return f"route/{route.model}" if client_api == "openai" else f"route/{route.model}@{client_api}"
+    return contract.cluster_name(route.model, client_api)
 
 
 @dataclass(frozen=True)

@@ -11,9 +11,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from enum import StrEnum
 from functools import lru_cache
 from typing import Any
 from urllib.parse import parse_qsl, quote, urlencode
+
+# --- The wire APIs: what a client speaks on an endpoint, and what a provider speaks ------------------------------
+
+
+class WireApi(StrEnum):
+    """An LLM API as it travels: a client endpoint's (controlplane picks routes by it), a provider's (translators
+    are keyed by the pair), and in the translation request the ext_proc receives. Values are the strings on the
+    wire, so a `WireApi` compares equal to its name in a header or a log."""
+
+    OPENAI = "openai"  # chat completions, completions, embeddings
+    ANTHROPIC = "anthropic"  # messages
+    GEMINI = "gemini"  # generateContent
+    BEDROCK = "bedrock"  # Converse
+
 
 # --- Envoy resources the control plane sends and the bootstrap or the other processes name -----------------------
 

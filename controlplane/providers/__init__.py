@@ -1,4 +1,4 @@
-"""One module per provider kind, each answering the same three questions about a target.
+"""One module per provider kind, each implementing the same narrow interface (`base.ProviderAdapter`).
 
 The control plane asks them once per config version (controlplane/attempt_rewrite.py); Envoy then applies the
 answers on every attempt without knowing which provider it talks to.

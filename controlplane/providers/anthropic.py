@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
+from switchyard.contract import WireApi
 
 DEFAULT_API_VERSION = "2023-06-01"
 
@@ -15,7 +16,7 @@ _SERVES = (ClientEndpoint.MESSAGES, ClientEndpoint.CHAT)
 
 
 class AnthropicAdapter:
-    api = "anthropic"
+    api = WireApi.ANTHROPIC
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         if endpoint not in _SERVES:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
+from switchyard.contract import WireApi
 
 DEFAULT_API_VERSION = "2024-10-21"
 
@@ -16,7 +17,7 @@ _OPERATIONS = {
 
 
 class AzureOpenAIAdapter:
-    api = "openai"
+    api = WireApi.OPENAI
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         version = provider.api_version or DEFAULT_API_VERSION

@@ -1,10 +1,12 @@
-"""The narrow interface every provider kind implements."""
+"""The narrow interface every provider kind implements: its wire API, and per target the upstream path, the
+stream path, the credential headers, the body's model and the signing facts."""
 
 from __future__ import annotations
 
 from typing import Protocol
 
 from switchyard.config import ClientEndpoint, Provider, Target
+from switchyard.contract import WireApi
 
 # Every header any provider adapter sets: credentials, and the API version Anthropic wants. Each attempt
 # removes the ones its target does not set, so a backup never receives the primary's key (Envoy keeps header
@@ -16,9 +18,9 @@ SIGNATURE_HEADERS = ("x-amz-date", "x-amz-security-token")
 
 
 class ProviderAdapter(Protocol):
-    # The wire API the provider speaks ("openai" or "anthropic"). When it differs from the client's, the
-    # ext_proc translates the attempt both ways (extproc/translators/).
-    api: str
+    # The wire API the provider speaks. When it differs from the client's, the ext_proc translates the attempt
+    # both ways (extproc/translators/).
+    api: WireApi
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         """The upstream :path (query included) for a client call to `endpoint`; None when the provider has no

@@ -13,13 +13,14 @@ from urllib.parse import quote
 
 from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
+from switchyard.contract import WireApi
 
 _SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES)
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 
 
 class BedrockAdapter:
-    api = "bedrock"
+    api = WireApi.BEDROCK
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         return self._path(endpoint, target, provider, "/converse")

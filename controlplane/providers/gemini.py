@@ -12,13 +12,14 @@ from urllib.parse import quote
 
 from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
+from switchyard.contract import WireApi
 
 _SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES)
 API_VERSION_PATH = "/v1beta"
 
 
 class GeminiAdapter:
-    api = "gemini"
+    api = WireApi.GEMINI
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         return self._path(endpoint, target, provider, ":generateContent")

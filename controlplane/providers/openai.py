@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
+from switchyard.contract import WireApi
 
 
 class OpenAIAdapter:
-    api = "openai"
+    api = WireApi.OPENAI
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         if target.suffix:

@@ -25,6 +25,7 @@ from pydantic import (
 )
 
 from switchyard.config.units import at_least_a_millisecond, parse_duration, parse_size
+from switchyard.contract import WireApi
 
 # Envoy durations here are written with millisecond precision; anything shorter would become 0 (= no timeout).
 Seconds = Annotated[float, BeforeValidator(parse_duration), AfterValidator(at_least_a_millisecond)]
@@ -69,9 +70,9 @@ class ClientEndpoint(StrEnum):
         return _CLIENT_PATHS[self]
 
     @property
-    def api(self) -> str:
-        """The API the client speaks on this endpoint: "openai" or "anthropic"."""
-        return "anthropic" if self is ClientEndpoint.MESSAGES else "openai"
+    def api(self) -> WireApi:
+        """The API the client speaks on this endpoint."""
+        return WireApi.ANTHROPIC if self is ClientEndpoint.MESSAGES else WireApi.OPENAI
 
 
 _CLIENT_PATHS = {

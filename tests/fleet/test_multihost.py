@@ -15,8 +15,8 @@ from typing import Any
 import pytest
 
 from switchyard.cli.certs import make_certs
-from tests.support.harness import PYTHON, MockProvider, SwitchyardProcess, wait_for
 from tests.fleet.netns import Host, NamespacesUnavailable, namespace_hosts
+from tests.support.harness import PYTHON, MockProvider, SwitchyardProcess, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -25,7 +25,6 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import descendants, free_port
-from tests.support.harness import ACTIVE_LOGS, MockProvider, Stack, wait_for
 from tests.reliability.load import (
     ROWS,
     Kind,
@@ -37,6 +36,7 @@ from tests.reliability.load import (
     recovery_seconds,
     samples,
 )
+from tests.support.harness import ACTIVE_LOGS, MockProvider, Stack, wait_for
 
 pytestmark = pytest.mark.e2e
 

@@ -11,8 +11,8 @@ import difflib
 
 import pytest
 
-from tests.support import golden
 from controlplane.attempt_rewrite import REDACTED
+from tests.support import golden
 
 
 def test_golden_file_matches_the_current_translation() -> None:
