@@ -12,7 +12,7 @@ from switchyard.supervisor.gateway import run_up
 from switchyard.supervisor.options import GatewayOptions
 from switchyard.supervisor.processes import Child, switchyard_command
 
-_REPO_DEMO = Path(__file__).resolve().parent.parent / "examples" / "demo.yaml"
+_REPO_DEMO = Path(__file__).resolve().parents[2] / "examples" / "demo.yaml"
 MOCK_RULE = "model=chatgpt-4,status=502,rate=0.5"
 ANTHROPIC_RULE = "model=claude-sonnet-4,status=529,rate=0.33"
 
