@@ -32,7 +32,7 @@ from controlplane.telemetry import admin_api
 from controlplane.telemetry.attempt_log import AttemptLogService
 from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder, TargetPolicy
 from controlplane.telemetry.status import ProcessStart, ReloadResult, build_status
-from controlplane.tls_server import ReloadingCredentials, TlsFilesInvalid
+from controlplane.tls_server import ReloadingCredentials, TlsFilesError
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
 from controlplane.usage.accounting import UsageAccounting
 from controlplane.usage.store import UsageStore, open_store
@@ -272,7 +272,7 @@ async def serve(
     if tls is not None:
         try:
             credentials = ReloadingCredentials(tls).credentials()
-        except (OSError, TlsFilesInvalid) as error:
+        except (OSError, TlsFilesError) as error:
             log.error("refusing to start: the TLS files cannot be used: %s", error)
             return 2
     try:

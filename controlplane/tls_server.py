@@ -24,7 +24,7 @@ log = logging.getLogger("switchyard.controlplane.tls")
 _Signature = tuple[tuple[int, int, int], ...]
 
 
-class TlsFilesInvalid(ValueError):
+class TlsFilesError(ValueError):
     """Files that cannot be a server's certificate, key and client CA."""
 
 
@@ -42,7 +42,7 @@ def _signature(files: TlsFiles) -> _Signature:
 
 
 def load(files: TlsFiles) -> _Loaded:
-    """Read and check the three files; raises OSError or TlsFilesInvalid."""
+    """Read and check the three files; raises OSError or TlsFilesError."""
     signature = _signature(files)
     cert_pem, key_pem, ca_pem = files.cert.read_bytes(), files.key.read_bytes(), files.ca.read_bytes()
     try:
@@ -50,11 +50,11 @@ def load(files: TlsFiles) -> _Loaded:
         key = serialization.load_pem_private_key(key_pem, password=None)
         authorities = x509.load_pem_x509_certificates(ca_pem)
     except (ValueError, TypeError) as error:
-        raise TlsFilesInvalid(f"not a PEM certificate, unencrypted key and CA bundle: {error}") from None
+        raise TlsFilesError(f"not a PEM certificate, unencrypted key and CA bundle: {error}") from None
     if key.public_key() != certificate.public_key():
-        raise TlsFilesInvalid(f"{files.key} is not the key of {files.cert}")
+        raise TlsFilesError(f"{files.key} is not the key of {files.cert}")
     if not authorities:
-        raise TlsFilesInvalid(f"{files.ca} holds no certificate")
+        raise TlsFilesError(f"{files.ca} holds no certificate")
     configuration = grpc.ssl_server_certificate_configuration([(key_pem, cert_pem)], root_certificates=ca_pem)
     summary = (
         f"{files.cert} ({certificate.subject.rfc4514_string()}, serial {certificate.serial_number:x}, "
@@ -85,7 +85,7 @@ class ReloadingCredentials:
             if _signature(self.files) == self._current.signature:
                 return None
             loaded = load(self.files)
-        except (OSError, TlsFilesInvalid) as error:
+        except (OSError, TlsFilesError) as error:
             problem = str(error)
             if problem != self._last_problem:  # once per distinct problem, not once per handshake
                 log.warning("TLS files changed but cannot be used yet (%s); keeping the previous ones", problem)

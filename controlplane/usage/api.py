@@ -16,22 +16,24 @@ _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 DEFAULT_BY = ("client", "route", "target", "model", "day")
 
 
-class BadQuery(ValueError):
+class UsageQueryError(ValueError):
     pass
 
 
 def query_of(params: Mapping[str, str]) -> UsageQuery:
-    """`?by=client,day&client=team-a&since=2026-11-01&until=2026-11-30` → a query; BadQuery says what is wrong."""
+    """`?by=client,day&client=team-a&since=2026-11-01&until=2026-11-30` → a query; UsageQueryError says what is
+    wrong."""
     unknown = sorted(set(params) - {"by", "since", "until", *FILTERS})
     if unknown:
-        raise BadQuery(f"unknown parameter(s) {', '.join(unknown)}; known: by, since, until, {', '.join(FILTERS)}")
+        known = ", ".join(("by", "since", "until", *FILTERS))
+        raise UsageQueryError(f"unknown parameter(s) {', '.join(unknown)}; known: {known}")
     by = tuple(name for name in params.get("by", ",".join(DEFAULT_BY)).split(",") if name)
     wrong = [name for name in by if name not in GROUPS]
     if wrong or len(set(by)) != len(by):
-        raise BadQuery(f"by: expected distinct names among {', '.join(GROUPS)}, got {params.get('by')!r}")
+        raise UsageQueryError(f"by: expected distinct names among {', '.join(GROUPS)}, got {params.get('by')!r}")
     for bound in ("since", "until"):
         if bound in params and not _DAY.fullmatch(params[bound]):
-            raise BadQuery(f"{bound}: expected a UTC day as YYYY-MM-DD, got {params[bound]!r}")
+            raise UsageQueryError(f"{bound}: expected a UTC day as YYYY-MM-DD, got {params[bound]!r}")
     where = {name: params[name] for name in FILTERS if name in params}
     return UsageQuery(by=by, where=where, since=params.get("since"), until=params.get("until"))
 
@@ -40,7 +42,7 @@ def add_usage_routes(app: web.Application, usage: UsageAccounting) -> None:
     async def get_usage(request: web.Request) -> web.Response:
         try:
             query = query_of(request.query)
-        except BadQuery as problem:
+        except UsageQueryError as problem:
             return web.json_response({"error": str(problem)}, status=400)
         rows = await usage.query(query)
         totals = {

@@ -4,7 +4,7 @@ The bridge lives in a namespace of its own, so the test network touches nothing 
 or interface is added to the machine's own namespace, and 10.213.0.0/24 exists only between these hosts.
 Names carry the test process's pid (and a counter), so parallel runs cannot collide. Everything is removed
 on exit, also when the test fails; a namespace that cannot be made (not root, no CAP_NET_ADMIN, no `ip`)
-raises NamespacesUnavailable, which the tests turn into a skip that says why.
+raises NamespacesUnavailableError, which the tests turn into a skip that says why.
 """
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ SUBNET = "10.213.0"
 _runs = itertools.count(1)
 
 
-class NamespacesUnavailable(RuntimeError):
+class NamespacesUnavailableError(RuntimeError):
     """This machine does not let the test make network namespaces."""
 
 
@@ -51,7 +51,7 @@ def _delete(namespace: str) -> None:
 def namespace_hosts(*roles: str) -> Iterator[dict[str, Host]]:
     """One host per role on one bridge, at SUBNET.1, .2, … in the order given."""
     if shutil.which("ip") is None:
-        raise NamespacesUnavailable("the `ip` command (iproute2) is not installed")
+        raise NamespacesUnavailableError("the `ip` command (iproute2) is not installed")
     prefix = f"sy{os.getpid()}-{next(_runs)}"
     switch = f"{prefix}-switch"
     made: list[str] = []
@@ -59,14 +59,14 @@ def namespace_hosts(*roles: str) -> Iterator[dict[str, Host]]:
         try:
             _ip("netns", "add", switch)
         except RuntimeError as error:
-            raise NamespacesUnavailable(
+            raise NamespacesUnavailableError(
                 f"cannot make a network namespace ({error}); needs root or CAP_NET_ADMIN"
             ) from None
         made.append(switch)
         try:
             hosts = _wire(switch, prefix, roles, made)
         except RuntimeError as error:  # e.g. a kernel without bridge or veth support
-            raise NamespacesUnavailable(f"cannot wire the test network: {error}") from None
+            raise NamespacesUnavailableError(f"cannot wire the test network: {error}") from None
         yield hosts
     finally:
         for namespace in reversed(made):  # the veth pairs go with their namespaces

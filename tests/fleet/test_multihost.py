@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from switchyard.cli.certs import make_certs
-from tests.fleet.netns import Host, NamespacesUnavailable, namespace_hosts
+from tests.fleet.netns import Host, NamespacesUnavailableError, namespace_hosts
 from tests.support.harness import PYTHON, MockProvider, SwitchyardProcess, wait_for
 
 pytestmark = pytest.mark.e2e
@@ -29,7 +29,7 @@ def hosts() -> Iterator[dict[str, Host]]:
     try:
         with namespace_hosts(*ROLES) as made:
             yield made
-    except NamespacesUnavailable as error:
+    except NamespacesUnavailableError as error:
         pytest.skip(f"no test hosts: {error}")
 
 

@@ -54,7 +54,7 @@ _HEADER = """\
 """
 
 
-class SecretLeak(Exception):
+class SecretLeakError(Exception):
     """A fake credential survived redaction: the golden file must never hold one."""
 
 
@@ -102,7 +102,7 @@ def render_golden() -> str:
     text = _HEADER + yaml.safe_dump(document, sort_keys=True, allow_unicode=True, width=120)
     leaked = [name for name, secret in FAKE_ENV.items() if secret in text]
     if leaked:
-        raise SecretLeak(f"the value of {', '.join(leaked)} would be written into {GOLDEN.name}")
+        raise SecretLeakError(f"the value of {', '.join(leaked)} would be written into {GOLDEN.name}")
     return text
 
 

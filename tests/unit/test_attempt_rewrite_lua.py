@@ -74,7 +74,7 @@ class Outcome:
     touched_after_respond: bool
 
 
-class Refused(Exception):
+class RefusedError(Exception):
     """The script refused to splice the body; the message is the one the client would get."""
 
 
@@ -145,10 +145,10 @@ class LuaRewrite:
         )
 
     def splice(self, body: bytes, literal: bytes) -> bytes:
-        """The spliced body; raises Refused with the client message when the script refuses it."""
+        """The spliced body; raises RefusedError with the client message when the script refuses it."""
         result = self.api.splice_model(body, literal)
         if isinstance(result, tuple):
-            raise Refused(_text(result[1]))
+            raise RefusedError(_text(result[1]))
         spliced: bytes = result
         return spliced
 
@@ -334,7 +334,7 @@ def test_splice_returns_the_same_body_when_the_value_is_already_the_target(lua: 
     ],
 )
 def test_splice_refuses_what_it_cannot_rewrite_exactly(lua: LuaRewrite, body: str, message: str) -> None:
-    with pytest.raises(Refused, match=message.replace("[", "\\[")):
+    with pytest.raises(RefusedError, match=message.replace("[", "\\[")):
         lua.splice(body.encode(), b'"gpt-4o"')
 
 
@@ -490,7 +490,7 @@ def test_splice_matches_python_json_on_generated_bodies(lua: LuaRewrite) -> None
         literal = json.dumps(target, ensure_ascii=rng.random() < 0.5).encode()
         body = case.text.encode()
         if case.expected is None:
-            with pytest.raises(Refused, match=case.refusal or None):
+            with pytest.raises(RefusedError, match=case.refusal or None):
                 lua.splice(body, literal)
             if not case.refusal:  # a truncated body: Python must find it broken too
                 with pytest.raises(ValueError):

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 import yaml
 
-from controlplane.tls_server import ReloadingCredentials, TlsFilesInvalid
+from controlplane.tls_server import ReloadingCredentials, TlsFilesError
 from switchyard.addresses import parse_address
 from switchyard.cli.certs import make_certs
 from switchyard.cli.main import main
@@ -225,11 +225,11 @@ def test_credentials_follow_the_files_and_keep_the_last_good_set(certs: Path, ca
 
 
 def test_unusable_files_at_start_are_an_error(certs: Path, tmp_path: Path) -> None:
-    with pytest.raises(TlsFilesInvalid, match="is not the key of"):
+    with pytest.raises(TlsFilesError, match="is not the key of"):
         ReloadingCredentials(TlsFiles(certs / "n1.crt", certs / "cp.example.key", certs / "ca.crt"))
     garbage = tmp_path / "garbage.pem"
     garbage.write_text("not pem")
-    with pytest.raises(TlsFilesInvalid):
+    with pytest.raises(TlsFilesError):
         ReloadingCredentials(TlsFiles(garbage, certs / "n1.key", certs / "ca.crt"))
     with pytest.raises(OSError):
         ReloadingCredentials(TlsFiles(tmp_path / "absent.crt", certs / "n1.key", certs / "ca.crt"))

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from controlplane.translate import USAGE_KEYS
-from tests.unit.test_attempt_rewrite_lua import LUA, LuaRewrite, Refused, blob
+from tests.unit.test_attempt_rewrite_lua import LUA, LuaRewrite, RefusedError, blob
 
 SCRIPT = Path(__file__).resolve().parents[2] / "envoy" / "lua" / "stream_usage.lua"
 
@@ -112,7 +112,7 @@ def test_a_usage_event_split_across_chunks_is_left_alone(usage: StreamUsage) -> 
 def asked(lua: LuaRewrite, body: str, model: bytes | None = None) -> Any:
     result = lua.api.rewritten_body(body.encode(), model, True)
     if isinstance(result, tuple):
-        raise Refused(result[1].decode())
+        raise RefusedError(result[1].decode())
     return json.loads(result)
 
 
@@ -158,9 +158,9 @@ def test_usage_and_model_in_one_rewrite(lua: LuaRewrite) -> None:
 
 
 def test_duplicates_are_refused(lua: LuaRewrite) -> None:
-    with pytest.raises(Refused, match='more than one top-level "stream"'):
+    with pytest.raises(RefusedError, match='more than one top-level "stream"'):
         asked(lua, '{"model": "gpt", "stream": true, "stream": false}')
-    with pytest.raises(Refused, match='more than one "include_usage"'):
+    with pytest.raises(RefusedError, match='more than one "include_usage"'):
         asked(lua, '{"model": "gpt", "stream": true, "stream_options": {"include_usage": 1, "include_usage": 2}}')
 
 

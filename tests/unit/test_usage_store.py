@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from controlplane.usage.api import BadQuery, query_of
+from controlplane.usage.api import UsageQueryError, query_of
 from controlplane.usage.record import UsageRecord
 from controlplane.usage.sql import UsageQuery
 from controlplane.usage.sqlite import SqliteUsageStore
@@ -93,5 +93,5 @@ def test_sqlite_usage_survives_a_reopen(tmp_path: Path) -> None:
     ],
 )
 def test_bad_queries_say_what_is_wrong(params: dict[str, str], problem: str) -> None:
-    with pytest.raises(BadQuery, match=problem.replace("(", r"\(").replace(")", r"\)")):
+    with pytest.raises(UsageQueryError, match=problem.replace("(", r"\(").replace(")", r"\)")):
         query_of(params)
