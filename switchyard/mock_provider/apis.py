@@ -10,7 +10,10 @@ from __future__ import annotations
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any, Protocol
+
+import botocore.session
 
 from switchyard.mock_provider import anthropic_responses, bedrock_responses, gemini_responses, responses
 
@@ -245,7 +248,7 @@ class BedrockApi:
             return self._error(404, "UnknownOperationException", f"Unknown operation: {call.method} {call.path}")
         if call.malformed or not isinstance(call.body, dict):
             return self._error(400, "SerializationException", "The request body is not valid JSON.")
-        extraneous = sorted(set(call.body) - _CONVERSE_FIELDS)
+        extraneous = sorted(set(call.body) - _converse_fields())
         if extraneous:
             return self._error(400, "ValidationException", f"extraneous key [{extraneous[0]}] is not permitted")
         if not isinstance(call.body.get("messages"), list) or not call.body["messages"]:
@@ -263,20 +266,15 @@ class BedrockApi:
         return Reply(200, bedrock_responses.response(self.name, call.model, tokens, call.completion_tokens))
 
 
-_CONVERSE_FIELDS = frozenset(
-    {
-        "messages",
-        "system",
-        "inferenceConfig",
-        "toolConfig",
-        "guardrailConfig",
-        "additionalModelRequestFields",
-        "additionalModelResponseFieldPaths",
-        "promptVariables",
-        "requestMetadata",
-        "performanceConfig",
-    }
-)
+@cache  # loaded on the first Bedrock request, not by every command that imports the mock
+def _converse_fields() -> frozenset[str]:
+    """Converse's body members as botocore's bedrock-runtime model defines them (the model id is in the path):
+    the list follows AWS's service model rather than a copy of it that would fall behind (`outputConfig`...)."""
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    shape = model.operation_model("Converse").input_shape
+    assert shape is not None
+    return frozenset(shape.members) - {"modelId"}
+
 
 APIS: dict[str, Callable[[str, int], Api]] = {
     "openai": OpenAIApi,

@@ -150,14 +150,16 @@ def _anthropic_request(**params: Any) -> dict[str, Any]:
         ({"n": 2}, "n"),
         ({"logprobs": True}, "logprobs"),
         ({"top_logprobs": 3}, "top_logprobs"),
-        ({"response_format": {"type": "json_schema", "json_schema": {"name": "x", "schema": {}}}}, "response_format"),
+        (
+            {"response_format": {"type": "json_schema", "json_schema": {"name": "x"}}},
+            "response_format.json_schema.schema",
+        ),
         ({"response_format": {"type": "json_object"}}, "response_format"),
         ({"presence_penalty": 0.5}, "presence_penalty"),
         ({"frequency_penalty": -1}, "frequency_penalty"),
         ({"logit_bias": {"50256": -100}}, "logit_bias"),
         ({"seed": 42}, "seed"),
-        ({"temperature": 1.5}, "temperature"),
-        ({"reasoning_effort": "high"}, "reasoning_effort"),
+        ({"reasoning_effort": "extreme"}, "reasoning_effort"),
         (
             {"tool_choice": {"type": "allowed_tools"}, "tools": [{"type": "function", "function": {"name": "f"}}]},
             "tool_choice",
@@ -229,7 +231,6 @@ def test_harmless_openai_defaults_pass_and_max_tokens_defaults() -> None:
         "model": "claude-x",
         "messages": [{"role": "user", "content": "Hi"}],
         "max_tokens": DEFAULT_MAX_TOKENS,
-        "temperature": 1,
     }
 
 

@@ -51,17 +51,14 @@ def stop_reason(reason: Any) -> str:
 
 
 def anthropic_usage(usage: Any) -> JSON:
-    if not isinstance(usage, dict):
-        return {"input_tokens": 0, "output_tokens": 0}
-    out: JSON = {
+    """Converse counts like Anthropic: input tokens leave out those read from or written to the cache."""
+    usage = usage if isinstance(usage, dict) else {}
+    return {
         "input_tokens": int(usage.get("inputTokens") or 0),
         "output_tokens": int(usage.get("outputTokens") or 0),
+        "cache_creation_input_tokens": int(usage.get("cacheWriteInputTokens") or 0),
+        "cache_read_input_tokens": int(usage.get("cacheReadInputTokens") or 0),
     }
-    if usage.get("cacheReadInputTokens"):
-        out["cache_read_input_tokens"] = int(usage["cacheReadInputTokens"])
-    if usage.get("cacheWriteInputTokens"):
-        out["cache_creation_input_tokens"] = int(usage["cacheWriteInputTokens"])
-    return out
 
 
 def _block(block: Any) -> JSON | None:
@@ -77,7 +74,19 @@ def _block(block: Any) -> JSON | None:
             "name": call.get("name"),
             "input": call.get("input") or {},
         }
-    return None  # reasoningContent and other blocks an Anthropic client did not ask for
+    reasoning = block.get("reasoningContent")
+    if isinstance(reasoning, dict):
+        return thinking_block(reasoning)
+    return None  # citations, guard content and other blocks an Anthropic client did not ask for
+
+
+def thinking_block(reasoning: JSON) -> JSON:
+    """Converse `reasoningContent` as the Anthropic thinking block it came from (the signature kept, so the
+    client can send it back), or a redacted one (the encrypted bytes as the base64 text they travel as)."""
+    if "redactedContent" in reasoning:
+        return {"type": "redacted_thinking", "data": str(reasoning["redactedContent"] or "")}
+    text = reasoning.get("reasoningText") or {}
+    return {"type": "thinking", "thinking": str(text.get("text") or ""), "signature": str(text.get("signature") or "")}
 
 
 def translate_response(response: JSON | None, client_model: str) -> JSON:

@@ -3,7 +3,9 @@
 AWS frames each event in its binary event-stream encoding (length prelude, typed headers, payload, CRCs);
 botocore's decoder takes the frames apart at any chunk boundary and checks their checksums. The `:event-type`
 header names the event: messageStart, contentBlockStart (tool calls only; a text block starts with its first
-delta), contentBlockDelta, contentBlockStop, messageStop (the stop reason), then metadata (usage). An
+delta), contentBlockDelta, contentBlockStop, messageStop (the stop reason), then metadata (usage). Reasoning
+comes as `reasoningContent` deltas (text, then the signature; or redacted bytes) and becomes a thinking block
+(`thinking_delta`, `signature_delta`) or a redacted_thinking block, as Anthropic streams them. An
 `:message-type: exception` frame is an error mid-stream. The answer ends with the provider's stream after a
 messageStop; a stream that ends without one ends with an error event.
 """
@@ -42,7 +44,7 @@ class AnthropicFromBedrockStream(StreamBase):
         self._open: dict[int, str] = {}  # Bedrock block index -> kind of the Anthropic block open for it
         self._indexes: dict[int, int] = {}  # Bedrock block index -> Anthropic block index
         self._stop: Any = None
-        self._usage: JSON = {"input_tokens": 0, "output_tokens": 0}
+        self._usage: JSON = anthropic_usage(None)
 
     def feed(self, chunk: bytes) -> bytes:
         self._frames.add_data(chunk)
@@ -130,10 +132,33 @@ class AnthropicFromBedrockStream(StreamBase):
                 "type": "input_json_delta",
                 "partial_json": partial if isinstance(partial, str) else json.dumps(partial),
             }
+        elif isinstance(delta.get("reasoningContent"), dict):
+            return self._reasoning(index, delta["reasoningContent"])
         else:
-            return b""  # reasoning and other deltas an Anthropic client did not ask for
+            return b""  # citations and other deltas an Anthropic client did not ask for
         event = {"type": "content_block_delta", "index": self._indexes[index], "delta": anthropic_delta}
         return out + named_event("content_block_delta", event)
+
+    def _reasoning(self, index: int, reasoning: JSON) -> bytes:
+        if "redactedContent" in reasoning:  # a redacted block comes whole, its data in its start event
+            if index in self._open:
+                return b""
+            block = {"type": "redacted_thinking", "data": str(reasoning["redactedContent"] or "")}
+            return self._open_block(index, "redacted_thinking", block)
+        out = b""
+        if index not in self._open:
+            out = self._open_block(index, "thinking", {"type": "thinking", "thinking": "", "signature": ""})
+        if self._open[index] != "thinking":
+            return out
+        deltas: list[JSON] = []
+        if isinstance(reasoning.get("text"), str) and reasoning["text"]:
+            deltas.append({"type": "thinking_delta", "thinking": reasoning["text"]})
+        if isinstance(reasoning.get("signature"), str) and reasoning["signature"]:
+            deltas.append({"type": "signature_delta", "signature": reasoning["signature"]})
+        for delta in deltas:
+            event = {"type": "content_block_delta", "index": self._indexes[index], "delta": delta}
+            out += named_event("content_block_delta", event)
+        return out
 
     def _open_block(self, index: int, kind: str, block: JSON) -> bytes:
         out = self._start()

@@ -3,7 +3,14 @@
 Gemini takes the model in the path (controlplane/providers/gemini.py), the system prompt as
 `systemInstruction`, turns as `contents` with roles `user` and `model`, sampling in `generationConfig`,
 tools as `functionDeclarations`. A tool result names its function, not the call's id, so the name is
-looked up from the assistant turn that made the call.
+looked up from the assistant turn that made the call. A call's `thoughtSignature` comes back inside its id
+(`signatures`). Structured output and effort go to `generationConfig` (`responseJsonSchema`,
+`thinkingConfig.thinkingLevel`).
+
+Prompt-cache markers (`cache_control`, on blocks and at the top level) are dropped without error: Gemini has
+no per-request cache marker. It caches repeated prefixes by itself (implicit caching), and its explicit
+caching is a `cachedContent` resource created beforehand through another API. The cached tokens still come
+back in the answer's usage (`cachedContentTokenCount`).
 """
 
 from __future__ import annotations
@@ -11,6 +18,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from extproc.translators.anthropic_to_gemini.signatures import signature_of
 from extproc.translators.base import UnsupportedParameter
 from extproc.translators.params import screen
 
@@ -27,8 +35,10 @@ _GENERATION = {
 # What is translated, plus what does not change the answer (user id, billing tier, the stream flag: the
 # path says it), so needs no translation.
 _TRANSLATED = frozenset({*_GENERATION, "model", "messages", "system", "tools", "tool_choice", "thinking"})
-_TRANSLATED |= {"metadata", "service_tier", "stream"}
+_TRANSLATED |= {"metadata", "service_tier", "stream", "cache_control", "output_config"}
 _ROLES = {"user": "user", "assistant": "model"}
+# Anthropic output_config.effort -> Gemini thinkingLevel (google-genai's ThinkingLevel has no level above XHIGH)
+_THINKING_LEVELS = {"low": "LOW", "medium": "MEDIUM", "high": "HIGH", "xhigh": "XHIGH", "max": "XHIGH"}
 
 
 def translate_request(body: Mapping[str, Any], target_model: str) -> JSON:
@@ -38,9 +48,7 @@ def translate_request(body: Mapping[str, Any], target_model: str) -> JSON:
     if system:
         out["systemInstruction"] = {"parts": [{"text": system}]}
     generation = {gemini: params[name] for name, gemini in _GENERATION.items() if name in params}
-    thinking = params.get("thinking")
-    if isinstance(thinking, dict) and thinking.get("type") == "enabled":
-        generation["thinkingConfig"] = {"thinkingBudget": thinking.get("budget_tokens")}
+    generation.update(_output_config(params.get("output_config"), params.get("thinking")))
     if generation:
         out["generationConfig"] = generation
     tools = params.get("tools")
@@ -49,6 +57,28 @@ def translate_request(body: Mapping[str, Any], target_model: str) -> JSON:
         choice = params.get("tool_choice")
         if choice is not None:
             out["toolConfig"] = {"functionCallingConfig": _calling_config(choice)}
+    return out
+
+
+def _output_config(config: Any, thinking: Any) -> JSON:
+    """`output_config` and `thinking` -> generationConfig members. Gemini takes a thinking level or a budget,
+    never both: an effort wins over a budget."""
+    config = config if isinstance(config, dict) else {}
+    out: JSON = {}
+    output_format = config.get("format")
+    if output_format is not None:
+        schema = output_format.get("schema") if isinstance(output_format, dict) else None
+        if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
+            raise UnsupportedParameter("output_config.format", "must be a json_schema with a schema")
+        out["responseMimeType"] = "application/json"
+        out["responseJsonSchema"] = schema
+    effort = config.get("effort")
+    if effort is not None:
+        if effort not in _THINKING_LEVELS:
+            raise UnsupportedParameter("output_config.effort", "must be low, medium, high, xhigh or max")
+        out["thinkingConfig"] = {"thinkingLevel": _THINKING_LEVELS[effort]}
+    elif isinstance(thinking, dict) and thinking.get("type") == "enabled":
+        out["thinkingConfig"] = {"thinkingBudget": thinking.get("budget_tokens")}
     return out
 
 
@@ -95,7 +125,11 @@ def _part(block: Any, names: dict[str, str], where: str) -> JSON | None:
         return {"inlineData": {"mimeType": source.get("media_type"), "data": source.get("data")}}
     if kind == "tool_use":
         names[str(block.get("id"))] = str(block.get("name"))
-        return {"functionCall": {"name": block.get("name"), "args": block.get("input") or {}}}
+        part: JSON = {"functionCall": {"name": block.get("name"), "args": block.get("input") or {}}}
+        signature = signature_of(str(block.get("id")))
+        if signature is not None:
+            part["thoughtSignature"] = signature
+        return part
     if kind == "tool_result":
         name = names.get(str(block.get("tool_use_id")))
         if name is None:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from extproc.translators.anthropic_to_gemini.signatures import signed_id
 from extproc.translators.errors import MalformedResponse, describe
 from extproc.translators.wire import dumps, generated_id, loads_object
 from switchyard.anthropic_api import error_type
@@ -69,14 +70,16 @@ def content_blocks(parts: list[JSON]) -> list[JSON]:
             else:
                 blocks.append({"type": "text", "text": part["text"]})
         elif isinstance(part.get("functionCall"), dict):
-            blocks.append(tool_use(part["functionCall"]))
+            blocks.append(tool_use(part))
     return blocks
 
 
-def tool_use(call: JSON) -> JSON:
+def tool_use(part: JSON) -> JSON:
+    """A part holding a functionCall as a tool_use block; its thoughtSignature travels in the id (`signatures`)."""
+    call = part["functionCall"]
     return {
         "type": "tool_use",
-        "id": str(call.get("id") or generated_id("toolu_")),
+        "id": signed_id(str(call.get("id") or generated_id("toolu_")), part.get("thoughtSignature")),
         "name": call.get("name"),
         "input": call.get("args") or {},
     }
@@ -86,14 +89,16 @@ def anthropic_usage(metadata: Any) -> JSON:
     """Gemini counts cached tokens inside the prompt and thinking apart from the candidates; Anthropic counts
     cache reads apart from input, and thinking as output."""
     if not isinstance(metadata, dict):
-        return {"input_tokens": 0, "output_tokens": 0}
+        return {"input_tokens": 0, "output_tokens": 0, "cache_creation_input_tokens": 0, "cache_read_input_tokens": 0}
     prompt = int(metadata.get("promptTokenCount") or 0)
     cached = int(metadata.get("cachedContentTokenCount") or 0)
     output = int(metadata.get("candidatesTokenCount") or 0) + int(metadata.get("thoughtsTokenCount") or 0)
-    usage: JSON = {"input_tokens": prompt - cached, "output_tokens": output}
-    if cached:
-        usage["cache_read_input_tokens"] = cached
-    return usage
+    return {
+        "input_tokens": prompt - cached,
+        "output_tokens": output,
+        "cache_creation_input_tokens": 0,  # Gemini writes its implicit cache for free and does not count it
+        "cache_read_input_tokens": cached,
+    }
 
 
 def translate_response(response: JSON | None, client_model: str) -> JSON:

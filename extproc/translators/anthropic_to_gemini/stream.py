@@ -34,7 +34,7 @@ class AnthropicFromGeminiStream(StreamBase):
         self._blocks = 0
         self._has_calls = False
         self._finish: Any = None
-        self._usage: JSON = {"input_tokens": 0, "output_tokens": 0}
+        self._usage: JSON = anthropic_usage(None)
 
     def _error_event(self, message: str) -> bytes:
         return named_event("error", anthropic_error(message))
@@ -55,7 +55,7 @@ class AnthropicFromGeminiStream(StreamBase):
             if isinstance(part.get("text"), str) and part["text"]:
                 out.append(self._text(part["text"]))
             elif isinstance(part.get("functionCall"), dict):
-                out.append(self._tool_call(part["functionCall"]))
+                out.append(self._tool_call(part))
         if finish:
             self._finish = finish
         return b"".join(out)
@@ -91,14 +91,15 @@ class AnthropicFromGeminiStream(StreamBase):
             "content_block_delta", {"type": "content_block_delta", "index": self._text_block, "delta": delta}
         )
 
-    def _tool_call(self, call: JSON) -> bytes:
+    def _tool_call(self, part: JSON) -> bytes:
         """Gemini sends a call whole: one block with its input in one delta."""
+        call = part["functionCall"]
         self._first_token = True
         self._has_calls = True
         out = self._close_text()
         index = self._blocks
         self._blocks += 1
-        block = tool_use(call) | {"input": {}}
+        block = tool_use(part) | {"input": {}}
         out += named_event(
             "content_block_start", {"type": "content_block_start", "index": index, "content_block": block}
         )

@@ -32,7 +32,6 @@ def translate_completion(completion: JSON | None, client_model: str) -> JSON:
     text = message.get("content") or message.get("refusal")
     content: list[JSON] = [{"type": "text", "text": text}] if isinstance(text, str) and text else []
     content += [_tool_use(call) for call in message.get("tool_calls") or []]
-    prompt, completion_tokens = token_counts(completion.get("usage"))
     return {
         "id": "msg_" + str(completion.get("id") or generated_id("")),
         "type": "message",
@@ -41,7 +40,7 @@ def translate_completion(completion: JSON | None, client_model: str) -> JSON:
         "content": content,
         "stop_reason": anthropic_stop_reason(choice.get("finish_reason")),
         "stop_sequence": None,
-        "usage": {"input_tokens": prompt or 0, "output_tokens": completion_tokens or 0},
+        "usage": anthropic_usage(completion.get("usage")),
     }
 
 
@@ -67,3 +66,18 @@ def token_counts(usage: Any) -> tuple[int | None, int | None]:
         return None, None
     prompt, completion = usage.get("prompt_tokens"), usage.get("completion_tokens")
     return (prompt if isinstance(prompt, int) else None), (completion if isinstance(completion, int) else None)
+
+
+def anthropic_usage(usage: Any) -> JSON:
+    """OpenAI usage as Anthropic's, whose input tokens leave out the cached ones it counts apart."""
+    prompt, completion = token_counts(usage)
+    details = usage.get("prompt_tokens_details") if isinstance(usage, dict) else None
+    read = details.get("cached_tokens") if isinstance(details, dict) else None
+    write = details.get("cache_write_tokens") if isinstance(details, dict) else None
+    read, write = (read if isinstance(read, int) else 0), (write if isinstance(write, int) else 0)
+    return {
+        "input_tokens": max((prompt or 0) - read - write, 0),
+        "output_tokens": completion or 0,
+        "cache_creation_input_tokens": write,
+        "cache_read_input_tokens": read,
+    }

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from extproc.translators.anthropic_to_openai.response import anthropic_stop_reason, token_counts
+from extproc.translators.anthropic_to_openai.response import anthropic_stop_reason, anthropic_usage, token_counts
 from extproc.translators.errors import MalformedResponse, anthropic_error
 from extproc.translators.sse import SSEEvent, StreamBase, message_end_events, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
@@ -29,6 +29,7 @@ class AnthropicEventStream(StreamBase):
         self._blocks = 0
         self._tool_blocks: dict[int, int] = {}  # OpenAI tool call index -> Anthropic block index
         self._stop_reason = "end_turn"
+        self._usage: Any = None  # the OpenAI usage of the last chunk that had one
 
     def _error_event(self, message: str) -> bytes:
         return named_event("error", anthropic_error(message))
@@ -45,6 +46,8 @@ class AnthropicEventStream(StreamBase):
 
     def _chunk(self, chunk: JSON) -> bytes:
         out = [self._start(chunk.get("id"))]
+        if isinstance(chunk.get("usage"), dict):
+            self._usage = chunk["usage"]
         prompt, completion = token_counts(chunk.get("usage"))
         self._input = prompt if prompt is not None else self._input
         self._output = completion if completion is not None else self._output
@@ -118,7 +121,7 @@ class AnthropicEventStream(StreamBase):
         out = self._start(None) + self._close_block()
         usage: JSON = {"output_tokens": self._output or 0}
         if self._input is not None:
-            usage = {"input_tokens": self._input} | usage
+            usage = anthropic_usage(self._usage)
         self._closed = True
         return out + message_end_events(self._stop_reason, usage)
 

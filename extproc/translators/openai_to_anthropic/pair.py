@@ -7,7 +7,7 @@ from typing import Any
 
 from extproc.translators.base import PairTranslator
 from extproc.translators.errors import anthropic_response_to_openai, openai_status
-from extproc.translators.openai_to_anthropic.request import UNSUPPORTED, translate_request
+from extproc.translators.openai_to_anthropic.request import UNSUPPORTED, for_messages_api, translate_request
 from extproc.translators.openai_to_anthropic.response import translate_message
 from extproc.translators.openai_to_anthropic.stream import OpenAIChunkStream
 from extproc.translators.wire import dumps, loads_object
@@ -18,10 +18,10 @@ class OpenAIToAnthropic(PairTranslator):
 
     client_api = "openai"
     provider_api = "anthropic"
-    may_refuse = frozenset(UNSUPPORTED) - {"temperature"}
+    may_refuse = frozenset(UNSUPPORTED)
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
-        return translate_request(body, target_model)
+        return for_messages_api(translate_request(body, target_model))
 
     def client_status(self, provider_status: int) -> int:
         return openai_status(provider_status)

@@ -60,7 +60,7 @@ def translate_message(message: JSON | None, client_model: str) -> JSON:
                 "finish_reason": openai_finish_reason(message.get("stop_reason")),
             }
         ],
-        "usage": openai_usage(*token_counts(message.get("usage"))),
+        "usage": openai_usage(message.get("usage")),
     }
 
 
@@ -78,6 +78,29 @@ def token_counts(usage: Any) -> tuple[int | None, int | None]:
     return prompt, completion if isinstance(completion, int) else None
 
 
-def openai_usage(prompt: int | None, completion: int | None) -> JSON:
-    prompt, completion = prompt or 0, completion or 0
-    return {"prompt_tokens": prompt, "completion_tokens": completion, "total_tokens": prompt + completion}
+def cache_counts(usage: Any) -> tuple[int, int]:
+    """(tokens read from the cache, tokens written to it) of an Anthropic usage object."""
+    if not isinstance(usage, dict):
+        return 0, 0
+    read, write = usage.get("cache_read_input_tokens"), usage.get("cache_creation_input_tokens")
+    return (read if isinstance(read, int) else 0), (write if isinstance(write, int) else 0)
+
+
+def openai_usage(usage: Any) -> JSON:
+    """Anthropic usage as OpenAI's: prompt tokens include the cached ones, which `prompt_tokens_details` names
+    (`cached_tokens` read from the cache, `cache_write_tokens` written to it)."""
+    prompt, completion = token_counts(usage)
+    read, write = cache_counts(usage)
+    return openai_usage_of(prompt or 0, completion or 0, read, write)
+
+
+def openai_usage_of(prompt: int, completion: int, cache_read: int, cache_write: int) -> JSON:
+    details: JSON = {"cached_tokens": cache_read}
+    if cache_write:
+        details["cache_write_tokens"] = cache_write
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+        "prompt_tokens_details": details,
+    }

@@ -7,7 +7,12 @@ from collections.abc import Callable
 from typing import Any
 
 from extproc.translators.errors import MalformedResponse, openai_error
-from extproc.translators.openai_to_anthropic.response import openai_finish_reason, openai_usage, token_counts
+from extproc.translators.openai_to_anthropic.response import (
+    cache_counts,
+    openai_finish_reason,
+    openai_usage_of,
+    token_counts,
+)
 from extproc.translators.sse import DONE, SSEEvent, StreamBase, data_event
 from extproc.translators.wire import generated_id, loads_object
 
@@ -30,6 +35,7 @@ class OpenAIChunkStream(StreamBase):
         self._started = False
         self._finished = False  # the finish_reason chunk is out
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
+        self._cache = (0, 0)  # tokens read from / written to the prompt cache
         self._handlers: dict[str, Callable[[JSON], bytes]] = {
             "message_start": self._message_start,
             "content_block_start": self._block_start,
@@ -90,7 +96,8 @@ class OpenAIChunkStream(StreamBase):
     def _message_stop(self, data: JSON) -> bytes:
         out = self._start() + self._finish("end_turn")
         if self._include_usage:
-            out += data_event(self._envelope([]) | {"usage": openai_usage(self._input, self._output)})
+            usage = openai_usage_of(self._input or 0, self._output or 0, *self._cache)
+            out += data_event(self._envelope([]) | {"usage": usage})
         self._closed = True
         return out + DONE
 
@@ -117,6 +124,10 @@ class OpenAIChunkStream(StreamBase):
         return self._start() + self._chunk({}, openai_finish_reason(stop_reason))
 
     def _count(self, usage: Any) -> None:
+        """message_start and message_delta both carry usage; the counts in message_delta are cumulative."""
+        cache = cache_counts(usage)
+        if isinstance(usage, dict) and usage.get("input_tokens") is not None:
+            self._cache = cache
         prompt, completion = token_counts(usage)
         self._input = prompt if prompt is not None else self._input
         self._output = completion if completion is not None else self._output
