@@ -16,10 +16,10 @@ from typing import Any
 import anthropic
 import openai
 import pytest
+from switchyard.processes import free_port
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
-from switchyard.processes import free_port
-from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack
+from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 from tests.unit import provider_schemas as schemas
 
 pytestmark = pytest.mark.e2e
