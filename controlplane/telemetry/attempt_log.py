@@ -1,5 +1,5 @@
 """Envoy's gRPC access log service: the router's per-attempt log and, where a route measures latency per
-output token, the per-request answer log (see translate._attempt_log and translate._answer_log)."""
+output token, the per-request answer log (see controlplane/resources/access_logs.py)."""
 
 from __future__ import annotations
 

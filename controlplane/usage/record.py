@@ -1,4 +1,4 @@
-"""One answer's usage, read from Envoy's answer log entry (see translate._answer_log).
+"""One answer's usage, read from Envoy's answer log entry (see controlplane/resources/access_logs.py).
 
 Where the counts come from, in order: what the ext_proc measured of a stream it translated (the client may not
 have asked for usage, so the translated stream need not carry it), else what the answer itself reported (a JSON

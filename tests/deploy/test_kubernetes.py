@@ -15,8 +15,8 @@ import kubernetes_validate
 import pytest
 import yaml
 
+from controlplane.resources.listener import READINESS_PATH
 from controlplane.telemetry.admin_api import build_app
-from controlplane.translate import READINESS_PATH
 from switchyard.addresses import parse_address
 from switchyard.config import load_config_text
 from switchyard.gateway import ADMIN_SOCKET, EXTPROC_SOCKET

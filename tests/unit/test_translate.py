@@ -43,6 +43,7 @@ from controlplane.live_state import LiveState
 from controlplane.providers.azure_openai import DEFAULT_API_VERSION
 from controlplane.serving_groups import cluster_name
 from controlplane.snapshot import InconsistentSnapshot, _check_consistency, build_snapshot
+from controlplane.target_keys import target_key
 from controlplane.translate import (
     EXTPROC_CLUSTER,
     LISTENER_NAME,
@@ -52,7 +53,6 @@ from controlplane.translate import (
     EnvoyResources,
     TranslateSettings,
     route_name,
-    target_key,
     translate,
 )
 from extproc import translation_request
