@@ -14,7 +14,7 @@ from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from controlplane.clients import CLIENT_TAG as CLIENT_TAG  # the answer log's tag naming the client (issue 14)
 from controlplane.nodes import LoggingNode, node_view
-from controlplane.telemetry.recorder import Answer, Observation, Recorder, StreamMeasures
+from controlplane.telemetry.target_stats import Answer, Observation, StreamMeasures, TargetStatsRecorder
 from controlplane.translate import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
 
 log = logging.getLogger("switchyard.controlplane.telemetry")
@@ -128,7 +128,7 @@ def answer_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> Answer | None:
 class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
     def __init__(
         self,
-        recorder: Recorder,
+        recorder: TargetStatsRecorder,
         on_answer: Callable[[accesslog_pb2.HTTPAccessLogEntry, str], None] = lambda _entry, _node: None,
     ) -> None:
         self.recorder = recorder

@@ -18,13 +18,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from controlplane.ads import AdsService
 from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, Listener
+from controlplane.health import DEFAULT_POLICY
 from controlplane.nodes import NodeRecord, NodeRegistry, listener_with_address, node_state, requested_listen
 from controlplane.snapshot import Snapshot, build_snapshot
 from controlplane.store import SnapshotStore
 from controlplane.telemetry.attempt_log import AttemptLogService
 from controlplane.telemetry.metrics import StatusCollector
-from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder
 from controlplane.telemetry.status import build_status
+from controlplane.telemetry.target_stats import TargetStatsRecorder
 from controlplane.translate import TARGET_KEY_TAG
 from switchyard.addresses import AddressError, TcpAddress
 from switchyard.bootstrap import INSTANCE_METADATA_KEY, LISTEN_METADATA_KEY, BootstrapParams, render_bootstrap
@@ -271,7 +272,7 @@ def test_ads_sends_each_node_its_listener_and_records_what_it_applied() -> None:
 
 def test_the_attempt_log_counts_attempts_per_node() -> None:
     async def scenario() -> dict[str, int]:
-        service = AttemptLogService(Recorder(lambda _: DEFAULT_POLICY, lambda: None))
+        service = AttemptLogService(TargetStatsRecorder(lambda _: DEFAULT_POLICY))
 
         async def messages(node: str, count: int) -> AsyncIterator[als_pb2.StreamAccessLogsMessage]:
             for i in range(count):
@@ -302,7 +303,7 @@ def _status_with_nodes() -> dict[str, Any]:
         NodeRecord("n2", None, connected_at=950.0, stream=2, applied_version="2"),
         NodeRecord("n3", None, connected_at=800.0, stream=3, applied_version="3.1", gone_at=990.0),
     ]
-    recorder = Recorder(lambda _: DEFAULT_POLICY, lambda: None)
+    recorder = TargetStatsRecorder(lambda _: DEFAULT_POLICY)
     return build_status(snapshot, recorder, None, now=1000.0, nodes=nodes, attempts_by_node={"n1": 7})
 
 
