@@ -19,7 +19,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from controlplane.ads import AdsService
 from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, Listener
 from controlplane.health import DEFAULT_POLICY
-from controlplane.nodes import NodeRecord, NodeRegistry, listener_with_address, node_state, requested_listen
+from controlplane.nodes import (
+    NodeRecord,
+    NodeRegistry,
+    NodeView,
+    listener_with_address,
+    node_state,
+    requested_listen,
+)
 from controlplane.snapshot import Snapshot, build_snapshot
 from controlplane.store import SnapshotStore
 from controlplane.telemetry.attempt_log import AttemptLogService
@@ -67,6 +74,21 @@ def test_the_listener_rewrite_changes_only_the_address_and_leaves_the_snapshot_a
     same_otherwise.CopyFrom(rewritten)
     same_otherwise.address.CopyFrom(original.address)
     assert same_otherwise == original
+
+
+def test_a_snapshot_gives_each_node_its_own_listener_and_everyone_the_same_clusters_and_routes() -> None:
+    snapshot = _snapshot()
+    view = NodeView(listen=TcpAddress("127.0.0.2", 9001))
+
+    resources = snapshot.resources_for(view)
+
+    (listener,) = resources[LISTENER_TYPE]
+    assert (listener.address.socket_address.address, listener.address.socket_address.port_value) == ("127.0.0.2", 9001)
+    assert _listener(snapshot).address.socket_address.port_value == 18999, "the snapshot's own listener is kept"
+    for type_url in (CLUSTER_TYPE, ROUTE_TYPE):
+        assert resources[type_url] == snapshot.resources[type_url]
+    assert snapshot.resources_for(NodeView()) == snapshot.resources
+    assert snapshot.resources_for(NodeView(listen=TcpAddress("127.0.0.2", 9001))) is resources, "built once per view"
 
 
 def _node(listen: str | None, node_id: str = "n1") -> base_pb2.Node:
