@@ -1,12 +1,13 @@
 """How failover works: which failures move a request to another target, how fast, and how often.
 
 Two layers judge a target, and both start from `is_failure`:
-- **Within one client request, Envoy retries.** Every target of a route is an endpoint of the route's one
-  cluster, at its strategy's priority level, so a retry can land on any of them. `route_retry_policy` retries
-  on no response and on the route's fallback codes, each target at most once (`previous_hosts`), the next
-  priority level before a second try of the same level (`previous_priorities`), after a back-off short enough
-  not to count, each attempt bounded by the route's timeout until response headers. `CIRCUIT_BREAKERS` keep
-  Envoy's default limit of 3 concurrent retries per cluster from turning failovers into errors under load.
+- **Within one client request, Envoy retries.** The targets of a route that can serve the request are the
+  endpoints of one cluster, each at its strategy's priority level, so a retry can land on any of them.
+  `route_retry_policy` retries on no response and on the route's fallback codes, each target at most once
+  (`previous_hosts`), the next priority level before a second try of the same level (`previous_priorities`),
+  after a back-off short enough not to count, each attempt bounded by the route's timeout until response
+  headers. `CIRCUIT_BREAKERS` keep Envoy's default limit of 3 concurrent retries per cluster from turning
+  failovers into errors under load.
 - **Across requests, a failing target is taken out.** Each Envoy's own `outlier_detection` ejects a target
   failing in a row at once, for the failures Envoy can tell apart; the control plane's health judge
   (controlplane/health.py) sees every Envoy's attempts with their exact codes and marks targets out of
