@@ -1,6 +1,6 @@
 """How failover works: which failures move a request to another target, how fast, and how often.
 
-Two layers judge a target, and both start from `is_failure`:
+A failure is what `is_failure` says (no response, or one of the route's fallback codes), and two layers act on it:
 - **Within one client request, Envoy retries.** The targets of a route that can serve the request are the
   endpoints of one cluster, each at its strategy's priority level, so a retry can land on any of them.
   `route_retry_policy` retries on no response and on the route's fallback codes, each target at most once
