@@ -6,10 +6,9 @@ with Envoy's reason and not resent); any other request asks for the current vers
 arrives, only the resource types whose content changed are sent (a weight change is one CDS message), and
 listeners and routes are held back until Envoy acknowledges the clusters they name.
 
-Every Envoy gets the same resources, except that a node whose metadata names its own listener address
-(`switchyard node --listen`) gets the listener on that address, and a node with several control-plane
-replicas gets an attempt logger per replica (controlplane/nodes.py). Each stream tells the node registry who
-connected, which version it applied in full, what it rejected and when it left.
+Each stream sends what the snapshot gives for its node (`Snapshot.resources_for`, by what the node's metadata
+asks: controlplane/nodes.py), and tells the node registry who connected, which version it applied in full,
+what it rejected and when it left.
 """
 
 from __future__ import annotations
@@ -26,8 +25,8 @@ import grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc, discovery_pb2
 from google.protobuf import any_pb2
 
-from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, PUSH_ORDER
-from controlplane.nodes import NodeRegistry, NodeView, listener_for_node, node_view
+from controlplane.envoy_api import CLUSTER_TYPE, PUSH_ORDER
+from controlplane.nodes import NodeRegistry, NodeView, node_view
 from controlplane.snapshot import Snapshot
 from controlplane.store import SnapshotStore
 
@@ -48,7 +47,7 @@ class _Stream:
     id: int
     node: str = "?"
     peer: str = ""
-    view: NodeView = field(default_factory=NodeView)  # what its node metadata asks of its listener
+    view: NodeView = field(default_factory=NodeView)  # what its node metadata asks for
     snapshot: Snapshot | None = None
     subscribed: set[str] = field(default_factory=set)
     sent: dict[str, _Sent] = field(default_factory=dict)
@@ -199,10 +198,7 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
         nonce = str(next(self._nonces))
         stream.sent[type_url] = _Sent(snapshot.version, nonce, snapshot.type_hashes[type_url])
         stream.unacknowledged.add(type_url)
-        messages = snapshot.resources[type_url]
-        if type_url == LISTENER_TYPE and stream.view.changes_listener:
-            # The content hash stays the snapshot's: what a stream's node asks for never changes.
-            messages = tuple(listener_for_node(listener, stream.view) for listener in messages)
+        messages = snapshot.resources_for(stream.view)[type_url]
         resources = []
         for message in messages:
             packed = any_pb2.Any()

@@ -63,3 +63,8 @@ def to_message(data: dict[str, Any], message_type: type[M]) -> M:
 
 def to_dict(message: Message) -> dict[str, Any]:
     return json_format.MessageToDict(message, preserving_proto_field_name=True)
+
+
+def seconds(value: float) -> str:
+    """A `google.protobuf.Duration` in its JSON form, to the millisecond."""
+    return f"{value:.3f}s"

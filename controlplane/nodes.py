@@ -1,7 +1,8 @@
 """The gateway nodes (Envoys) one control plane serves, and the few things that differ between them.
 
 Every node gets the same clusters and routes. Only its listener may differ, in two ways, both asked for in
-the node metadata its bootstrap sets (switchyard/supervisor/bootstrap.py) and applied by `listener_for_node` (pure):
+the node metadata its bootstrap sets (switchyard/supervisor/bootstrap.py), read by `node_view` and applied by
+`listener_for_node` (pure) when a snapshot gives a node its resources (`Snapshot.resources_for`):
 - a node started with `switchyard node --listen HOST:PORT` (`switchyard_listen`) gets the listener on that
   address;
 - a node with several control-plane replicas (`switchyard_log_clusters`) gets one attempt logger per replica

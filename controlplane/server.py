@@ -23,6 +23,7 @@ from envoy.service.discovery.v3 import ads_pb2_grpc
 from watchfiles import awatch
 
 from controlplane.ads import AdsService
+from controlplane.health import DEFAULT_POLICY, HealthJudge, TargetPolicy
 from controlplane.live_state import LiveState
 from controlplane.snapshot import InconsistentSnapshot, Snapshot, snapshot_of
 from controlplane.store import SnapshotStore
@@ -30,8 +31,8 @@ from controlplane.strategies import LIVE_STRATEGIES
 from controlplane.target_keys import target_key
 from controlplane.telemetry import admin_api
 from controlplane.telemetry.attempt_log import AttemptLogService
-from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder, TargetPolicy
 from controlplane.telemetry.status import ProcessStart, ReloadResult, build_status
+from controlplane.telemetry.target_stats import TargetStatsRecorder
 from controlplane.tls_server import ReloadingCredentials, TlsFilesError
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings
 from controlplane.usage.accounting import UsageAccounting
@@ -74,17 +75,21 @@ class ControlPlane:
         self._names: dict[str, str] = {}
         self._live_changed = asyncio.Event()
         self._applied_text = ""
-        self.recorder = Recorder(lambda key: self._policies.get(key, DEFAULT_POLICY), self._live_changed.set)
+        self.health = HealthJudge(self._policy_of, self._live_changed.set)
+        self.recorder = TargetStatsRecorder(self._policy_of, self.health)
         self.usage = UsageAccounting(usage_store or open_store(None, None), self._live_changed.set)
         self.attempt_log = AttemptLogService(self.recorder, self.usage.record)
         self.ads.nodes.on_change = self._live_changed.set
         self.attempt_log.on_nodes_changed = self._live_changed.set
         self.last_reload: ReloadResult | None = None
 
+    def _policy_of(self, key: str) -> TargetPolicy:
+        return self._policies.get(key, DEFAULT_POLICY)
+
     def live_state(self) -> LiveState:
         now = time.time()
         return LiveState(
-            out_of_service=frozenset(self.recorder.out_of_service(now)),
+            out_of_service=frozenset(self.health.out_of_service(now)),
             latency_s=MappingProxyType(dict(self.recorder.warm_latencies())),
             refused_clients=MappingProxyType(self.usage.refused(now)),
             nodes=self.live_nodes(),
@@ -109,7 +114,7 @@ class ControlPlane:
 
     async def _sleep_until_live_change(self, current: Snapshot | None) -> None:
         now = time.time()
-        deadlines = [out.until - now for out in self.recorder.out_of_service(now).values()]
+        deadlines = [out.until - now for out in self.health.out_of_service(now).values()]
         deadlines.extend(until - now for until in self.usage.refused(now).values())
         if current is not None and any(r.strategy in LIVE_STRATEGIES for r in current.config.routes):
             deadlines.append(WEIGHT_UPDATE_S)
@@ -128,7 +133,7 @@ class ControlPlane:
 
     def _log_health_changes(self, before: LiveState, after: LiveState) -> None:
         now = time.time()
-        marks = self.recorder.out_of_service(now)
+        marks = self.health.out_of_service(now)
         for key in sorted(after.out_of_service - before.out_of_service):
             mark = marks.get(key)
             if mark is not None:

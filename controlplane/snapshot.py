@@ -5,6 +5,9 @@ never names a cluster that is not in the same snapshot, and no endpoint lacks it
 
 Versions are derived from content (`snapshot_of`), never counted: two control-plane replicas on the same YAML
 hand out the same version for the same resources, and a restarted one the version its nodes already have.
+
+A snapshot is also the cache the ADS streams serve from, keyed by node like go-control-plane's: each node gets
+`resources_for(its NodeView)`, the same resources except a listener as its metadata asks (controlplane/nodes.py).
 """
 
 from __future__ import annotations
@@ -26,15 +29,10 @@ from controlplane.envoy_api import (
     HttpConnectionManager,
 )
 from controlplane.live_state import NO_LIVE_STATE, LiveState
-from controlplane.translate import (
-    CONTROLPLANE_CLUSTER,
-    DEFAULT_SETTINGS,
-    EXTPROC_CLUSTER,
-    REWRITE_METADATA_KEY,
-    TranslateSettings,
-    translate,
-)
+from controlplane.nodes import NodeView, listener_for_node
+from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings, translate
 from switchyard.config import Config
+from switchyard.contract import CONTROLPLANE_CLUSTER, EXTPROC_CLUSTER, REWRITE_METADATA_KEY
 
 # Clusters that live in Envoy's bootstrap rather than in any snapshot.
 BOOTSTRAP_CLUSTERS = frozenset({EXTPROC_CLUSTER, CONTROLPLANE_CLUSTER})
@@ -53,6 +51,21 @@ class Snapshot:
     live: LiveState = NO_LIVE_STATE
     # per resource type: lets each Envoy be sent only the types that changed (a weight change is CDS only)
     type_hashes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    _per_node: dict[NodeView, Mapping[str, tuple[Message, ...]]] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
+
+    def resources_for(self, node: NodeView) -> Mapping[str, tuple[Message, ...]]:
+        """What one node is sent, built once per distinct view of this snapshot. Its type hashes stay the
+        snapshot's: what a node asks for never changes while its stream lasts, so they still tell it apart
+        from an older snapshot."""
+        if not node.changes_listener:
+            return self.resources
+        resources = self._per_node.get(node)
+        if resources is None:
+            listeners = tuple(listener_for_node(listener, node) for listener in self.resources[LISTENER_TYPE])
+            resources = self._per_node[node] = MappingProxyType({**self.resources, LISTENER_TYPE: listeners})
+        return resources
 
     @property
     def config_version(self) -> str:

@@ -116,6 +116,20 @@ PARAMETERS_THAT_MAY_NOT_TRANSLATE = frozenset(
 )
 OWN_API_ONLY_KEY = "own_api_only"
 
+# Custom tags of the two access logs (resources/access_logs.py writes them, telemetry/ reads them).
+TARGET_KEY_TAG = "switchyard_target"
+OUTPUT_TOKENS_TAG = "switchyard_output_tokens"
+# What the ext_proc measured of a stream it translated (extproc/exchange.py), by key in STREAM_METADATA_NAMESPACE
+# → the attempt log's tag.
+STREAM_TAGS = {
+    "ttft_ms": "switchyard_ttft_ms",
+    "output_tokens": "switchyard_stream_tokens",
+    "input_tokens": "switchyard_stream_input_tokens",
+    "generation_ms": "switchyard_generation_ms",
+}
+# The usage counts, by key in USAGE_METADATA_NAMESPACE → the answer log's tag.
+USAGE_TAGS = {key: f"switchyard_usage_{key}" for key in USAGE_KEYS}
+
 # --- Headers ------------------------------------------------------------------------------------------------------
 
 # Carries the picked endpoint's rewrite from the header_mutation filter to attempt_rewrite.lua (never upstream).

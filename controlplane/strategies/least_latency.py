@@ -1,7 +1,7 @@
 """`least_latency`: the fastest target of a level takes most of its traffic; the others keep a small
 exploration share, so a target that recovers is measured, and wins its traffic back.
 
-Latency is each target's warmed-up moving average (see telemetry/recorder.py). Targets within 10% of the
+Latency is each target's warmed-up moving average (see telemetry/target_stats.py). Targets within 10% of the
 fastest share the lead: near-equal targets would otherwise trade places on noise and move all traffic back
 and forth at every update. A target not yet measured (new, or only failing) is explored, never trusted;
 while no target of a level is measured, the level splits evenly so that all of them get measured.

@@ -1,5 +1,5 @@
 """Envoy's gRPC access log service: the router's per-attempt log and, where a route measures latency per
-output token, the per-request answer log (see translate._attempt_log and translate._answer_log)."""
+output token, the per-request answer log (see controlplane/resources/access_logs.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from controlplane.clients import CLIENT_TAG as CLIENT_TAG  # the answer log's tag naming the client (issue 14)
 from controlplane.nodes import LoggingNode, node_view
-from controlplane.telemetry.recorder import Answer, Observation, Recorder, StreamMeasures
-from controlplane.translate import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
+from controlplane.telemetry.target_stats import Answer, Observation, StreamMeasures, TargetStatsRecorder
+from switchyard.contract import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
 
 log = logging.getLogger("switchyard.controlplane.telemetry")
 
@@ -128,7 +128,7 @@ def answer_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> Answer | None:
 class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]
     def __init__(
         self,
-        recorder: Recorder,
+        recorder: TargetStatsRecorder,
         on_answer: Callable[[accesslog_pb2.HTTPAccessLogEntry, str], None] = lambda _entry, _node: None,
     ) -> None:
         self.recorder = recorder

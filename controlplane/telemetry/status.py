@@ -8,10 +8,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from controlplane.health import TargetHealth, describe_status
 from controlplane.nodes import LoggingNode, NodeRecord, node_state
 from controlplane.snapshot import Snapshot
 from controlplane.target_keys import target_key
-from controlplane.telemetry.recorder import Recorder, TargetStats, describe_status
+from controlplane.telemetry.target_stats import TargetStats, TargetStatsRecorder
 from switchyard.addresses import TcpAddress
 
 
@@ -32,21 +33,22 @@ class ReloadResult:
     error: str = ""
 
 
-def target_state(stats: TargetStats, now: float) -> tuple[str, str]:
+def target_state(stats: TargetStats, health: TargetHealth, now: float) -> tuple[str, str]:
     """(state, why), as an operator asks it: is it taking traffic, and if not, until when and why."""
-    out = stats.out_at(now)
+    out = health.out_at(now)
     if out is not None:
         return out.state, f"{out.why}; back in {out.until - now:.0f}s"
     if stats.requests == 0:
         return "no_traffic", "no attempt seen yet"
-    if stats.consecutive_failures:
-        return "failing", f"{stats.consecutive_failures} failures in a row (last: {describe_status(stats.last_status)})"
+    if health.consecutive_failures:
+        last = describe_status(stats.last_status)
+        return "failing", f"{health.consecutive_failures} failures in a row (last: {last})"
     return "healthy", f"last status {describe_status(stats.last_status)}"
 
 
 def build_status(
     snapshot: Snapshot | None,
-    recorder: Recorder,
+    recorder: TargetStatsRecorder,
     reload: ReloadResult | None,
     now: float | None = None,
     start: ProcessStart | None = None,
@@ -74,9 +76,10 @@ def build_status(
         targets: list[dict[str, Any]] = []
         fallbacks = 0
         for target, placement in zip(route.targets, snapshot.live.placements(route), strict=True):
-            stats = recorder.get(target_key(route, target))
+            key = target_key(route, target)
+            stats = recorder.get(key)
             fallbacks += stats.fallbacks
-            state, why = target_state(stats, now)
+            state, why = target_state(stats, recorder.health.get(key), now)
             targets.append(
                 {
                     "name": target.display_name,

@@ -1,4 +1,4 @@
-"""One answer's usage, read from Envoy's answer log entry (see translate._answer_log).
+"""One answer's usage, read from Envoy's answer log entry (see controlplane/resources/access_logs.py).
 
 Where the counts come from, in order: what the ext_proc measured of a stream it translated (the client may not
 have asked for usage, so the translated stream need not carry it), else what the answer itself reported (a JSON
@@ -16,8 +16,8 @@ from datetime import UTC, datetime
 from envoy.data.accesslog.v3 import accesslog_pb2
 
 from controlplane.clients import CLIENT_TAG  # set by authentication; absent without a clients section
-from controlplane.translate import STREAM_TAGS, TARGET_KEY_TAG, USAGE_TAGS
 from switchyard.config.model import Price
+from switchyard.contract import STREAM_TAGS, TARGET_KEY_TAG, USAGE_TAGS
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,8 @@ from controlplane.nodes import NodeRecord
 from controlplane.snapshot import build_snapshot
 from controlplane.target_keys import target_key
 from controlplane.telemetry.metrics import StatusCollector
-from controlplane.telemetry.recorder import Observation, Recorder, StreamMeasures
 from controlplane.telemetry.status import ReloadResult, build_status
+from controlplane.telemetry.target_stats import Observation, StreamMeasures, TargetStatsRecorder
 from switchyard.config import load_config_text
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "switchyard.json"
@@ -39,7 +39,7 @@ def _status() -> dict[str, Any]:
     """A status document after some traffic: successes with latency, a failure, a fallback, a stream."""
     config = load_config_text(CONFIG)
     snapshot = build_snapshot(config, "2")
-    recorder = Recorder()
+    recorder = TargetStatsRecorder()
     route = config.routes[0]
     first, second = (target_key(route, target) for target in route.targets)
     for _ in range(5):

@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from controlplane.telemetry.admin_api import build_app
-from controlplane.translate import READINESS_PATH
 from switchyard.addresses import parse_address
 from switchyard.config import load_config_text
+from switchyard.contract import READINESS_PATH
 from switchyard.supervisor.options import ADMIN_SOCKET, EXTPROC_SOCKET
 from switchyard.supervisor.processes import Child
 from tests.deploy import kube

@@ -29,8 +29,9 @@ from google.protobuf.message import Message
 from controlplane.attempt_rewrite import describe
 from controlplane.envoy_api import METADATA_NAMESPACE, to_dict
 from controlplane.envoy_code import attempt_rewrite_lua
-from controlplane.translate import DEFAULT_SETTINGS, REWRITE_METADATA_KEY, translate
+from controlplane.translate import DEFAULT_SETTINGS, translate
 from switchyard.config import load_config
+from switchyard.contract import REWRITE_METADATA_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE = ROOT / "examples" / "switchyard.yaml"

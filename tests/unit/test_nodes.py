@@ -18,18 +18,26 @@ from prometheus_client import CollectorRegistry, generate_latest
 
 from controlplane.ads import AdsService
 from controlplane.envoy_api import CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE, Listener
-from controlplane.nodes import NodeRecord, NodeRegistry, listener_with_address, node_state, requested_listen
+from controlplane.health import DEFAULT_POLICY
+from controlplane.nodes import (
+    NodeRecord,
+    NodeRegistry,
+    NodeView,
+    listener_with_address,
+    node_state,
+    requested_listen,
+)
 from controlplane.snapshot import Snapshot, build_snapshot
 from controlplane.store import SnapshotStore
 from controlplane.telemetry.attempt_log import AttemptLogService
 from controlplane.telemetry.metrics import StatusCollector
-from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder
 from controlplane.telemetry.status import build_status
-from controlplane.translate import TARGET_KEY_TAG
+from controlplane.telemetry.target_stats import TargetStatsRecorder
 from switchyard.addresses import AddressError, TcpAddress
 from switchyard.cli.main import build_parser, main
 from switchyard.cli.status_view import render_status
 from switchyard.config import load_config_text
+from switchyard.contract import TARGET_KEY_TAG
 from switchyard.supervisor.bootstrap import (
     INSTANCE_METADATA_KEY,
     LISTEN_METADATA_KEY,
@@ -72,6 +80,21 @@ def test_the_listener_rewrite_changes_only_the_address_and_leaves_the_snapshot_a
     same_otherwise.CopyFrom(rewritten)
     same_otherwise.address.CopyFrom(original.address)
     assert same_otherwise == original
+
+
+def test_a_snapshot_gives_each_node_its_own_listener_and_everyone_the_same_clusters_and_routes() -> None:
+    snapshot = _snapshot()
+    view = NodeView(listen=TcpAddress("127.0.0.2", 9001))
+
+    resources = snapshot.resources_for(view)
+
+    (listener,) = resources[LISTENER_TYPE]
+    assert (listener.address.socket_address.address, listener.address.socket_address.port_value) == ("127.0.0.2", 9001)
+    assert _listener(snapshot).address.socket_address.port_value == 18999, "the snapshot's own listener is kept"
+    for type_url in (CLUSTER_TYPE, ROUTE_TYPE):
+        assert resources[type_url] == snapshot.resources[type_url]
+    assert snapshot.resources_for(NodeView()) == snapshot.resources
+    assert snapshot.resources_for(NodeView(listen=TcpAddress("127.0.0.2", 9001))) is resources, "built once per view"
 
 
 def _node(listen: str | None, node_id: str = "n1") -> base_pb2.Node:
@@ -277,7 +300,7 @@ def test_ads_sends_each_node_its_listener_and_records_what_it_applied() -> None:
 
 def test_the_attempt_log_counts_attempts_per_node() -> None:
     async def scenario() -> dict[str, int]:
-        service = AttemptLogService(Recorder(lambda _: DEFAULT_POLICY, lambda: None))
+        service = AttemptLogService(TargetStatsRecorder(lambda _: DEFAULT_POLICY))
 
         async def messages(node: str, count: int) -> AsyncIterator[als_pb2.StreamAccessLogsMessage]:
             for i in range(count):
@@ -308,7 +331,7 @@ def _status_with_nodes() -> dict[str, Any]:
         NodeRecord("n2", None, connected_at=950.0, stream=2, applied_version="2"),
         NodeRecord("n3", None, connected_at=800.0, stream=3, applied_version="3.1", gone_at=990.0),
     ]
-    recorder = Recorder(lambda _: DEFAULT_POLICY, lambda: None)
+    recorder = TargetStatsRecorder(lambda _: DEFAULT_POLICY)
     return build_status(snapshot, recorder, None, now=1000.0, nodes=nodes, attempts_by_node={"n1": 7})
 
 

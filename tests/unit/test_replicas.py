@@ -18,13 +18,14 @@ from envoy.extensions.filters.http.router.v3 import router_pb2
 from prometheus_client import CollectorRegistry, generate_latest
 
 from controlplane.envoy_api import LISTENER_TYPE, HttpConnectionManager
+from controlplane.health import DEFAULT_POLICY
 from controlplane.live_state import LiveState
 from controlplane.nodes import LoggingNode, NodeRegistry, NodeView, listener_for_node, node_view
 from controlplane.snapshot import snapshot_of
 from controlplane.target_keys import target_key
 from controlplane.telemetry.metrics import StatusCollector
-from controlplane.telemetry.recorder import DEFAULT_POLICY, Recorder
 from controlplane.telemetry.status import build_status
+from controlplane.telemetry.target_stats import TargetStatsRecorder
 from switchyard.addresses import AddressError, TcpAddress, parse_address_list
 from switchyard.cli.main import main
 from switchyard.cli.status_view import render_status
@@ -234,7 +235,7 @@ def _status(registry: NodeRegistry, logging: dict[str, LoggingNode] | None = Non
     for record in registry.records():
         if record.live:
             registry.applied(record.stream, snapshot.version)
-    recorder = Recorder(lambda _: DEFAULT_POLICY, lambda: None)
+    recorder = TargetStatsRecorder(lambda _: DEFAULT_POLICY)
     return build_status(
         snapshot, recorder, None, now=2000.0, nodes=registry.records(), attempts_by_node={}, logging_nodes=logging
     )

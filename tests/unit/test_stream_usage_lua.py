@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from controlplane.translate import USAGE_KEYS
+from switchyard.contract import USAGE_KEYS
 from tests.unit.test_attempt_rewrite_lua import LUA, LuaRewrite, RefusedError, blob
 
 SCRIPT = Path(__file__).resolve().parents[2] / "envoy" / "lua" / "stream_usage.lua"

@@ -5,31 +5,30 @@ from __future__ import annotations
 import pytest
 from envoy.data.accesslog.v3 import accesslog_pb2
 
-from controlplane.telemetry.attempt_log import AttemptCounter, answer_of, observation_of
-from controlplane.telemetry.recorder import (
+from controlplane.health import (
     EJECTED,
     MAX_PARK_S,
     MIN_PARK_S,
     RATE_LIMITED,
-    Answer,
-    Observation,
-    Recorder,
-    StreamMeasures,
+    HealthJudge,
     TargetPolicy,
     retry_after_deadline,
 )
+from controlplane.telemetry.attempt_log import AttemptCounter, answer_of, observation_of
 from controlplane.telemetry.status import target_state
-from controlplane.translate import OUTPUT_TOKENS_TAG, TARGET_KEY_TAG
+from controlplane.telemetry.target_stats import Answer, Observation, StreamMeasures, TargetStatsRecorder
 from switchyard.config.model import FailureRate, Health, Latency, LatencyMeasure
+from switchyard.contract import OUTPUT_TOKENS_TAG, TARGET_KEY_TAG
 
 NO_EJECTION = Health(consecutive_failures=0, failure_rate=None)
 
 
-def recorder(health: Health = NO_EJECTION, latency: Latency | None = None) -> tuple[Recorder, list[int]]:
-    """A recorder judging key "k" by the default fallback codes, and the list its health changes land in."""
+def recorder(health: Health = NO_EJECTION, latency: Latency | None = None) -> tuple[TargetStatsRecorder, list[int]]:
+    """A recorder of key "k" judged by the default fallback codes, and the list its health changes land in."""
     changes: list[int] = []
     policy = TargetPolicy(health=health, latency=latency or Latency())
-    return Recorder(lambda _key: policy, lambda: changes.append(1)), changes
+    judge = HealthJudge(lambda _key: policy, lambda: changes.append(1))
+    return TargetStatsRecorder(lambda _key: policy, judge), changes
 
 
 def seen(status: int, latency: float | None = 0.1, attempt: int = 1, retry_after: str = "") -> Observation:
@@ -43,17 +42,17 @@ def test_failures_count_only_fallback_codes_and_missing_responses() -> None:
     stats = r.get("k")
     assert stats.requests == 6
     assert stats.failures == 3
-    assert stats.consecutive_failures == 3  # a 400 means the target answered: it resets the streak
+    assert r.health.get("k").consecutive_failures == 3  # a 400 means the target answered: it resets the streak
     assert dict(stats.by_status) == {200: 1, 400: 1, 404: 1, 502: 1, 0: 1, 503: 1}
 
 
 def test_a_code_outside_the_fallback_codes_is_not_held_against_the_target() -> None:
     policy = TargetPolicy(fallback_codes=frozenset({429, 503}), health=Health(consecutive_failures=2))
-    r = Recorder(lambda _key: policy)
+    r = TargetStatsRecorder(lambda _key: policy)
     for _ in range(5):
         r.record(seen(500), now=1000.0)
     assert r.get("k").failures == 0
-    assert r.out_of_service(1000.0) == {}
+    assert r.health.out_of_service(1000.0) == {}
 
 
 def test_latency_is_a_plain_mean_during_warm_up_then_a_moving_average_with_the_routes_decay() -> None:
@@ -114,49 +113,52 @@ def test_retry_after_as_seconds_or_http_date(header: str, expected: float | None
 def test_429_with_retry_after_parks_the_target_until_then_and_it_comes_back_by_itself() -> None:
     r, changes = recorder()
     r.record(seen(429, retry_after="30"), now=1000.0)
-    (mark,) = r.out_of_service(1010.0).values()
+    (mark,) = r.health.out_of_service(1010.0).values()
     assert (mark.state, mark.until) == (RATE_LIMITED, 1030.0)
     assert changes == [1]
-    assert target_state(r.get("k"), now=1010.0) == (RATE_LIMITED, "answered 429 (Retry-After: 30); back in 20s")
-    assert r.out_of_service(1031.0) == {}
-    assert target_state(r.get("k"), now=1031.0) == ("healthy", "last status 429")
+    assert target_state(r.get("k"), r.health.get("k"), now=1010.0) == (
+        RATE_LIMITED,
+        "answered 429 (Retry-After: 30); back in 20s",
+    )
+    assert r.health.out_of_service(1031.0) == {}
+    assert target_state(r.get("k"), r.health.get("k"), now=1031.0) == ("healthy", "last status 429")
 
 
 def test_429_without_retry_after_parks_for_the_routes_default_and_long_retry_after_is_capped() -> None:
     r, _ = recorder(Health(consecutive_failures=0, failure_rate=None, rate_limited_for=7.0))
     r.record(seen(429), now=1000.0)
-    assert r.get("k").out is not None and r.get("k").out.until == 1007.0
+    assert r.health.get("k").out is not None and r.health.get("k").out.until == 1007.0
     r.record(seen(429, retry_after="86400"), now=2000.0)
-    assert r.get("k").out is not None and r.get("k").out.until == 2000.0 + MAX_PARK_S
+    assert r.health.get("k").out is not None and r.health.get("k").out.until == 2000.0 + MAX_PARK_S
 
 
 def test_a_zero_retry_after_still_parks_for_the_minimum() -> None:
     r, _ = recorder()
     r.record(seen(429, retry_after="0"), now=1000.0)
-    assert r.get("k").out is not None and r.get("k").out.until == 1000.0 + MIN_PARK_S
+    assert r.health.get("k").out is not None and r.health.get("k").out.until == 1000.0 + MIN_PARK_S
 
 
 def test_consecutive_failures_eject_for_the_ejection_time() -> None:
     r, changes = recorder(Health(consecutive_failures=3, failure_rate=None, ejection_time=10.0))
     for status in (502, 0):
         r.record(seen(status), now=1000.0)
-    assert r.out_of_service(1000.0) == {}
-    assert target_state(r.get("k"), now=1000.0)[0] == "failing"
+    assert r.health.out_of_service(1000.0) == {}
+    assert target_state(r.get("k"), r.health.get("k"), now=1000.0)[0] == "failing"
     r.record(seen(503), now=1000.0)
-    (mark,) = r.out_of_service(1000.0).values()
+    (mark,) = r.health.out_of_service(1000.0).values()
     assert (mark.state, mark.until) == (EJECTED, 1010.0)
     assert mark.why == "3 failures in a row (last: 503)"
     assert changes == [1]
-    assert r.out_of_service(1010.5) == {}
+    assert r.health.out_of_service(1010.5) == {}
 
 
 def test_429s_neither_eject_nor_end_a_streak_of_failures() -> None:
     r, _ = recorder(Health(consecutive_failures=2, failure_rate=None, rate_limited_for=1.0))
     r.record(seen(502), now=1000.0)
     r.record(seen(429), now=1000.0)
-    assert r.get("k").consecutive_failures == 1
+    assert r.health.get("k").consecutive_failures == 1
     r.record(seen(502), now=1001.5)
-    assert r.get("k").out is not None and r.get("k").out.state == EJECTED
+    assert r.health.get("k").out is not None and r.health.get("k").out.state == EJECTED
 
 
 def test_attempts_made_while_out_of_service_do_not_stack_ejections() -> None:
@@ -164,7 +166,7 @@ def test_attempts_made_while_out_of_service_do_not_stack_ejections() -> None:
     r.record(seen(502), now=1000.0)
     for _ in range(5):  # panic mode: every target out, Envoy still tries them
         r.record(seen(502), now=1001.0)
-    assert r.get("k").out is not None and r.get("k").out.until == 1010.0
+    assert r.health.get("k").out is not None and r.health.get("k").out.until == 1010.0
     assert changes == [1]
 
 
@@ -173,9 +175,9 @@ def test_a_failure_rate_over_the_window_ejects_once_enough_attempts_were_seen() 
     r, _ = recorder(Health(consecutive_failures=0, failure_rate=rate, ejection_time=5.0))
     for i in range(9):  # alternate: never two failures in a row, 5 of 9 failed, but below min_requests
         r.record(seen(502 if i % 2 == 0 else 200), now=1000.0 + i * 0.1)
-    assert r.out_of_service(1001.0) == {}
+    assert r.health.out_of_service(1001.0) == {}
     r.record(seen(200), now=1001.0)  # 5 of 10 failed: the threshold is reached
-    (mark,) = r.out_of_service(1001.0).values()
+    (mark,) = r.health.out_of_service(1001.0).values()
     assert mark.state == EJECTED and mark.until == 1006.0
     assert mark.why == "5 of the last 10 attempts failed (within 10s)"
 
@@ -187,12 +189,12 @@ def test_failures_older_than_the_window_no_longer_count() -> None:
         r.record(seen(502), now=1000.0)
     for _ in range(3):
         r.record(seen(200), now=1005.0)
-    assert r.out_of_service(1005.0) == {}, "the failures were 5s ago, outside the 2s window"
+    assert r.health.out_of_service(1005.0) == {}, "the failures were 5s ago, outside the 2s window"
 
 
 def test_a_target_never_tried_has_no_traffic() -> None:
     r, _ = recorder()
-    assert target_state(r.get("k"), now=0.0) == ("no_traffic", "no attempt seen yet")
+    assert target_state(r.get("k"), r.health.get("k"), now=0.0) == ("no_traffic", "no attempt seen yet")
 
 
 def test_per_output_token_routes_rank_by_answer_time_per_token_and_count_tokens() -> None:

@@ -43,20 +43,11 @@ from controlplane.live_state import LiveState
 from controlplane.providers.azure_openai import DEFAULT_API_VERSION
 from controlplane.serving_groups import cluster_name
 from controlplane.snapshot import InconsistentSnapshot, _check_consistency, build_snapshot
-from controlplane.translate import (
-    EXTPROC_CLUSTER,
-    LISTENER_NAME,
-    REWRITE_METADATA_KEY,
-    ROUTE_CONFIG_NAME,
-    USAGE_KEYS,
-    EnvoyResources,
-    TranslateSettings,
-    route_name,
-    target_key,
-    translate,
-)
+from controlplane.target_keys import target_key
+from controlplane.translate import EnvoyResources, TranslateSettings, route_name, translate
 from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, ConfigError, load_config, load_config_text
+from switchyard.contract import EXTPROC_CLUSTER, LISTENER_NAME, REWRITE_METADATA_KEY, ROUTE_CONFIG_NAME, USAGE_KEYS
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLE_ENV = {

@@ -1,0 +1,168 @@
+"""Is a target in service? The gateway-wide health judge, from every Envoy's attempts (pure, no I/O).
+
+Envoy's own outlier detection (controlplane/failover.py) ejects per Envoy, counts every 5xx alike and reports
+nothing. The health judge sees the attempts of every node that logs to this control plane, counts against a
+target only what its route falls back on (`failover.is_failure`), and decides when the target is out of
+service and when it comes back:
+- a 429 parks it for its `Retry-After` (else the route's `rate_limited_for`), within MIN_PARK_S..MAX_PARK_S;
+- `consecutive_failures` in a row, or a `failure_rate` over its window, eject it for the route's
+  `ejection_time`;
+- it comes back by itself when that time is up: `out_of_service(now)` no longer names it.
+
+How a verdict reaches Envoy: the server puts `out_of_service(now)` into the live state (live_state.py), the
+pure translation marks those targets' endpoints UNHEALTHY in their route's clusters (resources/clusters.py),
+and the resulting snapshot's clusters are pushed to every node over ADS. `on_health_change` wakes the server
+as soon as a target goes out, rather than at its next look.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from email.utils import parsedate_to_datetime
+
+from controlplane import failover
+from switchyard.config import Route
+from switchyard.config.model import DEFAULT_FALLBACK_CODES, Health, Latency
+from switchyard.config.units import format_duration
+
+MAX_PARK_S = 300.0  # a provider's Retry-After of hours must not take a target out of service for hours
+MIN_PARK_S = 1.0  # each park change is a config push to every Envoy: "Retry-After: 0" must not cause a storm
+RATE_LIMITED = "rate_limited"
+EJECTED = "ejected"
+
+
+@dataclass(frozen=True)
+class TargetPolicy:
+    """What a target's route says about judging it: which statuses are failures and when they take it out
+    of service, and (for the statistics) how its latency is measured."""
+
+    fallback_codes: frozenset[int] = frozenset(DEFAULT_FALLBACK_CODES)
+    health: Health = field(default_factory=Health)
+    latency: Latency = field(default_factory=Latency)
+
+    @classmethod
+    def of(cls, route: Route) -> TargetPolicy:
+        return cls(frozenset(route.fallback_codes), route.health, route.latency)
+
+
+DEFAULT_POLICY = TargetPolicy()
+
+
+@dataclass(frozen=True)
+class OutOfService:
+    state: str  # RATE_LIMITED or EJECTED
+    until: float
+    why: str
+
+
+@dataclass
+class TargetHealth:
+    consecutive_failures: int = 0
+    out: OutOfService | None = None
+    # failure-rate window: one [second, attempts, failures] bucket per second that saw an attempt
+    recent: deque[list[int]] = field(default_factory=deque)
+
+    def out_at(self, now: float) -> OutOfService | None:
+        return self.out if self.out is not None and self.out.until > now else None
+
+
+def describe_status(status: int | None) -> str:
+    if status is None:
+        return "none"
+    return "no response (reset, refused or timed out)" if status == 0 else str(status)
+
+
+class HealthJudge:
+    """`policy_of(key)` gives the rules of the target's route; `on_health_change()` is called whenever a
+    target goes out of service, so whoever steers traffic can act at once instead of at its next tick."""
+
+    def __init__(
+        self,
+        policy_of: Callable[[str], TargetPolicy] = lambda _key: DEFAULT_POLICY,
+        on_health_change: Callable[[], None] = lambda: None,
+    ) -> None:
+        self._policy_of = policy_of
+        self._on_health_change = on_health_change
+        self.targets: dict[str, TargetHealth] = {}
+
+    def judge(self, key: str, status: int, retry_after: str = "", now: float | None = None) -> None:
+        """One attempt to the target `key` ended with `status` (0: no response)."""
+        now = time.time() if now is None else now
+        policy = self._policy_of(key)
+        health = self.targets.setdefault(key, TargetHealth())
+        failed = failover.is_failure(status, policy.fallback_codes)
+        if status == 429 and failed:
+            self._park(health, retry_after, now, policy)
+        else:
+            # 429s are judged by their Retry-After alone: ejecting as well would outlast what the provider asked
+            self._judge(health, status, failed, now, policy.health)
+
+    def _park(self, health: TargetHealth, retry_after: str, now: float, policy: TargetPolicy) -> None:
+        until = retry_after_deadline(retry_after, now)
+        if until is None:
+            until = now + policy.health.rate_limited_for
+        until = min(max(until, now + MIN_PARK_S), now + MAX_PARK_S)
+        header = f"Retry-After: {retry_after}" if retry_after else "no Retry-After"
+        self._take_out(health, OutOfService(RATE_LIMITED, until, f"answered 429 ({header})"), now)
+
+    def _judge(self, health: TargetHealth, status: int, failed: bool, now: float, rules: Health) -> None:
+        health.consecutive_failures = health.consecutive_failures + 1 if failed else 0
+        if rules.failure_rate is not None:
+            _count(health.recent, now, failed, rules.failure_rate.window)
+        if health.out_at(now) is not None:
+            return  # attempts made in panic mode while out of service must not stack up ejections
+        limit = rules.consecutive_failures
+        if limit and health.consecutive_failures >= limit:
+            why = f"{health.consecutive_failures} failures in a row (last: {describe_status(status)})"
+            health.consecutive_failures = 0
+            self._take_out(health, OutOfService(EJECTED, now + rules.ejection_time, why), now)
+            return
+        rate = rules.failure_rate
+        if rate is None:
+            return
+        attempts = sum(bucket[1] for bucket in health.recent)
+        failures = sum(bucket[2] for bucket in health.recent)
+        if attempts >= rate.min_requests and failures >= rate.threshold * attempts:
+            why = f"{failures} of the last {attempts} attempts failed (within {format_duration(rate.window)})"
+            health.recent.clear()
+            self._take_out(health, OutOfService(EJECTED, now + rules.ejection_time, why), now)
+
+    def _take_out(self, health: TargetHealth, mark: OutOfService, now: float) -> None:
+        current = health.out_at(now)
+        if current is not None and current.until >= mark.until:
+            return
+        health.out = mark
+        self._on_health_change()
+
+    def get(self, key: str) -> TargetHealth:
+        return self.targets.get(key, TargetHealth())
+
+    def out_of_service(self, now: float) -> Mapping[str, OutOfService]:
+        return {key: out for key, health in self.targets.items() if (out := health.out_at(now)) is not None}
+
+
+def _count(recent: deque[list[int]], now: float, failed: bool, window: float) -> None:
+    second = int(now)
+    if recent and recent[-1][0] == second:
+        recent[-1][1] += 1
+        recent[-1][2] += failed
+    else:
+        recent.append([second, 1, int(failed)])
+    while recent and recent[0][0] <= second - window:
+        recent.popleft()
+
+
+def retry_after_deadline(value: str, now: float) -> float | None:
+    """`Retry-After` as seconds or an HTTP date → an absolute time; None when absent or unreadable."""
+    value = value.strip()
+    if not value:
+        return None
+    if value.isdigit():
+        return now + int(value)
+    try:
+        return parsedate_to_datetime(value).timestamp()
+    except (TypeError, ValueError):
+        return None

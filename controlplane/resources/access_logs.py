@@ -1,0 +1,72 @@
+"""The two gRPC access logs Envoy streams back to the control plane: how it learns what happened to traffic.
+
+The attempt log (one entry per upstream attempt, in the router) feeds health and latency; the answer log (one
+entry per client request, in the connection manager) feeds usage accounting and the per-token measures.
+Both are read by controlplane/telemetry/attempt_log.py and controlplane/usage/record.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane import clients
+from controlplane.envoy_api import METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, USAGE_METADATA_NAMESPACE, typed
+from switchyard.config import Config
+from switchyard.contract import (
+    ANSWER_LOG_NAME,
+    ATTEMPT_LOG_NAME,
+    CONTROLPLANE_CLUSTER,
+    OUTPUT_TOKENS_TAG,
+    STREAM_TAGS,
+    TARGET_KEY_TAG,
+    USAGE_TAGS,
+)
+
+
+def _grpc_log(name: str, tags: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+    """Envoy buffers the entries and streams them to the control plane asynchronously: no request waits."""
+    target_tag = {
+        "tag": TARGET_KEY_TAG,
+        "metadata": {"kind": {"host": {}}, "metadata_key": {"key": METADATA_NAMESPACE, "path": [{"key": "key"}]}},
+    }
+    return {
+        "name": "envoy.access_loggers.http_grpc",
+        "typed_config": typed(
+            "envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
+            common_config={
+                "log_name": name,
+                "transport_api_version": "V3",
+                "grpc_service": {"envoy_grpc": {"cluster_name": CONTROLPLANE_CLUSTER}},
+                "buffer_flush_interval": "0.250s",
+                "buffer_size_bytes": 16384,
+                "custom_tags": [target_tag, *tags],
+            },
+            **extra,
+        ),
+    }
+
+
+def attempt_log() -> dict[str, Any]:
+    """One log entry per upstream attempt: how the control plane learns each target's statuses and latency.
+    The target is the key in the picked endpoint's metadata; `retry-after` says how long a 429 asks for.
+    """
+    return _grpc_log(ATTEMPT_LOG_NAME, [], additional_response_headers_to_log=["retry-after"])
+
+
+def answer_log(config: Config) -> dict[str, Any]:
+    """One entry per client request, about the answer that reached the client: the usage it reported (usage
+    accounting), its output tokens (routes measuring per output token) and what the ext_proc measured of a
+    stream it translated (time to first token, generation time, tokens). The router's per-attempt log cannot
+    carry any of it: metadata set by filters, even the upstream ext_proc's, lands on the request, which only
+    this log sees."""
+
+    def tag(name: str, namespace: str, key: str) -> dict[str, Any]:
+        return {
+            "tag": name,
+            "metadata": {"kind": {"request": {}}, "metadata_key": {"key": namespace, "path": [{"key": key}]}},
+        }
+
+    tags = [tag(OUTPUT_TOKENS_TAG, METADATA_NAMESPACE, "completion_tokens")]
+    tags.extend(tag(name, STREAM_METADATA_NAMESPACE, key) for key, name in STREAM_TAGS.items())
+    tags.extend(tag(name, USAGE_METADATA_NAMESPACE, key) for key, name in USAGE_TAGS.items())
+    return _grpc_log(ANSWER_LOG_NAME, [*tags, *clients.answer_log_tags(config)])

@@ -1,0 +1,111 @@
+"""The route table: one route per (client endpoint, model), matched on the `model` the listener lifted into
+metadata, sending to the cluster of the targets that can serve it (controlplane/serving_groups.py) under the
+failover policy of controlplane/failover.py.
+
+An endpoint that no target of the model serves is answered by Envoy with a 400. Client limits live on the
+virtual host (controlplane/clients.py), error shapes in the routes of controlplane/errors_shape.py.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from controlplane import clients, errors_shape, failover
+from controlplane.envoy_api import METADATA_NAMESPACE, seconds
+from controlplane.live_state import LiveState
+from controlplane.serving_groups import ServingGroup, Use, serving_groups
+from switchyard import contract
+from switchyard.config import ClientEndpoint, Config, Route
+from switchyard.contract import ATTEMPTS_HEADER, ROUTE_CONFIG_NAME, TARGET_HEADER
+
+
+def route_name(endpoint: ClientEndpoint, route: Route) -> str:
+    """The Envoy route of a client endpoint for a route's model (see `contract.route_name`)."""
+    return contract.route_name(endpoint.value, route.model)
+
+
+def route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
+    routes: list[dict[str, Any]] = [errors_shape.models_list_route(config)]
+    for route in config.routes:
+        groups = {use: group for group in serving_groups(config, route) for use in group.uses}
+        for endpoint in ClientEndpoint:
+            flagged = groups.get(Use(endpoint, own_api_only=True))
+            if flagged is not None:  # before the unflagged route, which would match as well
+                routes.append(_model_route(endpoint, flagged, own_api_only=True))
+            group = groups.get(Use(endpoint, own_api_only=False))
+            routes.append(_model_route(endpoint, group) if group else _unserved_route(config, endpoint, route))
+    routes.extend(errors_shape.client_error_routes(config))
+    return {
+        "name": ROUTE_CONFIG_NAME,
+        "virtual_hosts": [
+            {
+                "name": "switchyard",
+                "domains": ["*"],
+                # Without an explicit limit Envoy silently skips retries of bodies over 1 MiB.
+                "request_body_buffer_limit": config.max_request_body,
+                "routes": routes,
+                **clients.virtual_host_fields(config, live),
+            }
+        ],
+    }
+
+
+def _unserved_route(config: Config, endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
+    """No target of the route has this endpoint (an embeddings call to a route of Anthropic models)."""
+    kinds = ", ".join(f"{t.display_name} ({config.provider_of(t).kind.value})" for t in route.targets)
+    return {
+        "name": route_name(endpoint, route),
+        "match": _model_match(endpoint, route),
+        "direct_response": {
+            "status": 400,
+            "body": {"inline_string": f"No target of model {route.model} can serve {endpoint.path}: {kinds}."},
+        },
+    }
+
+
+def _model_match(endpoint: ClientEndpoint, route: Route, own_api_only: bool = False) -> dict[str, Any]:
+    flags = [errors_shape.flagged(contract.OWN_API_ONLY_KEY)] if own_api_only else []
+    return {
+        "path": endpoint.path,
+        "headers": [{"name": ":method", "string_match": {"exact": "POST"}}],
+        "dynamic_metadata": [
+            {
+                "filter": METADATA_NAMESPACE,
+                "path": [{"key": "model"}],
+                "value": {"string_match": {"exact": route.model}},
+            },
+            *flags,
+        ],
+    }
+
+
+def _model_route(endpoint: ClientEndpoint, group: ServingGroup, own_api_only: bool = False) -> dict[str, Any]:
+    route = group.route
+    attempts = len(route.targets)
+    return {
+        "name": route_name(endpoint, route),
+        "match": _model_match(endpoint, route, own_api_only),
+        "route": {
+            "cluster": group.cluster,
+            # Whole-request timeouts would cut long streams; each attempt is bounded by per_try_timeout until
+            # response headers, and a stalled stream by idle_timeout. No bytes reach the client while attempts
+            # time out one after another, so the idle timer must outlast all of them or it fires first.
+            "timeout": "0s",
+            "idle_timeout": seconds(route.timeout * attempts + 5.0),
+            "auto_host_rewrite": True,
+            "retry_policy": failover.route_retry_policy(route),
+        },
+        "response_headers_to_add": [
+            {
+                "header": {
+                    "key": TARGET_HEADER,
+                    "value": f"%UPSTREAM_METADATA({METADATA_NAMESPACE}:target)%",
+                },
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            },
+            {
+                "header": {"key": ATTEMPTS_HEADER, "value": "%UPSTREAM_REQUEST_ATTEMPT_COUNT%"},
+                "append_action": "OVERWRITE_IF_EXISTS_OR_ADD",
+            },
+        ],
+    }
