@@ -25,7 +25,7 @@ from watchfiles import awatch
 from controlplane.ads import AdsService
 from controlplane.health import DEFAULT_POLICY, HealthJudge, TargetPolicy
 from controlplane.live_state import LiveState
-from controlplane.snapshot import InconsistentSnapshot, Snapshot, snapshot_of
+from controlplane.snapshot import InconsistentSnapshotError, Snapshot, snapshot_of
 from controlplane.store import SnapshotStore
 from controlplane.strategies import LIVE_STRATEGIES
 from controlplane.target_keys import target_key
@@ -216,7 +216,7 @@ class ControlPlane:
                     error.render(),
                 )
                 return False
-            except InconsistentSnapshot as error:
+            except InconsistentSnapshotError as error:
                 self.last_reload = ReloadResult(False, time.time(), reason, str(error))
                 log.error("config reload (%s) produced an inconsistent snapshot, not applied: %s", reason, error)
                 return False

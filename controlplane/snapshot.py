@@ -38,7 +38,7 @@ from switchyard.contract import CONTROLPLANE_CLUSTER, EXTPROC_CLUSTER, REWRITE_M
 BOOTSTRAP_CLUSTERS = frozenset({EXTPROC_CLUSTER, CONTROLPLANE_CLUSTER})
 
 
-class InconsistentSnapshot(Exception):
+class InconsistentSnapshotError(Exception):
     pass
 
 
@@ -156,7 +156,7 @@ def _check_consistency(messages: Mapping[str, tuple[Message, ...]], rewrites: bo
                     key = fields["key"].string_value
                     problems.append(f"endpoint key {key!r} of cluster {cluster.name!r} has no rewrite")
     if problems:
-        raise InconsistentSnapshot("; ".join(problems))
+        raise InconsistentSnapshotError("; ".join(problems))
 
 
 def _hash(items: Iterable[Message | tuple[str, str] | str]) -> str:

@@ -42,7 +42,7 @@ from controlplane.envoy_code import attempt_rewrite_lua
 from controlplane.live_state import LiveState
 from controlplane.providers.azure_openai import DEFAULT_API_VERSION
 from controlplane.serving_groups import cluster_name
-from controlplane.snapshot import InconsistentSnapshot, _check_consistency, build_snapshot
+from controlplane.snapshot import InconsistentSnapshotError, _check_consistency, build_snapshot
 from controlplane.target_keys import target_key
 from controlplane.translate import EnvoyResources, TranslateSettings, route_name, translate
 from switchyard import contract
@@ -867,7 +867,7 @@ def test_consistency_check_rejects_a_route_naming_a_missing_cluster(config: Conf
     snapshot = build_snapshot(config, "1")
     clusters = tuple(c for c in snapshot.resources[CLUSTER_TYPE] if c.name != "route/ab")  # type: ignore[attr-defined]
     resources = {**snapshot.resources, CLUSTER_TYPE: clusters}
-    with pytest.raises(InconsistentSnapshot, match=r"names unknown cluster 'route/ab'") as error:
+    with pytest.raises(InconsistentSnapshotError, match=r"names unknown cluster 'route/ab'") as error:
         _check_consistency(resources)
     assert "chat:ab" in str(error.value)
 
@@ -875,7 +875,7 @@ def test_consistency_check_rejects_a_route_naming_a_missing_cluster(config: Conf
 def test_consistency_check_rejects_a_listener_naming_missing_routes(config: Config) -> None:
     snapshot = build_snapshot(config, "1")
     resources = {**snapshot.resources, ROUTE_TYPE: ()}
-    with pytest.raises(InconsistentSnapshot, match=f"names unknown routes '{ROUTE_CONFIG_NAME}'"):
+    with pytest.raises(InconsistentSnapshotError, match=f"names unknown routes '{ROUTE_CONFIG_NAME}'"):
         _check_consistency(resources)
 
 
@@ -883,7 +883,7 @@ def test_consistency_check_rejects_an_endpoint_without_a_rewrite(config: Config)
     snapshot = build_snapshot(config, "1")
     clusters = [_without_rewrites(c) if c.name == "route/seed" else c for c in snapshot.resources[CLUSTER_TYPE]]
     resources = {**snapshot.resources, CLUSTER_TYPE: tuple(clusters)}
-    with pytest.raises(InconsistentSnapshot, match="of cluster 'route/seed' has no rewrite"):
+    with pytest.raises(InconsistentSnapshotError, match="of cluster 'route/seed' has no rewrite"):
         _check_consistency(resources)
     _check_consistency(resources, rewrites=False)  # the benchmark floor has none, on purpose
 
