@@ -20,7 +20,8 @@ from switchyard.config.model import OnUnsupported
 
 
 def cluster_name(route: Route, client_api: str = "openai") -> str:
-    """`route/<model>` for OpenAI clients (most traffic), `route/<model>@anthropic` for Anthropic clients."""
+    """`route/<model>` for OpenAI clients (most traffic), `route/<model>@anthropic` for Anthropic clients,
+    `route/<model>@responses` for clients of OpenAI's Responses API."""
     return f"route/{route.model}" if client_api == "openai" else f"route/{route.model}@{client_api}"
 
 
@@ -51,7 +52,7 @@ def serving_groups(config: Config, route: Route) -> tuple[ServingGroup, ...]:
         capable = tuple(t for t in route.targets if can_serve(config, t, endpoint))
         by_targets.setdefault((tuple(t.display_name for t in capable), endpoint.api), []).append(Use(endpoint, False))
         if route.on_unsupported_parameter is OnUnsupported.SKIP_TARGET:
-            own = tuple(t.display_name for t in capable if _api(config, t) == endpoint.api)
+            own = tuple(t.display_name for t in capable if _api(config, t, endpoint) == endpoint.api)
             if own and len(own) < len(capable):
                 by_targets.setdefault((own, endpoint.api), []).append(Use(endpoint, True))
     groups = []
@@ -73,5 +74,6 @@ def can_serve(config: Config, target: Target, endpoint: ClientEndpoint) -> bool:
     return ADAPTERS[provider.kind].upstream_path(endpoint, target, provider) is not None
 
 
-def _api(config: Config, target: Target) -> str:
-    return ADAPTERS[config.provider_of(target).kind].api
+def _api(config: Config, target: Target, endpoint: ClientEndpoint) -> str:
+    provider = config.provider_of(target)
+    return ADAPTERS[provider.kind].wire_api(endpoint, provider)

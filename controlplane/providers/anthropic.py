@@ -17,6 +17,9 @@ _SERVES = (ClientEndpoint.MESSAGES, ClientEndpoint.CHAT)
 class AnthropicAdapter:
     api = "anthropic"
 
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        return self.api
+
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         if endpoint not in _SERVES:
             return None

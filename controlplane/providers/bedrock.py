@@ -21,6 +21,9 @@ SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 class BedrockAdapter:
     api = "bedrock"
 
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        return self.api
+
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         return self._path(endpoint, target, provider, "/converse")
 

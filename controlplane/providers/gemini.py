@@ -20,6 +20,9 @@ API_VERSION_PATH = "/v1beta"
 class GeminiAdapter:
     api = "gemini"
 
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        return self.api
+
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         return self._path(endpoint, target, provider, ":generateContent")
 

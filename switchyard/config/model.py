@@ -63,6 +63,7 @@ class ClientEndpoint(StrEnum):
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
     MESSAGES = "messages"
+    RESPONSES = "responses"
 
     @property
     def path(self) -> str:
@@ -70,7 +71,14 @@ class ClientEndpoint(StrEnum):
 
     @property
     def api(self) -> str:
-        """The API the client speaks on this endpoint: "openai" or "anthropic"."""
+        """The API the client speaks on this endpoint: "openai" (chat completions and the older OpenAI
+        endpoints), "responses" (OpenAI's Responses API: another wire format, translated on its own) or
+        "anthropic"."""
+        return _CLIENT_APIS.get(self, "openai")
+
+    @property
+    def error_shape(self) -> str:
+        """Whose error body the client expects: the Responses API answers errors as OpenAI's other endpoints do."""
         return "anthropic" if self is ClientEndpoint.MESSAGES else "openai"
 
 
@@ -79,7 +87,9 @@ _CLIENT_PATHS = {
     ClientEndpoint.COMPLETIONS: "/v1/completions",
     ClientEndpoint.EMBEDDINGS: "/v1/embeddings",
     ClientEndpoint.MESSAGES: "/v1/messages",
+    ClientEndpoint.RESPONSES: "/v1/responses",
 }
+_CLIENT_APIS = {ClientEndpoint.MESSAGES: "anthropic", ClientEndpoint.RESPONSES: "responses"}
 
 
 def _date_as_text(value: Any) -> Any:
@@ -108,6 +118,17 @@ class Provider(_Strict):
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None
+    # openai_compatible only: the server has OpenAI's Responses API itself (`/v1/responses`). Without it,
+    # Responses calls are translated to chat completions, which every OpenAI-compatible server has.
+    responses_api: bool = False
+
+    @model_validator(mode="after")
+    def _responses_api_is_for_compatible_servers(self) -> Provider:
+        """OpenAI and Azure OpenAI always have the Responses API and the other kinds never do: the flag would
+        say nothing there, or something false."""
+        if self.responses_api and self.kind is not ProviderKind.OPENAI_COMPATIBLE:
+            raise ValueError("`responses_api` is for openai_compatible providers only")
+        return self
 
     @model_validator(mode="before")
     @classmethod

@@ -252,13 +252,17 @@ def test_one_cluster_per_route_and_client_api_named_after_the_model(config: Conf
     assert [c.name for c in resources.clusters] == [
         "route/gpt-4",
         "route/gpt-4@anthropic",
+        "route/gpt-4@responses",
         "route/ab",
         "route/ab@anthropic",
+        "route/ab@responses",
         "route/seed",
         "route/seed@anthropic",
+        "route/seed@responses",
     ]
     assert [cluster_name(r) for r in config.routes] == ["route/gpt-4", "route/ab", "route/seed"]
     assert cluster_name(config.routes[0], "anthropic") == "route/gpt-4@anthropic"
+    assert cluster_name(config.routes[0], "responses") == "route/gpt-4@responses"
     for cluster in resources.clusters:
         assert cluster.load_assignment.cluster_name == cluster.name
         # A locality per target, weighted: see the next tests.
@@ -380,7 +384,9 @@ SAME_API_FILTERS = ["envoy.filters.http.header_mutation", "envoy.filters.http.lu
 def test_clusters_of_same_api_attempts_rewrite_each_attempt_in_envoy_with_no_extproc(resources: EnvoyResources) -> None:
     for cluster in resources.clusters:
         filters = upstream_options(cluster).http_filters
-        if cluster.name.endswith("@anthropic"):  # Anthropic clients of OpenAI targets: every attempt translated
+        # Anthropic clients of OpenAI targets: every attempt translated; Responses clients of an OpenAI-compatible
+        # server without the Responses API: attempts to it translated (to chat completions)
+        if cluster.name.endswith("@anthropic") or cluster.name in ("route/gpt-4@responses", "route/ab@responses"):
             assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
             continue
         assert [f.name for f in filters] == SAME_API_FILTERS, cluster.name
@@ -566,6 +572,7 @@ def test_each_model_is_routed_on_every_client_endpoint_by_its_metadata(
         "/v1/completions",
         "/v1/embeddings",
         "/v1/messages",
+        "/v1/responses",
     }
     for route in config.routes:
         envoy = envoy_route(resources, route_name(endpoint, route))
@@ -680,7 +687,7 @@ def assert_keys_only_in_their_targets_rewrite(resources: EnvoyResources, secrets
 
 
 def test_api_keys_are_only_in_the_rewrites_of_their_targets(resources: EnvoyResources) -> None:
-    assert len(all_envoy_messages(resources)) == 8
+    assert len(all_envoy_messages(resources)) == 11
     assert_keys_only_in_their_targets_rewrite(resources, {"openai": OPENAI_KEY, "azure": AZURE_KEY, "proxy": PROXY_KEY})
     assert rewrite_entry(resources, "gpt-4", "first").set_headers == {"authorization": f"Bearer {OPENAI_KEY}"}
     assert rewrite_entry(resources, "gpt-4", "second").set_headers == {"api-key": AZURE_KEY}
@@ -704,7 +711,13 @@ def test_every_endpoint_carries_a_rewrite_for_every_client_endpoint_of_its_clust
     config: Config, resources: EnvoyResources
 ) -> None:
     for cluster in resources.clusters:
-        expected = {"messages"} if cluster.name.endswith("@anthropic") else {"chat", "completions", "embeddings"}
+        expected = (
+            {"messages"}
+            if cluster.name.endswith("@anthropic")
+            else {"responses"}
+            if cluster.name.endswith("@responses")
+            else {"chat", "completions", "embeddings"}
+        )
         assert len(lb_endpoints(cluster)) == len(next(r for r in config.routes if r.model in cluster.name).targets)
         for _, lb in lb_endpoints(cluster):
             assert set(decode_rewrite(lb).paths) == expected
@@ -1005,7 +1018,14 @@ def test_live_state_changes_only_the_clusters_of_the_route_concerned(config: Con
     same = [
         a.name for a, b in zip(before.resources[CLUSTER_TYPE], after.resources[CLUSTER_TYPE], strict=True) if a == b
     ]
-    assert same == ["route/ab", "route/ab@anthropic", "route/seed", "route/seed@anthropic"]
+    assert same == [
+        "route/ab",
+        "route/ab@anthropic",
+        "route/ab@responses",
+        "route/seed",
+        "route/seed@anthropic",
+        "route/seed@responses",
+    ]
 
 
 def test_every_answer_usage_is_read_and_per_output_token_routes_add_their_rule() -> None:
