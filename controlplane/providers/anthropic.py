@@ -11,7 +11,7 @@ from switchyard.config import ClientEndpoint, Provider, Target
 
 DEFAULT_API_VERSION = "2023-06-01"
 
-_SERVES = (ClientEndpoint.MESSAGES, ClientEndpoint.CHAT)
+_SERVES = (ClientEndpoint.MESSAGES, ClientEndpoint.CHAT, ClientEndpoint.RESPONSES)
 
 
 class AnthropicAdapter:

@@ -14,7 +14,7 @@ from urllib.parse import quote
 from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
 
-_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES)
+_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES, ClientEndpoint.RESPONSES)
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 
 

@@ -13,7 +13,7 @@ from urllib.parse import quote
 from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
 
-_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES)
+_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES, ClientEndpoint.RESPONSES)
 API_VERSION_PATH = "/v1beta"
 
 

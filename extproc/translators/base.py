@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from functools import cache
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from extproc.translators.errors import SHAPE_ERRORS, anthropic_error, openai_error, shape_problem
 from extproc.translators.wire import dumps
@@ -97,6 +97,17 @@ class Translator(Protocol):
         ...
 
 
+@runtime_checkable
+class AnswersWithRequest(Protocol):
+    """A translator whose whole answers depend on the client's request as well: a Responses API response
+    object repeats the request's settings (tools, tool_choice, instructions...). The ext_proc calls
+    `response_to` instead of `response` for it."""
+
+    def response_to(
+        self, request: Mapping[str, Any], status: int, body: bytes, content_type: str, client_model: str
+    ) -> tuple[int, bytes]: ...
+
+
 _MALFORMED_ANSWER = {
     "openai": lambda message: openai_error(message, status=502),
     "anthropic": lambda message: anthropic_error(message, status=502),
@@ -158,6 +169,10 @@ def _translators() -> dict[tuple[str, str], Translator]:
     from extproc.translators.openai_to_anthropic import OpenAIToAnthropic
     from extproc.translators.openai_to_bedrock import OpenAIToBedrock
     from extproc.translators.openai_to_gemini import OpenAIToGemini
+    from extproc.translators.responses_to_anthropic import ResponsesToAnthropic
+    from extproc.translators.responses_to_bedrock import ResponsesToBedrock
+    from extproc.translators.responses_to_chat import ResponsesToChat
+    from extproc.translators.responses_to_gemini import ResponsesToGemini
 
     translators: tuple[Translator, ...] = (
         OpenAIToAnthropic(),
@@ -166,5 +181,9 @@ def _translators() -> dict[tuple[str, str], Translator]:
         AnthropicToGemini(),
         OpenAIToBedrock(),
         AnthropicToBedrock(),
+        ResponsesToAnthropic(),
+        ResponsesToChat(),
+        ResponsesToBedrock(),
+        ResponsesToGemini(),
     )
     return {(t.client_api, t.provider_api): t for t in translators}

@@ -1109,7 +1109,7 @@ def test_an_endpoint_no_target_serves_is_answered_400_by_envoy() -> None:
     assert route.direct_response.status == 400
     assert "No target of model only-claude can serve /v1/embeddings" in route.direct_response.body.inline_string
     only_claude = [c for c in clusters_by_name(resources) if c.startswith("route/only-claude")]
-    assert only_claude == ["route/only-claude", "route/only-claude@anthropic"]
+    assert only_claude == ["route/only-claude", "route/only-claude@anthropic", "route/only-claude@responses"]
 
 
 def test_routes_set_to_skip_send_requests_with_untranslatable_parameters_to_their_own_api_only() -> None:
