@@ -17,7 +17,7 @@ import ipaddress
 from dataclasses import dataclass
 from typing import Any
 
-from controlplane import clients, errors_shape
+from controlplane import clients, errors_shape, responses_only
 from controlplane.attempt_rewrite import TargetRewrite, group_rewrites, needs_translation
 from controlplane.envoy_api import (
     METADATA_NAMESPACE,
@@ -171,6 +171,7 @@ def _listener(config: Config) -> dict[str, Any]:
                             },
                             *_stream_rules(),
                             *(_own_api_only_rules() if skips else []),
+                            *responses_only.listener_rules(),
                         ],
                         "allow_empty_content_type": True,
                         "allow_content_types": ["application/json", "text/plain"],
@@ -340,6 +341,9 @@ def _route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
     for route in config.routes:
         groups = {use: group for group in serving_groups(config, route) for use in group.uses}
         for endpoint in ClientEndpoint:
+            openai_only = groups.get(Use(endpoint, own_api_only=False, openai_only=True))
+            served = _model_route(endpoint, openai_only) if openai_only else None
+            routes.extend(responses_only.routes(config, endpoint, route, served))  # before all: they match too
             flagged = groups.get(Use(endpoint, own_api_only=True))
             if flagged is not None:  # before the unflagged route, which would match as well
                 routes.append(_model_route(endpoint, flagged, own_api_only=True))

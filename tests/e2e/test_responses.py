@@ -264,3 +264,38 @@ def test_sdk_request_with_a_function_tool_and_a_tool_round_trip_reaches_each_bac
     }[kind]()
     assert sent_tools == ["get_weather"]
     assert len(body.get("messages") or body.get("contents")) == 3, "the call and its output reach the provider"
+
+
+# --- what only OpenAI can serve ---------------------------------------------------------------------------
+
+
+def test_previous_response_id_on_a_route_without_an_openai_target_gets_a_clear_400(
+    stack: Stack, mocks: dict[str, MockProvider]
+) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        _client(stack).responses.create(model="claude-only", input="and then?", previous_response_id="resp_123")
+    assert refused.value.status_code == 400
+    message = refused.value.body["message"]  # type: ignore[index]
+    assert "`previous_response_id` continues a response stored at OpenAI" in message
+    assert "model claude-only has none (its targets: anthropic)" in message
+    assert mocks["anthropic"].requests() == [], "refused by Envoy: no provider was asked"
+
+
+def test_store_true_stays_on_openai_targets_and_store_false_falls_back(
+    stack: Stack, oa: MockProvider, mocks: dict[str, MockProvider]
+) -> None:
+    with pytest.raises(openai.InternalServerError) as failed:
+        _client(stack).responses.create(model="to-anthropic", input="hello", store=True)
+    assert failed.value.status_code == 502, "the OpenAI primary's own failure: no other target may serve it"
+    assert mocks["anthropic"].requests() == []
+    response = _client(stack).responses.create(model="to-anthropic", input="hello", store=False)
+    assert response.output_text == "Hello from an (claude-backup)"
+    response = _client(stack).responses.create(model="to-anthropic", input="hello")
+    assert response.output_text == "Hello from an (claude-backup)", "an absent store does not pin to OpenAI"
+    assert [r["body"].get("store") for r in oa.requests()] == [True, False, None]
+
+
+def test_built_in_tools_reaching_another_provider_get_a_400_naming_them(stack: Stack) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        _client(stack).responses.create(model="to-gemini", input="news?", tools=[{"type": "web_search"}])
+    assert "the built-in tool 'web_search' needs an OpenAI target" in refused.value.message

@@ -4,8 +4,9 @@
 function calls and their outputs, reasoning) becomes alternating user/assistant messages; function tools,
 `tool_choice`, `max_output_tokens`, `text.format` (a JSON schema) and `reasoning.effort` map to their
 Anthropic counterparts. What needs OpenAI itself (stored responses, conversations, background runs, built-in
-tools, prompt templates) is refused by name: the control plane keeps such requests on OpenAI targets, so a
-refusal here means the route has none (see controlplane/responses_only.py).
+tools, prompt templates) is refused by name. Envoy keeps most such requests on a route's OpenAI targets
+(controlplane/responses_only.py), so these refusals are for what it cannot see in the body (built-in tools,
+items referring to stored ones) and for routes set up otherwise.
 """
 
 from __future__ import annotations
