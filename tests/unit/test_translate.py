@@ -1139,3 +1139,47 @@ def test_routes_set_to_skip_send_requests_with_untranslatable_parameters_to_thei
 def test_reject_is_the_default_and_adds_no_flagging() -> None:
     resources = translate(load(MIXED))
     assert [r.route.cluster for r in envoy_routes(resources) if r.name == "chat:mixed"] == ["route/mixed"]
+
+
+# --- the Responses API ---------------------------------------------------------------------------------------
+
+
+def _responses_rewrite(resources: EnvoyResources, route: str, target: str) -> Rewrite:
+    return decode_rewrite(endpoint_by_target(clusters_by_name(resources)[f"route/{route}@responses"], target)[1])
+
+
+def test_responses_calls_reach_openai_and_azure_natively_at_their_responses_paths(table: EnvoyResources) -> None:
+    openai = _responses_rewrite(table, "gpt-4", "first")
+    assert (dict(openai.paths), dict(openai.translations)) == ({"responses": "/v1/responses"}, {})
+    azure = _responses_rewrite(table, "gpt-4", "second")
+    # Microsoft's v1 API: no deployment in the path, no api-version; the deployment is the body's model.
+    assert (dict(azure.paths), dict(azure.translations)) == ({"responses": "/openai/v1/responses"}, {})
+    assert azure.model == "dep-4o" and azure.set_headers == {"api-key": AZURE_KEY}
+    encoded = endpoint_by_target(clusters_by_name(table)["route/gpt-4@responses"], "first")[1]
+    fields = dict(parse_qsl(encoded.metadata.filter_metadata["switchyard"].fields[REWRITE_METADATA_KEY].string_value))
+    assert "usage" not in fields, "the Responses API has no stream_options.include_usage to ask for"
+
+
+def test_openai_compatible_servers_get_responses_calls_as_chat_completions_unless_they_say_otherwise() -> None:
+    translated = _responses_rewrite(translate(load()), "gpt-4", "local/llama3")
+    assert dict(translated.paths) == {"responses": "/v1/chat/completions"}
+    (request,) = translated.translations.values()
+    assert dict(parse_qsl(request))["provider_api"] == "openai" and request.startswith("client_api=responses&")
+    native_config = load(
+        CONFIG.replace(
+            "    base_url: http://127.0.0.1:11434/v1\n",
+            "    base_url: http://127.0.0.1:11434/v1\n    responses_api: true\n",
+        )
+    )
+    native = _responses_rewrite(translate(native_config), "gpt-4", "local/llama3")
+    assert (dict(native.paths), dict(native.translations)) == ({"responses": "/v1/responses"}, {})
+
+
+def test_responses_api_is_a_setting_of_openai_compatible_providers_only() -> None:
+    with pytest.raises(ConfigError, match="`responses_api` is for openai_compatible providers only"):
+        load(
+            CONFIG.replace(
+                "    api_version: 2025-01-01-preview\n",
+                "    api_version: 2025-01-01-preview\n    responses_api: true\n",
+            )
+        )
