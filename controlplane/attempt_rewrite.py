@@ -81,10 +81,11 @@ def target_rewrite(
     sigv4 = urlencode(signing, quote_via=quote) if signing else ""
     # The ext_proc gets the attempts to a target of another API (translation, then the target's body rules)
     # and the same-API attempts to a target with body rules ("rules only"); every other attempt skips it.
+    wire_apis = {endpoint: adapter.wire_api(ClientEndpoint(endpoint), provider) for endpoint in paths}
     translations = {
         endpoint: TranslationRequest(
             client_api=ClientEndpoint(endpoint).api,
-            provider_api=adapter.api,
+            provider_api=wire_apis[endpoint],
             model=model or route.model,
             client_model=route.model,
             route=route.model,
@@ -94,7 +95,7 @@ def target_rewrite(
             sigv4=sigv4,
         )
         for endpoint in paths
-        if rules or ClientEndpoint(endpoint).api != adapter.api
+        if rules or ClientEndpoint(endpoint).api != wire_apis[endpoint]
     }
     return TargetRewrite(
         paths=MappingProxyType(paths),

@@ -1,6 +1,6 @@
 """Every answer Envoy makes by itself (bad JSON, unknown model, body too large, no healthy target) in the
-error shape of the API the client called (OpenAI's, or Anthropic's on /v1/messages), so a client library
-raises its usual exception instead of choking on plain text.
+error shape of the API the client called (OpenAI's, also on /v1/responses; Anthropic's on /v1/messages), so a
+client library raises its usual exception instead of choking on plain text.
 
 Errors from providers pass through untouched (or translated, when the target speaks the other API): only
 local replies are reshaped. Which API a reply is for is told by the route's name, which Envoy keeps, rather
@@ -170,8 +170,8 @@ def models_list_route(config: Config) -> dict[str, Any]:
 def client_error_routes(config: Config) -> list[dict[str, Any]]:
     """Catch-alls after the model routes: whatever reaches them is the client's mistake. Anthropic's endpoint
     gets its own copies, named so that their replies take Anthropic's shape."""
-    anthropic = [e.path for e in ClientEndpoint if e.api == WireApi.ANTHROPIC]
-    openai = [e.path for e in ClientEndpoint if e.api == WireApi.OPENAI]
+    anthropic = [e.path for e in ClientEndpoint if e.error_shape == WireApi.ANTHROPIC]
+    openai = [e.path for e in ClientEndpoint if e.error_shape == WireApi.OPENAI]
     routes = _client_error_routes(config, anthropic, ANTHROPIC_ERROR_ROUTE_PREFIX)
     routes.extend(_client_error_routes(config, openai, "error:"))
     endpoints = ", ".join(e.path for e in ClientEndpoint)

@@ -21,7 +21,8 @@ from switchyard.config.model import OnUnsupported
 
 
 def cluster_name(route: Route, client_api: str = "openai") -> str:
-    """`route/<model>` for OpenAI clients (most traffic), `route/<model>@anthropic` for Anthropic clients."""
+    """`route/<model>` for OpenAI clients (most traffic), `route/<model>@anthropic` for Anthropic clients,
+    `route/<model>@responses` for clients of OpenAI's Responses API."""
     return contract.cluster_name(route.model, client_api)
 
 
@@ -30,6 +31,9 @@ class Use:
     endpoint: ClientEndpoint
     # requests flagged as carrying a parameter another API may not express (json_to_metadata sets the flag)
     own_api_only: bool
+    # Responses requests that only OpenAI's Responses API can serve (controlplane/responses_only.py), on every
+    # route whatever its `on_unsupported_parameter`
+    openai_only: bool = False
 
 
 @dataclass(frozen=True)
@@ -51,10 +55,12 @@ def serving_groups(config: Config, route: Route) -> tuple[ServingGroup, ...]:
     for endpoint in ClientEndpoint:
         capable = tuple(t for t in route.targets if can_serve(config, t, endpoint))
         by_targets.setdefault((tuple(t.display_name for t in capable), endpoint.api), []).append(Use(endpoint, False))
-        if route.on_unsupported_parameter is OnUnsupported.SKIP_TARGET:
-            own = tuple(t.display_name for t in capable if _api(config, t) == endpoint.api)
-            if own and len(own) < len(capable):
-                by_targets.setdefault((own, endpoint.api), []).append(Use(endpoint, True))
+        own = tuple(t.display_name for t in own_api_targets(config, route, endpoint))
+        narrows = bool(own) and len(own) < len(capable)
+        if narrows and route.on_unsupported_parameter is OnUnsupported.SKIP_TARGET:
+            by_targets.setdefault((own, endpoint.api), []).append(Use(endpoint, True))
+        if narrows and endpoint is ClientEndpoint.RESPONSES:
+            by_targets.setdefault((own, endpoint.api), []).append(Use(endpoint, False, openai_only=True))
     groups = []
     for (names, api), uses in sorted(
         by_targets.items(), key=lambda item: (item[0][0] != everyone, item[0][1] != "openai")
@@ -69,10 +75,18 @@ def serving_groups(config: Config, route: Route) -> tuple[ServingGroup, ...]:
     return tuple(groups)
 
 
+def own_api_targets(config: Config, route: Route, endpoint: ClientEndpoint) -> tuple[Target, ...]:
+    """The route's targets that speak the API of `endpoint`'s clients themselves (no translation)."""
+    return tuple(
+        t for t in route.targets if can_serve(config, t, endpoint) and _api(config, t, endpoint) == endpoint.api
+    )
+
+
 def can_serve(config: Config, target: Target, endpoint: ClientEndpoint) -> bool:
     provider = config.provider_of(target)
     return ADAPTERS[provider.kind].upstream_path(endpoint, target, provider) is not None
 
 
-def _api(config: Config, target: Target) -> str:
-    return ADAPTERS[config.provider_of(target).kind].api
+def _api(config: Config, target: Target, endpoint: ClientEndpoint) -> str:
+    provider = config.provider_of(target)
+    return ADAPTERS[provider.kind].wire_api(endpoint, provider)

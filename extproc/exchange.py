@@ -26,6 +26,7 @@ from google.protobuf import struct_pb2
 from extproc import body_rules, sigv4
 from extproc.replies import header, local_error
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
+from extproc.translators.base import AnswersWithRequest
 from switchyard.contract import STREAM_METADATA_NAMESPACE, TranslationRequest, decode_body_rules
 from switchyard.contract import TRANSLATE_HEADER as HEADER
 
@@ -208,9 +209,14 @@ class TranslatedExchange:
         self._whole.extend(body.body)
         if not body.end_of_stream:
             return _response_body(b"")
-        _, translated = self.translator.response(
-            self.status, bytes(self._whole), self.content_type, self.request.client_model
-        )
+        if isinstance(self.translator, AnswersWithRequest):
+            _, translated = self.translator.response_to(
+                self.client_request, self.status, bytes(self._whole), self.content_type, self.request.client_model
+            )
+        else:
+            _, translated = self.translator.response(
+                self.status, bytes(self._whole), self.content_type, self.request.client_model
+            )
         return _response_body(translated)
 
     def _report(self, response: ep.ProcessingResponse) -> None:

@@ -25,6 +25,7 @@ class WireApi(StrEnum):
     wire, so a `WireApi` compares equal to its name in a header or a log."""
 
     OPENAI = "openai"  # chat completions, completions, embeddings
+    RESPONSES = "responses"  # OpenAI's Responses API: its own wire format, translated on its own
     ANTHROPIC = "anthropic"  # messages
     GEMINI = "gemini"  # generateContent
     BEDROCK = "bedrock"  # Converse
@@ -102,11 +103,15 @@ USAGE_KEYS = (
 # test checks this set against the translators.
 PARAMETERS_THAT_MAY_NOT_TRANSLATE = frozenset(
     {
+        "conversation",
         "frequency_penalty",
         "logit_bias",
         "logprobs",
+        "max_tool_calls",
         "n",
         "presence_penalty",
+        "previous_response_id",
+        "prompt",
         "response_format",
         "seed",
         "thinking",

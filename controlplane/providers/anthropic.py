@@ -12,11 +12,14 @@ from switchyard.contract import WireApi
 
 DEFAULT_API_VERSION = "2023-06-01"
 
-_SERVES = (ClientEndpoint.MESSAGES, ClientEndpoint.CHAT)
+_SERVES = (ClientEndpoint.MESSAGES, ClientEndpoint.CHAT, ClientEndpoint.RESPONSES)
 
 
 class AnthropicAdapter:
     api = WireApi.ANTHROPIC
+
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        return self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         if endpoint not in _SERVES:

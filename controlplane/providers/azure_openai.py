@@ -1,4 +1,8 @@
-"""Azure OpenAI: the deployment (our target model) is in the path, `api-version` in the query, `api-key` header."""
+"""Azure OpenAI: the deployment (our target model) is in the path, `api-version` in the query, `api-key` header.
+
+The Responses API is the exception, as Microsoft documents it: only on the v1 API, `/openai/v1/responses`,
+with the deployment as the body's `model` and no `api-version` (the v1 API has none).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ from switchyard.config import ClientEndpoint, Provider, Target
 from switchyard.contract import WireApi
 
 DEFAULT_API_VERSION = "2024-10-21"
+RESPONSES_PATH = "/openai/v1/responses"
 
 _OPERATIONS = {
     ClientEndpoint.CHAT: "chat/completions",
@@ -19,7 +24,12 @@ _OPERATIONS = {
 class AzureOpenAIAdapter:
     api = WireApi.OPENAI
 
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        return "responses" if endpoint is ClientEndpoint.RESPONSES else self.api
+
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        if endpoint is ClientEndpoint.RESPONSES:
+            return provider.path_prefix + target.suffix if target.suffix else join_path(provider, RESPONSES_PATH)
         version = provider.api_version or DEFAULT_API_VERSION
         if target.suffix:
             path = provider.path_prefix + target.suffix

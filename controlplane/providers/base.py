@@ -22,6 +22,11 @@ class ProviderAdapter(Protocol):
     # both ways (extproc/translators/).
     api: WireApi
 
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        """The API the provider speaks for a client call to `endpoint`: `api`, except that OpenAI's kinds answer
+        Responses calls in the Responses API ("responses") where they have it."""
+        ...
+
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         """The upstream :path (query included) for a client call to `endpoint`; None when the provider has no
         equivalent (an Anthropic target for an embeddings call)."""

@@ -15,12 +15,15 @@ from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
 from switchyard.contract import WireApi
 
-_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES)
+_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES, ClientEndpoint.RESPONSES)
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 
 
 class BedrockAdapter:
     api = WireApi.BEDROCK
+
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        return self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         return self._path(endpoint, target, provider, "/converse")

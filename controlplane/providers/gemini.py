@@ -14,12 +14,15 @@ from controlplane.providers.base import join_path
 from switchyard.config import ClientEndpoint, Provider, Target
 from switchyard.contract import WireApi
 
-_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES)
+_SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES, ClientEndpoint.RESPONSES)
 API_VERSION_PATH = "/v1beta"
 
 
 class GeminiAdapter:
     api = WireApi.GEMINI
+
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        return self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         return self._path(endpoint, target, provider, ":generateContent")

@@ -1,4 +1,7 @@
-"""OpenAI itself: bearer key, same paths as the client called, model name in the body."""
+"""OpenAI itself: bearer key, same paths as the client called, model name in the body.
+
+Responses calls go to `/v1/responses` as they are: OpenAI has the Responses API, so nothing is translated.
+"""
 
 from __future__ import annotations
 
@@ -10,11 +13,20 @@ from switchyard.contract import WireApi
 class OpenAIAdapter:
     api = WireApi.OPENAI
 
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+        return "responses" if endpoint is ClientEndpoint.RESPONSES and self.has_responses(provider) else self.api
+
+    def has_responses(self, provider: Provider) -> bool:
+        """Whether the provider has OpenAI's Responses API: OpenAI always does."""
+        return True
+
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         if target.suffix:
             return provider.path_prefix + target.suffix
         if endpoint is ClientEndpoint.MESSAGES:  # an Anthropic client's call, translated to a chat completion
             endpoint = ClientEndpoint.CHAT
+        if endpoint is ClientEndpoint.RESPONSES and not self.has_responses(provider):
+            endpoint = ClientEndpoint.CHAT  # a Responses call, translated to a chat completion
         return join_path(provider, endpoint.path)
 
     def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:

@@ -14,6 +14,7 @@ from typing import Any
 from controlplane import clients, errors_shape
 from controlplane.envoy_api import METADATA_NAMESPACE, USAGE_METADATA_NAMESPACE, typed
 from controlplane.envoy_code import stream_usage_lua
+from controlplane.resources import responses_only
 from controlplane.resources.access_logs import answer_log, attempt_log
 from switchyard.config import Config
 from switchyard.config.model import LatencyMeasure, OnUnsupported
@@ -58,6 +59,7 @@ def listener(config: Config) -> dict[str, Any]:
                             },
                             *_stream_rules(),
                             *(_own_api_only_rules() if skips else []),
+                            *responses_only.listener_rules(),
                         ],
                         "allow_empty_content_type": True,
                         "allow_content_types": ["application/json", "text/plain"],

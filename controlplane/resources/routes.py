@@ -13,6 +13,7 @@ from typing import Any
 from controlplane import clients, errors_shape, failover
 from controlplane.envoy_api import METADATA_NAMESPACE, seconds
 from controlplane.live_state import LiveState
+from controlplane.resources import responses_only
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, Route
@@ -29,6 +30,9 @@ def route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
     for route in config.routes:
         groups = {use: group for group in serving_groups(config, route) for use in group.uses}
         for endpoint in ClientEndpoint:
+            openai_only = groups.get(Use(endpoint, own_api_only=False, openai_only=True))
+            served = _model_route(endpoint, openai_only) if openai_only else None
+            routes.extend(responses_only.routes(config, endpoint, route, served))  # before all: they match too
             flagged = groups.get(Use(endpoint, own_api_only=True))
             if flagged is not None:  # before the unflagged route, which would match as well
                 routes.append(_model_route(endpoint, flagged, own_api_only=True))

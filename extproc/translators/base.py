@@ -9,7 +9,7 @@ interface only: it imports no pair.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Any, Protocol, runtime_checkable
 
 from extproc.translators.errors import SHAPE_ERRORS, anthropic_error, openai_error, shape_problem
 from extproc.translators.wire import dumps
@@ -95,6 +95,17 @@ class Translator(Protocol):
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> StreamTranslator:
         """A translator for one streamed response; `client_request` carries stream options such as usage."""
         ...
+
+
+@runtime_checkable
+class AnswersWithRequest(Protocol):
+    """A translator whose whole answers depend on the client's request as well: a Responses API response
+    object repeats the request's settings (tools, tool_choice, instructions...). The ext_proc calls
+    `response_to` instead of `response` for it."""
+
+    def response_to(
+        self, request: Mapping[str, Any], status: int, body: bytes, content_type: str, client_model: str
+    ) -> tuple[int, bytes]: ...
 
 
 _MALFORMED_ANSWER = {

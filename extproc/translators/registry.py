@@ -15,6 +15,10 @@ from extproc.translators.base import Translator
 from extproc.translators.openai_to_anthropic import OpenAIToAnthropic
 from extproc.translators.openai_to_bedrock import OpenAIToBedrock
 from extproc.translators.openai_to_gemini import OpenAIToGemini
+from extproc.translators.responses_to_anthropic import ResponsesToAnthropic
+from extproc.translators.responses_to_bedrock import ResponsesToBedrock
+from extproc.translators.responses_to_chat import ResponsesToChat
+from extproc.translators.responses_to_gemini import ResponsesToGemini
 
 
 def translator_for(client_api: str, provider_api: str) -> Translator | None:
@@ -45,5 +49,9 @@ def _translators() -> dict[tuple[str, str], Translator]:
         AnthropicToGemini(),
         OpenAIToBedrock(),
         AnthropicToBedrock(),
+        ResponsesToAnthropic(),
+        ResponsesToChat(),
+        ResponsesToBedrock(),
+        ResponsesToGemini(),
     )
     return {(t.client_api, t.provider_api): t for t in translators}

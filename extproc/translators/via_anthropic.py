@@ -75,9 +75,10 @@ class ViaAnthropic(PairTranslator):
 
 
 class ChainedStream:
-    """Provider stream -> Anthropic events -> OpenAI chunks, chunk by chunk: nothing is held back on the way."""
+    """Provider stream -> Anthropic events -> the client's events (OpenAI chunks, Responses events), chunk by
+    chunk: nothing is held back on the way."""
 
-    def __init__(self, inner: StreamTranslator, outer: OpenAIChunkStream) -> None:
+    def __init__(self, inner: StreamTranslator, outer: StreamTranslator) -> None:
         self._inner = inner
         self._outer = outer
 

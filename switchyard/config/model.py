@@ -64,6 +64,7 @@ class ClientEndpoint(StrEnum):
     COMPLETIONS = "completions"
     EMBEDDINGS = "embeddings"
     MESSAGES = "messages"
+    RESPONSES = "responses"
 
     @property
     def path(self) -> str:
@@ -71,7 +72,13 @@ class ClientEndpoint(StrEnum):
 
     @property
     def api(self) -> WireApi:
-        """The API the client speaks on this endpoint."""
+        """The API the client speaks on this endpoint: OpenAI's (chat completions and the older endpoints),
+        OpenAI's Responses API (another wire format, translated on its own) or Anthropic's."""
+        return _CLIENT_APIS.get(self, WireApi.OPENAI)
+
+    @property
+    def error_shape(self) -> WireApi:
+        """Whose error body the client expects: the Responses API answers errors as OpenAI's other endpoints do."""
         return WireApi.ANTHROPIC if self is ClientEndpoint.MESSAGES else WireApi.OPENAI
 
 
@@ -80,7 +87,9 @@ _CLIENT_PATHS = {
     ClientEndpoint.COMPLETIONS: "/v1/completions",
     ClientEndpoint.EMBEDDINGS: "/v1/embeddings",
     ClientEndpoint.MESSAGES: "/v1/messages",
+    ClientEndpoint.RESPONSES: "/v1/responses",
 }
+_CLIENT_APIS = {ClientEndpoint.MESSAGES: WireApi.ANTHROPIC, ClientEndpoint.RESPONSES: WireApi.RESPONSES}
 
 
 def _date_as_text(value: Any) -> Any:
@@ -109,6 +118,17 @@ class Provider(_Strict):
     access_key_id: SecretStr | None = None
     secret_access_key: SecretStr | None = None
     session_token: SecretStr | None = None
+    # openai_compatible only: the server has OpenAI's Responses API itself (`/v1/responses`). Without it,
+    # Responses calls are translated to chat completions, which every OpenAI-compatible server has.
+    responses_api: bool = False
+
+    @model_validator(mode="after")
+    def _responses_api_is_for_compatible_servers(self) -> Provider:
+        """OpenAI and Azure OpenAI always have the Responses API and the other kinds never do: the flag would
+        say nothing there, or something false."""
+        if self.responses_api and self.kind is not ProviderKind.OPENAI_COMPATIBLE:
+            raise ValueError("`responses_api` is for openai_compatible providers only")
+        return self
 
     @model_validator(mode="before")
     @classmethod

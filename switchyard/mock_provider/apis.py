@@ -15,7 +15,13 @@ from typing import Any, Protocol
 
 import botocore.session
 
-from switchyard.mock_provider import anthropic_responses, bedrock_responses, gemini_responses, responses
+from switchyard.mock_provider import (
+    anthropic_responses,
+    bedrock_responses,
+    gemini_responses,
+    responses,
+    responses_api,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +64,9 @@ class Stream:
     tail: Sequence[bytes]
     deltas: int
     content_type: str = "text/event-stream"
+    # the event that replaces the rest of this stream when a rule breaks it, where it is not the API's usual
+    # one (an OpenAI mock's Responses streams)
+    error_event: Callable[[str], bytes] | None = None
 
 
 class Api(Protocol):
@@ -71,7 +80,7 @@ class Api(Protocol):
 
 
 class OpenAIApi:
-    """OpenAI and Azure OpenAI: chat and legacy completions, embeddings and the model list.
+    """OpenAI and Azure OpenAI: chat and legacy completions, embeddings, the Responses API and the model list.
 
     Paths are matched by suffix so Azure's ``/openai/deployments/NAME/...`` works unchanged.
     """
@@ -91,7 +100,7 @@ class OpenAIApi:
         method, tail = call.method, call.path.rstrip("/")
         if method == "GET" and tail.endswith("/models"):
             return Reply(200, self._models)
-        if method != "POST" or not tail.endswith(("/completions", "/embeddings")):
+        if method != "POST" or not tail.endswith(("/completions", "/embeddings", "/responses")):
             return Reply(404, self.error_body(404, f"Unknown request URL: {method} {call.path}"))
         if call.malformed:
             return Reply(400, self.error_body(400, "We could not parse the JSON body of your request."))
@@ -100,6 +109,8 @@ class OpenAIApi:
             return Reply(400, self.error_body(400, "The request body must be a JSON object."))
         resp_id = f"{self.name}-{call.seq}"  # unique per request, and traceable to the recording
         created, tokens = int(time.time()), responses.estimate_prompt_tokens(call.size)
+        if tail.endswith("/responses"):
+            return self._responses(call, body, resp_id, created, tokens)
         if tail.endswith("/embeddings"):
             inputs = body.get("input")
             count = len(inputs) if isinstance(inputs, list) and inputs and not isinstance(inputs[0], int) else 1
@@ -120,6 +131,25 @@ class OpenAIApi:
             return Stream(head=(), paced=paced, tail=rest, deltas=max(0, self.stream_chunks))
         build = responses.chat_completion if chat else responses.text_completion
         return Reply(200, build(resp_id, created, self.name, call.model, tokens, call.completion_tokens))
+
+    def _responses(self, call: Call, body: dict[str, Any], resp_id: str, created: int, tokens: int) -> Reply | Stream:
+        if "input" not in body and "previous_response_id" not in body and "conversation" not in body:
+            message = "Missing required parameter: 'input'."
+            return Reply(400, responses.error_body(400, message, param="input"))
+        if body.get("stream") is True:
+            head, paced, tail = responses_api.stream_events(
+                resp_id=resp_id,
+                created=created,
+                name=self.name,
+                model=call.model,
+                request=body,
+                chunks=self.stream_chunks,
+                input_tokens=tokens,
+                output_tokens=call.completion_tokens,
+            )
+            return Stream(head, paced, tail, len(paced), error_event=responses_api.stream_error_event)
+        answer = responses_api.response(resp_id, created, self.name, call.model, body, tokens, call.completion_tokens)
+        return Reply(200, answer)
 
 
 class AnthropicApi:

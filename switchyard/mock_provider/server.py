@@ -184,7 +184,8 @@ class MockProvider:
         paced, tail = stream.paced, stream.tail
         if error_after is not None:
             # The error takes the place of the next content delta, so it comes after the usual pause.
-            error = self.api.stream_error(f"mock-provider {self.settings.name}: injected stream error")
+            make_error = stream.error_event or self.api.stream_error
+            error = make_error(f"mock-provider {self.settings.name}: injected stream error")
             paced, tail = [*paced[: min(error_after, stream.deltas)], error], ()
         resp = web.StreamResponse(
             headers={**self._headers, "content-type": stream.content_type, "cache-control": "no-cache"}

@@ -76,7 +76,7 @@ def test_output_price_matters_less_than_input_at_three_to_one() -> None:
 def test_lowest_cost_becomes_envoy_priority_levels() -> None:
     text = PROVIDERS + "routes:\n  - model: m\n" + textwrap.indent(textwrap.dedent(PRICED).strip() + "\n", "    ")
     clusters = translate(load_config_text(text)).clusters
-    assert [c.name for c in clusters] == ["route/m", "route/m@anthropic"]  # OpenAI and Anthropic clients
+    assert [c.name for c in clusters] == ["route/m", "route/m@anthropic", "route/m@responses"]  # each client API
     for cluster in clusters:
         levels: dict[int, list[str]] = {}
         for locality in cluster.load_assignment.endpoints:

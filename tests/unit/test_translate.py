@@ -141,7 +141,8 @@ def envoy_routes(resources: EnvoyResources) -> list[EnvoyRoute]:
 
 
 def envoy_route(resources: EnvoyResources, name: str) -> EnvoyRoute:
-    matches = [r for r in envoy_routes(resources) if r.name == name]
+    """The route of that name that takes requests no flag narrows (flagged ones match on a second member)."""
+    matches = [r for r in envoy_routes(resources) if r.name == name and len(r.match.dynamic_metadata) <= 1]
     assert len(matches) == 1, f"expected one Envoy route named {name!r}, found {len(matches)}"
     return matches[0]
 
@@ -243,13 +244,19 @@ def test_one_cluster_per_route_and_client_api_named_after_the_model(config: Conf
     assert [c.name for c in resources.clusters] == [
         "route/gpt-4",
         "route/gpt-4@anthropic",
+        "route/gpt-4@responses",
+        "route/gpt-4@responses~first+second",  # requests only OpenAI can serve (see responses_only)
         "route/ab",
         "route/ab@anthropic",
+        "route/ab@responses",
+        "route/ab@responses~a+c",
         "route/seed",
         "route/seed@anthropic",
+        "route/seed@responses",
     ]
     assert [cluster_name(r) for r in config.routes] == ["route/gpt-4", "route/ab", "route/seed"]
     assert cluster_name(config.routes[0], "anthropic") == "route/gpt-4@anthropic"
+    assert cluster_name(config.routes[0], "responses") == "route/gpt-4@responses"
     for cluster in resources.clusters:
         assert cluster.load_assignment.cluster_name == cluster.name
         # A locality per target, weighted: see the next tests.
@@ -371,7 +378,9 @@ SAME_API_FILTERS = ["envoy.filters.http.header_mutation", "envoy.filters.http.lu
 def test_clusters_of_same_api_attempts_rewrite_each_attempt_in_envoy_with_no_extproc(resources: EnvoyResources) -> None:
     for cluster in resources.clusters:
         filters = upstream_options(cluster).http_filters
-        if cluster.name.endswith("@anthropic"):  # Anthropic clients of OpenAI targets: every attempt translated
+        # Anthropic clients of OpenAI targets: every attempt translated; Responses clients of an OpenAI-compatible
+        # server without the Responses API: attempts to it translated (to chat completions)
+        if cluster.name.endswith("@anthropic") or cluster.name in ("route/gpt-4@responses", "route/ab@responses"):
             assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
             continue
         assert [f.name for f in filters] == SAME_API_FILTERS, cluster.name
@@ -557,6 +566,7 @@ def test_each_model_is_routed_on_every_client_endpoint_by_its_metadata(
         "/v1/completions",
         "/v1/embeddings",
         "/v1/messages",
+        "/v1/responses",
     }
     for route in config.routes:
         envoy = envoy_route(resources, route_name(endpoint, route))
@@ -671,7 +681,7 @@ def assert_keys_only_in_their_targets_rewrite(resources: EnvoyResources, secrets
 
 
 def test_api_keys_are_only_in_the_rewrites_of_their_targets(resources: EnvoyResources) -> None:
-    assert len(all_envoy_messages(resources)) == 8
+    assert len(all_envoy_messages(resources)) == 13
     assert_keys_only_in_their_targets_rewrite(resources, {"openai": OPENAI_KEY, "azure": AZURE_KEY, "proxy": PROXY_KEY})
     assert rewrite_entry(resources, "gpt-4", "first").set_headers == {"authorization": f"Bearer {OPENAI_KEY}"}
     assert rewrite_entry(resources, "gpt-4", "second").set_headers == {"api-key": AZURE_KEY}
@@ -695,8 +705,16 @@ def test_every_endpoint_carries_a_rewrite_for_every_client_endpoint_of_its_clust
     config: Config, resources: EnvoyResources
 ) -> None:
     for cluster in resources.clusters:
-        expected = {"messages"} if cluster.name.endswith("@anthropic") else {"chat", "completions", "embeddings"}
-        assert len(lb_endpoints(cluster)) == len(next(r for r in config.routes if r.model in cluster.name).targets)
+        expected = (
+            {"messages"}
+            if cluster.name.endswith("@anthropic")
+            else {"responses"}
+            if "@responses" in cluster.name
+            else {"chat", "completions", "embeddings"}
+        )
+        narrowed = cluster.name.partition("~")[2]
+        targets = len(next(r for r in config.routes if r.model in cluster.name).targets)
+        assert len(lb_endpoints(cluster)) == (len(narrowed.split("+")) if narrowed else targets)
         for _, lb in lb_endpoints(cluster):
             assert set(decode_rewrite(lb).paths) == expected
 
@@ -996,7 +1014,15 @@ def test_live_state_changes_only_the_clusters_of_the_route_concerned(config: Con
     same = [
         a.name for a, b in zip(before.resources[CLUSTER_TYPE], after.resources[CLUSTER_TYPE], strict=True) if a == b
     ]
-    assert same == ["route/ab", "route/ab@anthropic", "route/seed", "route/seed@anthropic"]
+    assert same == [
+        "route/ab",
+        "route/ab@anthropic",
+        "route/ab@responses",
+        "route/ab@responses~a+c",
+        "route/seed",
+        "route/seed@anthropic",
+        "route/seed@responses",
+    ]
 
 
 def test_every_answer_usage_is_read_and_per_output_token_routes_add_their_rule() -> None:
@@ -1080,7 +1106,7 @@ def test_an_endpoint_no_target_serves_is_answered_400_by_envoy() -> None:
     assert route.direct_response.status == 400
     assert "No target of model only-claude can serve /v1/embeddings" in route.direct_response.body.inline_string
     only_claude = [c for c in clusters_by_name(resources) if c.startswith("route/only-claude")]
-    assert only_claude == ["route/only-claude", "route/only-claude@anthropic"]
+    assert only_claude == ["route/only-claude", "route/only-claude@anthropic", "route/only-claude@responses"]
 
 
 def test_routes_set_to_skip_send_requests_with_untranslatable_parameters_to_their_own_api_only() -> None:
@@ -1104,3 +1130,47 @@ def test_routes_set_to_skip_send_requests_with_untranslatable_parameters_to_thei
 def test_reject_is_the_default_and_adds_no_flagging() -> None:
     resources = translate(load(MIXED))
     assert [r.route.cluster for r in envoy_routes(resources) if r.name == "chat:mixed"] == ["route/mixed"]
+
+
+# --- the Responses API ---------------------------------------------------------------------------------------
+
+
+def _responses_rewrite(resources: EnvoyResources, route: str, target: str) -> Rewrite:
+    return decode_rewrite(endpoint_by_target(clusters_by_name(resources)[f"route/{route}@responses"], target)[1])
+
+
+def test_responses_calls_reach_openai_and_azure_natively_at_their_responses_paths(table: EnvoyResources) -> None:
+    openai = _responses_rewrite(table, "gpt-4", "first")
+    assert (dict(openai.paths), dict(openai.translations)) == ({"responses": "/v1/responses"}, {})
+    azure = _responses_rewrite(table, "gpt-4", "second")
+    # Microsoft's v1 API: no deployment in the path, no api-version; the deployment is the body's model.
+    assert (dict(azure.paths), dict(azure.translations)) == ({"responses": "/openai/v1/responses"}, {})
+    assert azure.model == "dep-4o" and azure.set_headers == {"api-key": AZURE_KEY}
+    encoded = endpoint_by_target(clusters_by_name(table)["route/gpt-4@responses"], "first")[1]
+    fields = dict(parse_qsl(encoded.metadata.filter_metadata["switchyard"].fields[REWRITE_METADATA_KEY].string_value))
+    assert "usage" not in fields, "the Responses API has no stream_options.include_usage to ask for"
+
+
+def test_openai_compatible_servers_get_responses_calls_as_chat_completions_unless_they_say_otherwise() -> None:
+    translated = _responses_rewrite(translate(load()), "gpt-4", "local/llama3")
+    assert dict(translated.paths) == {"responses": "/v1/chat/completions"}
+    (request,) = translated.translations.values()
+    assert dict(parse_qsl(request))["provider_api"] == "openai" and request.startswith("client_api=responses&")
+    native_config = load(
+        CONFIG.replace(
+            "    base_url: http://127.0.0.1:11434/v1\n",
+            "    base_url: http://127.0.0.1:11434/v1\n    responses_api: true\n",
+        )
+    )
+    native = _responses_rewrite(translate(native_config), "gpt-4", "local/llama3")
+    assert (dict(native.paths), dict(native.translations)) == ({"responses": "/v1/responses"}, {})
+
+
+def test_responses_api_is_a_setting_of_openai_compatible_providers_only() -> None:
+    with pytest.raises(ConfigError, match="`responses_api` is for openai_compatible providers only"):
+        load(
+            CONFIG.replace(
+                "    api_version: 2025-01-01-preview\n",
+                "    api_version: 2025-01-01-preview\n    responses_api: true\n",
+            )
+        )
