@@ -14,10 +14,10 @@ from typing import Any
 import httpx
 import openai
 import pytest
-from switchyard.processes import free_port
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
-from tests.e2e.harness import MockProvider, Stack, mock_provider_fixture, running_stack, wait_for
+from switchyard.supervisor.processes import free_port
+from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
