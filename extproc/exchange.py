@@ -25,7 +25,7 @@ from google.protobuf import struct_pb2
 
 from extproc import body_rules, sigv4
 from extproc.replies import header, local_error
-from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
+from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError
 from extproc.translators.base import AnswersWithRequest
 from switchyard.contract import STREAM_METADATA_NAMESPACE, TranslationRequest, decode_body_rules
 from switchyard.contract import TRANSLATE_HEADER as HEADER
@@ -158,7 +158,7 @@ class TranslatedExchange:
             return document
         try:
             translated = self.translator.request(document, self.request.model)
-        except UnsupportedParameter as problem:
+        except UnsupportedParameterError as problem:
             return _refuse(
                 f"Unsupported parameter `{problem.param}` for target {self.request.target!r} "
                 f"({self.translator.provider_api} API): {problem.reason}",

@@ -3,13 +3,13 @@
 Pure functions and small state machines only: no gRPC, no Envoy. See `base` for the interface.
 """
 
-from extproc.translators.base import StreamTranslator, Translator, UnsupportedParameter
+from extproc.translators.base import StreamTranslator, Translator, UnsupportedParameterError
 from extproc.translators.registry import parameters_that_may_not_translate, translator_for
 
 __all__ = [
     "StreamTranslator",
     "Translator",
-    "UnsupportedParameter",
+    "UnsupportedParameterError",
     "parameters_that_may_not_translate",
     "translator_for",
 ]

@@ -13,9 +13,10 @@ from typing import Any, Protocol, runtime_checkable
 
 from extproc.translators.errors import SHAPE_ERRORS, anthropic_error, openai_error, shape_problem
 from extproc.translators.wire import dumps
+from switchyard.contract import WireApi
 
 
-class UnsupportedParameter(Exception):
+class UnsupportedParameterError(Exception):
     """The target API cannot express a request parameter.
 
     Dropping it would silently change what the client gets back (a different sampling, no log probabilities,
@@ -62,15 +63,15 @@ class StreamTranslator(Protocol):
 class Translator(Protocol):
     """Stateless translation for one (client API, provider API) pair; one instance serves every request."""
 
-    client_api: str
-    provider_api: str
+    client_api: WireApi
+    provider_api: WireApi
     # Top-level request parameters whose mere presence may make `request` refuse: a route set to skip such
     # targets keeps requests carrying them on targets of the client's own API. Limits on a value alone
     # (temperature above 1) are left out: they would keep nearly every request away.
     may_refuse: frozenset[str]
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:
-        """Client request JSON -> provider request JSON for `target_model`; raises `UnsupportedParameter`."""
+        """Client request JSON -> provider request JSON for `target_model`; raises `UnsupportedParameterError`."""
         ...
 
     def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
@@ -118,7 +119,7 @@ class PairTranslator:
     """What both directions do alike with a whole response: errors get the error mapping, a success body is
     translated, and a success body of the wrong shape becomes a 502 in the client's API rather than a crash."""
 
-    client_api: str
+    client_api: WireApi
 
     def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
         return status

@@ -18,19 +18,19 @@ from switchyard.anthropic_api import ERROR_TYPES_BY_STATUS
 _SNIPPET_CHARS = 200
 
 
-class MalformedResponse(Exception):
+class MalformedResponseError(Exception):
     """A provider success body that cannot be translated: the client gets a 502, not a half-right answer."""
 
 
 # What translating valid JSON of the wrong shape raises (a string where an object belongs, ...). The pair
 # modules read provider JSON defensively but not exhaustively: such a body must still reach the client as
 # an error in its API, never crash the ext_proc.
-SHAPE_ERRORS = (MalformedResponse, AttributeError, KeyError, TypeError)
+SHAPE_ERRORS = (MalformedResponseError, AttributeError, KeyError, TypeError)
 
 
 def shape_problem(exc: Exception) -> str:
     """The client-facing message for one of SHAPE_ERRORS."""
-    return str(exc) if isinstance(exc, MalformedResponse) else "upstream answered with a malformed body"
+    return str(exc) if isinstance(exc, MalformedResponseError) else "upstream answered with a malformed body"
 
 
 # Anthropic error type -> (OpenAI type, OpenAI code)

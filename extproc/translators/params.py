@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 
 # parameter -> (does this value ask for something the target cannot do?, why)
 Rules = Mapping[str, tuple[Callable[[Any], bool], str]]
@@ -29,7 +29,7 @@ def screen(body: Mapping[str, Any], unsupported: Rules, translated: frozenset[st
     for name, value in params.items():
         rule = unsupported.get(name)
         if rule is not None and rule[0](value):
-            raise UnsupportedParameter(name, rule[1])
+            raise UnsupportedParameterError(name, rule[1])
         if rule is None and name not in translated:
-            raise UnsupportedParameter(name, "is not supported for this model")
+            raise UnsupportedParameterError(name, "is not supported for this model")
     return params

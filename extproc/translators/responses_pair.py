@@ -10,10 +10,11 @@ from typing import Any
 
 from extproc.translators.errors import SHAPE_ERRORS, openai_error, shape_problem
 from extproc.translators.wire import dumps
+from switchyard.contract import WireApi
 
 
 class ResponsesPair:
-    client_api = "responses"
+    client_api = WireApi.RESPONSES
 
     def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
         return status

@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from extproc.translators.base import StreamTranslator, Translator
-from extproc.translators.errors import MalformedResponse, anthropic_response_to_openai, openai_status
+from extproc.translators.errors import MalformedResponseError, anthropic_response_to_openai, openai_status
 from extproc.translators.responses_pair import ResponsesPair
 from extproc.translators.responses_to_anthropic import (
     MAY_REFUSE,
@@ -23,12 +23,13 @@ from extproc.translators.responses_to_anthropic import (
 )
 from extproc.translators.via_anthropic import ChainedStream
 from extproc.translators.wire import dumps, loads_object
+from switchyard.contract import WireApi
 
 JSON = dict[str, Any]
 
 
 class ResponsesViaAnthropic(ResponsesPair):
-    provider_api = ""
+    provider_api: WireApi
 
     def __init__(self, anthropic_pair: Translator) -> None:
         self._pair = anthropic_pair
@@ -62,7 +63,7 @@ class ResponsesViaAnthropic(ResponsesPair):
         message = loads_object(anthropic_body)
         if status != 200 or message is None:  # the pair found the body malformed: say what it said
             error = (message or {}).get("error") or {}
-            raise MalformedResponse(str(error.get("message") or "upstream answered with a malformed body"))
+            raise MalformedResponseError(str(error.get("message") or "upstream answered with a malformed body"))
         return dumps(translate_message(message, client_model, request))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> StreamTranslator:

@@ -13,7 +13,7 @@ from typing import Any
 
 from extproc.translators.base import PairTranslator, StreamTranslator, Translator
 from extproc.translators.errors import (
-    MalformedResponse,
+    MalformedResponseError,
     anthropic_response_to_openai,
     openai_status,
 )
@@ -21,13 +21,14 @@ from extproc.translators.openai_to_anthropic import OpenAIChunkStream, translate
 from extproc.translators.openai_to_anthropic import translate_request as openai_to_anthropic_request
 from extproc.translators.openai_to_anthropic.request import UNSUPPORTED
 from extproc.translators.wire import dumps, loads_object
+from switchyard.contract import WireApi
 
 JSON = dict[str, Any]
 
 
 class ViaAnthropic(PairTranslator):
-    client_api = "openai"
-    provider_api = ""
+    client_api = WireApi.OPENAI
+    provider_api: WireApi
     # parameters the provider honours although Anthropic does not: kept out of the intermediate form
     _past_anthropic: tuple[str, ...] = ()
 
@@ -62,7 +63,7 @@ class ViaAnthropic(PairTranslator):
         message = loads_object(anthropic_body)
         if status != 200 or message is None:  # the pair found the body malformed: say what it said
             error = (message or {}).get("error") or {}
-            raise MalformedResponse(str(error.get("message") or "upstream answered with a malformed body"))
+            raise MalformedResponseError(str(error.get("message") or "upstream answered with a malformed body"))
         return dumps(translate_message(message, client_model))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> StreamTranslator:

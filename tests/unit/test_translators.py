@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from extproc.translators import StreamTranslator, Translator, UnsupportedParameter, translator_for
+from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError, translator_for
 from extproc.translators.anthropic_to_openai import AnthropicToOpenAI
 from extproc.translators.openai_to_anthropic import DEFAULT_MAX_TOKENS, OpenAIToAnthropic
 from extproc.translators.sse import SSEDecoder, SSEEvent
@@ -188,7 +188,7 @@ def _anthropic_request(**params: Any) -> dict[str, Any]:
     ],
 )
 def test_openai_parameters_anthropic_cannot_honour_are_refused_by_name(params: dict[str, Any], param: str) -> None:
-    with pytest.raises(UnsupportedParameter) as raised:
+    with pytest.raises(UnsupportedParameterError) as raised:
         _translator(O2A).request(_openai_request(**params), "claude-x")
 
     assert raised.value.param == param
@@ -214,7 +214,7 @@ def test_openai_parameters_anthropic_cannot_honour_are_refused_by_name(params: d
     ],
 )
 def test_anthropic_parameters_openai_cannot_honour_are_refused_by_name(params: dict[str, Any], param: str) -> None:
-    with pytest.raises(UnsupportedParameter) as raised:
+    with pytest.raises(UnsupportedParameterError) as raised:
         _translator(A2O).request(_anthropic_request(**params), "gpt-4o")
 
     assert raised.value.param == param

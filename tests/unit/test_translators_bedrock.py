@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from extproc.translators import StreamTranslator, Translator, UnsupportedParameter, translator_for
+from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError, translator_for
 from extproc.translators.anthropic_to_bedrock import AnthropicToBedrock
 from extproc.translators.openai_to_bedrock import OpenAIToBedrock
 from switchyard.mock_provider.bedrock_responses import event, frame
@@ -135,7 +135,7 @@ def test_a_stream_reports_usage_and_its_first_token(pair: str) -> None:
 )
 def test_anthropic_parameters_converse_cannot_honour_are_refused_by_name(params: dict[str, Any], param: str) -> None:
     body = {"model": "c", "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}], **params}
-    with pytest.raises(UnsupportedParameter) as raised:
+    with pytest.raises(UnsupportedParameterError) as raised:
         _translator(A2B).request(body, TARGET_MODEL)
     assert raised.value.param == param
 
@@ -145,7 +145,7 @@ def test_anthropic_parameters_converse_cannot_honour_are_refused_by_name(params:
 )
 def test_openai_parameters_converse_cannot_honour_are_refused_by_name(params: dict[str, Any], param: str) -> None:
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}], **params}
-    with pytest.raises(UnsupportedParameter) as raised:
+    with pytest.raises(UnsupportedParameterError) as raised:
         _translator(O2B).request(body, TARGET_MODEL)
     assert raised.value.param == param
 

@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from extproc.translators import StreamTranslator, Translator, UnsupportedParameter, translator_for
+from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError, translator_for
 from extproc.translators.anthropic_to_gemini import AnthropicToGemini
 from extproc.translators.openai_to_gemini import OpenAIToGemini
 from tests.unit.test_translators import FIXTURES, SPLITTERS, _events, _normalised, _run
@@ -125,7 +125,7 @@ def test_a_stream_reports_usage_and_its_first_token(pair: str) -> None:
 )
 def test_openai_parameters_gemini_cannot_honour_are_refused_by_name(params: dict[str, Any], param: str) -> None:
     body = {"model": "gpt-4o", "messages": [{"role": "user", "content": "Hi"}], **params}
-    with pytest.raises(UnsupportedParameter) as raised:
+    with pytest.raises(UnsupportedParameterError) as raised:
         _translator(O2G).request(body, TARGET_MODEL)
     assert raised.value.param == param
 
@@ -153,7 +153,7 @@ def test_openai_requests_without_a_limit_leave_gemini_to_its_own() -> None:
 )
 def test_anthropic_parameters_gemini_cannot_honour_are_refused_by_name(params: dict[str, Any], param: str) -> None:
     body = {"model": "c", "max_tokens": 10, "messages": [{"role": "user", "content": "Hi"}], **params}
-    with pytest.raises(UnsupportedParameter) as raised:
+    with pytest.raises(UnsupportedParameterError) as raised:
         _translator(A2G).request(body, TARGET_MODEL)
     assert raised.value.param == param
 

@@ -16,7 +16,7 @@ from botocore.validate import ParamValidator
 from openai.types.chat.completion_create_params import CompletionCreateParamsNonStreaming
 from pydantic import TypeAdapter
 
-from extproc.translators import Translator, UnsupportedParameter, translator_for
+from extproc.translators import Translator, UnsupportedParameterError, translator_for
 from extproc.translators.base import AnswersWithRequest
 from extproc.translators.sse import SSEDecoder
 from tests.unit.responses_types import valid_event, valid_response
@@ -165,7 +165,7 @@ def test_text_input_and_no_max_output_tokens() -> None:
 )
 def test_what_only_openai_can_serve_is_refused_naming_why(extra: dict[str, Any], param: str, why: str) -> None:
     for provider_api in ("anthropic", "openai", "bedrock", "gemini"):
-        with pytest.raises(UnsupportedParameter) as refused:
+        with pytest.raises(UnsupportedParameterError) as refused:
             _translator(provider_api).request({"model": "m", "input": "hello", **extra}, "target")
         assert refused.value.param == param and why in refused.value.reason
 

@@ -15,13 +15,14 @@ from extproc.translators.anthropic_to_bedrock.response import (
 from extproc.translators.anthropic_to_bedrock.stream import AnthropicFromBedrockStream
 from extproc.translators.base import PairTranslator
 from extproc.translators.wire import dumps, loads_object
+from switchyard.contract import WireApi
 
 
 class AnthropicToBedrock(PairTranslator):
     """Client speaks Anthropic messages, target speaks Bedrock Converse."""
 
-    client_api = "anthropic"
-    provider_api = "bedrock"
+    client_api = WireApi.ANTHROPIC
+    provider_api = WireApi.BEDROCK
     may_refuse: frozenset[str] = frozenset()  # every Anthropic parameter has a Converse equivalent or no effect
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:

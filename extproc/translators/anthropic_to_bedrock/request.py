@@ -19,7 +19,7 @@ import json
 from collections.abc import Mapping
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 from extproc.translators.params import screen
 
 JSON = dict[str, Any]
@@ -67,7 +67,7 @@ def translate_request(body: Mapping[str, Any], target_model: str) -> JSON:
 
 def _list(value: Any, where: str = "messages") -> list[Any]:
     if not isinstance(value, list):
-        raise UnsupportedParameter(where, "must be a list")
+        raise UnsupportedParameterError(where, "must be a list")
     return value
 
 
@@ -105,7 +105,7 @@ def _output_config(config: Any) -> JSON:
     if output_format is not None:
         schema = output_format.get("schema") if isinstance(output_format, dict) else None
         if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
-            raise UnsupportedParameter("output_config.format", "must be a json_schema with a schema")
+            raise UnsupportedParameterError("output_config.format", "must be a json_schema with a schema")
         structure = {"jsonSchema": {"schema": json.dumps(schema, ensure_ascii=False)}}
         out["textFormat"] = {"type": "json_schema", "structure": structure}
     return out
@@ -117,7 +117,7 @@ def _system(system: Any) -> list[JSON]:
     blocks: list[JSON] = []
     for i, block in enumerate(_list(system, "system")):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise UnsupportedParameter(f"system[{i}]", "only text blocks are supported for this model")
+            raise UnsupportedParameterError(f"system[{i}]", "only text blocks are supported for this model")
         blocks += _cached([{"text": block["text"]}] if block.get("text") else [], block)
     return blocks
 
@@ -125,7 +125,7 @@ def _system(system: Any) -> list[JSON]:
 def _message(message: Any, where: str) -> JSON:
     role = message.get("role") if isinstance(message, dict) else None
     if role not in ("user", "assistant"):
-        raise UnsupportedParameter(f"{where}.role", "must be 'user' or 'assistant'")
+        raise UnsupportedParameterError(f"{where}.role", "must be 'user' or 'assistant'")
     content = message.get("content")
     blocks = [{"type": "text", "text": content}] if isinstance(content, str) else _list(content, f"{where}.content")
     out: list[JSON] = []
@@ -155,14 +155,16 @@ def _block(block: Any, where: str) -> JSON | None:
         return {"reasoningContent": {"reasoningText": text}}
     if kind == "redacted_thinking":
         return {"reasoningContent": {"redactedContent": block.get("data")}}
-    raise UnsupportedParameter(f"{where}.type", f"content blocks of type {kind!r} are not supported for this model")
+    raise UnsupportedParameterError(
+        f"{where}.type", f"content blocks of type {kind!r} are not supported for this model"
+    )
 
 
 def _image(block: JSON, where: str) -> JSON:
     source = block.get("source") or {}
     image_format = _IMAGE_FORMATS.get(str(source.get("media_type")))
     if source.get("type") != "base64" or image_format is None:
-        raise UnsupportedParameter(f"{where}.source", "only base64 png, jpeg, gif or webp images are supported")
+        raise UnsupportedParameterError(f"{where}.source", "only base64 png, jpeg, gif or webp images are supported")
     return {"image": {"format": image_format, "source": {"bytes": source.get("data")}}}
 
 
@@ -177,14 +179,16 @@ def _result_content(content: Any, where: str) -> list[JSON]:
         elif kind == "image":
             parts.append(_image(block, f"{where}.content[{j}]"))
         else:
-            raise UnsupportedParameter(f"{where}.content[{j}].type", "only text and image tool results are supported")
+            raise UnsupportedParameterError(
+                f"{where}.content[{j}].type", "only text and image tool results are supported"
+            )
     return parts
 
 
 def _tool(tool: Any, where: str) -> list[JSON]:
     """A tool's spec, and the cache point that follows it when the tool is marked."""
     if not isinstance(tool, dict) or tool.get("type", "custom") != "custom" or "input_schema" not in tool:
-        raise UnsupportedParameter(f"{where}.type", "only custom tools with an input_schema are supported")
+        raise UnsupportedParameterError(f"{where}.type", "only custom tools with an input_schema are supported")
     spec: JSON = {"name": tool.get("name")}
     if tool.get("description"):
         spec["description"] = tool["description"]
@@ -200,4 +204,4 @@ def _tool_choice(choice: Any) -> JSON:
         return {"any": {}}
     if kind == "tool" and isinstance(choice.get("name"), str):
         return {"tool": {"name": choice["name"]}}
-    raise UnsupportedParameter("tool_choice", "must be auto, any or a named tool (Converse has no 'none')")
+    raise UnsupportedParameterError("tool_choice", "must be auto, any or a named tool (Converse has no 'none')")

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from extproc.translators.errors import MalformedResponse, describe
+from extproc.translators.errors import MalformedResponseError, describe
 from extproc.translators.wire import dumps, generated_id, loads_object
 from switchyard.anthropic_api import error_type
 
@@ -92,7 +92,7 @@ def thinking_block(reasoning: JSON) -> JSON:
 def translate_response(response: JSON | None, client_model: str) -> JSON:
     message = ((response or {}).get("output") or {}).get("message")
     if response is None or not isinstance(message, dict) or not isinstance(message.get("content"), list):
-        raise MalformedResponse("upstream answered with a body that is not a Converse response")
+        raise MalformedResponseError("upstream answered with a body that is not a Converse response")
     return {
         "id": generated_id("msg_bdrk_"),
         "type": "message",

@@ -18,7 +18,7 @@ from typing import Any
 from botocore.eventstream import EventStreamBuffer, ParserError
 
 from extproc.translators.anthropic_to_bedrock.response import anthropic_usage, stop_reason
-from extproc.translators.errors import MalformedResponse, anthropic_error
+from extproc.translators.errors import MalformedResponseError, anthropic_error
 from extproc.translators.sse import SSEEvent, StreamBase, message_end_events, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
@@ -74,7 +74,7 @@ class AnthropicFromBedrockStream(StreamBase):
     def _event(self, event: SSEEvent) -> bytes:
         data = loads_object(event.data)
         if data is None:
-            raise MalformedResponse("not a JSON object")
+            raise MalformedResponseError("not a JSON object")
         name = event.event or ""
         if name.startswith(_EXCEPTION):
             self._closed = True

@@ -10,13 +10,14 @@ from extproc.translators.anthropic_to_gemini.response import gemini_error_to_ant
 from extproc.translators.anthropic_to_gemini.stream import AnthropicFromGeminiStream
 from extproc.translators.base import PairTranslator
 from extproc.translators.wire import dumps, loads_object
+from switchyard.contract import WireApi
 
 
 class AnthropicToGemini(PairTranslator):
     """Client speaks Anthropic messages, target speaks Gemini generateContent."""
 
-    client_api = "anthropic"
-    provider_api = "gemini"
+    client_api = WireApi.ANTHROPIC
+    provider_api = WireApi.GEMINI
     may_refuse: frozenset[str] = frozenset()  # every Anthropic parameter has a Gemini equivalent or no effect
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:

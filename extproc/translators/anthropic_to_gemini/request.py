@@ -19,7 +19,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from extproc.translators.anthropic_to_gemini.signatures import signature_of
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 from extproc.translators.params import screen
 
 JSON = dict[str, Any]
@@ -69,13 +69,13 @@ def _output_config(config: Any, thinking: Any) -> JSON:
     if output_format is not None:
         schema = output_format.get("schema") if isinstance(output_format, dict) else None
         if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
-            raise UnsupportedParameter("output_config.format", "must be a json_schema with a schema")
+            raise UnsupportedParameterError("output_config.format", "must be a json_schema with a schema")
         out["responseMimeType"] = "application/json"
         out["responseJsonSchema"] = schema
     effort = config.get("effort")
     if effort is not None:
         if effort not in _THINKING_LEVELS:
-            raise UnsupportedParameter("output_config.effort", "must be low, medium, high, xhigh or max")
+            raise UnsupportedParameterError("output_config.effort", "must be low, medium, high, xhigh or max")
         out["thinkingConfig"] = {"thinkingLevel": _THINKING_LEVELS[effort]}
     elif isinstance(thinking, dict) and thinking.get("type") == "enabled":
         out["thinkingConfig"] = {"thinkingBudget": thinking.get("budget_tokens")}
@@ -86,28 +86,28 @@ def _system(system: Any) -> str:
     if system is None or isinstance(system, str):
         return system or ""
     if not isinstance(system, list):
-        raise UnsupportedParameter("system", "must be a string or a list of text blocks")
+        raise UnsupportedParameterError("system", "must be a string or a list of text blocks")
     texts = []
     for i, block in enumerate(system):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise UnsupportedParameter(f"system[{i}]", "only text blocks are supported for this model")
+            raise UnsupportedParameterError(f"system[{i}]", "only text blocks are supported for this model")
         texts.append(str(block.get("text") or ""))
     return "\n\n".join(texts)
 
 
 def _contents(messages: Any) -> list[JSON]:
     if not isinstance(messages, list):
-        raise UnsupportedParameter("messages", "must be a list of messages")
+        raise UnsupportedParameterError("messages", "must be a list of messages")
     names: dict[str, str] = {}  # tool_use id -> function name, for the results that answer them
     contents: list[JSON] = []
     for i, message in enumerate(messages):
         role = _ROLES.get(str(message.get("role"))) if isinstance(message, dict) else None
         if role is None:
-            raise UnsupportedParameter(f"messages[{i}].role", "must be 'user' or 'assistant'")
+            raise UnsupportedParameterError(f"messages[{i}].role", "must be 'user' or 'assistant'")
         content = message.get("content")
         blocks = [{"type": "text", "text": content}] if isinstance(content, str) else content
         if not isinstance(blocks, list):
-            raise UnsupportedParameter(f"messages[{i}].content", "must be a string or a list of blocks")
+            raise UnsupportedParameterError(f"messages[{i}].content", "must be a string or a list of blocks")
         parts = [p for j, b in enumerate(blocks) if (p := _part(b, names, f"messages[{i}].content[{j}]"))]
         if parts:
             contents.append({"role": role, "parts": parts})
@@ -121,7 +121,7 @@ def _part(block: Any, names: dict[str, str], where: str) -> JSON | None:
     if kind == "image":
         source = block.get("source") or {}
         if source.get("type") != "base64":
-            raise UnsupportedParameter(f"{where}.source", "only base64 images are supported for this model")
+            raise UnsupportedParameterError(f"{where}.source", "only base64 images are supported for this model")
         return {"inlineData": {"mimeType": source.get("media_type"), "data": source.get("data")}}
     if kind == "tool_use":
         names[str(block.get("id"))] = str(block.get("name"))
@@ -133,12 +133,14 @@ def _part(block: Any, names: dict[str, str], where: str) -> JSON | None:
     if kind == "tool_result":
         name = names.get(str(block.get("tool_use_id")))
         if name is None:
-            raise UnsupportedParameter(f"{where}.tool_use_id", "answers no earlier tool_use block")
+            raise UnsupportedParameterError(f"{where}.tool_use_id", "answers no earlier tool_use block")
         key = "error" if block.get("is_error") else "content"
         return {"functionResponse": {"name": name, "response": {key: _result_text(block.get("content"), where)}}}
     if kind in ("thinking", "redacted_thinking"):
         return None  # another model's reasoning: Gemini cannot take it back, and the answer does not need it
-    raise UnsupportedParameter(f"{where}.type", f"content blocks of type {kind!r} are not supported for this model")
+    raise UnsupportedParameterError(
+        f"{where}.type", f"content blocks of type {kind!r} are not supported for this model"
+    )
 
 
 def _result_text(content: Any, where: str) -> str:
@@ -147,14 +149,14 @@ def _result_text(content: Any, where: str) -> str:
     texts = []
     for block in content if isinstance(content, list) else [None]:
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise UnsupportedParameter(f"{where}.content", "only text tool results are supported for this model")
+            raise UnsupportedParameterError(f"{where}.content", "only text tool results are supported for this model")
         texts.append(str(block.get("text") or ""))
     return "\n\n".join(texts)
 
 
 def _declaration(tool: Any, where: str) -> JSON:
     if not isinstance(tool, dict) or tool.get("type", "custom") != "custom" or "input_schema" not in tool:
-        raise UnsupportedParameter(f"{where}.type", "only custom tools with an input_schema are supported")
+        raise UnsupportedParameterError(f"{where}.type", "only custom tools with an input_schema are supported")
     out: JSON = {"name": tool.get("name")}
     if tool.get("description"):
         out["description"] = tool["description"]
@@ -172,4 +174,4 @@ def _calling_config(choice: Any) -> JSON:
         return {"mode": "NONE"}
     if kind == "tool" and isinstance(choice.get("name"), str):
         return {"mode": "ANY", "allowedFunctionNames": [choice["name"]]}
-    raise UnsupportedParameter("tool_choice", "must be auto, any, none or a named tool")
+    raise UnsupportedParameterError("tool_choice", "must be auto, any, none or a named tool")

@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from extproc.translators.anthropic_to_gemini.signatures import signed_id
-from extproc.translators.errors import MalformedResponse, describe
+from extproc.translators.errors import MalformedResponseError, describe
 from extproc.translators.wire import dumps, generated_id, loads_object
 from switchyard.anthropic_api import error_type
 
@@ -103,7 +103,7 @@ def anthropic_usage(metadata: Any) -> JSON:
 
 def translate_response(response: JSON | None, client_model: str) -> JSON:
     if response is None or not ("candidates" in response or "promptFeedback" in response):
-        raise MalformedResponse("upstream answered with a body that is not a generateContent response")
+        raise MalformedResponseError("upstream answered with a body that is not a generateContent response")
     parts, finish = candidate_parts(response)
     blocks = content_blocks(parts)
     has_calls = any(b["type"] == "tool_use" for b in blocks)

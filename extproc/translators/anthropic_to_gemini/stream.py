@@ -18,7 +18,7 @@ from extproc.translators.anthropic_to_gemini.response import (
     stop_reason,
     tool_use,
 )
-from extproc.translators.errors import MalformedResponse, anthropic_error
+from extproc.translators.errors import MalformedResponseError, anthropic_error
 from extproc.translators.sse import SSEEvent, StreamBase, message_end_events, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
@@ -42,7 +42,7 @@ class AnthropicFromGeminiStream(StreamBase):
     def _event(self, event: SSEEvent) -> bytes:
         data = loads_object(event.data)
         if data is None:
-            raise MalformedResponse("not a JSON object")
+            raise MalformedResponseError("not a JSON object")
         if "error" in data:
             self._closed = True
             return named_event("error", anthropic_error_of(data["error"], None))

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 
 JSON = dict[str, Any]
 
@@ -21,21 +21,21 @@ def translate_system(system: Any) -> list[JSON]:
 
 def translate_messages(raw: Any) -> list[JSON]:
     if not isinstance(raw, list):
-        raise UnsupportedParameter("messages", "must be a list of messages")
+        raise UnsupportedParameterError("messages", "must be a list of messages")
     out: list[JSON] = []
     for i, message in enumerate(raw):
         where = f"messages[{i}]"
         role = message.get("role") if isinstance(message, dict) else None
         convert = _ROLES.get(role) if isinstance(role, str) else None
         if convert is None:
-            raise UnsupportedParameter(f"{where}.role", "must be 'user' or 'assistant'")
+            raise UnsupportedParameterError(f"{where}.role", "must be 'user' or 'assistant'")
         content = message.get("content")
         if isinstance(content, str):
             out.append({"role": role, "content": content})
         elif isinstance(content, list):
             out.extend(convert(content, where))
         else:
-            raise UnsupportedParameter(f"{where}.content", "must be a string or a list of content blocks")
+            raise UnsupportedParameterError(f"{where}.content", "must be a string or a list of content blocks")
     return out
 
 
@@ -54,7 +54,7 @@ def _user(blocks: list[Any], where: str) -> list[JSON]:
         elif kind == "image":
             parts.append(_image(block.get("source"), f"{here}.source"))
         else:
-            raise UnsupportedParameter(f"{here}.type", f"content blocks of type {kind!r} are not supported here")
+            raise UnsupportedParameterError(f"{here}.type", f"content blocks of type {kind!r} are not supported here")
     return results + ([{"role": "user", "content": parts}] if parts else [])
 
 
@@ -65,7 +65,7 @@ def _image(source: Any, where: str) -> JSON:
     elif kind == "url":
         url = source.get("url")
     else:
-        raise UnsupportedParameter(f"{where}.type", "images must be base64 or url sources")
+        raise UnsupportedParameterError(f"{where}.type", "images must be base64 or url sources")
     return {"type": "image_url", "image_url": {"url": url}}
 
 
@@ -88,7 +88,7 @@ def _assistant(blocks: list[Any], where: str) -> list[JSON]:
             function = {"name": block.get("name"), "arguments": arguments}
             calls.append({"id": block.get("id"), "type": "function", "function": function})
         elif kind not in ("thinking", "redacted_thinking"):  # another model's reasoning means nothing here
-            raise UnsupportedParameter(
+            raise UnsupportedParameterError(
                 f"{where}.content[{j}].type", f"content blocks of type {kind!r} are not supported"
             )
     message: JSON = {"role": "assistant", "content": "".join(texts) if texts or not calls else None}
@@ -106,10 +106,10 @@ def _texts(blocks: Any, where: str) -> list[str]:
     if isinstance(blocks, str):
         return [blocks]
     if not isinstance(blocks, list):
-        raise UnsupportedParameter(where, "must be a string or a list of text blocks")
+        raise UnsupportedParameterError(where, "must be a string or a list of text blocks")
     texts = []
     for j, block in enumerate(blocks):
         if not isinstance(block, dict) or block.get("type") != "text":
-            raise UnsupportedParameter(f"{where}[{j}].type", "only text blocks are supported here")
+            raise UnsupportedParameterError(f"{where}[{j}].type", "only text blocks are supported here")
         texts.append(str(block.get("text") or ""))
     return texts

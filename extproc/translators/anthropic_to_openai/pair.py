@@ -11,13 +11,14 @@ from extproc.translators.anthropic_to_openai.stream import AnthropicEventStream
 from extproc.translators.base import PairTranslator
 from extproc.translators.errors import openai_response_to_anthropic
 from extproc.translators.wire import dumps, loads_object
+from switchyard.contract import WireApi
 
 
 class AnthropicToOpenAI(PairTranslator):
     """Client speaks Anthropic messages, target speaks OpenAI chat."""
 
-    client_api = "anthropic"
-    provider_api = "openai"
+    client_api = WireApi.ANTHROPIC
+    provider_api = WireApi.OPENAI
     may_refuse = frozenset(UNSUPPORTED) - {"temperature"}
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:

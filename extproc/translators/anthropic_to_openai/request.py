@@ -13,7 +13,7 @@ from typing import Any
 
 from extproc.translators.anthropic_to_openai.messages import translate_messages, translate_system
 from extproc.translators.anthropic_to_openai.tools import translate_tools
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 from extproc.translators.params import Rules, always, screen
 
 JSON = dict[str, Any]
@@ -65,7 +65,7 @@ def _output_config(config: Any) -> JSON:
     if output_format is not None:
         schema = output_format.get("schema") if isinstance(output_format, dict) else None
         if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
-            raise UnsupportedParameter("output_config.format", "must be a json_schema with a schema")
+            raise UnsupportedParameterError("output_config.format", "must be a json_schema with a schema")
         json_schema = {"name": "output", "schema": schema, "strict": True}
         out["response_format"] = {"type": "json_schema", "json_schema": json_schema}
     return out

@@ -8,7 +8,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from extproc.translators.errors import MalformedResponse
+from extproc.translators.errors import MalformedResponseError
 from extproc.translators.wire import generated_id
 
 JSON = dict[str, Any]
@@ -28,7 +28,7 @@ def translate_completion(completion: JSON | None, client_model: str) -> JSON:
     choice = choices[0] if isinstance(choices, list) and choices and isinstance(choices[0], dict) else None
     message = choice.get("message") if choice is not None else None
     if completion is None or choice is None or not isinstance(message, dict):
-        raise MalformedResponse("upstream answered with a body that is not a chat completion")
+        raise MalformedResponseError("upstream answered with a body that is not a chat completion")
     text = message.get("content") or message.get("refusal")
     content: list[JSON] = [{"type": "text", "text": text}] if isinstance(text, str) and text else []
     content += [_tool_use(call) for call in message.get("tool_calls") or []]
@@ -53,7 +53,7 @@ def _tool_use(call: Any) -> JSON:
         parsed = None
     if not isinstance(function, dict) or not isinstance(parsed, dict):
         # An Anthropic client cannot represent it; a 502 lets it retry instead of crashing on a bad input.
-        raise MalformedResponse("upstream answered with tool call arguments that are not a JSON object")
+        raise MalformedResponseError("upstream answered with tool call arguments that are not a JSON object")
     return {"type": "tool_use", "id": call.get("id"), "name": function.get("name"), "input": parsed}
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from extproc.translators.anthropic_to_openai.response import anthropic_stop_reason, anthropic_usage, token_counts
-from extproc.translators.errors import MalformedResponse, anthropic_error
+from extproc.translators.errors import MalformedResponseError, anthropic_error
 from extproc.translators.sse import SSEEvent, StreamBase, message_end_events, message_start_event, named_event
 from extproc.translators.wire import generated_id, loads_object
 
@@ -39,7 +39,7 @@ class AnthropicEventStream(StreamBase):
             return self._done()
         data = loads_object(event.data)
         if data is None:
-            raise MalformedResponse("not a JSON object")
+            raise MalformedResponseError("not a JSON object")
         if "error" in data or event.event == "error":
             return self._error(data.get("error", data))
         return self._chunk(data)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 
 JSON = dict[str, Any]
 
@@ -16,7 +16,7 @@ def translate_tools(params: JSON) -> JSON:
     if not tools:
         return {}
     if not isinstance(tools, list):
-        raise UnsupportedParameter("tools", "must be a list")
+        raise UnsupportedParameterError("tools", "must be a list")
     out: JSON = {"tools": [_tool(tool, f"tools[{k}]") for k, tool in enumerate(tools)]}
     choice = params.get("tool_choice")
     if choice is None:
@@ -27,7 +27,7 @@ def translate_tools(params: JSON) -> JSON:
     elif kind in _TOOL_CHOICES:
         out["tool_choice"] = _TOOL_CHOICES[kind]
     else:
-        raise UnsupportedParameter("tool_choice.type", "must be 'auto', 'any', 'tool' or 'none'")
+        raise UnsupportedParameterError("tool_choice.type", "must be 'auto', 'any', 'tool' or 'none'")
     if choice.get("disable_parallel_tool_use") is True:
         out["parallel_tool_calls"] = False
     return out
@@ -35,7 +35,7 @@ def translate_tools(params: JSON) -> JSON:
 
 def _tool(tool: Any, where: str) -> JSON:
     if not isinstance(tool, dict) or tool.get("type", "custom") != "custom":
-        raise UnsupportedParameter(f"{where}.type", "server tools are not supported for this model")
+        raise UnsupportedParameterError(f"{where}.type", "server tools are not supported for this model")
     function: JSON = {"name": tool.get("name")}
     if tool.get("description"):
         function["description"] = tool["description"]

@@ -7,7 +7,7 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 
 JSON = dict[str, Any]
 Content = str | list[JSON]
@@ -19,20 +19,20 @@ _TOOL_ID_UNSAFE = re.compile(r"[^a-zA-Z0-9_-]")
 def translate_messages(raw: Any) -> tuple[str | None, list[JSON]]:
     """System/developer messages become the top-level system prompt; the rest must alternate user/assistant."""
     if not isinstance(raw, list):
-        raise UnsupportedParameter("messages", "must be a list of messages")
+        raise UnsupportedParameterError("messages", "must be a list of messages")
     system: list[str] = []
     out: list[JSON] = []
     for i, message in enumerate(raw):
         where = f"messages[{i}]"
         if not isinstance(message, dict):
-            raise UnsupportedParameter(where, "must be an object")
+            raise UnsupportedParameterError(where, "must be an object")
         role = message.get("role")
         if role in ("system", "developer"):
             system.append("\n\n".join(_texts(message.get("content"), f"{where}.content", ("text",))))
             continue
         convert = _ROLES.get(role) if isinstance(role, str) else None
         if convert is None:
-            raise UnsupportedParameter(f"{where}.role", f"role {role!r} is not supported for this model")
+            raise UnsupportedParameterError(f"{where}.role", f"role {role!r} is not supported for this model")
         anthropic_role, content = convert(message, where)
         if out and out[-1]["role"] == anthropic_role:  # Anthropic requires strict alternation: merge
             out[-1]["content"] = _blocks(out[-1]["content"]) + _blocks(content)
@@ -46,7 +46,7 @@ def _user(message: JSON, where: str) -> tuple[str, Content]:
     if isinstance(content, str):
         return "user", content
     if not isinstance(content, list):
-        raise UnsupportedParameter(f"{where}.content", "must be a string or a list of content parts")
+        raise UnsupportedParameterError(f"{where}.content", "must be a string or a list of content parts")
     return "user", [_user_part(part, f"{where}.content[{j}]") for j, part in enumerate(content)]
 
 
@@ -56,7 +56,7 @@ def _user_part(part: Any, where: str) -> JSON:
         return {"type": "text", "text": part.get("text")}
     if kind == "image_url":
         return _image(part.get("image_url"), f"{where}.image_url")
-    raise UnsupportedParameter(f"{where}.type", f"content parts of type {kind!r} are not supported for this model")
+    raise UnsupportedParameterError(f"{where}.type", f"content parts of type {kind!r} are not supported for this model")
 
 
 def _image(image_url: Any, where: str) -> JSON:
@@ -65,7 +65,7 @@ def _image(image_url: Any, where: str) -> JSON:
         return {"type": "image", "source": {"type": "url", "url": url}}
     match = _DATA_URL.fullmatch(url) if isinstance(url, str) else None
     if match is None:
-        raise UnsupportedParameter(f"{where}.url", "must be an http(s) URL or a base64 data URL")
+        raise UnsupportedParameterError(f"{where}.url", "must be an http(s) URL or a base64 data URL")
     return {"type": "image", "source": {"type": "base64", "media_type": match["media_type"], "data": match["data"]}}
 
 
@@ -73,7 +73,7 @@ def _assistant(message: JSON, where: str) -> tuple[str, Content]:
     content = message.get("content")
     calls = message.get("tool_calls") or []
     if not isinstance(calls, list):
-        raise UnsupportedParameter(f"{where}.tool_calls", "must be a list")
+        raise UnsupportedParameterError(f"{where}.tool_calls", "must be a list")
     if isinstance(content, str) and not calls:
         return "assistant", content
     texts = _texts(content, f"{where}.content", ("text", "refusal"))
@@ -85,14 +85,14 @@ def _assistant(message: JSON, where: str) -> tuple[str, Content]:
 def _tool_use(call: Any, where: str) -> JSON:
     function = call.get("function") if isinstance(call, dict) else None
     if not isinstance(function, dict) or call.get("type", "function") != "function":
-        raise UnsupportedParameter(f"{where}.type", "only function tool calls are supported")
+        raise UnsupportedParameterError(f"{where}.type", "only function tool calls are supported")
     arguments = function.get("arguments")
     try:
         parsed = json.loads(arguments) if isinstance(arguments, str) and arguments.strip() else {}
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
-        raise UnsupportedParameter(f"{where}.function.arguments", "must be a JSON object")
+        raise UnsupportedParameterError(f"{where}.function.arguments", "must be a JSON object")
     return {
         "type": "tool_use",
         "id": _tool_id(call.get("id"), f"{where}.id"),
@@ -123,12 +123,14 @@ def _texts(content: Any, where: str, kinds: tuple[str, ...]) -> list[str]:
     if isinstance(content, str):
         return [content]
     if not isinstance(content, list):
-        raise UnsupportedParameter(where, "must be a string or a list of content parts")
+        raise UnsupportedParameterError(where, "must be a string or a list of content parts")
     texts = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in kinds:
-            raise UnsupportedParameter(f"{where}[{j}].type", f"content parts of type {kind!r} are not supported here")
+            raise UnsupportedParameterError(
+                f"{where}[{j}].type", f"content parts of type {kind!r} are not supported here"
+            )
         texts.append(str(part.get(kind) or ""))
     return texts
 
@@ -137,7 +139,7 @@ def _tool_id(raw: Any, where: str) -> str:
     """Anthropic only accepts [a-zA-Z0-9_-] ids; ids from other providers are made to fit, the same way on
     the call and on its result, so the pair still matches."""
     if not isinstance(raw, str) or not raw:
-        raise UnsupportedParameter(where, "is required")
+        raise UnsupportedParameterError(where, "is required")
     return _TOOL_ID_UNSAFE.sub("_", raw)
 
 

@@ -11,13 +11,14 @@ from extproc.translators.openai_to_anthropic.request import UNSUPPORTED, for_mes
 from extproc.translators.openai_to_anthropic.response import translate_message
 from extproc.translators.openai_to_anthropic.stream import OpenAIChunkStream
 from extproc.translators.wire import dumps, loads_object
+from switchyard.contract import WireApi
 
 
 class OpenAIToAnthropic(PairTranslator):
     """Client speaks OpenAI chat, target speaks Anthropic messages."""
 
-    client_api = "openai"
-    provider_api = "anthropic"
+    client_api = WireApi.OPENAI
+    provider_api = WireApi.ANTHROPIC
     may_refuse = frozenset(UNSUPPORTED)
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:

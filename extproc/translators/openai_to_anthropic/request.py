@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 from extproc.translators.openai_to_anthropic.messages import translate_messages
 from extproc.translators.openai_to_anthropic.tools import translate_tools
 from extproc.translators.params import Rules, always, screen
@@ -99,13 +99,15 @@ def _output_config(params: JSON) -> JSON:
     effort = params.get("reasoning_effort")
     if effort is not None and effort != "none":
         if effort not in _EFFORTS:
-            raise UnsupportedParameter("reasoning_effort", "must be none, minimal, low, medium, high, xhigh or max")
+            raise UnsupportedParameterError(
+                "reasoning_effort", "must be none, minimal, low, medium, high, xhigh or max"
+            )
         config["effort"] = _EFFORTS[effort]
     response_format = params.get("response_format") or {}
     if response_format.get("type") == "json_schema":
         definition = response_format.get("json_schema")
         schema = definition.get("schema") if isinstance(definition, dict) else None
         if not isinstance(schema, dict):
-            raise UnsupportedParameter("response_format.json_schema.schema", "is required for this model")
+            raise UnsupportedParameterError("response_format.json_schema.schema", "is required for this model")
         config["format"] = {"type": "json_schema", "schema": schema}
     return config

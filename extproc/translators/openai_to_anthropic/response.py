@@ -9,7 +9,7 @@ import json
 import time
 from typing import Any
 
-from extproc.translators.errors import MalformedResponse
+from extproc.translators.errors import MalformedResponseError
 from extproc.translators.wire import generated_id
 
 JSON = dict[str, Any]
@@ -29,7 +29,7 @@ def translate_message(message: JSON | None, client_model: str) -> JSON:
     """An Anthropic message as an OpenAI chat.completion."""
     content = message.get("content") if message is not None else None
     if message is None or not isinstance(content, list):
-        raise MalformedResponse("upstream answered with a body that is not a message")
+        raise MalformedResponseError("upstream answered with a body that is not a message")
     blocks = [block for block in content if isinstance(block, dict)]
     texts = [str(block.get("text", "")) for block in blocks if block.get("type") == "text"]
     calls = [

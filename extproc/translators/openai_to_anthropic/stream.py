@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from extproc.translators.errors import MalformedResponse, openai_error
+from extproc.translators.errors import MalformedResponseError, openai_error
 from extproc.translators.openai_to_anthropic.response import (
     cache_counts,
     openai_finish_reason,
@@ -51,7 +51,7 @@ class OpenAIChunkStream(StreamBase):
     def _event(self, event: SSEEvent) -> bytes:
         data = loads_object(event.data)
         if data is None:
-            raise MalformedResponse("not a JSON object")
+            raise MalformedResponseError("not a JSON object")
         handler = self._handlers.get(str(data.get("type") or event.event))
         # ping, content_block_stop, thinking and future event types carry nothing for an OpenAI client
         return handler(data) if handler is not None else b""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 
 JSON = dict[str, Any]
 
@@ -15,7 +15,7 @@ def translate_tools(params: JSON, messages: list[JSON]) -> JSON:
     if not tools:
         return {}
     if not isinstance(tools, list):
-        raise UnsupportedParameter("tools", "must be a list")
+        raise UnsupportedParameterError("tools", "must be a list")
     choice = params.get("tool_choice", "auto")
     if choice == "none":
         # Without tools the model cannot call one; but a history holding tool calls needs the definitions.
@@ -37,13 +37,13 @@ def _tool_choice(choice: Any) -> JSON:
     function = choice.get("function") if isinstance(choice, dict) and choice.get("type") == "function" else None
     if isinstance(function, dict) and isinstance(function.get("name"), str):
         return {"type": "tool", "name": function["name"]}
-    raise UnsupportedParameter("tool_choice", "must be 'auto', 'none', 'required' or a named function")
+    raise UnsupportedParameterError("tool_choice", "must be 'auto', 'none', 'required' or a named function")
 
 
 def _tool(tool: Any, where: str) -> JSON:
     function = tool.get("function") if isinstance(tool, dict) and tool.get("type") == "function" else None
     if not isinstance(function, dict):
-        raise UnsupportedParameter(f"{where}.type", "only function tools are supported for this model")
+        raise UnsupportedParameterError(f"{where}.type", "only function tools are supported for this model")
     out: JSON = {"name": function.get("name")}
     if function.get("description"):
         out["description"] = function["description"]

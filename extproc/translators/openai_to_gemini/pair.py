@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from extproc.translators.anthropic_to_gemini import AnthropicToGemini
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 from extproc.translators.via_anthropic import ViaAnthropic
 
 JSON = dict[str, Any]
@@ -44,4 +44,4 @@ def _response_format(value: Any) -> JSON:
     schema = value.get("json_schema") if kind == "json_schema" else None
     if isinstance(schema, dict) and isinstance(schema.get("schema"), dict):
         return {"responseMimeType": "application/json", "responseJsonSchema": schema["schema"]}
-    raise UnsupportedParameter("response_format", "must be text, json_object or json_schema with a schema")
+    raise UnsupportedParameterError("response_format", "must be text, json_object or json_schema with a schema")

@@ -11,12 +11,13 @@ from extproc.translators.responses_to_anthropic.request import MAY_REFUSE, trans
 from extproc.translators.responses_to_anthropic.response import translate_message
 from extproc.translators.responses_to_anthropic.stream import ResponsesEventStream
 from extproc.translators.wire import dumps, loads_object
+from switchyard.contract import WireApi
 
 
 class ResponsesToAnthropic(ResponsesPair):
     """Client speaks OpenAI's Responses API, target speaks Anthropic messages."""
 
-    provider_api = "anthropic"
+    provider_api = WireApi.ANTHROPIC
     may_refuse = MAY_REFUSE
 
     def request(self, body: dict[str, Any], target_model: str) -> dict[str, Any]:

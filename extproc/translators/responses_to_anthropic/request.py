@@ -16,7 +16,7 @@ import re
 from collections.abc import Mapping
 from typing import Any
 
-from extproc.translators.base import UnsupportedParameter
+from extproc.translators.base import UnsupportedParameterError
 from extproc.translators.params import Rules, always, screen
 
 JSON = dict[str, Any]
@@ -62,7 +62,7 @@ def translate_request(body: Mapping[str, Any], target_model: str, sampling: bool
     if isinstance(instructions, str) and instructions:
         system.insert(0, instructions)
     elif instructions is not None and not isinstance(instructions, str):
-        raise UnsupportedParameter("instructions", "must be a string for this model")
+        raise UnsupportedParameterError("instructions", "must be a string for this model")
     out: JSON = {"model": target_model, "messages": messages, "max_tokens": params.get("max_output_tokens")}
     if out["max_tokens"] is None:
         out["max_tokens"] = DEFAULT_MAX_TOKENS
@@ -87,13 +87,13 @@ def translate_input(raw: Any) -> tuple[list[str], list[JSON]]:
     if isinstance(raw, str):
         return [], [{"role": "user", "content": raw}]
     if not isinstance(raw, list):
-        raise UnsupportedParameter("input", "must be a string or a list of input items")
+        raise UnsupportedParameterError("input", "must be a string or a list of input items")
     system: list[str] = []
     messages: list[JSON] = []
     for i, item in enumerate(raw):
         where = f"input[{i}]"
         if not isinstance(item, dict):
-            raise UnsupportedParameter(where, "must be an object")
+            raise UnsupportedParameterError(where, "must be an object")
         kind = item.get("type", "message")
         if kind == "message":
             role = item.get("role")
@@ -101,7 +101,7 @@ def translate_input(raw: Any) -> tuple[list[str], list[JSON]]:
                 system.append("\n\n".join(_texts(item.get("content"), f"{where}.content")))
                 continue
             if role not in ("user", "assistant"):
-                raise UnsupportedParameter(f"{where}.role", f"role {role!r} is not supported for this model")
+                raise UnsupportedParameterError(f"{where}.role", f"role {role!r} is not supported for this model")
             _append(messages, role, _content(item.get("content"), f"{where}.content"))
         elif kind == "function_call":
             _append(messages, "assistant", [_tool_use(item, where)])
@@ -112,9 +112,9 @@ def translate_input(raw: Any) -> tuple[list[str], list[JSON]]:
             if thinking is not None:
                 _append(messages, "assistant", [thinking])
         elif kind == "item_reference":
-            raise UnsupportedParameter(f"{where}.type", f"references to stored items {_OPENAI_ONLY}")
+            raise UnsupportedParameterError(f"{where}.type", f"references to stored items {_OPENAI_ONLY}")
         else:
-            raise UnsupportedParameter(f"{where}.type", f"input items of type {kind!r} {_OPENAI_ONLY}")
+            raise UnsupportedParameterError(f"{where}.type", f"input items of type {kind!r} {_OPENAI_ONLY}")
     return system, messages
 
 
@@ -136,7 +136,7 @@ def _content(content: Any, where: str) -> str | list[JSON]:
     if isinstance(content, str):
         return content
     if not isinstance(content, list):
-        raise UnsupportedParameter(where, "must be a string or a list of content parts")
+        raise UnsupportedParameterError(where, "must be a string or a list of content parts")
     blocks = [_part(part, f"{where}[{j}]") for j, part in enumerate(content)]
     return [block for block in blocks if block.get("type") != "text" or block.get("text")]  # no empty text
 
@@ -149,18 +149,18 @@ def _part(part: Any, where: str) -> JSON:
         return {"type": "text", "text": str(part.get("refusal") or "")}
     if kind == "input_image":
         return _image(part, where)
-    raise UnsupportedParameter(f"{where}.type", f"content parts of type {kind!r} are not supported for this model")
+    raise UnsupportedParameterError(f"{where}.type", f"content parts of type {kind!r} are not supported for this model")
 
 
 def _image(part: JSON, where: str) -> JSON:
     url = part.get("image_url")  # `detail` has no equivalent; `file_id` names a file stored at OpenAI
     if part.get("file_id") is not None or not isinstance(url, str):
-        raise UnsupportedParameter(f"{where}.image_url", f"images by file_id {_OPENAI_ONLY}; send an image_url")
+        raise UnsupportedParameterError(f"{where}.image_url", f"images by file_id {_OPENAI_ONLY}; send an image_url")
     if url.startswith(("https://", "http://")):
         return {"type": "image", "source": {"type": "url", "url": url}}
     match = _DATA_URL.fullmatch(url)
     if match is None:
-        raise UnsupportedParameter(f"{where}.image_url", "must be an http(s) URL or a base64 data URL")
+        raise UnsupportedParameterError(f"{where}.image_url", "must be an http(s) URL or a base64 data URL")
     return {"type": "image", "source": {"type": "base64", "media_type": match["media_type"], "data": match["data"]}}
 
 
@@ -168,12 +168,12 @@ def _texts(content: Any, where: str) -> list[str]:
     if isinstance(content, str):
         return [content]
     if not isinstance(content, list):
-        raise UnsupportedParameter(where, "must be a string or a list of text parts")
+        raise UnsupportedParameterError(where, "must be a string or a list of text parts")
     texts = []
     for j, part in enumerate(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in ("input_text", "output_text"):
-            raise UnsupportedParameter(f"{where}[{j}].type", "only text parts are supported in instructions")
+            raise UnsupportedParameterError(f"{where}[{j}].type", "only text parts are supported in instructions")
         texts.append(str(part.get("text") or ""))
     return texts
 
@@ -181,7 +181,7 @@ def _texts(content: Any, where: str) -> list[str]:
 def tool_id(raw: Any, where: str) -> str:
     """Anthropic only accepts [a-zA-Z0-9_-] ids; other ids are made to fit, alike on a call and its output."""
     if not isinstance(raw, str) or not raw:
-        raise UnsupportedParameter(where, "is required")
+        raise UnsupportedParameterError(where, "is required")
     return _TOOL_ID_UNSAFE.sub("_", raw)
 
 
@@ -192,7 +192,7 @@ def _tool_use(item: JSON, where: str) -> JSON:
     except ValueError:
         parsed = None
     if not isinstance(parsed, dict):
-        raise UnsupportedParameter(f"{where}.arguments", "must be a JSON object")
+        raise UnsupportedParameterError(f"{where}.arguments", "must be a JSON object")
     return {
         "type": "tool_use",
         "id": tool_id(item.get("call_id"), f"{where}.call_id"),
@@ -209,7 +209,7 @@ def _tool_result(item: JSON, where: str) -> JSON:
     elif isinstance(output, list):
         content = [_part(part, f"{where}.output[{j}]") for j, part in enumerate(output)]
     else:
-        raise UnsupportedParameter(f"{where}.output", "must be a string or a list of content parts")
+        raise UnsupportedParameterError(f"{where}.output", "must be a string or a list of content parts")
     return {"type": "tool_result", "tool_use_id": tool_id(item.get("call_id"), f"{where}.call_id"), "content": content}
 
 
@@ -230,7 +230,7 @@ def translate_tools(params: JSON, messages: list[JSON]) -> JSON:
     if not tools:
         return {}
     if not isinstance(tools, list):
-        raise UnsupportedParameter("tools", "must be a list")
+        raise UnsupportedParameterError("tools", "must be a list")
     converted = [_tool(tool, f"tools[{k}]") for k, tool in enumerate(tools)]
     choice = params.get("tool_choice", "auto")
     if choice == "none":
@@ -248,7 +248,7 @@ def translate_tools(params: JSON, messages: list[JSON]) -> JSON:
 def _tool(tool: Any, where: str) -> JSON:
     kind = tool.get("type") if isinstance(tool, dict) else None
     if kind != "function":
-        raise UnsupportedParameter(f"{where}.type", f"the built-in tool {kind!r} {_OPENAI_ONLY}")
+        raise UnsupportedParameterError(f"{where}.type", f"the built-in tool {kind!r} {_OPENAI_ONLY}")
     out: JSON = {"name": tool.get("name")}
     if tool.get("description"):
         out["description"] = tool["description"]
@@ -263,7 +263,7 @@ def _tool_choice(choice: Any) -> JSON:
         return {"type": "any"}
     if isinstance(choice, dict) and choice.get("type") == "function" and isinstance(choice.get("name"), str):
         return {"type": "tool", "name": choice["name"]}
-    raise UnsupportedParameter("tool_choice", "must be 'auto', 'none', 'required' or a named function")
+    raise UnsupportedParameterError("tool_choice", "must be 'auto', 'none', 'required' or a named function")
 
 
 def json_schema(text: Any) -> JSON | None:
@@ -277,12 +277,12 @@ def json_schema(text: Any) -> JSON | None:
     if kind == "json_schema" and isinstance(fmt.get("schema"), dict):
         schema: JSON = fmt["schema"]
         return schema
-    raise UnsupportedParameter("text.format", "must be text or json_schema with a schema for this model")
+    raise UnsupportedParameterError("text.format", "must be text or json_schema with a schema for this model")
 
 
 def _format(text: Any) -> JSON:
     if isinstance(text, dict) and text.get("verbosity") not in (None, "medium"):
-        raise UnsupportedParameter("text.verbosity", "is not supported for this model")
+        raise UnsupportedParameterError("text.verbosity", "is not supported for this model")
     schema = json_schema(text)
     return {} if schema is None else {"format": {"type": "json_schema", "schema": schema}}
 
@@ -295,7 +295,7 @@ def reasoning_effort(reasoning: Any) -> str | None:
     if effort is None or effort == "none":
         return None
     if effort not in _EFFORT:
-        raise UnsupportedParameter("reasoning.effort", f"must be one of none, {', '.join(_EFFORT)}")
+        raise UnsupportedParameterError("reasoning.effort", f"must be one of none, {', '.join(_EFFORT)}")
     return str(effort)
 
 

@@ -14,7 +14,7 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from extproc.translators.errors import MalformedResponse
+from extproc.translators.errors import MalformedResponseError
 from extproc.translators.wire import generated_id
 
 JSON = dict[str, Any]
@@ -30,7 +30,7 @@ _INCOMPLETE = {
 def translate_message(message: JSON | None, client_model: str, request: Mapping[str, Any]) -> JSON:
     content = message.get("content") if message is not None else None
     if message is None or not isinstance(content, list):
-        raise MalformedResponse("upstream answered with a body that is not a message")
+        raise MalformedResponseError("upstream answered with a body that is not a message")
     output: list[JSON] = []
     for block in content:
         if not isinstance(block, dict):

@@ -16,7 +16,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from extproc.translators.errors import MalformedResponse, openai_error
+from extproc.translators.errors import MalformedResponseError, openai_error
 from extproc.translators.responses_to_anthropic.response import (
     function_call_item,
     message_item,
@@ -80,7 +80,7 @@ class ResponsesEventStream(StreamBase):
     def _event(self, event: SSEEvent) -> bytes:
         data = loads_object(event.data)
         if data is None:
-            raise MalformedResponse("not a JSON object")
+            raise MalformedResponseError("not a JSON object")
         handler = self._handlers.get(str(data.get("type") or event.event))
         return handler(data) if handler is not None else b""  # ping and future event types carry nothing
 
