@@ -4,10 +4,11 @@ fails half the time and an Anthropic-shaped one that is overloaded (529) a third
 from __future__ import annotations
 
 import os
-import tempfile
+import sys
 from importlib import resources
 from pathlib import Path
 
+from switchyard.addresses import AddressError
 from switchyard.supervisor.gateway import run_up
 from switchyard.supervisor.options import GatewayOptions
 from switchyard.supervisor.processes import Child, switchyard_command
@@ -17,19 +18,33 @@ MOCK_RULE = "model=chatgpt-4,status=502,rate=0.5"
 ANTHROPIC_RULE = "model=claude-sonnet-4,status=529,rate=0.33"
 
 
-def demo_config_path() -> Path:
+def demo_config_text() -> str:
+    """The repository's examples/demo.yaml, or the copy packaged with an installed wheel."""
     if _REPO_DEMO.is_file():
-        return _REPO_DEMO
-    packaged = resources.files("switchyard").joinpath("_data/demo.yaml")
-    target = Path(tempfile.mkdtemp(prefix="switchyard-demo-")) / "demo.yaml"
-    target.write_text(packaged.read_text(encoding="utf-8"))
-    return target
+        return _REPO_DEMO.read_text(encoding="utf-8")
+    return resources.files("switchyard").joinpath("_data/demo.yaml").read_text(encoding="utf-8")
+
+
+def working_copy(work_dir: Path) -> Path:
+    """The demo's config as a file of its own in the work dir: a newcomer edits it to see a live reload, and
+    the repository's examples/demo.yaml stays as it was. A copy already there (--work-dir of an earlier run)
+    is kept, edits and all."""
+    path = work_dir / "demo.yaml"
+    if not path.exists():
+        path.write_text(demo_config_text(), encoding="utf-8")
+    return path
 
 
 def run_demo(options: GatewayOptions) -> int:
     mock_port = os.environ.setdefault("SWITCHYARD_DEMO_MOCK_PORT", "18081")
     anthropic_port = os.environ.setdefault("SWITCHYARD_DEMO_ANTHROPIC_PORT", "18082")
-    options.config_path = demo_config_path()
+    try:
+        options = options.resolved()  # the work dir, where the working copy goes
+    except (AddressError, OSError) as error:
+        print(f"Cannot start: {error}", file=sys.stderr)
+        return 2
+    assert options.work_dir is not None
+    options.config_path = working_copy(options.work_dir)
     mocks = (
         ("mock-provider", mock_port, "demo-openai", MOCK_RULE, ()),
         ("mock-anthropic", anthropic_port, "demo-anthropic", ANTHROPIC_RULE, ("--api", "anthropic")),

@@ -4,8 +4,10 @@ A node (`switchyard node`, class Node) is Envoy and its ext_procs, configured ov
 elsewhere. `up` (class Gateway) is the one-host bundle: a node plus its own control plane. Both share one
 Supervisor: start, readiness, restarts, the drain and the stop are the same code.
 
-Start order follows the data path backwards: the control plane first (it refuses bad config), then the
-ext_proc, then Envoy, whose listener only appears once the control plane has configured it. A child that dies
+Start order follows the data path backwards: the control plane (it refuses bad config) and the ext_procs
+first, then Envoy once their sockets answer, so Envoy's first ADS stream finds the control plane (started
+together, Envoy warned about a missing socket until the control plane had bound it). Envoy's listener only
+appears once the control plane has configured it. A child that dies
 is restarted with back-off; too many deaths in a minute stop everything rather than limp along.
 
 A planned stop (Ctrl-C/SIGTERM) drains first (switchyard/supervisor/drain.py): /healthz turns 503, the listener closes
@@ -104,6 +106,7 @@ class Supervisor(Generic[_Options]):
                     name,
                     switchyard_command(*level, "extproc", "--listen", address, "--instance", name),
                     self._log_path(name),
+                    listens_at=(address,),
                 )
                 for name, address in zip(o.extproc_names, o.extproc_addresses, strict=True)
             ),
@@ -128,6 +131,7 @@ class Supervisor(Generic[_Options]):
                     "immediate",
                 ],
                 self._log_path("envoy"),
+                waits_for_earlier=True,
             ),
         ]
 
@@ -161,18 +165,29 @@ class Supervisor(Generic[_Options]):
         return ""
 
     def start(self) -> bool:
-        for child in self.children:
-            child.start()
         dead: list[Child] = []
+        started: list[Child] = []
+
+        def note_dead() -> bool:
+            dead.extend(c for c in started if not c.running and c not in dead)
+            return bool(dead)
+
+        deadline = time.monotonic() + self.options.ready_timeout
+        for child in self.children:
+            if child.waits_for_earlier:
+                wait_until(lambda: note_dead() or all(c.ready() for c in started), deadline - time.monotonic(), 0.05)
+                if dead:
+                    break
+            child.start()
+            started.append(child)
 
         def ready_or_dead() -> bool:
-            dead.extend(c for c in self.children if not c.running and c not in dead)
-            return bool(dead) or self._listener_answers()
+            return note_dead() or self._listener_answers()
 
-        if not wait_until(ready_or_dead, self.options.ready_timeout, 0.1) or dead:
+        if dead or not wait_until(ready_or_dead, deadline - time.monotonic(), 0.1) or dead:
             if not dead and (hint := self._not_ready_hint()):
                 log.error("%s", hint)
-            for child in dead or self.children:
+            for child in dead or started:
                 log.error(
                     "%s %s; last output:\n%s",
                     child.name,
@@ -333,6 +348,7 @@ class Gateway(Supervisor[GatewayOptions]):
                 *(["--api", o.api] if o.api else []),
             ),
             self._log_path("controlplane"),
+            listens_at=(o.xds,),
         )
         return [controlplane, *self._node_children()]
 

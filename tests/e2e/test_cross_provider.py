@@ -204,6 +204,7 @@ def test_anthropic_clients_get_anthropic_shaped_errors_from_the_gateway(stack: S
     assert body["type"] == "error"
     assert body["error"]["type"] == "not_found_error"
     assert "an-first" in body["error"]["message"]
+    assert "'no-such-model'" in body["error"]["message"]
 
 
 def test_an_error_in_the_middle_of_a_translated_stream_is_an_error_event_not_a_clean_end(

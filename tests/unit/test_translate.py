@@ -1050,7 +1050,8 @@ def test_local_replies_take_the_anthropic_shape_for_anthropic_clients(resources:
     (listener,) = resources.listeners
     hcm = HttpConnectionManager()
     listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
-    first = to_dict(hcm)["local_reply_config"]["mappers"][0]
+    mappers = to_dict(hcm)["local_reply_config"]["mappers"]
+    first = next(m for m in mappers if "and_filter" in m["filter"])
     cel = first["filter"]["and_filter"]["filters"][0]["extension_filter"]["typed_config"]["expression"]
     assert "messages:" in cel and "anthropic-error:" in cel
     assert first["body_format_override"]["json_format"]["type"] == "error"
