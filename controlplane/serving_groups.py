@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controlplane.providers import ADAPTERS
+from controlplane.providers import ADAPTERS, upstream_path
 from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, Route, Target
 from switchyard.config.model import OnUnsupported
@@ -70,8 +70,7 @@ def serving_groups(config: Config, route: Route) -> tuple[ServingGroup, ...]:
 
 
 def can_serve(config: Config, target: Target, endpoint: ClientEndpoint) -> bool:
-    provider = config.provider_of(target)
-    return ADAPTERS[provider.kind].upstream_path(endpoint, target, provider) is not None
+    return upstream_path(endpoint, target, config.provider_of(target)) is not None
 
 
 def _api(config: Config, target: Target) -> str:

@@ -41,6 +41,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from controlplane.suffix_check import suffix_warnings
     from switchyard.cli.summary import summarize
 
     try:
@@ -49,6 +50,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(error.render(), file=sys.stderr)
         return 2
     print(summarize(config, str(args.config)))
+    for warning in suffix_warnings(config, args.config.read_text(encoding="utf-8"), str(args.config)):
+        print(warning, file=sys.stderr)
     return 0
 
 

@@ -33,8 +33,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from controlplane.serving_groups import can_serve
+from controlplane.suffix_check import suffix_warnings
 from switchyard.addresses import AddressError, TcpAddress, parse_address
-from switchyard.config import Config, ConfigError, load_config
+from switchyard.config import ClientEndpoint, Config, ConfigError, load_config
 from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.supervisor.drain import DrainSettings, drain_envoy
 from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin
@@ -367,6 +369,8 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         print(error.render(), file=sys.stderr)
         print("Nothing was started.", file=sys.stderr)
         return 2
+    for warning in suffix_warnings(config, options.config_path.read_text(encoding="utf-8"), str(options.config_path)):
+        _say_warning(warning)
     resolved = _preflight(options, lambda o: busy_ports(o, config), key_exposure_warnings)
     if resolved is None:
         return 2
@@ -378,12 +382,13 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
     _say_warning(open_gateway_warning(gateway.listener_address(), bool(config.clients)))
     model = config.routes[0].model
     status_line = (
-        f"  Status:       http://{options.api}/ (live page), or switchyard status --api {options.api}\n"
+        f"  Status:       http://{options.api}/ (live page), or {cli_command()} status --api {options.api}\n"
         if options.api
         else ""
     )
     print(
         f"Switchyard is up: {len(config.routes)} route(s) from {options.config_path}\n"
+        f"{route_lines(config)}"
         f"  OpenAI API:   {gateway.base_url}/v1  (POST /chat/completions, /completions, /embeddings; GET /models)\n"
         f"  Anthropic:    {gateway.base_url}/v1/messages  (POST; for the anthropic SDK, base_url={gateway.base_url})\n"
         f"{admin_line(options.admin)}"
@@ -396,6 +401,27 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         flush=True,
     )
     return gateway.supervise()
+
+
+def cli_command() -> str:
+    """How to run `switchyard` from the shell that started this one: the venv's bin is often not on PATH
+    (`make demo` runs .venv/bin/switchyard), so name the script by its path unless PATH finds this one."""
+    script = Path(sys.executable).parent / "switchyard"
+    if shutil.which("switchyard") == str(script) or not script.is_file():
+        return "switchyard"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def route_lines(config: Config) -> str:
+    """Each route (model) with the endpoints its targets serve: what a client may call it with."""
+    lines = []
+    for route in config.routes:
+        served = [e.path for e in ClientEndpoint if any(can_serve(config, t, e) for t in route.targets)]
+        lines.append(f"  Model {route.model}: POST {', '.join(served)}\n")
+    return "".join(lines)
 
 
 def _preflight(

@@ -113,7 +113,7 @@ routes:
       - {{name: b, provider: proxied, model: team-model, weight: 1}}
       - {{name: c, provider: azure_default, model: dep-mini, weight: 2}}
   - model: seed
-    primary: {{provider: openai, name: chatgpt-4, suffix: /v1/engines/gpt-4/completions}}
+    primary: {{provider: openai, name: chatgpt-4, suffix: /v1/engines/gpt-4/generate}}
     fallback_codes: [502]
     backup: {{provider: azure, name: dep-35, suffix: /custom/run}}
 """
@@ -786,9 +786,9 @@ def test_base_url_path_prefix_is_kept(table: EnvoyResources) -> None:
     assert entry.model == "team-model"
 
 
-def test_explicit_suffix_is_used_for_every_client_endpoint(table: EnvoyResources) -> None:
+def test_a_suffix_naming_no_endpoint_is_used_for_every_client_endpoint(table: EnvoyResources) -> None:
     primary = rewrite_entry(table, "seed", "primary")
-    assert set(primary.paths.values()) == {"/v1/engines/gpt-4/completions"}
+    assert set(primary.paths.values()) == {"/v1/engines/gpt-4/generate"}
     assert primary.model == "chatgpt-4"
     assert set_headers(primary) == {"authorization": f"Bearer {OPENAI_KEY}"}
     # Azure: the suffix replaces the deployment path, and the api-version is still appended.
@@ -796,6 +796,34 @@ def test_explicit_suffix_is_used_for_every_client_endpoint(table: EnvoyResources
     assert set(backup.paths.values()) == {"/custom/run?api-version=2025-01-01-preview"}
     assert backup.model == "dep-35"
     assert set_headers(backup) == {"api-key": AZURE_KEY}
+
+
+def _paths_of(resources: EnvoyResources, target: str) -> dict[str, str]:
+    """Every client endpoint → upstream path of `target`, over all the clusters it is an endpoint of."""
+    paths: dict[str, str] = {}
+    for cluster in resources.clusters:
+        for _, lb in lb_endpoints(cluster):
+            if endpoint_metadata(lb, "switchyard")["target"] == target:
+                paths.update(decode_rewrite(lb).paths)
+    return paths
+
+
+def test_a_suffix_naming_an_endpoint_serves_that_endpoint_only() -> None:
+    resources = translate(load(CONFIG.replace("/v1/engines/gpt-4/generate", "/v1/engines/gpt-4/completions")))
+
+    assert _paths_of(resources, "primary") == {"completions": "/v1/engines/gpt-4/completions"}
+    # A chat call never reaches a text-completion path: the other target serves it alone.
+    chat = clusters_by_name(resources)[envoy_route(resources, "chat:seed").route.cluster]
+    assert [endpoint_metadata(lb, "switchyard")["target"] for _, lb in lb_endpoints(chat)] == ["backup"]
+
+
+def test_a_chat_suffix_serves_anthropic_clients_too_translated() -> None:
+    resources = translate(load(CONFIG.replace("/v1/engines/gpt-4/generate", "/v1/engines/gpt-4/chat/completions")))
+
+    assert _paths_of(resources, "primary") == {
+        "chat": "/v1/engines/gpt-4/chat/completions",
+        "messages": "/v1/engines/gpt-4/chat/completions",
+    }
 
 
 @pytest.mark.parametrize(
@@ -814,7 +842,7 @@ def test_azure_suffix_with_a_query_keeps_it(suffix: str, expected: str) -> None:
 def test_suffix_is_appended_to_the_base_url_path_prefix() -> None:
     text = CONFIG.replace("base_url: https://api.openai.com\n", "base_url: https://api.openai.com/proxy\n")
     entry = rewrite_entry(translate(load(text)), "seed", "primary")
-    assert set(entry.paths.values()) == {"/proxy/v1/engines/gpt-4/completions"}
+    assert set(entry.paths.values()) == {"/proxy/v1/engines/gpt-4/generate"}
 
 
 def test_target_key_is_stable_and_independent_of_target_order(config: Config) -> None:
