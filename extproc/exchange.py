@@ -146,9 +146,9 @@ class TranslatedExchange:
     @property
     def _answer_model(self) -> str:
         """The `model` a translated answer names: the target's model, the one that served, as a same-API answer
-        names the provider's own (README: "The model in answers"). The route's name is in neither: which target
-        served is no secret (x-switchyard-target says it), and one meaning on every path lets a client log
-        and compare answers alike. The translators take it as their `client_model` argument."""
+        names the provider's own (docs/providers-and-translation.md, "The model in answers"). The route's name
+        is in neither: which target served is no secret (x-switchyard-target says it), and one meaning on every
+        path lets a client log and compare answers alike. The translators take it as their `client_model`."""
         return self.request.model
 
     def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
