@@ -153,8 +153,6 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
         stream.rejected.discard(type_url)
         if type_url == CLUSTER_TYPE:
             stream.awaiting_cluster_ack = False
-        if not stream.unacknowledged:
-            log.info("Envoy %s applied version %s", stream.node, sent.version)
 
     def _note_applied(self, stream: _Stream) -> None:
         """Tell the registry when Envoy has the stream's snapshot in full: every type that has resources sent at
@@ -169,6 +167,9 @@ class AdsService(ads_pb2_grpc.AggregatedDiscoveryServiceServicer):  # type: igno
                 return
         stream.applied = snapshot.version
         self.nodes.applied(stream.id, snapshot.version)
+        # Here, once per version and stream: an ACK of each type in turn would otherwise say it every time
+        # nothing else was outstanding (clusters acknowledged before the listener and routes went out).
+        log.info("Envoy %s applied version %s", stream.node, snapshot.version)
 
     def _outdated(self, stream: _Stream) -> list[discovery_pb2.DiscoveryResponse]:
         """Responses for every subscribed type whose content Envoy does not have yet, in push order."""

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from urllib.parse import parse_qsl, quote, urlencode
 
-from controlplane.providers import ADAPTERS, MANAGED_HEADERS, SIGNATURE_HEADERS
+from controlplane.providers import ADAPTERS, MANAGED_HEADERS, SIGNATURE_HEADERS, upstream_path
 from controlplane.serving_groups import ServingGroup
 from switchyard.config import ClientEndpoint, Config, Route, Target
 from switchyard.contract import TranslationRequest, WireApi, encode_body_rules
@@ -74,7 +74,7 @@ def target_rewrite(
     paths = {
         e.value: path
         for e in ClientEndpoint
-        if e in endpoints and (path := adapter.upstream_path(e, target, provider)) is not None
+        if e in endpoints and (path := upstream_path(e, target, provider)) is not None
     }
     rules = _encoded_body_rules(target)
     signing = adapter.signing(provider)

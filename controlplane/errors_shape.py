@@ -15,13 +15,14 @@ from typing import Any
 from controlplane.envoy_api import METADATA_NAMESPACE, typed
 from switchyard.anthropic_api import ERROR_TYPES_BY_STATUS, error_type
 from switchyard.config import ClientEndpoint, Config
-from switchyard.contract import WireApi
+from switchyard.contract import MODEL_KEY, WireApi
 
 # Why json_to_metadata could not route a body: set on the request by `flag`, matched by the routes below.
 INVALID_JSON = "invalid_json"
 MISSING_MODEL = "missing_model"
 
 ANTHROPIC_ERROR_ROUTE_PREFIX = "anthropic-error:"
+OPENAI_ERROR_ROUTE_PREFIX = "error:"
 
 # status → (OpenAI error type, code)
 _SHAPES: dict[int, tuple[str, str]] = {
@@ -127,10 +128,34 @@ def _rate_limited_mappers(config: Config) -> list[dict[str, Any]]:
     ]
 
 
+UNKNOWN_MODEL = "unknown_model"
+# The name the client asked for, as json_to_metadata lifted it (cut short: it is the client's text).
+_ASKED_MODEL = f"%DYNAMIC_METADATA({METADATA_NAMESPACE}:{MODEL_KEY}):200%"
+
+
+def _unknown_model_mappers(config: Config) -> list[dict[str, Any]]:
+    """A model nobody routes: the answer repeats the name asked for, so a typo shows in the client's own error.
+    A direct response's body is fixed text, so the name is put in here, where Envoy formats the reply."""
+    routed = ", ".join(r.model for r in config.routes)
+    message = f"The model '{_ASKED_MODEL}' is not routed by this gateway. Routed models: {routed}."
+    kind, code = _SHAPES[404]
+    return [
+        {
+            "filter": _cel_filter(f"xds.route_name == '{ANTHROPIC_ERROR_ROUTE_PREFIX}{UNKNOWN_MODEL}'"),
+            "body_format_override": _anthropic_error_body(error_type(404), message),
+        },
+        {
+            "filter": _cel_filter(f"xds.route_name == '{OPENAI_ERROR_ROUTE_PREFIX}{UNKNOWN_MODEL}'"),
+            "body_format_override": _error_body(kind, code, message),
+        },
+    ]
+
+
 def local_reply_config(config: Config) -> dict[str, Any]:
     shapes = {**_SHAPES, **(_CLIENT_SHAPES if config.clients else {})}
     mappers = (
-        _rate_limited_mappers(config)
+        _unknown_model_mappers(config)
+        + _rate_limited_mappers(config)
         + _anthropic_mappers(config)
         + [
             {
@@ -173,7 +198,7 @@ def client_error_routes(config: Config) -> list[dict[str, Any]]:
     anthropic = [e.path for e in ClientEndpoint if e.error_shape == WireApi.ANTHROPIC]
     openai = [e.path for e in ClientEndpoint if e.error_shape == WireApi.OPENAI]
     routes = _client_error_routes(config, anthropic, ANTHROPIC_ERROR_ROUTE_PREFIX)
-    routes.extend(_client_error_routes(config, openai, "error:"))
+    routes.extend(_client_error_routes(config, openai, OPENAI_ERROR_ROUTE_PREFIX))
     endpoints = ", ".join(e.path for e in ClientEndpoint)
     routes.append(
         {
@@ -206,7 +231,7 @@ def _client_error_routes(config: Config, paths: list[str], prefix: str) -> list[
             "direct_response": _direct(400, "The request body has no `model` field: say which model to use."),
         },
         {
-            "name": f"{prefix}unknown_model",
+            "name": f"{prefix}{UNKNOWN_MODEL}",
             "match": {**client_paths, "headers": post},
             "direct_response": _direct(
                 404, f"The requested model is not routed by this gateway. Routed models: {routed}."

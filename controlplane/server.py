@@ -41,6 +41,8 @@ from switchyard.addresses import bind_grpc, split_address
 from switchyard.config import ConfigError, ConfigProblem, load_config_text
 from switchyard.tls import TlsFiles
 
+FILE_CHANGED = "file changed"  # the reason of a reload that the file watch or the poll asked for
+
 log = logging.getLogger("switchyard.controlplane")
 
 GRPC_SERVER_OPTIONS = [
@@ -77,6 +79,9 @@ class ControlPlane:
         self._applied_text = ""
         self.health = HealthJudge(self._policy_of, self._live_changed.set)
         self.recorder = TargetStatsRecorder(self._policy_of, self.health)
+        # What the YAML held when last read: the file watch and the poll behind it both see one edit, and an
+        # edit is judged (and logged) once.
+        self._read_text: str | None = None
         self.usage = UsageAccounting(usage_store or open_store(None, None), self._live_changed.set)
         self.attempt_log = AttemptLogService(self.recorder, self.usage.record)
         self.ads.nodes.on_change = self._live_changed.set
@@ -158,6 +163,8 @@ class ControlPlane:
             text = path.read_text(encoding="utf-8")
         except OSError as error:
             raise ConfigError(str(path), [ConfigProblem(None, "", f"cannot read the file: {error.strerror}")]) from None
+        if path == self.config_path:
+            self._read_text = text
         config = load_config_text(text, source=source or str(path))
         return snapshot_of(config, self.settings, self.live_state()), text
 
@@ -205,6 +212,9 @@ class ControlPlane:
     async def reload(self, reason: str) -> bool:
         async with self._reload_lock:
             current = self.store.current
+            if reason == FILE_CHANGED and self._unchanged_since_read():
+                log.debug("config reload (%s): same content as last read, already judged", reason)
+                return self.last_reload is None or self.last_reload.ok
             try:
                 snapshot, text = await self._load(self.config_path)
             except ConfigError as error:
@@ -233,6 +243,12 @@ class ControlPlane:
             await self.apply(snapshot, text)
             return True
 
+    def _unchanged_since_read(self) -> bool:
+        try:
+            return self.config_path.read_text(encoding="utf-8") == self._read_text
+        except OSError:
+            return False  # the reload reports it
+
     def file_signature(self) -> tuple[int, int, int] | None:
         try:
             stat = self.config_path.stat()  # follows symlinks: a ConfigMap-style symlink swap changes it
@@ -251,7 +267,7 @@ class ControlPlane:
             current = self.file_signature()
             if current != seen:
                 seen = current
-                await self.reload("file changed")
+                await self.reload(FILE_CHANGED)
 
     async def watch_file(self) -> None:
         """Watch the directory, not the file: editors replace files by rename, which a file watch misses."""
@@ -261,7 +277,7 @@ class ControlPlane:
             return Path(path).resolve() == target
 
         async for _ in awatch(target.parent, watch_filter=is_config, debounce=150, step=50, recursive=False):
-            await self.reload("file changed")
+            await self.reload(FILE_CHANGED)
 
 
 async def serve(

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from controlplane.providers import ADAPTERS
+from controlplane.providers import ADAPTERS, upstream_path
 from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, Route, Target
 from switchyard.config.model import OnUnsupported
@@ -83,8 +83,7 @@ def own_api_targets(config: Config, route: Route, endpoint: ClientEndpoint) -> t
 
 
 def can_serve(config: Config, target: Target, endpoint: ClientEndpoint) -> bool:
-    provider = config.provider_of(target)
-    return ADAPTERS[provider.kind].upstream_path(endpoint, target, provider) is not None
+    return upstream_path(endpoint, target, config.provider_of(target)) is not None
 
 
 def _api(config: Config, target: Target, endpoint: ClientEndpoint) -> str:

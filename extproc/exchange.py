@@ -144,6 +144,14 @@ class TranslatedExchange:
         self._authority = ""
         self._path = ""
 
+    @property
+    def _answer_model(self) -> str:
+        """The `model` a translated answer names: the target's model, the one that served, as a same-API answer
+        names the provider's own (docs/providers-and-translation.md, "The model in answers"). The route's name
+        is in neither: which target served is no secret (x-switchyard-target says it), and one meaning on every
+        path lets a client log and compare answers alike. The translators take it as their `client_model`."""
+        return self.request.model
+
     def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
         values = _headers(headers.headers)
         # As Envoy's rewrite left them for this attempt: what a signature must cover.
@@ -184,7 +192,7 @@ class TranslatedExchange:
         self.content_type = values.get("content-type", "")
         mutation = ep.HeaderMutation(remove_headers=["content-length"])
         if self.streaming and self.status == 200:
-            self.stream = self.translator.stream(self.request.model, self.request.client_model, self.client_request)
+            self.stream = self.translator.stream(self.request.model, self._answer_model, self.client_request)
             mutation.set_headers.append(header("content-type", "text/event-stream"))
         else:
             # A whole answer, or an error before any token: answered whole, in the client's shape. Its status
@@ -211,11 +219,11 @@ class TranslatedExchange:
             return _response_body(b"")
         if isinstance(self.translator, AnswersWithRequest):
             _, translated = self.translator.response_to(
-                self.client_request, self.status, bytes(self._whole), self.content_type, self.request.client_model
+                self.client_request, self.status, bytes(self._whole), self.content_type, self._answer_model
             )
         else:
             _, translated = self.translator.response(
-                self.status, bytes(self._whole), self.content_type, self.request.client_model
+                self.status, bytes(self._whole), self.content_type, self._answer_model
             )
         return _response_body(translated)
 

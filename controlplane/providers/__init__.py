@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from controlplane.providers import anthropic, azure_openai, bedrock, gemini, openai, openai_compatible
 from controlplane.providers.base import MANAGED_HEADERS, SIGNATURE_HEADERS, ProviderAdapter
-from switchyard.config import ProviderKind
+from controlplane.providers.suffixes import suffix_fits
+from switchyard.config import ClientEndpoint, Provider, ProviderKind, Target
 
 ADAPTERS: dict[ProviderKind, ProviderAdapter] = {
     ProviderKind.OPENAI: openai.ADAPTER,
@@ -19,4 +20,15 @@ ADAPTERS: dict[ProviderKind, ProviderAdapter] = {
     ProviderKind.BEDROCK: bedrock.ADAPTER,
 }
 
-__all__ = ["ADAPTERS", "MANAGED_HEADERS", "SIGNATURE_HEADERS", "ProviderAdapter"]
+
+def upstream_path(endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+    """The adapter's upstream path for a client's call to `endpoint`, or None when the target cannot serve it:
+    the provider has no such endpoint, or the target's suffix names another one (providers/suffixes.py)."""
+    adapter = ADAPTERS[provider.kind]
+    path = adapter.upstream_path(endpoint, target, provider)
+    if path is None or not suffix_fits(path, endpoint, target, adapter.wire_api(endpoint, provider)):
+        return None
+    return path
+
+
+__all__ = ["ADAPTERS", "MANAGED_HEADERS", "SIGNATURE_HEADERS", "ProviderAdapter", "upstream_path"]

@@ -18,7 +18,7 @@ _SERVES = (ClientEndpoint.MESSAGES, ClientEndpoint.CHAT, ClientEndpoint.RESPONSE
 class AnthropicAdapter:
     api = WireApi.ANTHROPIC
 
-    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> WireApi:
         return self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:

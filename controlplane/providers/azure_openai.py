@@ -24,8 +24,8 @@ _OPERATIONS = {
 class AzureOpenAIAdapter:
     api = WireApi.OPENAI
 
-    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
-        return "responses" if endpoint is ClientEndpoint.RESPONSES else self.api
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> WireApi:
+        return WireApi.RESPONSES if endpoint is ClientEndpoint.RESPONSES else self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
         if endpoint is ClientEndpoint.RESPONSES:

@@ -22,9 +22,9 @@ class ProviderAdapter(Protocol):
     # both ways (extproc/translators/).
     api: WireApi
 
-    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> WireApi:
         """The API the provider speaks for a client call to `endpoint`: `api`, except that OpenAI's kinds answer
-        Responses calls in the Responses API ("responses") where they have it."""
+        Responses calls in the Responses API where they have it."""
         ...
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:

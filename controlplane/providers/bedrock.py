@@ -22,7 +22,7 @@ SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 class BedrockAdapter:
     api = WireApi.BEDROCK
 
-    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> WireApi:
         return self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:

@@ -21,7 +21,7 @@ API_VERSION_PATH = "/v1beta"
 class GeminiAdapter:
     api = WireApi.GEMINI
 
-    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> WireApi:
         return self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:

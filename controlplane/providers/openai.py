@@ -13,8 +13,8 @@ from switchyard.contract import WireApi
 class OpenAIAdapter:
     api = WireApi.OPENAI
 
-    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> str:
-        return "responses" if endpoint is ClientEndpoint.RESPONSES and self.has_responses(provider) else self.api
+    def wire_api(self, endpoint: ClientEndpoint, provider: Provider) -> WireApi:
+        return WireApi.RESPONSES if endpoint is ClientEndpoint.RESPONSES and self.has_responses(provider) else self.api
 
     def has_responses(self, provider: Provider) -> bool:
         """Whether the provider has OpenAI's Responses API: OpenAI always does."""

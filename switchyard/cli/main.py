@@ -22,9 +22,14 @@ if TYPE_CHECKING:
     from switchyard.supervisor.options import GatewayOptions
 
 _DESCRIPTION = """\
-Switchyard: an LLM traffic gateway. Clients speak the OpenAI API; routes in one YAML file fall back
-from a failing target to a healthy one inside the same client request (Envoy data plane, Python
-control plane and per-attempt rewrite)."""
+Switchyard: an LLM traffic gateway. Clients speak the OpenAI API or Anthropic's Messages API; routes
+in one YAML file fall back from a failing target to a healthy one inside the same client request, to
+OpenAI, Azure OpenAI, OpenAI-compatible servers, Anthropic, Gemini or Bedrock. Envoy carries the
+traffic and rewrites each attempt for its target; a Python control plane configures Envoy from the
+YAML; an ext_proc service translates between provider APIs and applies per-target body rules.
+
+Start with `switchyard demo` (mock providers, no keys), then `switchyard validate` and `switchyard up`
+on your own YAML. `switchyard COMMAND --help` explains each command."""
 
 
 def _setup_logging(level: str) -> None:
@@ -36,6 +41,7 @@ def _setup_logging(level: str) -> None:
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
+    from controlplane.suffix_check import suffix_warnings
     from switchyard.cli.summary import summarize
 
     try:
@@ -44,6 +50,8 @@ def _cmd_validate(args: argparse.Namespace) -> int:
         print(error.render(), file=sys.stderr)
         return 2
     print(summarize(config, str(args.config)))
+    for warning in suffix_warnings(config, args.config.read_text(encoding="utf-8"), str(args.config)):
+        print(warning, file=sys.stderr)
     return 0
 
 
@@ -143,6 +151,7 @@ def _show(document: dict[str, Any], as_json: bool, render: Callable[[dict[str, A
 
 
 def _cmd_usage(args: argparse.Namespace) -> int:
+    from switchyard.cli.status_view import unreachable_api
     from switchyard.cli.usage_view import fetch_usage, render_usage
 
     params = {"by": args.by}
@@ -153,18 +162,18 @@ def _cmd_usage(args: argparse.Namespace) -> int:
         print(f"switchyard usage: {problem}", file=sys.stderr)
         return 2
     except OSError as error:
-        print(f"cannot reach the control plane API at {args.api}: {error}", file=sys.stderr)
+        print(unreachable_api(args.api, error), file=sys.stderr)
         return 1
     return _show(document, args.json, render_usage)
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from switchyard.cli.status_view import fetch_status, render_status
+    from switchyard.cli.status_view import fetch_status, render_status, unreachable_api
 
     try:
         document = fetch_status(args.api)
     except OSError as error:
-        print(f"cannot reach the control plane API at {args.api}: {error}", file=sys.stderr)
+        print(unreachable_api(args.api, error), file=sys.stderr)
         return 1
     return _show(document, args.json, render_status)
 
@@ -367,12 +376,35 @@ def _cmd_node(args: argparse.Namespace) -> int:
     )
 
 
+_LOG_LEVELS = ["debug", "info", "warning", "error"]
+_LOG_LEVEL_HELP = (
+    "how much Switchyard's own processes log (the supervisor, control plane, ext_procs); Envoy's own log has "
+    "--envoy-log-level (default: info)"
+)
+
+
+def _log_level_option() -> argparse.ArgumentParser:
+    """`--log-level` for every subcommand as well, so `switchyard up x.yaml --log-level debug` works; its default
+    is left to the top-level flag (SUPPRESS), so a level given before the subcommand is not overwritten."""
+    parent = argparse.ArgumentParser(add_help=False)
+    parent.add_argument("--log-level", choices=_LOG_LEVELS, default=argparse.SUPPRESS, help=_LOG_LEVEL_HELP)
+    return parent
+
+
+def _subcommand(sub: Any, name: str, **kwargs: Any) -> argparse.ArgumentParser:
+    parser: argparse.ArgumentParser = sub.add_parser(name, parents=[_log_level_option()], **kwargs)
+    return parser
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="switchyard", description=_DESCRIPTION)
-    parser.add_argument("--log-level", default="info", choices=["debug", "info", "warning", "error"])
+    parser = argparse.ArgumentParser(
+        prog="switchyard", description=_DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--log-level", default="info", choices=_LOG_LEVELS, help=_LOG_LEVEL_HELP)
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "validate",
         help="check a routing YAML and summarise it",
         description=(
@@ -382,7 +414,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("config", type=Path, help="the routing YAML")
     p.set_defaults(func=_cmd_validate)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "up",
         help="run the gateway (control plane, ext_proc, Envoy) on a routing YAML",
         description=(
@@ -395,7 +428,8 @@ def build_parser() -> argparse.ArgumentParser:
     _add_process_options(p)
     p.set_defaults(func=_cmd_up)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "node",
         help="run one gateway node (ext_proc, Envoy) configured by a control plane elsewhere",
         description="One gateway node: Envoy and the ext_procs it needs, supervised, restarted and drained like "
@@ -434,17 +468,23 @@ def build_parser() -> argparse.ArgumentParser:
     _add_drain_options(p, 5.0, stopped="Envoy and the ext_procs")
     p.set_defaults(func=_cmd_node)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "demo",
-        help="run the gateway on a bundled config with a mock provider (no keys, no network)",
-        description="`up` on a bundled example config with a built-in mock provider whose primary "
-        "target fails half of its requests, so fallback shows on the curl it prints. No load balancer sits in "
+        help="run the gateway on the bundled demo config with mock providers (no keys, no network)",
+        description="`up` on a copy of examples/demo.yaml (written to demo.yaml in the work dir, so your edits "
+        "reload live and leave the repository alone) with two built-in mock providers: an OpenAI one whose "
+        "primary target fails half of its requests, so fallback shows on the requests it prints, and an "
+        "Anthropic one that is overloaded (529) a third of the time. Ports come from the environment: "
+        "SWITCHYARD_DEMO_PORT (the gateway listener, default 8080), SWITCHYARD_DEMO_MOCK_PORT (the OpenAI "
+        "mock, 18081) and SWITCHYARD_DEMO_ANTHROPIC_PORT (the Anthropic mock, 18082). No load balancer sits in "
         "front of a demo, so --drain-notice defaults to 0 here.",
     )
     _add_process_options(p, drain_notice=0.0)
     p.set_defaults(func=_cmd_demo)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "status",
         help="show every route and target: health and why, priority, weight, latency, requests, failures",
         description="Print the control plane's view of the gateway as a table (GET /status of its API).",
@@ -453,7 +493,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw JSON document instead of a table")
     p.set_defaults(func=_cmd_status)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "usage",
         help="show tokens and spend per client, route, target, model and day",
         description="Print the usage the control plane recorded (GET /usage of its API: every answer's prompt and "
@@ -472,16 +513,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the raw JSON document instead of a table")
     p.set_defaults(func=_cmd_usage)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "mock-provider",
-        help="run the fake provider (OpenAI- or Anthropic-shaped) used by the demo and tests",
-        description="A fake LLM provider, OpenAI's API or Anthropic's (--api), with configurable failures that "
-        "records requests.",
+        help="run the fake provider (OpenAI, Anthropic, Gemini or Bedrock API) used by the demo and tests",
+        description="A fake LLM provider speaking OpenAI's, Anthropic's, Gemini's or Bedrock's API (--api), with "
+        "configurable failures (--rule), that records the requests it gets.",
     )
     mock_cli.configure_parser(p)
     p.set_defaults(func=mock_cli.main)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "controlplane",
         help="run only the xDS control plane (for container deployments)",
         description="Serve ADS and the attempt log to Envoy; reload the YAML on edit/SIGHUP. Runs with umask 077: "
@@ -528,12 +571,15 @@ def build_parser() -> argparse.ArgumentParser:
     add_tls_arguments(p, "listening")
     p.set_defaults(func=_cmd_controlplane)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "extproc",
-        help="run only the per-attempt rewrite service (for container deployments)",
+        help="run only the translation service: provider-API translation and body rules (for containers)",
         description="The Envoy ext_proc that translates the upstream attempts whose target speaks another API "
-        "than the client. On Ctrl-C/SIGTERM it drains: its gRPC health turns NOT_SERVING, it takes no new streams, "
-        "and the attempts in flight finish (up to --drain-timeout); a second signal stops at once.",
+        "than the client, and applies a target's body rules (`body:` in the YAML). Paths and credentials are "
+        "rewritten by Envoy itself (Lua), not here. On Ctrl-C/SIGTERM it drains: its gRPC health turns "
+        "NOT_SERVING, it takes no new streams, and the attempts in flight finish (up to --drain-timeout); "
+        "a second signal stops at once.",
     )
     p.add_argument(
         "--listen",
@@ -552,7 +598,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_extproc)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "envoy-bootstrap",
         help="print the Envoy bootstrap for given addresses (for containers)",
         description=f"Render envoy/bootstrap.yaml with the given addresses to stdout. Each address is {_ADDRESS}. "
@@ -594,7 +641,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.set_defaults(func=_cmd_bootstrap)
 
-    p = sub.add_parser(
+    p = _subcommand(
+        sub,
         "certs",
         help="make a private CA and a certificate per host, for mTLS between a fleet's hosts",
         description="Write DIR/ca.crt and DIR/ca.key (0600), and for each --host DIR/NAME.crt and DIR/NAME.key "

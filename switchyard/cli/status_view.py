@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
@@ -28,6 +29,9 @@ def render_status(document: dict[str, Any]) -> str:
             f"; last reload ({reload['reason']}): {'applied' if reload['ok'] else 'REJECTED, previous version kept'}"
         )
     lines = [head]
+    if reload and not reload["ok"] and reload.get("error"):
+        # The rejected file's problems, each with its file:line, as `switchyard validate` prints them.
+        lines.extend(f"  {line}" for line in str(reload["error"]).splitlines())
     process = document.get("control_plane")
     if process and process["restarted"]:
         lines.append(
@@ -96,3 +100,22 @@ def render_nodes(nodes: list[dict[str, Any]]) -> list[str]:
              f"{since} ({_ago(node['connected_for_s'])})", _node_state(node))
         )  # fmt: skip
     return ["", f"nodes: {len(nodes)}", *_table(rows)]
+
+
+def unreachable_api(api: str, error: OSError) -> str:
+    """What to tell someone whose `status`/`usage` found no control plane: most often nothing is running, or it
+    runs with another --api; the socket error's own words are kept last, for the other cases."""
+    reason = getattr(error, "reason", error)  # urllib wraps the socket error
+    if isinstance(error, urllib.error.HTTPError):
+        what = f"HTTP {error.code} {error.reason} from whatever answers there"
+    elif isinstance(reason, ConnectionRefusedError):
+        what = "nothing answers there"
+    elif isinstance(reason, TimeoutError):
+        what = "it did not answer in time"
+    else:
+        what = str(reason)
+    return (
+        f"No Switchyard control plane at {api}: {what}.\n"
+        "Start one with `switchyard up CONFIG` (or `make demo`), or point at the one running with --api HOST:PORT "
+        "(the address its startup banner prints as Status)."
+    )

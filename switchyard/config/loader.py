@@ -95,7 +95,7 @@ def _humanise(item: Any, path: Path) -> str:
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
         close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1)
-        hint = f"did you mean {close[0]!r}?" if close else "see the config reference in README.md"
+        hint = f"did you mean {close[0]!r}?" if close else "see docs/configuration.md"
         return f"unknown key {key!r} ({hint})"
     if kind == "missing":
         return "required key is missing"

@@ -4,8 +4,10 @@ A node (`switchyard node`, class Node) is Envoy and its ext_procs, configured ov
 elsewhere. `up` (class Gateway) is the one-host bundle: a node plus its own control plane. Both share one
 Supervisor: start, readiness, restarts, the drain and the stop are the same code.
 
-Start order follows the data path backwards: the control plane first (it refuses bad config), then the
-ext_proc, then Envoy, whose listener only appears once the control plane has configured it. A child that dies
+Start order follows the data path backwards: the control plane (it refuses bad config) and the ext_procs
+first, then Envoy once their sockets answer, so Envoy's first ADS stream finds the control plane (started
+together, Envoy warned about a missing socket until the control plane had bound it). Envoy's listener only
+appears once the control plane has configured it. A child that dies
 is restarted with back-off; too many deaths in a minute stop everything rather than limp along.
 
 A planned stop (Ctrl-C/SIGTERM) drains first (switchyard/supervisor/drain.py): /healthz turns 503, the listener closes
@@ -31,8 +33,10 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Generic, TypeVar
 
+from controlplane.serving_groups import can_serve
+from controlplane.suffix_check import suffix_warnings
 from switchyard.addresses import AddressError, TcpAddress, parse_address
-from switchyard.config import Config, ConfigError, load_config
+from switchyard.config import ClientEndpoint, Config, ConfigError, load_config
 from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.supervisor.drain import DrainSettings, drain_envoy
 from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin
@@ -104,6 +108,7 @@ class Supervisor(Generic[_Options]):
                     name,
                     switchyard_command(*level, "extproc", "--listen", address, "--instance", name),
                     self._log_path(name),
+                    listens_at=(address,),
                 )
                 for name, address in zip(o.extproc_names, o.extproc_addresses, strict=True)
             ),
@@ -128,6 +133,7 @@ class Supervisor(Generic[_Options]):
                     "immediate",
                 ],
                 self._log_path("envoy"),
+                waits_for_earlier=True,
             ),
         ]
 
@@ -161,18 +167,29 @@ class Supervisor(Generic[_Options]):
         return ""
 
     def start(self) -> bool:
-        for child in self.children:
-            child.start()
         dead: list[Child] = []
+        started: list[Child] = []
+
+        def note_dead() -> bool:
+            dead.extend(c for c in started if not c.running and c not in dead)
+            return bool(dead)
+
+        deadline = time.monotonic() + self.options.ready_timeout
+        for child in self.children:
+            if child.waits_for_earlier:
+                wait_until(lambda: note_dead() or all(c.ready() for c in started), deadline - time.monotonic(), 0.05)
+                if dead:
+                    break
+            child.start()
+            started.append(child)
 
         def ready_or_dead() -> bool:
-            dead.extend(c for c in self.children if not c.running and c not in dead)
-            return bool(dead) or self._listener_answers()
+            return note_dead() or self._listener_answers()
 
-        if not wait_until(ready_or_dead, self.options.ready_timeout, 0.1) or dead:
+        if dead or not wait_until(ready_or_dead, deadline - time.monotonic(), 0.1) or dead:
             if not dead and (hint := self._not_ready_hint()):
                 log.error("%s", hint)
-            for child in dead or self.children:
+            for child in dead or started:
                 log.error(
                     "%s %s; last output:\n%s",
                     child.name,
@@ -333,6 +350,7 @@ class Gateway(Supervisor[GatewayOptions]):
                 *(["--api", o.api] if o.api else []),
             ),
             self._log_path("controlplane"),
+            listens_at=(o.xds,),
         )
         return [controlplane, *self._node_children()]
 
@@ -351,6 +369,8 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         print(error.render(), file=sys.stderr)
         print("Nothing was started.", file=sys.stderr)
         return 2
+    for warning in suffix_warnings(config, options.config_path.read_text(encoding="utf-8"), str(options.config_path)):
+        _say_warning(warning)
     resolved = _preflight(options, lambda o: busy_ports(o, config), key_exposure_warnings)
     if resolved is None:
         return 2
@@ -362,12 +382,13 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
     _say_warning(open_gateway_warning(gateway.listener_address(), bool(config.clients)))
     model = config.routes[0].model
     status_line = (
-        f"  Status:       http://{options.api}/ (live page), or switchyard status --api {options.api}\n"
+        f"  Status:       http://{options.api}/ (live page), or {cli_command()} status --api {options.api}\n"
         if options.api
         else ""
     )
     print(
         f"Switchyard is up: {len(config.routes)} route(s) from {options.config_path}\n"
+        f"{route_lines(config)}"
         f"  OpenAI API:   {gateway.base_url}/v1  (POST /chat/completions, /completions, /embeddings; GET /models)\n"
         f"  Anthropic:    {gateway.base_url}/v1/messages  (POST; for the anthropic SDK, base_url={gateway.base_url})\n"
         f"{admin_line(options.admin)}"
@@ -380,6 +401,27 @@ def run_up(options: GatewayOptions, banner: str = "") -> int:
         flush=True,
     )
     return gateway.supervise()
+
+
+def cli_command() -> str:
+    """How to run `switchyard` from the shell that started this one: the venv's bin is often not on PATH
+    (`make demo` runs .venv/bin/switchyard), so name the script by its path unless PATH finds this one."""
+    script = Path(sys.executable).parent / "switchyard"
+    if shutil.which("switchyard") == str(script) or not script.is_file():
+        return "switchyard"
+    try:
+        return str(script.relative_to(Path.cwd()))
+    except ValueError:
+        return str(script)
+
+
+def route_lines(config: Config) -> str:
+    """Each route (model) with the endpoints its targets serve: what a client may call it with."""
+    lines = []
+    for route in config.routes:
+        served = [e.path for e in ClientEndpoint if any(can_serve(config, t, e) for t in route.targets)]
+        lines.append(f"  Model {route.model}: POST {', '.join(served)}\n")
+    return "".join(lines)
 
 
 def _preflight(

@@ -135,7 +135,7 @@ def open_gateway_warning(listen: str | None, has_clients: bool) -> str | None:
     return (
         f"WARNING: the listener {listen} is reachable beyond this machine and the config defines no `clients:`: "
         "anyone who reaches it may call every route on your provider keys. Define clients with keys "
-        "(README: Clients, keys and limits), or listen on 127.0.0.1."
+        "(docs/clients-and-limits.md), or listen on 127.0.0.1."
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import ctypes
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -12,6 +13,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO
+
+from switchyard.addresses import TcpAddress, parse_address
 
 _PR_SET_PDEATHSIG = 1
 
@@ -41,12 +44,34 @@ def envoy_binary() -> str:
     return found
 
 
+def accepts_connections(address: str, timeout: float = 0.5) -> bool:
+    """Whether something listens at `address` (HOST:PORT or unix:/path): a child's readiness, seen from outside."""
+    parsed = parse_address(address)
+    target: str | tuple[str, int]
+    if isinstance(parsed, TcpAddress):
+        family, target = (socket.AF_INET6 if ":" in parsed.host else socket.AF_INET), (parsed.host, parsed.port)
+    else:
+        family, target = socket.AF_UNIX, parsed.path
+    with socket.socket(family, socket.SOCK_STREAM) as probe:
+        probe.settimeout(timeout)
+        try:
+            probe.connect(target)
+        except OSError:
+            return False
+    return True
+
+
 @dataclass
 class Child:
     name: str
     argv: Sequence[str]
     log_path: Path | None = None
     env: dict[str, str] | None = None
+    # Where the child listens once it is ready; children started after it (Envoy) wait for it there.
+    listens_at: tuple[str, ...] = ()
+    # Started only once every earlier child with `listens_at` answers there: Envoy, whose first ADS stream
+    # would otherwise fail (and warn) against a control-plane socket that does not exist yet.
+    waits_for_earlier: bool = False
     process: subprocess.Popen[bytes] | None = None
     restarts: list[float] = field(default_factory=list)
     _log_file: IO[bytes] | None = None
@@ -63,6 +88,9 @@ class Child:
             start_new_session=True,  # Ctrl-C reaches the supervisor only, which stops children in order
             preexec_fn=_die_with_parent,
         )
+
+    def ready(self) -> bool:
+        return all(accepts_connections(address) for address in self.listens_at)
 
     @property
     def running(self) -> bool:

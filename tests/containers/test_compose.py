@@ -167,8 +167,8 @@ def test_failing_primary_is_served_by_backup_through_both_nodes(stack: Stack) ->
     primary = [r for r in hello if r["body"].get("model") == "chatgpt-4"]
     backup = [r for r in hello if r["body"].get("model") == "gpt-3.5"]
     received = hello
-    assert [r["path"] for r in primary] == ["/v1/engines/gpt-4/completions"] * 2, received
-    assert [r["path"] for r in backup] == ["/v1/engines/gpt-3.5/completions"] * 2, received
+    assert [r["path"] for r in primary] == ["/v1/engines/gpt-4/chat/completions"] * 2, received
+    assert [r["path"] for r in backup] == ["/v1/engines/gpt-3.5/chat/completions"] * 2, received
     assert {r["action"] for r in primary} == {"status:502"}
     assert {r["action"] for r in backup} == {"ok"}
     assert {r["headers"]["authorization"] for r in backup} == {f"Bearer {stack.openai_key}"}

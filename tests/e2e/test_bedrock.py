@@ -90,7 +90,7 @@ def test_openai_primary_fails_over_to_bedrock_signed_plain(stack: Stack, br: Moc
     )
     assert (raw.headers["x-switchyard-target"], raw.headers["x-switchyard-attempts"]) == ("bedrock", "2")
     completion = raw.parse()
-    assert completion.model == "oa-first" and completion.choices[0].message.content == REPLY
+    assert completion.model == MODEL and completion.choices[0].message.content == REPLY
     assert completion.choices[0].finish_reason == "stop" and completion.usage is not None
     assert completion.usage.completion_tokens == 4
     sent = _sent_to_bedrock(br, f"/model/{MODEL}/converse")

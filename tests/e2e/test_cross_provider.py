@@ -103,7 +103,7 @@ def test_openai_client_gets_an_openai_answer_from_the_anthropic_backup(
     )
     body = response.json()
     assert body["object"] == "chat.completion"
-    assert body["model"] == "oa-first", "the client's own model name, not the provider's"
+    assert body["model"] == "claude-backup", "the model that served, as a same-API answer names it"
     message = body["choices"][0]["message"]
     assert (message["role"], message["content"]) == ("assistant", "Hello from an (claude-backup)")
     assert body["choices"][0]["finish_reason"] == "stop"
@@ -129,7 +129,7 @@ def test_openai_client_streams_from_the_anthropic_backup(stack: Stack) -> None:
     assert events[-1] == "[DONE]"
     chunks = [e for e in events if isinstance(e, dict)]
     assert {c["object"] for c in chunks} == {"chat.completion.chunk"}
-    assert {c["model"] for c in chunks} == {"oa-first"}
+    assert {c["model"] for c in chunks} == {"claude-backup"}
     text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
     assert text == "Hello from an (claude-backup)"
     assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
@@ -144,7 +144,7 @@ def test_anthropic_client_gets_an_anthropic_answer_from_the_openai_backup(
     assert response.status_code == 200, response.text
     assert response.headers["x-switchyard-target"] == "openai-backup"
     body = response.json()
-    assert (body["type"], body["role"], body["model"]) == ("message", "assistant", "an-first")
+    assert (body["type"], body["role"], body["model"]) == ("message", "assistant", "gpt-backup")
     assert body["content"] == [{"type": "text", "text": "Hello from oa (gpt-backup)"}]
     assert body["stop_reason"] == "end_turn"
     assert body["usage"]["output_tokens"] == 4
@@ -204,6 +204,7 @@ def test_anthropic_clients_get_anthropic_shaped_errors_from_the_gateway(stack: S
     assert body["type"] == "error"
     assert body["error"]["type"] == "not_found_error"
     assert "an-first" in body["error"]["message"]
+    assert "'no-such-model'" in body["error"]["message"]
 
 
 def test_an_error_in_the_middle_of_a_translated_stream_is_an_error_event_not_a_clean_end(
@@ -226,12 +227,32 @@ def test_an_error_in_the_middle_of_a_translated_stream_is_an_error_event_not_a_c
 # --- the official SDKs, unmodified --------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize(
+    ("route", "served_by"),
+    [
+        ("oa-first", "gpt-primary"),  # an OpenAI client, an OpenAI target: the provider's answer as it is
+        ("an-first", "gpt-backup"),  # an Anthropic client, an OpenAI target: translated
+    ],
+)
+def test_answers_name_the_model_that_served_on_either_path(
+    stack: Stack, oa: MockProvider, an: MockProvider, route: str, served_by: str
+) -> None:
+    oa.set_rules([])
+    an.set_rules([{"match": {"model": "claude-primary"}, "status": 529}])
+    chat = stack.chat(route, headers={"authorization": f"Bearer {CLIENT_KEY}"}, messages=CHAT["messages"])
+    message = messages(stack, {"model": route, **MESSAGES})
+
+    assert chat.status_code == 200 and message.status_code == 200, (chat.text, message.text)
+    assert chat.json()["model"] == served_by
+    assert message.json()["model"] == served_by
+
+
 def test_openai_sdk_plain_and_streaming_through_an_anthropic_fallback(stack: Stack) -> None:
     client = openai.OpenAI(base_url=f"{stack.url}/v1", api_key=CLIENT_KEY, max_retries=0)
 
     completion = client.chat.completions.create(model="oa-first", messages=CHAT["messages"])  # type: ignore[arg-type]
     assert completion.choices[0].message.content == "Hello from an (claude-backup)"
-    assert completion.model == "oa-first"
+    assert completion.model == "claude-backup"
 
     stream = client.chat.completions.create(
         model="oa-first",
@@ -247,7 +268,7 @@ def test_anthropic_sdk_plain_and_streaming_through_an_openai_fallback(stack: Sta
 
     message = client.messages.create(model="an-first", max_tokens=64, messages=[{"role": "user", "content": "hello"}])
     assert message.content[0].type == "text" and message.content[0].text == "Hello from oa (gpt-backup)"
-    assert message.model == "an-first"
+    assert message.model == "gpt-backup"
 
     with client.messages.stream(
         model="an-first", max_tokens=64, messages=[{"role": "user", "content": "hello"}]

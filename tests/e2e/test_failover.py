@@ -254,6 +254,8 @@ def test_streaming_passes_through_unbuffered_after_fallback(stack: Stack, mock: 
         (b'{"model": "chatgpt-4", "messages": [', 400, "not valid JSON"),
         (b'{"messages": []}', 400, "no `model`"),
         (b'{"model": "no-such-model", "messages": []}', 404, "chatgpt-4"),
+        # the name asked for is repeated, so a typo shows in the client's own error
+        (b'{"model": "no-such-model", "messages": []}', 404, "The model 'no-such-model' is not routed"),
     ],
 )
 def test_client_errors_are_openai_shaped(stack: Stack, body: bytes, status: int, needle: str) -> None:

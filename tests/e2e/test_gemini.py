@@ -80,7 +80,7 @@ def test_anthropic_sdk_gets_a_message_from_the_gemini_backup(stack: Stack, gm: M
     )
     assert (raw.headers["x-switchyard-target"], raw.headers["x-switchyard-attempts"]) == ("gemini", "2")
     message = raw.parse()
-    assert message.model == "assistant", "the client's own model name"
+    assert message.model == "gemini-2.5-flash", "the model that served"
     assert [block.type for block in message.content] == ["text"]
     assert message.content[0].text == "Hello from gm (gemini-2.5-flash)"  # type: ignore[union-attr]
     assert message.stop_reason == "end_turn" and message.usage.output_tokens == 4
@@ -95,7 +95,7 @@ def test_anthropic_sdk_streams_from_the_gemini_backup(stack: Stack, gm: MockProv
         text = "".join(stream.text_stream)
         final = stream.get_final_message()
     assert text == "Hello from gm (gemini-2.5-flash)"
-    assert final.stop_reason == "end_turn" and final.usage.output_tokens == 4 and final.model == "assistant"
+    assert final.stop_reason == "end_turn" and final.usage.output_tokens == 4 and final.model == "gemini-2.5-flash"
     sent = _sent_to_gemini(gm)
     assert (sent["path"], sent["query"]) == ("/v1beta/models/gemini-2.5-flash:streamGenerateContent", {"alt": "sse"})
 

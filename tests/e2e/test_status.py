@@ -148,4 +148,7 @@ def test_status_command_explains_an_unreachable_api() -> None:
         timeout=30,
     )
     assert result.returncode == 1
-    assert "cannot reach the control plane API" in result.stderr
+    assert "No Switchyard control plane at 127.0.0.1:" in result.stderr
+    assert "nothing answers there" in result.stderr
+    assert "switchyard up CONFIG" in result.stderr  # what to do about it
+    assert "urlopen" not in result.stderr and "Errno" not in result.stderr

@@ -104,7 +104,7 @@ routes:
       - {{name: b, provider: proxied, model: team-model, weight: 1}}
       - {{name: c, provider: azure_default, model: dep-mini, weight: 2}}
   - model: seed
-    primary: {{provider: openai, name: chatgpt-4, suffix: /v1/engines/gpt-4/completions}}
+    primary: {{provider: openai, name: chatgpt-4, suffix: /v1/engines/gpt-4/generate}}
     fallback_codes: [502]
     backup: {{provider: azure, name: dep-35, suffix: /custom/run}}
 """
@@ -795,9 +795,9 @@ def test_base_url_path_prefix_is_kept(table: EnvoyResources) -> None:
     assert entry.model == "team-model"
 
 
-def test_explicit_suffix_is_used_for_every_client_endpoint(table: EnvoyResources) -> None:
+def test_a_suffix_naming_no_endpoint_is_used_for_every_client_endpoint(table: EnvoyResources) -> None:
     primary = rewrite_entry(table, "seed", "primary")
-    assert set(primary.paths.values()) == {"/v1/engines/gpt-4/completions"}
+    assert set(primary.paths.values()) == {"/v1/engines/gpt-4/generate"}
     assert primary.model == "chatgpt-4"
     assert set_headers(primary) == {"authorization": f"Bearer {OPENAI_KEY}"}
     # Azure: the suffix replaces the deployment path, and the api-version is still appended.
@@ -805,6 +805,34 @@ def test_explicit_suffix_is_used_for_every_client_endpoint(table: EnvoyResources
     assert set(backup.paths.values()) == {"/custom/run?api-version=2025-01-01-preview"}
     assert backup.model == "dep-35"
     assert set_headers(backup) == {"api-key": AZURE_KEY}
+
+
+def _paths_of(resources: EnvoyResources, target: str) -> dict[str, str]:
+    """Every client endpoint → upstream path of `target`, over all the clusters it is an endpoint of."""
+    paths: dict[str, str] = {}
+    for cluster in resources.clusters:
+        for _, lb in lb_endpoints(cluster):
+            if endpoint_metadata(lb, "switchyard")["target"] == target:
+                paths.update(decode_rewrite(lb).paths)
+    return paths
+
+
+def test_a_suffix_naming_an_endpoint_serves_that_endpoint_only() -> None:
+    resources = translate(load(CONFIG.replace("/v1/engines/gpt-4/generate", "/v1/engines/gpt-4/completions")))
+
+    assert _paths_of(resources, "primary") == {"completions": "/v1/engines/gpt-4/completions"}
+    # A chat call never reaches a text-completion path: the other target serves it alone.
+    chat = clusters_by_name(resources)[envoy_route(resources, "chat:seed").route.cluster]
+    assert [endpoint_metadata(lb, "switchyard")["target"] for _, lb in lb_endpoints(chat)] == ["backup"]
+
+
+def test_a_chat_suffix_serves_anthropic_clients_too_translated() -> None:
+    resources = translate(load(CONFIG.replace("/v1/engines/gpt-4/generate", "/v1/engines/gpt-4/chat/completions")))
+
+    assert _paths_of(resources, "primary") == {
+        "chat": "/v1/engines/gpt-4/chat/completions",
+        "messages": "/v1/engines/gpt-4/chat/completions",
+    }
 
 
 @pytest.mark.parametrize(
@@ -823,7 +851,7 @@ def test_azure_suffix_with_a_query_keeps_it(suffix: str, expected: str) -> None:
 def test_suffix_is_appended_to_the_base_url_path_prefix() -> None:
     text = CONFIG.replace("base_url: https://api.openai.com\n", "base_url: https://api.openai.com/proxy\n")
     entry = rewrite_entry(translate(load(text)), "seed", "primary")
-    assert set(entry.paths.values()) == {"/proxy/v1/engines/gpt-4/completions"}
+    assert set(entry.paths.values()) == {"/proxy/v1/engines/gpt-4/generate"}
 
 
 def test_target_key_is_stable_and_independent_of_target_order(config: Config) -> None:
@@ -1067,7 +1095,8 @@ def test_local_replies_take_the_anthropic_shape_for_anthropic_clients(resources:
     (listener,) = resources.listeners
     hcm = HttpConnectionManager()
     listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
-    first = to_dict(hcm)["local_reply_config"]["mappers"][0]
+    mappers = to_dict(hcm)["local_reply_config"]["mappers"]
+    first = next(m for m in mappers if "and_filter" in m["filter"])
     cel = first["filter"]["and_filter"]["filters"][0]["extension_filter"]["typed_config"]["expression"]
     assert "messages:" in cel and "anthropic-error:" in cel
     assert first["body_format_override"]["json_format"]["type"] == "error"
