@@ -13,7 +13,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from extproc.translators.base import StreamTranslator, Translator
-from extproc.translators.errors import MalformedResponseError, anthropic_response_to_openai, openai_status
 from extproc.translators.responses_pair import ResponsesPair
 from extproc.translators.responses_to_anthropic import (
     MAY_REFUSE,
@@ -21,14 +20,14 @@ from extproc.translators.responses_to_anthropic import (
     translate_message,
     translate_request,
 )
-from extproc.translators.via_anthropic import ChainedStream
-from extproc.translators.wire import dumps, loads_object
+from extproc.translators.via_anthropic import ChainedStream, ThroughAnthropic
+from extproc.translators.wire import dumps
 from switchyard.contract import WireApi
 
 JSON = dict[str, Any]
 
 
-class ResponsesViaAnthropic(ResponsesPair):
+class ResponsesViaAnthropic(ThroughAnthropic, ResponsesPair):
     provider_api: WireApi
 
     def __init__(self, anthropic_pair: Translator) -> None:
@@ -48,23 +47,8 @@ class ResponsesViaAnthropic(ResponsesPair):
         """The provider request with what the client's `body` asks beyond the intermediate form."""
         return request
 
-    def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
-        return self._pair.provider_status(status, headers)
-
-    def client_status(self, provider_status: int) -> int:
-        return openai_status(self._pair.client_status(provider_status))
-
-    def _error_response(self, status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
-        status, anthropic_body = self._pair.response(status, body, content_type, "")
-        return anthropic_response_to_openai(status, anthropic_body, "application/json")
-
     def _success_body(self, body: bytes, client_model: str, request: Mapping[str, Any]) -> bytes:
-        status, anthropic_body = self._pair.response(200, body, "application/json", client_model)
-        message = loads_object(anthropic_body)
-        if status != 200 or message is None:  # the pair found the body malformed: say what it said
-            error = (message or {}).get("error") or {}
-            raise MalformedResponseError(str(error.get("message") or "upstream answered with a malformed body"))
-        return dumps(translate_message(message, client_model, request))
+        return dumps(translate_message(self._anthropic_message(body, client_model), client_model, request))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> StreamTranslator:
         return ChainedStream(

@@ -26,7 +26,33 @@ from switchyard.contract import WireApi
 JSON = dict[str, Any]
 
 
-class ViaAnthropic(PairTranslator):
+class ThroughAnthropic:
+    """What every chain through the Anthropic form does alike, whatever the client's OpenAI API: the provider's
+    Anthropic pair judges statuses, errors come back through Anthropic's error shape into OpenAI's, and a success
+    body is the pair's Anthropic message, which the chain then turns into the client's answer."""
+
+    _pair: Translator
+
+    def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
+        return self._pair.provider_status(status, headers)
+
+    def client_status(self, provider_status: int) -> int:
+        return openai_status(self._pair.client_status(provider_status))
+
+    def _error_response(self, status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
+        status, anthropic_body = self._pair.response(status, body, content_type, "")
+        return anthropic_response_to_openai(status, anthropic_body, "application/json")
+
+    def _anthropic_message(self, body: bytes, client_model: str) -> JSON:
+        status, anthropic_body = self._pair.response(200, body, "application/json", client_model)
+        message = loads_object(anthropic_body)
+        if status != 200 or message is None:  # the pair found the body malformed: say what it said
+            error = (message or {}).get("error") or {}
+            raise MalformedResponseError(str(error.get("message") or "upstream answered with a malformed body"))
+        return message
+
+
+class ViaAnthropic(ThroughAnthropic, PairTranslator):
     client_api = WireApi.OPENAI
     provider_api: WireApi
     # parameters the provider honours although Anthropic does not: kept out of the intermediate form
@@ -48,23 +74,8 @@ class ViaAnthropic(PairTranslator):
     def _add_past_anthropic(self, request: JSON, passed: JSON) -> JSON:
         return request
 
-    def provider_status(self, status: int, headers: Mapping[str, str]) -> int:
-        return self._pair.provider_status(status, headers)
-
-    def client_status(self, provider_status: int) -> int:
-        return openai_status(self._pair.client_status(provider_status))
-
-    def _error_response(self, status: int, body: bytes, content_type: str) -> tuple[int, bytes]:
-        status, anthropic_body = self._pair.response(status, body, content_type, "")
-        return anthropic_response_to_openai(status, anthropic_body, "application/json")
-
     def _success_body(self, body: bytes, client_model: str) -> bytes:
-        status, anthropic_body = self._pair.response(200, body, "application/json", client_model)
-        message = loads_object(anthropic_body)
-        if status != 200 or message is None:  # the pair found the body malformed: say what it said
-            error = (message or {}).get("error") or {}
-            raise MalformedResponseError(str(error.get("message") or "upstream answered with a malformed body"))
-        return dumps(translate_message(message, client_model))
+        return dumps(translate_message(self._anthropic_message(body, client_model), client_model))
 
     def stream(self, target_model: str, client_model: str, client_request: Mapping[str, Any]) -> StreamTranslator:
         options = client_request.get("stream_options")
