@@ -133,6 +133,11 @@ UNKNOWN_MODEL = "unknown_model"
 _ASKED_MODEL = f"%DYNAMIC_METADATA({METADATA_NAMESPACE}:{MODEL_KEY}):200%"
 
 
+# The unknown-model route answers 404 itself, but a body over the limit ends there too (no model could be read)
+# with Envoy's 413: only the 404 is the unknown model's.
+_IS_404 = "response.code == 404"
+
+
 def _unknown_model_mappers(config: Config) -> list[dict[str, Any]]:
     """A model nobody routes: the answer repeats the name asked for, so a typo shows in the client's own error.
     A direct response's body is fixed text, so the name is put in here, where Envoy formats the reply."""
@@ -141,11 +146,11 @@ def _unknown_model_mappers(config: Config) -> list[dict[str, Any]]:
     kind, code = _SHAPES[404]
     return [
         {
-            "filter": _cel_filter(f"xds.route_name == '{ANTHROPIC_ERROR_ROUTE_PREFIX}{UNKNOWN_MODEL}'"),
+            "filter": _cel_filter(f"xds.route_name == '{ANTHROPIC_ERROR_ROUTE_PREFIX}{UNKNOWN_MODEL}' && {_IS_404}"),
             "body_format_override": _anthropic_error_body(error_type(404), message),
         },
         {
-            "filter": _cel_filter(f"xds.route_name == '{OPENAI_ERROR_ROUTE_PREFIX}{UNKNOWN_MODEL}'"),
+            "filter": _cel_filter(f"xds.route_name == '{OPENAI_ERROR_ROUTE_PREFIX}{UNKNOWN_MODEL}' && {_IS_404}"),
             "body_format_override": _error_body(kind, code, message),
         },
     ]

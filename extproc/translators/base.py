@@ -89,7 +89,8 @@ class Translator(Protocol):
     def response(self, status: int, body: bytes, content_type: str, client_model: str) -> tuple[int, bytes]:
         """A whole provider response, success or error at any status -> (status, body) in the client's API.
 
-        `client_model` is the model the client asked for: the client must not learn which provider served.
+        `client_model` is the model the answer names: the target's model, the one that served (extproc/exchange.py
+        passes it), as a same-API answer names it.
         """
         ...
 

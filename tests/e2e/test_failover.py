@@ -58,9 +58,9 @@ providers:
   dead: {{kind: openai_compatible, base_url: "http://127.0.0.1:{dead_port}"}}
 routes:
   - model: chatgpt-4
-    primary: {{provider: openai, name: chatgpt-4, suffix: /v1/engines/gpt-4/completions}}
+    primary: {{provider: openai, name: chatgpt-4, suffix: /v1/engines/gpt-4/chat/completions}}
     fallback_codes: [500, 502, 503]
-    backup:  {{provider: openai, name: gpt-3.5, suffix: /v1/engines/gpt-3.5/completions}}
+    backup:  {{provider: openai, name: gpt-3.5, suffix: /v1/engines/gpt-3.5/chat/completions}}
   - model: azure-backup
     targets:
       - {{name: openai-primary, provider: openai, model: azure-backup-primary}}
@@ -140,8 +140,8 @@ def test_sample_workflow_backup_serves_in_the_same_request(stack: Stack, mock: M
     assert response.headers["x-switchyard-attempts"] == "2"
     primary, backup = mock.requests("chatgpt-4"), mock.requests("gpt-3.5")
     assert len(primary) == 1 and len(backup) == 1
-    assert primary[0]["path"] == "/v1/engines/gpt-4/completions"
-    assert backup[0]["path"] == "/v1/engines/gpt-3.5/completions"
+    assert primary[0]["path"] == "/v1/engines/gpt-4/chat/completions"
+    assert backup[0]["path"] == "/v1/engines/gpt-3.5/chat/completions"
     assert backup[0]["headers"]["authorization"] == f"Bearer {OPENAI_KEY}"
     assert backup[0]["headers"]["host"] == f"127.0.0.1:{mock.port}"
     assert backup[0]["body"]["messages"] == [{"role": "user", "content": "hello"}]

@@ -223,7 +223,7 @@ def test_sdk_response_from_each_backup_kind_after_a_502(
     )
     assert (raw.headers["x-switchyard-target"], raw.headers["x-switchyard-attempts"]) == ("backup", "2")
     response = raw.parse()
-    assert response.model == route, "the client's own model name, whoever served"
+    assert response.model == model, "the model that served (docs: the model in answers)"
     assert response.output_text == f"Hello from {mocks[kind].name} ({model})"
     assert response.status == "completed" and response.usage is not None and response.usage.output_tokens == 4
     assert [r["body"]["model"] for r in oa.requests()] == ["gpt-primary"]
@@ -240,7 +240,7 @@ def test_sdk_stream_from_each_backup_kind_after_a_502(stack: Stack, mocks: dict[
     assert kinds[:2] == ["response.created", "response.in_progress"] and kinds[-1] == "response.completed"
     assert "response.output_text.delta" in kinds
     assert final.output_text == f"Hello from {mocks[kind].name} ({model})"
-    assert final.usage is not None and final.usage.output_tokens == 4 and final.model == route
+    assert final.usage is not None and final.usage.output_tokens == 4 and final.model == model
 
 
 @pytest.mark.parametrize("kind", list(BACKUPS))
