@@ -22,7 +22,7 @@ from urllib.parse import parse_qsl, quote, urlencode
 from controlplane.providers import ADAPTERS, MANAGED_HEADERS, SIGNATURE_HEADERS, upstream_path
 from controlplane.serving_groups import ServingGroup
 from switchyard.config import ClientEndpoint, Config, Route, Target
-from switchyard.contract import TranslationRequest, WireApi, encode_body_rules
+from switchyard.contract import COUNT_TOKENS, TranslationRequest, WireApi, encode_body_rules
 
 REDACTED = "<redacted>"
 
@@ -81,7 +81,10 @@ def target_rewrite(
     sigv4 = urlencode(signing, quote_via=quote) if signing else ""
     # The ext_proc gets the attempts to a target of another API (translation, then the target's body rules)
     # and the same-API attempts to a target with body rules ("rules only"); every other attempt skips it.
+    # Body rules shape generation (sampling, limits, extra fields): a token count generates nothing, and the
+    # counting endpoints refuse such fields, so counts go without them (same-API counts never reach Python).
     wire_apis = {endpoint: adapter.wire_api(ClientEndpoint(endpoint), provider) for endpoint in paths}
+    counts = {endpoint for endpoint in paths if ClientEndpoint(endpoint).counts_tokens}
     translations = {
         endpoint: TranslationRequest(
             client_api=ClientEndpoint(endpoint).api,
@@ -90,12 +93,13 @@ def target_rewrite(
             client_model=route.model,
             route=route.model,
             target=target.display_name,
-            body_rules=rules,
+            body_rules="" if endpoint in counts else rules,
             stream_path=adapter.stream_path(ClientEndpoint(endpoint), target, provider) or "",
             sigv4=sigv4,
+            operation=COUNT_TOKENS if endpoint in counts else "",
         )
         for endpoint in paths
-        if rules or ClientEndpoint(endpoint).api != wire_apis[endpoint]
+        if (rules and endpoint not in counts) or ClientEndpoint(endpoint).api != wire_apis[endpoint]
     }
     return TargetRewrite(
         paths=MappingProxyType(paths),

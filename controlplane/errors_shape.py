@@ -74,10 +74,9 @@ def _anthropic_error_body(error_type: str, message: str = "%LOCAL_REPLY_BODY%") 
 
 
 def _for_anthropic_clients() -> dict[str, Any]:
-    return _cel_filter(
-        f"xds.route_name.startsWith('{ClientEndpoint.MESSAGES.value}:') || "
-        f"xds.route_name.startsWith('{ANTHROPIC_ERROR_ROUTE_PREFIX}')"
-    )
+    prefixes = [f"{e.value}:" for e in ClientEndpoint if e.error_shape == WireApi.ANTHROPIC]
+    prefixes.append(ANTHROPIC_ERROR_ROUTE_PREFIX)
+    return _cel_filter(" || ".join(f"xds.route_name.startsWith('{prefix}')" for prefix in prefixes))
 
 
 def _cel_filter(expression: str) -> dict[str, Any]:

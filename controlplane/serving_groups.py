@@ -59,7 +59,7 @@ def serving_groups(config: Config, route: Route) -> tuple[ServingGroup, ...]:
         narrows = bool(own) and len(own) < len(capable)
         if narrows and route.on_unsupported_parameter is OnUnsupported.SKIP_TARGET:
             by_targets.setdefault((own, endpoint.api), []).append(Use(endpoint, True))
-        if narrows and endpoint is ClientEndpoint.RESPONSES:
+        if narrows and endpoint.api == contract.WireApi.RESPONSES:  # Responses calls and their token counts
             by_targets.setdefault((own, endpoint.api), []).append(Use(endpoint, False, openai_only=True))
     groups = []
     for (names, api), uses in sorted(

@@ -71,7 +71,7 @@ def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange
     if request is None:
         log.error("malformed %s header", TRANSLATE_HEADER)
         return None
-    translator = translator_for(request.client_api, request.provider_api)
+    translator = translator_for(request.client_api, request.provider_api, request.operation)
     if translator is None:
         return RulesExchange(request) if request.body_rules else None
     return TranslatedExchange(request, translator)

@@ -179,6 +179,9 @@ class TranslationRequest:
     # form-encoded SigV4 region, service and credentials (extproc/sigv4.py), for providers that sign the final
     # body (Bedrock); "" for every other. The only provider credential the ext_proc ever receives.
     sigv4: str = ""
+    # what the client asks of the API: "" to generate, `COUNT_TOKENS` to count a request's input tokens (the
+    # body is the same request, the answer a count: the pair translates both another way)
+    operation: str = ""
 
     def encode(self) -> str:
         fields = {
@@ -196,7 +199,13 @@ class TranslationRequest:
             fields["stream_path"] = self.stream_path
         if self.sigv4:
             fields["sigv4"] = self.sigv4
+        if self.operation:
+            fields["operation"] = self.operation
         return urlencode(fields, quote_via=quote)
+
+
+# The `operation` of a translation request for a token-counting endpoint.
+COUNT_TOKENS = "count_tokens"
 
 
 # Every encoded value starts so (`encode` writes `client_api` first): Envoy's matcher tells presence by this prefix.
@@ -219,6 +228,7 @@ def decode_translation_request(value: str) -> TranslationRequest | None:
             body_rules=fields.get("body_rules", ""),
             stream_path=fields.get("stream_path", ""),
             sigv4=fields.get("sigv4", ""),
+            operation=fields.get("operation", ""),
         )
     except KeyError:
         return None

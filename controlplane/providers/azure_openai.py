@@ -1,7 +1,8 @@
 """Azure OpenAI: the deployment (our target model) is in the path, `api-version` in the query, `api-key` header.
 
 The Responses API is the exception, as Microsoft documents it: only on the v1 API, `/openai/v1/responses`,
-with the deployment as the body's `model` and no `api-version` (the v1 API has none).
+with the deployment as the body's `model` and no `api-version` (the v1 API has none). Azure has no token
+counting (its v1 API answers `/responses/input_tokens` with 404), so its targets serve no counting endpoint.
 """
 
 from __future__ import annotations
@@ -28,6 +29,8 @@ class AzureOpenAIAdapter:
         return WireApi.RESPONSES if endpoint is ClientEndpoint.RESPONSES else self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
+        if endpoint.counts_tokens:
+            return None
         if endpoint is ClientEndpoint.RESPONSES:
             return provider.path_prefix + target.suffix if target.suffix else join_path(provider, RESPONSES_PATH)
         version = provider.api_version or DEFAULT_API_VERSION

@@ -52,6 +52,16 @@ class ProviderAdapter(Protocol):
         ...
 
 
+def count_path(target: Target, provider: Provider, parent_tail: str, count_tail: str) -> str | None:
+    """A suffixed target's token-counting path: its suffix with `count_tail` after `parent_tail` (the query
+    kept), when the suffix names the endpoint counting belongs to (`.../messages` → `.../messages/count_tokens`);
+    None otherwise, as such a suffix says nothing about where its provider counts."""
+    path, _, query = (provider.path_prefix + (target.suffix or "")).partition("?")
+    if not path.rstrip("/").endswith(parent_tail):
+        return None
+    return path.rstrip("/") + count_tail + (f"?{query}" if query else "")
+
+
 def join_path(provider: Provider, path: str) -> str:
     """base_url path + endpoint path, tolerating a base_url that already ends in /v1 (as vLLM/Ollama docs show)."""
     prefix = provider.path_prefix

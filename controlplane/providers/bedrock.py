@@ -4,7 +4,8 @@ Both client APIs reach it translated (extproc/translators/*_to_bedrock). A whole
 `/model/{modelId}/converse`, a stream (AWS's binary event stream) from `/model/{modelId}/converse-stream`:
 the ext_proc, which reads the body, switches to `stream_path`. The signature covers the body, which is only
 final after the translation, so the ext_proc signs (extproc/sigv4.py) with the credentials `signing` gives
-it on each attempt; Envoy sets no credential header for this provider. Chat calls only.
+it on each attempt; Envoy sets no credential header for this provider. Chat calls, and token counts from
+`/model/{modelId}/count-tokens` (CountTokens, whose input wraps a Converse request), both translated.
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from switchyard.config import ClientEndpoint, Provider, Target
 from switchyard.contract import WireApi
 
 _SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES, ClientEndpoint.RESPONSES)
+_COUNTS = (ClientEndpoint.MESSAGES_COUNT_TOKENS, ClientEndpoint.RESPONSES_INPUT_TOKENS)
 SERVICE = "bedrock"  # the SigV4 signing name of bedrock-runtime
 
 
@@ -26,14 +28,14 @@ class BedrockAdapter:
         return self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
-        return self._path(endpoint, target, provider, "/converse")
+        if endpoint in _COUNTS:
+            return self._path(target, provider, "/count-tokens")
+        return self._path(target, provider, "/converse") if endpoint in _SERVES else None
 
     def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
-        return self._path(endpoint, target, provider, "/converse-stream")
+        return self._path(target, provider, "/converse-stream") if endpoint in _SERVES else None
 
-    def _path(self, endpoint: ClientEndpoint, target: Target, provider: Provider, operation: str) -> str | None:
-        if endpoint not in _SERVES:
-            return None
+    def _path(self, target: Target, provider: Provider, operation: str) -> str:
         if target.suffix:  # the path up to the operation
             return provider.path_prefix + target.suffix + operation
         # Model ids hold `:` (`anthropic.claude-3-haiku-20240307-v1:0`) and ARNs `/`: one encoded path segment,

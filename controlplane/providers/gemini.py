@@ -3,7 +3,8 @@
 Both client APIs reach it translated (extproc/translators/*_to_gemini). A whole answer comes from
 `models/{model}:generateContent`, a stream from `:streamGenerateContent?alt=sse` (server-sent events): the
 path depends on the body's `stream`, so the ext_proc, which reads the body, switches to `stream_path`.
-Gemini has no text-completion endpoint, and its embeddings API is another shape: chat calls only.
+Gemini has no text-completion endpoint, and its embeddings API is another shape: chat calls only, and token
+counts from `models/{model}:countTokens` (whose `generateContentRequest` is a whole generateContent request).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from switchyard.config import ClientEndpoint, Provider, Target
 from switchyard.contract import WireApi
 
 _SERVES = (ClientEndpoint.CHAT, ClientEndpoint.MESSAGES, ClientEndpoint.RESPONSES)
+_COUNTS = (ClientEndpoint.MESSAGES_COUNT_TOKENS, ClientEndpoint.RESPONSES_INPUT_TOKENS)
 API_VERSION_PATH = "/v1beta"
 
 
@@ -25,14 +27,14 @@ class GeminiAdapter:
         return self.api
 
     def upstream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
-        return self._path(endpoint, target, provider, ":generateContent")
+        if endpoint in _COUNTS:
+            return self._path(target, provider, ":countTokens")
+        return self._path(target, provider, ":generateContent") if endpoint in _SERVES else None
 
     def stream_path(self, endpoint: ClientEndpoint, target: Target, provider: Provider) -> str | None:
-        return self._path(endpoint, target, provider, ":streamGenerateContent?alt=sse")
+        return self._path(target, provider, ":streamGenerateContent?alt=sse") if endpoint in _SERVES else None
 
-    def _path(self, endpoint: ClientEndpoint, target: Target, provider: Provider, method: str) -> str | None:
-        if endpoint not in _SERVES:
-            return None
+    def _path(self, target: Target, provider: Provider, method: str) -> str:
         if target.suffix:  # the path up to the method, e.g. /v1/models/gemini-2.5-pro
             return provider.path_prefix + target.suffix + method
         return join_path(provider, f"{API_VERSION_PATH}/models/{quote(target.model, safe='')}{method}")

@@ -2,6 +2,8 @@
 
 Chat completions are what every such server has; the Responses API only some. Responses calls therefore go
 to `/v1/chat/completions`, translated by the ext_proc, unless the provider says `responses_api: true`.
+Token counting (`/v1/responses/input_tokens`) is OpenAI's own: such servers do not have it (vLLM, Ollama and
+LM Studio do not, even those with a Responses API), so their targets serve no counting endpoint.
 """
 
 from __future__ import annotations
@@ -15,6 +17,9 @@ class OpenAICompatibleAdapter(OpenAIAdapter):
 
     def has_responses(self, provider: Provider) -> bool:
         return provider.responses_api
+
+    def counts_tokens(self, provider: Provider) -> bool:
+        return False
 
 
 ADAPTER = OpenAICompatibleAdapter()

@@ -14,12 +14,15 @@ from switchyard.config import ClientEndpoint, Target
 from switchyard.config.endpoint_paths import endpoint_of_path
 from switchyard.contract import WireApi
 
-# What a client's call becomes at a provider of another API: chat completions, messages and Responses translate.
+# What a client's call becomes at a provider of another API: chat completions, messages and Responses translate,
+# and so do the token counts of the two APIs that count (Anthropic's and OpenAI's Responses API).
 _TRANSLATED = {
     (ClientEndpoint.CHAT, WireApi.ANTHROPIC): ClientEndpoint.MESSAGES,
     (ClientEndpoint.MESSAGES, WireApi.OPENAI): ClientEndpoint.CHAT,
     (ClientEndpoint.RESPONSES, WireApi.ANTHROPIC): ClientEndpoint.MESSAGES,
     (ClientEndpoint.RESPONSES, WireApi.OPENAI): ClientEndpoint.CHAT,
+    (ClientEndpoint.MESSAGES_COUNT_TOKENS, WireApi.RESPONSES): ClientEndpoint.RESPONSES_INPUT_TOKENS,
+    (ClientEndpoint.RESPONSES_INPUT_TOKENS, WireApi.ANTHROPIC): ClientEndpoint.MESSAGES_COUNT_TOKENS,
 }
 
 

@@ -6,7 +6,8 @@ background (`background: true`) needs OpenAI's own state: another provider could
 Envoy flags such requests from the body (json_to_metadata, as `own_api_only` requests are flagged: see
 resources/listener.py) and routes them to the route's targets of the Responses API only, in the route's
 usual order with its usual fallback; a route with none answers a 400 that says why. This holds on every route,
-whatever its `on_unsupported_parameter`: nothing can be translated here.
+whatever its `on_unsupported_parameter`: nothing can be translated here. The same holds for counting the input
+tokens of such a request (`/v1/responses/input_tokens` takes `previous_response_id` and `conversation` too).
 
 What an absent `store` means, deliberately: OpenAI stores a response unless told `store: false`, but a client
 that does not say `store` has not asked for storage (most SDK calls do not say it), so its request may fall
@@ -28,6 +29,7 @@ from typing import Any
 from controlplane.envoy_api import METADATA_NAMESPACE
 from controlplane.serving_groups import can_serve, own_api_targets
 from switchyard.config import ClientEndpoint, Config, Route
+from switchyard.contract import WireApi
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,7 @@ def routes(
     """The flagged routes of `route` on `endpoint`, to go before its other routes: each a copy of `served` (the
     Envoy route to the route's Responses API targets) matching its flag, or, when the route has no such target,
     a 400 saying why. None when every target (or none) can serve the Responses API itself."""
-    if endpoint is not ClientEndpoint.RESPONSES:
+    if endpoint.api != WireApi.RESPONSES:  # Responses calls, and their token counts (`input_tokens`)
         return []
     capable = [t for t in route.targets if can_serve(config, t, endpoint)]
     own = own_api_targets(config, route, endpoint)

@@ -57,14 +57,21 @@ def route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
 def _unserved_route(config: Config, endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
     """No target of the route has this endpoint (an embeddings call to a route of Anthropic models)."""
     kinds = ", ".join(f"{t.display_name} ({config.provider_of(t).kind.value})" for t in route.targets)
+    message = f"No target of model {route.model} can serve {endpoint.path}: {kinds}."
+    if endpoint.counts_tokens:
+        message += f" {COUNTING_PROVIDERS}"
     return {
         "name": route_name(endpoint, route),
         "match": _model_match(endpoint, route),
-        "direct_response": {
-            "status": 400,
-            "body": {"inline_string": f"No target of model {route.model} can serve {endpoint.path}: {kinds}."},
-        },
+        "direct_response": {"status": 400, "body": {"inline_string": message}},
     }
+
+
+# Why a route's targets may not count tokens (controlplane/providers/: which adapters have a counting path).
+COUNTING_PROVIDERS = (
+    "Token counts come from the provider's own counting API, which OpenAI, Anthropic, Bedrock and Gemini have "
+    "and Azure OpenAI and OpenAI-compatible servers do not."
+)
 
 
 def _model_match(endpoint: ClientEndpoint, route: Route, own_api_only: bool = False) -> dict[str, Any]:

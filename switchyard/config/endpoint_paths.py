@@ -11,6 +11,8 @@ from switchyard.config.model import ClientEndpoint
 
 # Longest first: `/chat/completions` also ends in `/completions`.
 _TAILS = (
+    ("/messages/count_tokens", ClientEndpoint.MESSAGES_COUNT_TOKENS),
+    ("/responses/input_tokens", ClientEndpoint.RESPONSES_INPUT_TOKENS),
     ("/chat/completions", ClientEndpoint.CHAT),
     ("/completions", ClientEndpoint.COMPLETIONS),
     ("/embeddings", ClientEndpoint.EMBEDDINGS),

@@ -65,6 +65,9 @@ class ClientEndpoint(StrEnum):
     EMBEDDINGS = "embeddings"
     MESSAGES = "messages"
     RESPONSES = "responses"
+    # Token counting: the input a call to the endpoint above it would carry, counted by the provider's tokenizer
+    MESSAGES_COUNT_TOKENS = "count_tokens"
+    RESPONSES_INPUT_TOKENS = "input_tokens"
 
     @property
     def path(self) -> str:
@@ -79,7 +82,12 @@ class ClientEndpoint(StrEnum):
     @property
     def error_shape(self) -> WireApi:
         """Whose error body the client expects: the Responses API answers errors as OpenAI's other endpoints do."""
-        return WireApi.ANTHROPIC if self is ClientEndpoint.MESSAGES else WireApi.OPENAI
+        return WireApi.ANTHROPIC if self.api is WireApi.ANTHROPIC else WireApi.OPENAI
+
+    @property
+    def counts_tokens(self) -> bool:
+        """A token-counting endpoint: it generates nothing, so its answer carries a count and no usage."""
+        return self in (ClientEndpoint.MESSAGES_COUNT_TOKENS, ClientEndpoint.RESPONSES_INPUT_TOKENS)
 
 
 _CLIENT_PATHS = {
@@ -88,8 +96,15 @@ _CLIENT_PATHS = {
     ClientEndpoint.EMBEDDINGS: "/v1/embeddings",
     ClientEndpoint.MESSAGES: "/v1/messages",
     ClientEndpoint.RESPONSES: "/v1/responses",
+    ClientEndpoint.MESSAGES_COUNT_TOKENS: "/v1/messages/count_tokens",
+    ClientEndpoint.RESPONSES_INPUT_TOKENS: "/v1/responses/input_tokens",
 }
-_CLIENT_APIS = {ClientEndpoint.MESSAGES: WireApi.ANTHROPIC, ClientEndpoint.RESPONSES: WireApi.RESPONSES}
+_CLIENT_APIS = {
+    ClientEndpoint.MESSAGES: WireApi.ANTHROPIC,
+    ClientEndpoint.RESPONSES: WireApi.RESPONSES,
+    ClientEndpoint.MESSAGES_COUNT_TOKENS: WireApi.ANTHROPIC,
+    ClientEndpoint.RESPONSES_INPUT_TOKENS: WireApi.RESPONSES,
+}
 
 
 def _date_as_text(value: Any) -> Any:

@@ -7,6 +7,7 @@ headers and pacing, which is what keeps failure injection identical across APIs.
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -79,8 +80,51 @@ class Api(Protocol):
     def answer(self, call: Call) -> Reply | Stream: ...
 
 
+# A token count answers what the request's body holds, about as the answers' usage does: a deterministic number
+# tests can compute from the body the mock recorded (`responses.estimate_prompt_tokens` of its size).
+def _counted(call: Call) -> int:
+    return responses.estimate_prompt_tokens(call.size)
+
+
+# The members of each API's count request, as the official SDKs define them (tests/unit/test_mock_provider*.py
+# checks these against openai's InputTokenCountParams and anthropic's MessageCountTokensParams). Both APIs
+# refuse others: a generation parameter (max_tokens, stream) sent to a count endpoint is a 400.
+RESPONSES_COUNT_MEMBERS = frozenset(
+    {
+        "conversation",
+        "input",
+        "instructions",
+        "model",
+        "parallel_tool_calls",
+        "personality",
+        "previous_response_id",
+        "reasoning",
+        "text",
+        "tool_choice",
+        "tools",
+        "truncation",
+    }
+)
+ANTHROPIC_COUNT_MEMBERS = frozenset(
+    {
+        "messages",
+        "model",
+        "cache_control",
+        "output_config",
+        "speed",
+        "system",
+        "thinking",
+        "tool_choice",
+        "tools",
+        "user_profile_id",
+        "workspace_id",
+    }
+)
+
+
 class OpenAIApi:
-    """OpenAI and Azure OpenAI: chat and legacy completions, embeddings, the Responses API and the model list.
+    """OpenAI and Azure OpenAI: chat and legacy completions, embeddings, the Responses API (and its token
+    counts) and the model list.
 
     Paths are matched by suffix so Azure's ``/openai/deployments/NAME/...`` works unchanged.
     """
@@ -100,6 +144,8 @@ class OpenAIApi:
         method, tail = call.method, call.path.rstrip("/")
         if method == "GET" and tail.endswith("/models"):
             return Reply(200, self._models)
+        if method == "POST" and tail.endswith("/responses/input_tokens"):
+            return self._input_tokens(call)
         if method != "POST" or not tail.endswith(("/completions", "/embeddings", "/responses")):
             return Reply(404, self.error_body(404, f"Unknown request URL: {method} {call.path}"))
         if call.malformed:
@@ -132,6 +178,17 @@ class OpenAIApi:
         build = responses.chat_completion if chat else responses.text_completion
         return Reply(200, build(resp_id, created, self.name, call.model, tokens, call.completion_tokens))
 
+    def _input_tokens(self, call: Call) -> Reply:
+        """`POST /v1/responses/input_tokens`: an InputTokenCountResponse."""
+        if call.malformed or not isinstance(call.body, dict):
+            return Reply(400, self.error_body(400, "We could not parse the JSON body of your request."))
+        unknown = sorted(set(call.body) - RESPONSES_COUNT_MEMBERS)
+        if unknown:
+            message = f"Unknown parameter: '{unknown[0]}'."
+            return Reply(400, responses.error_body(400, message, param=unknown[0]))
+        answer = {"object": "response.input_tokens", "input_tokens": _counted(call)}
+        return Reply(200, json.dumps(answer).encode())
+
     def _responses(self, call: Call, body: dict[str, Any], resp_id: str, created: int, tokens: int) -> Reply | Stream:
         if "input" not in body and "previous_response_id" not in body and "conversation" not in body:
             message = "Missing required parameter: 'input'."
@@ -153,7 +210,8 @@ class OpenAIApi:
 
 
 class AnthropicApi:
-    """Anthropic's Messages API (``POST /v1/messages``) and model list, with its required fields."""
+    """Anthropic's Messages API (``POST /v1/messages``), its token counts (``/v1/messages/count_tokens``) and
+    model list, with their required fields."""
 
     _REQUIRED = ("model", "messages", "max_tokens")
 
@@ -175,6 +233,8 @@ class AnthropicApi:
         method, tail = call.method, call.path.rstrip("/")
         if method == "GET" and tail.endswith("/models"):
             return Reply(200, self._models)
+        if method == "POST" and tail.endswith("/messages/count_tokens"):
+            return self._count_tokens(call)
         if method != "POST" or not tail.endswith("/messages"):
             return Reply(404, self.error_body(404, f"Unknown request URL: {method} {call.path}"))
         if call.malformed:
@@ -204,10 +264,22 @@ class AnthropicApi:
             return Stream(head=head, paced=deltas, tail=rest, deltas=len(deltas))
         return Reply(200, anthropic_responses.message(msg_id, self.name, call.model, tokens, call.completion_tokens))
 
+    def _count_tokens(self, call: Call) -> Reply:
+        """A MessageTokensCount, for a body with `model` and `messages` and nothing a count does not take."""
+        if call.malformed or not isinstance(call.body, dict):
+            return self._invalid("There was an error parsing the body of your request: invalid JSON.")
+        for key in ("model", "messages"):
+            if key not in call.body:
+                return self._invalid(f"{key}: Field required")
+        extra = sorted(set(call.body) - ANTHROPIC_COUNT_MEMBERS)
+        if extra:
+            return self._invalid(f"{extra[0]}: Extra inputs are not permitted")
+        return Reply(200, json.dumps({"input_tokens": _counted(call)}).encode())
+
 
 class GeminiApi:
     """Google's Gemini API: ``POST .../models/{model}:generateContent`` and ``:streamGenerateContent``
-    (served as SSE, as with ``?alt=sse``); the model comes from the path."""
+    (served as SSE, as with ``?alt=sse``), and ``:countTokens``; the model comes from the path."""
 
     def __init__(self, name: str, stream_chunks: int) -> None:
         self.name = name
@@ -221,6 +293,8 @@ class GeminiApi:
 
     def answer(self, call: Call) -> Reply | Stream:
         method, path = call.method, call.path
+        if method == "POST" and path.endswith(":countTokens"):
+            return self._count_tokens(call)
         streaming = path.endswith(":streamGenerateContent")
         if method != "POST" or not (streaming or path.endswith(":generateContent")):
             return Reply(404, self.error_body(404, f"Unknown request URL: {method} {path}"))
@@ -246,11 +320,31 @@ class GeminiApi:
             return Stream(head=(), paced=paced, tail=tail, deltas=len(paced))
         return Reply(200, gemini_responses.response(response_id, self.name, call.model, tokens, call.completion_tokens))
 
+    def _count_tokens(self, call: Call) -> Reply:
+        """A CountTokensResponse, for `contents` or a whole `generateContentRequest` (which names its model as
+        `models/{model}`), never both."""
+        if call.malformed or not isinstance(call.body, dict):
+            return Reply(400, self.error_body(400, "Invalid JSON payload received."))
+        unknown = sorted(set(call.body) - {"contents", "generateContentRequest"})
+        if unknown:
+            return Reply(400, self.error_body(400, f'Invalid JSON payload received. Unknown name "{unknown[0]}"'))
+        request = call.body.get("generateContentRequest")
+        if request is not None and "contents" in call.body:
+            return Reply(400, self.error_body(400, "contents and generateContentRequest are mutually exclusive"))
+        if request is not None and not (
+            isinstance(request, dict) and str(request.get("model", "")).startswith("models/")
+        ):
+            return Reply(400, self.error_body(400, "* GenerateContentRequest.model: model is not specified"))
+        contents = request.get("contents") if isinstance(request, dict) else call.body.get("contents")
+        if not isinstance(contents, list) or not contents:
+            return Reply(400, self.error_body(400, "* CountTokensRequest.contents: contents is not specified"))
+        return Reply(200, json.dumps({"totalTokens": _counted(call)}).encode())
+
 
 class BedrockApi:
     """AWS Bedrock Runtime's Converse API: ``POST /model/{modelId}/converse`` and ``/converse-stream`` (AWS's
-    binary event stream). Like AWS, it answers 403 before anything else when the SigV4 signature is not the
-    test credential's (:mod:`bedrock_responses`)."""
+    binary event stream), and CountTokens (``/model/{modelId}/count-tokens``). Like AWS, it answers 403 before
+    anything else when the SigV4 signature is not the test credential's (:mod:`bedrock_responses`)."""
 
     def __init__(self, name: str, stream_chunks: int) -> None:
         self.name = name
@@ -269,6 +363,8 @@ class BedrockApi:
         problem = bedrock_responses.signature_problem(call.method, call.raw_path, call.headers, call.raw_body)
         if problem is not None:
             return self._error(403, *problem)
+        if call.method == "POST" and call.path.startswith("/model/") and call.path.endswith("/count-tokens"):
+            return self._count_tokens(call)
         streaming = call.path.endswith("/converse-stream")
         if (
             call.method != "POST"
@@ -294,6 +390,34 @@ class BedrockApi:
             )
             return Stream(head, paced, tail, len(paced), content_type="application/vnd.amazon.eventstream")
         return Reply(200, bedrock_responses.response(self.name, call.model, tokens, call.completion_tokens))
+
+    def _count_tokens(self, call: Call) -> Reply:
+        """A CountTokensResponse, for an `input` holding exactly one of `converse` (a ConverseTokensRequest,
+        members as botocore's model defines them) and `invokeModel`."""
+        body = call.body
+        if call.malformed or not isinstance(body, dict):
+            return self._error(400, "SerializationException", "The request body is not valid JSON.")
+        extraneous = sorted(set(body) - {"input"})
+        if extraneous:
+            return self._error(400, "ValidationException", f"extraneous key [{extraneous[0]}] is not permitted")
+        given = body.get("input")
+        if not isinstance(given, dict) or len(given) != 1 or not set(given) <= {"converse", "invokeModel"}:
+            return self._error(400, "ValidationException", "input must hold exactly one of converse, invokeModel")
+        converse = given.get("converse")
+        if converse is not None:
+            extraneous = sorted(set(converse) - _member_names("ConverseTokensRequest"))
+            if extraneous:
+                return self._error(400, "ValidationException", f"extraneous key [{extraneous[0]}] is not permitted")
+            if not isinstance(converse.get("messages"), list) or not converse["messages"]:
+                return self._error(400, "ValidationException", "A conversation must start with a user message.")
+        return Reply(200, json.dumps({"inputTokens": _counted(call)}).encode())
+
+
+@cache
+def _member_names(shape: str) -> frozenset[str]:
+    """A bedrock-runtime structure's members, from botocore's model."""
+    model = botocore.session.get_session().get_service_model("bedrock-runtime")
+    return frozenset(model.shape_for(shape).members)  # type: ignore[attr-defined]
 
 
 @cache  # loaded on the first Bedrock request, not by every command that imports the mock

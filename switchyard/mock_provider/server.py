@@ -77,7 +77,7 @@ def path_model(path: str) -> str | None:
     parts = path.split("/")
     if len(parts) >= 2 and parts[-2] == "models" and ":" in parts[-1]:
         return parts[-1].split(":", 1)[0] or None  # Gemini: .../models/{model}:{method}
-    if len(parts) >= 4 and parts[-3] == "model" and parts[-1] in ("converse", "converse-stream"):
+    if len(parts) >= 4 and parts[-3] == "model" and parts[-1] in ("converse", "converse-stream", "count-tokens"):
         return parts[-2] or None  # Bedrock: /model/{modelId}/converse
     for marker in ("deployments", "engines"):
         if marker in parts:

@@ -212,7 +212,8 @@ def test_every_route_the_demo_prints_works_with_the_official_sdks(demo: tuple[st
     openai_client = openai.OpenAI(base_url=f"{url}/v1", api_key="any", max_retries=0)
     anthropic_client = anthropic.Anthropic(base_url=url, api_key="any", max_retries=0)
     hello: list[Any] = [{"role": "user", "content": "hello"}]
-    every = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages"}
+    every = {"/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/messages", "/v1/responses"}
+    every |= {"/v1/messages/count_tokens", "/v1/responses/input_tokens"}
     for model, paths in routes.items():
         assert paths == every, f"{model} must serve every client: {paths}"
         # The primary of chatgpt-4 fails half the time, Anthropic's mock a third: each call also shows that
@@ -232,6 +233,8 @@ def test_every_route_the_demo_prints_works_with_the_official_sdks(demo: tuple[st
             assert message.type == "message" and message.content[0].type == "text" and message.content[0].text
             with anthropic_client.messages.stream(model=model, max_tokens=64, messages=hello) as stream:
                 assert "".join(stream.text_stream), model
+            assert anthropic_client.messages.count_tokens(model=model, messages=hello).input_tokens > 0, model
+            assert openai_client.responses.input_tokens.count(model=model, input="hello").input_tokens > 0, model
 
 
 @pytest.mark.e2e

@@ -51,7 +51,7 @@ from tests.unit.test_bootstrap import assert_envoy_accepts
 CONFIG = """
 listen: 127.0.0.1:18999
 providers: {p: {kind: openai_compatible, base_url: 'http://127.0.0.1:9'}}
-routes: [{model: m, targets: [{provider: p, model: MODEL}]}]
+routes: [{model: m, targets: [{name: t, provider: p, model: MODEL}]}]  # named: a reload changes clusters only
 """
 
 

@@ -246,10 +246,14 @@ def test_one_cluster_per_route_and_client_api_named_after_the_model(config: Conf
         "route/gpt-4@anthropic",
         "route/gpt-4@responses",
         "route/gpt-4@responses~first+second",  # requests only OpenAI can serve (see responses_only)
+        "route/gpt-4@anthropic~first",  # token counts: only OpenAI itself counts (not Azure, not compatible servers)
+        "route/gpt-4@responses~first",
         "route/ab",
         "route/ab@anthropic",
         "route/ab@responses",
         "route/ab@responses~a+c",
+        "route/ab@anthropic~a",
+        "route/ab@responses~a",
         "route/seed",
         "route/seed@anthropic",
         "route/seed@responses",
@@ -380,7 +384,12 @@ def test_clusters_of_same_api_attempts_rewrite_each_attempt_in_envoy_with_no_ext
         filters = upstream_options(cluster).http_filters
         # Anthropic clients of OpenAI targets: every attempt translated; Responses clients of an OpenAI-compatible
         # server without the Responses API: attempts to it translated (to chat completions)
-        if cluster.name.endswith("@anthropic") or cluster.name in ("route/gpt-4@responses", "route/ab@responses"):
+        # server without the Responses API: attempts to it translated (to chat completions); Anthropic clients'
+        # token counts at OpenAI (`~first`, `~a`: the targets that count): translated to OpenAI's input_tokens
+        if cluster.name.partition("~")[0].endswith("@anthropic") or cluster.name in (
+            "route/gpt-4@responses",
+            "route/ab@responses",
+        ):
             assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
             continue
         assert [f.name for f in filters] == SAME_API_FILTERS, cluster.name
@@ -433,7 +442,11 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
     assert set(decode_rewrite(openai_endpoint).translations) == set()
     assert set(decode_rewrite(claude_endpoint).translations) == {"chat"}
     _, openai_for_anthropic_clients = endpoint_by_target(clusters["route/mixed@anthropic"], "o")
-    assert set(decode_rewrite(openai_for_anthropic_clients).translations) == {"messages"}
+    assert set(decode_rewrite(openai_for_anthropic_clients).translations) == {"messages", "count_tokens"}
+    count = contract.decode_translation_request(
+        decode_rewrite(openai_for_anthropic_clients).translations["count_tokens"]
+    )
+    assert count is not None and (count.provider_api, count.operation) == ("responses", "count_tokens")
     request = contract.decode_translation_request(decode_rewrite(claude_endpoint).translations["chat"])
     assert request == contract.TranslationRequest(
         client_api="openai", provider_api="anthropic", model="claude-4", client_model="mixed", route="mixed", target="c"
@@ -482,7 +495,10 @@ def test_gemini_targets_take_the_model_in_the_path_the_key_in_its_header_and_alw
     assert entry.paths == {
         "chat": "/v1beta/models/gemini-2.5-pro:generateContent",
         "messages": "/v1beta/models/gemini-2.5-pro:generateContent",
+        "count_tokens": "/v1beta/models/gemini-2.5-pro:countTokens",
     }
+    count = contract.decode_translation_request(entry.translations["count_tokens"])
+    assert count is not None and (count.operation, count.stream_path) == ("count_tokens", ""), "a count never streams"
     assert entry.set_headers == {"x-goog-api-key": "g-key"}
     assert "x-goog-api-key" not in entry.remove_headers and "authorization" in entry.remove_headers
     for endpoint, client_api in (("chat", "openai"), ("messages", "anthropic")):
@@ -504,7 +520,11 @@ def test_bedrock_targets_are_signed_by_the_extproc_and_their_credentials_hidden_
     assert config.providers["br"].base_url == "https://bedrock-runtime.eu-west-3.amazonaws.com"
     entry = rewrite_entry(translate(config), "bed", "b")
     model = "anthropic.claude-3-haiku-20240307-v1%3A0"
-    assert entry.paths == {"chat": f"/model/{model}/converse", "messages": f"/model/{model}/converse"}
+    assert entry.paths == {
+        "chat": f"/model/{model}/converse",
+        "messages": f"/model/{model}/converse",
+        "count_tokens": f"/model/{model}/count-tokens",
+    }
     assert entry.set_headers == {}, "no credential header: the signature is the ext_proc's"
     assert {"authorization", "x-amz-date", "x-amz-security-token"} <= set(entry.remove_headers)
     request = contract.decode_translation_request(entry.translations["chat"])
@@ -567,6 +587,8 @@ def test_each_model_is_routed_on_every_client_endpoint_by_its_metadata(
         "/v1/embeddings",
         "/v1/messages",
         "/v1/responses",
+        "/v1/messages/count_tokens",
+        "/v1/responses/input_tokens",
     }
     for route in config.routes:
         envoy = envoy_route(resources, route_name(endpoint, route))
@@ -576,11 +598,36 @@ def test_each_model_is_routed_on_every_client_endpoint_by_its_metadata(
         assert metadata.filter == "switchyard"
         assert [segment.key for segment in metadata.path] == ["model"]
         assert metadata.value.string_match.exact == route.model
-        assert envoy.route.cluster == cluster_name(route, endpoint.api)
+        if envoy.HasField("direct_response"):  # seed's targets have no token counting (see the test below)
+            assert endpoint.counts_tokens and route.model == "seed"
+            continue
+        # Token counts go to the targets that count: a cluster narrowed to them, unless that is all of them.
+        assert envoy.route.cluster.partition("~")[0] == cluster_name(route, endpoint.api)
+        assert ("~" in envoy.route.cluster) == endpoint.counts_tokens
         assert envoy.route.auto_host_rewrite.value is True
 
 
-@pytest.mark.parametrize("endpoint", list(ClientEndpoint))
+def test_token_counts_go_to_the_targets_that_count_and_routes_with_none_answer_400(resources: EnvoyResources) -> None:
+    """OpenAI counts; Azure (no counting API) and chat-only compatible servers do not, so gpt-4's counts go to
+    its OpenAI target alone, in both client APIs, and seed (OpenAI behind a non-Responses suffix, Azure) has
+    none: a 400 naming the targets, in the client's shape (the Anthropic one by its route name)."""
+    for endpoint, cluster in (
+        (ClientEndpoint.MESSAGES_COUNT_TOKENS, "route/gpt-4@anthropic~first"),
+        (ClientEndpoint.RESPONSES_INPUT_TOKENS, "route/gpt-4@responses~first"),
+    ):
+        envoy = envoy_route(resources, f"{endpoint.value}:gpt-4")
+        assert envoy.route.cluster == cluster
+        assert envoy.route.retry_policy.num_retries.value == 0
+        refused = envoy_route(resources, f"{endpoint.value}:seed")
+        assert refused.direct_response.status == 400
+        assert refused.direct_response.body.inline_string == (
+            f"No target of model seed can serve {endpoint.path}: primary (openai), backup (azure_openai). "
+            "Token counts come from the provider's own counting API, which OpenAI, Anthropic, Bedrock and Gemini "
+            "have and Azure OpenAI and OpenAI-compatible servers do not."
+        )
+
+
+@pytest.mark.parametrize("endpoint", [e for e in ClientEndpoint if not e.counts_tokens])
 def test_retry_policy_fails_over_once_per_target(
     config: Config, resources: EnvoyResources, endpoint: ClientEndpoint
 ) -> None:
@@ -681,7 +728,7 @@ def assert_keys_only_in_their_targets_rewrite(resources: EnvoyResources, secrets
 
 
 def test_api_keys_are_only_in_the_rewrites_of_their_targets(resources: EnvoyResources) -> None:
-    assert len(all_envoy_messages(resources)) == 13
+    assert len(all_envoy_messages(resources)) == 17
     assert_keys_only_in_their_targets_rewrite(resources, {"openai": OPENAI_KEY, "azure": AZURE_KEY, "proxy": PROXY_KEY})
     assert rewrite_entry(resources, "gpt-4", "first").set_headers == {"authorization": f"Bearer {OPENAI_KEY}"}
     assert rewrite_entry(resources, "gpt-4", "second").set_headers == {"api-key": AZURE_KEY}
@@ -705,14 +752,17 @@ def test_every_endpoint_carries_a_rewrite_for_every_client_endpoint_of_its_clust
     config: Config, resources: EnvoyResources
 ) -> None:
     for cluster in resources.clusters:
+        name, _, narrowed = cluster.name.partition("~")
         expected = (
-            {"messages"}
-            if cluster.name.endswith("@anthropic")
-            else {"responses"}
-            if "@responses" in cluster.name
+            {"messages", "count_tokens"}
+            if name.endswith("@anthropic")
+            else {"responses", "input_tokens"}
+            if name.endswith("@responses")
             else {"chat", "completions", "embeddings"}
         )
-        narrowed = cluster.name.partition("~")[2]
+        # Only OpenAI targets count tokens here: their counts go to clusters of their own (`~first`, `~a`).
+        counting = {e for e in expected if ClientEndpoint(e).counts_tokens}
+        expected = counting if narrowed in ("first", "a") else expected - counting
         targets = len(next(r for r in config.routes if r.model in cluster.name).targets)
         assert len(lb_endpoints(cluster)) == (len(narrowed.split("+")) if narrowed else targets)
         for _, lb in lb_endpoints(cluster):
@@ -1047,6 +1097,8 @@ def test_live_state_changes_only_the_clusters_of_the_route_concerned(config: Con
         "route/ab@anthropic",
         "route/ab@responses",
         "route/ab@responses~a+c",
+        "route/ab@anthropic~a",
+        "route/ab@responses~a",
         "route/seed",
         "route/seed@anthropic",
         "route/seed@responses",
@@ -1080,7 +1132,11 @@ def test_anthropic_targets_serve_chat_and_messages_with_their_key_and_version_an
     )
     entry = rewrite_entry(translate(load(text)), "c", "t")
     assert set(entry.translations) == {"chat"}
-    assert dict(entry.paths) == {"chat": "/v1/messages", "messages": "/v1/messages"}
+    assert dict(entry.paths) == {
+        "chat": "/v1/messages",
+        "messages": "/v1/messages",
+        "count_tokens": "/v1/messages/count_tokens",
+    }
     assert set_headers(entry) == {"x-api-key": "sk-ant-translate", "anthropic-version": "2023-06-01"}
     assert sorted(entry.remove_headers) == [
         "api-key",
