@@ -3,6 +3,7 @@
 Variants, each interleaved with the others round by round (a warm-up round is discarded), so machine noise
 hits all of them alike:
   A  client → mock provider directly
+  P  client → a bare Envoy → mock: one static route, the router filter only (the true floor; bench/bare_envoy.py)
   B  client → Envoy → mock: Switchyard's own Envoy config without the per-attempt rewrite (the design's floor)
   C  client → Switchyard → mock, with a model rename (Envoy's per-attempt rewrite does real work)
   D  client → Switchyard, primary answers 502, backup serves (the failover path, on every request)
@@ -37,7 +38,8 @@ from typing import Any
 
 import httpx
 
-from switchyard.supervisor.processes import descendants, free_port, wait_until
+from bench import bare_envoy
+from switchyard.supervisor.processes import descendants, envoy_binary, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(os.environ.get("SWITCHYARD_BENCH_RESULTS", ROOT / "bench-results"))
@@ -64,6 +66,8 @@ class Variant:
     pids: Callable[[], list[int]]
     results: dict[str, Any] = field(default_factory=dict)
     headers: dict[str, str] = field(default_factory=dict)
+    # The gateway's processes by role (envoy, controlplane, extproc), for CPU per request per process.
+    roles: Callable[[], dict[str, list[int]]] = lambda: {}
 
 
 def _body(model: str, prompt_bytes: int = 5, stream: bool = False) -> bytes:
@@ -165,8 +169,34 @@ routes:
     )
 
 
+def _roles(pids: list[int]) -> dict[str, list[int]]:
+    """Processes by role: Envoy, the control plane, the ext_procs (the rest, e.g. the supervisor, left out)."""
+    roles: dict[str, list[int]] = {}
+    for pid in pids:
+        argv = _cmdline(pid).split()
+        if argv and Path(argv[0]).name == "envoy":
+            roles.setdefault("envoy", []).append(pid)
+        elif "controlplane" in argv:
+            roles.setdefault("controlplane", []).append(pid)
+        elif "extproc" in argv:
+            roles.setdefault("extproc", []).append(pid)
+    return roles
+
+
 @contextmanager
-def _switchyard(name: str, config: str, work: Path, rewrite: bool) -> Iterator[tuple[str, Callable[[], list[int]]]]:
+def _bare_envoy(work: Path, upstream_url: str) -> Iterator[tuple[str, Callable[[], list[int]]]]:
+    listen = free_port()
+    path = bare_envoy.write_bootstrap(work / "bare-envoy.json", listen, free_port(), upstream_url)
+    argv = [envoy_binary(), "-c", str(path), "--concurrency", "2", "--disable-hot-restart", "-l", "warning"]
+    with _process(argv, work / "bare-envoy.log") as envoy:
+        _wait_http(f"http://127.0.0.1:{listen}/", 30, lambda r: r.status_code in (200, 404, 405))
+        yield f"http://127.0.0.1:{listen}", lambda: [envoy.pid]
+
+
+@contextmanager
+def _switchyard(
+    name: str, config: str, work: Path, rewrite: bool
+) -> Iterator[tuple[str, Callable[[], list[int]], Callable[[], dict[str, list[int]]]]]:
     path = work / f"{name}.yaml"
     path.write_text(config)
     logs = work / f"{name}-logs"
@@ -186,7 +216,7 @@ def _switchyard(name: str, config: str, work: Path, rewrite: bool) -> Iterator[t
             # Envoy and the ext_proc serve requests; the idle control plane is left out of the path's CPU.
             return [p for p in descendants(up.pid) if " controlplane " not in _cmdline(p)]
 
-        yield f"http://{listen}", pids
+        yield f"http://{listen}", pids, lambda: _roles(descendants(up.pid))
 
 
 # --- measurement -------------------------------------------------------------------------------------------
@@ -228,9 +258,16 @@ def _lua_string(body: bytes) -> str:
 def _measure(variant: Variant, body: bytes, connections: int, seconds: float, scripts: Path) -> dict[str, Any]:
     pids = variant.pids()
     extprocs = [p for p in pids if " extproc " in _cmdline(p)]
+    roles = variant.roles()
+    roles_before = {role: _cpu_seconds(members) for role, members in roles.items()}
     cpu_before, extproc_before, start = _cpu_seconds(pids), _cpu_seconds(extprocs), time.monotonic()
     result = _wrk(variant.base_url + CHAT, body, connections, seconds, scripts, variant.headers)
     elapsed = time.monotonic() - start
+    # µs of CPU per request of each gateway process (the control plane included: it handles every request's logs)
+    result["cpu_per_request_us_by_process"] = {
+        role: (_cpu_seconds(members) - roles_before[role]) / max(result["requests"], 1) * 1e6
+        for role, members in roles.items()
+    }
     result["cpu"] = (_cpu_seconds(pids) - cpu_before) / elapsed
     # CPU seconds per request of the variant's own processes (gateway and mock), and of the ext_proc alone
     result["cpu_per_request_ms"] = (_cpu_seconds(pids) - cpu_before) / max(result["requests"], 1) * 1000
@@ -308,15 +345,33 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _wait_http(fail_url + "/", 10, lambda r: True)
         mock_pids = [ok.pid]
         config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url)
-        full_url, full_pids = stack.enter_context(_switchyard("switchyard", config, work, rewrite=True))
+        full_url, full_pids, full_roles = stack.enter_context(_switchyard("switchyard", config, work, rewrite=True))
         floor_config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url)
-        floor_url, floor_pids = stack.enter_context(_switchyard("floor", floor_config, work, rewrite=False))
+        floor_url, floor_pids, floor_roles = stack.enter_context(
+            _switchyard("floor", floor_config, work, rewrite=False)
+        )
         clients_config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url, clients=True)
-        clients_url, clients_pids = stack.enter_context(_switchyard("clients", clients_config, work, rewrite=True))
+        clients_url, clients_pids, _ = stack.enter_context(_switchyard("clients", clients_config, work, rewrite=True))
+        bare_url, bare_pids = stack.enter_context(_bare_envoy(work, ok_url))
         variants = [
             Variant("A", "direct to mock", ok_url, "renamed-primary", lambda: mock_pids),
-            Variant("B", "Envoy only (floor)", floor_url, "bench-direct", lambda: [*mock_pids, *floor_pids()]),
-            Variant("C", "Switchyard", full_url, "bench-direct", lambda: [*mock_pids, *full_pids()]),
+            Variant(
+                "P",
+                "bare Envoy (true floor)",
+                bare_url,
+                "bench-direct",
+                lambda: [*mock_pids, *bare_pids()],
+                roles=lambda: {"envoy": bare_pids()},
+            ),
+            Variant(
+                "B",
+                "Envoy only (floor)",
+                floor_url,
+                "bench-direct",
+                lambda: [*mock_pids, *floor_pids()],
+                roles=floor_roles,
+            ),
+            Variant("C", "Switchyard", full_url, "bench-direct", lambda: [*mock_pids, *full_pids()], roles=full_roles),
             Variant(
                 "D", "Switchyard failover", full_url, "bench-failover", lambda: [*mock_pids, fail.pid, *full_pids()]
             ),
@@ -336,14 +391,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 headers={"authorization": f"Bearer {BENCH_CLIENT_KEY}"},
             ),
         ]
-        _check(variants[0], "renamed-primary")
-        _check(variants[1], "bench-direct")  # no rewrite: the mock echoes the client's model
-        _check(variants[2], "renamed-primary", "primary")
-        _check(variants[3], "renamed-backup", "backup")
-        _check(variants[4], "bench-cross", "claude")  # translated back: the client's own model
-        _check(variants[5], "renamed-primary", "primary")
-        _check(variants[6], "bench-bedrock", "bedrock")
-        _check(variants[7], "renamed-primary", "primary")
+        checks = {
+            "A": ("renamed-primary", None),
+            "P": ("bench-direct", None),  # no rewrite: the mock echoes the client's model
+            "B": ("bench-direct", None),
+            "C": ("renamed-primary", "primary"),
+            "D": ("renamed-backup", "backup"),
+            "X": ("bench-cross", "claude"),  # translated back: the client's own model
+            "M": ("renamed-primary", "primary"),
+            "XB": ("bench-bedrock", "bedrock"),
+            "CA": ("renamed-primary", "primary"),
+        }
+        for variant in variants:
+            _check(variant, *checks[variant.key])
         if not args.skip_litellm and not args.only:
             variants.extend(_litellm_variants(stack, work, ok_url, fail_url))
         if args.only:
@@ -480,7 +540,7 @@ def _soak(url: str, up_pid: int, seconds: int, scripts: Path) -> dict[str, Any]:
 
 
 def _goals(ratios: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """The targets the benchmark exists to track (issue 9); measured, reported, never asserted."""
+    """The targets the benchmark exists to track (issues 9 and 21); measured, reported, never asserted."""
     checks = [
         ("C throughput / B throughput", "C_over_B_throughput", ">= 0.70", lambda v: v >= 0.70),
         ("C adds over B at p50 (ms)", "C_added_over_B_p50_ms", "<= 0.15", lambda v: v <= 0.15),
@@ -489,6 +549,11 @@ def _goals(ratios: dict[str, float]) -> dict[str, dict[str, Any]]:
         ("D adds over a direct call at p50 (ms)", "D_added_over_direct_p50_ms", "<= 1.0", lambda v: v <= 1.0),
         ("X adds over C at p50 (ms)", "X_added_over_C_p50_ms", "<= 1.0", lambda v: v <= 1.0),
         ("C throughput / E throughput", "C_over_E_throughput", ">= 50", lambda v: v >= 50),
+        # issue 21: against a bare Envoy
+        ("C throughput / P throughput", "C_over_P_throughput", ">= 0.60", lambda v: v >= 0.60),
+        ("C adds over P at p50 (ms)", "C_added_over_P_p50_ms", "<= 0.15", lambda v: v <= 0.15),
+        ("C's Envoy CPU per request / P's", "C_over_P_envoy_cpu_per_request", "<= 1.6", lambda v: v <= 1.6),
+        ("control plane CPU per request (us)", "C_controlplane_cpu_per_request_us", "<= 20", lambda v: v <= 20),
     ]
     return {
         name: {"value": ratios[key], "goal": goal, "met": bool(test(ratios[key]))}
@@ -519,8 +584,12 @@ def _litellm_variants(stack: ExitStack, work: Path, ok_url: str, fail_url: str) 
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median of each number over the measured rounds."""
-    return {key: statistics.median(r[key] for r in runs) for key in runs[0]}
+    """Median of each number over the measured rounds (of each number within a nested table too)."""
+    merged: dict[str, Any] = {}
+    for key, first in runs[0].items():
+        values = [r[key] for r in runs]
+        merged[key] = _merge(values) if isinstance(first, dict) else statistics.median(values)
+    return merged
 
 
 def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
@@ -530,7 +599,8 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         # what client authentication and request limits cost a request
         ratios["CA_over_C_throughput"] = best["CA"] / best["C"]
         ratios["CA_added_over_C_p50_ms"] = (variants["CA"]["latency"]["p50"] - variants["C"]["latency"]["p50"]) / 1000
-    if "A" not in variants:  # --only: the other ratios need variants that were not measured
+    ratios |= _against_bare_envoy(variants, connections, best)
+    if not {"A", "B", "C", "D", "X", "M", "XB"} <= set(variants):  # --only: these need variants not measured
         return ratios
     a, c = variants["A"]["latency"], variants["C"]["latency"]
     ratios |= {
@@ -556,6 +626,25 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         added_c = max(c["p50"] - a["p50"], 1)
         ratios["E_added_over_C_added_p50"] = (e["p50"] - a["p50"]) / added_c
     return ratios
+
+
+def _against_bare_envoy(variants: dict[str, Any], connections: list[int], best: dict[str, float]) -> dict[str, float]:
+    """C against P, the bare Envoy (issue 21): throughput, the latency each adds over a direct call, and CPU per
+    request (Switchyard's Envoy alone, and the whole gateway with its control plane and ext_procs)."""
+    if not {"A", "P", "C"} <= set(variants):
+        return {}
+    a, p, c = (variants[k]["latency"] for k in ("A", "P", "C"))
+    widest = f"throughput_c{max(connections)}"
+    p_cpu = variants["P"][widest]["cpu_per_request_us_by_process"]
+    c_cpu = variants["C"][widest]["cpu_per_request_us_by_process"]
+    return {
+        "C_over_P_throughput": best["C"] / best["P"],
+        "P_added_p50_ms": (p["p50"] - a["p50"]) / 1000,
+        "C_added_over_P_p50_ms": (c["p50"] - p["p50"]) / 1000,
+        "C_over_P_envoy_cpu_per_request": c_cpu.get("envoy", 0.0) / max(p_cpu.get("envoy", 0.0), 1e-9),
+        "C_over_P_gateway_cpu_per_request": sum(c_cpu.values()) / max(p_cpu.get("envoy", 0.0), 1e-9),
+        "C_controlplane_cpu_per_request_us": c_cpu.get("controlplane", 0.0),
+    }
 
 
 def _machine() -> dict[str, Any]:
@@ -593,8 +682,14 @@ def _print_report(report: dict[str, Any]) -> None:
     for key, v in variants.items():
         t = v[widest]
         print(f"  {key + ' ' + v['label']:<24}{t['cpu_per_request_ms']:>8.3f}{t['extproc_cpu_per_request_ms']:>10.3f}")
+    print(f"\nCPU per request per process at {widest.rsplit('c', 1)[1]} connections (us):")
+    for key, v in variants.items():
+        by_process = v[widest].get("cpu_per_request_us_by_process") or {}
+        if by_process:
+            cells = "  ".join(f"{role} {us:.0f}" for role, us in sorted(by_process.items()))
+            print(f"  {key + ' ' + v['label']:<24}{cells}  (total {sum(by_process.values()):.0f})")
     print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in report["ratios"].items()))
-    print("\ngoals (issue 9):")
+    print("\ngoals (issues 9 and 21):")
     for name, goal in report["goals"].items():
         print(f"  {'met    ' if goal['met'] else 'NOT met'}  {name}: {goal['value']:.2f} (goal {goal['goal']})")
     if "soak" in report:

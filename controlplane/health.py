@@ -64,6 +64,9 @@ class TargetHealth:
     out: OutOfService | None = None
     # failure-rate window: one [second, attempts, failures] bucket per second that saw an attempt
     recent: deque[list[int]] = field(default_factory=deque)
+    # the sums of `recent`'s attempts and failures, kept as buckets come and go rather than summed per attempt
+    recent_attempts: int = 0
+    recent_failures: int = 0
 
     def out_at(self, now: float) -> OutOfService | None:
         return self.out if self.out is not None and self.out.until > now else None
@@ -90,9 +93,13 @@ class HealthJudge:
 
     def judge(self, key: str, status: int, retry_after: str = "", now: float | None = None) -> None:
         """One attempt to the target `key` ended with `status` (0: no response)."""
-        now = time.time() if now is None else now
-        policy = self._policy_of(key)
-        health = self.targets.setdefault(key, TargetHealth())
+        self.judge_with(key, status, retry_after, time.time() if now is None else now, self._policy_of(key))
+
+    def judge_with(self, key: str, status: int, retry_after: str, now: float, policy: TargetPolicy) -> None:
+        """`judge` with the target's policy already looked up (the statistics recorder has it)."""
+        health = self.targets.get(key)
+        if health is None:
+            health = self.targets[key] = TargetHealth()
         failed = failover.is_failure(status, policy.fallback_codes)
         if status == 429 and failed:
             self._park(health, retry_after, now, policy)
@@ -111,7 +118,7 @@ class HealthJudge:
     def _judge(self, health: TargetHealth, status: int, failed: bool, now: float, rules: Health) -> None:
         health.consecutive_failures = health.consecutive_failures + 1 if failed else 0
         if rules.failure_rate is not None:
-            _count(health.recent, now, failed, rules.failure_rate.window)
+            _count(health, now, failed, rules.failure_rate.window)
         if health.out_at(now) is not None:
             return  # attempts made in panic mode while out of service must not stack up ejections
         limit = rules.consecutive_failures
@@ -123,11 +130,11 @@ class HealthJudge:
         rate = rules.failure_rate
         if rate is None:
             return
-        attempts = sum(bucket[1] for bucket in health.recent)
-        failures = sum(bucket[2] for bucket in health.recent)
+        attempts, failures = health.recent_attempts, health.recent_failures
         if attempts >= rate.min_requests and failures >= rate.threshold * attempts:
             why = f"{failures} of the last {attempts} attempts failed (within {format_duration(rate.window)})"
             health.recent.clear()
+            health.recent_attempts = health.recent_failures = 0
             self._take_out(health, OutOfService(EJECTED, now + rules.ejection_time, why), now)
 
     def _take_out(self, health: TargetHealth, mark: OutOfService, now: float) -> None:
@@ -144,15 +151,20 @@ class HealthJudge:
         return {key: out for key, health in self.targets.items() if (out := health.out_at(now)) is not None}
 
 
-def _count(recent: deque[list[int]], now: float, failed: bool, window: float) -> None:
+def _count(health: TargetHealth, now: float, failed: bool, window: float) -> None:
+    recent = health.recent
     second = int(now)
     if recent and recent[-1][0] == second:
         recent[-1][1] += 1
         recent[-1][2] += failed
     else:
         recent.append([second, 1, int(failed)])
+    health.recent_attempts += 1
+    health.recent_failures += failed
     while recent and recent[0][0] <= second - window:
-        recent.popleft()
+        _, attempts, failures = recent.popleft()
+        health.recent_attempts -= attempts
+        health.recent_failures -= failures
 
 
 def retry_after_deadline(value: str, now: float) -> float | None:

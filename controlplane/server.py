@@ -83,7 +83,7 @@ class ControlPlane:
         # edit is judged (and logged) once.
         self._read_text: str | None = None
         self.usage = UsageAccounting(usage_store or open_store(None, None), self._live_changed.set)
-        self.attempt_log = AttemptLogService(self.recorder, self.usage.record)
+        self.attempt_log = AttemptLogService(self.recorder, usage=self.usage)
         self.ads.nodes.on_change = self._live_changed.set
         self.attempt_log.on_nodes_changed = self._live_changed.set
         self.last_reload: ReloadResult | None = None
@@ -156,7 +156,16 @@ class ControlPlane:
             nodes=self.ads.nodes.records(),
             attempts_by_node=self.attempt_log.attempts_by_node,
             logging_nodes=self.attempt_log.logging_nodes,
+            telemetry=self.telemetry(),
         )
+
+    def telemetry(self) -> dict[str, int]:
+        """What this replica could not count (issue 21): never silently lost, shown by `switchyard status`."""
+        return {
+            "answers_not_counted": self.attempt_log.not_counted["answers"],
+            "usage_not_stored": self.usage.not_stored,
+            "queued_entries": self.attempt_log.queued_entries,
+        }
 
     async def _load(self, path: Path, source: str | None = None) -> tuple[Snapshot, str]:
         try:
@@ -349,6 +358,7 @@ async def serve(
         asyncio.create_task(_after(first_apply, plane.poll_file(baseline))),
         asyncio.create_task(_after(first_apply, plane.keep_live_state_current())),
         asyncio.create_task(_after(first_apply, plane.usage.run())),
+        asyncio.create_task(plane.attempt_log.run()),
     ]
     await stop.wait()
     stop.clear()

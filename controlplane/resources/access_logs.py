@@ -1,7 +1,8 @@
 """The two gRPC access logs Envoy streams back to the control plane: how it learns what happened to traffic.
 
-The attempt log (one entry per upstream attempt, in the router) feeds health and latency; the answer log (one
-entry per client request, in the connection manager) feeds usage accounting and the per-token measures.
+The attempt log (one entry per upstream attempt that did not end 2xx, in the router) feeds health; the answer
+log (one entry per client request, in the connection manager) feeds usage accounting, the per-token measures,
+and the statistics, health and latency of the attempt that served the answer.
 Both are read by controlplane/telemetry/attempt_log.py and controlplane/usage/record.py.
 """
 
@@ -22,8 +23,15 @@ from switchyard.contract import (
     USAGE_TAGS,
 )
 
+# Envoy sends what it buffered every 0.25 s, or sooner once this much is buffered: large enough that a busy
+# node sends a few large messages a second rather than hundreds of small ones (each message costs the control
+# plane a gRPC read and a handler turn; issue 21).
+LOG_BUFFER_BYTES = 256 * 1024
 
-def _grpc_log(name: str, tags: list[dict[str, Any]], **extra: Any) -> dict[str, Any]:
+
+def _grpc_log(
+    name: str, tags: list[dict[str, Any]], log_filter: dict[str, Any] | None = None, **extra: Any
+) -> dict[str, Any]:
     """Envoy buffers the entries and streams them to the control plane asynchronously: no request waits."""
     target_tag = {
         "tag": TARGET_KEY_TAG,
@@ -31,6 +39,7 @@ def _grpc_log(name: str, tags: list[dict[str, Any]], **extra: Any) -> dict[str, 
     }
     return {
         "name": "envoy.access_loggers.http_grpc",
+        **({} if log_filter is None else {"filter": log_filter}),
         "typed_config": typed(
             "envoy.extensions.access_loggers.grpc.v3.HttpGrpcAccessLogConfig",
             common_config={
@@ -38,7 +47,7 @@ def _grpc_log(name: str, tags: list[dict[str, Any]], **extra: Any) -> dict[str, 
                 "transport_api_version": "V3",
                 "grpc_service": {"envoy_grpc": {"cluster_name": CONTROLPLANE_CLUSTER}},
                 "buffer_flush_interval": "0.250s",
-                "buffer_size_bytes": 16384,
+                "buffer_size_bytes": LOG_BUFFER_BYTES,
                 "custom_tags": [target_tag, *tags],
             },
             **extra,
@@ -46,11 +55,21 @@ def _grpc_log(name: str, tags: list[dict[str, Any]], **extra: Any) -> dict[str, 
     }
 
 
+def _status(op: str, value: int) -> dict[str, Any]:
+    runtime_key = f"switchyard.attempt_log.status_{op.lower()}"
+    return {
+        "status_code_filter": {"comparison": {"op": op, "value": {"default_value": value, "runtime_key": runtime_key}}}
+    }
+
+
 def attempt_log() -> dict[str, Any]:
-    """One log entry per upstream attempt: how the control plane learns each target's statuses and latency.
-    The target is the key in the picked endpoint's metadata; `retry-after` says how long a 429 asks for.
-    """
-    return _grpc_log(ATTEMPT_LOG_NAME, [], additional_response_headers_to_log=["retry-after"])
+    """One log entry per upstream attempt that did not end 2xx (no response counts as status 0): how the
+    control plane learns each target's failures and statuses. The target is the key in the picked endpoint's
+    metadata; `retry-after` says how long a 429 asks for. A 2xx attempt is always its request's last, and the
+    answer log's entry says all of it (controlplane/telemetry/answer_log.py): logging it here as well would
+    double what every request costs Envoy and the control plane (issue 21)."""
+    not_2xx = {"or_filter": {"filters": [_status("LE", 199), _status("GE", 300)]}}
+    return _grpc_log(ATTEMPT_LOG_NAME, [], not_2xx, additional_response_headers_to_log=["retry-after"])
 
 
 def answer_log(config: Config) -> dict[str, Any]:

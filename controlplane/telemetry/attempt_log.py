@@ -1,10 +1,20 @@
-"""Envoy's gRPC access log service: the router's per-attempt log and, where a route measures latency per
-output token, the per-request answer log (see controlplane/resources/access_logs.py)."""
+"""Envoy's gRPC access log service: the router's per-attempt log (attempts that did not end 2xx) and the
+per-request answer log (see controlplane/resources/access_logs.py and answer_log.py).
+
+Past capacity nothing is silent (issue 21): what arrives is queued, up to MAX_QUEUED_ENTRIES, for one
+handler task. When the queue is full, an answer-log message is counted as not counted (its usage, its
+served attempt) and dropped, while an attempt-log message (failures and 429s) is still judged at once:
+health keeps working from what arrives, and memory stays bounded. Beyond what even the receiving can take,
+gRPC's flow control holds Envoy back, and Envoy counts what it drops (`access_logs.grpc_access_log.
+logs_dropped` in its own stats).
+"""
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections import Counter, OrderedDict
+import time
+from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -14,10 +24,16 @@ from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from controlplane.clients import CLIENT_TAG as CLIENT_TAG  # the answer log's tag naming the client (issue 14)
 from controlplane.nodes import LoggingNode, node_view
+from controlplane.telemetry.answer_log import AnswerLogHandler
 from controlplane.telemetry.target_stats import Answer, Observation, StreamMeasures, TargetStatsRecorder
+from controlplane.usage.accounting import UsageAccounting
 from switchyard.contract import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
 
 log = logging.getLogger("switchyard.controlplane.telemetry")
+
+# Entries waiting for the handler. Health must be decided within a second: a backlog longer than about a
+# second of a replica's capacity could only be judged too late, so the queue holds no more than that.
+MAX_QUEUED_ENTRIES = 50_000
 
 
 class AttemptCounter:
@@ -130,10 +146,20 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
         self,
         recorder: TargetStatsRecorder,
         on_answer: Callable[[accesslog_pb2.HTTPAccessLogEntry, str], None] = lambda _entry, _node: None,
+        usage: UsageAccounting | None = None,
+        max_queued_entries: int = MAX_QUEUED_ENTRIES,
     ) -> None:
         self.recorder = recorder
-        self._on_answer = on_answer  # usage accounting: every answer, with the node that logged it
+        self._on_answer = on_answer  # every answer, with the node that logged it (without `usage`)
+        self._answers = AnswerLogHandler(recorder, usage)
         self.attempts = AttemptCounter()
+        self._queue: deque[tuple[str, str, als_pb2.StreamAccessLogsMessage, int]] = deque()
+        self._queued_entries = 0
+        self._max_queued_entries = max_queued_entries
+        self._queue_changed = asyncio.Event()
+        self._handler_running = False
+        # Entries received but not counted because the handler was behind (by log: "answers", "attempts").
+        self.not_counted: Counter[str] = Counter()
         # Attempts logged per Envoy node id: the identifier of each stream's first message names the node.
         self.attempts_by_node: Counter[str] = Counter()
         # Nodes with an attempt-log stream open to this control plane, whether or not their ADS stream is
@@ -153,7 +179,7 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
                     log_name = message.identifier.log_name
                     node = message.identifier.node.id
                     self._opened(message.identifier.node)
-                self._record(log_name, node, message)
+                self._receive(log_name, node, message)
         finally:
             self._closed(node)
         return als_pb2.StreamAccessLogsResponse()
@@ -174,18 +200,60 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
                 del self.logging_nodes[name]
                 self.on_nodes_changed()
 
-    def _record(self, log_name: str, node: str, message: als_pb2.StreamAccessLogsMessage) -> None:
-        for entry in message.http_logs.log_entry:
+    def _receive(self, log_name: str, node: str, message: als_pb2.StreamAccessLogsMessage) -> None:
+        if not self._handler_running:  # no handler task (tests, tools): handle as it arrives
+            self._record(log_name, node, message)
+            return
+        entries = len(message.http_logs.log_entry)
+        if self._queued_entries + entries > self._max_queued_entries:
             if log_name == ANSWER_LOG_NAME:
-                self._on_answer(entry, node)
-                if (answer := answer_of(entry)) is not None:
-                    self.recorder.record_answer(answer)
-                if (measured := stream_measures_of(entry)) is not None:
-                    self.recorder.record_stream(measured)
-                continue
+                self.not_counted["answers"] += entries
+            else:
+                self._record(log_name, node, message)  # failures and 429s: health keeps working
+            return
+        self._queue.append((log_name, node, message, entries))
+        self._queued_entries += entries
+        self._queue_changed.set()
+
+    @property
+    def queued_entries(self) -> int:
+        return self._queued_entries
+
+    async def run(self) -> None:
+        """The handler task: what arrives is handled in order, one message at a time, letting the streams'
+        receivers in between (they are what counts what does not fit)."""
+        self._handler_running = True
+        try:
+            while True:
+                if not self._queue:
+                    self._queue_changed.clear()
+                    await self._queue_changed.wait()
+                    continue
+                log_name, node, message, entries = self._queue.popleft()
+                self._queued_entries -= entries
+                self._record(log_name, node, message)
+                await asyncio.sleep(0)
+        finally:
+            self._handler_running = False
+            while self._queue:  # what is still queued when the service stops is handled, not lost
+                log_name, node, message, entries = self._queue.popleft()
+                self._queued_entries -= entries
+                self._record(log_name, node, message)
+
+    def _record(self, log_name: str, node: str, message: als_pb2.StreamAccessLogsMessage) -> None:
+        now = time.time()
+        if log_name == ANSWER_LOG_NAME:
+            if self._answers.usage is None:
+                for entry in message.http_logs.log_entry:
+                    self._on_answer(entry, node)
+            served = self._answers.handle(message.http_logs.log_entry, node, now)
+            if node and served:
+                self.attempts_by_node[node] += served
+            return
+        for entry in message.http_logs.log_entry:
             if node:
                 self.attempts_by_node[node] += 1
             attempt = self.attempts.next_attempt(entry.request.request_id)
             observation = observation_of(entry, attempt)
             if observation is not None:
-                self.recorder.record(observation)
+                self.recorder.record(observation, now)

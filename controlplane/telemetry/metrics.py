@@ -90,6 +90,7 @@ class StatusCollector(Collector):
             result.add_metric([], 1 if reload["ok"] else 0)
             yield result
         yield from _node_metrics(document.get("nodes", []))
+        yield from _telemetry_metrics(document.get("telemetry") or {})
 
 
 def _node_metrics(nodes: list[dict[str, Any]]) -> Iterator[Metric]:
@@ -127,3 +128,20 @@ def _node_metrics(nodes: list[dict[str, Any]]) -> Iterator[Metric]:
     yield node_version
     yield connected
     yield current
+
+
+def _telemetry_metrics(telemetry: dict[str, Any]) -> Iterator[Metric]:
+    """What this replica received but could not count or store (issue 21): past capacity, never silent."""
+    not_counted = CounterMetricFamily(
+        "switchyard_telemetry_not_counted",
+        "Answer-log entries received but not counted (control plane over capacity): usage and latency miss them",
+        labels=["log"],
+    )
+    not_counted.add_metric(["answers"], telemetry.get("answers_not_counted", 0))
+    not_stored = CounterMetricFamily(
+        "switchyard_usage_not_stored", "Usage records counted but dropped before the usage store had them"
+    )
+    not_stored.add_metric([], telemetry.get("usage_not_stored", 0))
+    queued = GaugeMetricFamily("switchyard_telemetry_queued_entries", "Access-log entries waiting to be handled")
+    queued.add_metric([], telemetry.get("queued_entries", 0))
+    yield from (not_counted, not_stored, queued)

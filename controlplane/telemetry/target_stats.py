@@ -9,6 +9,7 @@ which every recorded attempt is handed to.
 from __future__ import annotations
 
 import time
+from bisect import bisect_left
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -63,8 +64,7 @@ class LatencyHistogram:
     total_s: float = 0.0
 
     def observe(self, seconds: float) -> None:
-        index = next((i for i, bound in enumerate(LATENCY_BUCKETS_S) if seconds <= bound), len(LATENCY_BUCKETS_S))
-        self.counts[index] += 1
+        self.counts[bisect_left(LATENCY_BUCKETS_S, seconds)] += 1  # the first bucket whose bound >= seconds
         self.total_s += seconds
 
     def as_dict(self) -> dict[str, Any]:
@@ -118,21 +118,35 @@ class TargetStatsRecorder:
         self.targets: dict[str, TargetStats] = {}
 
     def record(self, observation: Observation, now: float | None = None) -> None:
-        now = time.time() if now is None else now
-        policy = self._policy_of(observation.target_key)
-        stats = self.targets.setdefault(observation.target_key, TargetStats())
+        self.record_attempt(
+            observation.target_key,
+            observation.status,
+            observation.latency_s,
+            observation.attempt,
+            observation.retry_after,
+            time.time() if now is None else now,
+        )
+
+    def record_attempt(
+        self, key: str, status: int, latency_s: float | None, attempt: int, retry_after: str, now: float
+    ) -> None:
+        """`record` without building an Observation: the answer log's handler calls it once per answer."""
+        policy = self._policy_of(key)
+        stats = self.targets.get(key)
+        if stats is None:
+            stats = self.targets[key] = TargetStats()
         stats.requests += 1
-        stats.by_status[observation.status] += 1
-        stats.last_status = observation.status
-        if observation.attempt > 1:
+        stats.by_status[status] += 1
+        stats.last_status = status
+        if attempt > 1:
             stats.fallbacks += 1
-        if failover.is_failure(observation.status, policy.fallback_codes):
+        if failover.is_failure(status, policy.fallback_codes):
             stats.failures += 1
-        elif observation.latency_s is not None:
-            stats.latency_histogram.observe(observation.latency_s)
+        elif latency_s is not None:
+            stats.latency_histogram.observe(latency_s)
             if policy.latency.measure is LatencyMeasure.FIRST_BYTE:
-                stats.observe_latency(observation.latency_s, policy.latency)
-        self.health.judge(observation.target_key, observation.status, observation.retry_after, now)
+                stats.observe_latency(latency_s, policy.latency)
+        self.health.judge_with(key, status, retry_after, now, policy)
 
     def record_stream(self, measured: StreamMeasures) -> None:
         stats = self.targets.setdefault(measured.target_key, TargetStats())
@@ -149,6 +163,9 @@ class TargetStatsRecorder:
             stats.observe_latency(answer.duration_s / answer.output_tokens, policy.latency)
         elif policy.latency.measure is LatencyMeasure.FIRST_TOKEN and answer.first_token_s > 0:
             stats.observe_latency(answer.first_token_s, policy.latency)
+
+    def policy_of(self, key: str) -> TargetPolicy:
+        return self._policy_of(key)
 
     def get(self, key: str) -> TargetStats:
         return self.targets.get(key, TargetStats())

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections import Counter
+from collections import Counter, deque
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -21,7 +21,7 @@ from envoy.data.accesslog.v3 import accesslog_pb2
 
 from controlplane.target_keys import target_key
 from controlplane.usage.ledger import UsageLedger
-from controlplane.usage.record import TargetInfo, UsageRecord, usage_of
+from controlplane.usage.record import TargetInfo, UsageRecord, usage_from_tags, usage_of
 from controlplane.usage.sql import UsageQuery
 from controlplane.usage.store import UsageStore
 from switchyard.config import Config
@@ -31,6 +31,7 @@ log = logging.getLogger("switchyard.controlplane.usage")
 FLUSH_S = 0.25
 RESYNC_S = 5.0
 MAX_PENDING = 100_000  # a store down for long must not grow memory without bound: the oldest are dropped
+STORE_BATCH = 20_000  # records per write: one transaction each, so a long backlog never holds one huge one
 T = TypeVar("T")
 
 
@@ -40,8 +41,11 @@ class UsageAccounting:
         self.ledger = UsageLedger()
         self._on_refusals_changed = on_refusals_changed
         self._targets: dict[str, TargetInfo] = {}
-        self._pending: list[UsageRecord] = []
+        # Records not yet written, oldest first; past MAX_PENDING the oldest go, counted in not_stored.
+        self._pending: deque[UsageRecord] = deque()
+        self.not_stored = 0  # records counted in the ledger and metrics but dropped before the store had them
         self._refused: dict[str, float] = {}
+        self._limited: frozenset[str] = frozenset()  # clients with a token limit or a budget
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-store")
         # Since this process started, for /metrics (counters: each replica counts every answer it receives).
         self.tokens: Counter[tuple[str, str, str, str]] = Counter()  # (client, route, target, kind)
@@ -55,19 +59,45 @@ class UsageAccounting:
             for t in r.targets
         }
         self.ledger.configure(config.clients)
+        self._limited = frozenset(self.ledger.windows(time.time()))
         self._check_refusals()
+
+    def target(self, key: str) -> TargetInfo | None:
+        """The target a log entry's key names, None for answers no target gave (refused by the gateway)."""
+        return self._targets.get(key)
 
     def record(self, entry: accesslog_pb2.HTTPAccessLogEntry, node: str) -> None:
         record = usage_of(entry, node, self._targets)
-        if record is None:
-            return
-        self.tokens[(record.client, record.route, record.target, "prompt")] += record.prompt_tokens
-        self.tokens[(record.client, record.route, record.target, "completion")] += record.completion_tokens
-        self.spend[record.client] = self.spend.get(record.client, 0.0) + record.cost_usd
-        self.ledger.add(record.client, record.tokens, record.cost_usd, record.at)
+        if record is not None and self.add(record):
+            self._check_refusals()
+
+    def add_answer(
+        self,
+        tags: dict[str, str],
+        target: TargetInfo,
+        node: str,
+        request_id: str,
+        start_seconds: int,
+        start_nanos: int,
+        duration_s: float,
+    ) -> bool:
+        """`record` for the answer log's handler, which has read the entry's fields already. True when the
+        answer's client has a limit: the caller then looks at refusals once for its whole batch."""
+        return self.add(usage_from_tags(tags, target, node, request_id, start_seconds, start_nanos, duration_s))
+
+    def add(self, record: UsageRecord) -> bool:
+        client = record.client
+        self.tokens[(client, record.route, record.target, "prompt")] += record.prompt_tokens
+        self.tokens[(client, record.route, record.target, "completion")] += record.completion_tokens
+        self.spend[client] = self.spend.get(client, 0.0) + record.cost_usd
+        self.ledger.add(client, record.prompt_tokens + record.completion_tokens, record.cost_usd, record.at)
         self._pending.append(record)
         if len(self._pending) > MAX_PENDING:
-            del self._pending[: len(self._pending) - MAX_PENDING]
+            self._pending.popleft()
+            self.not_stored += 1
+        return client in self._limited
+
+    def check_refusals(self) -> None:
         self._check_refusals()
 
     def refused(self, now: float | None = None) -> dict[str, float]:
@@ -87,14 +117,17 @@ class UsageAccounting:
         return await asyncio.get_running_loop().run_in_executor(self._executor, call)
 
     async def flush(self) -> None:
-        batch, self._pending = self._pending, []
-        if not batch:
-            return
-        try:
-            await self._in_thread(lambda: self.store.write(batch))
-        except Exception as error:  # the store is down: keep the records for the next flush
-            log.warning("usage store %s: write failed, retrying: %s", self.store.description, error)
-            self._pending[:0] = batch
+        while self._pending:
+            batch = [self._pending.popleft() for _ in range(min(len(self._pending), STORE_BATCH))]
+            try:
+                await self._in_thread(lambda batch=batch: self.store.write(batch))  # type: ignore[misc]
+            except Exception as error:  # the store is down: keep the records for the next flush
+                log.warning("usage store %s: write failed, retrying: %s", self.store.description, error)
+                self._pending.extendleft(reversed(batch))
+                while len(self._pending) > MAX_PENDING:
+                    self._pending.pop()  # the newest beyond the bound: the same count as dropping the oldest
+                    self.not_stored += 1
+                return
 
     async def resync(self) -> None:
         """The store's totals for the current windows, as floors of the ledger's."""

@@ -38,6 +38,7 @@ def render_status(document: dict[str, Any]) -> str:
             f"control plane restarted {process['uptime_s']:.0f}s ago: health and latency are rebuilt from traffic "
             "since then (Envoy kept serving its last config)"
         )
+    lines.extend(render_telemetry(document.get("telemetry") or {}))
     lines.extend(render_nodes(document.get("nodes") or []))
     columns = ("target", "state", "prio", "weight", "requests", "failures", "fallbacks", "latency", "why")
     for route in document["routes"]:
@@ -53,6 +54,19 @@ def render_status(document: dict[str, Any]) -> str:
             )  # fmt: skip
         lines.extend(_table(rows))
     return "\n".join(lines)
+
+
+def render_telemetry(telemetry: dict[str, Any]) -> list[str]:
+    """What the control plane received but could not count: said, never silent (issue 21)."""
+    parts = []
+    if telemetry.get("answers_not_counted"):
+        parts.append(
+            f"{telemetry['answers_not_counted']} answers not counted (control plane over capacity: their usage "
+            "and latency are missing; failures were still judged)"
+        )
+    if telemetry.get("usage_not_stored"):
+        parts.append(f"{telemetry['usage_not_stored']} usage records not stored (the usage store fell behind)")
+    return [f"telemetry: {part}" for part in parts]
 
 
 def _table(rows: Sequence[tuple[str, ...]]) -> list[str]:

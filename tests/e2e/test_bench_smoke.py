@@ -27,7 +27,7 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert set(report["variants"]) == {"A", "B", "C", "D", "X", "M", "XB", "CA"}
+    assert set(report["variants"]) == {"A", "P", "B", "C", "D", "X", "M", "XB", "CA"}
     for key, variant in report["variants"].items():
         throughput = variant["throughput_c4"]
         assert throughput["rps"] > 0, key
