@@ -40,7 +40,9 @@ class GatewayFactory(Protocol):
 
 
 def _started(request: pytest.FixtureRequest) -> list[Any]:
-    return request.node.stash.setdefault(_STARTED, [])
+    """What this test started, kept on its item for the report hook below."""
+    started: list[Any] = request.node.stash.setdefault(_STARTED, [])
+    return started
 
 
 @pytest.fixture
