@@ -5,6 +5,9 @@ answer, so about six requests are always in flight. `docker stop` (SIGTERM to ti
 starts the drain: every request that reached the provider gets its answer, none gets an error status, the
 container exits 0 by itself well inside the grace period (SIGKILL would show as 137), and the only failures
 the clients see are connections that were never accepted, after the stop began.
+
+Also: the gateway's container runs as the image's unprivileged user, and Docker's healthcheck (the image's
+HEALTHCHECK, GET /healthz on the listener) reports it healthy.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass
+from typing import Any
 
 import httpx
 from testcontainers.core.network import Network
@@ -117,3 +121,28 @@ def test_docker_stop_drains_the_gateway_and_loses_nothing_in_flight() -> None:
             f"{len(received) - len(answered)} lost\n{[o.error for o in unanswered][:5]}\n{logs}"
         )
         assert all(o.started > stop_began for o in unanswered), [o for o in unanswered if o.started <= stop_began]
+
+
+def test_the_gateway_container_runs_unprivileged_and_its_healthcheck_asks_healthz() -> None:
+    with (
+        Network() as network,
+        MockProviderContainer("mock-openai", network=network) as mock,
+        SwitchyardContainer(CONFIG, network=network) as gateway,
+    ):
+        container = gateway.get_wrapped_container()
+        deadline = time.monotonic() + 60
+        health: dict[str, Any] = {}
+        while time.monotonic() < deadline:
+            container.reload()
+            health = container.attrs["State"]["Health"]
+            if health["Status"] != "starting":
+                break
+            time.sleep(0.5)
+        assert health["Status"] == "healthy", health
+        assert container.attrs["Config"]["Healthcheck"]["Test"][-1].endswith("timeout=2)")
+        assert container.attrs["Config"]["Env"].count("SWITCHYARD_HEALTHCHECK_URL=http://127.0.0.1:8080/healthz") == 1
+        assert gateway.exec(["id", "-u"]).output.decode().strip() == "10001"
+        # The mock's container checks its own health URL, not the gateway's /healthz.
+        mock_container = mock.get_wrapped_container()
+        mock_container.reload()
+        assert mock_container.attrs["State"]["Health"]["Status"] in ("starting", "healthy")
