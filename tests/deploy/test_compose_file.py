@@ -1,7 +1,8 @@
 """docker-compose.yml without a Docker engine: its services agree with each other and with the CLI (flags,
 ports, the certificates `certs` makes and the names the others use, the drain against the stop grace period,
-the routing YAML it mounts). `docker compose config` parses it where the compose CLI plugin exists. The
-fleet itself runs in tests/containers/test_compose.py wherever an engine answers."""
+the routing YAML it mounts, the base image it builds on). Compose v2 (`docker compose config`) and v1
+(`docker-compose config`) each parse it where installed. The fleet itself runs in tests/containers/test_compose.py
+wherever an engine answers."""
 
 from __future__ import annotations
 
@@ -152,14 +153,25 @@ def test_the_routing_yaml_it_mounts_is_valid_and_names_compose_services(services
         assert option_value(_argv(services[host]), "--port") == str(port)
 
 
-def test_docker_compose_parses_the_file() -> None:
-    docker = shutil.which("docker")
-    if docker is None:
-        pytest.skip("no docker CLI")
-    probe = subprocess.run([docker, "compose", "version"], capture_output=True, text=True, timeout=30)
+def test_the_image_builds_on_the_dockerfiles_default_base_unless_told_otherwise(
+    services: dict[str, dict[str, Any]],
+) -> None:
+    dockerfile_default = re.search(r"^ARG BASE_IMAGE=(\S+)$", (ROOT / "Dockerfile").read_text(), re.M)
+    assert dockerfile_default, "the Dockerfile takes its base as ARG BASE_IMAGE"
+    for name, service in services.items():
+        base = service["build"]["args"]["BASE_IMAGE"]
+        assert base == "${SWITCHYARD_BASE_IMAGE:-" + dockerfile_default.group(1) + "}", name
+
+
+@pytest.mark.parametrize("command", [["docker", "compose"], ["docker-compose"]], ids=["v2", "v1"])
+def test_docker_compose_parses_the_file(command: list[str]) -> None:
+    if shutil.which(command[0]) is None:
+        pytest.skip(f"no {command[0]}")
+    probe = subprocess.run([*command, "version"], capture_output=True, text=True, timeout=30)
     if probe.returncode != 0:
-        pytest.skip(f"the docker CLI has no compose plugin: {probe.stderr.strip()[:200]}")
+        first_line = (probe.stderr.strip().splitlines() or ["no output"])[0]
+        pytest.skip(f"{' '.join(command)} is not usable here: {first_line[:200]}")
     result = subprocess.run(
-        [docker, "compose", "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, timeout=60, cwd=ROOT
+        [*command, "-f", str(COMPOSE), "config", "-q"], capture_output=True, text=True, timeout=60, cwd=ROOT
     )
     assert result.returncode == 0, result.stderr

@@ -69,6 +69,8 @@ def shown_commands() -> list[tuple[str, str]]:
 
 def _words(command: str) -> list[str]:
     words = shlex.split(command, comments=True)
+    while words and "=" in words[0] and not words[0].startswith(("-", "/")):  # `VAR=value command`
+        words = words[1:]
     if words[0].endswith("/switchyard"):  # .venv/bin/switchyard
         words[0] = "switchyard"
     return words
