@@ -228,7 +228,7 @@ class TranslatedExchange:
         return _response_body(translated)
 
     def _report(self, response: ep.ProcessingResponse) -> None:
-        """Time to first token, input and output tokens, as dynamic metadata Envoy's attempt log carries to the
+        """Time to first token, input, cached and output tokens, as dynamic metadata Envoy's attempt log carries to the
         control plane: no extra connection, and nothing waits for it."""
         if self.stream is None or not self._first_token_at:
             return
@@ -241,6 +241,11 @@ class TranslatedExchange:
             measured["output_tokens"] = float(output_tokens)
         if input_tokens:
             measured["input_tokens"] = float(input_tokens)
+        cache_read, cache_write = self.stream.cache_usage
+        if cache_read:
+            measured["cache_read_tokens"] = float(cache_read)
+        if cache_write:
+            measured["cache_write_tokens"] = float(cache_write)
         fields = struct_pb2.Struct()
         fields.update(measured)
         response.dynamic_metadata.fields[STREAM_METADATA_NAMESPACE].struct_value.CopyFrom(fields)

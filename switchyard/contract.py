@@ -88,7 +88,10 @@ CLIENT_USAGE_KEY = "client_usage"
 # Set by client_auth.lua: the authenticated client, and how long a refused one should wait.
 CLIENT_METADATA_KEY = "client"
 RETRY_AFTER_METADATA_KEY = "retry_after"
-# The usage counts an answer may report, in either API's names, by key in the usage metadata.
+# The usage counts an answer may report, in any client API's names, by key in the usage metadata. Anthropic's
+# input_tokens leave out its cache reads and writes; OpenAI's prompt_tokens (chat) and input_tokens (Responses)
+# include the cached ones, which they name in a details object (`cached_tokens`, and `cache_write_tokens` where a
+# translation knows it): usage accounting counts and prices those apart (controlplane/usage/record.py).
 USAGE_KEYS = (
     "prompt_tokens",
     "completion_tokens",
@@ -96,7 +99,13 @@ USAGE_KEYS = (
     "output_tokens",
     "cache_creation_input_tokens",
     "cache_read_input_tokens",
+    "cached_tokens",
+    "cache_write_tokens",
 )
+# Where a whole JSON answer carries each count, when not at `usage.<key>`: OpenAI nests its cached tokens in
+# `prompt_tokens_details` (chat) or `input_tokens_details` (Responses); an answer has one or the other.
+USAGE_DETAILS = ("prompt_tokens_details", "input_tokens_details")
+USAGE_DETAIL_KEYS = ("cached_tokens", "cache_write_tokens")
 
 # Request parameters some translation may refuse (each pair's `may_refuse`, extproc/translators): the listener
 # flags a request carrying one under `OWN_API_ONLY_KEY`, and its route then skips targets of another API. A unit
@@ -130,6 +139,8 @@ STREAM_TAGS = {
     "ttft_ms": "switchyard_ttft_ms",
     "output_tokens": "switchyard_stream_tokens",
     "input_tokens": "switchyard_stream_input_tokens",
+    "cache_read_tokens": "switchyard_stream_cache_read_tokens",
+    "cache_write_tokens": "switchyard_stream_cache_write_tokens",
     "generation_ms": "switchyard_generation_ms",
 }
 # The usage counts, by key in USAGE_METADATA_NAMESPACE → the answer log's tag.

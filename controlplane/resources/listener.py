@@ -26,6 +26,8 @@ from switchyard.contract import (
     READINESS_PATH,
     ROUTE_CONFIG_NAME,
     STREAM_KEY,
+    USAGE_DETAIL_KEYS,
+    USAGE_DETAILS,
     USAGE_KEYS,
 )
 
@@ -142,20 +144,22 @@ def _stream_rules() -> list[dict[str, Any]]:
 
 
 def _usage_rules(counts_tokens: bool) -> dict[str, Any]:
-    """A whole answer's `usage`, lifted into metadata for the answer log: what usage accounting counts, and
-    (routes measuring per output token) `completion_tokens` for the latency average.
+    """A whole answer's `usage`, lifted into metadata for the answer log: what usage accounting counts (OpenAI's
+    cached tokens from its details object), and (routes measuring per output token) `completion_tokens` for the
+    latency average.
 
     Only JSON answers match: a matching body is held until complete (harmless, the client waits for all of it
     anyway) while an event stream passes through untouched (stream_usage.lua reads those). A charset parameter
     must still match."""
 
-    def rule(key: str, namespace: str) -> dict[str, Any]:
+    def rule(key: str, namespace: str, *within: str) -> dict[str, Any]:
         return {
-            "selectors": [{"key": "usage"}, {"key": key}],
+            "selectors": [{"key": name} for name in ("usage", *within, key)],
             "on_present": {"metadata_namespace": namespace, "key": key, "type": "NUMBER"},
         }
 
-    rules = [rule(key, USAGE_METADATA_NAMESPACE) for key in USAGE_KEYS]
+    rules = [rule(key, USAGE_METADATA_NAMESPACE) for key in USAGE_KEYS if key not in USAGE_DETAIL_KEYS]
+    rules.extend(rule(key, USAGE_METADATA_NAMESPACE, details) for details in USAGE_DETAILS for key in USAGE_DETAIL_KEYS)
     if counts_tokens:
         rules.append(rule("completion_tokens", METADATA_NAMESPACE))
     return {"rules": rules, "allow_content_types_regex": {"regex": "application/json(;.*)?"}}

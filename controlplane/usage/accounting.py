@@ -49,6 +49,8 @@ class UsageAccounting:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="usage-store")
         # Since this process started, for /metrics (counters: each replica counts every answer it receives).
         self.tokens: Counter[tuple[str, str, str, str]] = Counter()  # (client, route, target, kind)
+        # The prompt tokens read from / written to the prompt cache, by (client, route, target, "read"/"write").
+        self.cache_tokens: Counter[tuple[str, str, str, str]] = Counter()
         self.spend: dict[str, float] = {}
 
     def configure(self, config: Config) -> None:
@@ -89,6 +91,10 @@ class UsageAccounting:
         client = record.client
         self.tokens[(client, record.route, record.target, "prompt")] += record.prompt_tokens
         self.tokens[(client, record.route, record.target, "completion")] += record.completion_tokens
+        if record.cache_read_tokens:
+            self.cache_tokens[(client, record.route, record.target, "read")] += record.cache_read_tokens
+        if record.cache_write_tokens:
+            self.cache_tokens[(client, record.route, record.target, "write")] += record.cache_write_tokens
         self.spend[client] = self.spend.get(client, 0.0) + record.cost_usd
         self.ledger.add(client, record.prompt_tokens + record.completion_tokens, record.cost_usd, record.at)
         self._pending.append(record)

@@ -14,6 +14,9 @@ from controlplane.usage.sql import FILTERS, GROUPS, UsageQuery
 
 _DAY = re.compile(r"\d{4}-\d{2}-\d{2}")
 DEFAULT_BY = ("client", "route", "target", "model", "day")
+# prompt_tokens counts every input token; cache_read_tokens and cache_write_tokens are the part of them read from
+# or written to the provider's prompt cache, priced apart.
+TOTALLED = ("requests", "prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
 
 
 class UsageQueryError(ValueError):
@@ -45,9 +48,7 @@ def add_usage_routes(app: web.Application, usage: UsageAccounting) -> None:
         except UsageQueryError as problem:
             return web.json_response({"error": str(problem)}, status=400)
         rows = await usage.query(query)
-        totals = {
-            key: sum(row[key] for row in rows) for key in ("requests", "prompt_tokens", "completion_tokens", "cost_usd")
-        }
+        totals = {key: sum(row[key] for row in rows) for key in TOTALLED}
         return web.json_response(
             {
                 "by": list(query.by),
@@ -78,10 +79,19 @@ class UsageCollector(Collector):
             tokens.add_metric(list(labels), count)
         spend = CounterMetricFamily(
             "switchyard_client_spend_usd",
-            "Spend in USD per client, priced with the targets' `price`",
+            "Spend in USD per client, priced with the targets' `price` (cache reads and writes at their own)",
             labels=["client"],
         )
         for client, usd in sorted(self._usage.spend.items()):
             spend.add_metric([client], usd)
+        cache = CounterMetricFamily(
+            "switchyard_client_cache_tokens",
+            "Prompt tokens read from or written to the provider's prompt cache per client, route, target and kind "
+            "(read, write); switchyard_client_tokens' prompt kind counts them too",
+            labels=["client", "route", "target", "kind"],
+        )
+        for labels, count in sorted(self._usage.cache_tokens.items()):
+            cache.add_metric(list(labels), count)
         yield tokens
+        yield cache
         yield spend

@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from controlplane.usage.record import UsageRecord
-from controlplane.usage.sql import INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
+from controlplane.usage.sql import ADDED_COLUMNS, INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
 
 
 def _pg(statement: str) -> str:
@@ -37,6 +37,8 @@ class PostgresUsageStore:
             try:
                 for statement in SCHEMA:
                     cursor.execute(statement)
+                for name, kind in ADDED_COLUMNS:  # a table an earlier version created
+                    cursor.execute(f"ALTER TABLE switchyard_usage ADD COLUMN IF NOT EXISTS {name} {kind}")
             finally:
                 cursor.execute("SELECT pg_advisory_unlock(7140214)")
         return connection

@@ -3,7 +3,9 @@
 Where the counts come from, in order: what the ext_proc measured of a stream it translated (the client may not
 have asked for usage, so the translated stream need not carry it), else what the answer itself reported (a JSON
 answer's `usage`, read by json_to_metadata; a stream's, read by envoy/lua/stream_usage.lua), in either API's
-names. Anthropic's cache reads and writes count as prompt tokens, at the input price.
+names. Prompt tokens count every input token, as OpenAI counts them; those read from or written to the prompt
+cache are also counted apart (Anthropic's cache_read/cache_creation_input_tokens, OpenAI's cached_tokens) and
+priced apart: each count at its own price (cost_usd).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from typing import NamedTuple
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
@@ -39,9 +42,11 @@ class UsageRecord:
     route: str
     target: str
     model: str
-    prompt_tokens: int
+    prompt_tokens: int  # every input token, those read from or written to the cache included
     completion_tokens: int
     cost_usd: float
+    cache_read_tokens: int = 0  # of prompt_tokens, read from the provider's prompt cache
+    cache_write_tokens: int = 0  # of prompt_tokens, written to it
 
     @property
     def day(self) -> str:
@@ -58,10 +63,19 @@ def _utc_day(day_number: int) -> str:
     return datetime.fromtimestamp(day_number * 86_400, UTC).strftime("%Y-%m-%d")
 
 
-def cost_usd(price: Price | None, prompt_tokens: int, completion_tokens: int) -> float:
+def cost_usd(
+    price: Price | None, prompt_tokens: int, completion_tokens: int, cache_read: int = 0, cache_write: int = 0
+) -> float:
+    """Each count at its price; `prompt_tokens` includes the cache reads and writes."""
     if price is None:
         return 0.0
-    return (prompt_tokens * price.input + completion_tokens * price.output) / 1_000_000
+    plain = max(prompt_tokens - cache_read - cache_write, 0)
+    return (
+        plain * price.input
+        + cache_read * price.cache_read_or_input
+        + cache_write * price.cache_write_or_input
+        + completion_tokens * price.output
+    ) / 1_000_000
 
 
 def _count(tags: Mapping[str, str], tag: str) -> int:
@@ -80,19 +94,42 @@ def _count(tags: Mapping[str, str], tag: str) -> int:
 
 
 _TRANSLATED_IN, _TRANSLATED_OUT = STREAM_TAGS["input_tokens"], STREAM_TAGS["output_tokens"]
+_TRANSLATED_READ, _TRANSLATED_WRITE = STREAM_TAGS["cache_read_tokens"], STREAM_TAGS["cache_write_tokens"]
 _PROMPT, _COMPLETION = USAGE_TAGS["prompt_tokens"], USAGE_TAGS["completion_tokens"]
 _INPUT, _OUTPUT = USAGE_TAGS["input_tokens"], USAGE_TAGS["output_tokens"]
 _CACHE_WRITE, _CACHE_READ = USAGE_TAGS["cache_creation_input_tokens"], USAGE_TAGS["cache_read_input_tokens"]
+_CACHED, _CACHED_WRITE = USAGE_TAGS["cached_tokens"], USAGE_TAGS["cache_write_tokens"]
 
 
-def token_counts(tags: Mapping[str, str]) -> tuple[int, int]:
-    """(prompt, completion) tokens of the answer the entry describes."""
+class TokenCounts(NamedTuple):
+    """A tuple, not a frozen dataclass: made once per answer, and cheaper to make."""
+
+    prompt: int  # every input token
+    completion: int
+    cache_read: int = 0  # of prompt
+    cache_write: int = 0  # of prompt
+
+
+def token_counts(tags: Mapping[str, str]) -> TokenCounts:
+    """The counts of the answer the entry describes, in whichever API's names it reported them.
+
+    Anthropic's input_tokens leave out its cache reads and writes; OpenAI's prompt_tokens and the Responses API's
+    input_tokens include their cached_tokens. An answer carries one API's names only, so adding both APIs'
+    cache counts, and Anthropic's to its input, is right for each."""
     translated_in = _count(tags, _TRANSLATED_IN)
     translated_out = _count(tags, _TRANSLATED_OUT)
     if translated_in or translated_out:
-        return translated_in, translated_out
-    prompt = _count(tags, _PROMPT) or (_count(tags, _INPUT) + _count(tags, _CACHE_WRITE) + _count(tags, _CACHE_READ))
-    return prompt, _count(tags, _COMPLETION) or _count(tags, _OUTPUT)
+        return TokenCounts(
+            translated_in, translated_out, _count(tags, _TRANSLATED_READ), _count(tags, _TRANSLATED_WRITE)
+        )
+    anthropic_read, anthropic_write = _count(tags, _CACHE_READ), _count(tags, _CACHE_WRITE)
+    prompt = _count(tags, _PROMPT) or (_count(tags, _INPUT) + anthropic_write + anthropic_read)
+    return TokenCounts(
+        prompt,
+        _count(tags, _COMPLETION) or _count(tags, _OUTPUT),
+        anthropic_read + _count(tags, _CACHED),
+        anthropic_write + _count(tags, _CACHED_WRITE),
+    )
 
 
 def record_id(node: str, entry: accesslog_pb2.HTTPAccessLogEntry) -> str:
@@ -133,7 +170,7 @@ def usage_from_tags(
 ) -> UsageRecord:
     """usage_of on fields already read from the entry: the answer log's handler reads each field once for
     health, latency and usage alike."""
-    prompt, completion = token_counts(tags)
+    counts = token_counts(tags)
     client = tags.get(CLIENT_TAG, "")
     return UsageRecord(
         id=record_id_of(node, request_id, start_seconds, start_nanos),
@@ -142,7 +179,9 @@ def usage_from_tags(
         route=target.route,
         target=target.target,
         model=target.model,
-        prompt_tokens=prompt,
-        completion_tokens=completion,
-        cost_usd=cost_usd(target.price, prompt, completion),
+        prompt_tokens=counts.prompt,
+        completion_tokens=counts.completion,
+        cost_usd=cost_usd(target.price, counts.prompt, counts.completion, counts.cache_read, counts.cache_write),
+        cache_read_tokens=counts.cache_read,
+        cache_write_tokens=counts.cache_write,
     )

@@ -25,14 +25,23 @@ SCHEMA = (
         model TEXT NOT NULL,
         prompt_tokens BIGINT NOT NULL,
         completion_tokens BIGINT NOT NULL,
-        cost_usd DOUBLE PRECISION NOT NULL
+        cost_usd DOUBLE PRECISION NOT NULL,
+        cache_read_tokens BIGINT NOT NULL DEFAULT 0,
+        cache_write_tokens BIGINT NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX IF NOT EXISTS switchyard_usage_client_at ON switchyard_usage (client, at)",
     "CREATE INDEX IF NOT EXISTS switchyard_usage_day ON switchyard_usage (day)",
 )
+# Columns later versions added, with their type: a table an earlier version created gets them on start (each
+# store's migration; rows from before count no cached tokens, which is what was known of them).
+ADDED_COLUMNS = (
+    ("cache_read_tokens", "BIGINT NOT NULL DEFAULT 0"),
+    ("cache_write_tokens", "BIGINT NOT NULL DEFAULT 0"),
+)
 INSERT = (
     "INSERT INTO switchyard_usage (id, at, day, client, route, target, model, prompt_tokens, completion_tokens,"
-    " cost_usd) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (id) DO NOTHING"
+    " cost_usd, cache_read_tokens, cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    " ON CONFLICT (id) DO NOTHING"
 )
 TOTALS = (
     "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0)"
@@ -64,8 +73,8 @@ class UsageQuery:
             values.append(self.until)
         select = f"{columns}, " if columns else ""
         text = (
-            f"SELECT {select}COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd)"
-            " FROM switchyard_usage"
+            f"SELECT {select}COUNT(*), SUM(prompt_tokens), SUM(completion_tokens), SUM(cost_usd),"
+            " SUM(cache_read_tokens), SUM(cache_write_tokens) FROM switchyard_usage"
             + (f" WHERE {' AND '.join(conditions)}" if conditions else "")
             + (f" GROUP BY {columns} ORDER BY {columns}" if columns else "")
         )
@@ -76,13 +85,15 @@ def rows_of(query: UsageQuery, rows: Iterable[Sequence[Any]]) -> list[dict[str, 
     out = []
     for row in rows:
         named = dict(zip(query.by, row, strict=False))
-        requests, prompt, completion, cost = row[len(query.by) :]
+        requests, prompt, completion, cost, cache_read, cache_write = row[len(query.by) :]
         if not requests:
             continue
         named.update(
             requests=int(requests),
             prompt_tokens=int(prompt or 0),
             completion_tokens=int(completion or 0),
+            cache_read_tokens=int(cache_read or 0),
+            cache_write_tokens=int(cache_write or 0),
             cost_usd=round(float(cost or 0.0), 9),
         )
         out.append(named)
@@ -101,4 +112,6 @@ def as_row(record: UsageRecord) -> tuple[Any, ...]:
         record.prompt_tokens,
         record.completion_tokens,
         record.cost_usd,
+        record.cache_read_tokens,
+        record.cache_write_tokens,
     )

@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from controlplane.usage.record import UsageRecord
-from controlplane.usage.sql import INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
+from controlplane.usage.sql import ADDED_COLUMNS, INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
 
 
 class SqliteUsageStore:
@@ -18,7 +18,15 @@ class SqliteUsageStore:
         self._db.execute("PRAGMA journal_mode=WAL")
         for statement in SCHEMA:
             self._db.execute(statement)
+        self._add_missing_columns()
         self._db.commit()
+
+    def _add_missing_columns(self) -> None:
+        """A database an earlier version wrote: SQLite has no ADD COLUMN IF NOT EXISTS, so its columns are read."""
+        present = {row[1] for row in self._db.execute("PRAGMA table_info(switchyard_usage)")}
+        for name, kind in ADDED_COLUMNS:
+            if name not in present:
+                self._db.execute(f"ALTER TABLE switchyard_usage ADD COLUMN {name} {kind}")
 
     def write(self, records: Sequence[UsageRecord]) -> None:
         with self._db:

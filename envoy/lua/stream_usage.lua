@@ -36,6 +36,8 @@ local USAGE_KEYS = {
   "output_tokens",
   "cache_creation_input_tokens",
   "cache_read_input_tokens",
+  "cached_tokens",
+  "cache_write_tokens",
 }
 local PATTERNS = {}
 for i = 1, #USAGE_KEYS do

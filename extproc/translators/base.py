@@ -51,7 +51,14 @@ class StreamTranslator(Protocol):
 
     @property
     def usage(self) -> tuple[int | None, int | None]:
-        """(input tokens, output tokens) seen so far, for metrics; None until the provider reports them."""
+        """(input tokens, output tokens) seen so far, for metrics; None until the provider reports them. The
+        input counts every prompt token, those read from or written to the cache included."""
+        ...
+
+    @property
+    def cache_usage(self) -> tuple[int, int]:
+        """(input tokens read from the prompt cache, written to it) seen so far: usage accounting prices them
+        apart, and the client may not have asked for the usage that would show them in its stream."""
         ...
 
     @property

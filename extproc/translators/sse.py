@@ -125,11 +125,17 @@ class StreamBase:
         self._closed = False  # the client's end or an error is out: nothing more may follow
         self._input: int | None = None
         self._output: int | None = None
+        self._cache_read = 0
+        self._cache_write = 0
         self._first_token = False
 
     @property
     def usage(self) -> tuple[int | None, int | None]:
         return self._input, self._output
+
+    @property
+    def cache_usage(self) -> tuple[int, int]:
+        return self._cache_read, self._cache_write
 
     @property
     def first_token_seen(self) -> bool:

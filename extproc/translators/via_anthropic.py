@@ -109,5 +109,9 @@ class ChainedStream:
         return self._inner.usage
 
     @property
+    def cache_usage(self) -> tuple[int, int]:
+        return self._inner.cache_usage
+
+    @property
     def first_token_seen(self) -> bool:
         return self._outer.first_token_seen

@@ -8,7 +8,8 @@ import urllib.request
 from typing import Any
 from urllib.parse import urlencode
 
-COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "cost_usd")
+# prompt_tokens include the cache reads and writes, shown apart because they are priced apart.
+COLUMNS = ("requests", "prompt_tokens", "completion_tokens", "cache_read_tokens", "cache_write_tokens", "cost_usd")
 
 
 def fetch_usage(api: str, params: dict[str, str], timeout: float = 10.0) -> dict[str, Any]:
@@ -34,9 +35,9 @@ def _cell(key: str, value: Any) -> str:
 def render_usage(document: dict[str, Any]) -> str:
     by: list[str] = document["by"]
     header = [*by, *COLUMNS]
-    table = [header, *([_cell(k, row[k]) for k in header] for row in document["rows"])]
+    table = [header, *([_cell(k, row.get(k, 0)) for k in header] for row in document["rows"])]
     total = document["total"]
-    table.append([*(["total"] + [""] * (len(by) - 1) if by else []), *(_cell(k, total[k]) for k in COLUMNS)])
+    table.append([*(["total"] + [""] * (len(by) - 1) if by else []), *(_cell(k, total.get(k, 0)) for k in COLUMNS)])
     widths = [max(len(line[i]) for line in table) for i in range(len(header))]
     lines = [
         "  ".join(c.ljust(w) if i < len(by) else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths, strict=True)))

@@ -213,10 +213,24 @@ class Provider(_Strict):
 
 
 class Price(_Strict):
-    """USD per 1M tokens, as providers publish them; `lowest_cost` routes rank targets by it."""
+    """USD per 1M tokens, as providers publish them; `lowest_cost` routes rank targets by input and output.
+
+    Prompt tokens read from or written to the provider's cache are priced apart, as providers bill them (reads
+    well below the input price, Anthropic's writes above it). Without `cache_read` / `cache_write` they cost the
+    input price: a price written before caching was counted keeps costing what it did."""
 
     input: float = Field(ge=0)
     output: float = Field(ge=0)
+    cache_read: float | None = Field(default=None, ge=0)
+    cache_write: float | None = Field(default=None, ge=0)
+
+    @property
+    def cache_read_or_input(self) -> float:
+        return self.input if self.cache_read is None else self.cache_read
+
+    @property
+    def cache_write_or_input(self) -> float:
+        return self.input if self.cache_write is None else self.cache_write
 
 
 BodyKey = Annotated[str, Field(min_length=1)]

@@ -11,6 +11,7 @@ import json
 from typing import Any
 
 from switchyard.anthropic_api import error_type
+from switchyard.mock_provider.caching import NO_CACHE, CacheCounts
 from switchyard.mock_provider.responses import reply_text, split_text
 
 DEFAULT_MODELS = (
@@ -32,7 +33,23 @@ def _output_tokens(text: str, completion_tokens: int | None) -> int:
     return len(text.split()) if completion_tokens is None else completion_tokens
 
 
-def message(msg_id: str, name: str, model: str, input_tokens: int, completion_tokens: int | None = None) -> bytes:
+def _input_usage(prompt_tokens: int, cached: CacheCounts) -> dict[str, int]:
+    """Anthropic's input counts: input_tokens leave out the cache reads and writes, named apart when any."""
+    usage = {"input_tokens": cached.plain(prompt_tokens)}
+    if cached != NO_CACHE:
+        usage["cache_creation_input_tokens"] = cached.write
+        usage["cache_read_input_tokens"] = cached.read
+    return usage
+
+
+def message(
+    msg_id: str,
+    name: str,
+    model: str,
+    input_tokens: int,
+    completion_tokens: int | None = None,
+    cached: CacheCounts = NO_CACHE,
+) -> bytes:
     text = reply_text(name, model)
     return _dumps(
         {
@@ -43,7 +60,7 @@ def message(msg_id: str, name: str, model: str, input_tokens: int, completion_to
             "content": [{"type": "text", "text": text}],
             "stop_reason": "end_turn",
             "stop_sequence": None,
-            "usage": {"input_tokens": input_tokens, "output_tokens": _output_tokens(text, completion_tokens)},
+            "usage": _input_usage(input_tokens, cached) | {"output_tokens": _output_tokens(text, completion_tokens)},
         }
     )
 
@@ -74,7 +91,14 @@ def stream_error_event(message: str) -> bytes:
 
 
 def stream_events(
-    *, msg_id: str, name: str, model: str, chunks: int, input_tokens: int, completion_tokens: int | None = None
+    *,
+    msg_id: str,
+    name: str,
+    model: str,
+    chunks: int,
+    input_tokens: int,
+    completion_tokens: int | None = None,
+    cached: CacheCounts = NO_CACHE,
 ) -> tuple[list[bytes], list[bytes], list[bytes]]:
     """SSE events of a streamed message, split into (head, deltas, tail).
 
@@ -93,7 +117,7 @@ def stream_events(
                 "content": [],
                 "stop_reason": None,
                 "stop_sequence": None,
-                "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+                "usage": _input_usage(input_tokens, cached) | {"output_tokens": 1},
             },
         ),
         _event("content_block_start", index=0, content_block={"type": "text", "text": ""}),

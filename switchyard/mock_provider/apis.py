@@ -19,6 +19,7 @@ import botocore.session
 from switchyard.mock_provider import (
     anthropic_responses,
     bedrock_responses,
+    caching,
     gemini_responses,
     responses,
     responses_api,
@@ -173,10 +174,18 @@ class OpenAIApi:
                 chunks=self.stream_chunks,
                 include_usage=isinstance(opts, dict) and opts.get("include_usage") is True,
                 prompt_tokens=tokens,
+                cached_tokens=caching.automatic(tokens).read if chat else 0,
             )
             return Stream(head=(), paced=paced, tail=rest, deltas=max(0, self.stream_chunks))
-        build = responses.chat_completion if chat else responses.text_completion
-        return Reply(200, build(resp_id, created, self.name, call.model, tokens, call.completion_tokens))
+        if chat:
+            cached = caching.automatic(tokens).read
+            answer = responses.chat_completion(
+                resp_id, created, self.name, call.model, tokens, call.completion_tokens, cached
+            )
+            return Reply(200, answer)
+        return Reply(
+            200, responses.text_completion(resp_id, created, self.name, call.model, tokens, call.completion_tokens)
+        )
 
     def _input_tokens(self, call: Call) -> Reply:
         """`POST /v1/responses/input_tokens`: an InputTokenCountResponse."""
@@ -203,9 +212,12 @@ class OpenAIApi:
                 chunks=self.stream_chunks,
                 input_tokens=tokens,
                 output_tokens=call.completion_tokens,
+                cached=caching.automatic(tokens),
             )
             return Stream(head, paced, tail, len(paced), error_event=responses_api.stream_error_event)
-        answer = responses_api.response(resp_id, created, self.name, call.model, body, tokens, call.completion_tokens)
+        answer = responses_api.response(
+            resp_id, created, self.name, call.model, body, tokens, call.completion_tokens, caching.automatic(tokens)
+        )
         return Reply(200, answer)
 
 
@@ -252,6 +264,7 @@ class AnthropicApi:
             return self._invalid("max_tokens: Input should be greater than or equal to 1")
         msg_id = f"msg_{self.name}-{call.seq}"  # unique per request, and traceable to the recording
         tokens = responses.estimate_prompt_tokens(call.size)
+        cached = caching.marked(call.raw_body, tokens)
         if body.get("stream") is True:
             head, deltas, rest = anthropic_responses.stream_events(
                 msg_id=msg_id,
@@ -260,9 +273,11 @@ class AnthropicApi:
                 chunks=self.stream_chunks,
                 input_tokens=tokens,
                 completion_tokens=call.completion_tokens,
+                cached=cached,
             )
             return Stream(head=head, paced=deltas, tail=rest, deltas=len(deltas))
-        return Reply(200, anthropic_responses.message(msg_id, self.name, call.model, tokens, call.completion_tokens))
+        answer = anthropic_responses.message(msg_id, self.name, call.model, tokens, call.completion_tokens, cached)
+        return Reply(200, answer)
 
     def _count_tokens(self, call: Call) -> Reply:
         """A MessageTokensCount, for a body with `model` and `messages` and nothing a count does not take."""
@@ -316,9 +331,12 @@ class GeminiApi:
                 chunks=self.stream_chunks,
                 prompt_tokens=tokens,
                 completion_tokens=call.completion_tokens,
+                cached_tokens=caching.automatic(tokens).read,
             )
             return Stream(head=(), paced=paced, tail=tail, deltas=len(paced))
-        return Reply(200, gemini_responses.response(response_id, self.name, call.model, tokens, call.completion_tokens))
+        cached = caching.automatic(tokens).read
+        answer = gemini_responses.response(response_id, self.name, call.model, tokens, call.completion_tokens, cached)
+        return Reply(200, answer)
 
     def _count_tokens(self, call: Call) -> Reply:
         """A CountTokensResponse, for `contents` or a whole `generateContentRequest` (which names its model as
@@ -380,6 +398,7 @@ class BedrockApi:
         if not isinstance(call.body.get("messages"), list) or not call.body["messages"]:
             return self._error(400, "ValidationException", "A conversation must start with a user message.")
         tokens = responses.estimate_prompt_tokens(call.size)
+        cached = caching.marked(call.raw_body, tokens)
         if streaming:
             head, paced, tail = bedrock_responses.stream_events(
                 name=self.name,
@@ -387,9 +406,10 @@ class BedrockApi:
                 chunks=self.stream_chunks,
                 input_tokens=tokens,
                 completion_tokens=call.completion_tokens,
+                cached=cached,
             )
             return Stream(head, paced, tail, len(paced), content_type="application/vnd.amazon.eventstream")
-        return Reply(200, bedrock_responses.response(self.name, call.model, tokens, call.completion_tokens))
+        return Reply(200, bedrock_responses.response(self.name, call.model, tokens, call.completion_tokens, cached))
 
     def _count_tokens(self, call: Call) -> Reply:
         """A CountTokensResponse, for an `input` holding exactly one of `converse` (a ConverseTokensRequest,

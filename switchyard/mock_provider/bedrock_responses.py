@@ -22,6 +22,7 @@ from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
 from botocore.credentials import Credentials
 
+from switchyard.mock_provider.caching import NO_CACHE, CacheCounts
 from switchyard.mock_provider.responses import reply_text, split_text
 
 TEST_ACCESS_KEY_ID = "AKIDSWITCHYARDMOCK01"
@@ -89,17 +90,28 @@ def _output_tokens(text: str, completion_tokens: int | None) -> int:
     return len(text.split()) if completion_tokens is None else completion_tokens
 
 
-def _usage(input_tokens: int, output_tokens: int) -> dict[str, int]:
-    return {"inputTokens": input_tokens, "outputTokens": output_tokens, "totalTokens": input_tokens + output_tokens}
+def _usage(prompt_tokens: int, output_tokens: int, cached: CacheCounts = NO_CACHE) -> dict[str, int]:
+    """Converse's TokenUsage: inputTokens leave out the cache reads and writes, named apart when any."""
+    usage = {
+        "inputTokens": cached.plain(prompt_tokens),
+        "outputTokens": output_tokens,
+        "totalTokens": prompt_tokens + output_tokens,
+    }
+    if cached != NO_CACHE:
+        usage["cacheReadInputTokens"] = cached.read
+        usage["cacheWriteInputTokens"] = cached.write
+    return usage
 
 
-def response(name: str, model: str, input_tokens: int, completion_tokens: int | None) -> bytes:
+def response(
+    name: str, model: str, input_tokens: int, completion_tokens: int | None, cached: CacheCounts = NO_CACHE
+) -> bytes:
     text = reply_text(name, model)
     return _dumps(
         {
             "output": {"message": {"role": "assistant", "content": [{"text": text}]}},
             "stopReason": "end_turn",
-            "usage": _usage(input_tokens, _output_tokens(text, completion_tokens)),
+            "usage": _usage(input_tokens, _output_tokens(text, completion_tokens), cached),
             "metrics": {"latencyMs": 1},
         }
     )
@@ -134,7 +146,13 @@ def stream_error_event(message: str) -> bytes:
 
 
 def stream_events(
-    *, name: str, model: str, chunks: int, input_tokens: int, completion_tokens: int | None
+    *,
+    name: str,
+    model: str,
+    chunks: int,
+    input_tokens: int,
+    completion_tokens: int | None,
+    cached: CacheCounts = NO_CACHE,
 ) -> tuple[list[bytes], list[bytes], list[bytes]]:
     """(head, paced text deltas, tail) of a converse-stream answer."""
     text = reply_text(name, model)
@@ -148,7 +166,10 @@ def stream_events(
         event("messageStop", {"stopReason": "end_turn"}),
         event(
             "metadata",
-            {"usage": _usage(input_tokens, _output_tokens(text, completion_tokens)), "metrics": {"latencyMs": 1}},
+            {
+                "usage": _usage(input_tokens, _output_tokens(text, completion_tokens), cached),
+                "metrics": {"latencyMs": 1},
+            },
         ),
     ]
     return head, paced, tail

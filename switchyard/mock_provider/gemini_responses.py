@@ -43,8 +43,11 @@ def stream_error_event(message: str) -> bytes:
     return b"data: " + _dumps(_error(503, message)) + b"\r\n\r\n"
 
 
-def _usage(prompt: int, output: int) -> dict[str, int]:
-    return {"promptTokenCount": prompt, "candidatesTokenCount": output, "totalTokenCount": prompt + output}
+def _usage(prompt: int, output: int, cached: int = 0) -> dict[str, int]:
+    usage = {"promptTokenCount": prompt, "candidatesTokenCount": output, "totalTokenCount": prompt + output}
+    if cached:  # the part of the prompt Gemini's implicit cache held (caching.automatic); it counts in the prompt
+        usage["cachedContentTokenCount"] = cached
+    return usage
 
 
 def _response(
@@ -60,14 +63,23 @@ def _output_tokens(text: str, completion_tokens: int | None) -> int:
     return len(text.split()) if completion_tokens is None else completion_tokens
 
 
-def response(response_id: str, name: str, model: str, prompt_tokens: int, completion_tokens: int | None) -> bytes:
+def response(
+    response_id: str, name: str, model: str, prompt_tokens: int, completion_tokens: int | None, cached_tokens: int = 0
+) -> bytes:
     text = reply_text(name, model)
-    usage = _usage(prompt_tokens, _output_tokens(text, completion_tokens))
+    usage = _usage(prompt_tokens, _output_tokens(text, completion_tokens), cached_tokens)
     return _dumps(_response(response_id, model, [{"text": text}], "STOP", usage))
 
 
 def stream_events(
-    *, response_id: str, name: str, model: str, chunks: int, prompt_tokens: int, completion_tokens: int | None
+    *,
+    response_id: str,
+    name: str,
+    model: str,
+    chunks: int,
+    prompt_tokens: int,
+    completion_tokens: int | None,
+    cached_tokens: int = 0,
 ) -> tuple[list[bytes], list[bytes]]:
     """(paced content chunks, the final chunk with finishReason and usage)."""
     text = reply_text(name, model)
@@ -78,6 +90,6 @@ def stream_events(
         + b"\r\n\r\n"
         for i, piece in enumerate(pieces)
     ]
-    usage = _usage(prompt_tokens, _output_tokens(text, completion_tokens))
+    usage = _usage(prompt_tokens, _output_tokens(text, completion_tokens), cached_tokens)
     tail = [b"data: " + _dumps(_response(response_id, model, [{"text": ""}], "STOP", usage)) + b"\r\n\r\n"]
     return paced, tail

@@ -50,12 +50,15 @@ def reply_text(name: str, model: str) -> str:
     return f"Hello from {name} ({model})"
 
 
-def _usage(prompt_tokens: int, completion_tokens: int) -> dict[str, int]:
-    return {
+def _usage(prompt_tokens: int, completion_tokens: int, cached: int = 0) -> dict[str, Any]:
+    usage: dict[str, Any] = {
         "prompt_tokens": prompt_tokens,
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+    if cached:  # OpenAI names the cached part of the prompt (caching.automatic); left out when none, to stay cheap
+        usage["prompt_tokens_details"] = {"cached_tokens": cached}
+    return usage
 
 
 def estimate_prompt_tokens(body_bytes: int) -> int:
@@ -64,7 +67,13 @@ def estimate_prompt_tokens(body_bytes: int) -> int:
 
 
 def chat_completion(
-    resp_id: str, created: int, name: str, model: str, prompt_tokens: int, completion_tokens: int | None = None
+    resp_id: str,
+    created: int,
+    name: str,
+    model: str,
+    prompt_tokens: int,
+    completion_tokens: int | None = None,
+    cached_tokens: int = 0,
 ) -> bytes:
     text = reply_text(name, model)
     return _dumps(
@@ -81,7 +90,9 @@ def chat_completion(
                     "finish_reason": "stop",
                 }
             ],
-            "usage": _usage(prompt_tokens, len(text.split()) if completion_tokens is None else completion_tokens),
+            "usage": _usage(
+                prompt_tokens, len(text.split()) if completion_tokens is None else completion_tokens, cached_tokens
+            ),
         }
     )
 
@@ -154,6 +165,7 @@ def stream_events(
     chunks: int,
     include_usage: bool,
     prompt_tokens: int,
+    cached_tokens: int = 0,
 ) -> tuple[list[bytes], list[bytes]]:
     """SSE events for a streamed answer, split into (paced, tail).
 
@@ -187,6 +199,6 @@ def stream_events(
     paced.append(_event({**base, "choices": [choice(None, chunks <= 0, "stop")]}))
     tail = []
     if include_usage:
-        tail.append(_event({**base, "choices": [], "usage": _usage(prompt_tokens, len(text.split()))}))
+        tail.append(_event({**base, "choices": [], "usage": _usage(prompt_tokens, len(text.split()), cached_tokens)}))
     tail.append(DONE_EVENT)
     return paced, tail

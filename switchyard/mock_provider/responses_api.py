@@ -12,6 +12,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from switchyard.mock_provider.caching import NO_CACHE, CacheCounts
 from switchyard.mock_provider.responses import reply_text, split_text
 
 
@@ -19,10 +20,10 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _usage(input_tokens: int, output_tokens: int) -> dict[str, Any]:
+def _usage(input_tokens: int, output_tokens: int, cached: CacheCounts = NO_CACHE) -> dict[str, Any]:
     return {
         "input_tokens": input_tokens,
-        "input_tokens_details": {"cached_tokens": 0, "cache_write_tokens": 0},
+        "input_tokens_details": {"cached_tokens": cached.read, "cache_write_tokens": cached.write},
         "output_tokens": output_tokens,
         "output_tokens_details": {"reasoning_tokens": 0},
         "total_tokens": input_tokens + output_tokens,
@@ -78,10 +79,11 @@ def response(
     request: dict[str, Any],
     input_tokens: int,
     output_tokens: int | None = None,
+    cached: CacheCounts = NO_CACHE,
 ) -> bytes:
     text = reply_text(name, model)
     output = [_message(f"msg_{resp_id}", text)]
-    usage = _usage(input_tokens, len(text.split()) if output_tokens is None else output_tokens)
+    usage = _usage(input_tokens, len(text.split()) if output_tokens is None else output_tokens, cached)
     return _dumps(_response(f"resp_{resp_id}", created, model, request, output, usage))
 
 
@@ -110,6 +112,7 @@ def stream_events(
     chunks: int,
     input_tokens: int,
     output_tokens: int | None = None,
+    cached: CacheCounts = NO_CACHE,
 ) -> tuple[list[bytes], list[bytes], list[bytes]]:
     """(head, paced, tail): the opening events at once, the text deltas paced, the closing events at once."""
     text = reply_text(name, model)
@@ -126,7 +129,7 @@ def stream_events(
         seq.event("response.output_text.delta", **where, delta=piece, logprobs=[])
         for piece in (split_text(text, chunks) if chunks > 0 else [])
     ]
-    usage = _usage(input_tokens, len(text.split()) if output_tokens is None else output_tokens)
+    usage = _usage(input_tokens, len(text.split()) if output_tokens is None else output_tokens, cached)
     done = _message(item_id, text)
     tail = [
         seq.event("response.output_text.done", **where, text=text, logprobs=[]),

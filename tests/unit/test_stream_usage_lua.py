@@ -72,9 +72,29 @@ def split_everywhere(stream: bytes) -> list[list[bytes]]:
 
 
 def test_openai_usage_at_any_chunk_boundary(usage: StreamUsage) -> None:
-    expected = {"prompt_tokens": 12, "completion_tokens": 34}
+    expected = {"prompt_tokens": 12, "completion_tokens": 34, "cached_tokens": 7}
     assert usage.counts([OPENAI_STREAM]) == expected
     for chunks in split_everywhere(OPENAI_STREAM):
+        assert usage.counts(chunks) == expected, chunks
+
+
+def test_responses_usage_with_its_cached_tokens(usage: StreamUsage) -> None:
+    completed = {
+        "type": "response.completed",
+        "response": {
+            "id": "resp_1",
+            "usage": {
+                "input_tokens": 2048,
+                "input_tokens_details": {"cached_tokens": 1024},
+                "output_tokens": 9,
+                "output_tokens_details": {"reasoning_tokens": 0},
+                "total_tokens": 2057,
+            },
+        },
+    }
+    stream = b"event: response.completed\ndata: " + json.dumps(completed).encode() + b"\n\n"
+    expected = {"input_tokens": 2048, "cached_tokens": 1024, "output_tokens": 9}
+    for chunks in [[stream], *split_everywhere(stream)]:
         assert usage.counts(chunks) == expected, chunks
 
 

@@ -4,9 +4,12 @@ same queries."""
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
+import psycopg
 import pytest
 
 from controlplane.usage.api import UsageQueryError, query_of
@@ -49,7 +52,22 @@ def test_a_record_written_twice_counts_once(store: UsageStore) -> None:
     store.write([record(1), record(2)])
     store.write([record(1), record(3)])  # the other replica's copy of record 1, and a new one
     [row] = store.query(UsageQuery(by=("client",)))
-    assert row == {"client": "team-a", "requests": 3, "prompt_tokens": 30, "completion_tokens": 15, "cost_usd": 3e-05}
+    assert row == {
+        "client": "team-a",
+        "requests": 3,
+        "prompt_tokens": 30,
+        "completion_tokens": 15,
+        "cache_read_tokens": 0,
+        "cache_write_tokens": 0,
+        "cost_usd": 3e-05,
+    }
+
+
+def test_cached_tokens_are_kept_and_summed(store: UsageStore) -> None:
+    cached = [replace(record(n), cache_read_tokens=6, cache_write_tokens=n) for n in (1, 2)]
+    store.write([*cached, record(3)])
+    [row] = store.query(UsageQuery(by=("client",)))
+    assert (row["prompt_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (30, 12, 3)
 
 
 def test_groups_filters_and_days(store: UsageStore) -> None:
@@ -61,7 +79,17 @@ def test_groups_filters_and_days(store: UsageStore) -> None:
         ("team-b", "2026-11-30", 1),
     ]
     only = store.query(query_of({"by": "route", "client": "team-a", "since": "2026-12-01"}))
-    assert only == [{"route": "gpt", "requests": 1, "prompt_tokens": 100, "completion_tokens": 1, "cost_usd": 1e-04}]
+    assert only == [
+        {
+            "route": "gpt",
+            "requests": 1,
+            "prompt_tokens": 100,
+            "completion_tokens": 1,
+            "cache_read_tokens": 0,
+            "cache_write_tokens": 0,
+            "cost_usd": 1e-04,
+        }
+    ]
     assert store.query(UsageQuery(by=(), where={"client": "nobody"})) == []
     [everything] = store.query(UsageQuery(by=()))
     assert everything["requests"] == 3
@@ -81,6 +109,47 @@ def test_sqlite_usage_survives_a_reopen(tmp_path: Path) -> None:
     again = open_store(None, tmp_path)
     assert again.totals_since("team-a", 0) == (15, pytest.approx(1e-05))
     again.close()
+
+
+# The table as versions before cached tokens created it.
+_TABLE_BEFORE_CACHE_COLUMNS = """CREATE TABLE switchyard_usage (
+    id TEXT PRIMARY KEY, at DOUBLE PRECISION NOT NULL, day TEXT NOT NULL, client TEXT NOT NULL,
+    route TEXT NOT NULL, target TEXT NOT NULL, model TEXT NOT NULL, prompt_tokens BIGINT NOT NULL,
+    completion_tokens BIGINT NOT NULL, cost_usd DOUBLE PRECISION NOT NULL)"""
+_OLD_ROW = (
+    "INSERT INTO switchyard_usage VALUES ('old', 1796000000, '2026-11-30', 'team-a', 'gpt', 'primary', 'gpt-4o',"
+    " 40, 2, 0.5)"
+)
+
+
+def _assert_migrated(store: UsageStore) -> None:
+    """The old row reads with no cached tokens; new rows keep theirs."""
+    store.write([replace(record(1), cache_read_tokens=4, cache_write_tokens=2)])
+    [row] = store.query(UsageQuery(by=("client",)))
+    assert (row["requests"], row["prompt_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (2, 50, 4, 2)
+
+
+def test_an_sqlite_database_of_an_earlier_version_gets_the_cache_columns(tmp_path: Path) -> None:
+    path = tmp_path / "usage.sqlite3"
+    with sqlite3.connect(path) as old:
+        old.execute(_TABLE_BEFORE_CACHE_COLUMNS)
+        old.execute(_OLD_ROW)
+    old.close()
+    store = SqliteUsageStore(path)
+    _assert_migrated(store)
+    store.close()
+    SqliteUsageStore(path).close()  # opening a migrated database again changes nothing
+
+
+def test_a_postgresql_table_of_an_earlier_version_gets_the_cache_columns(postgres_url: str) -> None:
+    with psycopg.connect(postgres_url, autocommit=True) as old:
+        old.execute("DROP TABLE IF EXISTS switchyard_usage")
+        old.execute(_TABLE_BEFORE_CACHE_COLUMNS)
+        old.execute(_OLD_ROW)
+    store = open_store(postgres_url, None)
+    _assert_migrated(store)
+    store.close()
+    open_store(postgres_url, None).close()
 
 
 @pytest.mark.parametrize(

@@ -93,7 +93,10 @@ class AnthropicFromBedrockStream(StreamBase):
             self._stop = data.get("stopReason")
         elif name == "metadata":
             self._usage = anthropic_usage(data.get("usage"))
-            self._input, self._output = self._usage["input_tokens"], self._usage["output_tokens"]
+            self._cache_read = self._usage["cache_read_input_tokens"]
+            self._cache_write = self._usage["cache_creation_input_tokens"]
+            self._input = self._usage["input_tokens"] + self._cache_read + self._cache_write
+            self._output = self._usage["output_tokens"]
         return b""
 
     def _start(self) -> bytes:

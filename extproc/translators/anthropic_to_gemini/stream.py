@@ -48,7 +48,10 @@ class AnthropicFromGeminiStream(StreamBase):
             return named_event("error", anthropic_error_of(data["error"], None))
         if data.get("usageMetadata"):
             self._usage = anthropic_usage(data["usageMetadata"])
-            self._input, self._output = self._usage["input_tokens"], self._usage["output_tokens"]
+            self._cache_read = self._usage["cache_read_input_tokens"]
+            self._cache_write = self._usage["cache_creation_input_tokens"]
+            self._input = self._usage["input_tokens"] + self._cache_read + self._cache_write
+            self._output = self._usage["output_tokens"]
         out = [self._start(data.get("responseId"))]
         parts, finish = candidate_parts(data)
         for part in parts:

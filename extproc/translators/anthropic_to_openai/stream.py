@@ -48,6 +48,11 @@ class AnthropicEventStream(StreamBase):
         out = [self._start(chunk.get("id"))]
         if isinstance(chunk.get("usage"), dict):
             self._usage = chunk["usage"]
+            cached = anthropic_usage(self._usage)
+            self._cache_read, self._cache_write = (
+                cached["cache_read_input_tokens"],
+                cached["cache_creation_input_tokens"],
+            )
         prompt, completion = token_counts(chunk.get("usage"))
         self._input = prompt if prompt is not None else self._input
         self._output = completion if completion is not None else self._output

@@ -35,7 +35,6 @@ class OpenAIChunkStream(StreamBase):
         self._started = False
         self._finished = False  # the finish_reason chunk is out
         self._tool_calls: dict[int, int] = {}  # Anthropic block index -> OpenAI tool call index
-        self._cache = (0, 0)  # tokens read from / written to the prompt cache
         self._handlers: dict[str, Callable[[JSON], bytes]] = {
             "message_start": self._message_start,
             "content_block_start": self._block_start,
@@ -96,7 +95,7 @@ class OpenAIChunkStream(StreamBase):
     def _message_stop(self, data: JSON) -> bytes:
         out = self._start() + self._finish("end_turn")
         if self._include_usage:
-            usage = openai_usage_of(self._input or 0, self._output or 0, *self._cache)
+            usage = openai_usage_of(self._input or 0, self._output or 0, *self.cache_usage)
             out += data_event(self._envelope([]) | {"usage": usage})
         self._closed = True
         return out + DONE
@@ -127,7 +126,7 @@ class OpenAIChunkStream(StreamBase):
         """message_start and message_delta both carry usage; the counts in message_delta are cumulative."""
         cache = cache_counts(usage)
         if isinstance(usage, dict) and usage.get("input_tokens") is not None:
-            self._cache = cache
+            self._cache_read, self._cache_write = cache
         prompt, completion = token_counts(usage)
         self._input = prompt if prompt is not None else self._input
         self._output = completion if completion is not None else self._output

@@ -203,5 +203,6 @@ class ResponsesEventStream(StreamBase):
         prompt, completion, read, write = token_counts(usage)
         if prompt is not None:
             self._input, self._cached, self._written = prompt, read, write
+            self._cache_read, self._cache_write = read, write
         if completion is not None:
             self._output = completion
