@@ -498,7 +498,8 @@ def build_parser() -> argparse.ArgumentParser:
         "usage",
         help="show tokens and spend per client, route, target, model and day",
         description="Print the usage the control plane recorded (GET /usage of its API: every answer's prompt and "
-        "completion tokens, priced with the targets' `price`), grouped and filtered as asked.",
+        "completion tokens, the prompt tokens read from and written to the prompt cache, priced with the targets' "
+        "`price`), grouped and filtered as asked.",
     )
     p.add_argument("--api", default="127.0.0.1:18002", help="control plane API address (default: %(default)s)")
     p.add_argument(

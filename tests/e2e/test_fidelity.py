@@ -18,6 +18,7 @@ import openai
 import pytest
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
+from switchyard.mock_provider.responses import estimate_prompt_tokens
 from switchyard.supervisor.processes import free_port
 from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 from tests.unit import provider_schemas as schemas
@@ -124,7 +125,12 @@ def test_anthropic_caching_and_thinking_reach_bedrock_as_converse_defines_them(s
     }
     assert sent["messages"][-1]["content"][-1] == {"cachePoint": {"type": "default"}}  # the top-level marker
     assert sent["additionalModelRequestFields"] == {"thinking": {"type": "enabled", "budget_tokens": 1024}}
-    assert message.usage.cache_read_input_tokens == 0 and message.usage.cache_creation_input_tokens == 0
+    # Bedrock's cacheReadInputTokens / cacheWriteInputTokens come back in Anthropic's names (the mock reports half
+    # the prompt read from the cache and a quarter written to it for a request with a cachePoint)
+    prompt = estimate_prompt_tokens(br.requests()[0]["body_bytes"])
+    assert message.usage.cache_read_input_tokens == prompt // 2 > 0
+    assert message.usage.cache_creation_input_tokens == prompt // 4
+    assert message.usage.input_tokens == prompt - prompt // 2 - prompt // 4
 
 
 def test_openai_structured_output_and_effort_reach_bedrock_and_cached_tokens_come_back(
