@@ -57,6 +57,8 @@ class AnswerLogHandler:
         usage = self.usage
         recorder = self.recorder
         records: list[UsageRecord] = []
+        # A message's served answers by target: statistics and health take each target's in one go
+        served_by_key: dict[str, list[tuple[int, float | None, int]]] = {}
         for entry in entries:
             tags = entry.common_properties.custom_tags
             text = tags.get(ANSWER_SUMMARY_TAG)
@@ -78,13 +80,18 @@ class AnswerLogHandler:
                 served += 1
                 first_byte = fields[summary.FIRST_BYTE_US]
                 latency = int(first_byte) / 1e6 if timed and first_byte and first_byte[0] != "-" else None
-                recorder.record_attempt(key, status, latency or None, attempts, "", now)
+                answers = served_by_key.get(key)
+                if answers is None:
+                    answers = served_by_key[key] = []
+                answers.append((status, latency or None, attempts))
             if usage is not None and (target := usage.target(key)) is not None:
                 records.append(usage.record_of_summary(fields, target, node, tags.get(CLIENT_TAG, "")))
             if fields[_TTFT]:
                 self._summary_stream(key, fields)
             if attempts == 1 and status == 200 and timed:
                 self._summary_answer(key, fields)
+        for key, answers in served_by_key.items():
+            recorder.record_served(key, answers, now)
         if records and usage is not None:
             refusals_to_check |= usage.add_records(records)
         if refusals_to_check and usage is not None:
