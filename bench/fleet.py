@@ -31,9 +31,10 @@ from envoy.config.core.v3 import base_pb2
 from envoy.data.accesslog.v3 import accesslog_pb2
 from envoy.service.accesslog.v3 import als_pb2
 
+from controlplane import answer_summary as summary
 from controlplane.target_keys import target_key
 from switchyard.config import load_config_text
-from switchyard.contract import ANSWER_LOG_NAME, ATTEMPT_LOG_NAME, TARGET_KEY_TAG, USAGE_TAGS
+from switchyard.contract import ANSWER_LOG_NAME, ANSWER_SUMMARY_TAG, ATTEMPT_LOG_NAME, TARGET_KEY_TAG
 from switchyard.supervisor.processes import free_port, wait_until
 
 TICKS = os.sysconf("SC_CLK_TCK")
@@ -44,6 +45,7 @@ PROMPT_TOKENS, COMPLETION_TOKENS = 9, 1
 FAIL_EVERY = 100
 _ID_WIDTH = 36  # a request id as Envoy makes it (a UUID)
 _PLACEHOLDER = "R" * _ID_WIDTH
+_START_PLACEHOLDER = "S" * 20  # an answer's start as Envoy spells it in the summary: 1796601193.795204000
 
 
 def _config(listen: int) -> str:
@@ -79,18 +81,28 @@ def _entry(key: str, status: int, answer: bool, client: str = "", attempts: int 
         getattr(common, field).FromNanoseconds(nanos)
     common.upstream_cluster = "route/m0"
     common.route_name = "chat:m0"
-    common.custom_tags[TARGET_KEY_TAG] = key
     if answer:
         common.upstream_request_attempt_count = attempts
         common.stream_id = _PLACEHOLDER
         common.metadata.filter_metadata["switchyard"].update({"model": "m0"})
         usage = {"prompt_tokens": PROMPT_TOKENS, "completion_tokens": COMPLETION_TOKENS}
         common.metadata.filter_metadata["switchyard.usage"].update(usage)
+        fields = [""] * len(summary.FIELDS)  # the answer summary as Envoy formats it (controlplane/answer_summary.py)
+        fields[summary.TARGET], fields[summary.STATUS], fields[summary.DETAILS] = key, str(status), "via_upstream"
+        fields[summary.ATTEMPTS], fields[summary.FIRST_BYTE_US], fields[summary.UPSTREAM_US] = (
+            str(attempts),
+            "4946",
+            "5001",
+        )
+        fields[summary.START], fields[summary.DURATION_US] = _START_PLACEHOLDER, "5630"
         for name, value in usage.items():
-            common.custom_tags[USAGE_TAGS[name]] = str(value)
+            fields[summary.USAGE[name]] = str(value)
+        fields[summary.REQUEST_ID], fields[summary.ROUTE] = _PLACEHOLDER, "chat:m0"
+        common.custom_tags[ANSWER_SUMMARY_TAG] = summary.SEPARATOR.join(fields)
         common.custom_tags["client"] = client
         common.access_log_type = accesslog_pb2.DownstreamEnd
     else:
+        common.custom_tags[TARGET_KEY_TAG] = key
         common.access_log_type = accesslog_pb2.UpstreamEnd
     common.downstream_wire_bytes_sent, common.downstream_wire_bytes_received = 434, 184
     common.upstream_wire_bytes_sent, common.upstream_wire_bytes_received = 296, 321
@@ -157,7 +169,10 @@ class Fleet:
                 template = self.failover_answers[route][client]
             else:
                 template = self.answers[route][client]
-            answers.append(template.replace(_PLACEHOLDER.encode(), request_id))
+            start = f"{time.time() + i * 1e-6:.9f}".encode()  # starts that grow, as a node's do
+            answers.append(
+                template.replace(_PLACEHOLDER.encode(), request_id).replace(_START_PLACEHOLDER.encode(), start)
+            )
         if probe:
             attempts.extend([self.probe_failure.replace(_PLACEHOLDER.encode(), b"P" * _ID_WIDTH)] * 3)
         return answers, attempts

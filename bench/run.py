@@ -397,9 +397,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "B": ("bench-direct", None),
             "C": ("renamed-primary", "primary"),
             "D": ("renamed-backup", "backup"),
-            "X": ("bench-cross", "claude"),  # translated back: the client's own model
+            "X": ("renamed-claude", "claude"),  # a translated answer names the target's model
             "M": ("renamed-primary", "primary"),
-            "XB": ("bench-bedrock", "bedrock"),
+            "XB": ("anthropic.claude-bench-v1:0", "bedrock"),
             "CA": ("renamed-primary", "primary"),
         }
         for variant in variants:

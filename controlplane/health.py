@@ -107,6 +107,50 @@ class HealthJudge:
             # 429s are judged by their Retry-After alone: ejecting as well would outlast what the provider asked
             self._judge(health, status, failed, now, policy.health)
 
+    def judge_successes(self, key: str, count: int, now: float, policy: TargetPolicy) -> None:
+        """`judge_with` for `count` attempts at `now` that did not fail (the answers of one log message), with the
+        same outcome as judging them one by one (tests/unit/test_health_batch.py). A success only ends a streak
+        and adds to the failure-rate window, and among `count` successes only the first one that brings the
+        window to `min_requests` can eject: each later one lowers the failure ratio."""
+        health = self.targets.get(key)
+        if health is None:
+            health = self.targets[key] = TargetHealth()
+        health.consecutive_failures = 0
+        rate = policy.health.failure_rate
+        if rate is None or count <= 0:
+            return
+        window = rate.window
+        _count(health, now, False, window)  # the first one, as _judge would, window trimmed to `now`
+        if health.out_at(now) is None and self._rate_ejects(health, now, policy.health):
+            _count(health, now, False, window, count - 1)
+            return
+        rest = count - 1
+        if rest <= 0:
+            return
+        needed = max(1, rate.min_requests - health.recent_attempts)  # the success that may eject, if any
+        if needed <= rest and health.out_at(now) is None:
+            attempts = health.recent_attempts + needed
+            if health.recent_failures >= rate.threshold * attempts:
+                _count(health, now, False, window, needed)
+                self._rate_ejects(health, now, policy.health)
+                _count(health, now, False, window, rest - needed)
+                return
+        _count(health, now, False, window, rest)
+
+    def _rate_ejects(self, health: TargetHealth, now: float, rules: Health) -> bool:
+        """The failure-rate check of _judge: ejects the target (and says so) when the window's rate is over."""
+        rate = rules.failure_rate
+        if rate is None:
+            return False
+        attempts, failures = health.recent_attempts, health.recent_failures
+        if attempts >= rate.min_requests and failures >= rate.threshold * attempts:
+            why = f"{failures} of the last {attempts} attempts failed (within {format_duration(rate.window)})"
+            health.recent.clear()
+            health.recent_attempts = health.recent_failures = 0
+            self._take_out(health, OutOfService(EJECTED, now + rules.ejection_time, why), now)
+            return True
+        return False
+
     def _park(self, health: TargetHealth, retry_after: str, now: float, policy: TargetPolicy) -> None:
         until = retry_after_deadline(retry_after, now)
         if until is None:
@@ -127,15 +171,7 @@ class HealthJudge:
             health.consecutive_failures = 0
             self._take_out(health, OutOfService(EJECTED, now + rules.ejection_time, why), now)
             return
-        rate = rules.failure_rate
-        if rate is None:
-            return
-        attempts, failures = health.recent_attempts, health.recent_failures
-        if attempts >= rate.min_requests and failures >= rate.threshold * attempts:
-            why = f"{failures} of the last {attempts} attempts failed (within {format_duration(rate.window)})"
-            health.recent.clear()
-            health.recent_attempts = health.recent_failures = 0
-            self._take_out(health, OutOfService(EJECTED, now + rules.ejection_time, why), now)
+        self._rate_ejects(health, now, rules)
 
     def _take_out(self, health: TargetHealth, mark: OutOfService, now: float) -> None:
         current = health.out_at(now)
@@ -151,16 +187,20 @@ class HealthJudge:
         return {key: out for key, health in self.targets.items() if (out := health.out_at(now)) is not None}
 
 
-def _count(health: TargetHealth, now: float, failed: bool, window: float) -> None:
+def _count(health: TargetHealth, now: float, failed: bool, window: float, attempts: int = 1) -> None:
+    """`attempts` more attempts at `now` in the failure-rate window (all failed, or none), older ones let go."""
+    if attempts <= 0:
+        return
     recent = health.recent
     second = int(now)
+    failures = attempts if failed else 0
     if recent and recent[-1][0] == second:
-        recent[-1][1] += 1
-        recent[-1][2] += failed
+        recent[-1][1] += attempts
+        recent[-1][2] += failures
     else:
-        recent.append([second, 1, int(failed)])
-    health.recent_attempts += 1
-    health.recent_failures += failed
+        recent.append([second, attempts, failures])
+    health.recent_attempts += attempts
+    health.recent_failures += failures
     while recent and recent[0][0] <= second - window:
         _, attempts, failures = recent.popleft()
         health.recent_attempts -= attempts

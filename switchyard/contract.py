@@ -132,6 +132,9 @@ OWN_API_ONLY_KEY = "own_api_only"
 
 # Custom tags of the two access logs (resources/access_logs.py writes them, telemetry/ reads them).
 TARGET_KEY_TAG = "switchyard_target"
+# The answer log's one tag summing up the answer (controlplane/answer_summary.py); the tags below are what an
+# answer log carried before it, still read from entries that have no summary.
+ANSWER_SUMMARY_TAG = "switchyard_answer"
 OUTPUT_TOKENS_TAG = "switchyard_output_tokens"
 # What the ext_proc measured of a stream it translated (extproc/exchange.py), by key in STREAM_METADATA_NAMESPACE
 # → the attempt log's tag.

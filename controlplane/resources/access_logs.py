@@ -10,17 +10,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane import clients
-from controlplane.envoy_api import METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, USAGE_METADATA_NAMESPACE, typed
+from controlplane import answer_summary, clients
+from controlplane.envoy_api import METADATA_NAMESPACE, typed
 from switchyard.config import Config
 from switchyard.contract import (
     ANSWER_LOG_NAME,
+    ANSWER_SUMMARY_TAG,
     ATTEMPT_LOG_NAME,
     CONTROLPLANE_CLUSTER,
-    OUTPUT_TOKENS_TAG,
-    STREAM_TAGS,
     TARGET_KEY_TAG,
-    USAGE_TAGS,
 )
 
 # Envoy sends what it buffered every 0.25 s, or sooner once this much is buffered: large enough that a busy
@@ -33,10 +31,6 @@ def _grpc_log(
     name: str, tags: list[dict[str, Any]], log_filter: dict[str, Any] | None = None, **extra: Any
 ) -> dict[str, Any]:
     """Envoy buffers the entries and streams them to the control plane asynchronously: no request waits."""
-    target_tag = {
-        "tag": TARGET_KEY_TAG,
-        "metadata": {"kind": {"host": {}}, "metadata_key": {"key": METADATA_NAMESPACE, "path": [{"key": "key"}]}},
-    }
     return {
         "name": "envoy.access_loggers.http_grpc",
         **({} if log_filter is None else {"filter": log_filter}),
@@ -48,7 +42,7 @@ def _grpc_log(
                 "grpc_service": {"envoy_grpc": {"cluster_name": CONTROLPLANE_CLUSTER}},
                 "buffer_flush_interval": "0.250s",
                 "buffer_size_bytes": LOG_BUFFER_BYTES,
-                "custom_tags": [target_tag, *tags],
+                "custom_tags": tags,
             },
             **extra,
         ),
@@ -69,23 +63,21 @@ def attempt_log() -> dict[str, Any]:
     answer log's entry says all of it (controlplane/telemetry/answer_log.py): logging it here as well would
     double what every request costs Envoy and the control plane (issue 21)."""
     not_2xx = {"or_filter": {"filters": [_status("LE", 199), _status("GE", 300)]}}
-    return _grpc_log(ATTEMPT_LOG_NAME, [], not_2xx, additional_response_headers_to_log=["retry-after"])
+    target_tag = {
+        "tag": TARGET_KEY_TAG,
+        "metadata": {"kind": {"host": {}}, "metadata_key": {"key": METADATA_NAMESPACE, "path": [{"key": "key"}]}},
+    }
+    return _grpc_log(ATTEMPT_LOG_NAME, [target_tag], not_2xx, additional_response_headers_to_log=["retry-after"])
 
 
 def answer_log(config: Config) -> dict[str, Any]:
-    """One entry per client request, about the answer that reached the client: the usage it reported (usage
-    accounting), its output tokens (routes measuring per output token) and what the ext_proc measured of a
-    stream it translated (time to first token, generation time, tokens). The router's per-attempt log cannot
-    carry any of it: metadata set by filters, even the upstream ext_proc's, lands on the request, which only
-    this log sees."""
+    """One entry per client request, about the answer that reached the client: the attempt that served it
+    (target, status, attempts, timings), the usage it reported (usage accounting), its output tokens (routes
+    measuring per output token) and what the ext_proc measured of a stream it translated (time to first token,
+    generation time, tokens). The router's per-attempt log cannot carry most of it: metadata set by filters,
+    even the upstream ext_proc's, lands on the request, which only this log sees.
 
-    def tag(name: str, namespace: str, key: str) -> dict[str, Any]:
-        return {
-            "tag": name,
-            "metadata": {"kind": {"request": {}}, "metadata_key": {"key": namespace, "path": [{"key": key}]}},
-        }
-
-    tags = [tag(OUTPUT_TOKENS_TAG, METADATA_NAMESPACE, "completion_tokens")]
-    tags.extend(tag(name, STREAM_METADATA_NAMESPACE, key) for key, name in STREAM_TAGS.items())
-    tags.extend(tag(name, USAGE_METADATA_NAMESPACE, key) for key, name in USAGE_TAGS.items())
-    return _grpc_log(ANSWER_LOG_NAME, [*tags, *clients.answer_log_tags(config)])
+    All of it is one tag formatted by Envoy (controlplane/answer_summary.py), read by the control plane with
+    one lookup and one split; the client, with a clients section, is a tag of its own."""
+    summary = {"tag": ANSWER_SUMMARY_TAG, "value": answer_summary.envoy_format()}
+    return _grpc_log(ANSWER_LOG_NAME, [summary, *clients.answer_log_tags(config)])

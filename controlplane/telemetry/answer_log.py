@@ -4,8 +4,12 @@ Envoy logs only the attempts that did not end 2xx to the attempt log (resources/
 is always its request's last attempt, so the answer log's entry already says all the statistics and the
 health judge need of it (target, status, attempt number, time to first byte), and every attempt is still
 seen exactly once. That halves the entries per request, and this handler reads each field of an entry once:
-the custom tags into one dict, the timings as plain numbers (protobuf's ToTimedelta/ToDatetime cost more
-than everything else together), the usage through UsageAccounting.add_answer.
+Envoy formats all of it into one tag (controlplane/answer_summary.py), split once here; entries without it
+(an Envoy still on an older config) are read field by field, the timings as plain numbers (protobuf's
+ToTimedelta/ToDatetime cost more than everything else together).
+
+Token counts (/v1/messages/count_tokens, /v1/responses/input_tokens; the route name says the endpoint) are
+judged for health like any answer but feed no latency: least_latency ranks targets by how fast they generate.
 
 The time to first byte of a 2xx attempt is measured from its first byte sent to the target: the attempt log
 measured it from the attempt's start, which added the gateway's own filters and any connection set-up.
@@ -18,13 +22,20 @@ from collections.abc import Sequence
 from envoy.data.accesslog.v3 import accesslog_pb2
 from google.protobuf.duration_pb2 import Duration
 
+from controlplane import answer_summary as summary
+from controlplane.answer_summary import SEPARATOR
+from controlplane.clients import CLIENT_TAG
 from controlplane.telemetry.target_stats import Answer, StreamMeasures, TargetStatsRecorder
 from controlplane.usage.accounting import UsageAccounting
-from switchyard.config.model import LatencyMeasure
-from switchyard.contract import OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
+from controlplane.usage.record import UsageRecord
+from switchyard.config.model import ClientEndpoint, LatencyMeasure
+from switchyard.contract import ANSWER_SUMMARY_TAG, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG, route_name
 
 _GATEWAY_REPLIES = ("ext_proc", "lua_response", "switchyard_")  # see attempt_log._made_by_the_gateway
 _TTFT_TAG = STREAM_TAGS["ttft_ms"]
+_TTFT = summary.STREAM["ttft_ms"]
+# Routes of the token-counting endpoints (`<endpoint>:<model>`): their answers do not feed latency.
+COUNTING_ROUTES = tuple(route_name(e.value, "") for e in ClientEndpoint if e.counts_tokens)
 
 
 def _seconds(duration: Duration) -> float:
@@ -44,34 +55,120 @@ class AnswerLogHandler:
         served = 0
         refusals_to_check = False
         usage = self.usage
+        recorder = self.recorder
+        records: list[UsageRecord] = []
+        # A message's served answers by target: statistics and health take each target's in one go
+        served_by_key: dict[str, list[tuple[int, float | None, int]]] = {}
         for entry in entries:
-            common = entry.common_properties
-            tags = dict(common.custom_tags)
-            key = tags.get(TARGET_KEY_TAG)
-            if not key or key == "-":
+            tags = entry.common_properties.custom_tags
+            text = tags.get(ANSWER_SUMMARY_TAG)
+            if text is None:  # an Envoy still on a config from before the summary
+                served, refused = self._handle_fields(entry, node, now, served)
+                refusals_to_check |= refused
+                continue
+            fields = text.split(SEPARATOR, summary.LAST)
+            key = fields[summary.TARGET]
+            if not key:
                 continue  # no endpoint was picked (a local reply, no healthy target): no target, no usage
-            response = entry.response
-            status = response.response_code.value
-            attempts = common.upstream_request_attempt_count or 1
-            sent = _seconds(common.time_to_first_upstream_tx_byte)
-            first = _seconds(common.time_to_first_upstream_rx_byte)
-            if 200 <= status < 300 and not response.response_code_details.startswith(_GATEWAY_REPLIES):
+            status_text = fields[summary.STATUS]
+            status = int(status_text) if status_text else 0
+            attempts_text = fields[summary.ATTEMPTS]
+            attempts = int(attempts_text) if attempts_text else 1
+            # A token count generates nothing: its time says nothing of the target's generation latency.
+            timed = not fields[summary.ROUTE].startswith(COUNTING_ROUTES)
+            if 200 <= status < 300 and not fields[summary.DETAILS].startswith(_GATEWAY_REPLIES):
                 served += 1
-                latency = first - sent if first > sent else None
-                self.recorder.record_attempt(key, status, latency, attempts, "", now)
+                first_byte = fields[summary.FIRST_BYTE_US]
+                latency = int(first_byte) / 1e6 if timed and first_byte and first_byte[0] != "-" else None
+                answers = served_by_key.get(key)
+                if answers is None:
+                    answers = served_by_key[key] = []
+                answers.append((status, latency or None, attempts))
             if usage is not None and (target := usage.target(key)) is not None:
-                start, ended = common.start_time, common.time_to_last_downstream_tx_byte
-                request_id = entry.request.request_id
-                refusals_to_check |= usage.add_answer(
-                    tags, target, node, request_id, start.seconds, start.nanos, _seconds(ended)
-                )
-            if _TTFT_TAG in tags:
-                self._stream(key, tags)
-            if attempts == 1 and status == 200:
-                self._answer(key, tags, sent, first, _seconds(common.time_to_last_upstream_rx_byte))
+                records.append(usage.record_of_summary(fields, target, node, tags.get(CLIENT_TAG, "")))
+            if fields[_TTFT]:
+                self._summary_stream(key, fields)
+            if attempts == 1 and status == 200 and timed:
+                self._summary_answer(key, fields)
+        for key, answers in served_by_key.items():
+            recorder.record_served(key, answers, now)
+        if records and usage is not None:
+            refusals_to_check |= usage.add_records(records)
         if refusals_to_check and usage is not None:
             usage.check_refusals()
         return served
+
+    def _summary_stream(self, key: str, fields: list[str]) -> None:
+        """_stream on an answer summary's fields."""
+        try:
+            values = {name: float(fields[index]) for name, index in summary.STREAM.items() if fields[index]}
+        except ValueError:
+            return
+        if "ttft_ms" in values:
+            self.recorder.record_stream(
+                StreamMeasures(
+                    key,
+                    values["ttft_ms"] / 1000,
+                    values.get("generation_ms", 0.0) / 1000,
+                    int(values.get("output_tokens", 0)),
+                )
+            )
+
+    def _summary_answer(self, key: str, fields: list[str]) -> None:
+        """_answer on an answer summary's fields: skipped when it would change nothing (no tokens to count on a
+        route that ranks by first byte, the common case)."""
+        tokens_text = fields[summary.OUTPUT_TOKENS]
+        try:
+            tokens = max(int(float(tokens_text)), 0) if tokens_text else 0
+        except ValueError:
+            tokens = 0
+        if tokens == 0 and self.recorder.policy_of(key).latency.measure is LatencyMeasure.FIRST_BYTE:
+            return
+        first_byte, upstream = fields[summary.FIRST_BYTE_US], fields[summary.UPSTREAM_US]
+        try:
+            first = int(first_byte) / 1e6 if first_byte else 0.0
+            received = int(upstream) / 1e6 if upstream else 0.0
+        except ValueError:
+            return
+        if received <= 0 or first <= 0:
+            return
+        streamed_ttft = fields[_TTFT]
+        try:
+            first_token = float(streamed_ttft) / 1000 if streamed_ttft else first
+        except ValueError:
+            first_token = first
+        self.recorder.record_answer(Answer(key, tokens, received, first_token))
+
+    def _handle_fields(
+        self, entry: accesslog_pb2.HTTPAccessLogEntry, node: str, now: float, served: int
+    ) -> tuple[int, bool]:
+        """One entry without a summary, read field by field: (served so far, whether to check refusals)."""
+        refused = False
+        usage = self.usage
+        common = entry.common_properties
+        tags = dict(common.custom_tags)
+        key = tags.get(TARGET_KEY_TAG)
+        if not key or key == "-":
+            return served, refused  # no endpoint was picked (a local reply, no healthy target)
+        response = entry.response
+        status = response.response_code.value
+        attempts = common.upstream_request_attempt_count or 1
+        sent = _seconds(common.time_to_first_upstream_tx_byte)
+        first = _seconds(common.time_to_first_upstream_rx_byte)
+        timed = not common.route_name.startswith(COUNTING_ROUTES)
+        if 200 <= status < 300 and not response.response_code_details.startswith(_GATEWAY_REPLIES):
+            served += 1
+            latency = first - sent if first > sent and timed else None
+            self.recorder.record_attempt(key, status, latency, attempts, "", now)
+        if usage is not None and (target := usage.target(key)) is not None:
+            start, ended = common.start_time, common.time_to_last_downstream_tx_byte
+            request_id = entry.request.request_id
+            refused = usage.add_answer(tags, target, node, request_id, start.seconds, start.nanos, _seconds(ended))
+        if _TTFT_TAG in tags:
+            self._stream(key, tags)
+        if attempts == 1 and status == 200 and timed:
+            self._answer(key, tags, sent, first, _seconds(common.time_to_last_upstream_rx_byte))
+        return served, refused
 
     def _stream(self, key: str, tags: dict[str, str]) -> None:
         """What the ext_proc measured of a stream it translated (attempt_log.stream_measures_of, on the dict)."""

@@ -16,6 +16,7 @@ import logging
 import time
 from collections import Counter, OrderedDict, deque
 from collections.abc import AsyncIterator, Callable
+from dataclasses import replace
 from typing import Any
 
 import grpc
@@ -24,7 +25,7 @@ from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from controlplane.clients import CLIENT_TAG as CLIENT_TAG  # the answer log's tag naming the client (issue 14)
 from controlplane.nodes import LoggingNode, node_view
-from controlplane.telemetry.answer_log import AnswerLogHandler
+from controlplane.telemetry.answer_log import COUNTING_ROUTES, AnswerLogHandler
 from controlplane.telemetry.target_stats import Answer, Observation, StreamMeasures, TargetStatsRecorder
 from controlplane.usage.accounting import UsageAccounting
 from switchyard.contract import ANSWER_LOG_NAME, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG
@@ -256,4 +257,6 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
             attempt = self.attempts.next_attempt(entry.request.request_id)
             observation = observation_of(entry, attempt)
             if observation is not None:
+                if observation.latency_s is not None and entry.common_properties.route_name.startswith(COUNTING_ROUTES):
+                    observation = replace(observation, latency_s=None)  # a token count: no generation latency
                 self.recorder.record(observation, now)

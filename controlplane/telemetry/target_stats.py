@@ -148,6 +148,34 @@ class TargetStatsRecorder:
                 stats.observe_latency(latency_s, policy.latency)
         self.health.judge_with(key, status, retry_after, now, policy)
 
+    def record_served(self, key: str, served: list[tuple[int, float | None, int]], now: float) -> None:
+        """record_attempt for the (status, latency, attempt) of the answers of one log message a target served:
+        the policy looked up once, and the health judge told of all of them at once (issue 21). A 2xx a route
+        falls back on (never configured in practice) is judged one by one."""
+        policy = self._policy_of(key)
+        codes = policy.fallback_codes
+        if any(failover.is_failure(status, codes) for status, _, _ in served):
+            for status, latency, attempt in served:
+                self.record_attempt(key, status, latency, attempt, "", now)
+            return
+        stats = self.targets.get(key)
+        if stats is None:
+            stats = self.targets[key] = TargetStats()
+        stats.requests += len(served)
+        by_status, histogram = stats.by_status, stats.latency_histogram
+        settings = policy.latency
+        ranks_first_byte = settings.measure is LatencyMeasure.FIRST_BYTE
+        for status, latency, attempt in served:
+            by_status[status] += 1
+            if attempt > 1:
+                stats.fallbacks += 1
+            if latency is not None:
+                histogram.observe(latency)
+                if ranks_first_byte:
+                    stats.observe_latency(latency, settings)
+        stats.last_status = served[-1][0]
+        self.health.judge_successes(key, len(served), now, policy)
+
     def record_stream(self, measured: StreamMeasures) -> None:
         stats = self.targets.setdefault(measured.target_key, TargetStats())
         stats.ttft_histogram.observe(measured.ttft_s)

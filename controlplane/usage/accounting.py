@@ -13,15 +13,15 @@ import asyncio
 import logging
 import time
 from collections import Counter, deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
 from controlplane.target_keys import target_key
-from controlplane.usage.ledger import UsageLedger
-from controlplane.usage.record import TargetInfo, UsageRecord, usage_from_tags, usage_of
+from controlplane.usage.ledger import MINUTE_S, UsageLedger
+from controlplane.usage.record import TargetInfo, UsageRecord, usage_from_summary, usage_from_tags, usage_of
 from controlplane.usage.sql import UsageQuery
 from controlplane.usage.store import UsageStore
 from switchyard.config import Config
@@ -86,6 +86,41 @@ class UsageAccounting:
         """`record` for the answer log's handler, which has read the entry's fields already. True when the
         answer's client has a limit: the caller then looks at refusals once for its whole batch."""
         return self.add(usage_from_tags(tags, target, node, request_id, start_seconds, start_nanos, duration_s))
+
+    def record_of_summary(self, fields: Sequence[str], target: TargetInfo, node: str, client: str) -> UsageRecord:
+        """The usage record of an answer-log entry's summary (controlplane/answer_summary.py), for add_records."""
+        return usage_from_summary(fields, target, node, client)
+
+    def add_records(self, records: Sequence[UsageRecord]) -> bool:
+        """`add` for the records of one log message: the counters and the ledger are updated once per client,
+        route, target and minute rather than once per answer (issue 21). A budget period always starts on a
+        minute, so each group lies within one period too. True when one of the clients has a limit."""
+        groups: dict[tuple[str, str, str, float], list[float]] = {}
+        for record in records:
+            group = (record.client, record.route, record.target, record.at // MINUTE_S)
+            sums = groups.get(group)
+            if sums is None:
+                groups[group] = [record.prompt_tokens, record.completion_tokens, record.cost_usd, record.at]
+            else:
+                sums[0] += record.prompt_tokens
+                sums[1] += record.completion_tokens
+                sums[2] += record.cost_usd
+        tokens, spend, ledger = self.tokens, self.spend, self.ledger
+        limited = False
+        for (client, route, target, _), (prompt, completion, cost, at) in groups.items():
+            tokens[(client, route, target, "prompt")] += int(prompt)
+            tokens[(client, route, target, "completion")] += int(completion)
+            spend[client] = spend.get(client, 0.0) + cost
+            ledger.add(client, int(prompt + completion), cost, at)
+            limited = limited or client in self._limited
+        pending = self._pending
+        pending.extend(records)
+        if len(pending) > MAX_PENDING:
+            excess = len(pending) - MAX_PENDING
+            for _ in range(excess):
+                pending.popleft()
+            self.not_stored += excess
+        return limited
 
     def add(self, record: UsageRecord) -> bool:
         client = record.client

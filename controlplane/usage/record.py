@@ -10,15 +10,16 @@ priced apart: each count at its own price (cost_usd).
 
 from __future__ import annotations
 
-import hashlib
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
+from hashlib import sha256
 from typing import NamedTuple
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
+from controlplane import answer_summary as summary
 from controlplane.clients import CLIENT_TAG  # set by authentication; absent without a clients section
 from switchyard.config.model import Price
 from switchyard.contract import STREAM_TAGS, TARGET_KEY_TAG, USAGE_TAGS
@@ -34,8 +35,10 @@ class TargetInfo:
     price: Price | None
 
 
-@dataclass(frozen=True)
-class UsageRecord:
+class UsageRecord(NamedTuple):
+    """A tuple rather than a frozen dataclass: one is made per answer, and a frozen dataclass's __init__ sets
+    each field through object.__setattr__. Immutable, compared and built the same way."""
+
     id: str  # the same on every replica that receives the entry, distinct for every answer
     at: float  # epoch seconds the answer ended
     client: str  # "" without a clients section
@@ -133,15 +136,23 @@ def token_counts(tags: Mapping[str, str]) -> TokenCounts:
 
 
 def record_id(node: str, entry: accesslog_pb2.HTTPAccessLogEntry) -> str:
-    """Node, request id and start time: every replica gets the same entry from a node, so they agree on it; a
-    client that sends its own x-request-id twice still gets two records (the start times differ)."""
+    """Start time, then a digest of node, request id and start time: every replica gets the same entry from a
+    node, so they agree on it; a client that sends its own x-request-id twice still gets two records (the start
+    times differ). Ids that grow with time go to the end of the store's primary-key index instead of anywhere in
+    it: half the cost of a random digest per row in SQLite."""
     start = entry.common_properties.start_time
     return record_id_of(node, entry.request.request_id, start.seconds, start.nanos)
 
 
 def record_id_of(node: str, request_id: str, start_seconds: int, start_nanos: int) -> str:
-    text = f"{node}\0{request_id}\0{start_seconds}.{start_nanos:09d}"
-    return hashlib.sha256(text.encode()).hexdigest()[:32]
+    return record_id_at(node, request_id, f"{start_seconds}.{start_nanos:09d}")
+
+
+def record_id_at(node: str, request_id: str, start: str) -> str:
+    """record_id_of with the start time as Envoy's `%START_TIME(%s.%9f)%` spells it (the answer summary):
+    its 19 digits of nanoseconds (until 2286), then 13 hex digits of the digest."""
+    digest = sha256(f"{node}\0{request_id}\0{start}".encode()).hexdigest()
+    return start.replace(".", "") + digest[:13]
 
 
 def usage_of(
@@ -184,4 +195,63 @@ def usage_from_tags(
         cost_usd=cost_usd(target.price, counts.prompt, counts.completion, counts.cache_read, counts.cache_write),
         cache_read_tokens=counts.cache_read,
         cache_write_tokens=counts.cache_write,
+    )
+
+
+def _summary_count(value: str) -> int:
+    """A count in the answer summary: "" when the answer did not report it, else as Envoy formats a number."""
+    if not value:
+        return 0
+    try:
+        return max(int(value), 0)
+    except ValueError:
+        try:
+            return max(int(float(value)), 0)
+        except ValueError:
+            return 0
+
+
+_S_IN, _S_OUT = summary.STREAM["input_tokens"], summary.STREAM["output_tokens"]
+_S_READ, _S_WRITE = summary.STREAM["cache_read_tokens"], summary.STREAM["cache_write_tokens"]
+_S_PROMPT, _S_COMPLETION = summary.USAGE["prompt_tokens"], summary.USAGE["completion_tokens"]
+_S_INPUT, _S_OUTPUT = summary.USAGE["input_tokens"], summary.USAGE["output_tokens"]
+_S_CACHE_WRITE, _S_CACHE_READ = summary.USAGE["cache_creation_input_tokens"], summary.USAGE["cache_read_input_tokens"]
+_S_CACHED, _S_CACHED_WRITE = summary.USAGE["cached_tokens"], summary.USAGE["cache_write_tokens"]
+
+
+def summary_token_counts(fields: Sequence[str]) -> TokenCounts:
+    """token_counts on the fields of an answer summary (controlplane/answer_summary.py)."""
+    if fields[_S_IN] or fields[_S_OUT]:
+        translated_in, translated_out = _summary_count(fields[_S_IN]), _summary_count(fields[_S_OUT])
+        if translated_in or translated_out:
+            return TokenCounts(
+                translated_in, translated_out, _summary_count(fields[_S_READ]), _summary_count(fields[_S_WRITE])
+            )
+    anthropic_read, anthropic_write = _summary_count(fields[_S_CACHE_READ]), _summary_count(fields[_S_CACHE_WRITE])
+    prompt = _summary_count(fields[_S_PROMPT]) or (_summary_count(fields[_S_INPUT]) + anthropic_write + anthropic_read)
+    return TokenCounts(
+        prompt,
+        _summary_count(fields[_S_COMPLETION]) or _summary_count(fields[_S_OUTPUT]),
+        anthropic_read + _summary_count(fields[_S_CACHED]),
+        anthropic_write + _summary_count(fields[_S_CACHED_WRITE]),
+    )
+
+
+def usage_from_summary(fields: Sequence[str], target: TargetInfo, node: str, client: str) -> UsageRecord:
+    """usage_from_tags on an answer summary's fields; `client` is the answer log's client tag ("" without)."""
+    counts = summary_token_counts(fields)
+    start = fields[summary.START]
+    duration_us = fields[summary.DURATION_US]
+    return UsageRecord(
+        record_id_at(node, fields[summary.REQUEST_ID], start),
+        float(start) + (int(duration_us) / 1e6 if duration_us else 0.0),
+        "" if client == "-" else client,
+        target.route,
+        target.target,
+        target.model,
+        counts.prompt,
+        counts.completion,
+        cost_usd(target.price, counts.prompt, counts.completion, counts.cache_read, counts.cache_write),
+        counts.cache_read,
+        counts.cache_write,
     )

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 
 import psycopg
@@ -64,7 +63,7 @@ def test_a_record_written_twice_counts_once(store: UsageStore) -> None:
 
 
 def test_cached_tokens_are_kept_and_summed(store: UsageStore) -> None:
-    cached = [replace(record(n), cache_read_tokens=6, cache_write_tokens=n) for n in (1, 2)]
+    cached = [record(n)._replace(cache_read_tokens=6, cache_write_tokens=n) for n in (1, 2)]
     store.write([*cached, record(3)])
     [row] = store.query(UsageQuery(by=("client",)))
     assert (row["prompt_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (30, 12, 3)
@@ -124,7 +123,7 @@ _OLD_ROW = (
 
 def _assert_migrated(store: UsageStore) -> None:
     """The old row reads with no cached tokens; new rows keep theirs."""
-    store.write([replace(record(1), cache_read_tokens=4, cache_write_tokens=2)])
+    store.write([record(1)._replace(cache_read_tokens=4, cache_write_tokens=2)])
     [row] = store.query(UsageQuery(by=("client",)))
     assert (row["requests"], row["prompt_tokens"], row["cache_read_tokens"], row["cache_write_tokens"]) == (2, 50, 4, 2)
 
