@@ -423,10 +423,28 @@ class BudgetPeriod(StrEnum):
 
 
 class ClientLimits(_Strict):
-    """Per client, across the whole fleet (not per node)."""
+    """Per client, across the whole fleet (not per node). A limit per minute admits the minute's allowance at
+    any pace, all at once included, as providers and other gateways mean it; `burst` caps how many requests
+    may arrive at once for clients that must be smoothed."""
 
     requests_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
     tokens_per_minute: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    burst: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="most requests admitted at once; absent: requests_per_minute"
+    )
+
+    @model_validator(mode="after")
+    def _burst_tightens_the_request_limit(self) -> ClientLimits:
+        if self.burst is None:
+            return self
+        if self.requests_per_minute is None:
+            raise ValueError("`burst` limits requests: it needs `requests_per_minute`")
+        if self.burst > self.requests_per_minute:
+            raise ValueError(
+                f"`burst` ({self.burst}) can only tighten `requests_per_minute` ({self.requests_per_minute}), "
+                "which already admits the minute's allowance at once"
+            )
+        return self
 
 
 class Budget(_Strict):
