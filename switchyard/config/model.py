@@ -508,6 +508,19 @@ def _listen_address(value: Any) -> str:
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
 
 
+def _tracing_off(value: Any) -> Any:
+    """`tracing: off` (YAML 1.1 reads `off`/`no`/`false` as a boolean) means no tracing, like leaving it out."""
+    return None if value is False else value
+
+
+class Tracing(_Strict):
+    """OpenTelemetry traces from Envoy's own tracer, sent over OTLP/gRPC (plaintext) to a collector."""
+
+    otlp: ListenAddress = Field(description="HOST:PORT of an OTLP/gRPC receiver (an OpenTelemetry collector)")
+    sampling: float = Field(default=0.1, ge=0.0, le=1.0, description="share of client requests traced")
+    service_name: str = Field(default="switchyard", min_length=1, max_length=200)
+
+
 class Config(_Strict):
     listen: ListenAddress = "127.0.0.1:8080"
     max_request_body: Bytes = Field(
@@ -519,6 +532,8 @@ class Config(_Strict):
     routes: tuple[Route, ...]
     # Absent: the gateway is open (anyone who reaches the listener may call any route), as before.
     clients: dict[str, Client] | None = None
+    # Absent (or `off`): no traces.
+    tracing: Annotated[Tracing | None, BeforeValidator(_tracing_off)] = None
 
     @property
     def listen_host(self) -> str:
