@@ -7,8 +7,13 @@
   digests at all. The filter also refuses clients the usage ledger has stopped (LiveState.refused_clients)
   and models a client may not use, and takes the client's key off the request.
 - Request limits: Envoy's local_ratelimit, one token bucket per client keyed by the client the Lua filter
-  put into dynamic metadata. Each node enforces its share, `requests_per_minute / live nodes` (LiveState.
-  nodes), so a fleet holds the configured rate rather than N times it.
+  put into dynamic metadata. A limit per minute means the minute's allowance, at once if the client wants
+  (the convention of providers and other gateways): each node's bucket holds its share of the minute's
+  allowance (or of `burst`) and refills at its share of the rate, `requests_per_minute / live nodes`
+  (LiveState.nodes), so a fleet holds the configured rate rather than N times it.
+- Rate-limit headers: the limiter counts (its IETF-draft headers), the Lua filter renames them on the answer
+  to the convention of the API called (OpenAI's `x-ratelimit-*-requests`, Anthropic's
+  `anthropic-ratelimit-requests-*`) with the fleet-wide limits.
 
 Both filters sit in the listener with no config of their own; their real config is the virtual host's
 per-route config, in RDS. A route update applies to the next request on every open connection, while a
@@ -30,6 +35,7 @@ from controlplane.envoy_api import METADATA_NAMESPACE, typed
 from controlplane.envoy_code import client_auth_lua
 from controlplane.live_state import LiveState
 from switchyard.config import Config
+from switchyard.config.model import ClientLimits
 from switchyard.contract import CLIENT_AUTH_FILTER as AUTH_FILTER
 from switchyard.contract import CLIENT_HEADER as CLIENT_HEADER
 from switchyard.contract import CLIENT_LIMITS_FILTER as LIMIT_FILTER
@@ -77,15 +83,22 @@ class NodeBucket:
         return self.tokens_per_fill * 60_000 / self.fill_ms
 
 
-def node_bucket(requests_per_minute: int, nodes: int) -> NodeBucket:
-    """A node's share of a client's fleet-wide rate: the rate divided by the live nodes, refilled as finely as
-    Envoy allows (intervals of at least 50 ms, whole milliseconds), a burst of about one second's share
-    (at least one request), so that over any minute the fleet admits the rate plus at most one burst a node."""
-    per_second = requests_per_minute / (60 * max(1, nodes))
+def node_bucket(requests_per_minute: int, nodes: int, burst: int | None = None) -> NodeBucket:
+    """A node's share of a client's fleet-wide limit: the rate divided by the live nodes, refilled as finely as
+    Envoy allows (intervals of at least 50 ms, whole milliseconds); the bucket holds the node's share of the
+    minute's allowance (or of `burst`), at least one refill. A quick burst spread over the fleet is admitted up
+    to the allowance; over any minute the fleet admits at most the allowance plus the minute's refill."""
+    shares = max(1, nodes)
+    per_second = requests_per_minute / (60 * shares)
     tokens = max(1, math.ceil(per_second * _MIN_FILL_S))
     fill_ms = max(round(1000 * tokens / per_second), round(1000 * _MIN_FILL_S))
-    burst = max(tokens, round(per_second))
-    return NodeBucket(max_tokens=min(burst, _UINT32_MAX), tokens_per_fill=tokens, fill_ms=fill_ms)
+    at_once = max(tokens, (burst or requests_per_minute) // shares)
+    return NodeBucket(max_tokens=min(at_once, _UINT32_MAX), tokens_per_fill=tokens, fill_ms=fill_ms)
+
+
+def _bucket_of(limits: ClientLimits, nodes: int) -> NodeBucket | None:
+    rpm = limits.requests_per_minute
+    return node_bucket(rpm, nodes, limits.burst) if rpm else None
 
 
 def _encoded(name: str, value: str) -> str:
@@ -104,9 +117,12 @@ def client_table(config: Config, live: LiveState) -> str:
         pairs.extend(_encoded(f"key.{digest}", name) for digest in client.key_digests())
         if client.models is not None:
             pairs.append(_encoded(f"models.{name}", _name_list(client.models)))
-        rpm = client.limits.requests_per_minute
-        if rpm:
-            pairs.append(_encoded(f"wait.{name}", str(node_bucket(rpm, live.nodes).retry_after_s)))
+        bucket = _bucket_of(client.limits, live.nodes)
+        if bucket:
+            pairs.append(_encoded(f"wait.{name}", str(bucket.retry_after_s)))
+            pairs.append(_encoded(f"rpm.{name}", str(client.limits.requests_per_minute)))
+        if client.limits.tokens_per_minute:
+            pairs.append(_encoded(f"tpm.{name}", str(client.limits.tokens_per_minute)))
         until = live.refused_clients.get(name)
         if until is not None:
             pairs.append(_encoded(f"until.{name}", f"{until:.3f}"))
@@ -164,10 +180,9 @@ def _always() -> dict[str, Any]:
 def _rate_limits(config: Config, live: LiveState) -> dict[str, Any]:
     descriptors = []
     for name, client in sorted((config.clients or {}).items()):
-        rpm = client.limits.requests_per_minute
-        if not rpm:
+        bucket = _bucket_of(client.limits, live.nodes)
+        if not bucket:
             continue
-        bucket = node_bucket(rpm, live.nodes)
         descriptors.append(
             {
                 "entries": [{"key": CLIENT_METADATA_KEY, "value": name}],
@@ -195,6 +210,8 @@ def _rate_limits(config: Config, live: LiveState) -> dict[str, Any]:
         always_consume_default_token_bucket=False,
         rate_limits=[{"actions": [client_entry]}],
         descriptors=descriptors,
+        # The counts for the rate-limit headers; client_auth.lua renames them to the caller's API convention.
+        enable_x_ratelimit_headers="DRAFT_VERSION_03",
         response_headers_to_add=[
             {
                 "header": {

@@ -32,7 +32,7 @@ from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.nodes import NodeView, listener_for_node
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings, translate
 from switchyard.config import Config
-from switchyard.contract import CONTROLPLANE_CLUSTER, EXTPROC_CLUSTER, REWRITE_METADATA_KEY
+from switchyard.contract import CONTROLPLANE_CLUSTER, EXTPROC_CLUSTER, OTLP_CLUSTER, REWRITE_METADATA_KEY
 
 # Clusters that live in Envoy's bootstrap rather than in any snapshot.
 BOOTSTRAP_CLUSTERS = frozenset({EXTPROC_CLUSTER, CONTROLPLANE_CLUSTER})
@@ -149,6 +149,8 @@ def _check_consistency(messages: Mapping[str, tuple[Message, ...]], rewrites: bo
                 if hcm.rds.route_config_name not in route_configs:
                     problems.append(f"listener {listener.name!r} names unknown routes {hcm.rds.route_config_name!r}")
     for cluster in resources[CLUSTER_TYPE]:
+        if cluster.name == OTLP_CLUSTER:  # the trace receiver, not a route's
+            continue
         for locality in cluster.load_assignment.endpoints:
             for lb_endpoint in locality.lb_endpoints:
                 fields = lb_endpoint.metadata.filter_metadata[METADATA_NAMESPACE].fields

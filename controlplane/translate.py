@@ -27,6 +27,7 @@ from controlplane.resources.routes import route_configuration
 from controlplane.resources.routes import route_name as route_name
 from controlplane.resources.settings import DEFAULT_SETTINGS as DEFAULT_SETTINGS
 from controlplane.resources.settings import TranslateSettings as TranslateSettings
+from controlplane.resources.tracing import otlp_cluster
 from controlplane.serving_groups import serving_groups
 from switchyard.config import Config
 
@@ -51,5 +52,11 @@ def translate(
             to_message(cluster(config, group, settings, live), Cluster)
             for route in config.routes
             for group in serving_groups(config, route)
-        ),
+        )
+        + _tracing_clusters(config),
     )
+
+
+def _tracing_clusters(config: Config) -> tuple[Cluster, ...]:
+    otlp = otlp_cluster(config)
+    return () if otlp is None else (to_message(otlp, Cluster),)

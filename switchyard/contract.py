@@ -260,3 +260,9 @@ def decode_body_rules(encoded: str) -> dict[str, Any]:
     if not isinstance(rules, dict):
         raise ValueError("body rules must be a JSON object")
     return rules
+
+
+# --- Tracing ------------------------------------------------------------------------------------------------------
+
+# The cluster of the OTLP/gRPC receiver Envoy's OpenTelemetry tracer exports to (the YAML's `tracing.otlp`).
+OTLP_CLUSTER = "switchyard_otlp"

@@ -15,6 +15,7 @@ from controlplane import failover
 from controlplane.attempt_rewrite import TargetRewrite, group_rewrites
 from controlplane.envoy_api import METADATA_NAMESPACE, seconds, typed
 from controlplane.live_state import LiveState
+from controlplane.resources import tracing
 from controlplane.resources.settings import TranslateSettings
 from controlplane.resources.upstream_filters import attempt_filters, upstream_codec
 from controlplane.serving_groups import ServingGroup
@@ -77,7 +78,12 @@ def _load_assignment(
         rank = envoy_priority[placement.priority]
         endpoint_metadata = {
             "filter_metadata": {
-                METADATA_NAMESPACE: {"key": key, "target": target.display_name, **_rewrite_metadata(rewrite)},
+                METADATA_NAMESPACE: {
+                    "key": key,
+                    "target": target.display_name,
+                    **_rewrite_metadata(rewrite),
+                    **tracing.endpoint_metadata(config, provider, target),
+                },
                 # Plain-HTTP endpoints match no entry and get the cluster's default (plaintext) socket.
                 "envoy.transport_socket_match": {"tls_host": provider.host if provider.uses_tls else ""},
             }

@@ -14,7 +14,7 @@ from typing import Any
 from controlplane import clients, errors_shape
 from controlplane.envoy_api import METADATA_NAMESPACE, USAGE_METADATA_NAMESPACE, typed
 from controlplane.envoy_code import stream_usage_lua
-from controlplane.resources import responses_only
+from controlplane.resources import responses_only, tracing
 from controlplane.resources.access_logs import answer_log, attempt_log
 from switchyard.config import Config
 from switchyard.config.model import LatencyMeasure, OnUnsupported
@@ -86,6 +86,7 @@ def listener(config: Config) -> dict[str, Any]:
         stream_idle_timeout="300s",
         request_timeout="0s",
         server_name="switchyard",
+        **tracing.connection_manager_fields(config),
     )
     return {
         "name": LISTENER_NAME,

@@ -13,7 +13,7 @@ from typing import Any
 from controlplane import clients, errors_shape, failover
 from controlplane.envoy_api import METADATA_NAMESPACE, seconds
 from controlplane.live_state import LiveState
-from controlplane.resources import responses_only
+from controlplane.resources import responses_only, tracing
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, Route
@@ -31,13 +31,13 @@ def route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
         groups = {use: group for group in serving_groups(config, route) for use in group.uses}
         for endpoint in ClientEndpoint:
             openai_only = groups.get(Use(endpoint, own_api_only=False, openai_only=True))
-            served = _model_route(endpoint, openai_only) if openai_only else None
+            served = _model_route(config, endpoint, openai_only) if openai_only else None
             routes.extend(responses_only.routes(config, endpoint, route, served))  # before all: they match too
             flagged = groups.get(Use(endpoint, own_api_only=True))
             if flagged is not None:  # before the unflagged route, which would match as well
-                routes.append(_model_route(endpoint, flagged, own_api_only=True))
+                routes.append(_model_route(config, endpoint, flagged, own_api_only=True))
             group = groups.get(Use(endpoint, own_api_only=False))
-            routes.append(_model_route(endpoint, group) if group else _unserved_route(config, endpoint, route))
+            routes.append(_model_route(config, endpoint, group) if group else _unserved_route(config, endpoint, route))
     routes.extend(errors_shape.client_error_routes(config))
     return {
         "name": ROUTE_CONFIG_NAME,
@@ -90,7 +90,9 @@ def _model_match(endpoint: ClientEndpoint, route: Route, own_api_only: bool = Fa
     }
 
 
-def _model_route(endpoint: ClientEndpoint, group: ServingGroup, own_api_only: bool = False) -> dict[str, Any]:
+def _model_route(
+    config: Config, endpoint: ClientEndpoint, group: ServingGroup, own_api_only: bool = False
+) -> dict[str, Any]:
     route = group.route
     attempts = len(route.targets)
     return {
@@ -106,6 +108,7 @@ def _model_route(endpoint: ClientEndpoint, group: ServingGroup, own_api_only: bo
             "auto_host_rewrite": True,
             "retry_policy": failover.route_retry_policy(route),
         },
+        **tracing.route_fields(config, endpoint, route),
         "response_headers_to_add": [
             {
                 "header": {

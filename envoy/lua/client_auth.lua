@@ -14,6 +14,8 @@ Table format: `name=value` pairs joined by `&`, names and values percent-encoded
   models.<client>             comma-separated, percent-encoded route models the client may use (absent: all)
   routed                      the same for every routed model (a model nobody routes stays a 404)
   wait.<client>               Retry-After seconds when the request-rate limiter refuses this client
+  rpm.<client>                the client's requests_per_minute, fleet-wide (the rate-limit headers' limit)
+  tpm.<client>                the client's tokens_per_minute, fleet-wide
   until.<client>              refused (token limit or budget) until this time, in epoch seconds
 
 For each request: the key from `Authorization: Bearer KEY`, else `x-api-key` (either on every endpoint),
@@ -25,6 +27,15 @@ removes it again before any attempt), and without the client's key: no provider 
 Hashing: SHA-256 in pure LuaJIT (the `bit` library). Each distinct known key is hashed once per worker and
 remembered in a table bounded by the number of configured keys; an unknown key is hashed on every request
 (a few microseconds) and never remembered, so made-up keys cannot grow anything.
+
+On the way back (envoy_on_response), a limited client's answer gets rate-limit headers in the convention of
+the API it called: Envoy's local rate limiter (after this filter in the chain, so its headers are already on
+every answer here, its own 429s included) counts the requests and sets the IETF draft's `x-ratelimit-limit`,
+`-remaining` and `-reset`; this script renames them to OpenAI's `x-ratelimit-*-requests` (reset as `2s`) or,
+on the Anthropic endpoints, `anthropic-ratelimit-requests-*` (reset as an RFC 3339 time), with the fleet-wide
+limit. Tokens per minute count in UTC minutes in the control plane: their headers give the limit and the end
+of the minute, and a remaining count of 0 only while the client is refused (the data plane does not know it
+otherwise).
 
 A Lua error would make Envoy log it and let the request through: everything runs under pcall, and any
 failure answers 500 instead.
@@ -129,7 +140,8 @@ local function name_set(encoded)
 end
 
 local function parse_table(encoded)
-  local parsed = { clients = {}, models = {}, routed = {}, wait = {}, refused = {}, key_count = 0 }
+  local parsed =
+    { clients = {}, models = {}, routed = {}, wait = {}, rpm = {}, tpm = {}, refused = {}, key_count = 0 }
   for raw_name, raw_value in gmatch(encoded, "([^&=]*)=([^&]*)") do
     local name, value = percent_decode(raw_name), percent_decode(raw_value)
     local kind, subject = name:match("^([a-z]+)%.(.*)$")
@@ -140,6 +152,10 @@ local function parse_table(encoded)
       parsed.models[subject] = name_set(value)
     elseif kind == "wait" then
       parsed.wait[subject] = value
+    elseif kind == "rpm" then
+      parsed.rpm[subject] = value
+    elseif kind == "tpm" then
+      parsed.tpm[subject] = value
     elseif kind == "until" then
       parsed.refused[subject] = tonumber(value)
     elseif name == "routed" then
@@ -265,11 +281,108 @@ function envoy_on_request(handle)
   end
 end
 
+------------------------------------------------------------------------------------------------------------
+-- Rate-limit headers on the answer
+------------------------------------------------------------------------------------------------------------
+
+-- What Envoy's local rate limiter sets (enable_x_ratelimit_headers: DRAFT_VERSION_03).
+local DRAFT_LIMIT, DRAFT_REMAINING, DRAFT_RESET = "x-ratelimit-limit", "x-ratelimit-remaining", "x-ratelimit-reset"
+-- Client endpoints (the route name's prefix) that speak Anthropic's API.
+local ANTHROPIC_ENDPOINTS = { messages = true, count_tokens = true }
+local ROUTE_NAME_SEPARATOR = ":"
+local MINUTE_S = 60
+
+local function rfc3339(epoch_s)
+  return os.date("!%Y-%m-%dT%H:%M:%SZ", epoch_s)
+end
+
+--- The headers of a limited client's answer as {name = value}, nil for a client without limits.
+--- `draft` holds the limiter's draft headers (nil values when it did not count this request).
+local function rate_limit_headers(client, endpoint, draft, now)
+  local rpm, tpm = TABLE.rpm[client], TABLE.tpm[client]
+  if not rpm and not tpm then
+    return nil
+  end
+  local anthropic = ANTHROPIC_ENDPOINTS[endpoint]
+  local out = {}
+  if rpm and draft.remaining then
+    local reset = tonumber(draft.reset) or 0
+    if anthropic then
+      out["anthropic-ratelimit-requests-limit"] = rpm
+      out["anthropic-ratelimit-requests-remaining"] = draft.remaining
+      out["anthropic-ratelimit-requests-reset"] = rfc3339(now + reset)
+    else
+      out["x-ratelimit-limit-requests"] = rpm
+      out["x-ratelimit-remaining-requests"] = draft.remaining
+      out["x-ratelimit-reset-requests"] = format("%ds", reset)
+    end
+  end
+  if tpm then
+    local minute_end = (floor(now / MINUTE_S) + 1) * MINUTE_S
+    local refused = TABLE.refused[client] and TABLE.refused[client] > now
+    if anthropic then
+      out["anthropic-ratelimit-tokens-limit"] = tpm
+      out["anthropic-ratelimit-tokens-reset"] = rfc3339(minute_end)
+      if refused then
+        out["anthropic-ratelimit-tokens-remaining"] = "0"
+      end
+    else
+      out["x-ratelimit-limit-tokens"] = tpm
+      out["x-ratelimit-reset-tokens"] = format("%ds", minute_end - now)
+      if refused then
+        out["x-ratelimit-remaining-tokens"] = "0"
+      end
+    end
+  end
+  return out
+end
+
+local function endpoint_of(route_name)
+  local separator = string.find(route_name, ROUTE_NAME_SEPARATOR, 1, true)
+  return separator and route_name:sub(1, separator - 1) or route_name
+end
+
+local function add_rate_limit_headers(handle)
+  local headers = handle:headers()
+  local draft = {
+    remaining = headers:get(DRAFT_REMAINING),
+    reset = headers:get(DRAFT_RESET),
+  }
+  if draft.remaining then
+    headers:remove(DRAFT_LIMIT)
+    headers:remove(DRAFT_REMAINING)
+    headers:remove(DRAFT_RESET)
+  end
+  local info = handle:streamInfo()
+  local metadata = info:dynamicMetadata():get(METADATA_NAMESPACE)
+  local client = metadata and metadata[CLIENT_METADATA_KEY]
+  if not client then
+    return
+  end
+  local out = rate_limit_headers(client, endpoint_of(info:routeName() or ""), draft, os.time())
+  if out then
+    for name, value in pairs(out) do
+      headers:replace(name, value)
+    end
+  end
+end
+
+-- Defined only when some client has a limit: without envoy_on_response Envoy does not run the script on answers.
+if next(TABLE.rpm) or next(TABLE.tpm) then
+  function envoy_on_response(handle)
+    local ok, problem = pcall(add_rate_limit_headers, handle)
+    if not ok then
+      pcall(handle.logErr, handle, "switchyard rate-limit headers failed: " .. tostring(problem))
+    end
+  end
+end
+
 -- The pure pieces, for tests (the script is loaded as one chunk, as Envoy does).
 switchyard_client_auth = {
   sha256_hex = sha256_hex,
   client_of = client_of,
   table = TABLE,
+  rate_limit_headers = rate_limit_headers,
   known_count = function()
     return known_count
   end,

@@ -437,10 +437,28 @@ class BudgetPeriod(StrEnum):
 
 
 class ClientLimits(_Strict):
-    """Per client, across the whole fleet (not per node)."""
+    """Per client, across the whole fleet (not per node). A limit per minute admits the minute's allowance at
+    any pace, all at once included, as providers and other gateways mean it; `burst` caps how many requests
+    may arrive at once for clients that must be smoothed."""
 
     requests_per_minute: int | None = Field(default=None, ge=1, le=10_000_000)
     tokens_per_minute: int | None = Field(default=None, ge=1, le=1_000_000_000)
+    burst: int | None = Field(
+        default=None, ge=1, le=10_000_000, description="most requests admitted at once; absent: requests_per_minute"
+    )
+
+    @model_validator(mode="after")
+    def _burst_tightens_the_request_limit(self) -> ClientLimits:
+        if self.burst is None:
+            return self
+        if self.requests_per_minute is None:
+            raise ValueError("`burst` limits requests: it needs `requests_per_minute`")
+        if self.burst > self.requests_per_minute:
+            raise ValueError(
+                f"`burst` ({self.burst}) can only tighten `requests_per_minute` ({self.requests_per_minute}), "
+                "which already admits the minute's allowance at once"
+            )
+        return self
 
 
 class Budget(_Strict):
@@ -504,6 +522,19 @@ def _listen_address(value: Any) -> str:
 ListenAddress = Annotated[str, BeforeValidator(_listen_address)]
 
 
+def _tracing_off(value: Any) -> Any:
+    """`tracing: off` (YAML 1.1 reads `off`/`no`/`false` as a boolean) means no tracing, like leaving it out."""
+    return None if value is False else value
+
+
+class Tracing(_Strict):
+    """OpenTelemetry traces from Envoy's own tracer, sent over OTLP/gRPC (plaintext) to a collector."""
+
+    otlp: ListenAddress = Field(description="HOST:PORT of an OTLP/gRPC receiver (an OpenTelemetry collector)")
+    sampling: float = Field(default=0.1, ge=0.0, le=1.0, description="share of client requests traced")
+    service_name: str = Field(default="switchyard", min_length=1, max_length=200)
+
+
 class Config(_Strict):
     listen: ListenAddress = "127.0.0.1:8080"
     max_request_body: Bytes = Field(
@@ -515,6 +546,8 @@ class Config(_Strict):
     routes: tuple[Route, ...]
     # Absent: the gateway is open (anyone who reaches the listener may call any route), as before.
     clients: dict[str, Client] | None = None
+    # Absent (or `off`): no traces.
+    tracing: Annotated[Tracing | None, BeforeValidator(_tracing_off)] = None
 
     @property
     def listen_host(self) -> str:

@@ -11,6 +11,8 @@ import hashlib
 import secrets
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -26,7 +28,9 @@ KEY_A = f"sk-team-a-{secrets.token_hex(12)}"
 KEY_A2 = f"sk-team-a2-{secrets.token_hex(12)}"
 KEY_B = f"sk-team-b-{secrets.token_hex(12)}"
 KEY_SLOW = f"sk-slow-{secrets.token_hex(12)}"
-CANARIES = (KEY_A, KEY_A2, KEY_B, KEY_SLOW)
+KEY_BURSTY = f"sk-bursty-{secrets.token_hex(12)}"
+KEY_SMOOTH = f"sk-smooth-{secrets.token_hex(12)}"
+CANARIES = (KEY_A, KEY_A2, KEY_B, KEY_SLOW, KEY_BURSTY, KEY_SMOOTH)
 ROUTES = ("oa", "compat", "claude", "gem", "br")
 
 
@@ -53,7 +57,9 @@ routes:
 clients:
   team-a: {{keys: [{keys}]}}
   team-b: {{keys: ["sha256:{digest_b}"], models: [oa]}}
-  slow: {{keys: ["${{SLOW_KEY}}"], limits: {{requests_per_minute: 6}}}}
+  slow: {{keys: ["${{SLOW_KEY}}"], limits: {{requests_per_minute: 6, tokens_per_minute: 100000}}}}
+  bursty: {{keys: ["{KEY_BURSTY}"], limits: {{requests_per_minute: 30}}}}
+  smooth: {{keys: ["{KEY_SMOOTH}"], limits: {{requests_per_minute: 30, burst: 5}}}}
 """
 
 
@@ -144,18 +150,57 @@ def test_no_provider_of_any_kind_ever_sees_a_client_key(stack: Stack, mocks: dic
     assert hashlib.sha256(KEY_A.encode()).hexdigest() in dump
 
 
-def test_a_request_limit_answers_429_with_retry_after_in_the_client_api_shape(stack: Stack) -> None:
+def test_a_request_limit_answers_429_with_retry_after_and_rate_limit_headers_in_the_client_api_shape(
+    stack: Stack,
+) -> None:
     headers = {"authorization": f"Bearer {KEY_SLOW}"}
-    answers = [_chat(stack, "oa", headers) for _ in range(3)]
-    assert answers[0].status_code == 200
-    limited = answers[-1]
+    answers = [_chat(stack, "oa", headers) for _ in range(5)]
+    assert [a.status_code for a in answers] == [200] * 5, "6 a minute admits the minute's allowance at once"
+    assert [a.headers["x-ratelimit-remaining-requests"] for a in answers] == ["5", "4", "3", "2", "1"]
+    first = answers[0].headers
+    assert first["x-ratelimit-limit-requests"] == "6" and first["x-ratelimit-reset-requests"].endswith("s")
+    assert first["x-ratelimit-limit-tokens"] == "100000" and 0 <= int(first["x-ratelimit-reset-tokens"][:-1]) <= 60
+    assert "x-ratelimit-limit" not in first, "Envoy's own draft names do not reach the client"
+    sixth = _messages(stack, "claude", headers)
+    assert sixth.status_code == 200, sixth.text
+    assert sixth.headers["anthropic-ratelimit-requests-limit"] == "6"
+    assert sixth.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    reset = datetime.fromisoformat(sixth.headers["anthropic-ratelimit-requests-reset"])
+    assert 0 <= (reset - datetime.now(UTC)).total_seconds() <= 11
+    assert sixth.headers["anthropic-ratelimit-tokens-limit"] == "100000"
+    assert "x-ratelimit-limit-requests" not in sixth.headers
+    limited = _chat(stack, "oa", headers)
     assert limited.status_code == 429, limited.text
     assert int(limited.headers["retry-after"]) == 10, "6 a minute on one node: a request every 10 s"
+    assert limited.headers["x-ratelimit-remaining-requests"] == "0"
     error = _openai_error(limited)
     assert error["type"] == "rate_limit_error" and "requests_per_minute" in error["message"]
     limited = _messages(stack, "claude", headers)
     assert limited.status_code == 429 and _anthropic_error(limited)["type"] == "rate_limit_error"
-    assert _chat(stack, "oa", {"authorization": f"Bearer {KEY_A}"}).status_code == 200, "other clients unaffected"
+    assert limited.headers["anthropic-ratelimit-requests-remaining"] == "0"
+    other = _chat(stack, "oa", {"authorization": f"Bearer {KEY_A}"})
+    assert other.status_code == 200, "other clients unaffected"
+    assert not any(name.startswith("x-ratelimit") for name in other.headers), "a client without limits gets none"
+
+
+def _burst(stack: Stack, key: str, count: int) -> list[int]:
+    """`count` requests at once (8 connections): what a new user's script does."""
+    headers = {"authorization": f"Bearer {key}"}
+    with ThreadPoolExecutor(8) as pool:
+        return list(pool.map(lambda _: _chat(stack, "oa", headers).status_code, range(count)))
+
+
+def test_a_quick_burst_of_60_at_30_a_minute_admits_30(stack: Stack) -> None:
+    statuses = _burst(stack, KEY_BURSTY, 60)
+    admitted = statuses.count(200)
+    print(f"\nburst of 60 at 30/min through one node: {admitted} admitted")
+    assert set(statuses) <= {200, 429}
+    assert 27 <= admitted <= 33
+
+
+def test_burst_tightens_what_is_admitted_at_once(stack: Stack) -> None:
+    statuses = _burst(stack, KEY_SMOOTH, 20)
+    assert 5 <= statuses.count(200) <= 6, statuses  # the burst, and maybe one refill (a token every 2 s)
 
 
 def test_a_removed_key_stops_working_within_a_second_even_on_an_open_connection(

@@ -190,3 +190,43 @@ def test_a_failure_inside_answers_500_rather_than_letting_the_request_through(sc
     result = script.request({"authorization": f"Bearer {KEY_A}"}, broken=True)
     assert result.reply is not None and result.reply[":status"] == "500"
     assert result.logged is not None and "injected fault" in result.logged
+
+
+_TOKENS_ONLY = "team-t: {keys: [sk-team-t-0123456789abcdef], limits: {tokens_per_minute: 9000}}"
+_LIMITED = _config().replace("team-b: {keys:", _TOKENS_ONLY + "\n  team-b: {keys:")
+NOON = 1_800_000_000  # a whole minute (and second), so resets are exact
+
+
+def _rate_headers(script: Script, client: str, endpoint: str, remaining: str | None = "7") -> dict[str, str] | None:
+    draft = script.runtime.table_from({"remaining": remaining, "reset": "2"} if remaining else {})
+    found = script.module.rate_limit_headers(client, endpoint, draft, NOON + 15)
+    return None if found is None else dict(found.items())
+
+
+def test_openai_callers_get_openai_s_rate_limit_headers_with_the_fleet_wide_limit() -> None:
+    script = Script(_LIMITED, LiveState(nodes=2))
+    assert _rate_headers(script, "team-a", "chat") == {
+        "x-ratelimit-limit-requests": "600",
+        "x-ratelimit-remaining-requests": "7",
+        "x-ratelimit-reset-requests": "2s",
+    }
+    assert _rate_headers(script, "team-t", "chat", remaining=None) == {
+        "x-ratelimit-limit-tokens": "9000",
+        "x-ratelimit-reset-tokens": "45s",
+    }
+    assert _rate_headers(script, "team-b", "chat") is None, "a client without limits gets none"
+
+
+def test_anthropic_callers_get_anthropic_s_rate_limit_headers_with_rfc_3339_resets() -> None:
+    refused = LiveState(refused_clients=MappingProxyType({"team-t": NOON + 60.0}))
+    script = Script(_LIMITED, refused)
+    assert _rate_headers(script, "team-a", "messages") == {
+        "anthropic-ratelimit-requests-limit": "600",
+        "anthropic-ratelimit-requests-remaining": "7",
+        "anthropic-ratelimit-requests-reset": "2027-01-15T08:00:17Z",
+    }
+    assert _rate_headers(script, "team-t", "messages") == {
+        "anthropic-ratelimit-tokens-limit": "9000",
+        "anthropic-ratelimit-tokens-reset": "2027-01-15T08:01:00Z",
+        "anthropic-ratelimit-tokens-remaining": "0",
+    }

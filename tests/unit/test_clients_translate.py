@@ -79,18 +79,23 @@ def test_without_request_limits_there_is_no_limiter() -> None:
 
 
 @pytest.mark.parametrize(
-    ("per_minute", "nodes", "bucket"),
+    ("per_minute", "nodes", "burst", "bucket"),
     [
-        (60, 2, (1, 1, 2000)),  # 30 a node: a token every 2 s
-        (600, 1, (10, 1, 100)),  # 10 a second: a token every 100 ms, a second's burst
-        (600, 3, (3, 1, 300)),
-        (7, 3, (1, 1, 25714)),  # slow rates keep their precision
-        (6000, 1, (100, 5, 50)),  # faster than a token per 50 ms: several per fill
-        (100_000, 4, (417, 21, 50)),
+        (60, 2, None, (30, 1, 2000)),  # 30 a node: a token every 2 s, the node's half of the minute at once
+        (600, 1, None, (600, 1, 100)),  # 10 a second: a token every 100 ms, the whole minute at once
+        (600, 3, None, (200, 1, 300)),
+        (7, 3, None, (2, 1, 25714)),  # slow rates keep their precision; shares round down
+        (1, 3, None, (1, 1, 180000)),  # never below one request a node
+        (6000, 1, None, (6000, 5, 50)),  # faster than a token per 50 ms: several per fill
+        (100_000, 4, None, (25000, 21, 50)),
+        (600, 3, 30, (10, 1, 300)),  # burst: the fleet admits 30 at once, then the rate
+        (6000, 1, 1, (5, 5, 50)),  # a burst below one refill is one refill
     ],
 )
-def test_each_node_gets_its_share_of_the_rate(per_minute: int, nodes: int, bucket: tuple[int, int, int]) -> None:
-    got = node_bucket(per_minute, nodes)
+def test_each_node_gets_its_share_of_the_rate_and_of_the_minute_s_allowance(
+    per_minute: int, nodes: int, burst: int | None, bucket: tuple[int, int, int]
+) -> None:
+    got = node_bucket(per_minute, nodes, burst)
     assert (got.max_tokens, got.tokens_per_fill, got.fill_ms) == bucket
     assert got.per_minute * nodes == pytest.approx(per_minute, rel=0.01)
 

@@ -66,6 +66,10 @@ def test_clients_with_literal_keys_digests_models_limits_and_budget() -> None:
          "day"),
         ("  a:\n    keys: [sk-team-a-0123456789]\n    limits: {requests_per_min: 5}\n", 13,
          "clients.a.limits.requests_per_min", ""),
+        ("  a:\n    keys: [sk-team-a-0123456789]\n    limits: {burst: 5}\n", 13, "clients.a.limits",
+         "needs `requests_per_minute`"),
+        ("  a:\n    keys: [sk-team-a-0123456789]\n    limits: {requests_per_minute: 5, burst: 6}\n", 13,
+         "clients.a.limits", "can only tighten"),
         ("  {}\n", 10, "clients", "is empty"),
     ],
 )  # fmt: skip
