@@ -27,3 +27,15 @@ def stream_usage_lua() -> str:
 def client_auth_lua() -> str:
     """envoy/lua/client_auth.lua: who may call (tests: tests/unit/test_client_auth_lua.py)."""
     return read_envoy_file("lua/client_auth.lua")
+
+
+@cache
+def translated_request_lua() -> str:
+    """envoy/lua/translated_request.lua: applies the request headers the ext_proc asks for, after it."""
+    return read_envoy_file("lua/translated_request.lua")
+
+
+@cache
+def translated_response_lua() -> str:
+    """envoy/lua/translated_response.lua: applies a translated answer's status and headers, before the ext_proc."""
+    return read_envoy_file("lua/translated_response.lua")

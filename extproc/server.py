@@ -7,18 +7,28 @@ import logging
 import os
 import signal
 import socket
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 
 import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
+from google.protobuf import struct_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from extproc.exchange import RulesExchange, TranslatedExchange
-from extproc.replies import CONTINUE_HEADERS
 from extproc.translators import translator_for
 from switchyard.addresses import bind_grpc
-from switchyard.contract import TRANSLATE_HEADER, decode_translation_request
+from switchyard.contract import (
+    ATTEMPT_METADATA_NAMESPACE,
+    ATTEMPT_RESPONSE_HEADERS_KEY,
+    AUTHORITY_ATTRIBUTE,
+    PATH_ATTRIBUTE,
+    RULES_HEADER,
+    TRANSLATE_HEADER,
+    TRANSLATE_STREAM_HEADER,
+    decode_translation_request,
+    marker_attribute,
+)
 
 log = logging.getLogger("switchyard.extproc")
 
@@ -27,8 +37,8 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     """Translates the attempts Envoy sends here: those whose target speaks another API than the client.
 
     Stateless: what to translate, to which model, arrives with each attempt in the `x-switchyard-translate`
-    header (`TranslationRequest`, switchyard/contract.py), so any ext_proc process can take any attempt from
-    its start."""
+    header (`TranslationRequest`, switchyard/contract.py), which Envoy sends as a request attribute with the
+    request body, so any ext_proc process can take any attempt from its start."""
 
     async def Process(
         self, request_iterator: AsyncIterator[ep.ProcessingRequest], context: grpc.aio.ServicerContext
@@ -38,33 +48,35 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
             kind = request.WhichOneof("request")
             if exchange is not None:
                 yield _translated(exchange, request, kind)
-                if exchange.finished:
-                    # Done: end the stream ourselves rather than wait for Envoy to cancel it. grpc.aio leaks
-                    # native memory on every cancelled call (grpc/grpc#43360), about 100 bytes a request.
-                    return
-            elif kind == "request_headers":
-                exchange = _exchange_for(request.request_headers)
+            elif kind == "request_body":
+                exchange = _exchange_for(request.attributes)
                 if exchange is None:
-                    # Envoy only sends attempts carrying the header: anything else goes on as it is.
-                    yield CONTINUE_HEADERS
-                else:
-                    yield exchange.on_request_headers(request.request_headers)
+                    # Envoy only sends marked attempts. Unchanged, the body gets no headers for it: Envoy's
+                    # translated_request.lua then answers an error rather than send it on untranslated.
+                    yield _PASS_THROUGH[kind]
+                    return
+                yield exchange.on_request_body(request.request_body.body)
             else:
                 # Envoy waits for an answer to every message: anything unexpected is let through unchanged
                 # rather than left to time out.
                 log.debug("unexpected ext_proc message %s", kind)
                 yield _PASS_THROUGH[kind or "request_headers"]
+            if exchange is not None and exchange.finished:
+                # Done: end the stream ourselves rather than wait for Envoy to cancel it. grpc.aio leaks
+                # native memory on every cancelled call (grpc/grpc#43360), about 100 bytes a request.
+                return
 
 
-def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange | None:
-    value = next(
-        (
-            h.raw_value.decode("latin-1") if h.raw_value else h.value
-            for h in headers.headers.headers
-            if h.key == TRANSLATE_HEADER
-        ),
-        None,
-    )
+_FILTER_ATTRIBUTES = "envoy.filters.http.ext_proc"
+_MARKERS = tuple(marker_attribute(h) for h in (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER))
+
+
+def _exchange_for(attributes: Mapping[str, struct_pb2.Struct]) -> TranslatedExchange | RulesExchange | None:
+    """The exchange for an attempt, from the request attributes Envoy sends with its body."""
+    if _FILTER_ATTRIBUTES not in attributes:
+        return None
+    fields = attributes[_FILTER_ATTRIBUTES].fields
+    value = next((fields[m].string_value for m in _MARKERS if m in fields), None)
     if value is None:
         return None
     request = decode_translation_request(value)
@@ -74,18 +86,25 @@ def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange
     translator = translator_for(request.client_api, request.provider_api)
     if translator is None:
         return RulesExchange(request) if request.body_rules else None
-    return TranslatedExchange(request, translator)
+    authority, path = fields[AUTHORITY_ATTRIBUTE].string_value, fields[PATH_ATTRIBUTE].string_value
+    return TranslatedExchange(request, translator, authority, path)
+
+
+def _provider_headers(request: ep.ProcessingRequest) -> dict[str, str]:
+    """The provider's response headers, which translated_request.lua put in the metadata Envoy forwards."""
+    attempt = request.metadata_context.filter_metadata.get(ATTEMPT_METADATA_NAMESPACE)
+    if attempt is None or ATTEMPT_RESPONSE_HEADERS_KEY not in attempt.fields:
+        return {}
+    headers = attempt.fields[ATTEMPT_RESPONSE_HEADERS_KEY].struct_value.fields
+    return {name: value.string_value for name, value in headers.items()}
 
 
 def _translated(
     exchange: TranslatedExchange | RulesExchange, request: ep.ProcessingRequest, kind: str | None
 ) -> ep.ProcessingResponse:
-    if kind == "request_body":
-        return exchange.on_request_body(request.request_body.body)
-    if kind == "response_headers":
-        return exchange.on_response_headers(request.response_headers)
     if kind == "response_body":
-        return exchange.on_response_body(request.response_body)
+        provider_headers = _provider_headers(request) if exchange.needs_provider_headers else {}
+        return exchange.on_response_body(request.response_body, provider_headers)
     return _PASS_THROUGH[kind or "request_headers"]
 
 

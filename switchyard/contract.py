@@ -75,6 +75,20 @@ def cluster_name(model: str, client_api: str) -> str:
 METADATA_NAMESPACE = "switchyard"
 # What the ext_proc measured of a stream it translated.
 STREAM_METADATA_NAMESPACE = "switchyard.stream"
+# The ext_proc is sent no headers message (a gRPC round trip less per attempt, each way). What it needs of the
+# request headers comes as attributes with the body (`EXTPROC_REQUEST_ATTRIBUTES`: not metadata, which Envoy's
+# logs would carry, credentials included); the provider's response headers come as metadata, which
+# envoy/lua/translated_request.lua sets and the ext_proc blanks once read.
+ATTEMPT_METADATA_NAMESPACE = "switchyard.attempt"
+ATTEMPT_RESPONSE_HEADERS_KEY = "response_headers"
+# The ext_proc's answer to what only Lua can change once the ext_proc answers no headers message: the request
+# headers matching the new body (blanked by Lua once applied), whether it reads the response (so wants its
+# headers), whether the answer streams, and the client's status of a whole answer.
+TRANSLATED_METADATA_NAMESPACE = "switchyard.translated"
+TRANSLATED_HEADERS_KEY = "headers"
+TRANSLATED_READS_RESPONSE_KEY = "reads_response"
+TRANSLATED_STREAM_KEY = "stream"
+TRANSLATED_STATUS_KEY = "status"
 # The usage an answer reported (JSON answers: json_to_metadata; streams: envoy/lua/stream_usage.lua).
 USAGE_METADATA_NAMESPACE = "switchyard.usage"
 # The body's `model`, lifted by json_to_metadata: routes match on it, client_auth.lua checks it.
@@ -134,8 +148,13 @@ USAGE_TAGS = {key: f"switchyard_usage_{key}" for key in USAGE_KEYS}
 
 # Carries the picked endpoint's rewrite from the header_mutation filter to attempt_rewrite.lua (never upstream).
 REWRITE_HEADER = "x-switchyard-rewrite"
-# Carries a TranslationRequest from attempt_rewrite.lua to the ext_proc (never upstream).
+# Carries a TranslationRequest from attempt_rewrite.lua to the ext_proc (never upstream): to a target of another API
 TRANSLATE_HEADER = "x-switchyard-translate"
+# the same when the client asked for a stream: Envoy sends the answer to the ext_proc chunk by chunk, not whole
+TRANSLATE_STREAM_HEADER = "x-switchyard-translate-stream"
+# the same for a same-API attempt with body rules only ("rules only"), which Envoy sends to an ext_proc filter that
+# skips the response
+RULES_HEADER = "x-switchyard-rules"
 # The authenticated client's name, from client_auth.lua to the request limiter (never upstream).
 CLIENT_HEADER = "x-switchyard-client"
 # Answer headers telling the client which target served, and in how many attempts.
@@ -192,6 +211,16 @@ class TranslationRequest:
         if self.sigv4:
             fields["sigv4"] = self.sigv4
         return urlencode(fields, quote_via=quote)
+
+
+# The request attributes (CEL expressions, also the keys Envoy sends their values under) an ext_proc filter asks
+# Envoy for: the marker header's value, and :authority and :path as Envoy's rewrite left them (what SigV4 signs).
+AUTHORITY_ATTRIBUTE = "request.host"
+PATH_ATTRIBUTE = "request.path"
+
+
+def marker_attribute(header: str) -> str:
+    return f"request.headers['{header}']"
 
 
 # Every encoded value starts so (`encode` writes `client_api` first): Envoy's matcher tells presence by this prefix.

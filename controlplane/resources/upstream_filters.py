@@ -4,6 +4,16 @@ Retries never re-run the listener's filters, so whatever depends on the target E
 `header_mutation` filter copies the picked endpoint's rewrite (controlplane/attempt_rewrite.py) into a
 header, the Lua filter (envoy/lua/attempt_rewrite.lua) applies it, and, only in clusters with a target of
 another API, the ext_proc translates the attempts to such a target.
+
+Which gRPC messages an attempt costs (each a round trip through Python, and the main cost of a translated
+attempt): the ext_proc is sent the request body alone, and the response body, never headers. What it needs of the
+headers travels as metadata (attempt_rewrite.lua sets it; envoy/lua/translated_request.lua hands it the response
+headers), and the headers it would change are changed by two small Lua filters around it, from the metadata it
+answers with: envoy/lua/translated_request.lua after it (the request headers matching the new body) and
+envoy/lua/translated_response.lua before it (a whole answer's status, type and length). So a whole answer costs
+two messages (request body, response body), a stream one plus one per chunk (attempt_rewrite.lua marks a streamed
+request's attempt for the ext_proc filter that streams), a same-API attempt with body rules one (its response
+skips the ext_proc); each used to cost a headers message more on each side.
 """
 
 from __future__ import annotations
@@ -11,16 +21,23 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane import failover
-from controlplane.attempt_rewrite import TargetRewrite, needs_translation
+from controlplane.attempt_rewrite import TargetRewrite, ext_proc_kinds
 from controlplane.envoy_api import METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, seconds, typed
-from controlplane.envoy_code import attempt_rewrite_lua
+from controlplane.envoy_code import attempt_rewrite_lua, translated_request_lua, translated_response_lua
 from controlplane.resources.settings import TranslateSettings
 from switchyard.contract import (
+    ATTEMPT_METADATA_NAMESPACE,
+    AUTHORITY_ATTRIBUTE,
     EXTPROC_CLUSTER,
+    PATH_ATTRIBUTE,
     REWRITE_HEADER,
     REWRITE_METADATA_KEY,
+    RULES_HEADER,
     TRANSLATE_HEADER,
+    TRANSLATE_STREAM_HEADER,
+    TRANSLATED_METADATA_NAMESPACE,
     TRANSLATION_VALUE_PREFIX,
+    marker_attribute,
 )
 
 
@@ -31,8 +48,21 @@ def attempt_filters(rewrites: tuple[TargetRewrite, ...] | None, settings: Transl
     if rewrites is None:
         return []
     filters = [_rewrite_header_filter(), _lua_rewrite_filter()]
-    if needs_translation(rewrites):
-        filters.append(_translating_extproc_filter(settings))
+    kinds = ext_proc_kinds(rewrites)
+    markers: list[str] = []
+    if "translate" in kinds:
+        translated = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER)
+        filters.append(_only_when(translated, "switchyard.translated_response", translated_response_lua()))
+        filters.append(_extproc_filter("switchyard.translate", TRANSLATE_HEADER, settings, _TRANSLATED_WHOLE))
+        filters.append(
+            _extproc_filter("switchyard.translate_stream", TRANSLATE_STREAM_HEADER, settings, _TRANSLATED_STREAM)
+        )
+        markers.extend(translated)
+    if "rules" in kinds:
+        filters.append(_extproc_filter("switchyard.body_rules", RULES_HEADER, settings, _RULES_ONLY))
+        markers.append(RULES_HEADER)
+    if markers:
+        filters.append(_only_when(tuple(markers), "switchyard.translated_request", translated_request_lua()))
     return filters
 
 
@@ -81,8 +111,20 @@ def _lua_rewrite_filter() -> dict[str, Any]:
     }
 
 
-def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
-    """The ext_proc, skipped (per attempt, by Envoy) unless the Lua filter asked for a translation.
+_NO_HEADERS = {"request_header_mode": "SKIP", "response_header_mode": "SKIP"}
+_NO_TRAILERS = {"request_trailer_mode": "SKIP", "response_trailer_mode": "SKIP"}
+# A translated attempt: the request body whole. The answer to a streamed request in chunks as they arrive, so they
+# are translated at once; any other answer whole, in one message.
+_TRANSLATED_WHOLE = {**_NO_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "BUFFERED"}
+_TRANSLATED_STREAM = {**_NO_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "STREAMED"}
+# A same-API attempt with body rules: its request body only; the response never passes through Python.
+_RULES_ONLY = {**_NO_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "NONE"}
+
+
+def _extproc_filter(
+    name: str, header: str, settings: TranslateSettings, processing_mode: dict[str, str]
+) -> dict[str, Any]:
+    """The ext_proc, skipped (per attempt, by Envoy) unless the Lua filter marked the attempt with `header`.
 
     Envoy evaluates the matcher on the request headers as the Lua filter left them, so attempts to a target of
     the client's own API never reach Python, even in a route that mixes APIs (measured on Envoy 1.40)."""
@@ -98,41 +140,67 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
             # Deliberate: an untranslated body would reach a provider of another API. A local reply from an
             # upstream filter is never retried, so keep the ext_proc up.
             failure_mode_allow=False,
-            # A same-API attempt that only has body rules applied skips the response (extproc/exchange.py).
-            allow_mode_override=True,
             message_timeout=seconds(settings.extproc_message_timeout_s),
-            # Only translated attempts get here (the matcher below), and each needs its body and the response.
-            # The ext_proc reports what it measured (time to first token, output tokens) into the answer log.
-            metadata_options={"receiving_namespaces": {"untyped": [STREAM_METADATA_NAMESPACE]}},
-            processing_mode={
-                "request_header_mode": "SEND",
-                "response_header_mode": "SEND",
-                "request_body_mode": "BUFFERED",
-                # Chunks as they arrive: a stream's are translated at once, a whole answer's held to its end.
-                "response_body_mode": "STREAMED",
-                "request_trailer_mode": "SKIP",
-                "response_trailer_mode": "SKIP",
+            # In, as it gets no headers: the attempt's marker, :authority and :path (request attributes, sent
+            # with the request body), the provider's response headers (metadata, from translated_request.lua).
+            # Out: the headers the Lua filters change for it (translated_request.lua, translated_response.lua),
+            # and what it measured of a stream (time to first token, tokens) for the answer log.
+            request_attributes=[marker_attribute(header), AUTHORITY_ATTRIBUTE, PATH_ATTRIBUTE],
+            metadata_options={
+                "forwarding_namespaces": {"untyped": [ATTEMPT_METADATA_NAMESPACE]},
+                "receiving_namespaces": {
+                    "untyped": [TRANSLATED_METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, ATTEMPT_METADATA_NAMESPACE]
+                },
             },
+            processing_mode=processing_mode,
         ),
     }
-    skip_unless_translated = {
+    return {
+        "name": name,
+        "typed_config": typed(
+            "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            xds_matcher=_skip_unless_marked((header,)),
+            extension_config=extproc,
+        ),
+    }
+
+
+def _only_when(headers: str | tuple[str, ...], name: str, code: str) -> dict[str, Any]:
+    """A Lua filter that runs only on the attempts marked with one of `headers` (skipped by Envoy otherwise)."""
+    lua = {
+        "name": "envoy.filters.http.lua",
+        "typed_config": typed("envoy.extensions.filters.http.lua.v3.Lua", default_source_code={"inline_string": code}),
+    }
+    markers = (headers,) if isinstance(headers, str) else headers
+    return {
+        "name": name,
+        "typed_config": typed(
+            "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            xds_matcher=_skip_unless_marked(markers),
+            extension_config=lua,
+        ),
+    }
+
+
+def _marked(header: str) -> dict[str, Any]:
+    return {
+        "single_predicate": {
+            "input": {
+                "name": "marker",
+                "typed_config": typed("envoy.type.matcher.v3.HttpRequestHeaderMatchInput", header_name=header),
+            },
+            "value_match": {"prefix": TRANSLATION_VALUE_PREFIX},
+        }
+    }
+
+
+def _skip_unless_marked(headers: tuple[str, ...]) -> dict[str, Any]:
+    marked = _marked(headers[0]) if len(headers) == 1 else {"or_matcher": {"predicate": [_marked(h) for h in headers]}}
+    return {
         "matcher_list": {
             "matchers": [
                 {
-                    "predicate": {
-                        "not_matcher": {
-                            "single_predicate": {
-                                "input": {
-                                    "name": "translation",
-                                    "typed_config": typed(
-                                        "envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
-                                        header_name=TRANSLATE_HEADER,
-                                    ),
-                                },
-                                "value_match": {"prefix": TRANSLATION_VALUE_PREFIX},
-                            }
-                        }
-                    },
+                    "predicate": {"not_matcher": marked},
                     "on_match": {
                         "action": {
                             "name": "skip",
@@ -142,12 +210,4 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
                 }
             ]
         }
-    }
-    return {
-        "name": "switchyard.translate",
-        "typed_config": typed(
-            "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
-            xds_matcher=skip_unless_translated,
-            extension_config=extproc,
-        ),
     }

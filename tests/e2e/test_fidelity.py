@@ -16,9 +16,9 @@ from typing import Any
 import anthropic
 import openai
 import pytest
-from switchyard.processes import free_port
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
+from switchyard.supervisor.processes import free_port
 from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack
 from tests.unit import provider_schemas as schemas
 

@@ -1,7 +1,9 @@
 """The ext_proc without Envoy: it translates the attempts that carry a translation request and nothing else.
 
 The per-attempt rewrite of path, credentials and model is Envoy's (envoy/lua/attempt_rewrite.lua, tested in
-test_attempt_rewrite_lua.py); what reaches Python is only the attempts to a target of another API.
+test_attempt_rewrite_lua.py); what reaches Python is only the attempts to a target of another API. Envoy sends
+bodies only: the request body with the attempt's marker, :authority and :path as attributes, the response body
+with the provider's headers as metadata; the headers to change go back as metadata for the Lua filters.
 """
 
 from __future__ import annotations
@@ -9,10 +11,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
-from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+from google.protobuf import json_format
 
 from extproc.server import AttemptProcessor
 from switchyard import contract
@@ -23,11 +26,51 @@ REQUEST = TranslationRequest(
 )
 
 
-def _headers_message(**headers: str) -> ep.ProcessingRequest:
-    header_map = base_pb2.HeaderMap(
-        headers=[base_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in headers.items()]
+def _request_body(body: str, marker: str = contract.TRANSLATE_HEADER, value: str | None = None) -> ep.ProcessingRequest:
+    """The request body as Envoy sends it, with the request attributes the ext_proc filter asks for."""
+    message = ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True))
+    attributes = message.attributes["envoy.filters.http.ext_proc"]
+    attributes.update(
+        {
+            contract.marker_attribute(marker): REQUEST.encode() if value is None else value,
+            contract.AUTHORITY_ATTRIBUTE: "api.anthropic.com",
+            contract.PATH_ATTRIBUTE: "/v1/messages",
+        }
     )
-    return ep.ProcessingRequest(request_headers=ep.HttpHeaders(headers=header_map))
+    return message
+
+
+def _response_body(body: bytes, end: bool = True, **headers: str) -> ep.ProcessingRequest:
+    message = ep.ProcessingRequest(response_body=ep.HttpBody(body=body, end_of_stream=end))
+    if headers:
+        message.metadata_context.filter_metadata[contract.ATTEMPT_METADATA_NAMESPACE].update(
+            {contract.ATTEMPT_RESPONSE_HEADERS_KEY: headers}
+        )
+    return message
+
+
+def _translated(answer: ep.ProcessingResponse) -> dict[str, Any]:
+    """What the ext_proc asks the Lua filters to apply (metadata `switchyard.translated`)."""
+    fields = answer.dynamic_metadata.fields
+    if contract.TRANSLATED_METADATA_NAMESPACE not in fields:
+        return {}
+    value = json_format.MessageToDict(fields[contract.TRANSLATED_METADATA_NAMESPACE].struct_value)
+    assert isinstance(value, dict)
+    return value
+
+
+BODY = json.dumps({"model": "gpt-4", "max_tokens": 5, "messages": [{"role": "user", "content": "héllo"}]})
+ANSWER = json.dumps(
+    {
+        "id": "msg_1",
+        "type": "message",
+        "role": "assistant",
+        "model": "claude-4",
+        "content": [{"type": "text", "text": "hi"}],
+        "stop_reason": "end_turn",
+        "usage": {"input_tokens": 3, "output_tokens": 1},
+    }
+).encode()
 
 
 def _run(*messages: ep.ProcessingRequest) -> list[ep.ProcessingResponse]:
@@ -48,32 +91,60 @@ def test_translation_request_round_trips_through_its_header_value() -> None:
     assert contract.decode_translation_request("client_api=openai") is None
 
 
-def test_a_translated_attempt_removes_the_header_before_it_reaches_the_provider() -> None:
-    (headers_answer,) = _run(_headers_message(**{contract.TRANSLATE_HEADER: REQUEST.encode()}))
-    mutation = headers_answer.request_headers.response.header_mutation
-    assert list(mutation.remove_headers) == [contract.TRANSLATE_HEADER]
-
-
-def test_the_translated_body_carries_the_target_model_and_its_exact_length() -> None:
-    body = json.dumps({"model": "gpt-4", "max_tokens": 5, "messages": [{"role": "user", "content": "héllo"}]})
-    _, body_answer = _run(
-        _headers_message(**{contract.TRANSLATE_HEADER: REQUEST.encode()}),
-        ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
-    )
-    common = body_answer.request_body.response
-    sent = common.body_mutation.body
+def test_the_translated_body_carries_the_target_model_and_the_headers_that_match_it() -> None:
+    (body_answer,) = _run(_request_body(BODY))
+    sent = body_answer.request_body.response.body_mutation.body
     assert json.loads(sent)["model"] == "claude-4"
-    headers = {h.header.key: h.header.raw_value.decode() for h in common.header_mutation.set_headers}
-    assert headers["content-length"] == str(len(sent))
+    asked = _translated(body_answer)
+    assert asked["headers"]["content-length"] == str(len(sent))
+    assert asked["headers"]["content-type"] == "application/json"
+    assert asked["reads_response"] is True and asked["stream"] is False
+
+
+def test_a_whole_answer_is_translated_with_the_clients_status_for_the_lua_filter_to_apply() -> None:
+    _, answer = _run(
+        _request_body(BODY), _response_body(ANSWER, **{":status": "200", "content-type": "application/json"})
+    )
+    translated = json.loads(answer.response_body.response.body_mutation.body)
+    assert translated["object"] == "chat.completion" and translated["model"] == "gpt-4"
+    assert _translated(answer)["status"] == "200"
+    # Read once: the provider's headers are blanked in the request's metadata (Envoy's logs carry it).
+    attempt = answer.dynamic_metadata.fields[contract.ATTEMPT_METADATA_NAMESPACE].struct_value
+    assert attempt.fields[contract.ATTEMPT_RESPONSE_HEADERS_KEY].string_value == ""
+
+
+def test_an_overloaded_provider_is_a_503_for_an_openai_client_in_time_for_the_fallback() -> None:
+    error = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
+    _, answer = _run(
+        _request_body(BODY), _response_body(error, **{":status": "529", "content-type": "application/json"})
+    )
+    assert _translated(answer)["status"] == "503"
+    assert json.loads(answer.response_body.response.body_mutation.body)["error"]["message"] == "Overloaded"
+
+
+def test_a_stream_is_translated_chunk_by_chunk() -> None:
+    streamed = json.dumps({"model": "gpt-4", "stream": True, "messages": [{"role": "user", "content": "x"}]})
+    start = (
+        b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":'
+        b'"assistant","model":"claude-4","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}\n\n'
+    )
+    body_answer, first, last = _run(
+        _request_body(streamed, marker=contract.TRANSLATE_STREAM_HEADER),
+        _response_body(start, end=False, **{":status": "200", "content-type": "text/event-stream"}),
+        _response_body(b'event: message_stop\ndata: {"type":"message_stop"}\n\n'),
+    )
+    assert _translated(body_answer)["stream"] is True
+    assert first.response_body.response.body_mutation.body.startswith(b"data: ")
+    assert last.response_body.response.body_mutation.body.endswith(b"data: [DONE]\n\n")
 
 
 def test_an_attempt_without_a_translation_request_passes_unchanged() -> None:
-    (answer,) = _run(_headers_message(**{"content-type": "application/json"}))
-    assert answer.WhichOneof("response") == "request_headers"
-    assert not answer.request_headers.HasField("response")
+    (answer,) = _run(_request_body(BODY, marker="x-other"))
+    assert answer.WhichOneof("response") == "request_body"
+    assert not answer.request_body.HasField("response") and not _translated(answer)
 
 
-@pytest.mark.parametrize("kind", ["response_headers", "response_body", "request_trailers", "response_trailers"])
+@pytest.mark.parametrize("kind", ["request_headers", "response_headers", "request_trailers", "response_trailers"])
 def test_unexpected_messages_are_answered_not_left_to_time_out(kind: str) -> None:
     message_type = ep.HttpHeaders if "headers" in kind else ep.HttpBody if "body" in kind else ep.HttpTrailers
     (response,) = _run(ep.ProcessingRequest(**{kind: message_type()}))
@@ -82,10 +153,7 @@ def test_unexpected_messages_are_answered_not_left_to_time_out(kind: str) -> Non
 
 def test_unsupported_parameters_are_refused_with_a_plain_message_envoy_shapes_for_the_client() -> None:
     body = json.dumps({"model": "gpt-4", "logprobs": True, "messages": [{"role": "user", "content": "x"}]})
-    _, answer = _run(
-        _headers_message(**{contract.TRANSLATE_HEADER: REQUEST.encode()}),
-        ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
-    )
+    (answer,) = _run(_request_body(body))
     reply = answer.immediate_response
     assert reply.status.code == 400
     assert b"`logprobs`" in reply.body and b"'c'" in reply.body
@@ -95,22 +163,14 @@ RULES = '{"cap":{"max_completion_tokens":100},"drop":["temperature"],"rename":{"
 RULES_ONLY = TranslationRequest("openai", "openai", "o3", "gpt-4", "gpt-4", "reasoning", body_rules=RULES)
 
 
-def test_a_same_api_attempt_with_body_rules_gets_them_and_its_model_and_skips_the_response() -> None:
+def test_a_same_api_attempt_with_body_rules_gets_them_and_its_model_and_leaves_the_response_alone() -> None:
     body = json.dumps({"model": "gpt-4", "max_tokens": 500, "temperature": 0.2, "messages": []})
-    headers_answer, body_answer = _run(
-        _headers_message(**{contract.TRANSLATE_HEADER: RULES_ONLY.encode()}),
-        ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
-        # Envoy sends nothing more after the override; were it to, the stream is already over.
-        ep.ProcessingRequest(response_headers=ep.HttpHeaders()),
-    )
-    assert list(headers_answer.request_headers.response.header_mutation.remove_headers) == [contract.TRANSLATE_HEADER]
-    override = headers_answer.mode_override
-    assert (override.response_header_mode, override.response_body_mode) == (override.SKIP, override.NONE)
-    common = body_answer.request_body.response
-    sent = common.body_mutation.body
+    (body_answer,) = _run(_request_body(body, marker=contract.RULES_HEADER, value=RULES_ONLY.encode()))
+    sent = body_answer.request_body.response.body_mutation.body
     assert json.loads(sent) == {"model": "o3", "max_completion_tokens": 100, "messages": []}
-    headers = {h.header.key: h.header.raw_value.decode() for h in common.header_mutation.set_headers}
-    assert headers == {"content-length": str(len(sent))}
+    asked = _translated(body_answer)
+    assert asked["headers"] == {"content-length": str(len(sent))}
+    assert asked["reads_response"] is False  # and the stream ended: its ext_proc filter skips the response
 
 
 def test_body_rules_apply_to_the_translated_body() -> None:
@@ -118,9 +178,6 @@ def test_body_rules_apply_to_the_translated_body() -> None:
         "openai", "anthropic", "claude-4", "gpt-4", "gpt-4", "c", body_rules='{"set":{"top_k":5}}'
     )
     body = json.dumps({"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]})
-    _, body_answer = _run(
-        _headers_message(**{contract.TRANSLATE_HEADER: request.encode()}),
-        ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True)),
-    )
+    (body_answer,) = _run(_request_body(body, value=request.encode()))
     sent = json.loads(body_answer.request_body.response.body_mutation.body)
     assert sent["top_k"] == 5 and sent["model"] == "claude-4" and sent["max_tokens"] == 4096
