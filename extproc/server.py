@@ -7,6 +7,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator, Mapping
 
 import grpc
@@ -15,7 +16,9 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from google.protobuf import struct_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from extproc import message_costs
 from extproc.exchange import RulesExchange, TranslatedExchange
+from extproc.message_costs import MessageCosts
 from extproc.translators import translator_for
 from switchyard.addresses import bind_grpc
 from switchyard.contract import (
@@ -40,31 +43,58 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     header (`TranslationRequest`, switchyard/contract.py), which Envoy sends as a request attribute with the
     request body, so any ext_proc process can take any attempt from its start."""
 
+    def __init__(self, costs: MessageCosts | None = None) -> None:
+        self._costs = costs
+
     async def Process(
         self, request_iterator: AsyncIterator[ep.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ep.ProcessingResponse]:
-        exchange: TranslatedExchange | RulesExchange | None = None
+        attempt = _Attempt()
+        costs = self._costs
+        if costs is not None:
+            costs.streams += 1
         async for request in request_iterator:
-            kind = request.WhichOneof("request")
-            if exchange is not None:
-                yield _translated(exchange, request, kind)
-            elif kind == "request_body":
-                exchange = _exchange_for(request.attributes)
-                if exchange is None:
-                    # Envoy only sends marked attempts. Unchanged, the body gets no headers for it: Envoy's
-                    # translated_request.lua then answers an error rather than send it on untranslated.
-                    yield _PASS_THROUGH[kind]
-                    return
-                yield exchange.on_request_body(request.request_body.body)
+            if costs is None:
+                yield attempt.answer(request)
             else:
-                # Envoy waits for an answer to every message: anything unexpected is let through unchanged
-                # rather than left to time out.
-                log.debug("unexpected ext_proc message %s", kind)
-                yield _PASS_THROUGH[kind or "request_headers"]
-            if exchange is not None and exchange.finished:
+                cpu_started, wall_started = time.thread_time(), time.perf_counter()
+                response = attempt.answer(request)
+                costs.count(request.WhichOneof("request") or "none", cpu_started, wall_started)
+                yield response
+            if attempt.over:
                 # Done: end the stream ourselves rather than wait for Envoy to cancel it. grpc.aio leaks
                 # native memory on every cancelled call (grpc/grpc#43360), about 100 bytes a request.
                 return
+
+
+class _Attempt:
+    """One attempt's messages, answered in turn: the request body starts its exchange, the response body (if
+    Envoy sends it) goes through it."""
+
+    def __init__(self) -> None:
+        self.exchange: TranslatedExchange | RulesExchange | None = None
+        self.over = False
+
+    def answer(self, request: ep.ProcessingRequest) -> ep.ProcessingResponse:
+        kind = request.WhichOneof("request")
+        exchange = self.exchange
+        if exchange is not None:
+            response = _translated(exchange, request, kind)
+        elif kind == "request_body":
+            exchange = self.exchange = _exchange_for(request.attributes)
+            if exchange is None:
+                # Envoy only sends marked attempts. Unchanged, the body gets no headers for it: Envoy's
+                # translated_request.lua then answers an error rather than send it on untranslated.
+                self.over = True
+                return _PASS_THROUGH[kind]
+            response = exchange.on_request_body(request.request_body.body)
+        else:
+            # Envoy waits for an answer to every message: anything unexpected is let through unchanged rather
+            # than left to time out.
+            log.debug("unexpected ext_proc message %s", kind)
+            response = _PASS_THROUGH[kind or "request_headers"]
+        self.over = exchange is not None and exchange.finished
+        return response
 
 
 _FILTER_ATTRIBUTES = "envoy.filters.http.ext_proc"
@@ -129,7 +159,8 @@ async def serve(listen: str, instance: str | None = None, drain_timeout: float =
             ("grpc.max_send_message_length", 128 * 1024 * 1024),
         ]
     )
-    ep_grpc.add_ExternalProcessorServicer_to_server(AttemptProcessor(), server)
+    costs = message_costs.from_environment()
+    ep_grpc.add_ExternalProcessorServicer_to_server(AttemptProcessor(costs), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if not bind_grpc(server, listen):
@@ -144,6 +175,8 @@ async def serve(listen: str, instance: str | None = None, drain_timeout: float =
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if costs is not None:
+        loop.add_signal_handler(signal.SIGUSR1, costs.write)
     await stop.wait()
     stop.clear()
     # Drain: health first, so whoever checks it stops sending; then no new streams, while the attempts in
