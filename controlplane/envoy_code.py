@@ -30,9 +30,9 @@ def client_auth_lua() -> str:
 
 
 @cache
-def translated_request_lua() -> str:
-    """envoy/lua/translated_request.lua: applies the request headers the ext_proc asks for, after it."""
-    return read_envoy_file("lua/translated_request.lua")
+def provider_response_lua() -> str:
+    """envoy/lua/provider_response.lua: hands the ext_proc the provider's response headers, after it."""
+    return read_envoy_file("lua/provider_response.lua")
 
 
 @cache

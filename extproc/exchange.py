@@ -4,14 +4,13 @@ want it a SigV4 signature over the final body (extproc/sigv4.py). An attempt to 
 API with body rules only has its request body rewritten (`RulesExchange`).
 
 Envoy has already rewritten the path and credentials for the target (envoy/lua/attempt_rewrite.lua); what is
-left is the body both ways. Each gRPC message costs far more than the translation itself, so Envoy sends this
-ext_proc bodies only, never headers (controlplane/resources/upstream_filters.py): the whole request body, with the
-:authority and :path a signature covers as attributes; then the response body in chunks as they arrive, with the
-provider's response headers as metadata. Whether the answer streams is only known then: a stream's chunks are
-translated as they arrive, a whole answer's are held back and translated at its end. The headers that must change
-with the body (the request's length, type, path and signature; a whole answer's status) go back as metadata that
-two Lua filters around the ext_proc apply (envoy/lua/translated_request.lua, translated_response.lua). A whole
-answer's status is applied before Envoy decides on a fallback, so the fallback goes by the client's status.
+left is the body both ways. Each gRPC message costs more than the translation itself, so Envoy sends this
+ext_proc the request headers, the whole request body, and the response body, but not the response headers
+(controlplane/resources/upstream_filters.py): those come as metadata with the response body. Whether the answer
+streams is known from the request: a stream's chunks are translated as they arrive, a whole answer comes in one
+message. A whole answer's status and type cannot be changed from here without a headers message: the status goes
+back as metadata, which envoy/lua/translated_response.lua applies before Envoy decides on a fallback, so the
+fallback goes by the client's status.
 """
 
 from __future__ import annotations
@@ -21,24 +20,37 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
+from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import struct_pb2
 
 from extproc import body_rules, sigv4
-from extproc.replies import local_error
+from extproc.replies import header, local_error
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameter
 from switchyard.contract import (
     ATTEMPT_METADATA_NAMESPACE,
     ATTEMPT_RESPONSE_HEADERS_KEY,
+    RULES_HEADER,
     STREAM_METADATA_NAMESPACE,
-    TRANSLATED_HEADERS_KEY,
     TRANSLATED_METADATA_NAMESPACE,
-    TRANSLATED_READS_RESPONSE_KEY,
     TRANSLATED_STATUS_KEY,
     TRANSLATED_STREAM_KEY,
     TranslationRequest,
     decode_body_rules,
 )
+
+# The marker that brought a rules-only attempt here must not travel on to the provider. A translated attempt's
+# markers stay for envoy/lua/provider_response.lua to see, which removes them after this ext_proc.
+_WITHOUT_RULES_MARKER = ep.ProcessingResponse(
+    request_headers=ep.HeadersResponse(
+        response=ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[RULES_HEADER]))
+    )
+)
+_CONTINUE = ep.ProcessingResponse(request_headers=ep.HeadersResponse())
+
+
+def _headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
+    return {h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers}
 
 
 def _refuse(message: str) -> ep.ProcessingResponse:
@@ -52,29 +64,24 @@ def _body_response(
     signature: Mapping[str, str] | None = None,
     streaming: bool = False,
 ) -> ep.ProcessingResponse:
-    """The request body the provider gets, and in the metadata the headers that must match it (its length, its
-    path if another, the signature over it), which envoy/lua/translated_request.lua applies: Envoy sent no headers
-    message, so it takes no header changes from this answer. Every key is written on every attempt: the metadata
-    belongs to the client request and outlives the attempt."""
-    headers = {"content-length": str(len(new_body))}
+    """The request body the provider gets, with the headers that must match it (its path, if another, and
+    the signature over it); in the metadata, for envoy/lua/translated_response.lua, whether the answer streams
+    (written on every attempt: the metadata belongs to the client request and outlives the attempt)."""
+    mutation = ep.HeaderMutation(set_headers=[header("content-length", str(len(new_body)))])
     if path:
-        headers[":path"] = path
-    headers.update(signature or {})
+        mutation.set_headers.append(header(":path", path))
+    for name, value in (signature or {}).items():
+        mutation.set_headers.append(header(name, value))
     if translated:
-        headers["content-type"] = "application/json"
+        mutation.set_headers.append(header("content-type", "application/json"))
         # The translator reads the provider's bytes: they must not come compressed.
-        headers["accept-encoding"] = "identity"
-    response = ep.ProcessingResponse(
-        request_body=ep.BodyResponse(response=ep.CommonResponse(body_mutation=ep.BodyMutation(body=new_body)))
-    )
-    response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.update(
-        {
-            TRANSLATED_HEADERS_KEY: headers,
-            TRANSLATED_READS_RESPONSE_KEY: translated,
-            TRANSLATED_STREAM_KEY: streaming,
-            TRANSLATED_STATUS_KEY: "",
-        }
-    )
+        mutation.set_headers.append(header("accept-encoding", "identity"))
+    common = ep.CommonResponse(header_mutation=mutation, body_mutation=ep.BodyMutation(body=new_body))
+    response = ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
+    if translated:
+        translated_fields = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.fields
+        translated_fields[TRANSLATED_STREAM_KEY].bool_value = streaming
+        translated_fields[TRANSLATED_STATUS_KEY].string_value = ""
     return response
 
 
@@ -114,6 +121,9 @@ class RulesExchange:
         self.rules = decode_body_rules(request.body_rules)
         self.finished = False
 
+    def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
+        return _WITHOUT_RULES_MARKER
+
     def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
         self.finished = True  # nothing more comes: the response skips this ext_proc
         document = _parse_body(body)
@@ -130,7 +140,7 @@ class RulesExchange:
 
 
 class TranslatedExchange:
-    def __init__(self, request: TranslationRequest, translator: Translator, authority: str, path: str) -> None:
+    def __init__(self, request: TranslationRequest, translator: Translator) -> None:
         self.request = request
         self.translator = translator
         self.rules = decode_body_rules(request.body_rules)
@@ -143,10 +153,15 @@ class TranslatedExchange:
         self._whole = bytearray()
         self._sent_at = 0.0
         self._first_token_at = 0.0
-        # As Envoy's rewrite left them for this attempt: what a signature must cover.
-        self._authority = authority
-        self._path = path
+        self._authority = ""
+        self._path = ""
         self.needs_provider_headers = True  # until the first chunk of the answer
+
+    def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
+        values = _headers(headers.headers)
+        # As Envoy's rewrite left them for this attempt: what a signature must cover.
+        self._authority, self._path = values.get(":authority", ""), values.get(":path", "")
+        return _CONTINUE
 
     def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
         document = _parse_body(body)

@@ -1,4 +1,8 @@
-"""The ext_proc gRPC service Envoy calls for the upstream attempts that must be translated (grpc.aio)."""
+"""The ext_proc gRPC service Envoy calls for the upstream attempts that must be translated.
+
+Served by a small HTTP/2 gRPC server of our own (extproc/h2_grpc.py: grpcio cost about five times the
+translation per stream); the grpc.aio servicer is kept to measure against (`SWITCHYARD_EXTPROC_SERVER=grpcio`).
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,14 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
 
 import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
-from google.protobuf import struct_pb2
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from extproc import message_costs
+from extproc import h2_grpc, message_costs
 from extproc.exchange import RulesExchange, TranslatedExchange
 from extproc.message_costs import MessageCosts
 from extproc.translators import translator_for
@@ -24,13 +27,10 @@ from switchyard.addresses import bind_grpc
 from switchyard.contract import (
     ATTEMPT_METADATA_NAMESPACE,
     ATTEMPT_RESPONSE_HEADERS_KEY,
-    AUTHORITY_ATTRIBUTE,
-    PATH_ATTRIBUTE,
     RULES_HEADER,
     TRANSLATE_HEADER,
     TRANSLATE_STREAM_HEADER,
     decode_translation_request,
-    marker_attribute,
 )
 
 log = logging.getLogger("switchyard.extproc")
@@ -40,8 +40,8 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     """Translates the attempts Envoy sends here: those whose target speaks another API than the client.
 
     Stateless: what to translate, to which model, arrives with each attempt in the `x-switchyard-translate`
-    header (`TranslationRequest`, switchyard/contract.py), which Envoy sends as a request attribute with the
-    request body, so any ext_proc process can take any attempt from its start."""
+    header (`TranslationRequest`, switchyard/contract.py), so any ext_proc process can take any attempt from its
+    start."""
 
     def __init__(self, costs: MessageCosts | None = None) -> None:
         self._costs = costs
@@ -68,8 +68,8 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
 
 
 class _Attempt:
-    """One attempt's messages, answered in turn: the request body starts its exchange, the response body (if
-    Envoy sends it) goes through it."""
+    """One attempt's messages, answered in turn: the request headers start its exchange, the request body and
+    the response body (if Envoy sends it) go through it."""
 
     def __init__(self) -> None:
         self.exchange: TranslatedExchange | RulesExchange | None = None
@@ -80,14 +80,12 @@ class _Attempt:
         exchange = self.exchange
         if exchange is not None:
             response = _translated(exchange, request, kind)
-        elif kind == "request_body":
-            exchange = self.exchange = _exchange_for(request.attributes)
+        elif kind == "request_headers":
+            exchange = self.exchange = _exchange_for(request.request_headers)
             if exchange is None:
-                # Envoy only sends marked attempts. Unchanged, the body gets no headers for it: Envoy's
-                # translated_request.lua then answers an error rather than send it on untranslated.
-                self.over = True
+                # Envoy only sends attempts carrying a marker: anything else goes on as it is.
                 return _PASS_THROUGH[kind]
-            response = exchange.on_request_body(request.request_body.body)
+            response = exchange.on_request_headers(request.request_headers)
         else:
             # Envoy waits for an answer to every message: anything unexpected is let through unchanged rather
             # than left to time out.
@@ -97,16 +95,18 @@ class _Attempt:
         return response
 
 
-_FILTER_ATTRIBUTES = "envoy.filters.http.ext_proc"
-_MARKERS = tuple(marker_attribute(h) for h in (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER))
+_MARKERS = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER)
 
 
-def _exchange_for(attributes: Mapping[str, struct_pb2.Struct]) -> TranslatedExchange | RulesExchange | None:
-    """The exchange for an attempt, from the request attributes Envoy sends with its body."""
-    if _FILTER_ATTRIBUTES not in attributes:
-        return None
-    fields = attributes[_FILTER_ATTRIBUTES].fields
-    value = next((fields[m].string_value for m in _MARKERS if m in fields), None)
+def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange | None:
+    value = next(
+        (
+            h.raw_value.decode("latin-1") if h.raw_value else h.value
+            for h in headers.headers.headers
+            if h.key in _MARKERS
+        ),
+        None,
+    )
     if value is None:
         return None
     request = decode_translation_request(value)
@@ -116,8 +116,7 @@ def _exchange_for(attributes: Mapping[str, struct_pb2.Struct]) -> TranslatedExch
     translator = translator_for(request.client_api, request.provider_api)
     if translator is None:
         return RulesExchange(request) if request.body_rules else None
-    authority, path = fields[AUTHORITY_ATTRIBUTE].string_value, fields[PATH_ATTRIBUTE].string_value
-    return TranslatedExchange(request, translator, authority, path)
+    return TranslatedExchange(request, translator)
 
 
 def _provider_headers(request: ep.ProcessingRequest) -> dict[str, str]:
@@ -132,6 +131,8 @@ def _provider_headers(request: ep.ProcessingRequest) -> dict[str, str]:
 def _translated(
     exchange: TranslatedExchange | RulesExchange, request: ep.ProcessingRequest, kind: str | None
 ) -> ep.ProcessingResponse:
+    if kind == "request_body":
+        return exchange.on_request_body(request.request_body.body)
     if kind == "response_body":
         provider_headers = _provider_headers(request) if exchange.needs_provider_headers else {}
         return exchange.on_response_body(request.response_body, provider_headers)
@@ -148,7 +149,145 @@ _PASS_THROUGH = {
 }
 
 
+class _ProcessCall:
+    """One attempt's Process stream on the HTTP/2 server: each message answered where it arrives."""
+
+    def __init__(self, stream: h2_grpc.Stream, costs: MessageCosts | None) -> None:
+        self._stream = stream
+        self._attempt = _Attempt()
+        self._costs = costs
+        if costs is not None:
+            costs.streams += 1
+
+    def on_message(self, message: bytes) -> None:
+        costs = self._costs
+        cpu_started, wall_started = (time.thread_time(), time.perf_counter()) if costs is not None else (0.0, 0.0)
+        try:
+            request = ep.ProcessingRequest.FromString(message)
+            answer = self._attempt.answer(request).SerializeToString()
+        except Exception:  # Envoy fails the attempt rather than send it on unprocessed
+            log.exception("ext_proc failed on a message")
+            self._stream.finish(h2_grpc.GRPC_INTERNAL, "ext_proc failed")
+            return
+        self._stream.send_message(answer)
+        if costs is not None:
+            costs.count(request.WhichOneof("request") or "none", cpu_started, wall_started)
+        if self._attempt.over:
+            # Done: end the stream ourselves rather than wait for Envoy to end it.
+            self._stream.finish()
+
+    def on_end(self) -> None:
+        self._stream.finish()
+
+    def on_cancel(self) -> None:
+        pass
+
+
+class _Health:
+    """grpc.health.v1 for Envoy's health checks (Check) and for watchers: SERVING until the drain starts."""
+
+    def __init__(self) -> None:
+        self.serving = True
+        self._watchers: list[h2_grpc.Stream] = []
+
+    def _answer(self) -> bytes:
+        status = health_pb2.HealthCheckResponse.SERVING if self.serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        answer: bytes = health_pb2.HealthCheckResponse(status=status).SerializeToString()
+        return answer
+
+    def check(self, stream: h2_grpc.Stream) -> h2_grpc.Call:
+        health = self
+
+        class Check:
+            def on_message(self, message: bytes) -> None:
+                stream.send_message(health._answer())
+                stream.finish()
+
+            def on_end(self) -> None:
+                stream.finish()
+
+            def on_cancel(self) -> None:
+                pass
+
+        return Check()
+
+    def watch(self, stream: h2_grpc.Stream) -> h2_grpc.Call:
+        health = self
+
+        class Watch:
+            def on_message(self, message: bytes) -> None:
+                stream.send_message(health._answer())
+                health._watchers.append(stream)
+
+            def on_end(self) -> None:
+                pass
+
+            def on_cancel(self) -> None:
+                if stream in health._watchers:
+                    health._watchers.remove(stream)
+
+        return Watch()
+
+    def stop_serving(self) -> None:
+        self.serving = False
+        for stream in self._watchers:
+            stream.send_message(self._answer())
+            stream.connection.write_out()
+
+
+_PROCESS_PATH = "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
+SERVER_FLAVOUR_ENV = "SWITCHYARD_EXTPROC_SERVER"  # "grpcio": grpc.aio instead (for comparison)
+
+
 async def serve(listen: str, instance: str | None = None, drain_timeout: float = 60.0) -> int:
+    if os.environ.get(SERVER_FLAVOUR_ENV) == "grpcio":
+        return await serve_grpcio(listen, instance, drain_timeout)
+    costs = message_costs.from_environment()
+    health = _Health()
+    server = h2_grpc.H2GrpcServer(
+        {
+            _PROCESS_PATH: lambda stream: _ProcessCall(stream, costs),
+            "/grpc.health.v1.Health/Check": health.check,
+            "/grpc.health.v1.Health/Watch": health.watch,
+        }
+    )
+    if not await server.start(listen):
+        return 2
+    name = instance or f"{socket.gethostname()}:{os.getpid()}"
+    log.info("ext_proc %s listening on %s", name, listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if costs is not None:
+        loop.add_signal_handler(signal.SIGUSR1, costs.write)
+    await stop.wait()
+    stop.clear()
+    # Drain: health first, so whoever checks it stops sending; then no new streams, while the attempts in
+    # flight (a stream being translated can last minutes) get up to the drain timeout. A second signal: at once.
+    health.stop_serving()
+    started = loop.time()
+    graceful = asyncio.create_task(server.drain(drain_timeout))
+    await asyncio.sleep(0)  # the drain has begun: new streams are refused from here on
+    log.info(
+        "ext_proc %s draining: NOT_SERVING, no new streams; attempts in flight get up to %gs "
+        "(a second Ctrl-C/SIGTERM stops at once)",
+        name,
+        drain_timeout,
+    )
+    second_signal = asyncio.create_task(stop.wait())
+    await asyncio.wait((graceful, second_signal), return_when=asyncio.FIRST_COMPLETED)
+    if not graceful.done():
+        log.warning("ext_proc %s: second signal, stopping now", name)
+        graceful.cancel()
+    second_signal.cancel()
+    server.close()
+    log.info("ext_proc %s stopped after %.1fs", name, loop.time() - started)
+    return 0
+
+
+async def serve_grpcio(listen: str, instance: str | None = None, drain_timeout: float = 60.0) -> int:
+    """The same service on grpc.aio: the flavour this replaced, kept to measure against (bench, tests)."""
     server = grpc.aio.server(
         options=[
             # Bodies are buffered through gRPC; the default 4 MiB would break large prompts.

@@ -75,18 +75,14 @@ def cluster_name(model: str, client_api: str) -> str:
 METADATA_NAMESPACE = "switchyard"
 # What the ext_proc measured of a stream it translated.
 STREAM_METADATA_NAMESPACE = "switchyard.stream"
-# The ext_proc is sent no headers message (a gRPC round trip less per attempt, each way). What it needs of the
-# request headers comes as attributes with the body (`EXTPROC_REQUEST_ATTRIBUTES`: not metadata, which Envoy's
-# logs would carry, credentials included); the provider's response headers come as metadata, which
-# envoy/lua/translated_request.lua sets and the ext_proc blanks once read.
+# The ext_proc is sent no response headers message (a gRPC round trip less per attempt): the provider's response
+# headers come as metadata, which envoy/lua/provider_response.lua sets and the ext_proc blanks once read (Envoy's
+# access logs carry the request's metadata).
 ATTEMPT_METADATA_NAMESPACE = "switchyard.attempt"
 ATTEMPT_RESPONSE_HEADERS_KEY = "response_headers"
-# The ext_proc's answer to what only Lua can change once the ext_proc answers no headers message: the request
-# headers matching the new body (blanked by Lua once applied), whether it reads the response (so wants its
-# headers), whether the answer streams, and the client's status of a whole answer.
+# The ext_proc's answer to what it can no longer change itself without a response headers message, for
+# envoy/lua/translated_response.lua: whether the answer streams, and the client's status of a whole answer.
 TRANSLATED_METADATA_NAMESPACE = "switchyard.translated"
-TRANSLATED_HEADERS_KEY = "headers"
-TRANSLATED_READS_RESPONSE_KEY = "reads_response"
 TRANSLATED_STREAM_KEY = "stream"
 TRANSLATED_STATUS_KEY = "status"
 # The usage an answer reported (JSON answers: json_to_metadata; streams: envoy/lua/stream_usage.lua).
@@ -211,16 +207,6 @@ class TranslationRequest:
         if self.sigv4:
             fields["sigv4"] = self.sigv4
         return urlencode(fields, quote_via=quote)
-
-
-# The request attributes (CEL expressions, also the keys Envoy sends their values under) an ext_proc filter asks
-# Envoy for: the marker header's value, and :authority and :path as Envoy's rewrite left them (what SigV4 signs).
-AUTHORITY_ATTRIBUTE = "request.host"
-PATH_ATTRIBUTE = "request.path"
-
-
-def marker_attribute(header: str) -> str:
-    return f"request.headers['{header}']"
 
 
 # Every encoded value starts so (`encode` writes `client_api` first): Envoy's matcher tells presence by this prefix.

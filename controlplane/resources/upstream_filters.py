@@ -6,14 +6,15 @@ header, the Lua filter (envoy/lua/attempt_rewrite.lua) applies it, and, only in 
 another API, the ext_proc translates the attempts to such a target.
 
 Which gRPC messages an attempt costs (each a round trip through Python, and the main cost of a translated
-attempt): the ext_proc is sent the request body alone, and the response body, never headers. What it needs of the
-headers travels as metadata (attempt_rewrite.lua sets it; envoy/lua/translated_request.lua hands it the response
-headers), and the headers it would change are changed by two small Lua filters around it, from the metadata it
-answers with: envoy/lua/translated_request.lua after it (the request headers matching the new body) and
-envoy/lua/translated_response.lua before it (a whole answer's status, type and length). So a whole answer costs
-two messages (request body, response body), a stream one plus one per chunk (attempt_rewrite.lua marks a streamed
-request's attempt for the ext_proc filter that streams), a same-API attempt with body rules one (its response
-skips the ext_proc); each used to cost a headers message more on each side.
+attempt): the request headers, the whole request body, and the response body, never the response headers. What
+the ext_proc needs of those comes as metadata from envoy/lua/provider_response.lua (after it), and what it would
+change in them (a whole answer's status, type and length) is applied from the metadata it answers with by
+envoy/lua/translated_response.lua (before it), which holds a whole answer until it is translated. So a whole
+answer costs three messages (request headers and body, response body in one piece), a stream two plus one per
+chunk (attempt_rewrite.lua marks a streamed request's attempt for the ext_proc filter that streams), a same-API
+attempt with body rules two (its response skips the ext_proc). The request headers stay a message of their own:
+with them skipped, Envoy 1.40 sends the body as the first message of a gRPC stream that may still be connecting,
+and a body over 64 KiB then overflows that stream's buffer and crashed Envoy (a segfault, measured).
 """
 
 from __future__ import annotations
@@ -23,13 +24,11 @@ from typing import Any
 from controlplane import failover
 from controlplane.attempt_rewrite import TargetRewrite, ext_proc_kinds
 from controlplane.envoy_api import METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, seconds, typed
-from controlplane.envoy_code import attempt_rewrite_lua, translated_request_lua, translated_response_lua
+from controlplane.envoy_code import attempt_rewrite_lua, provider_response_lua, translated_response_lua
 from controlplane.resources.settings import TranslateSettings
 from switchyard.contract import (
     ATTEMPT_METADATA_NAMESPACE,
-    AUTHORITY_ATTRIBUTE,
     EXTPROC_CLUSTER,
-    PATH_ATTRIBUTE,
     REWRITE_HEADER,
     REWRITE_METADATA_KEY,
     RULES_HEADER,
@@ -37,7 +36,6 @@ from switchyard.contract import (
     TRANSLATE_STREAM_HEADER,
     TRANSLATED_METADATA_NAMESPACE,
     TRANSLATION_VALUE_PREFIX,
-    marker_attribute,
 )
 
 
@@ -49,7 +47,6 @@ def attempt_filters(rewrites: tuple[TargetRewrite, ...] | None, settings: Transl
         return []
     filters = [_rewrite_header_filter(), _lua_rewrite_filter()]
     kinds = ext_proc_kinds(rewrites)
-    markers: list[str] = []
     if "translate" in kinds:
         translated = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER)
         filters.append(_only_when(translated, "switchyard.translated_response", translated_response_lua()))
@@ -57,12 +54,9 @@ def attempt_filters(rewrites: tuple[TargetRewrite, ...] | None, settings: Transl
         filters.append(
             _extproc_filter("switchyard.translate_stream", TRANSLATE_STREAM_HEADER, settings, _TRANSLATED_STREAM)
         )
-        markers.extend(translated)
+        filters.append(_only_when(translated, "switchyard.provider_response", provider_response_lua()))
     if "rules" in kinds:
         filters.append(_extproc_filter("switchyard.body_rules", RULES_HEADER, settings, _RULES_ONLY))
-        markers.append(RULES_HEADER)
-    if markers:
-        filters.append(_only_when(tuple(markers), "switchyard.translated_request", translated_request_lua()))
     return filters
 
 
@@ -111,14 +105,15 @@ def _lua_rewrite_filter() -> dict[str, Any]:
     }
 
 
-_NO_HEADERS = {"request_header_mode": "SKIP", "response_header_mode": "SKIP"}
+# The request headers as a message of their own (see above); the response headers never.
+_HEADERS = {"request_header_mode": "SEND", "response_header_mode": "SKIP"}
 _NO_TRAILERS = {"request_trailer_mode": "SKIP", "response_trailer_mode": "SKIP"}
 # A translated attempt: the request body whole. The answer to a streamed request in chunks as they arrive, so they
 # are translated at once; any other answer whole, in one message.
-_TRANSLATED_WHOLE = {**_NO_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "BUFFERED"}
-_TRANSLATED_STREAM = {**_NO_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "STREAMED"}
+_TRANSLATED_WHOLE = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "BUFFERED"}
+_TRANSLATED_STREAM = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "STREAMED"}
 # A same-API attempt with body rules: its request body only; the response never passes through Python.
-_RULES_ONLY = {**_NO_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "NONE"}
+_RULES_ONLY = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "NONE"}
 
 
 def _extproc_filter(
@@ -141,11 +136,9 @@ def _extproc_filter(
             # upstream filter is never retried, so keep the ext_proc up.
             failure_mode_allow=False,
             message_timeout=seconds(settings.extproc_message_timeout_s),
-            # In, as it gets no headers: the attempt's marker, :authority and :path (request attributes, sent
-            # with the request body), the provider's response headers (metadata, from translated_request.lua).
-            # Out: the headers the Lua filters change for it (translated_request.lua, translated_response.lua),
-            # and what it measured of a stream (time to first token, tokens) for the answer log.
-            request_attributes=[marker_attribute(header), AUTHORITY_ATTRIBUTE, PATH_ATTRIBUTE],
+            # In: the provider's response headers (it gets no response headers message). Out: what
+            # translated_response.lua applies for it, what it blanks once read, and what it measured of a stream
+            # (time to first token, tokens) for the answer log.
             metadata_options={
                 "forwarding_namespaces": {"untyped": [ATTEMPT_METADATA_NAMESPACE]},
                 "receiving_namespaces": {

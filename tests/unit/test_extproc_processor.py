@@ -2,8 +2,8 @@
 
 The per-attempt rewrite of path, credentials and model is Envoy's (envoy/lua/attempt_rewrite.lua, tested in
 test_attempt_rewrite_lua.py); what reaches Python is only the attempts to a target of another API. Envoy sends
-bodies only: the request body with the attempt's marker, :authority and :path as attributes, the response body
-with the provider's headers as metadata; the headers to change go back as metadata for the Lua filters.
+the request headers (with the attempt's marker), the request body, and the response body with the provider's
+headers as metadata; a whole answer's status goes back as metadata for a Lua filter to apply.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import json_format
 
@@ -26,18 +27,26 @@ REQUEST = TranslationRequest(
 )
 
 
-def _request_body(body: str, marker: str = contract.TRANSLATE_HEADER, value: str | None = None) -> ep.ProcessingRequest:
-    """The request body as Envoy sends it, with the request attributes the ext_proc filter asks for."""
-    message = ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True))
-    attributes = message.attributes["envoy.filters.http.ext_proc"]
-    attributes.update(
-        {
-            contract.marker_attribute(marker): REQUEST.encode() if value is None else value,
-            contract.AUTHORITY_ATTRIBUTE: "api.anthropic.com",
-            contract.PATH_ATTRIBUTE: "/v1/messages",
+def _headers_message(**headers: str) -> ep.ProcessingRequest:
+    header_map = base_pb2.HeaderMap(
+        headers=[base_pb2.HeaderValue(key=k, raw_value=v.encode()) for k, v in headers.items()]
+    )
+    return ep.ProcessingRequest(request_headers=ep.HttpHeaders(headers=header_map))
+
+
+def _marked(marker: str = contract.TRANSLATE_HEADER, value: str | None = None) -> ep.ProcessingRequest:
+    """The request headers as Envoy sends them on a marked attempt, after its rewrite."""
+    return _headers_message(
+        **{
+            marker: REQUEST.encode() if value is None else value,
+            ":authority": "api.anthropic.com",
+            ":path": "/v1/messages",
         }
     )
-    return message
+
+
+def _request_body(body: str) -> ep.ProcessingRequest:
+    return ep.ProcessingRequest(request_body=ep.HttpBody(body=body.encode(), end_of_stream=True))
 
 
 def _response_body(body: bytes, end: bool = True, **headers: str) -> ep.ProcessingRequest:
@@ -91,19 +100,28 @@ def test_translation_request_round_trips_through_its_header_value() -> None:
     assert contract.decode_translation_request("client_api=openai") is None
 
 
-def test_the_translated_body_carries_the_target_model_and_the_headers_that_match_it() -> None:
-    (body_answer,) = _run(_request_body(BODY))
-    sent = body_answer.request_body.response.body_mutation.body
+def test_a_translated_attempt_keeps_its_marker_for_the_lua_filter_after_the_ext_proc() -> None:
+    # envoy/lua/provider_response.lua runs only on marked attempts, and removes the marker itself.
+    (headers_answer,) = _run(_marked())
+    assert not headers_answer.request_headers.response.header_mutation.remove_headers
+
+
+def test_the_translated_body_carries_the_target_model_and_its_exact_length() -> None:
+    _, body_answer = _run(_marked(), _request_body(BODY))
+    common = body_answer.request_body.response
+    sent = common.body_mutation.body
     assert json.loads(sent)["model"] == "claude-4"
-    asked = _translated(body_answer)
-    assert asked["headers"]["content-length"] == str(len(sent))
-    assert asked["headers"]["content-type"] == "application/json"
-    assert asked["reads_response"] is True and asked["stream"] is False
+    headers = {h.header.key: h.header.raw_value.decode() for h in common.header_mutation.set_headers}
+    assert headers["content-length"] == str(len(sent))
+    assert headers["content-type"] == "application/json"
+    assert _translated(body_answer) == {"stream": False, "status": ""}
 
 
 def test_a_whole_answer_is_translated_with_the_clients_status_for_the_lua_filter_to_apply() -> None:
-    _, answer = _run(
-        _request_body(BODY), _response_body(ANSWER, **{":status": "200", "content-type": "application/json"})
+    *_, answer = _run(
+        _marked(),
+        _request_body(BODY),
+        _response_body(ANSWER, **{":status": "200", "content-type": "application/json"}),
     )
     translated = json.loads(answer.response_body.response.body_mutation.body)
     assert translated["object"] == "chat.completion" and translated["model"] == "gpt-4"
@@ -115,8 +133,8 @@ def test_a_whole_answer_is_translated_with_the_clients_status_for_the_lua_filter
 
 def test_an_overloaded_provider_is_a_503_for_an_openai_client_in_time_for_the_fallback() -> None:
     error = b'{"type":"error","error":{"type":"overloaded_error","message":"Overloaded"}}'
-    _, answer = _run(
-        _request_body(BODY), _response_body(error, **{":status": "529", "content-type": "application/json"})
+    *_, answer = _run(
+        _marked(), _request_body(BODY), _response_body(error, **{":status": "529", "content-type": "application/json"})
     )
     assert _translated(answer)["status"] == "503"
     assert json.loads(answer.response_body.response.body_mutation.body)["error"]["message"] == "Overloaded"
@@ -128,8 +146,9 @@ def test_a_stream_is_translated_chunk_by_chunk() -> None:
         b'event: message_start\ndata: {"type":"message_start","message":{"id":"m","type":"message","role":'
         b'"assistant","model":"claude-4","content":[],"usage":{"input_tokens":3,"output_tokens":1}}}\n\n'
     )
-    body_answer, first, last = _run(
-        _request_body(streamed, marker=contract.TRANSLATE_STREAM_HEADER),
+    _, body_answer, first, last = _run(
+        _marked(contract.TRANSLATE_STREAM_HEADER),
+        _request_body(streamed),
         _response_body(start, end=False, **{":status": "200", "content-type": "text/event-stream"}),
         _response_body(b'event: message_stop\ndata: {"type":"message_stop"}\n\n'),
     )
@@ -139,12 +158,12 @@ def test_a_stream_is_translated_chunk_by_chunk() -> None:
 
 
 def test_an_attempt_without_a_translation_request_passes_unchanged() -> None:
-    (answer,) = _run(_request_body(BODY, marker="x-other"))
-    assert answer.WhichOneof("response") == "request_body"
-    assert not answer.request_body.HasField("response") and not _translated(answer)
+    (answer,) = _run(_headers_message(**{"content-type": "application/json"}))
+    assert answer.WhichOneof("response") == "request_headers"
+    assert not answer.request_headers.HasField("response")
 
 
-@pytest.mark.parametrize("kind", ["request_headers", "response_headers", "request_trailers", "response_trailers"])
+@pytest.mark.parametrize("kind", ["response_headers", "response_body", "request_trailers", "response_trailers"])
 def test_unexpected_messages_are_answered_not_left_to_time_out(kind: str) -> None:
     message_type = ep.HttpHeaders if "headers" in kind else ep.HttpBody if "body" in kind else ep.HttpTrailers
     (response,) = _run(ep.ProcessingRequest(**{kind: message_type()}))
@@ -153,7 +172,7 @@ def test_unexpected_messages_are_answered_not_left_to_time_out(kind: str) -> Non
 
 def test_unsupported_parameters_are_refused_with_a_plain_message_envoy_shapes_for_the_client() -> None:
     body = json.dumps({"model": "gpt-4", "logprobs": True, "messages": [{"role": "user", "content": "x"}]})
-    (answer,) = _run(_request_body(body))
+    _, answer = _run(_marked(), _request_body(body))
     reply = answer.immediate_response
     assert reply.status.code == 400
     assert b"`logprobs`" in reply.body and b"'c'" in reply.body
@@ -165,12 +184,15 @@ RULES_ONLY = TranslationRequest("openai", "openai", "o3", "gpt-4", "gpt-4", "rea
 
 def test_a_same_api_attempt_with_body_rules_gets_them_and_its_model_and_leaves_the_response_alone() -> None:
     body = json.dumps({"model": "gpt-4", "max_tokens": 500, "temperature": 0.2, "messages": []})
-    (body_answer,) = _run(_request_body(body, marker=contract.RULES_HEADER, value=RULES_ONLY.encode()))
-    sent = body_answer.request_body.response.body_mutation.body
+    headers_answer, body_answer = _run(_marked(contract.RULES_HEADER, RULES_ONLY.encode()), _request_body(body))
+    common = body_answer.request_body.response
+    sent = common.body_mutation.body
     assert json.loads(sent) == {"model": "o3", "max_completion_tokens": 100, "messages": []}
-    asked = _translated(body_answer)
-    assert asked["headers"] == {"content-length": str(len(sent))}
-    assert asked["reads_response"] is False  # and the stream ended: its ext_proc filter skips the response
+    headers = {h.header.key: h.header.raw_value.decode() for h in common.header_mutation.set_headers}
+    assert headers == {"content-length": str(len(sent))}
+    # and the stream ended: its ext_proc filter skips the response. No Lua filter follows it: the ext_proc
+    # removes the marker itself.
+    assert list(headers_answer.request_headers.response.header_mutation.remove_headers) == [contract.RULES_HEADER]
 
 
 def test_body_rules_apply_to_the_translated_body() -> None:
@@ -178,6 +200,6 @@ def test_body_rules_apply_to_the_translated_body() -> None:
         "openai", "anthropic", "claude-4", "gpt-4", "gpt-4", "c", body_rules='{"set":{"top_k":5}}'
     )
     body = json.dumps({"model": "gpt-4", "messages": [{"role": "user", "content": "x"}]})
-    (body_answer,) = _run(_request_body(body, value=request.encode()))
+    _, body_answer = _run(_marked(value=request.encode()), _request_body(body))
     sent = json.loads(body_answer.request_body.response.body_mutation.body)
     assert sent["top_k"] == 5 and sent["model"] == "claude-4" and sent["max_tokens"] == 4096

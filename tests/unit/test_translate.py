@@ -366,17 +366,17 @@ def test_outlier_detection_is_configured(resources: EnvoyResources) -> None:
 
 
 SAME_API_FILTERS = ["envoy.filters.http.header_mutation", "envoy.filters.http.lua", "envoy.filters.http.upstream_codec"]
-# The ext_proc sits between two Lua filters that change the headers it asks for (it is sent bodies only), in two
-# flavours: whole answers in one message, streamed ones chunk by chunk.
+# The ext_proc sits between two Lua filters that handle the response headers it is not sent, in two flavours:
+# whole answers in one message, streamed ones chunk by chunk.
 TRANSLATING_FILTERS = [
     *SAME_API_FILTERS[:2],
     "switchyard.translated_response",
     "switchyard.translate",
     "switchyard.translate_stream",
-    "switchyard.translated_request",
+    "switchyard.provider_response",
     SAME_API_FILTERS[2],
 ]
-RULES_FILTERS = [*SAME_API_FILTERS[:2], "switchyard.body_rules", "switchyard.translated_request", SAME_API_FILTERS[2]]
+RULES_FILTERS = [*SAME_API_FILTERS[:2], "switchyard.body_rules", SAME_API_FILTERS[2]]
 
 
 def test_clusters_of_same_api_attempts_rewrite_each_attempt_in_envoy_with_no_extproc(resources: EnvoyResources) -> None:
@@ -420,17 +420,12 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
         assert ext_proc.grpc_service.envoy_grpc.cluster_name == EXTPROC_CLUSTER
         # An untranslated body must never reach a provider of another API.
         assert ext_proc.failure_mode_allow is False
-        # Bodies only: one message each way for a whole answer, one per chunk for a stream.
+        # No response headers message: a whole answer costs three messages, a stream two and one per chunk.
         mode = ext_proc.processing_mode
-        assert (mode.request_header_mode, mode.response_header_mode) == (mode.SKIP, mode.SKIP)
+        assert (mode.request_header_mode, mode.response_header_mode) == (mode.SEND, mode.SKIP)
         assert mode.request_body_mode == mode.BUFFERED
         assert mode.response_body_mode == getattr(mode, answer_mode)
-        # What it needs of the headers comes as attributes (not metadata: Envoy's logs carry that).
-        assert list(ext_proc.request_attributes) == [
-            f"request.headers['{'x-switchyard-translate' + marker if marker.startswith('-') else marker}']",
-            "request.host",
-            "request.path",
-        ]
+        assert not ext_proc.request_attributes, "everything the ext_proc needs travels in the request header"
         # Envoy skips the ext_proc on attempts without the header the Lua filter sets for translated attempts.
         (matcher,) = wrapper.xds_matcher.matcher_list.matchers
         predicate = matcher.predicate.not_matcher.single_predicate
