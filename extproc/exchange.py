@@ -49,8 +49,14 @@ _WITHOUT_RULES_MARKER = ep.ProcessingResponse(
 _CONTINUE = ep.ProcessingResponse(request_headers=ep.HeadersResponse())
 
 
-def _headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
-    return {h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers}
+_SIGNED = (":authority", ":path")
+
+
+def _signed_headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
+    """The pseudo-headers a signature covers, in one pass over the headers Envoy sent (all of them)."""
+    return {
+        h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers if h.key in _SIGNED
+    }
 
 
 def _refuse(message: str) -> ep.ProcessingResponse:
@@ -158,7 +164,7 @@ class TranslatedExchange:
         self.needs_provider_headers = True  # until the first chunk of the answer
 
     def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
-        values = _headers(headers.headers)
+        values = _signed_headers(headers.headers)
         # As Envoy's rewrite left them for this attempt: what a signature must cover.
         self._authority, self._path = values.get(":authority", ""), values.get(":path", "")
         return _CONTINUE
@@ -225,9 +231,8 @@ class TranslatedExchange:
                 # envoy/lua/translated_response.lua holds the answer's headers until now and applies it, in time
                 # for Envoy's fallback decision.
                 status = str(self.translator.client_status(self.status))
-                response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.update(
-                    {TRANSLATED_STATUS_KEY: status}
-                )
+                translated_fields = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.fields
+                translated_fields[TRANSLATED_STATUS_KEY].string_value = status
         if first:
             # Read: the provider's headers need not stay in the request's metadata (Envoy's logs carry it).
             attempt = response.dynamic_metadata.fields[ATTEMPT_METADATA_NAMESPACE].struct_value
