@@ -2,9 +2,10 @@
 
 A translated attempt's cost is mostly gRPC's, per stream and per message, not translation: `make bench` shows how
 much by setting `SWITCHYARD_EXTPROC_COSTS` to a directory. Each ext_proc then counts, per message kind, the
-messages it answered and the CPU and wall time its own code spent on them (from the message in hand to the answer
-built), and on SIGUSR1 writes them with its process CPU to `<dir>/<pid>.json`. Whatever the process spent beyond
-its own code is gRPC's and asyncio's.
+messages it answered and the CPU and wall time its own code spent on them (from the message's bytes to the
+answer's, protobuf included; on the grpc.aio flavour from the parsed message to the answer built), and on SIGUSR1
+writes them with its process CPU to `<dir>/<pid>.json`. Whatever the process spent beyond its own code is the
+transport's: HTTP/2 and asyncio (or gRPC's).
 """
 
 from __future__ import annotations
