@@ -34,6 +34,7 @@ from switchyard.contract import (
     STREAM_METADATA_NAMESPACE,
     TRANSLATED_METADATA_NAMESPACE,
     TRANSLATED_STATUS_KEY,
+    TRANSLATED_STATUSES_KEY,
     TRANSLATED_STREAM_KEY,
     TranslationRequest,
     decode_body_rules,
@@ -65,14 +66,16 @@ def _refuse(message: str) -> ep.ProcessingResponse:
 
 def _body_response(
     new_body: bytes,
-    translated: bool,
+    translator: Translator | None,
     path: str = "",
     signature: Mapping[str, str] | None = None,
     streaming: bool = False,
 ) -> ep.ProcessingResponse:
     """The request body the provider gets, with the headers that must match it (its path, if another, and
-    the signature over it); in the metadata, for envoy/lua/translated_response.lua, whether the answer streams
-    (written on every attempt: the metadata belongs to the client request and outlives the attempt)."""
+    the signature over it); for a translated attempt, in the metadata for envoy/lua/translated_response.lua,
+    whether the answer streams and which statuses change (written on every attempt: the metadata belongs to the
+    client request and outlives the attempt)."""
+    translated = translator is not None
     mutation = ep.HeaderMutation(set_headers=[header("content-length", str(len(new_body)))])
     if path:
         mutation.set_headers.append(header(":path", path))
@@ -84,11 +87,29 @@ def _body_response(
         mutation.set_headers.append(header("accept-encoding", "identity"))
     common = ep.CommonResponse(header_mutation=mutation, body_mutation=ep.BodyMutation(body=new_body))
     response = ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
-    if translated:
+    if translator is not None:
         translated_fields = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.fields
         translated_fields[TRANSLATED_STREAM_KEY].bool_value = streaming
         translated_fields[TRANSLATED_STATUS_KEY].string_value = ""
+        translated_fields[TRANSLATED_STATUSES_KEY].struct_value.CopyFrom(_other_statuses(translator))
     return response
+
+
+_OTHER_STATUSES: dict[int, struct_pb2.Struct] = {}
+
+
+def _other_statuses(translator: Translator) -> struct_pb2.Struct:
+    """The error statuses a client gets as another, by the provider's status alone: what
+    envoy/lua/translated_response.lua applies to an answer without a body, which never reaches the ext_proc.
+    Worked out once per translator (one per API pair, for the life of the process: translators/registry.py)."""
+    statuses = _OTHER_STATUSES.get(id(translator))
+    if statuses is None:
+        statuses = _OTHER_STATUSES[id(translator)] = struct_pb2.Struct()
+        for status in range(400, 600):
+            client = translator.client_status(translator.provider_status(status, {}))
+            if client != status:
+                statuses.fields[str(status)].string_value = str(client)
+    return statuses
 
 
 def _parse_body(body: bytes) -> dict[str, Any] | ep.ProcessingResponse:
@@ -139,7 +160,7 @@ class RulesExchange:
         document["model"] = self.request.model
         if self.request.provider_api == "openai" and document.get("stream") is True:
             ask_for_usage(document)
-        return _body_response(_dumps(body_rules.apply(self.rules, document)), translated=False)
+        return _body_response(_dumps(body_rules.apply(self.rules, document)), None)
 
     def on_response_body(self, body: ep.HttpBody, provider_headers: Mapping[str, str]) -> ep.ProcessingResponse:
         return ep.ProcessingResponse(response_body=ep.BodyResponse())
@@ -193,7 +214,7 @@ class TranslatedExchange:
             signature = sigv4.signature_headers(
                 self.request.sigv4, "POST", "https", self._authority, path or self._path, new_body
             )
-        return _body_response(new_body, translated=True, path=path, signature=signature, streaming=self.streaming)
+        return _body_response(new_body, self.translator, path=path, signature=signature, streaming=self.streaming)
 
     def _on_provider_headers(self, values: Mapping[str, str]) -> None:
         """The provider's response headers, with the first chunk of its answer: its status, and so whether the

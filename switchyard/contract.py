@@ -85,6 +85,9 @@ ATTEMPT_RESPONSE_HEADERS_KEY = "response_headers"
 TRANSLATED_METADATA_NAMESPACE = "switchyard.translated"
 TRANSLATED_STREAM_KEY = "stream"
 TRANSLATED_STATUS_KEY = "status"
+# the provider statuses the client gets as another (Anthropic's 529 is OpenAI's 503), for an answer without a body,
+# which the ext_proc never sees
+TRANSLATED_STATUSES_KEY = "statuses"
 # The usage an answer reported (JSON answers: json_to_metadata; streams: envoy/lua/stream_usage.lua).
 USAGE_METADATA_NAMESPACE = "switchyard.usage"
 # The body's `model`, lifted by json_to_metadata: routes match on it, client_auth.lua checks it.

@@ -9,12 +9,15 @@ status or the content-type. This filter does, from what the ext_proc put in the 
   chunks as they arrive;
 - anything else (a whole answer, an error) is held here until the ext_proc has translated all of it, then goes
   on with the client's status, which the ext_proc set in the metadata, and the translated body's length. Envoy
-  decides on a fallback only then, on the client's status (Anthropic's 529 is OpenAI's 503).
+  decides on a fallback only then, on the client's status (Anthropic's 529 is OpenAI's 503). An answer without a
+  body never reaches the ext_proc: its status comes from the table of changed statuses the ext_proc sent with
+  the request.
 ]]
 
 local TRANSLATED_METADATA_NAMESPACE = "switchyard.translated"
 local TRANSLATED_STREAM_KEY = "stream"
 local TRANSLATED_STATUS_KEY = "status"
+local TRANSLATED_STATUSES_KEY = "statuses"
 
 local function translated(handle)
   return handle:streamInfo():dynamicMetadata():get(TRANSLATED_METADATA_NAMESPACE) or {}
@@ -28,7 +31,13 @@ function envoy_on_response(handle)
   end
   local body = handle:body() -- yields until the ext_proc has translated the whole answer
   headers = handle:headers()
-  local status = translated(handle)[TRANSLATED_STATUS_KEY]
+  local asked = translated(handle)
+  local status = asked[TRANSLATED_STATUS_KEY]
+  if body == nil then
+    -- No body, so no message to the ext_proc: the status alone, from the ext_proc's table.
+    local others = asked[TRANSLATED_STATUSES_KEY]
+    status = type(others) == "table" and others[headers:get(":status")] or nil
+  end
   if type(status) == "string" and status ~= "" then
     headers:replace(":status", status)
   end
