@@ -12,6 +12,7 @@ hits all of them alike:
   M  like C, on a route that mixes APIs: the ext_proc filter is there, and Envoy skips it for this attempt
   CA like C, with `clients:`: the key checked (Lua, SHA-256 digests) and a request limit (never reached) on
      every request
+For C, X and XB the ext_proc messages are counted and costed on both sides (bench/extproc_messages.py).
 Every variant is checked once for the right answer before it is measured. Only loopback is used; every
 measurement is bounded in time. Results: bench-results/bench.json and bench-results/bench.png.
 """
@@ -38,7 +39,7 @@ from typing import Any
 
 import httpx
 
-from bench import bare_envoy
+from bench import bare_envoy, extproc_messages
 from switchyard.supervisor.processes import descendants, envoy_binary, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -68,6 +69,8 @@ class Variant:
     headers: dict[str, str] = field(default_factory=dict)
     # The gateway's processes by role (envoy, controlplane, extproc), for CPU per request per process.
     roles: Callable[[], dict[str, list[int]]] = lambda: {}
+    # the `switchyard up` whose ext_proc messages are counted (extproc_messages.py); "" for none
+    gateway: str = ""
 
 
 def _body(model: str, prompt_bytes: int = 5, stream: bool = False) -> bytes:
@@ -201,6 +204,8 @@ def _switchyard(
     path.write_text(config)
     logs = work / f"{name}-logs"
     logs.mkdir(exist_ok=True)
+    costs = extproc_messages.costs_dir(work, name)
+    costs.mkdir(exist_ok=True)
     argv = [
         sys.executable, "-m", "switchyard", "up", str(path),
         "--work-dir", str(work / f"{name}-sockets"), "--api", f"127.0.0.1:{free_port()}",
@@ -209,7 +214,7 @@ def _switchyard(
     if not rewrite:
         argv.append("--no-rewrite")
     listen = config.split("listen: ", 1)[1].split("\n", 1)[0]
-    with _process(argv, work / f"{name}-up.log") as up:
+    with _process(argv, work / f"{name}-up.log", env={**os.environ, extproc_messages.ENV: str(costs)}) as up:
         _wait_http(f"http://{listen}/v1/models", 60, lambda r: r.status_code in (200, 401))
 
         def pids() -> list[int]:
@@ -260,9 +265,13 @@ def _measure(variant: Variant, body: bytes, connections: int, seconds: float, sc
     extprocs = [p for p in pids if " extproc " in _cmdline(p)]
     roles = variant.roles()
     roles_before = {role: _cpu_seconds(members) for role, members in roles.items()}
+    messages_before = extproc_messages.snapshot(scripts, variant.gateway, pids) if variant.gateway else None
     cpu_before, extproc_before, start = _cpu_seconds(pids), _cpu_seconds(extprocs), time.monotonic()
     result = _wrk(variant.base_url + CHAT, body, connections, seconds, scripts, variant.headers)
     elapsed = time.monotonic() - start
+    if messages_before is not None:
+        after = extproc_messages.snapshot(scripts, variant.gateway, pids)
+        result["extproc_messages"] = extproc_messages.per_request(messages_before, after, result["requests"])
     # µs of CPU per request of each gateway process (the control plane included: it handles every request's logs)
     result["cpu_per_request_us_by_process"] = {
         role: (_cpu_seconds(members) - roles_before[role]) / max(result["requests"], 1) * 1e6
@@ -319,6 +328,9 @@ def _check(variant: Variant, expect_model: str, expect_target: str | None = None
         raise RuntimeError(f"variant {variant.key} was served by {response.headers.get('x-switchyard-target')}")
 
 
+FULL = "switchyard"  # the gateway of variants C, D, X, M and XB
+
+
 def run(args: argparse.Namespace) -> dict[str, Any]:
     RESULTS.mkdir(exist_ok=True)
     work = RESULTS / "work"
@@ -345,7 +357,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         _wait_http(fail_url + "/", 10, lambda r: True)
         mock_pids = [ok.pid]
         config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url)
-        full_url, full_pids, full_roles = stack.enter_context(_switchyard("switchyard", config, work, rewrite=True))
+        full_url, full_pids, full_roles = stack.enter_context(_switchyard(FULL, config, work, rewrite=True))
         floor_config = _switchyard_config(free_port(), ok_url, fail_url, anthropic_url, bedrock_url)
         floor_url, floor_pids, floor_roles = stack.enter_context(
             _switchyard("floor", floor_config, work, rewrite=False)
@@ -371,16 +383,26 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 lambda: [*mock_pids, *floor_pids()],
                 roles=floor_roles,
             ),
-            Variant("C", "Switchyard", full_url, "bench-direct", lambda: [*mock_pids, *full_pids()], roles=full_roles),
+            Variant(
+                "C",
+                "Switchyard",
+                full_url,
+                "bench-direct",
+                lambda: [*mock_pids, *full_pids()],
+                roles=full_roles,
+                gateway=FULL,
+            ),
             Variant(
                 "D", "Switchyard failover", full_url, "bench-failover", lambda: [*mock_pids, fail.pid, *full_pids()]
             ),
             # An OpenAI client served by an Anthropic target: request and response through the translator.
-            Variant("X", "cross-provider", full_url, "bench-cross", lambda: [claude.pid, *full_pids()]),
+            Variant("X", "cross-provider", full_url, "bench-cross", lambda: [claude.pid, *full_pids()], gateway=FULL),
             # A same-API attempt on a route with a translating target: the matcher skips the ext_proc.
             Variant("M", "mixed route, same API", full_url, "bench-mixed", lambda: [*mock_pids, *full_pids()]),
             # An OpenAI client served by Bedrock: translated twice over (via the Anthropic shape) and signed.
-            Variant("XB", "Bedrock (SigV4)", full_url, "bench-bedrock", lambda: [bedrock.pid, *full_pids()]),
+            Variant(
+                "XB", "Bedrock (SigV4)", full_url, "bench-bedrock", lambda: [bedrock.pid, *full_pids()], gateway=FULL
+            ),
             # C behind client keys and request limits (issue 14): what authentication costs every request.
             Variant(
                 "CA",
@@ -540,7 +562,7 @@ def _soak(url: str, up_pid: int, seconds: int, scripts: Path) -> dict[str, Any]:
 
 
 def _goals(ratios: dict[str, float]) -> dict[str, dict[str, Any]]:
-    """The targets the benchmark exists to track (issues 9 and 21); measured, reported, never asserted."""
+    """The targets the benchmark exists to track (issues 9, 21 and 25); measured, reported, never asserted."""
     checks = [
         ("C throughput / B throughput", "C_over_B_throughput", ">= 0.70", lambda v: v >= 0.70),
         ("C adds over B at p50 (ms)", "C_added_over_B_p50_ms", "<= 0.15", lambda v: v <= 0.15),
@@ -548,6 +570,8 @@ def _goals(ratios: dict[str, float]) -> dict[str, dict[str, Any]]:
         ("C adds over a direct call at p99 (ms)", "C_added_p99_ms", "<= 1.0", lambda v: v <= 1.0),
         ("D adds over a direct call at p50 (ms)", "D_added_over_direct_p50_ms", "<= 1.0", lambda v: v <= 1.0),
         ("X adds over C at p50 (ms)", "X_added_over_C_p50_ms", "<= 1.0", lambda v: v <= 1.0),
+        ("X throughput / C throughput", "X_over_C_throughput", ">= 0.5", lambda v: v >= 0.5),
+        ("ext_proc CPU per X request (us)", "X_extproc_cpu_per_request_us", "<= 400", lambda v: v <= 400),
         ("C throughput / E throughput", "C_over_E_throughput", ">= 50", lambda v: v >= 50),
         # issue 21: against a bare Envoy
         ("C throughput / P throughput", "C_over_P_throughput", ">= 0.60", lambda v: v >= 0.60),
@@ -584,11 +608,11 @@ def _litellm_variants(stack: ExitStack, work: Path, ok_url: str, fail_url: str) 
 
 
 def _merge(runs: list[dict[str, Any]]) -> dict[str, Any]:
-    """Median of each number over the measured rounds (of each number within a nested table too)."""
+    """Median of each number over the measured rounds (nested figures too)."""
     merged: dict[str, Any] = {}
-    for key, first in runs[0].items():
-        values = [r[key] for r in runs]
-        merged[key] = _merge(values) if isinstance(first, dict) else statistics.median(values)
+    for key in runs[0]:
+        values = [r[key] for r in runs if key in r]
+        merged[key] = _merge(values) if isinstance(values[0], dict) else statistics.median(values)
     return merged
 
 
@@ -600,6 +624,12 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         ratios["CA_over_C_throughput"] = best["CA"] / best["C"]
         ratios["CA_added_over_C_p50_ms"] = (variants["CA"]["latency"]["p50"] - variants["C"]["latency"]["p50"]) / 1000
     ratios |= _against_bare_envoy(variants, connections, best)
+    if "X" in variants and "C" in variants:
+        # what translating to another API costs over a same-API attempt (issue 25)
+        ratios["X_over_C_throughput"] = best["X"] / best["C"]
+        ratios["X_added_over_C_p50_ms"] = (variants["X"]["latency"]["p50"] - variants["C"]["latency"]["p50"]) / 1000
+        widest = f"throughput_c{max(connections)}"
+        ratios["X_extproc_cpu_per_request_us"] = variants["X"][widest]["extproc_cpu_per_request_ms"] * 1000
     if not {"A", "B", "C", "D", "X", "M", "XB"} <= set(variants):  # --only: these need variants not measured
         return ratios
     a, c = variants["A"]["latency"], variants["C"]["latency"]
@@ -610,11 +640,8 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         "D_added_over_direct_p50_ms": (variants["D"]["latency"]["p50"] - a["p50"]) / 1000,
         # the failover's own cost: D against the same gateway answering from its first target
         "D_added_over_C_p50_ms": (variants["D"]["latency"]["p50"] - c["p50"]) / 1000,
-        # what translating to another API costs over a same-API attempt
-        "X_added_over_C_p50_ms": (variants["X"]["latency"]["p50"] - c["p50"]) / 1000,
     }
     ratios["C_over_B_throughput"] = best["C"] / best["B"]
-    ratios["X_over_C_throughput"] = best["X"] / best["C"]
     # what the skipped ext_proc filter costs a same-API attempt on a route that mixes APIs
     ratios["M_added_over_C_p50_ms"] = (variants["M"]["latency"]["p50"] - c["p50"]) / 1000
     ratios["M_over_C_throughput"] = best["M"] / best["C"]
@@ -688,8 +715,9 @@ def _print_report(report: dict[str, Any]) -> None:
         if by_process:
             cells = "  ".join(f"{role} {us:.0f}" for role, us in sorted(by_process.items()))
             print(f"  {key + ' ' + v['label']:<24}{cells}  (total {sum(by_process.values()):.0f})")
+    extproc_messages.print_report(variants, widest)
     print("\nratios: " + ", ".join(f"{k} = {v:.2f}" for k, v in report["ratios"].items()))
-    print("\ngoals (issues 9 and 21):")
+    print("\ngoals (issues 9, 21 and 25):")
     for name, goal in report["goals"].items():
         print(f"  {'met    ' if goal['met'] else 'NOT met'}  {name}: {goal['value']:.2f} (goal {goal['goal']})")
     if "soak" in report:

@@ -59,7 +59,7 @@ class TargetRewrite:
             pairs.append(("length", "1"))
         if self.asks_usage:
             pairs.append(("usage", "1"))
-        pairs.extend((f"translate.{endpoint}", request.encode()) for endpoint, request in self.translations.items())
+        pairs.extend((f"{_ext_proc_kind(request)}.{e}", request.encode()) for e, request in self.translations.items())
         return "&".join(f"{quote(name, safe='')}={quote(value, safe='')}" for name, value in pairs)
 
 
@@ -134,10 +134,23 @@ def group_rewrites(config: Config, group: ServingGroup) -> tuple[TargetRewrite, 
     return tuple(target_rewrite(config, route, t, endpoints, fix_length=True) for t in route.targets)
 
 
+def _ext_proc_kind(request: TranslationRequest) -> str:
+    """`translate` for an attempt to a target of another API; `rules` for a same-API attempt with body rules only,
+    which Envoy sends to an ext_proc filter that skips the response (envoy/lua/attempt_rewrite.lua sets RULES_HEADER
+    rather than TRANSLATE_HEADER)."""
+    return "rules" if request.client_api == request.provider_api else "translate"
+
+
 def needs_translation(rewrites: tuple[TargetRewrite, ...]) -> bool:
     """Whether the cluster needs the ext_proc at all: only for attempts to a target of another API, or to a
     target with body rules."""
     return any(r.translations for r in rewrites)
+
+
+def ext_proc_kinds(rewrites: tuple[TargetRewrite, ...]) -> frozenset[str]:
+    """Which of the ext_proc filters the cluster's attempts need: `translate` (a target of another API), `rules`
+    (a same-API target with body rules only)."""
+    return frozenset(_ext_proc_kind(request) for r in rewrites for request in r.translations.values())
 
 
 def describe(encoded: str) -> dict[str, str]:
@@ -147,7 +160,7 @@ def describe(encoded: str) -> dict[str, str]:
         name: REDACTED
         if name.startswith("set.")
         else _without_credentials(value)
-        if name.startswith("translate.")
+        if name.startswith(("translate.", "rules."))
         else value
         for name, value in parse_qsl(encoded, keep_blank_values=True)
     }

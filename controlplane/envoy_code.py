@@ -27,3 +27,15 @@ def stream_usage_lua() -> str:
 def client_auth_lua() -> str:
     """envoy/lua/client_auth.lua: who may call (tests: tests/unit/test_client_auth_lua.py)."""
     return read_envoy_file("lua/client_auth.lua")
+
+
+@cache
+def provider_response_lua() -> str:
+    """envoy/lua/provider_response.lua: hands the ext_proc the provider's response headers, after it."""
+    return read_envoy_file("lua/provider_response.lua")
+
+
+@cache
+def translated_response_lua() -> str:
+    """envoy/lua/translated_response.lua: applies a translated answer's status and headers, before the ext_proc."""
+    return read_envoy_file("lua/translated_response.lua")

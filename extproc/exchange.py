@@ -4,11 +4,13 @@ want it a SigV4 signature over the final body (extproc/sigv4.py). An attempt to 
 API with body rules only has its request body rewritten (`RulesExchange`).
 
 Envoy has already rewritten the path and credentials for the target (envoy/lua/attempt_rewrite.lua); what is
-left is the body both ways: Envoy sends this ext_proc the request headers, the whole request body (without
-waiting for the answer to the headers), the response headers and the response body. Whether the answer streams
-is only known later, so the response always comes in chunks: a stream's are translated as they arrive, a whole
-answer's are held back and translated at its end. The status is translated with the headers, before Envoy
-decides on a fallback.
+left is the body both ways. Each gRPC message costs more than the translation itself, so Envoy sends this
+ext_proc the request headers, the whole request body, and the response body, but not the response headers
+(controlplane/resources/upstream_filters.py): those come as metadata with the response body. Whether the answer
+streams is known from the request: a stream's chunks are translated as they arrive, a whole answer comes in one
+message. A whole answer's status and type cannot be changed from here without a headers message: the status goes
+back as metadata, which envoy/lua/translated_response.lua applies before Envoy decides on a fallback, so the
+fallback goes by the client's status.
 """
 
 from __future__ import annotations
@@ -19,7 +21,6 @@ from collections.abc import Mapping
 from typing import Any
 
 from envoy.config.core.v3 import base_pb2
-from envoy.extensions.filters.http.ext_proc.v3 import processing_mode_pb2 as pm
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from google.protobuf import struct_pb2
 
@@ -27,12 +28,37 @@ from extproc import body_rules, sigv4
 from extproc.replies import header, local_error
 from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError
 from extproc.translators.base import AnswersWithRequest
-from switchyard.contract import STREAM_METADATA_NAMESPACE, TranslationRequest, decode_body_rules
-from switchyard.contract import TRANSLATE_HEADER as HEADER
+from switchyard.contract import (
+    ATTEMPT_METADATA_NAMESPACE,
+    ATTEMPT_RESPONSE_HEADERS_KEY,
+    RULES_HEADER,
+    STREAM_METADATA_NAMESPACE,
+    TRANSLATED_METADATA_NAMESPACE,
+    TRANSLATED_STATUS_KEY,
+    TRANSLATED_STATUSES_KEY,
+    TRANSLATED_STREAM_KEY,
+    TranslationRequest,
+    decode_body_rules,
+)
+
+# The marker that brought a rules-only attempt here must not travel on to the provider. A translated attempt's
+# markers stay for envoy/lua/provider_response.lua to see, which removes them after this ext_proc.
+_WITHOUT_RULES_MARKER = ep.ProcessingResponse(
+    request_headers=ep.HeadersResponse(
+        response=ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[RULES_HEADER]))
+    )
+)
+_CONTINUE = ep.ProcessingResponse(request_headers=ep.HeadersResponse())
 
 
-def _headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
-    return {h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers}
+_SIGNED = (":authority", ":path")
+
+
+def _signed_headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
+    """The pseudo-headers a signature covers, in one pass over the headers Envoy sent (all of them)."""
+    return {
+        h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers if h.key in _SIGNED
+    }
 
 
 def _refuse(message: str) -> ep.ProcessingResponse:
@@ -40,10 +66,17 @@ def _refuse(message: str) -> ep.ProcessingResponse:
 
 
 def _body_response(
-    new_body: bytes, translated: bool, path: str = "", signature: Mapping[str, str] | None = None
+    new_body: bytes,
+    translator: Translator | None,
+    path: str = "",
+    signature: Mapping[str, str] | None = None,
+    streaming: bool = False,
 ) -> ep.ProcessingResponse:
     """The request body the provider gets, with the headers that must match it (its path, if another, and
-    the signature over it)."""
+    the signature over it); for a translated attempt, in the metadata for envoy/lua/translated_response.lua,
+    whether the answer streams and which statuses change (written on every attempt: the metadata belongs to the
+    client request and outlives the attempt)."""
+    translated = translator is not None
     mutation = ep.HeaderMutation(set_headers=[header("content-length", str(len(new_body)))])
     if path:
         mutation.set_headers.append(header(":path", path))
@@ -53,9 +86,31 @@ def _body_response(
         mutation.set_headers.append(header("content-type", "application/json"))
         # The translator reads the provider's bytes: they must not come compressed.
         mutation.set_headers.append(header("accept-encoding", "identity"))
-    common = ep.CommonResponse(header_mutation=mutation)
-    common.body_mutation.body = new_body
-    return ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
+    common = ep.CommonResponse(header_mutation=mutation, body_mutation=ep.BodyMutation(body=new_body))
+    response = ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
+    if translator is not None:
+        translated_fields = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.fields
+        translated_fields[TRANSLATED_STREAM_KEY].bool_value = streaming
+        translated_fields[TRANSLATED_STATUS_KEY].string_value = ""
+        translated_fields[TRANSLATED_STATUSES_KEY].struct_value.CopyFrom(_other_statuses(translator))
+    return response
+
+
+_OTHER_STATUSES: dict[int, struct_pb2.Struct] = {}
+
+
+def _other_statuses(translator: Translator) -> struct_pb2.Struct:
+    """The error statuses a client gets as another, by the provider's status alone: what
+    envoy/lua/translated_response.lua applies to an answer without a body, which never reaches the ext_proc.
+    Worked out once per translator (one per API pair, for the life of the process: translators/registry.py)."""
+    statuses = _OTHER_STATUSES.get(id(translator))
+    if statuses is None:
+        statuses = _OTHER_STATUSES[id(translator)] = struct_pb2.Struct()
+        for status in range(400, 600):
+            client = translator.client_status(translator.provider_status(status, {}))
+            if client != status:
+                statuses.fields[str(status)].string_value = str(client)
+    return statuses
 
 
 def _parse_body(body: bytes) -> dict[str, Any] | ep.ProcessingResponse:
@@ -73,17 +128,6 @@ def _dumps(document: dict[str, Any]) -> bytes:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-# A rules-only attempt needs the request body and nothing of the response.
-_REQUEST_BODY_ONLY = pm.ProcessingMode(
-    request_header_mode=pm.ProcessingMode.SEND,
-    request_body_mode=pm.ProcessingMode.BUFFERED,
-    response_header_mode=pm.ProcessingMode.SKIP,
-    response_body_mode=pm.ProcessingMode.NONE,
-    request_trailer_mode=pm.ProcessingMode.SKIP,
-    response_trailer_mode=pm.ProcessingMode.SKIP,
-)
-
-
 def ask_for_usage(document: dict[str, Any]) -> None:
     """A streamed OpenAI request asks for its usage (as the Lua rewrite does on attempts without body rules):
     the stream then ends with it, which usage accounting reads (envoy/lua/stream_usage.lua)."""
@@ -96,7 +140,9 @@ def ask_for_usage(document: dict[str, Any]) -> None:
 
 class RulesExchange:
     """A same-API attempt to a target with body rules: the body gets the target's model and its rules, and
-    the response goes back untouched, without passing through here (`mode_override`)."""
+    the response goes back untouched, without passing through here (its ext_proc filter skips the response)."""
+
+    needs_provider_headers = False
 
     def __init__(self, request: TranslationRequest) -> None:
         self.request = request
@@ -104,10 +150,7 @@ class RulesExchange:
         self.finished = False
 
     def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
-        common = ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[HEADER]))
-        response = ep.ProcessingResponse(request_headers=ep.HeadersResponse(response=common))
-        response.mode_override.CopyFrom(_REQUEST_BODY_ONLY)
-        return response
+        return _WITHOUT_RULES_MARKER
 
     def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
         self.finished = True  # nothing more comes: the response skips this ext_proc
@@ -118,12 +161,9 @@ class RulesExchange:
         document["model"] = self.request.model
         if self.request.provider_api == "openai" and document.get("stream") is True:
             ask_for_usage(document)
-        return _body_response(_dumps(body_rules.apply(self.rules, document)), translated=False)
+        return _body_response(_dumps(body_rules.apply(self.rules, document)), None)
 
-    def on_response_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
-        return ep.ProcessingResponse(response_headers=ep.HeadersResponse())
-
-    def on_response_body(self, body: ep.HttpBody) -> ep.ProcessingResponse:
+    def on_response_body(self, body: ep.HttpBody, provider_headers: Mapping[str, str]) -> ep.ProcessingResponse:
         return ep.ProcessingResponse(response_body=ep.BodyResponse())
 
 
@@ -143,6 +183,7 @@ class TranslatedExchange:
         self._first_token_at = 0.0
         self._authority = ""
         self._path = ""
+        self.needs_provider_headers = True  # until the first chunk of the answer
 
     @property
     def _answer_model(self) -> str:
@@ -153,12 +194,10 @@ class TranslatedExchange:
         return self.request.model
 
     def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
-        values = _headers(headers.headers)
+        values = _signed_headers(headers.headers)
         # As Envoy's rewrite left them for this attempt: what a signature must cover.
         self._authority, self._path = values.get(":authority", ""), values.get(":path", "")
-        # The header that brought the request here must not travel on to the provider.
-        common = ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[HEADER]))
-        return ep.ProcessingResponse(request_headers=ep.HeadersResponse(response=common))
+        return _CONTINUE
 
     def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
         document = _parse_body(body)
@@ -184,48 +223,56 @@ class TranslatedExchange:
             signature = sigv4.signature_headers(
                 self.request.sigv4, "POST", "https", self._authority, path or self._path, new_body
             )
-        return _body_response(new_body, translated=True, path=path, signature=signature)
+        return _body_response(new_body, self.translator, path=path, signature=signature, streaming=self.streaming)
 
-    def on_response_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
-        values = _headers(headers.headers)
+    def _on_provider_headers(self, values: Mapping[str, str]) -> None:
+        """The provider's response headers, with the first chunk of its answer: its status, and so whether the
+        answer streams (translated chunk by chunk) or comes whole (an answer, or an error before any token)."""
+        self.needs_provider_headers = False
         self.status = self.translator.provider_status(int(values.get(":status", "0") or 0), values)
         self.content_type = values.get("content-type", "")
-        mutation = ep.HeaderMutation(remove_headers=["content-length"])
         if self.streaming and self.status == 200:
             self.stream = self.translator.stream(self.request.model, self._answer_model, self.client_request)
-            mutation.set_headers.append(header("content-type", "text/event-stream"))
-        else:
-            # A whole answer, or an error before any token: answered whole, in the client's shape. Its status
-            # depends on the status alone (Anthropic's 529 is OpenAI's 503), so it is set now, in time for
-            # Envoy's fallback decision; the body follows in chunks of any length (no content-length).
-            mutation.set_headers.append(header(":status", str(self.translator.client_status(self.status))))
-            mutation.set_headers.append(header("content-type", "application/json"))
-        common = ep.CommonResponse(header_mutation=mutation)
-        return ep.ProcessingResponse(response_headers=ep.HeadersResponse(response=common))
 
-    def on_response_body(self, body: ep.HttpBody) -> ep.ProcessingResponse:
+    def on_response_body(self, body: ep.HttpBody, provider_headers: Mapping[str, str]) -> ep.ProcessingResponse:
+        first = self.needs_provider_headers
+        if first:
+            self._on_provider_headers(provider_headers)
         self.finished = body.end_of_stream
         if self.stream is not None:
             out = self.stream.feed(body.body)
             if not self._first_token_at and self.stream.first_token_seen:
                 self._first_token_at = time.monotonic()
             if not body.end_of_stream:
-                return _response_body(out)
-            response = _response_body(out + self.stream.finish())
-            self._report(response)
-            return response
-        self._whole.extend(body.body)
-        if not body.end_of_stream:
-            return _response_body(b"")
-        if isinstance(self.translator, AnswersWithRequest):
-            _, translated = self.translator.response_to(
-                self.client_request, self.status, bytes(self._whole), self.content_type, self._answer_model
-            )
+                response = _response_body(out)
+            else:
+                response = _response_body(out + self.stream.finish())
+                self._report(response)
         else:
-            _, translated = self.translator.response(
-                self.status, bytes(self._whole), self.content_type, self._answer_model
-            )
-        return _response_body(translated)
+            self._whole.extend(body.body)
+            if not body.end_of_stream:
+                response = _response_body(b"")
+            else:
+                if isinstance(self.translator, AnswersWithRequest):
+                    _, translated = self.translator.response_to(
+                        self.client_request, self.status, bytes(self._whole), self.content_type, self._answer_model
+                    )
+                else:
+                    _, translated = self.translator.response(
+                        self.status, bytes(self._whole), self.content_type, self._answer_model
+                    )
+                response = _response_body(translated)
+                # The status depends on the status alone (Anthropic's 529 is OpenAI's 503);
+                # envoy/lua/translated_response.lua holds the answer's headers until now and applies it, in time
+                # for Envoy's fallback decision.
+                status = str(self.translator.client_status(self.status))
+                translated_fields = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.fields
+                translated_fields[TRANSLATED_STATUS_KEY].string_value = status
+        if first:
+            # Read: the provider's headers need not stay in the request's metadata (Envoy's logs carry it).
+            attempt = response.dynamic_metadata.fields[ATTEMPT_METADATA_NAMESPACE].struct_value
+            attempt.fields[ATTEMPT_RESPONSE_HEADERS_KEY].string_value = ""
+        return response
 
     def _report(self, response: ep.ProcessingResponse) -> None:
         """Time to first token, input, cached and output tokens, as dynamic metadata Envoy's attempt log carries to the
@@ -252,6 +299,6 @@ class TranslatedExchange:
 
 
 def _response_body(body: bytes) -> ep.ProcessingResponse:
-    common = ep.CommonResponse()
-    common.body_mutation.body = body
-    return ep.ProcessingResponse(response_body=ep.BodyResponse(response=common))
+    return ep.ProcessingResponse(
+        response_body=ep.BodyResponse(response=ep.CommonResponse(body_mutation=ep.BodyMutation(body=body)))
+    )

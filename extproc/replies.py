@@ -26,6 +26,3 @@ def local_error(status: int, message: str, details: str) -> ep.ProcessingRespons
             details=details,
         )
     )
-
-
-CONTINUE_HEADERS = ep.ProcessingResponse(request_headers=ep.HeadersResponse())

@@ -1,4 +1,8 @@
-"""The ext_proc gRPC service Envoy calls for the upstream attempts that must be translated (grpc.aio)."""
+"""The ext_proc gRPC service Envoy calls for the upstream attempts that must be translated.
+
+Served by a small HTTP/2 gRPC server of our own (extproc/h2_grpc.py: grpcio cost about five times the
+translation per stream); the grpc.aio servicer is kept to measure against (`SWITCHYARD_EXTPROC_SERVER=grpcio`).
+"""
 
 from __future__ import annotations
 
@@ -7,6 +11,7 @@ import logging
 import os
 import signal
 import socket
+import time
 from collections.abc import AsyncIterator
 
 import grpc
@@ -14,11 +19,19 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
+from extproc import h2_grpc, message_costs
 from extproc.exchange import RulesExchange, TranslatedExchange
-from extproc.replies import CONTINUE_HEADERS
+from extproc.message_costs import MessageCosts
 from extproc.translators import translator_for
 from switchyard.addresses import bind_grpc
-from switchyard.contract import TRANSLATE_HEADER, decode_translation_request
+from switchyard.contract import (
+    ATTEMPT_METADATA_NAMESPACE,
+    ATTEMPT_RESPONSE_HEADERS_KEY,
+    RULES_HEADER,
+    TRANSLATE_HEADER,
+    TRANSLATE_STREAM_HEADER,
+    decode_translation_request,
+)
 
 log = logging.getLogger("switchyard.extproc")
 
@@ -27,33 +40,62 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     """Translates the attempts Envoy sends here: those whose target speaks another API than the client.
 
     Stateless: what to translate, to which model, arrives with each attempt in the `x-switchyard-translate`
-    header (`TranslationRequest`, switchyard/contract.py), so any ext_proc process can take any attempt from
-    its start."""
+    header (`TranslationRequest`, switchyard/contract.py), so any ext_proc process can take any attempt from its
+    start."""
+
+    def __init__(self, costs: MessageCosts | None = None) -> None:
+        self._costs = costs
 
     async def Process(
         self, request_iterator: AsyncIterator[ep.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ep.ProcessingResponse]:
-        exchange: TranslatedExchange | RulesExchange | None = None
+        attempt = _Attempt()
+        costs = self._costs
+        if costs is not None:
+            costs.streams += 1
         async for request in request_iterator:
-            kind = request.WhichOneof("request")
-            if exchange is not None:
-                yield _translated(exchange, request, kind)
-                if exchange.finished:
-                    # Done: end the stream ourselves rather than wait for Envoy to cancel it. grpc.aio leaks
-                    # native memory on every cancelled call (grpc/grpc#43360), about 100 bytes a request.
-                    return
-            elif kind == "request_headers":
-                exchange = _exchange_for(request.request_headers)
-                if exchange is None:
-                    # Envoy only sends attempts carrying the header: anything else goes on as it is.
-                    yield CONTINUE_HEADERS
-                else:
-                    yield exchange.on_request_headers(request.request_headers)
+            if costs is None:
+                yield attempt.answer(request)
             else:
-                # Envoy waits for an answer to every message: anything unexpected is let through unchanged
-                # rather than left to time out.
-                log.debug("unexpected ext_proc message %s", kind)
-                yield _PASS_THROUGH[kind or "request_headers"]
+                cpu_started, wall_started = time.thread_time(), time.perf_counter()
+                response = attempt.answer(request)
+                costs.count(request.WhichOneof("request") or "none", cpu_started, wall_started)
+                yield response
+            if attempt.over:
+                # Done: end the stream ourselves rather than wait for Envoy to cancel it. grpc.aio leaks
+                # native memory on every cancelled call (grpc/grpc#43360), about 100 bytes a request.
+                return
+
+
+class _Attempt:
+    """One attempt's messages, answered in turn: the request headers start its exchange, the request body and
+    the response body (if Envoy sends it) go through it."""
+
+    def __init__(self) -> None:
+        self.exchange: TranslatedExchange | RulesExchange | None = None
+        self.over = False
+
+    def answer(self, request: ep.ProcessingRequest) -> ep.ProcessingResponse:
+        kind = request.WhichOneof("request")
+        exchange = self.exchange
+        if exchange is not None:
+            response = _translated(exchange, request, kind)
+        elif kind == "request_headers":
+            exchange = self.exchange = _exchange_for(request.request_headers)
+            if exchange is None:
+                # Envoy only sends attempts carrying a marker: anything else goes on as it is.
+                return _PASS_THROUGH[kind]
+            response = exchange.on_request_headers(request.request_headers)
+        else:
+            # Envoy waits for an answer to every message: anything unexpected is let through unchanged rather
+            # than left to time out.
+            log.debug("unexpected ext_proc message %s", kind)
+            response = _PASS_THROUGH[kind or "request_headers"]
+        self.over = exchange is not None and exchange.finished
+        return response
+
+
+_MARKERS = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER)
 
 
 def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange | None:
@@ -61,7 +103,7 @@ def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange
         (
             h.raw_value.decode("latin-1") if h.raw_value else h.value
             for h in headers.headers.headers
-            if h.key == TRANSLATE_HEADER
+            if h.key in _MARKERS
         ),
         None,
     )
@@ -77,15 +119,23 @@ def _exchange_for(headers: ep.HttpHeaders) -> TranslatedExchange | RulesExchange
     return TranslatedExchange(request, translator)
 
 
+def _provider_headers(request: ep.ProcessingRequest) -> dict[str, str]:
+    """The provider's response headers, which translated_request.lua put in the metadata Envoy forwards."""
+    attempt = request.metadata_context.filter_metadata.get(ATTEMPT_METADATA_NAMESPACE)
+    if attempt is None or ATTEMPT_RESPONSE_HEADERS_KEY not in attempt.fields:
+        return {}
+    headers = attempt.fields[ATTEMPT_RESPONSE_HEADERS_KEY].struct_value.fields
+    return {name: value.string_value for name, value in headers.items()}
+
+
 def _translated(
     exchange: TranslatedExchange | RulesExchange, request: ep.ProcessingRequest, kind: str | None
 ) -> ep.ProcessingResponse:
     if kind == "request_body":
         return exchange.on_request_body(request.request_body.body)
-    if kind == "response_headers":
-        return exchange.on_response_headers(request.response_headers)
     if kind == "response_body":
-        return exchange.on_response_body(request.response_body)
+        provider_headers = _provider_headers(request) if exchange.needs_provider_headers else {}
+        return exchange.on_response_body(request.response_body, provider_headers)
     return _PASS_THROUGH[kind or "request_headers"]
 
 
@@ -99,7 +149,145 @@ _PASS_THROUGH = {
 }
 
 
+class _ProcessCall:
+    """One attempt's Process stream on the HTTP/2 server: each message answered where it arrives."""
+
+    def __init__(self, stream: h2_grpc.Stream, costs: MessageCosts | None) -> None:
+        self._stream = stream
+        self._attempt = _Attempt()
+        self._costs = costs
+        if costs is not None:
+            costs.streams += 1
+
+    def on_message(self, message: bytes) -> None:
+        costs = self._costs
+        cpu_started, wall_started = (time.thread_time(), time.perf_counter()) if costs is not None else (0.0, 0.0)
+        try:
+            request = ep.ProcessingRequest.FromString(message)
+            answer = self._attempt.answer(request).SerializeToString()
+        except Exception:  # Envoy fails the attempt rather than send it on unprocessed
+            log.exception("ext_proc failed on a message")
+            self._stream.finish(h2_grpc.GRPC_INTERNAL, "ext_proc failed")
+            return
+        self._stream.send_message(answer)
+        if costs is not None:
+            costs.count(request.WhichOneof("request") or "none", cpu_started, wall_started)
+        if self._attempt.over:
+            # Done: end the stream ourselves rather than wait for Envoy to end it.
+            self._stream.finish()
+
+    def on_end(self) -> None:
+        self._stream.finish()
+
+    def on_cancel(self) -> None:
+        pass
+
+
+class _Health:
+    """grpc.health.v1 for Envoy's health checks (Check) and for watchers: SERVING until the drain starts."""
+
+    def __init__(self) -> None:
+        self.serving = True
+        self._watchers: list[h2_grpc.Stream] = []
+
+    def _answer(self) -> bytes:
+        status = health_pb2.HealthCheckResponse.SERVING if self.serving else health_pb2.HealthCheckResponse.NOT_SERVING
+        answer: bytes = health_pb2.HealthCheckResponse(status=status).SerializeToString()
+        return answer
+
+    def check(self, stream: h2_grpc.Stream) -> h2_grpc.Call:
+        health = self
+
+        class Check:
+            def on_message(self, message: bytes) -> None:
+                stream.send_message(health._answer())
+                stream.finish()
+
+            def on_end(self) -> None:
+                stream.finish()
+
+            def on_cancel(self) -> None:
+                pass
+
+        return Check()
+
+    def watch(self, stream: h2_grpc.Stream) -> h2_grpc.Call:
+        health = self
+
+        class Watch:
+            def on_message(self, message: bytes) -> None:
+                stream.send_message(health._answer())
+                health._watchers.append(stream)
+
+            def on_end(self) -> None:
+                pass
+
+            def on_cancel(self) -> None:
+                if stream in health._watchers:
+                    health._watchers.remove(stream)
+
+        return Watch()
+
+    def stop_serving(self) -> None:
+        self.serving = False
+        for stream in self._watchers:
+            stream.send_message(self._answer())
+            stream.connection.write_out()
+
+
+_PROCESS_PATH = "/envoy.service.ext_proc.v3.ExternalProcessor/Process"
+SERVER_FLAVOUR_ENV = "SWITCHYARD_EXTPROC_SERVER"  # "grpcio": grpc.aio instead (for comparison)
+
+
 async def serve(listen: str, instance: str | None = None, drain_timeout: float = 60.0) -> int:
+    if os.environ.get(SERVER_FLAVOUR_ENV) == "grpcio":
+        return await serve_grpcio(listen, instance, drain_timeout)
+    costs = message_costs.from_environment()
+    health = _Health()
+    server = h2_grpc.H2GrpcServer(
+        {
+            _PROCESS_PATH: lambda stream: _ProcessCall(stream, costs),
+            "/grpc.health.v1.Health/Check": health.check,
+            "/grpc.health.v1.Health/Watch": health.watch,
+        }
+    )
+    if not await server.start(listen):
+        return 2
+    name = instance or f"{socket.gethostname()}:{os.getpid()}"
+    log.info("ext_proc %s listening on %s", name, listen)
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    if costs is not None:
+        loop.add_signal_handler(signal.SIGUSR1, costs.write)
+    await stop.wait()
+    stop.clear()
+    # Drain: health first, so whoever checks it stops sending; then no new streams, while the attempts in
+    # flight (a stream being translated can last minutes) get up to the drain timeout. A second signal: at once.
+    health.stop_serving()
+    started = loop.time()
+    graceful = asyncio.create_task(server.drain(drain_timeout))
+    await asyncio.sleep(0)  # the drain has begun: new streams are refused from here on
+    log.info(
+        "ext_proc %s draining: NOT_SERVING, no new streams; attempts in flight get up to %gs "
+        "(a second Ctrl-C/SIGTERM stops at once)",
+        name,
+        drain_timeout,
+    )
+    second_signal = asyncio.create_task(stop.wait())
+    await asyncio.wait((graceful, second_signal), return_when=asyncio.FIRST_COMPLETED)
+    if not graceful.done():
+        log.warning("ext_proc %s: second signal, stopping now", name)
+        graceful.cancel()
+    second_signal.cancel()
+    server.close()
+    log.info("ext_proc %s stopped after %.1fs", name, loop.time() - started)
+    return 0
+
+
+async def serve_grpcio(listen: str, instance: str | None = None, drain_timeout: float = 60.0) -> int:
+    """The same service on grpc.aio: the flavour this replaced, kept to measure against (bench, tests)."""
     server = grpc.aio.server(
         options=[
             # Bodies are buffered through gRPC; the default 4 MiB would break large prompts.
@@ -110,7 +298,8 @@ async def serve(listen: str, instance: str | None = None, drain_timeout: float =
             ("grpc.max_send_message_length", 128 * 1024 * 1024),
         ]
     )
-    ep_grpc.add_ExternalProcessorServicer_to_server(AttemptProcessor(), server)
+    costs = message_costs.from_environment()
+    ep_grpc.add_ExternalProcessorServicer_to_server(AttemptProcessor(costs), server)
     health_servicer = health.aio.HealthServicer()
     health_pb2_grpc.add_HealthServicer_to_server(health_servicer, server)
     if not bind_grpc(server, listen):
@@ -125,6 +314,8 @@ async def serve(listen: str, instance: str | None = None, drain_timeout: float =
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
         loop.add_signal_handler(sig, stop.set)
+    if costs is not None:
+        loop.add_signal_handler(signal.SIGUSR1, costs.write)
     await stop.wait()
     stop.clear()
     # Drain: health first, so whoever checks it stops sending; then no new streams, while the attempts in

@@ -76,6 +76,19 @@ def cluster_name(model: str, client_api: str) -> str:
 METADATA_NAMESPACE = "switchyard"
 # What the ext_proc measured of a stream it translated.
 STREAM_METADATA_NAMESPACE = "switchyard.stream"
+# The ext_proc is sent no response headers message (a gRPC round trip less per attempt): the provider's response
+# headers come as metadata, which envoy/lua/provider_response.lua sets and the ext_proc blanks once read (Envoy's
+# access logs carry the request's metadata).
+ATTEMPT_METADATA_NAMESPACE = "switchyard.attempt"
+ATTEMPT_RESPONSE_HEADERS_KEY = "response_headers"
+# The ext_proc's answer to what it can no longer change itself without a response headers message, for
+# envoy/lua/translated_response.lua: whether the answer streams, and the client's status of a whole answer.
+TRANSLATED_METADATA_NAMESPACE = "switchyard.translated"
+TRANSLATED_STREAM_KEY = "stream"
+TRANSLATED_STATUS_KEY = "status"
+# the provider statuses the client gets as another (Anthropic's 529 is OpenAI's 503), for an answer without a body,
+# which the ext_proc never sees
+TRANSLATED_STATUSES_KEY = "statuses"
 # The usage an answer reported (JSON answers: json_to_metadata; streams: envoy/lua/stream_usage.lua).
 USAGE_METADATA_NAMESPACE = "switchyard.usage"
 # The body's `model`, lifted by json_to_metadata: routes match on it, client_auth.lua checks it.
@@ -153,8 +166,13 @@ USAGE_TAGS = {key: f"switchyard_usage_{key}" for key in USAGE_KEYS}
 
 # Carries the picked endpoint's rewrite from the header_mutation filter to attempt_rewrite.lua (never upstream).
 REWRITE_HEADER = "x-switchyard-rewrite"
-# Carries a TranslationRequest from attempt_rewrite.lua to the ext_proc (never upstream).
+# Carries a TranslationRequest from attempt_rewrite.lua to the ext_proc (never upstream): to a target of another API
 TRANSLATE_HEADER = "x-switchyard-translate"
+# the same when the client asked for a stream: Envoy sends the answer to the ext_proc chunk by chunk, not whole
+TRANSLATE_STREAM_HEADER = "x-switchyard-translate-stream"
+# the same for a same-API attempt with body rules only ("rules only"), which Envoy sends to an ext_proc filter that
+# skips the response
+RULES_HEADER = "x-switchyard-rules"
 # The authenticated client's name, from client_auth.lua to the request limiter (never upstream).
 CLIENT_HEADER = "x-switchyard-client"
 # Answer headers telling the client which target served, and in how many attempts.

@@ -4,6 +4,17 @@ Retries never re-run the listener's filters, so whatever depends on the target E
 `header_mutation` filter copies the picked endpoint's rewrite (controlplane/attempt_rewrite.py) into a
 header, the Lua filter (envoy/lua/attempt_rewrite.lua) applies it, and, only in clusters with a target of
 another API, the ext_proc translates the attempts to such a target.
+
+Which gRPC messages an attempt costs (each a round trip through Python, and the main cost of a translated
+attempt): the request headers, the whole request body, and the response body, never the response headers. What
+the ext_proc needs of those comes as metadata from envoy/lua/provider_response.lua (after it), and what it would
+change in them (a whole answer's status, type and length) is applied from the metadata it answers with by
+envoy/lua/translated_response.lua (before it), which holds a whole answer until it is translated. So a whole
+answer costs three messages (request headers and body, response body in one piece), a stream two plus one per
+chunk (attempt_rewrite.lua marks a streamed request's attempt for the ext_proc filter that streams), a same-API
+attempt with body rules two (its response skips the ext_proc). The request headers stay a message of their own:
+with them skipped, Envoy 1.40 sends the body as the first message of a gRPC stream that may still be connecting,
+and a body over 64 KiB then overflows that stream's buffer and crashed Envoy (a segfault, measured).
 """
 
 from __future__ import annotations
@@ -11,15 +22,19 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane import failover
-from controlplane.attempt_rewrite import TargetRewrite, needs_translation
+from controlplane.attempt_rewrite import TargetRewrite, ext_proc_kinds
 from controlplane.envoy_api import METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, seconds, typed
-from controlplane.envoy_code import attempt_rewrite_lua
+from controlplane.envoy_code import attempt_rewrite_lua, provider_response_lua, translated_response_lua
 from controlplane.resources.settings import TranslateSettings
 from switchyard.contract import (
+    ATTEMPT_METADATA_NAMESPACE,
     EXTPROC_CLUSTER,
     REWRITE_HEADER,
     REWRITE_METADATA_KEY,
+    RULES_HEADER,
     TRANSLATE_HEADER,
+    TRANSLATE_STREAM_HEADER,
+    TRANSLATED_METADATA_NAMESPACE,
     TRANSLATION_VALUE_PREFIX,
 )
 
@@ -31,8 +46,17 @@ def attempt_filters(rewrites: tuple[TargetRewrite, ...] | None, settings: Transl
     if rewrites is None:
         return []
     filters = [_rewrite_header_filter(), _lua_rewrite_filter()]
-    if needs_translation(rewrites):
-        filters.append(_translating_extproc_filter(settings))
+    kinds = ext_proc_kinds(rewrites)
+    if "translate" in kinds:
+        translated = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER)
+        filters.append(_only_when(translated, "switchyard.translated_response", translated_response_lua()))
+        filters.append(_extproc_filter("switchyard.translate", TRANSLATE_HEADER, settings, _TRANSLATED_WHOLE))
+        filters.append(
+            _extproc_filter("switchyard.translate_stream", TRANSLATE_STREAM_HEADER, settings, _TRANSLATED_STREAM)
+        )
+        filters.append(_only_when(translated, "switchyard.provider_response", provider_response_lua()))
+    if "rules" in kinds:
+        filters.append(_extproc_filter("switchyard.body_rules", RULES_HEADER, settings, _RULES_ONLY))
     return filters
 
 
@@ -81,8 +105,21 @@ def _lua_rewrite_filter() -> dict[str, Any]:
     }
 
 
-def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
-    """The ext_proc, skipped (per attempt, by Envoy) unless the Lua filter asked for a translation.
+# The request headers as a message of their own (see above); the response headers never.
+_HEADERS = {"request_header_mode": "SEND", "response_header_mode": "SKIP"}
+_NO_TRAILERS = {"request_trailer_mode": "SKIP", "response_trailer_mode": "SKIP"}
+# A translated attempt: the request body whole. The answer to a streamed request in chunks as they arrive, so they
+# are translated at once; any other answer whole, in one message.
+_TRANSLATED_WHOLE = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "BUFFERED"}
+_TRANSLATED_STREAM = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "STREAMED"}
+# A same-API attempt with body rules: its request body only; the response never passes through Python.
+_RULES_ONLY = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "NONE"}
+
+
+def _extproc_filter(
+    name: str, header: str, settings: TranslateSettings, processing_mode: dict[str, str]
+) -> dict[str, Any]:
+    """The ext_proc, skipped (per attempt, by Envoy) unless the Lua filter marked the attempt with `header`.
 
     Envoy evaluates the matcher on the request headers as the Lua filter left them, so attempts to a target of
     the client's own API never reach Python, even in a route that mixes APIs (measured on Envoy 1.40)."""
@@ -98,41 +135,65 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
             # Deliberate: an untranslated body would reach a provider of another API. A local reply from an
             # upstream filter is never retried, so keep the ext_proc up.
             failure_mode_allow=False,
-            # A same-API attempt that only has body rules applied skips the response (extproc/exchange.py).
-            allow_mode_override=True,
             message_timeout=seconds(settings.extproc_message_timeout_s),
-            # Only translated attempts get here (the matcher below), and each needs its body and the response.
-            # The ext_proc reports what it measured (time to first token, output tokens) into the answer log.
-            metadata_options={"receiving_namespaces": {"untyped": [STREAM_METADATA_NAMESPACE]}},
-            processing_mode={
-                "request_header_mode": "SEND",
-                "response_header_mode": "SEND",
-                "request_body_mode": "BUFFERED",
-                # Chunks as they arrive: a stream's are translated at once, a whole answer's held to its end.
-                "response_body_mode": "STREAMED",
-                "request_trailer_mode": "SKIP",
-                "response_trailer_mode": "SKIP",
+            # In: the provider's response headers (it gets no response headers message). Out: what
+            # translated_response.lua applies for it, what it blanks once read, and what it measured of a stream
+            # (time to first token, tokens) for the answer log.
+            metadata_options={
+                "forwarding_namespaces": {"untyped": [ATTEMPT_METADATA_NAMESPACE]},
+                "receiving_namespaces": {
+                    "untyped": [TRANSLATED_METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, ATTEMPT_METADATA_NAMESPACE]
+                },
             },
+            processing_mode=processing_mode,
         ),
     }
-    skip_unless_translated = {
+    return {
+        "name": name,
+        "typed_config": typed(
+            "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            xds_matcher=_skip_unless_marked((header,)),
+            extension_config=extproc,
+        ),
+    }
+
+
+def _only_when(headers: str | tuple[str, ...], name: str, code: str) -> dict[str, Any]:
+    """A Lua filter that runs only on the attempts marked with one of `headers` (skipped by Envoy otherwise)."""
+    lua = {
+        "name": "envoy.filters.http.lua",
+        "typed_config": typed("envoy.extensions.filters.http.lua.v3.Lua", default_source_code={"inline_string": code}),
+    }
+    markers = (headers,) if isinstance(headers, str) else headers
+    return {
+        "name": name,
+        "typed_config": typed(
+            "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            xds_matcher=_skip_unless_marked(markers),
+            extension_config=lua,
+        ),
+    }
+
+
+def _marked(header: str) -> dict[str, Any]:
+    return {
+        "single_predicate": {
+            "input": {
+                "name": "marker",
+                "typed_config": typed("envoy.type.matcher.v3.HttpRequestHeaderMatchInput", header_name=header),
+            },
+            "value_match": {"prefix": TRANSLATION_VALUE_PREFIX},
+        }
+    }
+
+
+def _skip_unless_marked(headers: tuple[str, ...]) -> dict[str, Any]:
+    marked = _marked(headers[0]) if len(headers) == 1 else {"or_matcher": {"predicate": [_marked(h) for h in headers]}}
+    return {
         "matcher_list": {
             "matchers": [
                 {
-                    "predicate": {
-                        "not_matcher": {
-                            "single_predicate": {
-                                "input": {
-                                    "name": "translation",
-                                    "typed_config": typed(
-                                        "envoy.type.matcher.v3.HttpRequestHeaderMatchInput",
-                                        header_name=TRANSLATE_HEADER,
-                                    ),
-                                },
-                                "value_match": {"prefix": TRANSLATION_VALUE_PREFIX},
-                            }
-                        }
-                    },
+                    "predicate": {"not_matcher": marked},
                     "on_match": {
                         "action": {
                             "name": "skip",
@@ -142,12 +203,4 @@ def _translating_extproc_filter(settings: TranslateSettings) -> dict[str, Any]:
                 }
             ]
         }
-    }
-    return {
-        "name": "switchyard.translate",
-        "typed_config": typed(
-            "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
-            xds_matcher=skip_unless_translated,
-            extension_config=extproc,
-        ),
     }

@@ -14,7 +14,9 @@ Blob format: `name=value` pairs joined by `&`, names and values percent-encoded 
   remove                comma-separated headers removed on every attempt
   model                 JSON string literal (quotes included) for the body's top-level `model`
   length                `1`: another attempt may have changed the body length, reset `content-length`
-  translate.<endpoint>  opaque value for `x-switchyard-translate`: a later filter translates the body
+  translate.<endpoint>  opaque value for `x-switchyard-translate` (`x-switchyard-translate-stream` when the client
+                        asked for a stream): a later filter translates the body
+  rules.<endpoint>      the same for `x-switchyard-rules`: a same-API attempt whose body only gets body rules
   usage                 `1`: the target speaks OpenAI's API; a streamed request (`"stream": true`) gets
                         `stream_options.include_usage: true`, so the stream ends with its token usage
 
@@ -36,6 +38,8 @@ local min = math.min
 
 local REWRITE_HEADER = "x-switchyard-rewrite"
 local TRANSLATE_HEADER = "x-switchyard-translate"
+local TRANSLATE_STREAM_HEADER = "x-switchyard-translate-stream"
+local RULES_HEADER = "x-switchyard-rules"
 local METADATA_NAMESPACE = "switchyard"
 local STREAM_KEY = "stream"
 local ROUTE_NAME_SEPARATOR = ":"
@@ -472,6 +476,8 @@ local function add_member(plan, name, value)
     plan.set_values[#plan.set_values + 1] = value
   elseif kind == "translate" then
     plan.translate[argument] = value
+  elseif kind == "rules" then
+    plan.rules[argument] = value
   elseif name == "remove" then
     plan.remove = header_list(value)
   elseif name == "model" then
@@ -496,7 +502,8 @@ local function parse_blob(blob)
     return nil, "unexpected characters"
   end
   local plan = {
-    paths = {}, translate = {}, set_names = {}, set_values = {}, remove = {}, length = false, usage = false,
+    paths = {}, translate = {}, rules = {}, set_names = {}, set_values = {}, remove = {}, length = false,
+    usage = false,
   }
   local seen = {}
   for pair in gmatch(blob .. "&", "([^&]*)&") do
@@ -546,9 +553,20 @@ local function endpoint_of(route_name)
   return colon and sub(route_name, 1, colon - 1) or route_name
 end
 
---- Path, credentials, and the translate marker: every header any attempt may touch, set or removed.
+--- One of the ext_proc markers with `value`, the others removed.
+local function mark(headers, marker, value)
+  for _, name in ipairs({ TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER }) do
+    if name == marker then
+      headers:replace(name, value)
+    else
+      headers:remove(name)
+    end
+  end
+end
+
+--- Path, credentials, and the ext_proc marker: every header any attempt may touch, set or removed.
 --- Removals go first, so a header both removed and set ends up set.
-local function rewrite_headers(headers, plan, path, translate)
+local function rewrite_headers(headers, plan, path, marker, value)
   headers:replace(":path", path)
   local remove = plan.remove
   for i = 1, #remove do
@@ -558,11 +576,7 @@ local function rewrite_headers(headers, plan, path, translate)
   for i = 1, #names do
     headers:replace(names[i], values[i])
   end
-  if translate then
-    headers:replace(TRANSLATE_HEADER, translate)
-  else
-    headers:remove(TRANSLATE_HEADER)
-  end
+  mark(headers, marker, value)
 end
 
 --- Whether the client asked for a stream: `json_to_metadata` lifted the body's `stream` into the request's
@@ -614,10 +628,18 @@ local function rewrite_attempt(handle)
   if not path then
     return 503, "Switchyard has no rewrite for this target: it cannot serve " .. endpoint .. " calls."
   end
-  local translate = plan.translate[endpoint]
-  rewrite_headers(headers, plan, path, translate)
+  -- Which ext_proc filter gets the attempt: a stream's answer goes to it chunk by chunk, a whole answer in one
+  -- message, a same-API attempt with body rules only never.
+  local translate, rules = plan.translate[endpoint], plan.rules[endpoint]
+  local marker, value = nil, translate or rules
   if translate then
-    return -- a translated attempt's body and length are the translating filter's
+    marker = streams(handle) and TRANSLATE_STREAM_HEADER or TRANSLATE_HEADER
+  elseif rules then
+    marker = RULES_HEADER
+  end
+  rewrite_headers(headers, plan, path, marker, value)
+  if marker then
+    return -- the attempt's body and length are the ext_proc's
   end
   local usage = plan.usage and streams(handle)
   if not (plan.model or plan.length or usage) then

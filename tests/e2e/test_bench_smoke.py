@@ -39,6 +39,12 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     assert "XB_added_over_X_p50_ms" in report["ratios"]
     assert "CA_over_C_throughput" in report["ratios"]
     assert all("extproc_cpu_per_request_ms" in v["throughput_c4"] for v in report["variants"].values())
+    # Per-message figures on both sides: a whole translated answer costs three ext_proc messages, no response
+    # headers among them.
+    messages = report["variants"]["X"]["throughput_c4"]["extproc_messages"]
+    assert messages["envoy_messages_per_request"] == pytest.approx(3, abs=0.1)
+    assert set(messages["kinds"]) == {"request_headers", "request_body", "response_body"}
+    assert "ext_proc messages at 4 connections" in result.stdout
     soak = report["soak"]
     assert set(soak["routes"]) == {"translated", "same_api"}
     assert all(r["requests"] > 0 and r["errors"] == 0 and r["non2xx"] == 0 for r in soak["routes"].values()), soak

@@ -132,6 +132,11 @@ local function handle_for(request)
           get = function(_, namespace)
             return request.metadata and request.metadata[namespace]
           end,
+          set = function(_, namespace, key, value)
+            request.metadata = request.metadata or {}
+            request.metadata[namespace] = request.metadata[namespace] or {}
+            request.metadata[namespace][key] = value
+          end,
         }
       end,
     }

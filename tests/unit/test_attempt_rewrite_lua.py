@@ -119,6 +119,10 @@ class LuaRequest:
     def break_with(self, fault: str) -> None:
         self.table.fault = fault.encode()
 
+    def streams(self) -> None:
+        """The client asked for a stream: json_to_metadata lifted `"stream": true` into the request's metadata."""
+        self.table.metadata = self._lua.runtime.eval("{ switchyard = { stream = true } }")
+
 
 class LuaRewrite:
     """The script loaded as Envoy loads it (one chunk; globals are its interface) and the Envoy double."""
@@ -593,9 +597,21 @@ def test_translated_attempt_marks_the_request_and_leaves_the_body_alone(lua: Lua
     assert request.headers["content-length"] == str(len(CLIENT_BODY))
 
 
-def test_a_same_api_attempt_with_body_rules_asks_the_extproc_through_the_same_channel(lua: LuaRewrite) -> None:
-    # Body rules need no Lua of their own: the control plane gives such a target a `translate.<endpoint>`
-    # value naming the same API on both sides ("rules only"), and the ext_proc applies model and rules.
+def test_a_streamed_request_marks_its_translated_attempt_for_the_ext_proc_filter_that_streams(lua: LuaRewrite) -> None:
+    translating = blob(("path.chat", "/v1/messages"), ("remove", ""), ("translate.chat", "client_api=openai"))
+    request = chat_request(lua)
+    request.streams()
+    assert request.attempt(translating).kind == "continue"
+    assert request.headers["x-switchyard-translate-stream"] == "client_api=openai"
+    assert "x-switchyard-translate" not in request.headers, "one ext_proc filter per attempt"
+    assert request.attempt(BACKUP).kind == "continue"
+    assert "x-switchyard-translate-stream" not in request.headers
+
+
+def test_a_same_api_attempt_with_body_rules_asks_the_extproc_for_its_body_only(lua: LuaRewrite) -> None:
+    # Body rules need no Lua of their own: the control plane gives such a target a `rules.<endpoint>` value
+    # naming the same API on both sides ("rules only"), and the ext_proc applies model and rules; its marker sends
+    # the attempt to the ext_proc filter that skips the response.
     rules_only = "client_api=openai&provider_api=openai&model=o3&body_rules=%7B%22drop%22%3A%5B%22temperature%22%5D%7D"
     ruled = blob(
         ("path.chat", "/v1/chat/completions"),
@@ -603,15 +619,17 @@ def test_a_same_api_attempt_with_body_rules_asks_the_extproc_through_the_same_ch
         ("remove", "api-key,x-api-key"),
         ("model", '"o3"'),
         ("length", "1"),
-        ("translate.chat", rules_only),
+        ("rules.chat", rules_only),
     )
     request = chat_request(lua)
+    request.streams()
     assert request.attempt(ruled).kind == "continue"
-    assert request.headers["x-switchyard-translate"] == rules_only
+    assert request.headers["x-switchyard-rules"] == rules_only
+    assert "x-switchyard-translate" not in request.headers and "x-switchyard-translate-stream" not in request.headers
     assert request.body == CLIENT_BODY and request.body_reads == 0, "model and rules are the ext_proc's"
     # A failover to a target without rules goes native again: no marker, the Lua splices its model.
     assert request.attempt(BACKUP).kind == "continue"
-    assert "x-switchyard-translate" not in request.headers
+    assert "x-switchyard-rules" not in request.headers
 
 
 def test_a_translation_for_another_endpoint_does_not_apply(lua: LuaRewrite) -> None:

@@ -195,7 +195,7 @@ def decode_rewrite(lb: LbEndpoint) -> Rewrite:
         remove_headers=[h for h in fields["remove"].split(",") if h],
         model=json.loads(fields["model"]) if "model" in fields else "",
         fix_length=fields.get("length") == "1",
-        translations=prefixed("translate."),
+        translations=prefixed("translate.") | prefixed("rules."),
     )
 
 
@@ -377,20 +377,30 @@ def test_outlier_detection_is_configured(resources: EnvoyResources) -> None:
 
 
 SAME_API_FILTERS = ["envoy.filters.http.header_mutation", "envoy.filters.http.lua", "envoy.filters.http.upstream_codec"]
+# The ext_proc sits between two Lua filters that handle the response headers it is not sent, in two flavours:
+# whole answers in one message, streamed ones chunk by chunk.
+TRANSLATING_FILTERS = [
+    *SAME_API_FILTERS[:2],
+    "switchyard.translated_response",
+    "switchyard.translate",
+    "switchyard.translate_stream",
+    "switchyard.provider_response",
+    SAME_API_FILTERS[2],
+]
+RULES_FILTERS = [*SAME_API_FILTERS[:2], "switchyard.body_rules", SAME_API_FILTERS[2]]
 
 
 def test_clusters_of_same_api_attempts_rewrite_each_attempt_in_envoy_with_no_extproc(resources: EnvoyResources) -> None:
     for cluster in resources.clusters:
         filters = upstream_options(cluster).http_filters
         # Anthropic clients of OpenAI targets: every attempt translated; Responses clients of an OpenAI-compatible
-        # server without the Responses API: attempts to it translated (to chat completions)
         # server without the Responses API: attempts to it translated (to chat completions); Anthropic clients'
         # token counts at OpenAI (`~first`, `~a`: the targets that count): translated to OpenAI's input_tokens
         if cluster.name.partition("~")[0].endswith("@anthropic") or cluster.name in (
             "route/gpt-4@responses",
             "route/ab@responses",
         ):
-            assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
+            assert [f.name for f in filters] == TRANSLATING_FILTERS
             continue
         assert [f.name for f in filters] == SAME_API_FILTERS, cluster.name
         mutation = HeaderMutation()
@@ -418,22 +428,28 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
     clusters = clusters_by_name(translate(load(text)))
     filters = upstream_options(clusters["route/mixed"]).http_filters
     assert upstream_options(clusters["route/mixed@anthropic"]).http_filters == filters
-    assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
-    wrapper = ExtensionWithMatcher()
-    assert filters[2].typed_config.Unpack(wrapper)
-    ext_proc = ExternalProcessor()
-    assert wrapper.extension_config.typed_config.Unpack(ext_proc)
-    assert ext_proc.grpc_service.envoy_grpc.cluster_name == EXTPROC_CLUSTER
-    # An untranslated body must never reach a provider of another API.
-    assert ext_proc.failure_mode_allow is False
-    assert not ext_proc.request_attributes, "everything the ext_proc needs travels in the request header"
-    # Envoy skips the ext_proc on attempts without the header the Lua filter sets for translated attempts.
-    (matcher,) = wrapper.xds_matcher.matcher_list.matchers
-    predicate = matcher.predicate.not_matcher.single_predicate
-    header_input = HttpRequestHeaderMatchInput()
-    assert predicate.input.typed_config.Unpack(header_input)
-    assert header_input.header_name == "x-switchyard-translate"
-    assert matcher.on_match.action.typed_config.type_url.endswith("SkipFilter")
+    assert [f.name for f in filters] == TRANSLATING_FILTERS
+    for index, marker, answer_mode in ((3, "x-switchyard-translate", "BUFFERED"), (4, "-stream", "STREAMED")):
+        wrapper = ExtensionWithMatcher()
+        assert filters[index].typed_config.Unpack(wrapper)
+        ext_proc = ExternalProcessor()
+        assert wrapper.extension_config.typed_config.Unpack(ext_proc)
+        assert ext_proc.grpc_service.envoy_grpc.cluster_name == EXTPROC_CLUSTER
+        # An untranslated body must never reach a provider of another API.
+        assert ext_proc.failure_mode_allow is False
+        # No response headers message: a whole answer costs three messages, a stream two and one per chunk.
+        mode = ext_proc.processing_mode
+        assert (mode.request_header_mode, mode.response_header_mode) == (mode.SEND, mode.SKIP)
+        assert mode.request_body_mode == mode.BUFFERED
+        assert mode.response_body_mode == getattr(mode, answer_mode)
+        assert not ext_proc.request_attributes, "everything the ext_proc needs travels in the request header"
+        # Envoy skips the ext_proc on attempts without the header the Lua filter sets for translated attempts.
+        (matcher,) = wrapper.xds_matcher.matcher_list.matchers
+        predicate = matcher.predicate.not_matcher.single_predicate
+        header_input = HttpRequestHeaderMatchInput()
+        assert predicate.input.typed_config.Unpack(header_input)
+        assert header_input.header_name.endswith(marker)
+        assert matcher.on_match.action.typed_config.type_url.endswith("SkipFilter")
     # Same-API clusters of the same config still have no ext_proc.
     assert [f.name for f in upstream_options(clusters["route/gpt-4"]).http_filters] == SAME_API_FILTERS
     # For OpenAI clients only the Anthropic target translates, for Anthropic clients only the OpenAI one.
@@ -466,12 +482,13 @@ def test_only_attempts_to_a_target_with_body_rules_ask_the_extproc_for_rules_onl
     )
     clusters = clusters_by_name(translate(load(text)))
     filters = upstream_options(clusters["route/ruled"]).http_filters
-    assert [f.name for f in filters] == [*SAME_API_FILTERS[:2], "switchyard.translate", SAME_API_FILTERS[2]]
+    assert [f.name for f in filters] == RULES_FILTERS
     wrapper = ExtensionWithMatcher()
     assert filters[2].typed_config.Unpack(wrapper)
     ext_proc = ExternalProcessor()
     assert wrapper.extension_config.typed_config.Unpack(ext_proc)
-    assert ext_proc.allow_mode_override, "a rules-only attempt skips the response"
+    mode = ext_proc.processing_mode
+    assert mode.response_body_mode == mode.NONE, "a rules-only attempt skips the response"
     _, ruled = endpoint_by_target(clusters["route/ruled"], "reasoning")
     _, plain = endpoint_by_target(clusters["route/ruled"], "plain")
     assert decode_rewrite(plain).translations == {}, "other targets stay on the native path"

@@ -1,0 +1,46 @@
+--[[
+Switchyard's companion to the ext_proc on the way back, as an *upstream* Lua filter placed right BEFORE the
+translating ext_proc filters (only on attempts marked `x-switchyard-translate` or `-translate-stream`), so it sees
+the answer as the ext_proc left it.
+
+The ext_proc is sent no response headers message (a gRPC round trip less per attempt), so it cannot change the
+status or the content-type. This filter does, from what the ext_proc put in the metadata `switchyard.translated`:
+- a streamed request whose provider answered 200 goes on at once as an event stream: the ext_proc translates its
+  chunks as they arrive;
+- anything else (a whole answer, an error) is held here until the ext_proc has translated all of it, then goes
+  on with the client's status, which the ext_proc set in the metadata, and the translated body's length. Envoy
+  decides on a fallback only then, on the client's status (Anthropic's 529 is OpenAI's 503). An answer without a
+  body never reaches the ext_proc: its status comes from the table of changed statuses the ext_proc sent with
+  the request.
+]]
+
+local TRANSLATED_METADATA_NAMESPACE = "switchyard.translated"
+local TRANSLATED_STREAM_KEY = "stream"
+local TRANSLATED_STATUS_KEY = "status"
+local TRANSLATED_STATUSES_KEY = "statuses"
+
+local function translated(handle)
+  return handle:streamInfo():dynamicMetadata():get(TRANSLATED_METADATA_NAMESPACE) or {}
+end
+
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  if translated(handle)[TRANSLATED_STREAM_KEY] == true and headers:get(":status") == "200" then
+    headers:replace("content-type", "text/event-stream")
+    return
+  end
+  local body = handle:body() -- yields until the ext_proc has translated the whole answer
+  headers = handle:headers()
+  local asked = translated(handle)
+  local status = asked[TRANSLATED_STATUS_KEY]
+  if body == nil then
+    -- No body, so no message to the ext_proc: the status alone, from the ext_proc's table.
+    local others = asked[TRANSLATED_STATUSES_KEY]
+    status = type(others) == "table" and others[headers:get(":status")] or nil
+  end
+  if type(status) == "string" and status ~= "" then
+    headers:replace(":status", status)
+  end
+  headers:replace("content-type", "application/json")
+  headers:replace("content-length", string.format("%d", body and body:length() or 0))
+end
