@@ -17,7 +17,17 @@ from switchyard.config.model import BodyRules, Config, Health, Price, Provider, 
 from switchyard.config.yaml_source import LocatedYaml, Path, render_path
 
 _SECRET_KEYS = frozenset({"api_key", "access_key_id", "secret_access_key", "session_token"})
-_MODELS: tuple[type[BaseModel], ...] = (Config, Provider, Route, Target, SeedTarget, Health, Price, BodyRules, *GUARDRAIL_MODELS)
+_MODELS: tuple[type[BaseModel], ...] = (
+    Config,
+    Provider,
+    Route,
+    Target,
+    SeedTarget,
+    Health,
+    Price,
+    BodyRules,
+    *GUARDRAIL_MODELS,
+)
 _KNOWN_KEYS = sorted({info.alias or name for model in _MODELS for name, info in model.model_fields.items()})
 # Members whose value picks the model of their mapping: pydantic puts that value in the error's path.
 _DISCRIMINATORS = ("check",)
