@@ -2,10 +2,11 @@
 
 Nothing here knows about gRPC or Envoy: `GuardrailSet` (checks.py) takes a client's request body (or a whole
 answer) in its client API's shape and returns a `Decision` (block, or events to count, with the body masked in
-place); `StreamGuard` (stream.py) does the same for a streamed answer's text, delta by delta. The ext_proc wires
-them to traffic. Modules: `slots` (every text the model reads, per API), `pii`, `secrets`, `patterns` (a team's
-regexes and terms), `tokens` (the input-size estimate), `masking` (typed placeholders), `plugins` (entry points),
-`rules` (a configured check made runnable).
+place); `StreamGuard` (stream.py) does the same for a streamed answer's text, delta by delta, and `streams`
+applies it to each client API's SSE events, bytes in and bytes out. `replies` makes a block the client's 400. The
+ext_proc wires them to traffic. Other modules: `slots` (every text the model reads, per API), `pii`, `secrets`,
+`patterns` (a team's regexes and terms), `tokens` (the input-size estimate), `masking` (typed placeholders),
+`plugins` (entry points), `rules` (a configured check made runnable).
 
 Why the personal-data patterns are hand-written. Measured on this machine (2 shared cores, under load) on the
 labelled sample in `tests/support/pii_sample.py` (32 texts, 22 spans to find, 13 near-misses), each detector in a

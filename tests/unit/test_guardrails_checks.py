@@ -7,6 +7,7 @@ card written with spaces leaks it. Each case is a text a user could send, and wh
 from __future__ import annotations
 
 import asyncio
+import json
 import time
 from typing import Any
 
@@ -275,3 +276,18 @@ def test_hostile_input_takes_linear_time(text: str) -> None:
     PII.find(text)
     SECRETS.find(text)
     assert time.monotonic() - started < 5
+
+
+def test_a_block_reply_is_a_400_in_the_clients_error_shape() -> None:
+    from extproc.guardrails.checks import Block
+    from extproc.guardrails.replies import block_reply
+
+    block = Block("secrets", "secrets")
+    status, body = block_reply(WireApi.OPENAI, block)
+    error = json.loads(body)["error"]
+    assert status == 400 and error["type"] == "invalid_request_error" and error["code"] == "guardrail_blocked"
+    assert error["message"] == "blocked by guardrail 'secrets': the request contains a credential"
+    status, body = block_reply(WireApi.ANTHROPIC, block)
+    anthropic = json.loads(body)
+    assert status == 400 and anthropic["type"] == "error"
+    assert anthropic["error"] == {"type": "invalid_request_error", "message": block.message}
