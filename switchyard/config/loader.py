@@ -8,17 +8,29 @@ from collections.abc import Mapping
 from pathlib import Path as FilePath
 from typing import Any
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from switchyard.config import semantics
 from switchyard.config.errors import ConfigError, ConfigProblem
+from switchyard.config.guardrails import CHECK_NAMES, GUARDRAIL_MODELS
 from switchyard.config.model import BodyRules, Config, Health, Price, Provider, Route, SeedTarget, Target
 from switchyard.config.yaml_source import LocatedYaml, Path, render_path
 
 _SECRET_KEYS = frozenset({"api_key", "access_key_id", "secret_access_key", "session_token"})
-_KNOWN_KEYS = sorted(
-    {f for model in (Config, Provider, Route, Target, SeedTarget, Health, Price, BodyRules) for f in model.model_fields}
+_MODELS: tuple[type[BaseModel], ...] = (
+    Config,
+    Provider,
+    Route,
+    Target,
+    SeedTarget,
+    Health,
+    Price,
+    BodyRules,
+    *GUARDRAIL_MODELS,
 )
+_KNOWN_KEYS = sorted({info.alias or name for model in _MODELS for name, info in model.model_fields.items()})
+# Members whose value picks the model of their mapping: pydantic puts that value in the error's path.
+_DISCRIMINATORS = ("check",)
 
 
 def load_config(path: str | os.PathLike[str], environ: Mapping[str, str] | None = None) -> Config:
@@ -51,6 +63,8 @@ def load_config_text(text: str, source: str = "<config>", environ: Mapping[str, 
     except ValidationError as error:
         for item in error.errors(include_url=False):
             path = _data_path(located.data, item["loc"])
+            if item["type"] == "invalid_key":  # a key YAML did not read as text (`on:` is True): name it as written
+                path = (*_data_path(located.data, item["loc"][:-1]), str(item["input"]))
             if any(path[: len(p)] == p for p in reported):
                 continue  # already explained (an unset variable, a missing key) more precisely
             problems.append(ConfigProblem(located.line_of(path), render_path(path), _humanise(item, path)))
@@ -67,14 +81,19 @@ def _data_path(data: Any, loc: tuple[int | str, ...]) -> Path:
     """
     path: list[str | int] = []
     node = data
+    tag_skipped = False
     for part in loc:
+        if not tag_skipped and isinstance(node, dict) and any(node.get(key) == part for key in _DISCRIMINATORS):
+            tag_skipped = True  # the check kind pydantic chose the model by (once: `terms.terms` is a member)
+            continue
+        tag_skipped = False
         if _has_child(node, part):
             node = node[part]
         elif isinstance(node, dict) and isinstance(part, str) and not _looks_like_tag(part):
             node = None  # a missing or unknown key: keep it in the path, stop walking
         else:
             continue
-        path.append(part)
+        path.append(str(part) if isinstance(part, bool) else part)  # YAML 1.1 reads `on:` as the key True
     return tuple(path)
 
 
@@ -94,11 +113,17 @@ def _humanise(item: Any, path: Path) -> str:
     value = item.get("input")
     if kind == "extra_forbidden":
         key = str(path[-1]) if path else ""
+        if key in _KNOWN_KEYS:
+            return f"{key!r} is not a setting here (see docs/configuration.md)"
         close = difflib.get_close_matches(key, _KNOWN_KEYS, n=1)
         hint = f"did you mean {close[0]!r}?" if close else "see docs/configuration.md"
         return f"unknown key {key!r} ({hint})"
     if kind == "missing":
         return "required key is missing"
+    if kind == "union_tag_not_found":
+        return f"needs `check:` (one of {', '.join(CHECK_NAMES)})"
+    if kind == "union_tag_invalid":
+        return f"unknown check {item['ctx']['tag']!r} (one of {', '.join(CHECK_NAMES)})"
     if kind in ("string_too_short", "too_short") and isinstance(value, str | list | tuple) and not value:
         return "must not be empty"
     if kind in ("model_type", "model_attributes_type", "dict_type"):

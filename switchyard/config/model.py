@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from switchyard.config.guardrails import Guardrails
 from switchyard.config.units import at_least_a_millisecond, parse_duration, parse_size
 from switchyard.contract import WireApi
 
@@ -386,6 +387,8 @@ class Route(_Strict):
     targets: tuple[Target, ...] = ()
     primary: SeedTarget | None = None
     backup: SeedTarget | None = None
+    # Checks on every request to this route and its answers (extproc/guardrails); a client's own come first.
+    guardrails: Guardrails = ()
 
     @model_validator(mode="after")
     def _expand_seed_vocabulary(self) -> Route:
@@ -497,6 +500,8 @@ class Client(_Strict):
     models: tuple[str, ...] | None = Field(default=None, description="route models it may call; absent: all")
     limits: ClientLimits = ClientLimits()
     budget: Budget | None = None
+    # Checks on every request this client makes, whatever the route: they run before the route's own.
+    guardrails: Guardrails = ()
 
     def key_digests(self) -> tuple[str, ...]:
         """Every key as a hex sha256 digest: how keys are compared and stored (a literal key never leaves memory)."""
@@ -559,3 +564,11 @@ class Config(_Strict):
 
     def provider_of(self, target: Target) -> Provider:
         return self.providers[target.provider]
+
+    def guardrails_for(self, model: str, client: str | None) -> Guardrails:
+        """Every check a request by `client` to the route `model` passes: the client's first, then the route's.
+
+        A client applies its own on every route it calls, so a team's data rules need not be repeated per route."""
+        own = self.clients[client].guardrails if self.clients and client in self.clients else ()
+        route = next((r for r in self.routes if r.model == model), None)
+        return own + (route.guardrails if route is not None else ())

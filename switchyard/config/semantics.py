@@ -36,6 +36,39 @@ def check(data: dict[str, Any]) -> list[Problem]:
     if isinstance(clients, dict):
         models = {r.get("model") for r in routes if isinstance(r, dict)} if isinstance(routes, list) else None
         problems.extend(_check_clients(clients, models))
+    problems.extend(_check_guardrail_keys(data))
+    return problems
+
+
+def _check_guardrail_keys(data: dict[str, Any]) -> list[Problem]:
+    """YAML 1.1 reads a bare `on:`, `off:`, `yes:` or `no:` key as a boolean: `on: response` in a guardrail
+    would otherwise be reported as an unknown key `True`, which nobody wrote."""
+    lists: list[tuple[Path, Any]] = []
+    routes, clients = data.get("routes"), data.get("clients")
+    if isinstance(routes, list):
+        lists.extend(
+            (("routes", i, "guardrails"), r.get("guardrails")) for i, r in enumerate(routes) if isinstance(r, dict)
+        )
+    if isinstance(clients, dict):
+        lists.extend(
+            (("clients", name, "guardrails"), c.get("guardrails")) for name, c in clients.items() if isinstance(c, dict)
+        )
+    problems: list[Problem] = []
+    for path, guardrails in lists:
+        if not isinstance(guardrails, list):
+            continue
+        for index, guardrail in enumerate(guardrails):
+            if not isinstance(guardrail, dict):
+                continue
+            problems.extend(
+                (
+                    (*path, index, str(key)),
+                    "YAML reads an unquoted on/off/yes/no key as true/false: say when a check runs with "
+                    "`stage: request | response | both`",
+                )
+                for key in guardrail
+                if isinstance(key, bool)
+            )
     return problems
 
 
