@@ -100,16 +100,29 @@ class UsageAccounting:
             group = (record.client, record.route, record.target, record.at // MINUTE_S)
             sums = groups.get(group)
             if sums is None:
-                groups[group] = [record.prompt_tokens, record.completion_tokens, record.cost_usd, record.at]
+                groups[group] = [
+                    record.prompt_tokens,
+                    record.completion_tokens,
+                    record.cost_usd,
+                    record.at,
+                    record.cache_read_tokens,
+                    record.cache_write_tokens,
+                ]
             else:
                 sums[0] += record.prompt_tokens
                 sums[1] += record.completion_tokens
                 sums[2] += record.cost_usd
-        tokens, spend, ledger = self.tokens, self.spend, self.ledger
+                sums[4] += record.cache_read_tokens
+                sums[5] += record.cache_write_tokens
+        tokens, cache_tokens, spend, ledger = self.tokens, self.cache_tokens, self.spend, self.ledger
         limited = False
-        for (client, route, target, _), (prompt, completion, cost, at) in groups.items():
+        for (client, route, target, _), (prompt, completion, cost, at, read, write) in groups.items():
             tokens[(client, route, target, "prompt")] += int(prompt)
             tokens[(client, route, target, "completion")] += int(completion)
+            if read:
+                cache_tokens[(client, route, target, "read")] += int(read)
+            if write:
+                cache_tokens[(client, route, target, "write")] += int(write)
             spend[client] = spend.get(client, 0.0) + cost
             ledger.add(client, int(prompt + completion), cost, at)
             limited = limited or client in self._limited

@@ -115,3 +115,30 @@ def test_metrics_show_cache_reads_and_writes_in_a_family_of_their_own() -> None:
     }
     prompt = [s.value for s in families["switchyard_client_tokens"].samples if s.labels["kind"] == "prompt"]
     assert prompt == [100]
+
+
+def test_a_message_of_answers_counts_as_the_answers_one_by_one() -> None:
+    """The answer log's batch path (add_records, once per client, route, target and minute) and the single-answer
+    path (add) must agree on every counter: tokens, cached tokens, spend and the ledger."""
+    target = TargetInfo("claude", "primary", "claude-sonnet", Price(input=3, output=15, cache_read=0.3))
+    records = [
+        usage_from_tags(
+            usage_tags(
+                input_tokens=10 + n, output_tokens=n, cache_read_input_tokens=5 * n, cache_creation_input_tokens=n
+            ),
+            target,
+            "node",
+            f"req-{n}",
+            60 * (n // 3),
+            n,
+            0.1,
+        )
+        for n in range(7)
+    ]
+    one_by_one, batched = UsageAccounting(SqliteUsageStore(":memory:")), UsageAccounting(SqliteUsageStore(":memory:"))
+    for record in records:
+        one_by_one.add(record)
+    batched.add_records(records)
+    assert batched.tokens == one_by_one.tokens
+    assert batched.cache_tokens == one_by_one.cache_tokens and batched.cache_tokens
+    assert batched.spend == pytest.approx(one_by_one.spend)
