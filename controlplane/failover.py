@@ -21,6 +21,7 @@ from __future__ import annotations
 from collections.abc import Collection
 from typing import Any
 
+from controlplane import affinity
 from controlplane.envoy_api import seconds, typed
 from switchyard.config import Route
 
@@ -58,7 +59,7 @@ def route_retry_policy(route: Route) -> dict[str, Any]:
         "per_try_timeout": seconds(route.timeout),
         "retry_back_off": BACKOFF,
         "retry_host_predicate": _previous_hosts(),
-        "host_selection_retry_max_attempts": 8 * attempts,
+        "host_selection_retry_max_attempts": affinity.host_selection_attempts(route),
         "retry_priority": {
             "name": "envoy.retry_priorities.previous_priorities",
             "typed_config": typed(

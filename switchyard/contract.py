@@ -284,3 +284,35 @@ def decode_body_rules(encoded: str) -> dict[str, Any]:
 
 # The cluster of the OTLP/gRPC receiver Envoy's OpenTelemetry tracer exports to (the YAML's `tracing.otlp`).
 OTLP_CLUSTER = "switchyard_otlp"
+
+
+# --- Session affinity ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SessionField:
+    """A body member an API defines to name a session (or the end user behind it), lifted by json_to_metadata
+    into `metadata_key` and copied into `header` by the listener, because Envoy's hash policy reads headers but
+    not metadata (and a filter-state string did not hash on Envoy 1.40, measured). Attempts go without it."""
+
+    path: tuple[str, ...]
+
+    @property
+    def metadata_key(self) -> str:
+        return "session_" + "_".join(self.path)
+
+    @property
+    def header(self) -> str:
+        return "x-switchyard-session-" + "-".join(self.path).replace("_", "-")
+
+
+# Per client API, first sent wins: OpenAI's `prompt_cache_key` exists to route for its prompt cache and replaces
+# `user` there (openai SDK: CompletionCreateParams, ResponseCreateParams); Anthropic's `metadata.user_id`
+# (anthropic SDK: MetadataParam).
+_OPENAI_SESSION = (SessionField(("prompt_cache_key",)), SessionField(("user",)))
+SESSION_FIELDS: dict[WireApi, tuple[SessionField, ...]] = {
+    WireApi.OPENAI: _OPENAI_SESSION,
+    WireApi.RESPONSES: _OPENAI_SESSION,
+    WireApi.ANTHROPIC: (SessionField(("metadata", "user_id")),),
+}
+ALL_SESSION_FIELDS = tuple(dict.fromkeys(f for fields in SESSION_FIELDS.values() for f in fields))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import ipaddress
 from typing import Any
 
-from controlplane import failover
+from controlplane import affinity, failover
 from controlplane.attempt_rewrite import TargetRewrite, group_rewrites
 from controlplane.envoy_api import METADATA_NAMESPACE, seconds, typed
 from controlplane.live_state import LiveState
@@ -33,7 +33,7 @@ def cluster(config: Config, group: ServingGroup, settings: TranslateSettings, li
         "dns_lookup_family": "V4_PREFERRED",
         "load_assignment": _load_assignment(config, group, rewrites or (None,) * len(route.targets), live),
         "connect_timeout": seconds(min(route.timeout, 5.0)),
-        "lb_policy": "ROUND_ROBIN",
+        "lb_policy": affinity.lb_policy(route),
         "common_lb_config": {"locality_weighted_lb_config": {}},
         "per_connection_buffer_limit_bytes": config.max_request_body + 65536,
         "circuit_breakers": failover.CIRCUIT_BREAKERS,
@@ -43,7 +43,10 @@ def cluster(config: Config, group: ServingGroup, settings: TranslateSettings, li
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 explicit_http_config={"http_protocol_options": {}},
-                http_filters=[*attempt_filters(rewrites, settings), upstream_codec()],
+                http_filters=[
+                    *attempt_filters(rewrites, settings, affinity.attempt_headers_to_remove(route)),
+                    upstream_codec(),
+                ],
             )
         },
     }

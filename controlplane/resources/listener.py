@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane import clients, errors_shape
+from controlplane import affinity, clients, errors_shape
 from controlplane.envoy_api import METADATA_NAMESPACE, USAGE_METADATA_NAMESPACE, typed
 from controlplane.envoy_code import stream_usage_lua
 from controlplane.resources import responses_only, tracing
@@ -62,6 +62,7 @@ def listener(config: Config) -> dict[str, Any]:
                             *_stream_rules(),
                             *(_own_api_only_rules() if skips else []),
                             *responses_only.listener_rules(),
+                            *affinity.listener_rules(config),
                         ],
                         "allow_empty_content_type": True,
                         "allow_content_types": ["application/json", "text/plain"],
@@ -69,6 +70,7 @@ def listener(config: Config) -> dict[str, Any]:
                     response_rules=_usage_rules(counts_tokens),
                 ),
             },
+            *affinity.listener_filters(config),
             *clients.listener_filters(config),
             _stream_usage_filter(),
             {

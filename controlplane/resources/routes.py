@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from controlplane import clients, errors_shape, failover
+from controlplane import affinity, clients, errors_shape, failover
 from controlplane.envoy_api import METADATA_NAMESPACE, seconds
 from controlplane.live_state import LiveState
 from controlplane.resources import responses_only, tracing
@@ -107,6 +107,7 @@ def _model_route(
             "idle_timeout": seconds(route.timeout * attempts + 5.0),
             "auto_host_rewrite": True,
             "retry_policy": failover.route_retry_policy(route),
+            **affinity.hash_policy(route, endpoint),
         },
         **tracing.route_fields(config, endpoint, route),
         "response_headers_to_add": [

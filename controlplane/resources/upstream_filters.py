@@ -39,13 +39,16 @@ from switchyard.contract import (
 )
 
 
-def attempt_filters(rewrites: tuple[TargetRewrite, ...] | None, settings: TranslateSettings) -> list[dict[str, Any]]:
+def attempt_filters(
+    rewrites: tuple[TargetRewrite, ...] | None, settings: TranslateSettings, remove: tuple[str, ...] = ()
+) -> list[dict[str, Any]]:
     """The per-attempt rewrite, in Envoy: the picked endpoint's rewrite into a header, which the Lua filter
     applies and removes; then, in clusters with a target of another API, the ext_proc for those attempts.
+    `remove`: headers the listener set for routing only (controlplane/affinity.py), which no attempt carries.
     None (`rewrite_attempts` off, for `make bench`): no filters at all."""
     if rewrites is None:
         return []
-    filters = [_rewrite_header_filter(), _lua_rewrite_filter()]
+    filters = [_rewrite_header_filter(remove), _lua_rewrite_filter()]
     kinds = ext_proc_kinds(rewrites)
     if "translate" in kinds:
         translated = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER)
@@ -68,7 +71,7 @@ def upstream_codec() -> dict[str, Any]:
     }
 
 
-def _rewrite_header_filter() -> dict[str, Any]:
+def _rewrite_header_filter(remove: tuple[str, ...]) -> dict[str, Any]:
     """`%UPSTREAM_METADATA%` resolves to the endpoint Envoy picked for this attempt: Lua has no access to it.
 
     The header is removed first: an endpoint without the metadata would otherwise leave a client's own
@@ -79,6 +82,7 @@ def _rewrite_header_filter() -> dict[str, Any]:
             "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
             mutations={
                 "request_mutations": [
+                    *({"remove": header} for header in remove),
                     {"remove": REWRITE_HEADER},
                     {
                         "append": {

@@ -9,13 +9,10 @@ from __future__ import annotations
 from controlplane.strategies.base import Placement, Signals
 from switchyard.config import Route, Target
 
-INPUT_TOKENS_PER_OUTPUT_TOKEN = 3
-
 
 def blended_price(target: Target) -> float:
     assert target.price is not None, "validation requires a price on every lowest_cost target"
-    ratio = INPUT_TOKENS_PER_OUTPUT_TOKEN
-    return (target.price.input * ratio + target.price.output) / (ratio + 1)
+    return target.price.blended
 
 
 def place(route: Route, signals: Signals) -> tuple[Placement, ...]:

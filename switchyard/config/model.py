@@ -24,6 +24,7 @@ from pydantic import (
     model_validator,
 )
 
+from switchyard.config.affinity import Affinity
 from switchyard.config.guardrails import Guardrails
 from switchyard.config.units import at_least_a_millisecond, parse_duration, parse_size
 from switchyard.contract import WireApi
@@ -213,6 +214,9 @@ class Provider(_Strict):
         return self.scheme == "https"
 
 
+INPUT_TOKENS_PER_OUTPUT_TOKEN = 3
+
+
 class Price(_Strict):
     """USD per 1M tokens, as providers publish them; `lowest_cost` routes rank targets by input and output.
 
@@ -224,6 +228,11 @@ class Price(_Strict):
     output: float = Field(ge=0)
     cache_read: float | None = Field(default=None, ge=0)
     cache_write: float | None = Field(default=None, ge=0)
+
+    @property
+    def blended(self) -> float:
+        """Per 1M tokens of typical chat traffic (three input tokens per output token): what lowest_cost ranks."""
+        return (self.input * INPUT_TOKENS_PER_OUTPUT_TOKEN + self.output) / (INPUT_TOKENS_PER_OUTPUT_TOKEN + 1)
 
     @property
     def cache_read_or_input(self) -> float:
@@ -389,6 +398,29 @@ class Route(_Strict):
     backup: SeedTarget | None = None
     # Checks on every request to this route and its answers (extproc/guardrails); a client's own come first.
     guardrails: Guardrails = ()
+    # Keeps a session on one target of a priority level while it is healthy (after `targets`: its check reads them)
+    affinity: Affinity | None = None
+
+    @field_validator("affinity")
+    @classmethod
+    def _affinity_has_a_choice(cls, value: Affinity | None, info: ValidationInfo) -> Affinity | None:
+        """Affinity chooses among the targets that share a priority level; where every target is alone at its
+        level (a plain primary/backup route), it would change nothing, and a user would believe it did."""
+        if value is None:
+            return None
+        strategy, targets = info.data.get("strategy"), info.data.get("targets")
+        if strategy is None or targets is None:  # invalid, and reported as such
+            return value
+        if not targets:  # the primary/backup shorthand: one target at each of two levels
+            raise ValueError("pins nothing: `primary`/`backup` puts one target at each level; list `targets` instead")
+        levels = [_level(strategy, index, target) for index, target in enumerate(targets)]
+        if len(set(levels)) == len(levels):
+            why = "a price of its own" if strategy is Strategy.LOWEST_COST else "a priority level of its own"
+            raise ValueError(
+                f"pins nothing: every target of this {strategy.value} route has {why}, and affinity only chooses "
+                "among targets sharing one"
+            )
+        return value
 
     @model_validator(mode="after")
     def _expand_seed_vocabulary(self) -> Route:
@@ -431,6 +463,15 @@ class Route(_Strict):
         if len(set(value)) != len(value):
             raise ValueError("lists a status code more than once")
         return tuple(sorted(value))
+
+
+def _level(strategy: Strategy, index: int, target: Target) -> float:
+    """The priority level a strategy gives a target, as far as the YAML alone decides it (see
+    controlplane/strategies/): list order for priority, price for lowest_cost, one shared level otherwise."""
+    if strategy is Strategy.LOWEST_COST:
+        return target.price.blended if target.price is not None else 0.0
+    default = index if strategy is Strategy.PRIORITY else 0
+    return default if target.priority is None else target.priority
 
 
 class BudgetPeriod(StrEnum):
