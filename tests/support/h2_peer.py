@@ -77,7 +77,7 @@ class EchoCall:
 class Peer:
     """The client's end of one server Connection."""
 
-    def __init__(self, settings: bytes = b"", server: h2_grpc.H2GrpcServer | None = None) -> None:
+    def __init__(self, settings: bytes = b"", server: h2_grpc.H2GrpcServer | None = None, preface: bool = True) -> None:
         self.calls: dict[int, EchoCall] = {}
         self.server = server or h2_grpc.H2GrpcServer({ECHO: self._echo})
         self.connection = h2_grpc.Connection(self.server)
@@ -86,7 +86,8 @@ class Peer:
         self.encoder = Encoder()
         self.decoder = Decoder()
         self._read = 0
-        self.send(PREFACE + frame(SETTINGS, 0, 0, settings))
+        if preface:
+            self.send(PREFACE + frame(SETTINGS, 0, 0, settings))
 
     def _echo(self, stream: h2_grpc.Stream) -> EchoCall:
         call = self.calls[stream.id] = EchoCall(stream)
@@ -117,10 +118,19 @@ class Peer:
         return frame(h2_grpc.HEADERS, 0x4 | int(end_stream), stream, self.block(path, **extra))
 
     def block(self, path: str = ECHO, **extra: Any) -> bytes:
-        fields = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "x")]
-        fields += [("content-type", "application/grpc"), ("te", "trailers"), *extra.items()]
-        encoded: bytes = self.encoder.encode(fields, huffman=False)  # Huffman in pure Python is slow on big values
+        encoded: bytes = self.encoder.encode(_fields(path, extra), huffman=False)  # Huffman is slow on big values
         return encoded
+
+    @staticmethod
+    def block_for(path: str) -> bytes:
+        """A request's header block from an encoder of its own: it indexes nothing a later block refers to."""
+        encoded: bytes = Encoder().encode(_fields(path, {}), huffman=False)
+        return encoded
+
+
+def _fields(path: str, extra: dict[str, Any]) -> list[tuple[str, str]]:
+    fields = [(":method", "POST"), (":scheme", "http"), (":path", path), (":authority", "x")]
+    return [*fields, ("content-type", "application/grpc"), ("te", "trailers"), *extra.items()]
 
 
 def goaway_code(frames: list[Frame]) -> int | None:
