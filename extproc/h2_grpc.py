@@ -142,6 +142,9 @@ class Stream:
         if self.finished:
             return  # nobody will read them
         buffer = self._incoming
+        if not buffer and len(data) >= 5 and not data[0] and len(data) == 5 + int.from_bytes(data[1:5], "big"):
+            self._deliver(data[5:])  # the usual case, one whole message in one DATA frame: no copy into a buffer
+            return
         buffer += data
         while len(buffer) >= 5:
             if buffer[0]:
@@ -155,13 +158,16 @@ class Stream:
                 return
             message = bytes(buffer[5 : 5 + length])
             del buffer[: 5 + length]
-            if self.call is not None:
-                try:
-                    self.call.on_message(message)
-                except Exception:
-                    self._call_failed()
+            self._deliver(message)
             if self.finished:
                 return
+
+    def _deliver(self, message: bytes) -> None:
+        if self.call is not None:
+            try:
+                self.call.on_message(message)
+            except Exception:
+                self._call_failed()
 
     def end(self) -> None:
         """The client's END_STREAM: no more messages."""
