@@ -366,3 +366,24 @@ def test_drain_announces_goaway_then_refuses_only_streams_opened_after_the_clien
         assert await asyncio.wait_for(drained, 5)
 
     asyncio.run(scenario())
+
+
+def test_a_request_that_ends_inside_a_message_fails_as_internal() -> None:
+    peer = Peer()
+    peer.send(peer.headers(1) + frame(DATA, END_STREAM, 1, grpc_message(b"whole")[:4]))
+    got = answer(peer, peer.frames(), 1)
+    assert got.trailers["grpc-status"] == "13" and peer.calls[1].events == []
+
+
+def test_drain_sends_the_final_goaway_anyway_when_the_client_never_acknowledges(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(h2_grpc, "DRAIN_PING_WAIT", 0.01)
+
+    async def scenario() -> None:
+        peer = Peer()
+        assert await asyncio.wait_for(peer.server.drain(5), 5)  # no stream in flight: over once the GOAWAY is final
+        goaways = [int.from_bytes(f.payload[:4], "big") for f in peer.frames() if f.kind == GOAWAY]
+        assert goaways == [2**31 - 1, 0]
+
+    asyncio.run(scenario())
