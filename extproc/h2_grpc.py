@@ -27,23 +27,58 @@ from typing import Protocol
 
 from hpack import Decoder, HPACKError
 
+from extproc.h2_wire import (
+    ACK,
+    COMPRESSED_REFUSAL,
+    COMPRESSION_ERROR,
+    CONTINUATION,
+    DATA,
+    DEFAULT_TABLE_SIZE,
+    DEFAULT_WINDOW,
+    END_HEADERS,
+    END_STREAM,
+    FLOW_CONTROL_ERROR,
+    FRAME_SIZE_ERROR,
+    GOAWAY,
+    GRPC_INTERNAL,
+    GRPC_OK,
+    GRPC_RESOURCE_EXHAUSTED,
+    GRPC_UNIMPLEMENTED,
+    HEADERS,
+    INTERNAL_ERROR,
+    LARGEST_MAX_FRAME,
+    MAX_WINDOW,
+    NO_ERROR,
+    OK_TRAILERS,
+    PADDED,
+    PING,
+    PREFACE,
+    PRIORITY,
+    PRIORITY_FRAME,
+    PROTOCOL_ERROR,
+    PUSH_PROMISE,
+    REFUSED_STREAM,
+    RESPONSE_HEADERS,
+    RST_STREAM,
+    SETTINGS,
+    SETTINGS_ENABLE_PUSH,
+    SETTINGS_HEADER_TABLE_SIZE,
+    SETTINGS_INITIAL_WINDOW_SIZE,
+    SETTINGS_MAX_CONCURRENT_STREAMS,
+    SETTINGS_MAX_FRAME_SIZE,
+    SETTINGS_MAX_HEADER_LIST_SIZE,
+    SMALLEST_MAX_FRAME,
+    STREAM_CLOSED,
+    WINDOW_UPDATE,
+    ProtocolError,
+    frame,
+    status_trailers,
+    unpad,
+)
 from switchyard.addresses import OWNER_ONLY, TcpAddress, parse_address
 
 log = logging.getLogger("switchyard.extproc")
 
-PREFACE = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"
-DATA, HEADERS, PRIORITY_FRAME, RST_STREAM, SETTINGS, PUSH_PROMISE = 0, 1, 2, 3, 4, 5
-PING, GOAWAY, WINDOW_UPDATE, CONTINUATION = 6, 7, 8, 9
-END_STREAM = ACK = 0x1
-END_HEADERS, PADDED, PRIORITY = 0x4, 0x8, 0x20
-NO_ERROR, PROTOCOL_ERROR, INTERNAL_ERROR, FLOW_CONTROL_ERROR = 0x0, 0x1, 0x2, 0x3
-STREAM_CLOSED, FRAME_SIZE_ERROR, REFUSED_STREAM, COMPRESSION_ERROR = 0x5, 0x6, 0x7, 0x9
-SETTINGS_HEADER_TABLE_SIZE, SETTINGS_ENABLE_PUSH, SETTINGS_MAX_CONCURRENT_STREAMS = 0x1, 0x2, 0x3
-SETTINGS_INITIAL_WINDOW_SIZE, SETTINGS_MAX_FRAME_SIZE, SETTINGS_MAX_HEADER_LIST_SIZE = 0x4, 0x5, 0x6
-MAX_WINDOW = 2**31 - 1
-DEFAULT_WINDOW = 65_535
-DEFAULT_TABLE_SIZE = 4_096
-SMALLEST_MAX_FRAME, LARGEST_MAX_FRAME = 16_384, 2**24 - 1
 OUR_MAX_FRAME = 1 << 20  # Envoy may send a large body in few frames
 # Envoy sends a few short headers; hpack's own default (64 KiB) would kill the connection on one big header.
 MAX_HEADER_LIST = 1 << 20  # decoded, as SETTINGS_MAX_HEADER_LIST_SIZE says
@@ -52,62 +87,6 @@ MAX_MESSAGE = 128 * 1024 * 1024  # as the grpc.aio flavour: a prompt's body come
 MAX_STREAMS = 1 << 20
 DRAIN_PING = b"draining"
 DRAIN_PING_WAIT = 5.0  # seconds a drain waits for the client to acknowledge its first GOAWAY
-GRPC_OK, GRPC_RESOURCE_EXHAUSTED, GRPC_UNIMPLEMENTED, GRPC_INTERNAL = 0, 8, 12, 13
-
-
-def _frame(kind: int, flags: int, stream: int, payload: bytes = b"") -> bytes:
-    return len(payload).to_bytes(3, "big") + bytes((kind, flags)) + stream.to_bytes(4, "big") + payload
-
-
-def _hpack_int(value: int, prefix_bits: int, first: int = 0) -> bytes:
-    limit = (1 << prefix_bits) - 1
-    if value < limit:
-        return bytes((first | value,))
-    out = bytearray((first | limit,))
-    value -= limit
-    while value >= 128:
-        out.append(value % 128 + 128)
-        value //= 128
-    out.append(value)
-    return bytes(out)
-
-
-def _literal(name: bytes, value: bytes) -> bytes:
-    """A header as a literal that is never indexed (new name, no Huffman): no dynamic table on our side."""
-    return b"\x00" + _hpack_int(len(name), 7) + name + _hpack_int(len(value), 7) + value
-
-
-# `:status: 200` (static index 8) and `content-type: application/grpc` (name at static index 31).
-RESPONSE_HEADERS = b"\x88" + _hpack_int(31, 4) + _hpack_int(16, 7) + b"application/grpc"
-
-
-def _trailers(status: int, message: str = "") -> bytes:
-    block = _literal(b"grpc-status", str(status).encode())
-    if message:
-        block += _literal(b"grpc-message", message.encode("ascii", "replace")[:200])
-    return block
-
-
-OK_TRAILERS = _trailers(GRPC_OK)
-# gRPC's compression spec: a message in an encoding the server lacks is UNIMPLEMENTED, with what it accepts.
-COMPRESSED_REFUSAL = _trailers(GRPC_UNIMPLEMENTED, "compressed messages are not supported") + _literal(
-    b"grpc-accept-encoding", b"identity"
-)
-
-
-def _unpad(payload: bytes) -> bytes:
-    """A PADDED frame's content: without its pad length octet and its padding (RFC 9113 6.1, 6.2)."""
-    if not payload or payload[0] >= len(payload):
-        raise ProtocolError("padding as long as the frame or longer")
-    return payload[1 : len(payload) - payload[0]]
-
-
-class ProtocolError(Exception):
-    """A peer that breaks HTTP/2: the connection is closed with GOAWAY carrying `code` (RFC 9113 section 7)."""
-
-    def __init__(self, reason: str, code: int = PROTOCOL_ERROR) -> None:
-        super().__init__(reason)
-        self.code = code
 
 
 class Call(Protocol):
@@ -204,7 +183,7 @@ class Stream:
         if not self._headers_sent:
             self._headers_sent = True
             block = self.connection.header_block(RESPONSE_HEADERS)
-            self.connection.out.append(_frame(HEADERS, END_HEADERS, self.id, block))
+            self.connection.out.append(frame(HEADERS, END_HEADERS, self.id, block))
         self._pending.append(b"\x00" + len(message).to_bytes(4, "big") + message)
         self.flush()
 
@@ -214,7 +193,7 @@ class Stream:
             return
         self.finished = True
         if trailers is None:
-            trailers = OK_TRAILERS if status == GRPC_OK and not message else _trailers(status, message)
+            trailers = OK_TRAILERS if status == GRPC_OK and not message else status_trailers(status, message)
         if not self._headers_sent:  # trailers-only response
             self._headers_sent = True
             trailers = RESPONSE_HEADERS + trailers
@@ -238,13 +217,13 @@ class Stream:
             else:  # slices, never the rest copied again: an 8 MiB answer goes out in O(size)
                 chunk = data[offset : offset + allowed]
                 self._offset = offset + allowed
-            connection.out.append(_frame(DATA, 0, self.id, chunk))
+            connection.out.append(frame(DATA, 0, self.id, chunk))
             connection.send_window -= len(chunk)
             self.send_window -= len(chunk)
         connection.blocked.discard(self)
         if self._pending_trailers is not None:
             block = connection.header_block(self._pending_trailers)
-            connection.out.append(_frame(HEADERS, END_HEADERS | END_STREAM, self.id, block))
+            connection.out.append(frame(HEADERS, END_HEADERS | END_STREAM, self.id, block))
             self._pending_trailers = None
             connection.close_stream(self)
 
@@ -297,7 +276,7 @@ class Connection(asyncio.Protocol):
             )
         )
         increment = (MAX_WINDOW - DEFAULT_WINDOW).to_bytes(4, "big")
-        transport.write(_frame(SETTINGS, 0, 0, settings) + _frame(WINDOW_UPDATE, 0, 0, increment))
+        transport.write(frame(SETTINGS, 0, 0, settings) + frame(WINDOW_UPDATE, 0, 0, increment))
         if self.server.draining:
             self.goaway()
 
@@ -383,7 +362,7 @@ class Connection(asyncio.Protocol):
             if stream_id:
                 raise ProtocolError("a PING on a stream")
             if not flags & ACK:
-                self.out.append(_frame(PING, ACK, 0, payload))
+                self.out.append(frame(PING, ACK, 0, payload))
             elif payload == DRAIN_PING:
                 self._final_goaway()
         elif kind == RST_STREAM:
@@ -413,21 +392,21 @@ class Connection(asyncio.Protocol):
     def _on_data(self, flags: int, stream_id: int, payload: bytes) -> None:
         self.received_unacknowledged += len(payload)  # flow control counts the padding too
         if self.received_unacknowledged > MAX_WINDOW // 2:
-            self.out.append(_frame(WINDOW_UPDATE, 0, 0, self.received_unacknowledged.to_bytes(4, "big")))
+            self.out.append(frame(WINDOW_UPDATE, 0, 0, self.received_unacknowledged.to_bytes(4, "big")))
             self.received_unacknowledged = 0
         stream = self.streams.get(stream_id)
         if stream is None:
             if stream_id == 0 or stream_id > self.last_stream or not stream_id & 1:
                 raise ProtocolError(f"DATA on idle stream {stream_id}")
             if flags & PADDED:
-                _unpad(payload)
+                unpad(payload)
             return  # a stream we already ended, reset or refused
         stream.received += len(payload)
         if stream.received > MAX_WINDOW // 2:
-            self.out.append(_frame(WINDOW_UPDATE, 0, stream_id, stream.received.to_bytes(4, "big")))
+            self.out.append(frame(WINDOW_UPDATE, 0, stream_id, stream.received.to_bytes(4, "big")))
             stream.received = 0
         if flags & PADDED:
-            payload = _unpad(payload)
+            payload = unpad(payload)
         if stream.remote_closed:
             self._stream_error(stream_id, STREAM_CLOSED)
             return
@@ -439,7 +418,7 @@ class Connection(asyncio.Protocol):
         if not stream_id & 1:
             raise ProtocolError(f"HEADERS on stream {stream_id}: clients open odd-numbered streams")
         if flags & PADDED:
-            payload = _unpad(payload)
+            payload = unpad(payload)
         if flags & PRIORITY:
             if len(payload) < 5:
                 raise ProtocolError("HEADERS too short for its priority", FRAME_SIZE_ERROR)
@@ -469,7 +448,7 @@ class Connection(asyncio.Protocol):
             return  # a stream already over
         self.last_stream = stream_id
         if self.going_away or len(self.streams) >= self.server.max_streams:
-            self.out.append(_frame(RST_STREAM, 0, stream_id, REFUSED_STREAM.to_bytes(4, "big")))
+            self.out.append(frame(RST_STREAM, 0, stream_id, REFUSED_STREAM.to_bytes(4, "big")))
             return
         stream = self.streams[stream_id] = Stream(self, stream_id, self.peer_initial_window)
         handler = self.server.handlers.get(headers.get(b":path", b"").decode("latin-1"))
@@ -515,7 +494,7 @@ class Connection(asyncio.Protocol):
                 # nothing, so it shrinks to 0 once and for all.
                 self._encoder_table_size = 0
                 self._header_prefix = b"\x20"
-        self.out.append(_frame(SETTINGS, ACK, 0))  # before any header block that applies the new settings
+        self.out.append(frame(SETTINGS, ACK, 0))  # before any header block that applies the new settings
         for stream in list(self.blocked):
             stream.flush()
 
@@ -564,7 +543,7 @@ class Connection(asyncio.Protocol):
         """RST_STREAM: this stream is over, the connection goes on."""
         if stream_id > self.last_stream:
             return  # never for an idle stream (RFC 9113 6.4)
-        self.out.append(_frame(RST_STREAM, 0, stream_id, code.to_bytes(4, "big")))
+        self.out.append(frame(RST_STREAM, 0, stream_id, code.to_bytes(4, "big")))
         if (stream := self.streams.get(stream_id)) is not None:
             self.close_stream(stream)
             stream.cancel()
@@ -577,8 +556,8 @@ class Connection(asyncio.Protocol):
         if self.goaway_sent or self.closed:
             return
         self.goaway_sent = True
-        self.out.append(_frame(GOAWAY, 0, 0, MAX_WINDOW.to_bytes(4, "big") + NO_ERROR.to_bytes(4, "big")))
-        self.out.append(_frame(PING, 0, 0, DRAIN_PING))
+        self.out.append(frame(GOAWAY, 0, 0, MAX_WINDOW.to_bytes(4, "big") + NO_ERROR.to_bytes(4, "big")))
+        self.out.append(frame(PING, 0, 0, DRAIN_PING))
         self.write_out()
         self._drain_timer = asyncio.get_running_loop().call_later(DRAIN_PING_WAIT, self._final_goaway)
 
@@ -588,14 +567,14 @@ class Connection(asyncio.Protocol):
         self.going_away = True
         if self._drain_timer is not None:
             self._drain_timer.cancel()
-        self.out.append(_frame(GOAWAY, 0, 0, self.last_stream.to_bytes(4, "big") + NO_ERROR.to_bytes(4, "big")))
+        self.out.append(frame(GOAWAY, 0, 0, self.last_stream.to_bytes(4, "big") + NO_ERROR.to_bytes(4, "big")))
         self.write_out()
         self.server.stream_closed()
 
     def _fail(self, reason: str, code: int) -> None:
         log.warning("ext_proc connection closed: %s", reason)
         self.closed = True
-        self.out.append(_frame(GOAWAY, 0, 0, self.last_stream.to_bytes(4, "big") + code.to_bytes(4, "big")))
+        self.out.append(frame(GOAWAY, 0, 0, self.last_stream.to_bytes(4, "big") + code.to_bytes(4, "big")))
         self.write_out()
         if self.transport is not None:
             self.transport.close()

@@ -10,8 +10,8 @@ from typing import Any, NamedTuple
 
 from hpack import Decoder, Encoder
 
-from extproc import h2_grpc
-from extproc.h2_grpc import PREFACE, SETTINGS
+from extproc import h2_grpc, h2_wire
+from extproc.h2_wire import PREFACE, SETTINGS
 
 ECHO = "/test.Echo/Echo"
 
@@ -115,7 +115,7 @@ class Peer:
 
     def headers(self, stream: int, path: str = ECHO, end_stream: bool = False, **extra: str) -> bytes:
         """A request's HEADERS frame (one frame, END_HEADERS)."""
-        return frame(h2_grpc.HEADERS, 0x4 | int(end_stream), stream, self.block(path, **extra))
+        return frame(h2_wire.HEADERS, 0x4 | int(end_stream), stream, self.block(path, **extra))
 
     def block(self, path: str = ECHO, **extra: Any) -> bytes:
         encoded: bytes = self.encoder.encode(_fields(path, extra), huffman=False)  # Huffman is slow on big values
@@ -134,12 +134,12 @@ def _fields(path: str, extra: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 def goaway_code(frames: list[Frame]) -> int | None:
-    codes = [int.from_bytes(f.payload[4:8], "big") for f in frames if f.kind == h2_grpc.GOAWAY]
+    codes = [int.from_bytes(f.payload[4:8], "big") for f in frames if f.kind == h2_wire.GOAWAY]
     return codes[-1] if codes else None
 
 
 def reset_code(frames: list[Frame], stream: int) -> int | None:
-    codes = [int.from_bytes(f.payload, "big") for f in frames if f.kind == h2_grpc.RST_STREAM and f.stream == stream]
+    codes = [int.from_bytes(f.payload, "big") for f in frames if f.kind == h2_wire.RST_STREAM and f.stream == stream]
     return codes[-1] if codes else None
 
 
@@ -153,14 +153,14 @@ def answer(peer: Peer, frames: list[Frame], stream: int) -> Answer:
     """One stream's gRPC answer in `frames`: its messages and the fields of its last header block."""
     body, fields, ended = bytearray(), {}, False
     for f in frames:
-        if f.kind == h2_grpc.HEADERS:
+        if f.kind == h2_wire.HEADERS:
             decoded = dict(peer.decoder.decode(f.payload))
             if f.stream == stream:
                 fields = decoded
         if f.stream == stream:
-            if f.kind == h2_grpc.DATA:
+            if f.kind == h2_wire.DATA:
                 body += f.payload
-            ended = ended or bool(f.flags & 0x1 and f.kind in (h2_grpc.DATA, h2_grpc.HEADERS))
+            ended = ended or bool(f.flags & 0x1 and f.kind in (h2_wire.DATA, h2_wire.HEADERS))
     messages = []
     while len(body) >= 5:
         length = int.from_bytes(body[1:5], "big")

@@ -8,8 +8,8 @@ import asyncio
 
 import pytest
 
-from extproc import h2_grpc
-from extproc.h2_grpc import (
+from extproc import h2_grpc, h2_wire
+from extproc.h2_wire import (
     CONTINUATION,
     DATA,
     GOAWAY,
@@ -335,7 +335,7 @@ def test_the_first_frame_must_be_settings() -> None:
     connection = h2_grpc.Connection(h2_grpc.H2GrpcServer({}))
     transport = CapturingTransport()
     connection.connection_made(transport)
-    connection.data_received(h2_grpc.PREFACE + frame(PING, 0, 0, b"12345678"))
+    connection.data_received(h2_wire.PREFACE + frame(PING, 0, 0, b"12345678"))
     assert goaway_code(Peer.parse(bytes(transport.written))) == PROTOCOL_ERROR and transport.closed
 
 

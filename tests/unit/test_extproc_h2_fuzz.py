@@ -11,7 +11,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from extproc import h2_grpc
+from extproc import h2_grpc, h2_wire
 from tests.support.h2_peer import ECHO, Peer, answer, frame, grpc_message, setting
 
 FUZZ = settings(
@@ -56,16 +56,16 @@ def _conversation() -> bytes:
     block = Peer.block_for(ECHO)
     return b"".join(
         [
-            h2_grpc.PREFACE,
-            frame(h2_grpc.SETTINGS, 0, 0, setting(4, 100) + setting(5, 16_384)),
-            frame(h2_grpc.HEADERS, 0x4, 1, block),
-            frame(h2_grpc.DATA, 0, 1, grpc_message(b"x" * 300)),
-            frame(h2_grpc.HEADERS, 0x4, 3, Peer.block_for(ECHO)),
-            frame(h2_grpc.WINDOW_UPDATE, 0, 1, (1000).to_bytes(4, "big")),
-            frame(h2_grpc.RST_STREAM, 0, 3, (8).to_bytes(4, "big")),
-            frame(h2_grpc.PING, 0, 0, b"abcdefgh"),
-            frame(h2_grpc.DATA, 0x1, 1, grpc_message(b"y" * 10)),
-            frame(h2_grpc.WINDOW_UPDATE, 0, 0, (1000).to_bytes(4, "big")),
+            h2_wire.PREFACE,
+            frame(h2_wire.SETTINGS, 0, 0, setting(4, 100) + setting(5, 16_384)),
+            frame(h2_wire.HEADERS, 0x4, 1, block),
+            frame(h2_wire.DATA, 0, 1, grpc_message(b"x" * 300)),
+            frame(h2_wire.HEADERS, 0x4, 3, Peer.block_for(ECHO)),
+            frame(h2_wire.WINDOW_UPDATE, 0, 1, (1000).to_bytes(4, "big")),
+            frame(h2_wire.RST_STREAM, 0, 3, (8).to_bytes(4, "big")),
+            frame(h2_wire.PING, 0, 0, b"abcdefgh"),
+            frame(h2_wire.DATA, 0x1, 1, grpc_message(b"y" * 10)),
+            frame(h2_wire.WINDOW_UPDATE, 0, 0, (1000).to_bytes(4, "big")),
         ]
     )
 
@@ -77,7 +77,7 @@ CONVERSATION = _conversation()
 def mutated_conversation(draw: st.DrawFn) -> bytes:
     data = bytearray(CONVERSATION)
     for _ in range(draw(st.integers(1, 6))):
-        at = draw(st.integers(len(h2_grpc.PREFACE), len(data) - 1))
+        at = draw(st.integers(len(h2_wire.PREFACE), len(data) - 1))
         action = draw(st.sampled_from(["flip", "cut", "repeat", "insert"]))
         if action == "flip":
             data[at] = draw(st.integers(0, 255))
@@ -91,7 +91,7 @@ def mutated_conversation(draw: st.DrawFn) -> bytes:
 
 
 def _random_sequence(frames: list[bytes]) -> bytes:
-    return h2_grpc.PREFACE + frame(h2_grpc.SETTINGS, 0, 0) + b"".join(frames)
+    return h2_wire.PREFACE + frame(h2_wire.SETTINGS, 0, 0) + b"".join(frames)
 
 
 def _feed_in_pieces(peer: Peer, data: bytes, cuts: list[int]) -> None:
@@ -118,11 +118,11 @@ def _check(data: bytes, cuts: list[int], caplog: pytest.LogCaptureFixture) -> No
     # that never raised it in SETTINGS.
     assert sum(9 + len(f.payload) for f in written) == len(fuzzed.transport.written)
     if fuzzed.transport.closed:
-        assert written[-1].kind == h2_grpc.GOAWAY
+        assert written[-1].kind == h2_wire.GOAWAY
         assert int.from_bytes(written[-1].payload[4:8], "big") != 0  # an error code
     # The other connection of the same server is unaffected.
     bystander.frames()
-    bystander.send(bystander.headers(1) + frame(h2_grpc.DATA, 0x1, 1, grpc_message(b"still here")))
+    bystander.send(bystander.headers(1) + frame(h2_wire.DATA, 0x1, 1, grpc_message(b"still here")))
     got = answer(bystander, bystander.frames(), 1)
     assert got.messages == [b"still here"] and got.trailers["grpc-status"] == "0"
 
@@ -151,4 +151,4 @@ def test_the_unmutated_conversation_is_served() -> None:
     peer.send(CONVERSATION)
     written = peer.frames()
     assert answer(peer, written, 1).messages == [b"x" * 300, b"y" * 10] and not peer.transport.closed
-    assert [f.payload for f in written if f.kind == h2_grpc.PING] == [b"abcdefgh"]
+    assert [f.payload for f in written if f.kind == h2_wire.PING] == [b"abcdefgh"]
