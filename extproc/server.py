@@ -19,7 +19,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
-from extproc import h2_grpc, message_costs
+from extproc import h2_grpc, h2_wire, message_costs
 from extproc.exchange import RulesExchange, TranslatedExchange
 from extproc.message_costs import MessageCosts
 from extproc.translators import translator_for
@@ -167,7 +167,7 @@ class _ProcessCall:
             answer = self._attempt.answer(request).SerializeToString()
         except Exception:  # Envoy fails the attempt rather than send it on unprocessed
             log.exception("ext_proc failed on a message")
-            self._stream.finish(h2_grpc.GRPC_INTERNAL, "ext_proc failed")
+            self._stream.finish(h2_wire.GRPC_INTERNAL, "ext_proc failed")
             return
         self._stream.send_message(answer)
         if costs is not None:

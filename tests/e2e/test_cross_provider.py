@@ -25,13 +25,16 @@ CLIENT_KEY = "client-gateway-key"
 ANTHROPIC_KEY = "sk-ant-e2e-backup-5c1d"
 
 
-def _config(port: int, oa: MockProvider, an: MockProvider) -> str:
+def _config(port: int, oa: MockProvider, an: MockProvider, chatty: MockProvider) -> str:
     return f"""
 listen: 127.0.0.1:{port}
 providers:
   oa: {{kind: openai, base_url: "{oa.url}", api_key: sk-oa-e2e}}
   an: {{kind: anthropic, base_url: "{an.url}", api_key: {ANTHROPIC_KEY}}}
+  chatty: {{kind: anthropic, base_url: "{chatty.url}", api_key: {ANTHROPIC_KEY}}}
 routes:
+  - model: chatty
+    targets: [{{name: chatty, provider: chatty, model: claude-chatty}}]
   - model: oa-first
     health: {{consecutive_failures: 0, failure_rate: null}}
     targets:
@@ -60,9 +63,15 @@ oa = mock_provider_fixture("oa")
 an = mock_provider_fixture("an", "--api", "anthropic")
 
 
+# Streams of many chunks, each its own ext_proc message (1 ms apart, so Envoy does not merge them).
+chatty = mock_provider_fixture("chatty", "--api", "anthropic", "--stream-chunks", "300", "--chunk-delay-ms", "1")
+
+
 @pytest.fixture(scope="module")
-def stack(oa: MockProvider, an: MockProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(_config(free_port(), oa, an), Path(tmp_path_factory.mktemp("stack"))) as running:
+def stack(
+    oa: MockProvider, an: MockProvider, chatty: MockProvider, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Stack]:
+    with running_stack(_config(free_port(), oa, an, chatty), Path(tmp_path_factory.mktemp("stack"))) as running:
         yield running
 
 
@@ -362,3 +371,31 @@ def test_a_route_that_renames_nothing_still_translates_for_clients_of_the_other_
     (sent,) = oa.requests("same-name")
     assert sent["path"] == "/v1/chat/completions"
     assert sent["body"]["messages"][0] == {"role": "system", "content": "Be brief."}
+
+
+def test_a_prompt_of_5_mib_is_translated_end_to_end(stack: Stack, an: MockProvider) -> None:
+    """The whole body goes to the ext_proc in one gRPC message over Envoy's HTTP/2 connection to it, and back."""
+    prompt = "".join(f"line {i}: é ü 漢字\n" for i in range(260_000))  # 5.6 MB of UTF-8
+    response = stack.chat("oa-first", messages=[{"role": "user", "content": prompt}])
+
+    assert response.status_code == 200, response.text[:500]
+    assert response.headers["x-switchyard-target"] == "anthropic-backup"
+    assert response.json()["choices"][0]["message"]["content"] == "Hello from an (claude-backup)"
+    (sent,) = an.requests("claude-backup")
+    assert sent["body"]["messages"] == [{"role": "user", "content": prompt}]
+
+
+def test_a_translated_stream_of_hundreds_of_chunks_arrives_whole(stack: Stack) -> None:
+    body = {"model": "chatty", "stream": True, "stream_options": {"include_usage": True}, **CHAT}
+    with stack.client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        events = list(sse_events(response))
+
+    assert events[-1] == "[DONE]"
+    chunks = [e for e in events if isinstance(e, dict)]
+    text = "".join(c["choices"][0]["delta"].get("content") or "" for c in chunks if c["choices"])
+    assert text == "Hello from chatty (claude-chatty)"
+    # 300 provider events: the first carry one character each, the rest nothing; each character its own chunk
+    assert len([c for c in chunks if c["choices"] and c["choices"][0]["delta"].get("content")]) == len(text)
+    assert [c["choices"][0]["finish_reason"] for c in chunks if c["choices"]][-1] == "stop"
+    assert chunks[-1]["usage"]["completion_tokens"] > 0
