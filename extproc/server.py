@@ -12,7 +12,8 @@ import os
 import signal
 import socket
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Coroutine
+from typing import Any
 
 import grpc
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
@@ -255,6 +256,28 @@ async def serve(listen: str, instance: str | None = None, drain_timeout: float =
         return 2
     name = instance or f"{socket.gethostname()}:{os.getpid()}"
     log.info("ext_proc %s listening on %s", name, listen)
+
+    async def stop_now(graceful: asyncio.Task[None]) -> None:
+        graceful.cancel()
+
+    await _serve_until_stopped(
+        name, costs, drain_timeout, health.stop_serving, lambda: server.drain(drain_timeout), stop_now
+    )
+    server.close()
+    return 0
+
+
+async def _serve_until_stopped(
+    name: str,
+    costs: MessageCosts | None,
+    drain_timeout: float,
+    stop_serving: Callable[[], Awaitable[None] | None],
+    drain: Callable[[], Coroutine[Any, Any, Any]],
+    stop_now: Callable[[asyncio.Task[Any]], Awaitable[None]],
+) -> None:
+    """Serve until SIGINT/SIGTERM, then drain: health first, so whoever checks it stops sending; then no new
+    streams, while the attempts in flight (a stream being translated can last minutes) get up to the drain
+    timeout. A second signal stops at once. The same for both server flavours."""
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -263,11 +286,11 @@ async def serve(listen: str, instance: str | None = None, drain_timeout: float =
         loop.add_signal_handler(signal.SIGUSR1, costs.write)
     await stop.wait()
     stop.clear()
-    # Drain: health first, so whoever checks it stops sending; then no new streams, while the attempts in
-    # flight (a stream being translated can last minutes) get up to the drain timeout. A second signal: at once.
-    health.stop_serving()
+    stopped_serving = stop_serving()
+    if stopped_serving is not None:
+        await stopped_serving
     started = loop.time()
-    graceful = asyncio.create_task(server.drain(drain_timeout))
+    graceful: asyncio.Task[Any] = asyncio.create_task(drain())
     await asyncio.sleep(0)  # the drain has begun: new streams are refused from here on
     log.info(
         "ext_proc %s draining: NOT_SERVING, no new streams; attempts in flight get up to %gs "
@@ -279,11 +302,9 @@ async def serve(listen: str, instance: str | None = None, drain_timeout: float =
     await asyncio.wait((graceful, second_signal), return_when=asyncio.FIRST_COMPLETED)
     if not graceful.done():
         log.warning("ext_proc %s: second signal, stopping now", name)
-        graceful.cancel()
+        await stop_now(graceful)
     second_signal.cancel()
-    server.close()
     log.info("ext_proc %s stopped after %.1fs", name, loop.time() - started)
-    return 0
 
 
 async def serve_grpcio(listen: str, instance: str | None = None, drain_timeout: float = 60.0) -> int:
@@ -310,32 +331,17 @@ async def serve_grpcio(listen: str, instance: str | None = None, drain_timeout: 
     await health_servicer.set("", health_pb2.HealthCheckResponse.SERVING)
     name = instance or f"{socket.gethostname()}:{os.getpid()}"
     log.info("ext_proc %s listening on %s", name, listen)
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    if costs is not None:
-        loop.add_signal_handler(signal.SIGUSR1, costs.write)
-    await stop.wait()
-    stop.clear()
-    # Drain: health first, so whoever checks it stops sending; then no new streams, while the attempts in
-    # flight (a stream being translated can last minutes) get up to the drain timeout. A second signal: at once.
-    await health_servicer.enter_graceful_shutdown()
-    started = loop.time()
-    graceful = asyncio.create_task(server.stop(grace=drain_timeout))
-    await asyncio.sleep(0)  # the stop has begun: new streams are refused from here on
-    log.info(
-        "ext_proc %s draining: NOT_SERVING, no new streams; attempts in flight get up to %gs "
-        "(a second Ctrl-C/SIGTERM stops at once)",
-        name,
-        drain_timeout,
-    )
-    second_signal = asyncio.create_task(stop.wait())
-    await asyncio.wait((graceful, second_signal), return_when=asyncio.FIRST_COMPLETED)
-    if not graceful.done():
-        log.warning("ext_proc %s: second signal, stopping now", name)
+
+    async def stop_now(graceful: asyncio.Task[None]) -> None:
         await server.stop(grace=None)
         await graceful
-    second_signal.cancel()
-    log.info("ext_proc %s stopped after %.1fs", name, loop.time() - started)
+
+    await _serve_until_stopped(
+        name,
+        costs,
+        drain_timeout,
+        health_servicer.enter_graceful_shutdown,
+        lambda: server.stop(grace=drain_timeout),
+        stop_now,
+    )
     return 0
