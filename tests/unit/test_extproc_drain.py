@@ -15,6 +15,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health_pb2, health_pb2_grpc
 
+from extproc.server import SERVER_FLAVOUR_ENV
 from switchyard.supervisor.processes import wait_until
 from tests.support.grpc_process import GrpcProcess, switchyard_grpc_process
 
@@ -34,8 +35,11 @@ class Attempt:
         self._outgoing.put(None)
 
 
-@pytest.fixture
-def extproc(tmp_path: Path) -> Iterator[GrpcProcess]:
+@pytest.fixture(params=["h2", "grpcio"])
+def extproc(tmp_path: Path, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> Iterator[GrpcProcess]:
+    """Both server flavours drain alike: the small HTTP/2 server (the default) and grpc.aio."""
+    if request.param == "grpcio":
+        monkeypatch.setenv(SERVER_FLAVOUR_ENV, "grpcio")
     socket_path = tmp_path / "extproc.sock"
     args = ["extproc", "--listen", f"unix:{socket_path}", "--drain-timeout", "20"]
     with switchyard_grpc_process(args, socket_path, tmp_path / "extproc.log") as running:
