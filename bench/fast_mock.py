@@ -3,9 +3,12 @@
 The full mock provider (switchyard mock-provider) records and inspects every request, which makes it the
 bottleneck under load; a benchmark must measure the gateway, not the stand-in behind it. This one parses
 just enough HTTP/1.1 (keep-alive, content-length) to answer, echoes the request's model, and can fail
-every request (`--status 502`) or stream (`"stream": true` → SSE). `--api anthropic` answers in Anthropic's
-Messages shape, for the cross-provider variant; `--api bedrock` with a Converse answer (whole answers only; the
-signature is not checked: the full mock does that, this one must not set the pace).
+every request (`--status 502`) or stream (`"stream": true` → SSE). A request to `/v1/responses` gets OpenAI's
+Responses shape (a `response` object, or its event stream), for the Responses client's native variant; the bodies
+come from the full mock's Responses module (validated against the `openai` SDK's types there), built once per
+model. `--api anthropic` answers in Anthropic's Messages shape, for the cross-provider variants; `--api bedrock`
+with a Converse answer (whole answers only; the signature is not checked: the full mock does that, this one must
+not set the pace).
 """
 
 from __future__ import annotations
@@ -15,10 +18,14 @@ import asyncio
 import re
 import signal
 import socket
+import time
+
+from switchyard.mock_provider import responses_api
 
 _MODEL = re.compile(rb'"model"\s*:\s*"([^"]*)"')
 _STREAM = re.compile(rb'"stream"\s*:\s*true')
 _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
+_RESPONSES_PATH = re.compile(rb"^POST /v1/responses[ ?]")
 
 
 def _response(status: int, body: bytes, content_type: bytes = b"application/json") -> bytes:
@@ -40,15 +47,20 @@ def _completion(model: bytes) -> bytes:
     )
 
 
+def _chunked_events(events: list[bytes]) -> bytes:
+    """A whole event stream in one chunk: the client sees it as a stream, the mock writes it at once."""
+    body = b"".join(events)
+    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
+    return head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+
+
 def _sse(model: bytes, chunks: int = 5) -> bytes:
     events = [
         b'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","created":0,"model":"%s",'
         b'"choices":[{"index":0,"delta":{"content":"t%d"},"finish_reason":null}]}\n\n' % (model, i)
         for i in range(chunks)
     ]
-    body = b"".join(events) + b"data: [DONE]\n\n"
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-    return head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    return _chunked_events([*events, b"data: [DONE]\n\n"])
 
 
 def _message(model: bytes) -> bytes:
@@ -85,19 +97,43 @@ def _message_events(model: bytes, chunks: int = 5) -> bytes:
               b'"usage":{"output_tokens":%d}}' % chunks),
         event(b"message_stop", b'{"type":"message_stop"}'),
     ]  # fmt: skip
-    body = b"".join(events)
-    head = b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n"
-    return head + b"%x\r\n%s\r\n0\r\n\r\n" % (len(body), body)
+    return _chunked_events(events)
+
+
+class _ResponsesAnswers:
+    """Whole and streamed Responses answers, built on the first request for a model and replayed after: the
+    model is the only part that varies (the bench sends a handful), and building one costs tens of microseconds
+    this mock must not spend on every request."""
+
+    def __init__(self) -> None:
+        self.built: dict[tuple[bytes, bool], bytes] = {}
+
+    def answer(self, model: bytes, stream: bool) -> bytes:
+        found = self.built.get((model, stream))
+        if found is None:
+            found = self.built[(model, stream)] = self._build(model.decode(), stream)
+        return found
+
+    @staticmethod
+    def _build(model: str, stream: bool) -> bytes:
+        created = int(time.time())
+        if not stream:
+            return _response(200, responses_api.response("bench", created, "fast-mock", model, {}, 9, 1))
+        head, paced, tail = responses_api.stream_events(
+            resp_id="bench", created=created, name="fast-mock", model=model, request={}, chunks=5, input_tokens=9
+        )
+        return _chunked_events([*head, *paced, *tail])
 
 
 _ERROR = _response(502, b'{"error":{"message":"bench primary down","type":"server_error","code":null}}')
 
 
 class _Connection(asyncio.Protocol):
-    def __init__(self, fail_status: int, api: str) -> None:
+    def __init__(self, fail_status: int, api: str, responses: _ResponsesAnswers) -> None:
         self.fail_status = fail_status
         self.api = api
         self.buffer = bytearray()
+        self.responses = responses
         self.transport: asyncio.Transport | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
@@ -115,11 +151,12 @@ class _Connection(asyncio.Protocol):
             if len(self.buffer) < total:
                 return
             body = bytes(self.buffer[end + 4 : total])
+            responses = _RESPONSES_PATH.match(self.buffer) is not None
             del self.buffer[:total]
             assert self.transport is not None
-            self.transport.write(self._answer(body))
+            self.transport.write(self._answer(body, responses))
 
-    def _answer(self, body: bytes) -> bytes:
+    def _answer(self, body: bytes, responses: bool = False) -> bytes:
         if self.fail_status:
             return _ERROR
         found = _MODEL.search(body)
@@ -128,6 +165,8 @@ class _Connection(asyncio.Protocol):
             return _response(200, _CONVERSE)
         if self.api == "anthropic":
             return _message_events(model) if _STREAM.search(body) else _response(200, _message(model))
+        if responses:
+            return self.responses.answer(model, _STREAM.search(body) is not None)
         if _STREAM.search(body):
             return _sse(model)
         return _response(200, _completion(model))
@@ -135,7 +174,8 @@ class _Connection(asyncio.Protocol):
 
 async def serve(port: int, fail_status: int, api: str = "openai") -> None:
     loop = asyncio.get_running_loop()
-    server = await loop.create_server(lambda: _Connection(fail_status, api), "127.0.0.1", port, backlog=4096)
+    responses = _ResponsesAnswers()  # shared by every connection
+    server = await loop.create_server(lambda: _Connection(fail_status, api, responses), "127.0.0.1", port, backlog=4096)
     print(f"fast-mock listening on http://127.0.0.1:{port}", flush=True)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

@@ -9,10 +9,12 @@ hits all of them alike:
   D  client → Switchyard, primary answers 502, backup serves (the failover path, on every request)
   E  client → LiteLLM proxy → mock, same rename (the incumbent Python gateway); E-failover as D
   X  OpenAI client → Switchyard → an Anthropic-shaped mock: the ext_proc translates both ways
+  R  like C, from a Responses client (`POST /v1/responses`) to an OpenAI target: native, no Python on the path
+  RX like X, from a Responses client: the ext_proc translates Responses ↔ Anthropic Messages
   M  like C, on a route that mixes APIs: the ext_proc filter is there, and Envoy skips it for this attempt
   CA like C, with `clients:`: the key checked (Lua, SHA-256 digests) and a request limit (never reached) on
      every request
-For C, X and XB the ext_proc messages are counted and costed on both sides (bench/extproc_messages.py).
+For C, R, X, RX and XB the ext_proc messages are counted and costed on both sides (bench/extproc_messages.py).
 Every variant is checked once for the right answer before it is measured. Only loopback is used; every
 measurement is bounded in time. Results: bench-results/bench.json and bench-results/bench.png.
 """
@@ -39,12 +41,13 @@ from typing import Any
 
 import httpx
 
-from bench import bare_envoy, extproc_messages
+from bench import bare_envoy, extproc_messages, responses_check
 from switchyard.supervisor.processes import descendants, envoy_binary, free_port, wait_until
 
 ROOT = Path(__file__).resolve().parent.parent
 RESULTS = Path(os.environ.get("SWITCHYARD_BENCH_RESULTS", ROOT / "bench-results"))
 CHAT = "/v1/chat/completions"
+RESPONSES = "/v1/responses"
 TICKS = os.sysconf("SC_CLK_TCK")
 
 _REPORTER = """
@@ -71,10 +74,22 @@ class Variant:
     roles: Callable[[], dict[str, list[int]]] = lambda: {}
     # the `switchyard up` whose ext_proc messages are counted (extproc_messages.py); "" for none
     gateway: str = ""
+    # the client API: chat completions, or the Responses API (RESPONSES)
+    path: str = CHAT
 
 
 def _body(model: str, prompt_bytes: int = 5, stream: bool = False) -> bytes:
     document: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "x" * prompt_bytes}]}
+    if stream:
+        document["stream"] = True
+    return json.dumps(document).encode()
+
+
+def _variant_body(variant: Variant, prompt_bytes: int = 5, stream: bool = False) -> bytes:
+    """The same prompt in the variant's client API: chat messages, or a Responses `input`."""
+    if variant.path != RESPONSES:
+        return _body(variant.model, prompt_bytes, stream)
+    document: dict[str, Any] = {"model": variant.model, "input": "x" * prompt_bytes}
     if stream:
         document["stream"] = True
     return json.dumps(document).encode()
@@ -267,7 +282,7 @@ def _measure(variant: Variant, body: bytes, connections: int, seconds: float, sc
     roles_before = {role: _cpu_seconds(members) for role, members in roles.items()}
     messages_before = extproc_messages.snapshot(scripts, variant.gateway, pids) if variant.gateway else None
     cpu_before, extproc_before, start = _cpu_seconds(pids), _cpu_seconds(extprocs), time.monotonic()
-    result = _wrk(variant.base_url + CHAT, body, connections, seconds, scripts, variant.headers)
+    result = _wrk(variant.base_url + variant.path, body, connections, seconds, scripts, variant.headers)
     elapsed = time.monotonic() - start
     if messages_before is not None:
         after = extproc_messages.snapshot(scripts, variant.gateway, pids)
@@ -284,11 +299,11 @@ def _measure(variant: Variant, body: bytes, connections: int, seconds: float, sc
     return result
 
 
-def _ttfb(url: str, body: bytes, count: int) -> list[float]:
+def _ttfb(url: str, path: str, body: bytes, count: int) -> list[float]:
     """Time to the first byte of the response body of a streamed request, over one keep-alive connection."""
     host, port = url.removeprefix("http://").split(":")
     request = (
-        f"POST {CHAT} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
+        f"POST {path} HTTP/1.1\r\nhost: {host}:{port}\r\ncontent-type: application/json\r\n"
         f"content-length: {len(body)}\r\n\r\n"
     ).encode() + body
     samples = []
@@ -320,15 +335,22 @@ def _percentile(values: list[float], q: float) -> float:
 
 
 def _check(variant: Variant, expect_model: str, expect_target: str | None = None) -> None:
-    response = httpx.post(variant.base_url + CHAT, content=_body(variant.model), timeout=30,
+    response = httpx.post(variant.base_url + variant.path, content=_variant_body(variant), timeout=30,
                           headers={"content-type": "application/json", **variant.headers})  # fmt: skip
     if response.status_code != 200 or response.json().get("model") != expect_model:
         raise RuntimeError(f"variant {variant.key} answered {response.status_code} {response.text[:300]}")
     if expect_target and response.headers.get("x-switchyard-target") != expect_target:
         raise RuntimeError(f"variant {variant.key} was served by {response.headers.get('x-switchyard-target')}")
+    if variant.path == RESPONSES:
+        responses_check.whole(variant.key, response.json(), expect_model)
+        streamed = httpx.post(variant.base_url + variant.path, content=_variant_body(variant, stream=True),
+                              timeout=30, headers={"content-type": "application/json", **variant.headers})  # fmt: skip
+        if streamed.status_code != 200:
+            raise RuntimeError(f"variant {variant.key} streamed {streamed.status_code} {streamed.text[:300]}")
+        responses_check.stream(variant.key, streamed.text, expect_model)
 
 
-FULL = "switchyard"  # the gateway of variants C, D, X, M and XB
+FULL = "switchyard"  # the gateway of variants C, D, R, X, RX, M and XB
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -392,11 +414,41 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                 roles=full_roles,
                 gateway=FULL,
             ),
+            # C from a Responses client: the same native per-attempt rewrite, on the Responses path.
+            Variant(
+                "R",
+                "Responses native",
+                full_url,
+                "bench-direct",
+                lambda: [*mock_pids, *full_pids()],
+                roles=full_roles,
+                gateway=FULL,
+                path=RESPONSES,
+            ),
             Variant(
                 "D", "Switchyard failover", full_url, "bench-failover", lambda: [*mock_pids, fail.pid, *full_pids()]
             ),
             # An OpenAI client served by an Anthropic target: request and response through the translator.
-            Variant("X", "cross-provider", full_url, "bench-cross", lambda: [claude.pid, *full_pids()], gateway=FULL),
+            Variant(
+                "X",
+                "cross-provider",
+                full_url,
+                "bench-cross",
+                lambda: [claude.pid, *full_pids()],
+                roles=full_roles,
+                gateway=FULL,
+            ),
+            # X from a Responses client: Responses ↔ Anthropic Messages, both ways in the ext_proc.
+            Variant(
+                "RX",
+                "Responses translated",
+                full_url,
+                "bench-cross",
+                lambda: [claude.pid, *full_pids()],
+                roles=full_roles,
+                gateway=FULL,
+                path=RESPONSES,
+            ),
             # A same-API attempt on a route with a translating target: the matcher skips the ext_proc.
             Variant("M", "mixed route, same API", full_url, "bench-mixed", lambda: [*mock_pids, *full_pids()]),
             # An OpenAI client served by Bedrock: translated twice over (via the Anthropic shape) and signed.
@@ -418,8 +470,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "P": ("bench-direct", None),  # no rewrite: the mock echoes the client's model
             "B": ("bench-direct", None),
             "C": ("renamed-primary", "primary"),
+            "R": ("renamed-primary", "primary"),
             "D": ("renamed-backup", "backup"),
             "X": ("renamed-claude", "claude"),  # a translated answer names the target's model
+            "RX": ("renamed-claude", "claude"),
             "M": ("renamed-primary", "primary"),
             "XB": ("anthropic.claude-bench-v1:0", "bedrock"),
             "CA": ("renamed-primary", "primary"),
@@ -432,30 +486,30 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             variants = [v for v in variants if v.key in args.only]
 
         report: dict[str, Any] = {"machine": _machine(), "settings": vars(args), "variants": {}}
-        plan = [
-            ("latency", _body, 1, args.seconds, args.rounds),
-            ("large_body", lambda m: _body(m, 200_000), 1, args.seconds, max(2, args.rounds - 1)),
-            *[(f"throughput_c{c}", _body, c, args.seconds, max(2, args.rounds - 1)) for c in args.connections],
+        plan: list[tuple[str, Callable[[Variant], bytes], int, int, int]] = [
+            ("latency", _variant_body, 1, args.seconds, args.rounds),
+            ("large_body", lambda v: _variant_body(v, 200_000), 1, args.seconds, max(2, args.rounds - 1)),
+            *[(f"throughput_c{c}", _variant_body, c, args.seconds, max(2, args.rounds - 1)) for c in args.connections],
         ]
         for name, make_body, connections, seconds, rounds in plan:
             print(f"== {name}: {connections} connection(s), {rounds} rounds x {seconds}s per variant", flush=True)
             per_variant: dict[str, list[dict[str, Any]]] = {v.key: [] for v in variants}
             for round_index in range(rounds + 1):  # round 0 warms up and is discarded
                 for variant in variants:
-                    result = _measure(variant, make_body(variant.model), connections, seconds, scripts)
+                    result = _measure(variant, make_body(variant), connections, seconds, scripts)
                     if round_index:
                         per_variant[variant.key].append(result)
             for variant in variants:
                 variant.results[name] = _merge(per_variant[variant.key])
         print("== streaming: time to first byte", flush=True)
-        ttfb: dict[str, list[float]] = {v.key: [] for v in variants if v.key in ("A", "B", "C", "X", "E")}
+        ttfb: dict[str, list[float]] = {v.key: [] for v in variants if v.key in ("A", "B", "C", "R", "X", "RX", "E")}
         if args.only:
             ttfb = {}
         for round_index in range(args.rounds + 1):
             for variant in variants:
                 if variant.key in ttfb:
                     try:
-                        samples = _ttfb(variant.base_url, _body(variant.model, stream=True), 100)
+                        samples = _ttfb(variant.base_url, variant.path, _variant_body(variant, stream=True), 100)
                     except RuntimeError as error:
                         raise RuntimeError(f"variant {variant.key} ({variant.label}): {error}") from None
                     if round_index:
@@ -623,6 +677,7 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         # what client authentication and request limits cost a request
         ratios["CA_over_C_throughput"] = best["CA"] / best["C"]
         ratios["CA_added_over_C_p50_ms"] = (variants["CA"]["latency"]["p50"] - variants["C"]["latency"]["p50"]) / 1000
+    ratios |= _responses_client(variants, best)
     ratios |= _against_bare_envoy(variants, connections, best)
     if "X" in variants and "C" in variants:
         # what translating to another API costs over a same-API attempt (issue 25)
@@ -652,6 +707,18 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         ratios["C_over_E_throughput"] = best["C"] / best["E"]
         added_c = max(c["p50"] - a["p50"], 1)
         ratios["E_added_over_C_added_p50"] = (e["p50"] - a["p50"]) / added_c
+    return ratios
+
+
+def _responses_client(variants: dict[str, Any], best: dict[str, float]) -> dict[str, float]:
+    """A Responses client against a chat client on the same path (issue 19): R against C (native), RX against X
+    (translated to Anthropic's API)."""
+    ratios: dict[str, float] = {}
+    for responses, chat in (("R", "C"), ("RX", "X")):
+        if responses in variants and chat in variants:
+            added = variants[responses]["latency"]["p50"] - variants[chat]["latency"]["p50"]
+            ratios[f"{responses}_over_{chat}_throughput"] = best[responses] / best[chat]
+            ratios[f"{responses}_added_over_{chat}_p50_ms"] = added / 1000
     return ratios
 
 
