@@ -104,15 +104,7 @@ class AnswerLogHandler:
             values = {name: float(fields[index]) for name, index in summary.STREAM.items() if fields[index]}
         except ValueError:
             return
-        if "ttft_ms" in values:
-            self.recorder.record_stream(
-                StreamMeasures(
-                    key,
-                    values["ttft_ms"] / 1000,
-                    values.get("generation_ms", 0.0) / 1000,
-                    int(values.get("output_tokens", 0)),
-                )
-            )
+        self._record_stream(key, values)
 
     def _summary_answer(self, key: str, fields: list[str]) -> None:
         """_answer on an answer summary's fields: skipped when it would change nothing (no tokens to count on a
@@ -176,6 +168,10 @@ class AnswerLogHandler:
             values = {name: float(tags[tag]) for name, tag in STREAM_TAGS.items() if tags.get(tag, "-") != "-"}
         except ValueError:
             return
+        self._record_stream(key, values)
+
+    def _record_stream(self, key: str, values: dict[str, float]) -> None:
+        """A translated stream's measures, whichever way the entry carried them; none without a first token."""
         if "ttft_ms" in values:
             self.recorder.record_stream(
                 StreamMeasures(

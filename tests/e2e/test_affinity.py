@@ -12,7 +12,7 @@ import httpx
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, Stack, running_stack, wait_for
+from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -56,11 +56,7 @@ routes:
 """
 
 
-@pytest.fixture(scope="module")
-def mock(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MockProvider]:
-    provider = MockProvider("affinity", tmp_path_factory.mktemp("mock"))
-    yield provider
-    provider.stop()
+mock = mock_provider_fixture("mock")
 
 
 @pytest.fixture(scope="module")
