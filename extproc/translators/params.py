@@ -33,3 +33,16 @@ def screen(body: Mapping[str, Any], unsupported: Rules, translated: frozenset[st
         if rule is None and name not in translated:
             raise UnsupportedParameterError(name, "is not supported for this model")
     return params
+
+
+def output_schema(config: Any) -> dict[str, Any] | None:
+    """The JSON schema an Anthropic `output_config.format` asks the answer to follow; None without a format.
+
+    Every provider can constrain an answer to a schema, and only to one: any other format is refused by name."""
+    output_format = config.get("format") if isinstance(config, dict) else None
+    if output_format is None:
+        return None
+    schema = output_format.get("schema") if isinstance(output_format, dict) else None
+    if not isinstance(schema, dict) or output_format.get("type") != "json_schema":
+        raise UnsupportedParameterError("output_config.format", "must be a json_schema with a schema")
+    return schema

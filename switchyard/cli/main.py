@@ -489,8 +489,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="show every route and target: health and why, priority, weight, latency, requests, failures",
         description="Print the control plane's view of the gateway as a table (GET /status of its API).",
     )
-    p.add_argument("--api", default="127.0.0.1:18002", help="control plane API address (default: %(default)s)")
-    p.add_argument("--json", action="store_true", help="print the raw JSON document instead of a table")
+    _api_flags(p)
     p.set_defaults(func=_cmd_status)
 
     p = _subcommand(
@@ -501,7 +500,7 @@ def build_parser() -> argparse.ArgumentParser:
         "completion tokens, the prompt tokens read from and written to the prompt cache, priced with the targets' "
         "`price`), grouped and filtered as asked.",
     )
-    p.add_argument("--api", default="127.0.0.1:18002", help="control plane API address (default: %(default)s)")
+    _api_flags(p)
     p.add_argument(
         "--by",
         default="client,route,target,model,day",
@@ -511,7 +510,6 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument(f"--{name}", help=f"only this {name}")
     p.add_argument("--since", metavar="YYYY-MM-DD", help="from this UTC day on (inclusive)")
     p.add_argument("--until", metavar="YYYY-MM-DD", help="up to this UTC day (inclusive)")
-    p.add_argument("--json", action="store_true", help="print the raw JSON document instead of a table")
     p.set_defaults(func=_cmd_usage)
 
     p = _subcommand(
@@ -679,3 +677,9 @@ def main(argv: list[str] | None = None) -> int:
         return int(args.func(args))
     except KeyboardInterrupt:
         return 130
+
+
+def _api_flags(p: argparse.ArgumentParser) -> None:
+    """The flags of the commands that read the control plane's status API (`status`, `usage`)."""
+    p.add_argument("--api", default="127.0.0.1:18002", help="control plane API address (default: %(default)s)")
+    p.add_argument("--json", action="store_true", help="print the raw JSON document instead of a table")

@@ -14,7 +14,14 @@ import pytest
 
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack
+from tests.support.harness import (
+    BEDROCK_ENV,
+    MockProvider,
+    Stack,
+    bedrock_provider,
+    mock_provider_fixture,
+    running_stack,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -27,12 +34,7 @@ def _config(port: int, oa: MockProvider, br: MockProvider) -> str:
 listen: 127.0.0.1:{port}
 providers:
   oa: {{kind: openai, base_url: "{oa.url}", api_key: sk-oa-e2e}}
-  br:
-    kind: bedrock
-    region: us-east-1
-    base_url: "{br.url}"
-    access_key_id: ${{E2E_AWS_ACCESS_KEY_ID}}
-    secret_access_key: ${{E2E_AWS_SECRET_ACCESS_KEY}}
+{bedrock_provider("br", br)}
 routes:
   - model: oa-first
     health: {{consecutive_failures: 0, failure_rate: null}}
@@ -55,7 +57,7 @@ br = mock_provider_fixture("br", "--api", "bedrock", "--chunk-delay-ms", "5")
 
 @pytest.fixture(scope="module")
 def stack(oa: MockProvider, br: MockProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    env = {"E2E_AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY_ID, "E2E_AWS_SECRET_ACCESS_KEY": TEST_SECRET_ACCESS_KEY}
+    env = BEDROCK_ENV
     with running_stack(_config(free_port(), oa, br), Path(tmp_path_factory.mktemp("stack")), env=env) as running:
         yield running
 

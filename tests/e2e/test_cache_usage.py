@@ -18,11 +18,18 @@ import httpx
 import openai
 import pytest
 
-from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from switchyard.mock_provider.caching import automatic
 from switchyard.mock_provider.responses import estimate_prompt_tokens
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack, wait_for
+from tests.support.harness import (
+    BEDROCK_ENV,
+    MockProvider,
+    Stack,
+    bedrock_provider,
+    mock_provider_fixture,
+    running_stack,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -43,12 +50,7 @@ providers:
   oa: {{kind: openai, base_url: "{oa.url}", api_key: sk-oa-e2e}}
   an: {{kind: anthropic, base_url: "{an.url}", api_key: sk-an-e2e}}
   gm: {{kind: gemini, base_url: "{gm.url}", api_key: g-e2e}}
-  br:
-    kind: bedrock
-    region: us-east-1
-    base_url: "{br.url}"
-    access_key_id: ${{E2E_AWS_ACCESS_KEY_ID}}
-    secret_access_key: ${{E2E_AWS_SECRET_ACCESS_KEY}}
+{bedrock_provider("br", br)}
 routes:
 """
         + route("an-json", "an", "claude-x")
@@ -72,7 +74,7 @@ gm = mock_provider_fixture("gm", "--api", "gemini")
 def stack(
     oa: MockProvider, an: MockProvider, br: MockProvider, gm: MockProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    env = {"E2E_AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY_ID, "E2E_AWS_SECRET_ACCESS_KEY": TEST_SECRET_ACCESS_KEY}
+    env = BEDROCK_ENV
     config = _config(free_port(), oa, an, br, gm)
     with running_stack(config, Path(tmp_path_factory.mktemp("stack")), env=env) as running:
         yield running

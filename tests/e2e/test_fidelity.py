@@ -17,10 +17,16 @@ import anthropic
 import openai
 import pytest
 
-from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from switchyard.mock_provider.responses import estimate_prompt_tokens
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack
+from tests.support.harness import (
+    BEDROCK_ENV,
+    MockProvider,
+    Stack,
+    bedrock_provider,
+    mock_provider_fixture,
+    running_stack,
+)
 from tests.unit import provider_schemas as schemas
 
 pytestmark = pytest.mark.e2e
@@ -53,12 +59,7 @@ listen: 127.0.0.1:{port}
 providers:
   oa: {{kind: openai, base_url: "{oa.url}", api_key: sk-oa-e2e}}
   gm: {{kind: gemini, base_url: "{gm.url}", api_key: g-e2e}}
-  br:
-    kind: bedrock
-    region: us-east-1
-    base_url: "{br.url}"
-    access_key_id: ${{E2E_AWS_ACCESS_KEY_ID}}
-    secret_access_key: ${{E2E_AWS_SECRET_ACCESS_KEY}}
+{bedrock_provider("br", br)}
 routes:
   - model: to-bedrock
     targets: [{{name: bedrock, provider: br, model: {BEDROCK_MODEL}}}]
@@ -78,7 +79,7 @@ gm = mock_provider_fixture("gm", "--api", "gemini")
 def stack(
     oa: MockProvider, br: MockProvider, gm: MockProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    env = {"E2E_AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY_ID, "E2E_AWS_SECRET_ACCESS_KEY": TEST_SECRET_ACCESS_KEY}
+    env = BEDROCK_ENV
     with running_stack(_config(free_port(), oa, br, gm), Path(tmp_path_factory.mktemp("stack")), env=env) as running:
         yield running
 

@@ -15,9 +15,16 @@ import httpx
 import openai
 import pytest
 
-from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack, wait_for
+from tests.support.harness import (
+    BEDROCK_ENV,
+    MockProvider,
+    Stack,
+    bedrock_provider,
+    mock_provider_fixture,
+    running_stack,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -50,12 +57,7 @@ providers:
   oa: {{kind: openai, base_url: "{oa.url}", api_key: {OPENAI_KEY}}}
   an: {{kind: anthropic, base_url: "{an.url}", api_key: {ANTHROPIC_KEY}}}
   gm: {{kind: gemini, base_url: "{gm.url}", api_key: {GEMINI_KEY}}}
-  br:
-    kind: bedrock
-    region: us-east-1
-    base_url: "{br.url}"
-    access_key_id: ${{E2E_AWS_ACCESS_KEY_ID}}
-    secret_access_key: ${{E2E_AWS_SECRET_ACCESS_KEY}}
+{bedrock_provider("br", br)}
 routes:
   - model: to-anthropic
     {NO_HEALTH}
@@ -98,7 +100,7 @@ def mocks(an: MockProvider, br: MockProvider, gm: MockProvider) -> dict[str, Moc
 def stack(
     oa: MockProvider, mocks: dict[str, MockProvider], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    env = {"E2E_AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY_ID, "E2E_AWS_SECRET_ACCESS_KEY": TEST_SECRET_ACCESS_KEY}
+    env = BEDROCK_ENV
     config = _config(free_port(), oa, mocks["anthropic"], mocks["bedrock"], mocks["gemini"])
     with running_stack(config, Path(tmp_path_factory.mktemp("stack")), env=env) as running:
         yield running

@@ -20,10 +20,18 @@ import httpx
 import openai
 import pytest
 
-from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
+from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID
 from switchyard.mock_provider.responses import estimate_prompt_tokens
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack, wait_for
+from tests.support.harness import (
+    BEDROCK_ENV,
+    MockProvider,
+    Stack,
+    bedrock_provider,
+    mock_provider_fixture,
+    running_stack,
+    wait_for,
+)
 
 pytestmark = pytest.mark.e2e
 
@@ -48,12 +56,7 @@ providers:
   local: {{kind: openai_compatible, base_url: "{oa.url}"}}
   an: {{kind: anthropic, base_url: "{an.url}", api_key: {ANTHROPIC_KEY}}}
   gm: {{kind: gemini, base_url: "{gm.url}", api_key: {GEMINI_KEY}}}
-  br:
-    kind: bedrock
-    region: us-east-1
-    base_url: "{br.url}"
-    access_key_id: ${{E2E_AWS_ACCESS_KEY_ID}}
-    secret_access_key: ${{E2E_AWS_SECRET_ACCESS_KEY}}
+{bedrock_provider("br", br)}
 routes:
   - model: claude
     targets: [{{name: claude, provider: an, model: claude-native}}]
@@ -93,7 +96,7 @@ gm = mock_provider_fixture("gm", "--api", "gemini")
 def stack(
     oa: MockProvider, an: MockProvider, br: MockProvider, gm: MockProvider, tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Stack]:
-    env = {"E2E_AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY_ID, "E2E_AWS_SECRET_ACCESS_KEY": TEST_SECRET_ACCESS_KEY}
+    env = BEDROCK_ENV
     with running_stack(_config(free_port(), oa, an, br, gm), Path(tmp_path_factory.mktemp("stack")), env=env) as up:
         yield up
 

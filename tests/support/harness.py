@@ -22,6 +22,7 @@ from typing import Any
 import httpx
 import pytest
 
+from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
 from switchyard.supervisor.processes import free_port
 
 PYTHON = sys.executable
@@ -383,3 +384,21 @@ class RequestLoop:
         self._stop.set()
         self._thread.join(15)
         return self.results
+
+
+# The Bedrock mock verifies SigV4 signatures made with these test credentials; a stack reads them from its
+# environment (`running_stack(..., env=BEDROCK_ENV)`), as a real deployment reads its own: never in the YAML.
+BEDROCK_ENV = {"E2E_AWS_ACCESS_KEY_ID": TEST_ACCESS_KEY_ID, "E2E_AWS_SECRET_ACCESS_KEY": TEST_SECRET_ACCESS_KEY}
+
+
+def bedrock_provider(name: str, mock: MockProvider) -> str:
+    """The YAML of a Bedrock provider `name` (under `providers:`) whose endpoint is `mock`, credentials from
+    BEDROCK_ENV."""
+    return (
+        f"  {name}:\n"
+        "    kind: bedrock\n"
+        "    region: us-east-1\n"
+        f'    base_url: "{mock.url}"\n'
+        "    access_key_id: ${E2E_AWS_ACCESS_KEY_ID}\n"
+        "    secret_access_key: ${E2E_AWS_SECRET_ACCESS_KEY}"
+    )

@@ -547,3 +547,17 @@ def test_bedrock_cache_writes_and_reads_reach_both_clients() -> None:
     assert anthropic_usage.cache_creation_input_tokens == 300
     assert openai_usage is not None and openai_usage.prompt_tokens_details is not None
     assert (openai_usage.prompt_tokens, openai_usage.prompt_tokens_details.cached_tokens) == (2310, 2000)
+
+
+@pytest.mark.parametrize("provider", ["openai", "bedrock", "gemini"])
+@pytest.mark.parametrize("output_format", ["json", {"type": "json_object"}, {"type": "json_schema"}])
+def test_an_output_format_no_provider_can_honour_is_refused_by_name(provider: str, output_format: Any) -> None:
+    """One judgement for every provider (params.output_schema): only a JSON schema can be enforced; a format of any
+    other shape, a string included, is a 400 naming the parameter, never a crash of the ext_proc."""
+    from extproc.translators.base import UnsupportedParameterError
+
+    pair = translator_for("anthropic", provider)
+    assert pair is not None
+    body = {"model": "m", "max_tokens": 5, "messages": [{"role": "user", "content": "hi"}]}
+    with pytest.raises(UnsupportedParameterError, match=r"output_config\.format"):
+        pair.request({**body, "output_config": {"format": output_format}}, "target-model")

@@ -20,7 +20,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from extproc.translators.base import UnsupportedParameterError
-from extproc.translators.params import screen
+from extproc.translators.params import output_schema, screen
 
 JSON = dict[str, Any]
 
@@ -101,11 +101,8 @@ def _output_config(config: Any) -> JSON:
     out: JSON = {}
     if config.get("effort") is not None:
         out["effort"] = config["effort"]
-    output_format = config.get("format")
-    if output_format is not None:
-        schema = output_format.get("schema") if isinstance(output_format, dict) else None
-        if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
-            raise UnsupportedParameterError("output_config.format", "must be a json_schema with a schema")
+    schema = output_schema(config)
+    if schema is not None:
         structure = {"jsonSchema": {"schema": json.dumps(schema, ensure_ascii=False)}}
         out["textFormat"] = {"type": "json_schema", "structure": structure}
     return out

@@ -20,7 +20,7 @@ from typing import Any
 
 from extproc.translators.anthropic_to_gemini.signatures import signature_of
 from extproc.translators.base import UnsupportedParameterError
-from extproc.translators.params import screen
+from extproc.translators.params import output_schema, screen
 
 JSON = dict[str, Any]
 
@@ -65,11 +65,8 @@ def _output_config(config: Any, thinking: Any) -> JSON:
     never both: an effort wins over a budget."""
     config = config if isinstance(config, dict) else {}
     out: JSON = {}
-    output_format = config.get("format")
-    if output_format is not None:
-        schema = output_format.get("schema") if isinstance(output_format, dict) else None
-        if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
-            raise UnsupportedParameterError("output_config.format", "must be a json_schema with a schema")
+    schema = output_schema(config)
+    if schema is not None:
         out["responseMimeType"] = "application/json"
         out["responseJsonSchema"] = schema
     effort = config.get("effort")

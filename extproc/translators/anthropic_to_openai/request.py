@@ -13,8 +13,7 @@ from typing import Any
 
 from extproc.translators.anthropic_to_openai.messages import translate_messages, translate_system
 from extproc.translators.anthropic_to_openai.tools import translate_tools
-from extproc.translators.base import UnsupportedParameterError
-from extproc.translators.params import Rules, always, screen
+from extproc.translators.params import Rules, always, output_schema, screen
 
 JSON = dict[str, Any]
 
@@ -61,11 +60,8 @@ def _output_config(config: Any) -> JSON:
     out: JSON = {}
     if config.get("effort") is not None:
         out["reasoning_effort"] = config["effort"]
-    output_format = config.get("format")
-    if output_format is not None:
-        schema = output_format.get("schema") if isinstance(output_format, dict) else None
-        if output_format.get("type") != "json_schema" or not isinstance(schema, dict):
-            raise UnsupportedParameterError("output_config.format", "must be a json_schema with a schema")
+    schema = output_schema(config)
+    if schema is not None:
         json_schema = {"name": "output", "schema": schema, "strict": True}
         out["response_format"] = {"type": "json_schema", "json_schema": json_schema}
     return out
