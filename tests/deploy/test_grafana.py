@@ -19,7 +19,12 @@ from controlplane.target_keys import target_key
 from controlplane.telemetry.metrics import StatusCollector
 from controlplane.telemetry.status import ReloadResult, build_status
 from controlplane.telemetry.target_stats import Observation, StreamMeasures, TargetStatsRecorder
+from controlplane.usage.accounting import UsageAccounting
+from controlplane.usage.api import UsageCollector
+from controlplane.usage.record import TargetInfo
+from controlplane.usage.sqlite import SqliteUsageStore
 from switchyard.config import load_config_text
+from switchyard.contract import USAGE_TAGS
 
 DASHBOARD = Path(__file__).resolve().parents[2] / "deploy" / "grafana" / "switchyard.json"
 # Labels Prometheus adds to every scraped series, usable in any query.
@@ -52,11 +57,21 @@ def _status() -> dict[str, Any]:
     return build_status(snapshot, recorder, reload, nodes=nodes, attempts_by_node={"node-1": 7})
 
 
+def _usage() -> UsageAccounting:
+    """Usage counters after one answer that read and wrote the prompt cache, for the Usage row's panels."""
+    usage = UsageAccounting(SqliteUsageStore(":memory:"))
+    counts = {"input_tokens": 25, "output_tokens": 15, "cache_read_input_tokens": 50, "cache_creation_input_tokens": 25}
+    tags = {USAGE_TAGS[key]: str(value) for key, value in counts.items()}
+    usage.add_answer(tags, TargetInfo("m", "a", "a", None), "node-1", "req-1", 0, 0, 0.1)
+    return usage
+
+
 @pytest.fixture(scope="module")
 def exported() -> dict[str, set[str]]:
     """Every series name /metrics exports, with the labels it carries."""
     registry = CollectorRegistry()
     registry.register(StatusCollector(_status))
+    registry.register(UsageCollector(_usage()))
     series: dict[str, set[str]] = {}
     for family in text_string_to_metric_families(generate_latest(registry).decode()):
         for sample in family.samples:
