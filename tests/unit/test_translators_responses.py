@@ -202,6 +202,34 @@ def test_reasoning_sent_back_continues_as_signed_thinking() -> None:
     }
 
 
+def test_redacted_thinking_becomes_a_reasoning_item_that_goes_back_redacted() -> None:
+    """Anthropic encrypts some thinking (redacted_thinking): the block must reach the next turn unchanged, so it
+    rides in the reasoning item's encrypted_content, whole answer and stream alike."""
+    redacted = {"type": "redacted_thinking", "data": "EmwKAhgBEgy3va3pzix"}
+    message = {**ANTHROPIC_MESSAGE, "content": [redacted, *typing.cast(list[Any], ANTHROPIC_MESSAGE["content"])]}
+    _, body = _answer(_translator("anthropic"), REQUEST, message)
+    assert [item.type for item in valid_response(body).output] == ["reasoning", "reasoning", "message", "function_call"]
+    stream = _translator("anthropic").stream("claude-target", "client-model", REQUEST)
+    raw = _anthropic_events(
+        {"type": "message_start", "message": {**ANTHROPIC_MESSAGE, "content": [], "usage": {"input_tokens": 10}}},
+        {"type": "content_block_start", "index": 0, "content_block": redacted},
+        {"type": "content_block_stop", "index": 0},
+        {"type": "message_delta", "delta": {"stop_reason": "end_turn"}, "usage": {"output_tokens": 1}},
+        {"type": "message_stop"},
+    )
+    events = _client_events(stream.feed(raw) + stream.finish())
+    streamed = valid_response(events[-1]["response"]).output
+    for output in (body["output"], [item.model_dump() for item in streamed]):
+        history = [item for item in output if item["type"] in ("reasoning", "function_call")]
+        follow_up = {
+            "model": "m",
+            "input": [*history, {"type": "function_call_output", "call_id": "toolu_1", "output": "x"}],
+        }
+        request = _translator("anthropic").request({**follow_up, "tools": [TOOL]}, "claude-target")
+        _valid_anthropic(request)
+        assert request["messages"][0]["content"][0] == redacted
+
+
 def test_max_tokens_makes_an_incomplete_response() -> None:
     message = {**ANTHROPIC_MESSAGE, "content": [{"type": "text", "text": "Cut"}], "stop_reason": "max_tokens"}
     _, body = _answer(_translator("anthropic"), {"model": "m", "input": "hi"}, message)

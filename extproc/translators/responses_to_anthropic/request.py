@@ -18,6 +18,7 @@ from typing import Any
 
 from extproc.translators.base import UnsupportedParameterError
 from extproc.translators.params import Rules, always, screen
+from extproc.translators.responses_to_anthropic.response import REDACTED_THINKING
 
 JSON = dict[str, Any]
 
@@ -215,10 +216,13 @@ def _tool_result(item: JSON, where: str) -> JSON:
 
 def _thinking(item: JSON) -> JSON | None:
     """A reasoning item goes back as the thinking block it came from: its signature travels in
-    `encrypted_content` (see `response`). Without one (another provider's reasoning) it cannot: dropped."""
+    `encrypted_content` (see `response`), or a redacted block's data behind `REDACTED_THINKING`. Without one
+    (another provider's reasoning) it cannot: dropped."""
     signature = item.get("encrypted_content")
     if not isinstance(signature, str) or not signature:
         return None
+    if signature.startswith(REDACTED_THINKING):
+        return {"type": "redacted_thinking", "data": signature[len(REDACTED_THINKING) :]}
     parts = [*(item.get("content") or []), *(item.get("summary") or [])]
     text = "".join(str(part.get("text") or "") for part in parts if isinstance(part, dict))
     return {"type": "thinking", "thinking": text, "signature": signature}

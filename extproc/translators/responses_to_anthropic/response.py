@@ -46,6 +46,8 @@ def translate_message(message: JSON | None, client_model: str, request: Mapping[
             output.append(function_call_item(str(block.get("id")), str(block.get("name")), arguments))
         elif kind == "thinking":
             output.append(reasoning_item(generated_id("rs_"), str(block.get("thinking", "")), block.get("signature")))
+        elif kind == "redacted_thinking" and isinstance(block.get("data"), str):
+            output.append(reasoning_item(generated_id("rs_"), "", REDACTED_THINKING + block["data"]))
     response_id = "resp_" + str(message.get("id") or generated_id(""))
     return response_object(
         response_id, client_model, request, output, message.get("stop_reason"), response_usage(message.get("usage"))
@@ -69,6 +71,12 @@ def function_call_item(call_id: str, name: str, arguments: str, status: str = "c
         "name": name,
         "arguments": arguments,
     }
+
+
+# `encrypted_content` of a reasoning item made from a redacted_thinking block: the block's encrypted `data` after
+# this prefix. Signatures of plain thinking are base64, which has no ":", so the two never mix; the request side
+# (request._thinking) sends such an item back as the redacted_thinking block Anthropic requires in the next turn.
+REDACTED_THINKING = "anthropic-redacted-thinking:"
 
 
 def reasoning_item(item_id: str, text: str, signature: Any, status: str = "completed") -> JSON:

@@ -18,6 +18,7 @@ from typing import Any
 
 from extproc.translators.errors import MalformedResponseError, openai_error
 from extproc.translators.responses_to_anthropic.response import (
+    REDACTED_THINKING,
     function_call_item,
     message_item,
     reasoning_item,
@@ -115,11 +116,13 @@ class ResponsesEventStream(StreamBase):
             self._items[data.get("index", -1)] = item
             self._first_token = True
             return self._send("response.output_item.added", output_index=index, item=self._open(item))
-        if kind == "thinking":
-            item = _Item(index, "reasoning", generated_id("rs_"))
+        if kind == "thinking" or (kind == "redacted_thinking" and isinstance(block.get("data"), str)):
+            # A redacted block arrives whole in its start event: its data is the item's encrypted_content.
+            signature = REDACTED_THINKING + block["data"] if kind == "redacted_thinking" else ""
+            item = _Item(index, "reasoning", generated_id("rs_"), signature=signature)
             self._items[data.get("index", -1)] = item
             return self._send("response.output_item.added", output_index=index, item=self._open(item))
-        return b""  # redacted thinking and block types Responses clients have no item for
+        return b""  # block types Responses clients have no item for
 
     def _open(self, item: _Item) -> JSON:
         if item.kind == "message":
