@@ -178,6 +178,12 @@ def _without_stream_usage(b: Bootstrap) -> None:
     _drop_http_filter(b, "switchyard.stream_usage")
 
 
+def _stream_usage_unskipped(b: Bootstrap) -> None:
+    """stream_usage.lua called for every answer, as before Envoy skipped it for all but event streams."""
+    (found,) = (f for f in _manager(b)["http_filters"] if f["name"] == "switchyard.stream_usage")
+    found["typed_config"] = found["typed_config"].get("extension_config", found)["typed_config"]
+
+
 def _without_request_id(b: Bootstrap) -> None:
     _manager(b)["generate_request_id"] = False
 
@@ -238,6 +244,12 @@ def _without_retry_policy(b: Bootstrap) -> None:
     del _route(b)["route"]["retry_policy"]
 
 
+def _single_target_retry_policy(b: Bootstrap) -> None:
+    """What a one-target route's retry policy needs: its per-try timeout, no retry machinery."""
+    policy = _route(b)["route"]["retry_policy"]
+    _route(b)["route"]["retry_policy"] = {"num_retries": 0, "per_try_timeout": policy["per_try_timeout"]}
+
+
 def _without_per_try_timeout(b: Bootstrap) -> None:
     del _route(b)["route"]["retry_policy"]["per_try_timeout"]
 
@@ -273,6 +285,7 @@ ELEMENTS = (
     Element("response_rules", "json_to_metadata response rules (usage)", _without_response_rules),
     Element("json_to_metadata", "json_to_metadata filter (route on path)", _without_json_to_metadata),
     Element("stream_usage", "stream_usage Lua", _without_stream_usage),
+    Element("stream_usage_unskipped", "(added) stream_usage Lua on every answer", _stream_usage_unskipped),
     Element("request_id", "request id generation", _without_request_id),
     Element("local_reply", "local_reply_config mappers", _without_local_reply_config),
     Element("listener_settings", "listener settings (request id, mappers, ...)", _without_listener_settings),
@@ -285,6 +298,7 @@ ELEMENTS = (
     Element("circuit_breakers", "cluster circuit breakers", _without_circuit_breakers),
     Element("outlier_detection", "cluster outlier detection", _without_outlier_detection),
     Element("retry_policy", "route retry policy", _without_retry_policy),
+    Element("retry_one_target", "retry machinery of a one-target route", _single_target_retry_policy),
     Element("per_try_timeout", "route per-try timeout", _without_per_try_timeout),
     Element("stats_matcher", "stats (a stats_matcher keeping what is read)", _with_stats_matcher),
 )
