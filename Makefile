@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: demo test test-unit test-e2e test-fleet test-reliability test-deploy bench bench-fleet install lint typecheck check golden screenshot clean
+.PHONY: demo test test-unit test-e2e test-fleet test-reliability test-deploy bench bench-fleet bench-envoy-costs install lint typecheck check golden screenshot clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -43,6 +43,10 @@ bench: $(STAMP)  ## measure Switchyard against a direct call, plain Envoy and Li
 
 bench-fleet: $(STAMP)  ## many nodes' telemetry into one control plane: fleet requests/s per replica core (issue 21)
 	$(BIN)/python -m bench.fleet $(BENCH_ARGS)
+
+bench-envoy-costs: $(STAMP)  ## Switchyard's Envoy CPU per request, the full config against it minus one element at a time
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; }
+	$(BIN)/python -m bench.envoy_costs $(BENCH_ARGS)
 
 golden: $(STAMP)  ## rewrite the golden Envoy config after an intended translation change
 	$(BIN)/python -m tests.support.golden --write

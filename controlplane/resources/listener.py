@@ -169,10 +169,38 @@ def _usage_rules(counts_tokens: bool) -> dict[str, Any]:
 
 
 def _stream_usage_filter() -> dict[str, Any]:
-    """envoy/lua/stream_usage.lua: the usage of streamed answers, on their way to the client."""
+    """envoy/lua/stream_usage.lua: the usage of streamed answers, on their way to the client.
+
+    Envoy skips it for every answer that is not an event stream (a matcher on the response's content-type,
+    which the script checks first anyway): a Lua filter costs a coroutine and a call into the script per answer
+    even when the script returns at once, and most answers are whole JSON (issue 21)."""
+    lua = typed("envoy.extensions.filters.http.lua.v3.Lua", default_source_code={"inline_string": stream_usage_lua()})
     return {
         "name": "switchyard.stream_usage",
         "typed_config": typed(
-            "envoy.extensions.filters.http.lua.v3.Lua", default_source_code={"inline_string": stream_usage_lua()}
+            "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+            xds_matcher=_skip_unless_event_stream(),
+            extension_config={"name": "envoy.filters.http.lua", "typed_config": lua},
         ),
+    }
+
+
+def _skip_unless_event_stream() -> dict[str, Any]:
+    content_type = typed("envoy.type.matcher.v3.HttpResponseHeaderMatchInput", header_name="content-type")
+    event_stream = {
+        "single_predicate": {
+            "input": {"name": "content_type", "typed_config": content_type},
+            "value_match": {"contains": "text/event-stream"},
+        }
+    }
+    skip = typed("envoy.extensions.filters.common.matcher.action.v3.SkipFilter")
+    return {
+        "matcher_list": {
+            "matchers": [
+                {
+                    "predicate": {"not_matcher": event_stream},
+                    "on_match": {"action": {"name": "skip", "typed_config": skip}},
+                }
+            ]
+        }
     }

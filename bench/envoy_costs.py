@@ -1,0 +1,444 @@
+"""Where Switchyard's Envoy spends its CPU per request: the full config against the same minus one element.
+
+Issue 21 wants Switchyard's Envoy within 1.6x of a bare Envoy's CPU per same-API request. To know what to cut,
+this measures each element's share: Envoy runs variant C's real config (the pure `controlplane/translate.py`
+output for `make bench`'s config, with the routes inline as static resources: no control plane, no ADS) in front
+of the fast mock, once as it is and once per element with that element taken out; a bare Envoy (variant P,
+bench/bare_envoy.py) is the floor. wrk drives each at fixed connections, the variants interleaved round by round
+(after a warm-up round) so the shared machine's noise hits all alike, and Envoy's CPU comes from /proc.
+
+Both access logs go to a sink that accepts every gRPC stream and discards the bytes undecoded, so the control
+plane's own cost (measured by `make bench`) stays out of Envoy's figure.
+
+Where an element cannot go without breaking the request, its variant takes out what depends on it as well, and
+says so: without the request rules the route matches on path alone; without the header_mutation filter the
+attempt_rewrite Lua (which reads its header) goes too.
+
+    python -m bench.envoy_costs                  # every element, 3 rounds of 3 s at 32 connections
+    python -m bench.envoy_costs --only full P stream_usage --seconds 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import copy
+import json
+import random
+import shutil
+import statistics
+import sys
+from collections.abc import Callable, Iterator
+from concurrent import futures
+from contextlib import ExitStack, contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import grpc
+import httpx
+import yaml
+
+from bench import bare_envoy
+from bench.run import RESULTS, _body, _cpu_seconds, _process, _switchyard_config, _wait_http, _wrk
+from controlplane.envoy_api import to_dict
+from controlplane.translate import DEFAULT_SETTINGS, translate
+from switchyard.config import load_config
+from switchyard.contract import ANSWER_SUMMARY_TAG, route_name
+from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
+from switchyard.supervisor.processes import envoy_binary, free_port
+
+MODEL = "bench-direct"  # variant C's route: an OpenAI target, the model renamed on every attempt
+ROUTE = route_name("chat", MODEL)
+CHAT = "/v1/chat/completions"
+Bootstrap = dict[str, Any]
+
+
+# --- the log sink -------------------------------------------------------------------------------------------
+
+
+_ACCESS_LOG_SERVICE = "envoy.service.accesslog.v3.AccessLogService"
+
+
+@contextmanager
+def log_sink() -> Iterator[int]:
+    """A gRPC server on loopback that takes any stream (both access logs) and drops what arrives undecoded."""
+
+    def drain(requests: Iterator[bytes], context: grpc.ServicerContext) -> bytes:
+        for _ in requests:
+            pass
+        return b""
+
+    handler = grpc.stream_unary_rpc_method_handler(drain, response_serializer=lambda _: b"")
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=8))
+    service = grpc.method_handlers_generic_handler(_ACCESS_LOG_SERVICE, {"StreamAccessLogs": handler})
+    server.add_generic_rpc_handlers((service,))
+    port = server.add_insecure_port("127.0.0.1:0")
+    server.start()
+    try:
+        yield port
+    finally:
+        server.stop(grace=None)
+
+
+# --- the full config ----------------------------------------------------------------------------------------
+
+
+WORK = RESULTS / "envoy-costs"
+
+
+def full_bootstrap(ok_url: str, sink_port: int, listen_port: int) -> Bootstrap:
+    """`switchyard up`'s bootstrap for make bench's config, with the control plane's resources inline."""
+    unused = f"http://127.0.0.1:{free_port()}"  # the other routes' providers: no request goes there
+    text = _switchyard_config(listen_port, ok_url, unused, unused, unused)
+    config_path = WORK / "config.yaml"
+    config_path.write_text(text)
+    resources = translate(load_config(config_path), DEFAULT_SETTINGS)
+    sink = f"127.0.0.1:{sink_port}"
+    params = BootstrapParams(node_id="envoy-costs", admin=f"127.0.0.1:{free_port()}", xds=sink, extprocs=(sink,))
+    bootstrap: Bootstrap = yaml.safe_load(render_bootstrap(params))
+    del bootstrap["dynamic_resources"]
+    (listener,) = (to_dict(message) for message in resources.listeners)
+    (routes,) = (to_dict(message) for message in resources.route_configs)
+    manager = _manager({"static_resources": {"listeners": [listener]}})
+    del manager["rds"]
+    manager["route_config"] = routes
+    bootstrap["static_resources"]["listeners"] = [listener]
+    bootstrap["static_resources"]["clusters"].extend(to_dict(message) for message in resources.clusters)
+    return bootstrap
+
+
+def _manager(bootstrap: Bootstrap) -> dict[str, Any]:
+    (listener,) = bootstrap["static_resources"]["listeners"]
+    manager: dict[str, Any] = listener["filter_chains"][0]["filters"][0]["typed_config"]
+    return manager
+
+
+def _http_filter(bootstrap: Bootstrap, name: str) -> dict[str, Any]:
+    (found,) = (f for f in _manager(bootstrap)["http_filters"] if f["name"] == name)
+    return found["typed_config"]  # type: ignore[no-any-return]
+
+
+def _drop_http_filter(bootstrap: Bootstrap, name: str) -> None:
+    filters = _manager(bootstrap)["http_filters"]
+    filters[:] = [f for f in filters if f["name"] != name]
+
+
+def _route(bootstrap: Bootstrap) -> dict[str, Any]:
+    (host,) = _manager(bootstrap)["route_config"]["virtual_hosts"]
+    (found,) = (r for r in host["routes"] if r.get("name") == ROUTE)
+    return found  # type: ignore[no-any-return]
+
+
+def _cluster(bootstrap: Bootstrap) -> dict[str, Any]:
+    name = _route(bootstrap)["route"]["cluster"]
+    (found,) = (c for c in bootstrap["static_resources"]["clusters"] if c["name"] == name)
+    return found  # type: ignore[no-any-return]
+
+
+def _upstream_filters(bootstrap: Bootstrap) -> list[dict[str, Any]]:
+    options = _cluster(bootstrap)["typed_extension_protocol_options"]
+    filters: list[dict[str, Any]] = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"]
+    return filters
+
+
+# --- the elements -------------------------------------------------------------------------------------------
+
+
+def _without_health_check(b: Bootstrap) -> None:
+    _drop_http_filter(b, "envoy.filters.http.health_check")
+
+
+def _route_on_path_alone(b: Bootstrap) -> None:
+    """C's route first, matched on path and method only: what is left to route on without the lifted model."""
+    route = _route(b)
+    del route["match"]["dynamic_metadata"]
+    (host,) = _manager(b)["route_config"]["virtual_hosts"]
+    host["routes"] = [route, *(r for r in host["routes"] if r is not route)]
+
+
+def _without_flag_rules(b: Bootstrap) -> None:
+    rules = _http_filter(b, "envoy.filters.http.json_to_metadata")["request_rules"]["rules"]
+    rules[:] = rules[:1]  # the model's rule comes first (resources/listener.py)
+
+
+def _without_request_rules(b: Bootstrap) -> None:
+    del _http_filter(b, "envoy.filters.http.json_to_metadata")["request_rules"]
+    _route_on_path_alone(b)
+
+
+def _without_response_rules(b: Bootstrap) -> None:
+    del _http_filter(b, "envoy.filters.http.json_to_metadata")["response_rules"]
+
+
+def _without_json_to_metadata(b: Bootstrap) -> None:
+    _drop_http_filter(b, "envoy.filters.http.json_to_metadata")
+    _route_on_path_alone(b)
+
+
+def _without_stream_usage(b: Bootstrap) -> None:
+    _drop_http_filter(b, "switchyard.stream_usage")
+
+
+def _stream_usage_unskipped(b: Bootstrap) -> None:
+    """stream_usage.lua called for every answer, as before Envoy skipped it for all but event streams."""
+    (found,) = (f for f in _manager(b)["http_filters"] if f["name"] == "switchyard.stream_usage")
+    found["typed_config"] = found["typed_config"].get("extension_config", found)["typed_config"]
+
+
+def _without_request_id(b: Bootstrap) -> None:
+    _manager(b)["generate_request_id"] = False
+
+
+def _without_local_reply_config(b: Bootstrap) -> None:
+    del _manager(b)["local_reply_config"]
+
+
+def _without_listener_settings(b: Bootstrap) -> None:
+    """Everything the connection manager sets that no client request asks for (tracing is off in this config)."""
+    _without_request_id(b)
+    _without_local_reply_config(b)
+    manager = _manager(b)
+    for name in ("stream_idle_timeout", "request_timeout", "server_name", "codec_type"):
+        manager.pop(name, None)
+
+
+def _without_answer_log(b: Bootstrap) -> None:
+    del _manager(b)["access_log"]
+
+
+def _short_answer_summary(b: Bootstrap) -> None:
+    """The answer log with a one-operator summary: what its long format costs over the log itself."""
+    (log,) = _manager(b)["access_log"]
+    for tag in log["typed_config"]["common_config"]["custom_tags"]:
+        if tag["tag"] == ANSWER_SUMMARY_TAG:
+            tag["value"] = "%RESPONSE_CODE%"
+
+
+def _without_attempt_log(b: Bootstrap) -> None:
+    del _http_filter(b, "envoy.filters.http.router")["upstream_log"]
+
+
+def _without_attempt_rewrite_lua(b: Bootstrap) -> None:
+    filters = _upstream_filters(b)
+    filters[:] = [f for f in filters if f["name"] != "envoy.filters.http.lua"]
+
+
+def _without_rewrite(b: Bootstrap) -> None:
+    """The header_mutation filter and the Lua that applies its header: the whole per-attempt rewrite."""
+    filters = _upstream_filters(b)
+    filters[:] = [f for f in filters if f["name"] == "envoy.filters.http.upstream_codec"]
+
+
+def _without_response_headers(b: Bootstrap) -> None:
+    del _route(b)["response_headers_to_add"]
+
+
+def _without_circuit_breakers(b: Bootstrap) -> None:
+    del _cluster(b)["circuit_breakers"]
+
+
+def _without_outlier_detection(b: Bootstrap) -> None:
+    del _cluster(b)["outlier_detection"]
+
+
+def _without_retry_policy(b: Bootstrap) -> None:
+    del _route(b)["route"]["retry_policy"]
+
+
+def _single_target_retry_policy(b: Bootstrap) -> None:
+    """What a one-target route's retry policy needs: its per-try timeout, no retry machinery."""
+    policy = _route(b)["route"]["retry_policy"]
+    _route(b)["route"]["retry_policy"] = {"num_retries": 0, "per_try_timeout": policy["per_try_timeout"]}
+
+
+def _without_per_try_timeout(b: Bootstrap) -> None:
+    del _route(b)["route"]["retry_policy"]["per_try_timeout"]
+
+
+def _with_stats_matcher(b: Bootstrap) -> None:
+    """Only the stats Switchyard reads (supervisor/drain.py, tests/e2e/test_controlplane_mtls.py) and `server.`."""
+    patterns = [
+        {"exact": "http.switchyard.downstream_rq_active"},
+        {"prefix": "cluster.switchyard_xds."},
+        {"prefix": "cluster_manager."},
+        {"prefix": "listener_manager."},
+        {"prefix": "server."},
+    ]
+    b["stats_config"] = {"stats_matcher": {"inclusion_list": {"patterns": patterns}}}
+
+
+def _unchanged(_: Bootstrap) -> None:
+    pass
+
+
+@dataclass(frozen=True)
+class Element:
+    key: str
+    what: str
+    change: Callable[[Bootstrap], None]
+
+
+ELEMENTS = (
+    Element("control", "nothing (a second full config: the noise)", _unchanged),
+    Element("health_check", "health_check filter (GET /healthz)", _without_health_check),
+    Element("flag_rules", "json_to_metadata request rules but the model's", _without_flag_rules),
+    Element("request_rules", "json_to_metadata request rules (route on path)", _without_request_rules),
+    Element("response_rules", "json_to_metadata response rules (usage)", _without_response_rules),
+    Element("json_to_metadata", "json_to_metadata filter (route on path)", _without_json_to_metadata),
+    Element("stream_usage", "stream_usage Lua", _without_stream_usage),
+    Element("stream_usage_unskipped", "(added) stream_usage Lua on every answer", _stream_usage_unskipped),
+    Element("request_id", "request id generation", _without_request_id),
+    Element("local_reply", "local_reply_config mappers", _without_local_reply_config),
+    Element("listener_settings", "listener settings (request id, mappers, ...)", _without_listener_settings),
+    Element("answer_log", "answer access log", _without_answer_log),
+    Element("answer_summary", "answer log's long summary (one operator)", _short_answer_summary),
+    Element("attempt_log", "attempt upstream log", _without_attempt_log),
+    Element("rewrite_lua", "attempt_rewrite Lua", _without_attempt_rewrite_lua),
+    Element("rewrite", "header_mutation + attempt_rewrite Lua", _without_rewrite),
+    Element("response_headers", "route's response headers (target, attempts)", _without_response_headers),
+    Element("circuit_breakers", "cluster circuit breakers", _without_circuit_breakers),
+    Element("outlier_detection", "cluster outlier detection", _without_outlier_detection),
+    Element("retry_policy", "route retry policy", _without_retry_policy),
+    Element("retry_one_target", "retry machinery of a one-target route", _single_target_retry_policy),
+    Element("per_try_timeout", "route per-try timeout", _without_per_try_timeout),
+    Element("stats_matcher", "stats (a stats_matcher keeping what is read)", _with_stats_matcher),
+)
+FULL, BARE = "full", "P"
+
+
+def variant_bootstrap(full: Bootstrap, change: Callable[[Bootstrap], None], listen_port: int) -> Bootstrap:
+    bootstrap = copy.deepcopy(full)
+    (listener,) = bootstrap["static_resources"]["listeners"]
+    listener["address"]["socket_address"]["port_value"] = listen_port
+    bootstrap["admin"]["address"]["socket_address"]["port_value"] = free_port()
+    change(bootstrap)
+    return bootstrap
+
+
+# --- running and measuring ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Running:
+    key: str
+    url: str
+    pid: int
+    cpu_us: list[float]
+
+
+@contextmanager
+def _envoy(key: str, bootstrap: Bootstrap, listen_port: int) -> Iterator[Running]:
+    path = WORK / f"{key}.json"
+    path.write_text(json.dumps(bootstrap))
+    argv = [envoy_binary(), "-c", str(path), "--concurrency", "2", "--disable-hot-restart", "-l", "warning"]
+    with _process(argv, WORK / f"{key}.log") as process:
+        url = f"http://127.0.0.1:{listen_port}"
+        _wait_http(url + "/", 30, lambda r: r.status_code < 500)
+        yield Running(key, url, process.pid, [])
+
+
+def _check(running: Running) -> None:
+    """Every variant must answer C's request with a 200, else its figure measures an error path."""
+    response = httpx.post(running.url + CHAT, content=_body(MODEL), headers={"content-type": "application/json"})
+    if response.status_code != 200:
+        raise RuntimeError(f"{running.key} answered {response.status_code}: {response.text[:300]}")
+
+
+def _measure(running: Running, seconds: int, connections: int) -> float:
+    before = _cpu_seconds([running.pid])
+    result = _wrk(running.url + CHAT, _body(MODEL), connections, seconds, WORK)
+    if result["errors"] or result["non2xx"]:
+        raise RuntimeError(f"{running.key}: {result['errors']} errors, {result['non2xx']} non-2xx answers")
+    requests: int = result["requests"]
+    return (_cpu_seconds([running.pid]) - before) / max(requests, 1) * 1e6
+
+
+def run(args: argparse.Namespace) -> dict[str, Any]:
+    shutil.rmtree(WORK, ignore_errors=True)
+    WORK.mkdir(parents=True)
+    chosen = [e for e in ELEMENTS if not args.only or e.key in args.only]
+    with ExitStack() as stack:
+        ok_port = free_port()
+        mock = [sys.executable, "-m", "bench.fast_mock", "--port", str(ok_port)]
+        stack.enter_context(_process(mock, WORK / "mock.log"))
+        ok_url = f"http://127.0.0.1:{ok_port}"
+        _wait_http(ok_url + "/", 10)
+        sink_port = stack.enter_context(log_sink())
+        full = full_bootstrap(ok_url, sink_port, free_port())
+        runs: list[Running] = []
+        for key, change in ((FULL, _unchanged), *((e.key, e.change) for e in chosen)):
+            port = free_port()
+            runs.append(stack.enter_context(_envoy(key, variant_bootstrap(full, change, port), port)))
+        port = free_port()
+        runs.append(stack.enter_context(_envoy(BARE, bare_envoy.bootstrap(port, free_port(), ok_url), port)))
+        for running in runs:
+            _check(running)
+        return _paired_rounds(runs, args)
+
+
+def _paired_rounds(runs: list[Running], args: argparse.Namespace) -> dict[str, Any]:
+    """The full config is measured before and after every other variant, in a shuffled order each round: on a
+    shared machine the load drifts within seconds, and an element costs only a few microseconds of ~300, so each
+    variant is compared with the full config measured around it, never with a figure from another minute."""
+    full, others = runs[0], runs[1:]
+    deltas: dict[str, list[float]] = {r.key: [] for r in others}
+    order = random.Random(0)
+    for round_number in range(args.rounds + 1):  # round 0 warms up and is discarded
+        print(f"== round {round_number or 'warm-up'}", flush=True)
+        seconds = 1 if round_number == 0 else args.seconds
+        order.shuffle(others)
+        before = _measure(full, seconds, args.connections)
+        for running in others:
+            cost = _measure(running, seconds, args.connections)
+            after = _measure(full, seconds, args.connections)
+            if round_number:
+                running.cpu_us.append(cost)
+                full.cpu_us.extend((before, after))
+                deltas[running.key].append((before + after) / 2 - cost)
+            before = after
+    medians = {r.key: statistics.median(r.cpu_us) for r in runs}
+    saved = {key: statistics.median(values) for key, values in deltas.items()}
+    return {
+        "settings": vars(args),
+        "cpu_us_per_request": medians,
+        "element_us": saved,
+        "rounds": {r.key: r.cpu_us for r in runs},
+        "deltas": deltas,
+    }
+
+
+def print_table(report: dict[str, Any]) -> None:
+    """Each element's CPU per request (the full config measured around its variant, minus the variant), and its
+    share of what the full config costs over a bare Envoy."""
+    cpu, saved = report["cpu_us_per_request"], report["element_us"]
+    full, gap = cpu[FULL], saved[BARE]
+    print(f"\nEnvoy CPU per request at {report['settings']['connections']} connections (medians over rounds, us)")
+    print(f"  full config {full:.0f}, bare Envoy (P) {cpu[BARE]:.0f}: {full / cpu[BARE]:.2f}x; gap {gap:.0f} us")
+    print(f"{'element taken out':<48}{'us/request':>11}{'element us':>12}{'share of gap':>14}")
+    for element in ELEMENTS:
+        if element.key in saved:
+            us = saved[element.key]
+            print(f"{element.what:<48}{cpu[element.key]:>11.0f}{us:>12.0f}{us / gap:>13.0%}")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.envoy_costs", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--seconds", type=int, default=3, help="duration of one measurement (default: %(default)s)")
+    parser.add_argument("--rounds", type=int, default=3, help="measured rounds, after one warm-up round")
+    parser.add_argument("--connections", type=int, default=32, help="wrk connections (default: %(default)s)")
+    parser.add_argument(
+        "--only", nargs="+", metavar="ELEMENT", choices=[e.key for e in ELEMENTS], help="measure only these elements"
+    )
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        sys.exit("wrk is needed: apt-get install wrk")
+    report = run(args)
+    RESULTS.mkdir(exist_ok=True)
+    (RESULTS / "envoy-costs.json").write_text(json.dumps(report, indent=2))
+    print_table(report)
+    print(f"\nwrote {RESULTS / 'envoy-costs.json'}")
+
+
+if __name__ == "__main__":
+    main()
