@@ -13,11 +13,12 @@ from pathlib import Path
 from typing import Any
 
 import anthropic
+import httpx
 import openai
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack
+from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -207,3 +208,20 @@ def test_a_fallback_does_not_run_the_request_checks_again(stack: Stack, oa: Mock
     assert after["streams_started"] - before.get("streams_started", 0) == 1
     # request headers and body: the route checks no answers
     assert after["stream_msgs_sent"] - before.get("stream_msgs_sent", 0) == 2
+
+
+def test_decisions_are_counted_in_metrics_and_status_without_the_matched_text(stack: Stack) -> None:
+    _openai(stack).chat.completions.create(model="guarded", messages=[{"role": "user", "content": PROMPT}])
+    with pytest.raises(openai.BadRequestError):
+        _openai(stack).chat.completions.create(model="guarded", messages=[{"role": "user", "content": AWS_SECRET}])
+
+    def counted() -> dict[tuple[str, str], int]:
+        found = {(e["action"], e["stage"]): e["requests"] for e in stack.status()["guardrails"] if e["rule"] != "terms"}
+        return found if ("block", "request") in found and ("mask", "request") in found else {}
+
+    wait_for(counted, 10, "the guardrail decisions in the status")
+    metrics = httpx.get(f"http://{stack.api}/metrics", timeout=10).text
+    assert re.search(r'switchyard_guardrail_decisions_total\{[^}]*action="block"[^}]*stage="request"', metrics)
+    assert re.search(r'switchyard_guardrail_decisions_total\{[^}]*action="mask"[^}]*stage="request"', metrics)
+    for name in ("controlplane", "extproc", "extproc-1", "extproc-2", "envoy"):
+        assert "ada@example.com" not in stack.log(name) and "wJalrXUtnFEMI" not in stack.log(name), name
