@@ -7,7 +7,11 @@ number makes an answer that carries one, split across the stream's chunks.
 
 from __future__ import annotations
 
+import json
+import os
 import re
+import shutil
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -68,6 +72,15 @@ routes:
     targets: [{{name: primary, provider: oa, model: gpt-4o}}]
   - model: bare
     targets: [{{name: primary, provider: oa, model: gpt-4o}}]
+  - model: plugin-checked
+    targets: [{{name: primary, provider: oa, model: gpt-4o}}]
+    guardrails:
+      - {{check: plugin, name: acme.compliance, options: {{code_names: [falcon]}}, timeout: 500ms}}
+  - model: regex-checked
+    targets: [{{name: primary, provider: oa, model: gpt-4o}}]
+    guardrails:
+      - {{check: regex, pattern: '(a+)+$', label: nested}}
+      - {{check: pii, action: mask}}
 """
 
 
@@ -75,9 +88,25 @@ oa = mock_provider_fixture("oa")
 an = mock_provider_fixture("an", "--api", "anthropic")
 
 
+EXAMPLE_PLUGIN = Path(__file__).parents[2] / "examples" / "guardrails" / "acme_compliance"
+
+
+def _register_example_plugin(directory: Path) -> Path:
+    """The example plugin importable from `directory`, with the entry point an install would register (the
+    metadata of a distribution found on sys.path, as importlib.metadata reads it)."""
+    shutil.copy(EXAMPLE_PLUGIN / "acme_compliance.py", directory / "acme_compliance.py")
+    info = directory / "acme_compliance-0.1.0.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text("Metadata-Version: 2.1\nName: acme-compliance\nVersion: 0.1.0\n")
+    (info / "entry_points.txt").write_text("[switchyard.guardrails]\nacme.compliance = acme_compliance:factory\n")
+    return directory
+
+
 @pytest.fixture(scope="module")
 def stack(oa: MockProvider, an: MockProvider, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
-    with running_stack(_config(free_port(), oa, an), Path(tmp_path_factory.mktemp("stack"))) as running:
+    plugins = _register_example_plugin(tmp_path_factory.mktemp("plugins"))
+    env = {"PYTHONPATH": os.pathsep.join(filter(None, [str(plugins), os.environ.get("PYTHONPATH")]))}
+    with running_stack(_config(free_port(), oa, an), Path(tmp_path_factory.mktemp("stack")), env) as running:
         yield running
 
 
@@ -225,3 +254,63 @@ def test_decisions_are_counted_in_metrics_and_status_without_the_matched_text(st
     assert re.search(r'switchyard_guardrail_decisions_total\{[^}]*action="mask"[^}]*stage="request"', metrics)
     for name in ("controlplane", "extproc", "extproc-1", "extproc-2", "envoy"):
         assert "ada@example.com" not in stack.log(name) and "wJalrXUtnFEMI" not in stack.log(name), name
+
+
+def test_the_example_plugin_blocks_a_code_name_and_passes_the_rest(stack: Stack, oa: MockProvider) -> None:
+    oa.clear()
+    with pytest.raises(openai.BadRequestError) as refused:
+        _openai(stack).chat.completions.create(
+            model="plugin-checked", messages=[{"role": "user", "content": "Ship Falcon on Monday"}]
+        )
+    assert "guardrail 'acme.compliance'" in refused.value.message and "Falcon" not in refused.value.message
+    assert oa.requests() == []
+    _openai(stack).chat.completions.create(
+        model="plugin-checked", messages=[{"role": "user", "content": "a falconer's hawk"}]
+    )
+    assert len(oa.requests()) == 1
+
+
+# --- hostile inputs: each answered 4xx or passed, never a 5xx or a hang -----------------------------------------
+
+DEADLINE_S = 20.0
+
+
+def _post_raw(stack: Stack, body: bytes) -> int:
+    started = time.monotonic()
+    response = stack.client.post(
+        "/v1/chat/completions",
+        content=body,
+        headers={"content-type": "application/json", "authorization": f"Bearer {PLAIN_KEY}"},
+        timeout=DEADLINE_S,
+    )
+    assert time.monotonic() - started < DEADLINE_S
+    assert response.status_code < 500, response.text[:500]
+    return response.status_code
+
+
+def _chat_body(model: str, content: str, **extra: Any) -> bytes:
+    return json.dumps({"model": model, "messages": [{"role": "user", "content": content}], **extra}).encode()
+
+
+def test_a_huge_prompt_is_checked_or_refused_as_too_large(stack: Stack, oa: MockProvider) -> None:
+    oa.clear()
+    big = ("ada@example.com and some words " * 30_000)[:900_000]
+    assert _post_raw(stack, _chat_body("guarded", big)) == 200
+    assert "ada@example.com" not in _user_text(oa.requests()[-1])
+    assert _post_raw(stack, _chat_body("guarded", "x" * 40_000_000)) == 413
+
+
+def test_deep_nesting_is_refused_or_passed(stack: Stack) -> None:
+    nested = "[" * 200_000 + "]" * 200_000
+    body = b'{"model": "guarded", "messages": [{"role": "user", "content": "hi"}], "metadata": ' + nested.encode()
+    _post_raw(stack, body + b"}")
+
+
+def test_pathological_input_against_a_teams_regex_is_stopped_by_its_time_budget(stack: Stack) -> None:
+    status = _post_raw(stack, _chat_body("regex-checked", "a" * 50_000 + "!"))
+    assert status in (200, 400)
+
+
+def test_non_utf8_bytes_are_refused_not_a_crash(stack: Stack) -> None:
+    body = _chat_body("guarded", "hello").replace(b"hello", b"hel\xff\xfelo")
+    assert 400 <= _post_raw(stack, body) < 500
