@@ -22,7 +22,7 @@ import openai
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack, wait_for
+from tests.support.harness import MockProvider, Stack, mock_provider_fixture, running_stack, sse_events, wait_for
 
 pytestmark = pytest.mark.e2e
 
@@ -76,6 +76,10 @@ routes:
     targets: [{{name: primary, provider: oa, model: gpt-4o}}]
     guardrails:
       - {{check: plugin, name: acme.compliance, options: {{code_names: [falcon]}}, timeout: 500ms}}
+  - model: answer-blocked
+    targets: [{{name: primary, provider: oa, model: gpt-4o}}]
+    guardrails:
+      - {{check: regex, pattern: 'Hello from', label: greeting, stage: response, action: block}}
   - model: regex-checked
     targets: [{{name: primary, provider: oa, model: gpt-4o}}]
     guardrails:
@@ -314,3 +318,18 @@ def test_pathological_input_against_a_teams_regex_is_stopped_by_its_time_budget(
 def test_non_utf8_bytes_are_refused_not_a_crash(stack: Stack) -> None:
     body = _chat_body("guarded", "hello").replace(b"hello", b"hel\xff\xfelo")
     assert 400 <= _post_raw(stack, body) < 500
+
+
+def test_an_answer_a_rule_refuses_becomes_the_clients_error(stack: Stack) -> None:
+    with pytest.raises(openai.BadRequestError) as refused:
+        _openai(stack).chat.completions.create(model="answer-blocked", messages=[{"role": "user", "content": "hi"}])
+    assert "guardrail 'greeting'" in refused.value.message and "Hello" not in refused.value.message
+    with stack.client.stream(
+        "POST",
+        "/v1/chat/completions",
+        json={"model": "answer-blocked", "messages": [{"role": "user", "content": "hi"}], "stream": True},
+        headers={"authorization": f"Bearer {PLAIN_KEY}"},
+    ) as response:
+        events = list(sse_events(response))
+    assert "Hello" not in str(events)
+    assert events[-1]["error"]["code"] == "guardrail_blocked"  # type: ignore[index]
