@@ -333,3 +333,19 @@ def test_an_answer_a_rule_refuses_becomes_the_clients_error(stack: Stack) -> Non
         events = list(sse_events(response))
     assert "Hello" not in str(events)
     assert events[-1]["error"]["code"] == "guardrail_blocked"  # type: ignore[index]
+
+
+def test_the_grpcio_flavour_of_the_extproc_guards_alike(
+    oa: MockProvider, an: MockProvider, tmp_path_factory: pytest.TempPathFactory
+) -> None:
+    """The grpc.aio servicer kept to measure against tells guard streams apart by the same metadata."""
+    env = {"SWITCHYARD_EXTPROC_SERVER": "grpcio"}
+    with running_stack(_config(free_port(), oa, an), Path(tmp_path_factory.mktemp("grpcio")), env) as grpcio:
+        oa.clear()
+        _openai(grpcio).chat.completions.create(model="guarded", messages=[{"role": "user", "content": PROMPT}])
+        assert _user_text(oa.requests()[-1]) == "Mail [EMAIL_1] or [EMAIL_2]; card [CARD_1], again [EMAIL_1]."
+        stream = _openai(grpcio).chat.completions.create(
+            model="answers-checked", messages=[{"role": "user", "content": "hi"}], stream=True
+        )
+        text = "".join(chunk.choices[0].delta.content or "" for chunk in stream if chunk.choices)
+        assert text == "Hello from oa (call [PHONE_1] now)"
