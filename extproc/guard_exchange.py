@@ -30,6 +30,7 @@ from extproc.replies import local_error
 from switchyard.config.guardrails import GuardrailAction, Guardrails
 from switchyard.contract import (
     CLIENT_HEADER,
+    GUARDRAIL_BLOCK_DETAILS,
     GUARDRAILS_METADATA_NAMESPACE,
     WireApi,
     decode_guard_spec,
@@ -39,7 +40,8 @@ log = logging.getLogger("switchyard.extproc")
 
 _Mode = processing_mode_pb2.ProcessingMode
 _RULES = TypeAdapter(Guardrails)
-_BLOCK_DETAILS = "switchyard_guardrail_blocked"
+_UNREADABLE_DETAILS = "switchyard_guardrail_unreadable"
+_UNREADABLE = "The request body is not a JSON object the guardrails can read."
 
 
 def _mode(request_body: int = _Mode.NONE, response_headers: int = _Mode.SKIP, response_body: int = _Mode.NONE) -> Any:
@@ -98,7 +100,7 @@ def _with_events(response: ep.ProcessingResponse, stage: str, decision: Decision
 
 def _blocked(decision: Decision, stage: str) -> ep.ProcessingResponse:
     assert decision.block is not None
-    response = local_error(400, decision.block.message, _BLOCK_DETAILS)
+    response = local_error(400, decision.block.message, GUARDRAIL_BLOCK_DETAILS)
     return _with_events(response, stage, decision)
 
 
@@ -178,7 +180,7 @@ class GuardExchange:
         document = _parsed(body.body)
         if document is None:
             self.finished = True
-            return local_error(400, "The request body is not a JSON object the guardrails can read.", _BLOCK_DETAILS)
+            return local_error(400, _UNREADABLE, _UNREADABLE_DETAILS)
         decision = await self._rules.check_request(self._api, document, self._masker)
         if decision.block is not None:
             self.finished = True

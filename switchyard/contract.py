@@ -95,6 +95,8 @@ TRANSLATED_STATUSES_KEY = "statuses"
 # ("request", "response"), the `GuardEvents` of that stage, encoded.
 GUARDRAILS_METADATA_NAMESPACE = "switchyard.guardrails"
 GUARDRAILS_STAGES = ("request", "response")
+# The response code details of a guardrail's 400: the local-reply mappers give OpenAI-shaped ones their `code`.
+GUARDRAIL_BLOCK_DETAILS = "switchyard_guardrail_blocked"
 # The usage an answer reported (JSON answers: json_to_metadata; streams: envoy/lua/stream_usage.lua).
 USAGE_METADATA_NAMESPACE = "switchyard.usage"
 # The body's `model`, lifted by json_to_metadata: routes match on it, client_auth.lua checks it.

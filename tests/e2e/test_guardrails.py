@@ -171,6 +171,7 @@ def test_an_aws_secret_is_refused_in_the_sdk_error_shape_and_never_sent(
             model="guarded", messages=[{"role": "user", "content": f"deploy with {AWS_SECRET}"}]
         )
     assert "guardrail 'secrets'" in refused.value.message
+    assert refused.value.code == "guardrail_blocked"
     assert "wJalrXUtnFEMI" not in str(refused.value.body)
     with pytest.raises(anthropic.BadRequestError) as refused_anthropic:
         _anthropic(stack).messages.create(
