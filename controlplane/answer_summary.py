@@ -14,6 +14,8 @@ name, comes last, so whatever it contains stays in that field. `resources/access
 from __future__ import annotations
 
 from switchyard.contract import (
+    GUARDRAILS_METADATA_NAMESPACE,
+    GUARDRAILS_STAGES,
     METADATA_NAMESPACE,
     STREAM_METADATA_NAMESPACE,
     STREAM_TAGS,
@@ -42,6 +44,8 @@ FIELDS: tuple[tuple[str, str], ...] = (
     ("output_tokens", _metadata(METADATA_NAMESPACE, "completion_tokens")),  # routes measuring per output token
     *((f"stream_{key}", _metadata(STREAM_METADATA_NAMESPACE, key)) for key in STREAM_TAGS),
     *((f"usage_{key}", _metadata(USAGE_METADATA_NAMESPACE, key)) for key in USAGE_KEYS),
+    # what the guardrails did, per stage (extproc/guard_exchange.py: rule names and counts, never text)
+    *((f"guardrails_{stage}", _metadata(GUARDRAILS_METADATA_NAMESPACE, stage)) for stage in GUARDRAILS_STAGES),
     ("request_id", "%REQ(X-REQUEST-ID)%"),
     ("route", "%ROUTE_NAME%"),  # last: `<endpoint>:<model>`, the model as configured
 )
@@ -58,6 +62,7 @@ FIRST_BYTE_US, UPSTREAM_US, START, DURATION_US = (
 OUTPUT_TOKENS, REQUEST_ID, ROUTE = INDEX["output_tokens"], INDEX["request_id"], INDEX["route"]
 STREAM = {key: INDEX[f"stream_{key}"] for key in STREAM_TAGS}
 USAGE = {key: INDEX[f"usage_{key}"] for key in USAGE_KEYS}
+GUARDRAILS = {stage: INDEX[f"guardrails_{stage}"] for stage in GUARDRAILS_STAGES}
 
 
 def envoy_format() -> str:

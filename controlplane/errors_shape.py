@@ -13,9 +13,10 @@ import json
 from typing import Any
 
 from controlplane.envoy_api import METADATA_NAMESPACE, typed
+from controlplane.resources import guardrails
 from switchyard.anthropic_api import ERROR_TYPES_BY_STATUS, error_type
 from switchyard.config import ClientEndpoint, Config
-from switchyard.contract import MODEL_KEY, WireApi
+from switchyard.contract import GUARDRAIL_BLOCK_DETAILS, MODEL_KEY, WireApi
 
 # Why json_to_metadata could not route a body: set on the request by `flag`, matched by the routes below.
 INVALID_JSON = "invalid_json"
@@ -127,6 +128,15 @@ def _rate_limited_mappers(config: Config) -> list[dict[str, Any]]:
     ]
 
 
+def _guardrail_mappers(config: Config) -> list[dict[str, Any]]:
+    """A guardrail's 400 to an OpenAI-shaped client carries `code: guardrail_blocked`, so a program can tell it
+    from other 400s (Anthropic's shape has no code: the 400 mapper above serves it)."""
+    if not guardrails.enabled(config):
+        return []
+    blocked = _cel_filter(f"response.code_details == '{GUARDRAIL_BLOCK_DETAILS}'")
+    return [{"filter": blocked, "body_format_override": _error_body("invalid_request_error", "guardrail_blocked")}]
+
+
 UNKNOWN_MODEL = "unknown_model"
 # The name the client asked for, as json_to_metadata lifted it (cut short: it is the client's text).
 _ASKED_MODEL = f"%DYNAMIC_METADATA({METADATA_NAMESPACE}:{MODEL_KEY}):200%"
@@ -161,6 +171,7 @@ def local_reply_config(config: Config) -> dict[str, Any]:
         _unknown_model_mappers(config)
         + _rate_limited_mappers(config)
         + _anthropic_mappers(config)
+        + _guardrail_mappers(config)
         + [
             {
                 "filter": _status_filter("EQ", status),

@@ -46,7 +46,7 @@ def translate(
     routes and every other cluster stay byte-identical, so Envoy leaves them alone. Refused clients and the
     node count (with `clients:` only) change the routes' client table and request limits (clients.py)."""
     return EnvoyResources(
-        listeners=(to_message(listener(config), Listener),),
+        listeners=(to_message(listener(config, settings), Listener),),
         route_configs=(to_message(route_configuration(config, live), RouteConfiguration),),
         clusters=tuple(
             to_message(cluster(config, group, settings, live), Cluster)

@@ -107,6 +107,8 @@ class Stream:
         self.id = stream_id
         self.send_window = send_window
         self.call: Call | None = None
+        # The request's header block as received (names and values in bytes): a call may read its gRPC metadata.
+        self.request_headers: dict[bytes, bytes] = {}
         self.finished = False  # our side is over: status given, or the call cancelled
         self.remote_closed = False  # the client sent END_STREAM
         self.received = 0  # DATA octets since our last WINDOW_UPDATE for this stream
@@ -455,6 +457,7 @@ class Connection(asyncio.Protocol):
         if handler is None:
             stream.finish(GRPC_UNIMPLEMENTED, "unknown method")
             return
+        stream.request_headers = headers
         try:
             stream.call = handler(stream)
         except Exception:

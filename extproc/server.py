@@ -22,12 +22,14 @@ from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from extproc import h2_grpc, h2_wire, message_costs
 from extproc.exchange import RulesExchange, TranslatedExchange
+from extproc.guard_exchange import GuardExchange
 from extproc.message_costs import MessageCosts
 from extproc.translators import translator_for
 from switchyard.addresses import bind_grpc
 from switchyard.contract import (
     ATTEMPT_METADATA_NAMESPACE,
     ATTEMPT_RESPONSE_HEADERS_KEY,
+    GUARDRAILS_HEADER,
     RULES_HEADER,
     TRANSLATE_HEADER,
     TRANSLATE_STREAM_HEADER,
@@ -50,6 +52,11 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
     async def Process(
         self, request_iterator: AsyncIterator[ep.ProcessingRequest], context: grpc.aio.ServicerContext
     ) -> AsyncIterator[ep.ProcessingResponse]:
+        spec = next((value for key, value in context.invocation_metadata() or () if key == GUARDRAILS_HEADER), None)
+        if spec is not None:
+            async for response in self._guard(GuardExchange(str(spec)), request_iterator):
+                yield response
+            return
         attempt = _Attempt()
         costs = self._costs
         if costs is not None:
@@ -65,6 +72,22 @@ class AttemptProcessor(ep_grpc.ExternalProcessorServicer):  # type: ignore[misc]
             if attempt.over:
                 # Done: end the stream ourselves rather than wait for Envoy to cancel it. grpc.aio leaks
                 # native memory on every cancelled call (grpc/grpc#43360), about 100 bytes a request.
+                return
+
+    async def _guard(
+        self, exchange: GuardExchange, request_iterator: AsyncIterator[ep.ProcessingRequest]
+    ) -> AsyncIterator[ep.ProcessingResponse]:
+        """A guarded client request's stream (the guardrails filter, not an attempt)."""
+        costs = self._costs
+        if costs is not None:
+            costs.streams += 1
+        async for request in request_iterator:
+            cpu_started, wall_started = time.thread_time(), time.perf_counter()
+            response = await exchange.answer(request)
+            if costs is not None:
+                costs.count(request.WhichOneof("request") or "none", cpu_started, wall_started)
+            yield response
+            if exchange.finished:
                 return
 
 
@@ -184,6 +207,62 @@ class _ProcessCall:
         pass
 
 
+class _GuardCall:
+    """A guarded client request's Process stream on the HTTP/2 server. Checks may await (a plugin's time budget),
+    so messages are answered by one task per stream, in the order they came (Envoy may send a streamed answer's
+    chunks before the previous ones are answered)."""
+
+    def __init__(self, stream: h2_grpc.Stream, spec: str, costs: MessageCosts | None) -> None:
+        self._stream = stream
+        self._exchange = GuardExchange(spec)
+        self._costs = costs
+        self._queue: asyncio.Queue[bytes | None] = asyncio.Queue()
+        self._task = asyncio.get_running_loop().create_task(self._answer_in_turn())
+        if costs is not None:
+            costs.streams += 1
+
+    def on_message(self, message: bytes) -> None:
+        self._queue.put_nowait(message)
+
+    def on_end(self) -> None:
+        self._queue.put_nowait(None)
+
+    def on_cancel(self) -> None:
+        self._task.cancel()
+
+    async def _answer_in_turn(self) -> None:
+        stream = self._stream
+        costs = self._costs
+        while (message := await self._queue.get()) is not None:
+            cpu_started, wall_started = time.thread_time(), time.perf_counter()
+            try:
+                request = ep.ProcessingRequest.FromString(message)
+                answer = (await self._exchange.answer(request)).SerializeToString()
+            except Exception:  # Envoy refuses the request (failure_mode_allow off): closed, never unchecked
+                log.exception("guardrails failed on a message")
+                stream.finish(h2_wire.GRPC_INTERNAL, "guardrails failed")
+                stream.connection.write_out()
+                return
+            stream.send_message(answer)
+            if costs is not None:
+                costs.count(request.WhichOneof("request") or "none", cpu_started, wall_started)
+            if self._exchange.finished:
+                stream.finish()
+            stream.connection.write_out()
+            if self._exchange.finished:
+                return
+        stream.finish()
+        stream.connection.write_out()
+
+
+def _process_call(stream: h2_grpc.Stream, costs: MessageCosts | None) -> h2_grpc.Call:
+    """A guard stream when its metadata carries the rules (the guardrails filter), else an attempt's."""
+    spec = stream.request_headers.get(GUARDRAILS_HEADER.encode())
+    if spec is not None:
+        return _GuardCall(stream, spec.decode("latin-1"), costs)
+    return _ProcessCall(stream, costs)
+
+
 class _Health:
     """grpc.health.v1 for Envoy's health checks (Check) and for watchers: SERVING until the drain starts."""
 
@@ -247,7 +326,7 @@ async def serve(listen: str, instance: str | None = None, drain_timeout: float =
     health = _Health()
     server = h2_grpc.H2GrpcServer(
         {
-            _PROCESS_PATH: lambda stream: _ProcessCall(stream, costs),
+            _PROCESS_PATH: lambda stream: _process_call(stream, costs),
             "/grpc.health.v1.Health/Check": health.check,
             "/grpc.health.v1.Health/Watch": health.watch,
         }

@@ -44,6 +44,8 @@ ANSWER_LOG_NAME = "switchyard_answers"
 # HTTP filter names the control plane looks up in a node's running config (and names in its own).
 CLIENT_AUTH_FILTER = "switchyard.client_auth"
 CLIENT_LIMITS_FILTER = "switchyard.client_limits"
+# The listener's ext_proc filter for guardrails (controlplane/resources/guardrails.py), enabled per route.
+GUARDRAILS_FILTER = "switchyard.guardrails"
 
 # --- Node metadata the bootstrap sets and the control plane reads -------------------------------------------------
 
@@ -89,6 +91,12 @@ TRANSLATED_STATUS_KEY = "status"
 # the provider statuses the client gets as another (Anthropic's 529 is OpenAI's 503), for an answer without a body,
 # which the ext_proc never sees
 TRANSLATED_STATUSES_KEY = "statuses"
+# What the guardrails did to a client request (extproc/guard_exchange.py), for the answer log: by stage
+# ("request", "response"), the `GuardEvents` of that stage, encoded.
+GUARDRAILS_METADATA_NAMESPACE = "switchyard.guardrails"
+GUARDRAILS_STAGES = ("request", "response")
+# The response code details of a guardrail's 400: the local-reply mappers give OpenAI-shaped ones their `code`.
+GUARDRAIL_BLOCK_DETAILS = "switchyard_guardrail_blocked"
 # The usage an answer reported (JSON answers: json_to_metadata; streams: envoy/lua/stream_usage.lua).
 USAGE_METADATA_NAMESPACE = "switchyard.usage"
 # The body's `model`, lifted by json_to_metadata: routes match on it, client_auth.lua checks it.
@@ -175,6 +183,9 @@ TRANSLATE_STREAM_HEADER = "x-switchyard-translate-stream"
 RULES_HEADER = "x-switchyard-rules"
 # The authenticated client's name, from client_auth.lua to the request limiter (never upstream).
 CLIENT_HEADER = "x-switchyard-client"
+# gRPC initial metadata of the guardrails filter's streams (not an HTTP header of the client request): the rule
+# sets of the route and of its clients (`GuardSpec`). Tells a guard stream from an attempt's translation stream.
+GUARDRAILS_HEADER = "x-switchyard-guardrails"
 # Answer headers telling the client which target served, and in how many attempts.
 TARGET_HEADER = "x-switchyard-target"
 ATTEMPTS_HEADER = "x-switchyard-attempts"
@@ -278,6 +289,41 @@ def decode_body_rules(encoded: str) -> dict[str, Any]:
     if not isinstance(rules, dict):
         raise ValueError("body rules must be a JSON object")
     return rules
+
+
+# --- Guardrails: the rule sets a guarded client request is checked with, carried by its ext_proc stream ---------
+
+
+@dataclass(frozen=True)
+class GuardSpec:
+    """What the guardrails filter's stream carries in `GUARDRAILS_HEADER`: the client API of the route (the
+    shape of its texts and of a block's 400), the route's own rules, and the rules of each client that may call
+    the route, as the YAML's dicts. The control plane encodes it per Envoy route; the ext_proc decodes each
+    distinct value once and picks the client's rules by the client name client_auth.lua put in CLIENT_HEADER."""
+
+    api: str
+    route: tuple[dict[str, Any], ...] = ()
+    clients: tuple[tuple[str, tuple[dict[str, Any], ...]], ...] = ()
+
+    def encode(self) -> str:
+        """Compact, key-sorted, ASCII-only JSON: a valid header value, the same for the same rules."""
+        document = {"api": self.api, "route": list(self.route), "clients": {n: list(r) for n, r in self.clients}}
+        return json.dumps(document, separators=(",", ":"), sort_keys=True, ensure_ascii=True)
+
+
+@lru_cache(maxsize=1024)
+def decode_guard_spec(value: str) -> GuardSpec | None:
+    """None for a value the control plane did not write. Cached: there are only as many values as routes."""
+    try:
+        document = json.loads(value)
+        clients = document.get("clients") or {}
+        return GuardSpec(
+            api=str(document["api"]),
+            route=tuple(document.get("route") or ()),
+            clients=tuple((str(name), tuple(rules)) for name, rules in sorted(clients.items())),
+        )
+    except (ValueError, KeyError, TypeError, AttributeError):
+        return None
 
 
 # --- Tracing ------------------------------------------------------------------------------------------------------

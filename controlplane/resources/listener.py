@@ -2,9 +2,9 @@
 
 Retries never re-run these (only the clusters' upstream filters, resources/upstream_filters.py), so
 everything here concerns the client request as a whole: readiness, lifting the body's `model` (and the flags
-the routes and Lua filters need) into dynamic metadata, client checks (controlplane/clients.py), the usage of
-the answer, and the router with its per-attempt log. Malformed JSON and unknown models are answered here by
-Envoy without touching Python.
+the routes and Lua filters need) into dynamic metadata, client checks (controlplane/clients.py), guardrails
+(resources/guardrails.py), the usage of the answer, and the router with its per-attempt log. Malformed JSON and
+unknown models are answered here by Envoy without touching Python.
 """
 
 from __future__ import annotations
@@ -14,8 +14,9 @@ from typing import Any
 from controlplane import affinity, clients, errors_shape
 from controlplane.envoy_api import METADATA_NAMESPACE, USAGE_METADATA_NAMESPACE, typed
 from controlplane.envoy_code import stream_usage_lua
-from controlplane.resources import responses_only, tracing
+from controlplane.resources import guardrails, responses_only, tracing
 from controlplane.resources.access_logs import answer_log, attempt_log
+from controlplane.resources.settings import DEFAULT_SETTINGS, TranslateSettings
 from switchyard.config import Config
 from switchyard.config.model import LatencyMeasure, OnUnsupported
 from switchyard.contract import (
@@ -34,7 +35,7 @@ from switchyard.contract import (
 # The metadata key that flags a request carrying a parameter another API may not express (routes match on it).
 
 
-def listener(config: Config) -> dict[str, Any]:
+def listener(config: Config, settings: TranslateSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
     counts_tokens = any(r.latency.measure is LatencyMeasure.PER_OUTPUT_TOKEN for r in config.routes)
     skips = any(r.on_unsupported_parameter is OnUnsupported.SKIP_TARGET for r in config.routes)
     hcm = typed(
@@ -72,6 +73,9 @@ def listener(config: Config) -> dict[str, Any]:
             },
             *affinity.listener_filters(config),
             *clients.listener_filters(config),
+            # After the client check (it names the client) and before stream_usage.lua, which then reads a
+            # streamed answer before the guard changes it (answers pass the filters in reverse order).
+            *guardrails.listener_filters(config, settings),
             _stream_usage_filter(),
             {
                 "name": "envoy.filters.http.router",

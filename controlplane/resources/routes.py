@@ -13,7 +13,7 @@ from typing import Any
 from controlplane import affinity, clients, errors_shape, failover
 from controlplane.envoy_api import METADATA_NAMESPACE, seconds
 from controlplane.live_state import LiveState
-from controlplane.resources import responses_only, tracing
+from controlplane.resources import guardrails, responses_only, tracing
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, Route
@@ -48,10 +48,18 @@ def route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
                 # Without an explicit limit Envoy silently skips retries of bodies over 1 MiB.
                 "request_body_buffer_limit": config.max_request_body,
                 "routes": routes,
-                **clients.virtual_host_fields(config, live),
+                **_with_guardrails_off(config, clients.virtual_host_fields(config, live)),
             }
         ],
     }
+
+
+def _with_guardrails_off(config: Config, fields: dict[str, Any]) -> dict[str, Any]:
+    """The virtual host's fields with the guardrails filter off by default (resources/guardrails.py)."""
+    off = guardrails.virtual_host_per_filter_config(config)
+    if off:
+        fields = {**fields, "typed_per_filter_config": {**fields.get("typed_per_filter_config", {}), **off}}
+    return fields
 
 
 def _unserved_route(config: Config, endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
@@ -110,6 +118,7 @@ def _model_route(
             **affinity.hash_policy(route, endpoint),
         },
         **tracing.route_fields(config, endpoint, route),
+        **guardrails.route_fields(config, endpoint, route),
         "response_headers_to_add": [
             {
                 "header": {

@@ -25,6 +25,7 @@ from google.protobuf.duration_pb2 import Duration
 from controlplane import answer_summary as summary
 from controlplane.answer_summary import SEPARATOR
 from controlplane.clients import CLIENT_TAG
+from controlplane.telemetry.guardrail_counts import GuardrailCounts
 from controlplane.telemetry.target_stats import Answer, StreamMeasures, TargetStatsRecorder
 from controlplane.usage.accounting import UsageAccounting
 from controlplane.usage.record import UsageRecord
@@ -48,6 +49,7 @@ class AnswerLogHandler:
     def __init__(self, recorder: TargetStatsRecorder, usage: UsageAccounting | None) -> None:
         self.recorder = recorder
         self.usage = usage
+        self.guardrails = GuardrailCounts()
 
     def handle(self, entries: Sequence[accesslog_pb2.HTTPAccessLogEntry], node: str, now: float) -> int:
         """The entries of one message from `node`; returns how many were attempts a target served (for the
@@ -67,6 +69,9 @@ class AnswerLogHandler:
                 refusals_to_check |= refused
                 continue
             fields = text.split(SEPARATOR, summary.LAST)
+            for stage, index in summary.GUARDRAILS.items():
+                if fields[index]:  # before the target: a request the guardrails refused reached none
+                    self.guardrails.add(stage, fields[index])
             key = fields[summary.TARGET]
             if not key:
                 continue  # no endpoint was picked (a local reply, no healthy target): no target, no usage

@@ -91,6 +91,18 @@ class StatusCollector(Collector):
             yield result
         yield from _node_metrics(document.get("nodes", []))
         yield from _telemetry_metrics(document.get("telemetry") or {})
+        yield _guardrail_metrics(document.get("guardrails") or [])
+
+
+def _guardrail_metrics(entries: list[dict[str, Any]]) -> Metric:
+    decisions = CounterMetricFamily(
+        "switchyard_guardrail_decisions",
+        "Client requests in which a guardrail acted (mask, block, flag; error: a plugin that failed open)",
+        labels=["rule", "check", "action", "stage"],
+    )
+    for entry in entries:
+        decisions.add_metric([entry["rule"], entry["check"], entry["action"], entry["stage"]], entry["requests"])
+    return decisions
 
 
 def _node_metrics(nodes: list[dict[str, Any]]) -> Iterator[Metric]:

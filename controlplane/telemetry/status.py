@@ -56,11 +56,14 @@ def build_status(
     attempts_by_node: Mapping[str, int] | None = None,
     logging_nodes: Mapping[str, LoggingNode] | None = None,
     telemetry: Mapping[str, int] | None = None,
+    guardrails: Sequence[Mapping[str, Any]] = (),
 ) -> dict[str, Any]:
     now = time.time() if now is None else now
     document: dict[str, Any] = {
         # what this replica received but could not count (past its capacity) or could not store
         "telemetry": None if telemetry is None else dict(telemetry),
+        # client requests in which each guardrail acted, by action and stage (telemetry/guardrail_counts.py)
+        "guardrails": [dict(entry) for entry in guardrails],
         "control_plane": None
         if start is None
         else {"started_at": start.at, "uptime_s": round(now - start.at, 1), "restarted": start.restarted},

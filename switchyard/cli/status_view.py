@@ -39,6 +39,7 @@ def render_status(document: dict[str, Any]) -> str:
             "since then (Envoy kept serving its last config)"
         )
     lines.extend(render_telemetry(document.get("telemetry") or {}))
+    lines.extend(render_guardrails(document.get("guardrails") or []))
     lines.extend(render_nodes(document.get("nodes") or []))
     columns = ("target", "state", "prio", "weight", "requests", "failures", "fallbacks", "latency", "why")
     for route in document["routes"]:
@@ -54,6 +55,15 @@ def render_status(document: dict[str, Any]) -> str:
             )  # fmt: skip
         lines.extend(_table(rows))
     return "\n".join(lines)
+
+
+def render_guardrails(entries: list[dict[str, Any]]) -> list[str]:
+    """One line per guardrail that acted: how many client requests, by action and stage."""
+    return [
+        f"guardrail {e['rule']} ({e['check']}): {e['action']} on {e['requests']} {e['stage']}"
+        + ("s" if e["requests"] != 1 else "")
+        for e in entries
+    ]
 
 
 def render_telemetry(telemetry: dict[str, Any]) -> list[str]:
