@@ -13,7 +13,6 @@ import json
 from typing import Any
 
 from controlplane.envoy_api import METADATA_NAMESPACE, typed
-from controlplane.resources import guardrails
 from switchyard.anthropic_api import ERROR_TYPES_BY_STATUS, error_type
 from switchyard.config import ClientEndpoint, Config
 from switchyard.contract import GUARDRAIL_BLOCK_DETAILS, MODEL_KEY, WireApi
@@ -131,7 +130,7 @@ def _rate_limited_mappers(config: Config) -> list[dict[str, Any]]:
 def _guardrail_mappers(config: Config) -> list[dict[str, Any]]:
     """A guardrail's 400 to an OpenAI-shaped client carries `code: guardrail_blocked`, so a program can tell it
     from other 400s (Anthropic's shape has no code: the 400 mapper above serves it)."""
-    if not guardrails.enabled(config):
+    if not config.has_guardrails:
         return []
     blocked = _cel_filter(f"response.code_details == '{GUARDRAIL_BLOCK_DETAILS}'")
     return [{"filter": blocked, "body_format_override": _error_body("invalid_request_error", "guardrail_blocked")}]

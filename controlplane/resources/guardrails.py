@@ -53,9 +53,7 @@ _CHECK_ALLOWANCE_S = 2.0
 
 
 def enabled(config: Config) -> bool:
-    return any(route.guardrails for route in config.routes) or any(
-        client.guardrails for client in (config.clients or {}).values()
-    )
+    return config.has_guardrails
 
 
 def _dumped(rules: Guardrails) -> tuple[dict[str, Any], ...]:

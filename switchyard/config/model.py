@@ -606,6 +606,14 @@ class Config(_Strict):
     def provider_of(self, target: Target) -> Provider:
         return self.providers[target.provider]
 
+    @property
+    def has_guardrails(self) -> bool:
+        """Whether any route or client has guardrails: only then does Envoy's listener carry the guard filter
+        (and its reply shape), so a gateway without them pays nothing for the feature."""
+        return any(route.guardrails for route in self.routes) or any(
+            client.guardrails for client in (self.clients or {}).values()
+        )
+
     def guardrails_for(self, model: str, client: str | None) -> Guardrails:
         """Every check a request by `client` to the route `model` passes: the client's first, then the route's.
 
