@@ -58,7 +58,8 @@ def _cpu_s(pid: int) -> float:
 
 def _envoy_messages(admin: Path) -> int:
     with httpx.Client(transport=httpx.HTTPTransport(uds=str(admin)), timeout=5) as client:
-        text = client.get("http://envoy/stats", params={"filter": r"ext_proc\.stream_msgs_sent$"}).text
+        # the translating filters' ext_proc.stream_msgs_sent, and the guard filter's ext_proc.guardrails.*
+        text = client.get("http://envoy/stats", params={"filter": r"ext_proc\.(\w+\.)?stream_msgs_sent$"}).text
     return sum(int(line.rsplit(":", 1)[1]) for line in text.splitlines() if ":" in line)
 
 

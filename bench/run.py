@@ -14,6 +14,8 @@ hits all of them alike:
   M  like C, on a route that mixes APIs: the ext_proc filter is there, and Envoy skips it for this attempt
   CA like C, with `clients:`: the key checked (Lua, SHA-256 digests) and a request limit (never reached) on
      every request
+  G  like C, on a route with guardrails: personal data masked on the request and on the answer (a downstream
+     ext_proc filter, once per client request); the prompt carries an e-mail address to mask
 For C, R, X, RX and XB the ext_proc messages are counted and costed on both sides (bench/extproc_messages.py).
 Every variant is checked once for the right answer before it is measured. Only loopback is used; every
 measurement is bounded in time. Results: bench-results/bench.json and bench-results/bench.png.
@@ -76,10 +78,13 @@ class Variant:
     gateway: str = ""
     # the client API: chat completions, or the Responses API (RESPONSES)
     path: str = CHAT
+    # what the prompt says before its filler (variant G: personal data for the guardrails to mask)
+    prompt: str = ""
 
 
-def _body(model: str, prompt_bytes: int = 5, stream: bool = False) -> bytes:
-    document: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": "x" * prompt_bytes}]}
+def _body(model: str, prompt_bytes: int = 5, stream: bool = False, prompt: str = "") -> bytes:
+    content = prompt + "x" * prompt_bytes
+    document: dict[str, Any] = {"model": model, "messages": [{"role": "user", "content": content}]}
     if stream:
         document["stream"] = True
     return json.dumps(document).encode()
@@ -88,7 +93,7 @@ def _body(model: str, prompt_bytes: int = 5, stream: bool = False) -> bytes:
 def _variant_body(variant: Variant, prompt_bytes: int = 5, stream: bool = False) -> bytes:
     """The same prompt in the variant's client API: chat messages, or a Responses `input`."""
     if variant.path != RESPONSES:
-        return _body(variant.model, prompt_bytes, stream)
+        return _body(variant.model, prompt_bytes, stream, variant.prompt)
     document: dict[str, Any] = {"model": variant.model, "input": "x" * prompt_bytes}
     if stream:
         document["stream"] = True
@@ -174,6 +179,9 @@ routes:
     targets: [{{name: claude, provider: claude, model: renamed-claude}}]
   - model: bench-direct
     targets: [{{name: primary, provider: ok, model: renamed-primary}}]
+  - model: bench-guard
+    targets: [{{name: primary, provider: ok, model: renamed-primary}}]
+    guardrails: [{{check: pii, stage: both, action: mask}}]
   - model: bench-mixed
     targets:
       - {{name: primary, provider: ok, model: renamed-primary}}
@@ -350,7 +358,9 @@ def _check(variant: Variant, expect_model: str, expect_target: str | None = None
         responses_check.stream(variant.key, streamed.text, expect_model)
 
 
-FULL = "switchyard"  # the gateway of variants C, D, R, X, RX, M and XB
+FULL = "switchyard"  # the gateway of variants C, D, R, X, RX, M, XB and G
+# Variant G's prompt: an address the request's pii rule masks before the provider sees it.
+GUARDED_PROMPT = "Write to jane.doe@example.com about "
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -455,6 +465,17 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             Variant(
                 "XB", "Bedrock (SigV4)", full_url, "bench-bedrock", lambda: [bedrock.pid, *full_pids()], gateway=FULL
             ),
+            # C on a route with guardrails (issue 24): personal data masked both ways, in Python, once per request.
+            Variant(
+                "G",
+                "C with PII masking",
+                full_url,
+                "bench-guard",
+                lambda: [*mock_pids, *full_pids()],
+                roles=full_roles,
+                gateway=FULL,
+                prompt=GUARDED_PROMPT,
+            ),
             # C behind client keys and request limits (issue 14): what authentication costs every request.
             Variant(
                 "CA",
@@ -477,6 +498,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             "M": ("renamed-primary", "primary"),
             "XB": ("anthropic.claude-bench-v1:0", "bedrock"),
             "CA": ("renamed-primary", "primary"),
+            "G": ("renamed-primary", "primary"),
         }
         for variant in variants:
             _check(variant, *checks[variant.key])
@@ -679,6 +701,13 @@ def _ratios(variants: dict[str, Any], connections: list[int]) -> dict[str, Any]:
         ratios["CA_added_over_C_p50_ms"] = (variants["CA"]["latency"]["p50"] - variants["C"]["latency"]["p50"]) / 1000
     ratios |= _responses_client(variants, best)
     ratios |= _against_bare_envoy(variants, connections, best)
+    if "G" in variants and "C" in variants:
+        # what guardrails (PII masked on the request and the answer) cost a request over the same route without
+        ratios["G_added_over_C_p50_ms"] = (variants["G"]["latency"]["p50"] - variants["C"]["latency"]["p50"]) / 1000
+        ratios["G_over_C_throughput"] = best["G"] / best["C"]
+        widest = f"throughput_c{max(connections)}"
+        g_cpu, c_cpu = (variants[k][widest]["cpu_per_request_us_by_process"] for k in ("G", "C"))
+        ratios["G_added_cpu_per_request_us"] = sum(g_cpu.values()) - sum(c_cpu.values())
     if "X" in variants and "C" in variants:
         # what translating to another API costs over a same-API attempt (issue 25)
         ratios["X_over_C_throughput"] = best["X"] / best["C"]

@@ -14,7 +14,7 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")]
 
 
-# Eleven variants, each measured in every part of the bench, take about 150 s on a loaded 2-core machine: more
+# Twelve variants, each measured in every part of the bench, take about 150 s on a loaded 2-core machine: more
 # than the suite's default timeout, so the bench's own bound (the subprocess timeout) governs.
 @pytest.mark.timeout(330)
 def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
@@ -30,7 +30,7 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text())
-    assert set(report["variants"]) == {"A", "P", "B", "C", "R", "D", "X", "RX", "M", "XB", "CA"}
+    assert set(report["variants"]) == {"A", "P", "B", "C", "R", "D", "X", "RX", "M", "XB", "CA", "G"}
     for key, variant in report["variants"].items():
         throughput = variant["throughput_c4"]
         assert throughput["rps"] > 0, key
@@ -41,6 +41,8 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     assert "M_added_over_C_p50_ms" in report["ratios"]
     assert "XB_added_over_X_p50_ms" in report["ratios"]
     assert "CA_over_C_throughput" in report["ratios"]
+    # Guardrails (PII masked both ways): what they add over the same route without, in time and CPU.
+    assert {"G_added_over_C_p50_ms", "G_added_cpu_per_request_us"} <= set(report["ratios"])
     # A Responses client beside a chat client: native (R against C) and translated to Anthropic (RX against X).
     for ratio in ("R_over_C_throughput", "R_added_over_C_p50_ms", "RX_over_X_throughput", "RX_added_over_X_p50_ms"):
         assert ratio in report["ratios"], ratio

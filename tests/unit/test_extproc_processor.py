@@ -82,13 +82,21 @@ ANSWER = json.dumps(
 ).encode()
 
 
+class _AttemptStreamContext:
+    """What the servicer reads of a stream's context: its initial metadata, which for an attempt (not a
+    guarded client request) carries no guardrails header."""
+
+    def invocation_metadata(self) -> tuple[tuple[str, str], ...]:
+        return ()
+
+
 def _run(*messages: ep.ProcessingRequest) -> list[ep.ProcessingResponse]:
     async def stream() -> AsyncIterator[ep.ProcessingRequest]:
         for message in messages:
             yield message
 
     async def run() -> list[ep.ProcessingResponse]:
-        return [response async for response in AttemptProcessor().Process(stream(), None)]
+        return [response async for response in AttemptProcessor().Process(stream(), _AttemptStreamContext())]
 
     return asyncio.run(run())
 
