@@ -25,6 +25,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from pydantic import TypeAdapter
 
 from extproc.guardrails import Decision, GuardrailSet, Masker, RuleEvent
+from extproc.guardrails.plugins import PluginNotFoundError
 from extproc.guardrails.streams import GuardedStream, guarded_stream
 from extproc.replies import local_error
 from switchyard.config.guardrails import GuardrailAction, Guardrails
@@ -42,6 +43,12 @@ _Mode = processing_mode_pb2.ProcessingMode
 _RULES = TypeAdapter(Guardrails)
 _UNREADABLE_DETAILS = "switchyard_guardrail_unreadable"
 _UNREADABLE = "The request body is not a JSON object the guardrails can read."
+_UNAVAILABLE_DETAILS = "switchyard_guardrail_unavailable"
+
+
+class RulesUnavailableError(Exception):
+    """The rules of a guarded request cannot be built here (a plugin not installed in this ext_proc, or one whose
+    factory fails): the request is refused, closed, with this message, which names the rule and never any text."""
 
 
 def _mode(request_body: int = _Mode.NONE, response_headers: int = _Mode.SKIP, response_body: int = _Mode.NONE) -> Any:
@@ -63,7 +70,7 @@ _STREAMED_ANSWER = _mode(response_body=_Mode.STREAMED)
 
 
 @lru_cache(maxsize=1024)
-def rule_set(spec_value: str, client: str) -> tuple[WireApi, GuardrailSet] | None:
+def rule_set(spec_value: str, client: str) -> tuple[WireApi, GuardrailSet] | RulesUnavailableError | None:
     """The client API and the rules of a request by `client` ("" for none) on the route whose spec this is; None
     when no rule applies. Built once per (spec, client), so patterns compile and plugins load once per config."""
     spec = decode_guard_spec(spec_value)
@@ -74,9 +81,22 @@ def rule_set(spec_value: str, client: str) -> tuple[WireApi, GuardrailSet] | Non
     configs = [*own, *spec.route]
     if not configs:
         return None
-    # A rule that cannot be built (a plugin not installed) raises: the stream fails and Envoy refuses the request
-    # (failure_mode_allow is off): closed, never unchecked.
-    return WireApi(spec.api), GuardrailSet(_RULES.validate_python(configs))
+    # A rule that cannot be built (a plugin not installed) is refused closed, never passed unchecked; the failure
+    # is kept (cached) like a built set, so it is logged once per config, not once per request.
+    try:
+        return WireApi(spec.api), GuardrailSet(_RULES.validate_python(configs))
+    except Exception as error:  # a team's plugin factory may raise anything
+        message = f"The gateway cannot run its guardrails for this request: {_why(error)}"
+        log.error("%s", message)
+        return RulesUnavailableError(message)
+
+
+def _why(error: Exception) -> str:
+    """What an operator needs to mend it: the plugin's own message for a missing entry point, else the kind of
+    error (a factory's message could quote its options)."""
+    if isinstance(error, PluginNotFoundError):
+        return str(error)
+    return f"a rule could not be built ({type(error).__name__})"
 
 
 def encode_events(decision: Decision) -> str:
@@ -168,6 +188,9 @@ class GuardExchange:
         if found is None:
             self.finished = True
             return _request_headers(mode=_NOTHING_MORE)
+        if isinstance(found, RulesUnavailableError):
+            self.finished = True
+            return local_error(500, str(found), _UNAVAILABLE_DETAILS)
         self._api, self._rules = found
         self._checks_answers = any(rule.stage.on_response for rule in self._rules.rules)
         masks = any(rule.stage.on_request and rule.action is GuardrailAction.MASK for rule in self._rules.rules)

@@ -97,6 +97,16 @@ def test_unreadable_bodies_are_refused_not_passed_unchecked() -> None:
         assert asyncio.run(exchange.answer(request)).immediate_response.status.code == 400
 
 
+def test_a_plugin_that_is_not_installed_refuses_the_request_saying_which() -> None:
+    """Closed, never unchecked, and with a message an operator can act on (not a bare 500 from a failed stream)."""
+    spec = GuardSpec("openai", route=({"check": "plugin", "name": "acme.absent"},)).encode()
+    for _ in range(2):  # the failure is cached like a built rule set: the same answer every time
+        exchange = GuardExchange(spec)
+        answer = asyncio.run(exchange.answer(_headers()))
+        assert answer.immediate_response.status.code == 500 and exchange.finished
+        assert b"acme.absent" in answer.immediate_response.body
+
+
 def test_counts_are_per_rule_action_and_stage() -> None:
     counts = GuardrailCounts()
     counts.add("request", "pii/pii/mask/3 secrets/secrets/block/1")
