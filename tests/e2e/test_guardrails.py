@@ -61,6 +61,10 @@ routes:
     targets: [{{name: phone, provider: oa, model: "{PHONE_MODEL}"}}]
     guardrails:
       - {{check: pii, kinds: [phone], stage: response}}
+  - model: answers-checked-claude
+    targets: [{{name: phone, provider: an, model: "{PHONE_MODEL}"}}]
+    guardrails:
+      - {{check: pii, kinds: [phone], stage: response}}
   - model: fallback
     health: {{consecutive_failures: 0, failure_rate: null}}
     targets:
@@ -193,6 +197,25 @@ def test_a_streamed_answer_spelling_a_phone_number_across_chunks_reaches_the_cli
     text = "".join(chunks)
     assert text == "Hello from oa (call [PHONE_1] now)", chunks
     assert not re.search(r"555|0123", text)
+
+
+def test_streamed_answers_are_masked_for_every_client_api_and_after_translation(stack: Stack) -> None:
+    """The guard reads the answer as the client gets it: Anthropic's and the Responses API's events, and an
+    answer the upstream ext_proc translated from another provider's API."""
+    masked = "call [PHONE_1] now"
+    translated = _openai(stack).chat.completions.create(
+        model="answers-checked-claude", messages=[{"role": "user", "content": "hi"}], stream=True
+    )
+    text = "".join(chunk.choices[0].delta.content or "" for chunk in translated if chunk.choices)
+    assert text == f"Hello from an ({masked})", text
+    with _anthropic(stack).messages.stream(
+        model="answers-checked", max_tokens=50, messages=[{"role": "user", "content": "hi"}]
+    ) as events:
+        text = "".join(events.text_stream)
+    assert text == f"Hello from oa ({masked})", text
+    responses = _openai(stack).responses.create(model="answers-checked", input="hi", stream=True)
+    text = "".join(event.delta for event in responses if event.type == "response.output_text.delta")
+    assert text == f"Hello from oa ({masked})", text
 
 
 def test_a_whole_answer_is_masked_with_its_length_fixed(stack: Stack) -> None:
