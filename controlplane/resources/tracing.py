@@ -10,6 +10,8 @@ from the request and sends one onwards to the provider):
   `error`, `response_flags` such as UF or UT, `retry.count` on the attempts after the first), and
   `switchyard.upstream_failure` why a connection failed: when another attempt follows, that is why. (The
   formatter's %RESPONSE_CODE% is 0 on an attempt that was retried, measured: its answer never went out.)
+- with guardrails in the config, `switchyard.guardrails.request` and `.response` on the client span: what the
+  rules did (`rule/check/action/count`, as the guard filter reports it; never the matched text);
 - a translated attempt's ext_proc stream as a span of its own (Envoy's gRPC client span, `async
   envoy.service.ext_proc.v3.ExternalProcessor.Process egress`), a child of the client span: Envoy hands
   upstream filters the request's span, not the attempt's.
@@ -28,7 +30,14 @@ from typing import Any
 from controlplane.envoy_api import METADATA_NAMESPACE, USAGE_METADATA_NAMESPACE, typed
 from switchyard.config import ClientEndpoint, Config, Route
 from switchyard.config.model import Provider, ProviderKind, Target
-from switchyard.contract import CLIENT_METADATA_KEY, MODEL_KEY, OTLP_CLUSTER, WireApi
+from switchyard.contract import (
+    CLIENT_METADATA_KEY,
+    GUARDRAILS_METADATA_NAMESPACE,
+    GUARDRAILS_STAGES,
+    MODEL_KEY,
+    OTLP_CLUSTER,
+    WireApi,
+)
 
 # Endpoint metadata keys, set only with tracing on (so the clusters of a gateway without it stay as they were).
 PROVIDER_NAME_KEY = "gen_ai_provider"
@@ -110,6 +119,11 @@ def route_fields(config: Config, endpoint: ClientEndpoint, route: Route) -> dict
     operation = _OPERATIONS.get(endpoint, endpoint.value)
     tags.append(_tag("gen_ai.operation.name", operation))
     tags.extend(_tag(name, _dynamic(USAGE_METADATA_NAMESPACE, key)) for name, key in _USAGE[endpoint.api].items())
+    if config.has_guardrails:  # what the rules did, by stage: `rule/check/action/count`, never the matched text
+        tags.extend(
+            _tag(f"switchyard.guardrails.{stage}", _dynamic(GUARDRAILS_METADATA_NAMESPACE, stage))
+            for stage in GUARDRAILS_STAGES
+        )
     return {"tracing": {"custom_tags": tags}}
 
 

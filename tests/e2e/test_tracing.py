@@ -43,6 +43,9 @@ routes:
       - {{name: claude-backup, provider: an, model: claude-backup}}
   - model: plain
     targets: [{{name: only, provider: oa, model: gpt-plain}}]
+  - model: guarded
+    targets: [{{name: only, provider: oa, model: gpt-plain}}]
+    guardrails: [{{check: pii, action: mask}}]
 clients:
   team-a: {{keys: ["{CLIENT_KEY}"]}}
 """
@@ -149,6 +152,18 @@ def test_a_failover_is_one_trace_joined_to_the_client_s(
     text = repr([s.attributes for s in receiver.spans()])
     for secret in (CLIENT_KEY, OPENAI_KEY, ANTHROPIC_KEY, PROMPT):
         assert secret not in text
+
+
+GUARDED_SPAN_ID = "c7ad6b7169203332"
+
+
+def test_a_guarded_requests_span_says_what_the_rules_did_never_the_text(stack: Stack, receiver: OtlpReceiver) -> None:
+    headers = {"authorization": f"Bearer {CLIENT_KEY}", "traceparent": _traceparent(GUARDED_SPAN_ID)}
+    body = {"model": "guarded", "messages": [{"role": "user", "content": "mail ada@example.com"}]}
+    assert stack.client.post("/v1/chat/completions", json=body, headers=headers).status_code == 200
+    client_span, *_ = _trace_of(receiver, GUARDED_SPAN_ID, 2)
+    assert client_span.attributes["switchyard.guardrails.request"] == "pii/pii/mask/1"
+    assert "ada@example.com" not in repr([s.attributes for s in receiver.spans()])
 
 
 def test_sampling_reloads_with_the_yaml_and_tracing_can_be_turned_off(
