@@ -42,7 +42,7 @@ from bench.run import RESULTS, _body, _cpu_seconds, _process, _switchyard_config
 from controlplane.envoy_api import to_dict
 from controlplane.translate import DEFAULT_SETTINGS, translate
 from switchyard.config import load_config
-from switchyard.contract import ANSWER_SUMMARY_TAG, route_name
+from switchyard.contract import ANSWER_SUMMARY_TAG, GUARDRAILS_FILTER, route_name
 from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.supervisor.processes import envoy_binary, free_port
 
@@ -141,6 +141,34 @@ def _upstream_filters(bootstrap: Bootstrap) -> list[dict[str, Any]]:
 
 
 # --- the elements -------------------------------------------------------------------------------------------
+
+
+def _without_guard_filter(b: Bootstrap) -> None:
+    """The guardrails filter, there because another route (bench-guard) has rules, and off on C's route: what an
+    unguarded request pays for the feature existing in the config."""
+    _drop_http_filter(b, GUARDRAILS_FILTER)
+    for host in _manager(b)["route_config"]["virtual_hosts"]:
+        host.get("typed_per_filter_config", {}).pop(GUARDRAILS_FILTER, None)
+        for route in host["routes"]:
+            route.get("typed_per_filter_config", {}).pop(GUARDRAILS_FILTER, None)
+
+
+def _guard_filter_skipped(b: Bootstrap) -> None:
+    """(experiment) The guardrails filter wrapped in a matcher that skips it on this request: what Envoy's own
+    skip costs against the ext_proc filter turning itself off by its per-route config."""
+    filters = _manager(b)["http_filters"]
+    index = next(i for i, f in enumerate(filters) if f["name"] == GUARDRAILS_FILTER)
+    inner = {"name": "envoy.filters.http.ext_proc", "typed_config": filters[index]["typed_config"]}
+    skip = {"@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"}
+    marker = {"@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput", "header_name": "x-g"}
+    marked = {"single_predicate": {"input": {"name": "m", "typed_config": marker}, "value_match": {"exact": "1"}}}
+    skipped = {"predicate": {"not_matcher": marked}, "on_match": {"action": {"name": "skip", "typed_config": skip}}}
+    matcher = {"matcher_list": {"matchers": [skipped]}}
+    filters[index]["typed_config"] = {
+        "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
+        "extension_config": inner,
+        "xds_matcher": matcher,
+    }
 
 
 def _without_health_check(b: Bootstrap) -> None:
@@ -280,6 +308,8 @@ class Element:
 ELEMENTS = (
     Element("control", "nothing (a second full config: the noise)", _unchanged),
     Element("health_check", "health_check filter (GET /healthz)", _without_health_check),
+    Element("guard_filter", "guardrails filter (off on this route)", _without_guard_filter),
+    Element("guard_skipped", "(changed) guardrails filter skipped by a matcher", _guard_filter_skipped),
     Element("flag_rules", "json_to_metadata request rules but the model's", _without_flag_rules),
     Element("request_rules", "json_to_metadata request rules (route on path)", _without_request_rules),
     Element("response_rules", "json_to_metadata response rules (usage)", _without_response_rules),
