@@ -15,7 +15,6 @@ fallback goes by the client's status.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
 from typing import Any, cast
@@ -25,7 +24,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
 from extproc import body_rules, sigv4
 from extproc.answer_bytes import REQUEST_BODY, RESPONSE_BODY, body_answer, set_header
 from extproc.replies import local_error
-from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError
+from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError, wire
 from extproc.translators.base import AnswersWithRequest
 from switchyard.contract import (
     ATTEMPT_METADATA_NAMESPACE,
@@ -133,7 +132,7 @@ _ANSWER_METADATA: dict[tuple[str | None, bool], bytes] = {}
 def _parse_body(body: bytes) -> dict[str, Any] | bytes:
     """The request JSON object, or the 400 to answer instead."""
     try:
-        document = json.loads(body)
+        document = wire.loads(body)
     except ValueError:
         return _refuse("The request body is not valid JSON.")
     if not isinstance(document, dict):
@@ -142,7 +141,7 @@ def _parse_body(body: bytes) -> dict[str, Any] | bytes:
 
 
 def _dumps(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return wire.dumps(document)
 
 
 def ask_for_usage(document: dict[str, Any]) -> None:
