@@ -15,18 +15,16 @@ fallback goes by the client's status.
 
 from __future__ import annotations
 
-import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, cast
 
-from envoy.config.core.v3 import base_pb2
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
-from google.protobuf import struct_pb2
 
 from extproc import body_rules, sigv4
-from extproc.replies import header, local_error
-from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError
+from extproc.answer_bytes import REQUEST_BODY, RESPONSE_BODY, body_answer, set_header
+from extproc.replies import local_error
+from extproc.translators import StreamTranslator, Translator, UnsupportedParameterError, wire
 from extproc.translators.base import AnswersWithRequest
 from switchyard.contract import (
     ATTEMPT_METADATA_NAMESPACE,
@@ -43,26 +41,25 @@ from switchyard.contract import (
 
 # The marker that brought a rules-only attempt here must not travel on to the provider. A translated attempt's
 # markers stay for envoy/lua/provider_response.lua to see, which removes them after this ext_proc.
-_WITHOUT_RULES_MARKER = ep.ProcessingResponse(
+_WITHOUT_RULES_MARKER: bytes = ep.ProcessingResponse(
     request_headers=ep.HeadersResponse(
         response=ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[RULES_HEADER]))
     )
-)
-_CONTINUE = ep.ProcessingResponse(request_headers=ep.HeadersResponse())
+).SerializeToString()
+_CONTINUE: bytes = ep.ProcessingResponse(request_headers=ep.HeadersResponse()).SerializeToString()
+
+# The pseudo-headers a signature covers: the server reads them in the same pass over Envoy's headers as the
+# marker (extproc/server.py).
+SIGNED_HEADERS = (":authority", ":path")
 
 
-_SIGNED = (":authority", ":path")
+def _refuse(message: str) -> bytes:
+    answer: bytes = local_error(400, message, "switchyard_translation").SerializeToString()
+    return answer
 
 
-def _signed_headers(headers: base_pb2.HeaderMap) -> dict[str, str]:
-    """The pseudo-headers a signature covers, in one pass over the headers Envoy sent (all of them)."""
-    return {
-        h.key: (h.raw_value.decode("latin-1") if h.raw_value else h.value) for h in headers.headers if h.key in _SIGNED
-    }
-
-
-def _refuse(message: str) -> ep.ProcessingResponse:
-    return local_error(400, message, "switchyard_translation")
+# The translated request's own headers: JSON, and uncompressed answers (the translator reads the provider's bytes).
+_TRANSLATED_HEADERS = set_header("content-type", b"application/json") + set_header("accept-encoding", b"identity")
 
 
 def _body_response(
@@ -71,52 +68,71 @@ def _body_response(
     path: str = "",
     signature: Mapping[str, str] | None = None,
     streaming: bool = False,
-) -> ep.ProcessingResponse:
+) -> bytes:
     """The request body the provider gets, with the headers that must match it (its path, if another, and
     the signature over it); for a translated attempt, in the metadata for envoy/lua/translated_response.lua,
     whether the answer streams and which statuses change (written on every attempt: the metadata belongs to the
     client request and outlives the attempt)."""
-    translated = translator is not None
-    mutation = ep.HeaderMutation(set_headers=[header("content-length", str(len(new_body)))])
+    headers = set_header("content-length", str(len(new_body)).encode())
     if path:
-        mutation.set_headers.append(header(":path", path))
+        headers += set_header(":path", path.encode())
     for name, value in (signature or {}).items():
-        mutation.set_headers.append(header(name, value))
-    if translated:
-        mutation.set_headers.append(header("content-type", "application/json"))
-        # The translator reads the provider's bytes: they must not come compressed.
-        mutation.set_headers.append(header("accept-encoding", "identity"))
-    common = ep.CommonResponse(header_mutation=mutation, body_mutation=ep.BodyMutation(body=new_body))
-    response = ep.ProcessingResponse(request_body=ep.BodyResponse(response=common))
-    if translator is not None:
-        translated_fields = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.fields
-        translated_fields[TRANSLATED_STREAM_KEY].bool_value = streaming
-        translated_fields[TRANSLATED_STATUS_KEY].string_value = ""
-        translated_fields[TRANSLATED_STATUSES_KEY].struct_value.CopyFrom(_other_statuses(translator))
-    return response
+        headers += set_header(name, value.encode())
+    if translator is None:
+        return body_answer(REQUEST_BODY, new_body, headers)
+    return body_answer(REQUEST_BODY, new_body, headers + _TRANSLATED_HEADERS) + _request_metadata(translator, streaming)
 
 
-_OTHER_STATUSES: dict[int, struct_pb2.Struct] = {}
+_REQUEST_METADATA: dict[tuple[int, bool], bytes] = {}
 
 
-def _other_statuses(translator: Translator) -> struct_pb2.Struct:
-    """The error statuses a client gets as another, by the provider's status alone: what
-    envoy/lua/translated_response.lua applies to an answer without a body, which never reaches the ext_proc.
+def _request_metadata(translator: Translator, streaming: bool) -> bytes:
+    """The metadata part of a translated request body's answer: whether the answer streams, no status yet, and
+    the error statuses a client gets as another by the provider's status alone (what
+    envoy/lua/translated_response.lua applies to an answer without a body, which never reaches the ext_proc).
     Worked out once per translator (one per API pair, for the life of the process: translators/registry.py)."""
-    statuses = _OTHER_STATUSES.get(id(translator))
-    if statuses is None:
-        statuses = _OTHER_STATUSES[id(translator)] = struct_pb2.Struct()
+    key = (id(translator), streaming)
+    cached = _REQUEST_METADATA.get(key)
+    if cached is None:
+        response = ep.ProcessingResponse()
+        fields = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.fields
+        fields[TRANSLATED_STREAM_KEY].bool_value = streaming
+        fields[TRANSLATED_STATUS_KEY].string_value = ""
+        statuses = fields[TRANSLATED_STATUSES_KEY].struct_value
+        statuses.SetInParent()
         for status in range(400, 600):
             client = translator.client_status(translator.provider_status(status, {}))
             if client != status:
                 statuses.fields[str(status)].string_value = str(client)
-    return statuses
+        cached = _REQUEST_METADATA[key] = response.SerializeToString()
+    return cached
 
 
-def _parse_body(body: bytes) -> dict[str, Any] | ep.ProcessingResponse:
+def _answer_metadata(status: str | None, first: bool) -> bytes:
+    """The metadata part of a response body's answer: a whole answer's client status, for
+    envoy/lua/translated_response.lua to apply; with the first chunk, the provider's headers blanked once read
+    (they need not stay in the request's metadata: Envoy's logs carry it)."""
+    key = (status, first)
+    cached = _ANSWER_METADATA.get(key)
+    if cached is None:
+        response = ep.ProcessingResponse()
+        if status is not None:
+            translated = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value
+            translated.fields[TRANSLATED_STATUS_KEY].string_value = status
+        if first:
+            attempt = response.dynamic_metadata.fields[ATTEMPT_METADATA_NAMESPACE].struct_value
+            attempt.fields[ATTEMPT_RESPONSE_HEADERS_KEY].string_value = ""
+        cached = _ANSWER_METADATA[key] = response.SerializeToString()
+    return cached
+
+
+_ANSWER_METADATA: dict[tuple[str | None, bool], bytes] = {}
+
+
+def _parse_body(body: bytes) -> dict[str, Any] | bytes:
     """The request JSON object, or the 400 to answer instead."""
     try:
-        document = json.loads(body)
+        document = wire.loads(body)
     except ValueError:
         return _refuse("The request body is not valid JSON.")
     if not isinstance(document, dict):
@@ -125,7 +141,7 @@ def _parse_body(body: bytes) -> dict[str, Any] | ep.ProcessingResponse:
 
 
 def _dumps(document: dict[str, Any]) -> bytes:
-    return json.dumps(document, ensure_ascii=False, separators=(",", ":")).encode()
+    return wire.dumps(document)
 
 
 def ask_for_usage(document: dict[str, Any]) -> None:
@@ -149,13 +165,13 @@ class RulesExchange:
         self.rules = decode_body_rules(request.body_rules)
         self.finished = False
 
-    def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
+    def on_request_headers(self, signed: Mapping[str, str]) -> bytes:
         return _WITHOUT_RULES_MARKER
 
-    def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
+    def on_request_body(self, body: bytes) -> bytes:
         self.finished = True  # nothing more comes: the response skips this ext_proc
         document = _parse_body(body)
-        if isinstance(document, ep.ProcessingResponse):
+        if isinstance(document, bytes):
             return document
         # The Lua rewrite leaves the model to whoever changes the body after it: this exchange.
         document["model"] = self.request.model
@@ -163,8 +179,22 @@ class RulesExchange:
             ask_for_usage(document)
         return _body_response(_dumps(body_rules.apply(self.rules, document)), None)
 
-    def on_response_body(self, body: ep.HttpBody, provider_headers: Mapping[str, str]) -> ep.ProcessingResponse:
-        return ep.ProcessingResponse(response_body=ep.BodyResponse())
+    def on_response_body(self, body: ep.HttpBody, provider_headers: Mapping[str, str]) -> bytes:
+        return _RESPONSE_BODY_UNCHANGED
+
+
+_RESPONSE_BODY_UNCHANGED: bytes = ep.ProcessingResponse(response_body=ep.BodyResponse()).SerializeToString()
+_ANSWERS_WITH_REQUEST: dict[type, bool] = {}
+
+
+def _answers_with_request(translator: Translator) -> bool:
+    """Whether the translator's whole answers need the client's request: asked once per translator class, as a
+    check against a runtime Protocol costs about 20 us."""
+    kind = type(translator)
+    answers = _ANSWERS_WITH_REQUEST.get(kind)
+    if answers is None:
+        answers = _ANSWERS_WITH_REQUEST[kind] = isinstance(translator, AnswersWithRequest)
+    return answers
 
 
 class TranslatedExchange:
@@ -193,15 +223,14 @@ class TranslatedExchange:
         path lets a client log and compare answers alike. The translators take it as their `client_model`."""
         return self.request.model
 
-    def on_request_headers(self, headers: ep.HttpHeaders) -> ep.ProcessingResponse:
-        values = _signed_headers(headers.headers)
-        # As Envoy's rewrite left them for this attempt: what a signature must cover.
-        self._authority, self._path = values.get(":authority", ""), values.get(":path", "")
+    def on_request_headers(self, signed: Mapping[str, str]) -> bytes:
+        """`signed`: the SIGNED_HEADERS as Envoy's rewrite left them for this attempt, what a signature covers."""
+        self._authority, self._path = signed.get(":authority", ""), signed.get(":path", "")
         return _CONTINUE
 
-    def on_request_body(self, body: bytes) -> ep.ProcessingResponse:
+    def on_request_body(self, body: bytes) -> bytes:
         document = _parse_body(body)
-        if isinstance(document, ep.ProcessingResponse):
+        if isinstance(document, bytes):
             return document
         try:
             translated = self.translator.request(document, self.request.model)
@@ -234,51 +263,45 @@ class TranslatedExchange:
         if self.streaming and self.status == 200:
             self.stream = self.translator.stream(self.request.model, self._answer_model, self.client_request)
 
-    def on_response_body(self, body: ep.HttpBody, provider_headers: Mapping[str, str]) -> ep.ProcessingResponse:
+    def on_response_body(self, body: ep.HttpBody, provider_headers: Mapping[str, str]) -> bytes:
         first = self.needs_provider_headers
         if first:
             self._on_provider_headers(provider_headers)
-        self.finished = body.end_of_stream
+        end = self.finished = body.end_of_stream
+        status: str | None = None
         if self.stream is not None:
             out = self.stream.feed(body.body)
             if not self._first_token_at and self.stream.first_token_seen:
                 self._first_token_at = time.monotonic()
-            if not body.end_of_stream:
-                response = _response_body(out)
+            if not end:
+                answer = body_answer(RESPONSE_BODY, out)
             else:
-                response = _response_body(out + self.stream.finish())
-                self._report(response)
-        else:
+                answer = body_answer(RESPONSE_BODY, out + self.stream.finish()) + self._report()
+        elif not end:
             self._whole.extend(body.body)
-            if not body.end_of_stream:
-                response = _response_body(b"")
+            answer = body_answer(RESPONSE_BODY, b"")
+        else:
+            whole = bytes(self._whole) + body.body if self._whole else body.body  # most answers come in one piece
+            if _answers_with_request(self.translator):
+                _, translated = cast(AnswersWithRequest, self.translator).response_to(
+                    self.client_request, self.status, whole, self.content_type, self._answer_model
+                )
             else:
-                if isinstance(self.translator, AnswersWithRequest):
-                    _, translated = self.translator.response_to(
-                        self.client_request, self.status, bytes(self._whole), self.content_type, self._answer_model
-                    )
-                else:
-                    _, translated = self.translator.response(
-                        self.status, bytes(self._whole), self.content_type, self._answer_model
-                    )
-                response = _response_body(translated)
-                # The status depends on the status alone (Anthropic's 529 is OpenAI's 503);
-                # envoy/lua/translated_response.lua holds the answer's headers until now and applies it, in time
-                # for Envoy's fallback decision.
-                status = str(self.translator.client_status(self.status))
-                translated_fields = response.dynamic_metadata.fields[TRANSLATED_METADATA_NAMESPACE].struct_value.fields
-                translated_fields[TRANSLATED_STATUS_KEY].string_value = status
-        if first:
-            # Read: the provider's headers need not stay in the request's metadata (Envoy's logs carry it).
-            attempt = response.dynamic_metadata.fields[ATTEMPT_METADATA_NAMESPACE].struct_value
-            attempt.fields[ATTEMPT_RESPONSE_HEADERS_KEY].string_value = ""
-        return response
+                _, translated = self.translator.response(self.status, whole, self.content_type, self._answer_model)
+            answer = body_answer(RESPONSE_BODY, translated)
+            # The status depends on the status alone (Anthropic's 529 is OpenAI's 503);
+            # envoy/lua/translated_response.lua holds the answer's headers until now and applies it, in time
+            # for Envoy's fallback decision.
+            status = str(self.translator.client_status(self.status))
+        if status is not None or first:
+            answer += _answer_metadata(status, first)
+        return answer
 
-    def _report(self, response: ep.ProcessingResponse) -> None:
+    def _report(self) -> bytes:
         """Time to first token, input, cached and output tokens, as dynamic metadata Envoy's attempt log carries to the
-        control plane: no extra connection, and nothing waits for it."""
+        control plane: no extra connection, and nothing waits for it. Appended to the stream's last answer."""
         if self.stream is None or not self._first_token_at:
-            return
+            return b""
         measured = {
             "ttft_ms": (self._first_token_at - self._sent_at) * 1000,
             "generation_ms": (time.monotonic() - self._first_token_at) * 1000,
@@ -293,12 +316,7 @@ class TranslatedExchange:
             measured["cache_read_tokens"] = float(cache_read)
         if cache_write:
             measured["cache_write_tokens"] = float(cache_write)
-        fields = struct_pb2.Struct()
-        fields.update(measured)
-        response.dynamic_metadata.fields[STREAM_METADATA_NAMESPACE].struct_value.CopyFrom(fields)
-
-
-def _response_body(body: bytes) -> ep.ProcessingResponse:
-    return ep.ProcessingResponse(
-        response_body=ep.BodyResponse(response=ep.CommonResponse(body_mutation=ep.BodyMutation(body=body)))
-    )
+        response = ep.ProcessingResponse()
+        response.dynamic_metadata.fields[STREAM_METADATA_NAMESPACE].struct_value.update(measured)
+        report: bytes = response.SerializeToString()
+        return report

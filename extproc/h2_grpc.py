@@ -23,7 +23,7 @@ import logging
 import os
 from collections import deque
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 
 from hpack import Decoder, HPACKError
 
@@ -265,8 +265,8 @@ class Connection(asyncio.Protocol):
     # -- asyncio ---------------------------------------------------------------------------------------------
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        assert isinstance(transport, asyncio.Transport)
-        self.transport = transport
+        # A stream transport, though uvloop's is no subclass of asyncio.Transport.
+        self.transport = transport = cast(asyncio.Transport, transport)
         self.server.connections.add(self)
         settings = b"".join(
             key.to_bytes(2, "big") + value.to_bytes(4, "big")

@@ -133,9 +133,9 @@ def _cmd_controlplane(args: argparse.Namespace) -> int:
 
 def _cmd_extproc(args: argparse.Namespace) -> int:
     _private_files()
-    from extproc.server import serve
+    from extproc.server import run
 
-    return asyncio.run(serve(args.listen, args.instance, args.drain_timeout))
+    return run(args.listen, args.instance, args.drain_timeout)
 
 
 def _cmd_certs(args: argparse.Namespace) -> int:
