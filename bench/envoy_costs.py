@@ -144,8 +144,8 @@ def _upstream_filters(bootstrap: Bootstrap) -> list[dict[str, Any]]:
 
 
 def _without_guard_filter(b: Bootstrap) -> None:
-    """The guardrails filter, there because another route (bench-guard) has rules, and off on C's route: what an
-    unguarded request pays for the feature existing in the config."""
+    """The guardrails filter, there because another route (bench-guard) has rules, and skipped on C's route: what
+    an unguarded request pays for the feature existing in the config."""
     _drop_http_filter(b, GUARDRAILS_FILTER)
     for host in _manager(b)["route_config"]["virtual_hosts"]:
         host.get("typed_per_filter_config", {}).pop(GUARDRAILS_FILTER, None)
@@ -153,22 +153,24 @@ def _without_guard_filter(b: Bootstrap) -> None:
             route.get("typed_per_filter_config", {}).pop(GUARDRAILS_FILTER, None)
 
 
-def _guard_filter_skipped(b: Bootstrap) -> None:
-    """(experiment) The guardrails filter wrapped in a matcher that skips it on this request: what Envoy's own
-    skip costs against the ext_proc filter turning itself off by its per-route config."""
-    filters = _manager(b)["http_filters"]
-    index = next(i for i, f in enumerate(filters) if f["name"] == GUARDRAILS_FILTER)
-    inner = {"name": "envoy.filters.http.ext_proc", "typed_config": filters[index]["typed_config"]}
-    skip = {"@type": "type.googleapis.com/envoy.extensions.filters.common.matcher.action.v3.SkipFilter"}
-    marker = {"@type": "type.googleapis.com/envoy.type.matcher.v3.HttpRequestHeaderMatchInput", "header_name": "x-g"}
-    marked = {"single_predicate": {"input": {"name": "m", "typed_config": marker}, "value_match": {"exact": "1"}}}
-    skipped = {"predicate": {"not_matcher": marked}, "on_match": {"action": {"name": "skip", "typed_config": skip}}}
-    matcher = {"matcher_list": {"matchers": [skipped]}}
-    filters[index]["typed_config"] = {
-        "@type": "type.googleapis.com/envoy.extensions.common.matching.v3.ExtensionWithMatcher",
-        "extension_config": inner,
-        "xds_matcher": matcher,
-    }
+def _guard_filter_plain(b: Bootstrap) -> None:
+    """The guardrails filter as it was before the composite: the ext_proc filter itself in the listener, off by
+    an `ExtProcPerRoute` on the virtual host and on again, with the rules, on each guarded route; what the
+    composite saves an unguarded request."""
+    per_route = "type.googleapis.com/envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute"
+    ext_proc: dict[str, Any] = {}
+    for host in _manager(b)["route_config"]["virtual_hosts"]:
+        host.setdefault("typed_per_filter_config", {})[GUARDRAILS_FILTER] = {"@type": per_route, "disabled": True}
+        for route in host["routes"]:
+            matcher = route.get("typed_per_filter_config", {}).get(GUARDRAILS_FILTER)
+            if matcher is None:
+                continue
+            ext_proc = matcher["xds_matcher"]["on_no_match"]["action"]["typed_config"]["typed_config"]["typed_config"]
+            metadata = ext_proc["grpc_service"].pop("initial_metadata")
+            override = {"@type": per_route, "overrides": {"grpc_initial_metadata": metadata}}
+            route["typed_per_filter_config"][GUARDRAILS_FILTER] = override
+    (entry,) = (f for f in _manager(b)["http_filters"] if f["name"] == GUARDRAILS_FILTER)
+    entry["typed_config"] = ext_proc
 
 
 def _without_health_check(b: Bootstrap) -> None:
@@ -308,8 +310,8 @@ class Element:
 ELEMENTS = (
     Element("control", "nothing (a second full config: the noise)", _unchanged),
     Element("health_check", "health_check filter (GET /healthz)", _without_health_check),
-    Element("guard_filter", "guardrails filter (off on this route)", _without_guard_filter),
-    Element("guard_skipped", "(changed) guardrails filter skipped by a matcher", _guard_filter_skipped),
+    Element("guard_filter", "guardrails filter (skipped on this route)", _without_guard_filter),
+    Element("guard_plain", "(changed) guardrails as a plain ext_proc, off", _guard_filter_plain),
     Element("flag_rules", "json_to_metadata request rules but the model's", _without_flag_rules),
     Element("request_rules", "json_to_metadata request rules (route on path)", _without_request_rules),
     Element("response_rules", "json_to_metadata response rules (usage)", _without_response_rules),

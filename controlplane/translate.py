@@ -47,7 +47,7 @@ def translate(
     node count (with `clients:` only) change the routes' client table and request limits (clients.py)."""
     return EnvoyResources(
         listeners=(to_message(listener(config, settings), Listener),),
-        route_configs=(to_message(route_configuration(config, live), RouteConfiguration),),
+        route_configs=(to_message(route_configuration(config, settings, live), RouteConfiguration),),
         clusters=tuple(
             to_message(cluster(config, group, settings, live), Cluster)
             for route in config.routes

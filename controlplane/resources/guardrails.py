@@ -1,20 +1,28 @@
-"""Guardrails on live traffic: one downstream ext_proc filter in the listener, enabled only on guarded routes.
+"""Guardrails on live traffic: one downstream ext_proc filter, created only for requests to guarded routes.
 
 Downstream, not per attempt: the listener's filters run once per client request (retries never re-run them), so a
 fallback does not check the request again, and the answer they see is the one the client gets, after any
 translation by the upstream ext_proc. The filter sits after the client check (client_auth.lua names the client in
 CLIENT_HEADER) and json_to_metadata, before the router.
 
-Unguarded traffic never reaches Python: the filter is off (`ExtProcPerRoute.disabled`, on the virtual host) and
-turned on by a route's `typed_per_filter_config` only where the route has guardrails or some client that may call
-it has its own. Not the HTTP filter's own `disabled` flag: Envoy decides that one when it builds the request's
-filter chain, before json_to_metadata has lifted the `model` the routes match on, so no route is known yet and the
-filter stayed off everywhere (measured on Envoy 1.40); the ext_proc filter reads its per-route config when the
-request reaches it, with the route known. The per-route config carries the rules (`GuardSpec`) as the gRPC
-initial metadata of the filter's stream: RDS, so an edit to a rule applies to the next request on every open
-connection (a listener change would drain them), and the ext_proc holds no table that could lag behind. On a
-route without rules of its own, a client without rules still costs one message (the request headers, answered
-"nothing more"): the price of learning who the client is.
+Unguarded traffic does not even create the ext_proc filter. The listener holds a composite filter wrapped in
+ExtensionWithMatcher with no matcher of its own, so Envoy skips it; a guarded route (one with guardrails, or one
+that some client with its own may call) carries an ExtensionWithMatcherPerRoute whose matcher, with nothing to
+read, always answers ExecuteFilterAction: the composite then creates the ext_proc filter for that request. The
+wrapper reads the route's matcher in its decodeHeaders, after json_to_metadata has lifted the `model` the routes
+match on. The ext_proc filter turned off by `ExtProcPerRoute.disabled` (the earlier design) still cost an
+unguarded request 20-50 us of Envoy CPU (of ~200 that Switchyard adds to a bare Envoy): Envoy created it,
+its gRPC client included, for every request (bench/envoy_costs.py, `guard_plain`). Not the HTTP filter's own
+`disabled` flag either: Envoy decides that one when it builds the request's filter chain, before the model is
+lifted, so no route is known yet.
+
+Each guarded route's ext_proc config carries its rules (`GuardSpec`) as its gRPC stream's initial metadata: RDS,
+so an edit to a rule applies to the next request on every open connection (a listener change would drain them),
+and the ext_proc holds no table that could lag behind. Envoy builds the filter from a route's config with only
+the server's context, so its counters are `http..ext_proc.guardrails.*` (the empty segment is Envoy's), shared
+by all routes; `http.switchyard.composite.filter_delegation_success` counts the requests that had the filter.
+On a route without rules of its own, a client without rules still costs one message (the request headers,
+answered "nothing more"): the price of learning who the client is.
 
 Which messages a guarded request costs is decided by the ext_proc as it goes (`allow_mode_override`): the request
 headers (rules picked), the whole request body (BUFFERED: json_to_metadata before it already holds it), and, only
@@ -48,6 +56,10 @@ _PROCESSING_MODE = {
     "response_body_mode": "NONE",
     "response_trailer_mode": "SKIP",
 }
+_COMPOSITE = "envoy.extensions.filters.http.composite.v3.Composite"
+_EXECUTE_FILTER = "envoy.extensions.filters.http.composite.v3.ExecuteFilterAction"
+_MATCHER_WRAPPER = "envoy.extensions.common.matching.v3.ExtensionWithMatcher"
+_PER_ROUTE_MATCHER = "envoy.extensions.common.matching.v3.ExtensionWithMatcherPerRoute"
 # A check's own time beyond its plugins' budgets: the built-in checks are linear in the text.
 _CHECK_ALLOWANCE_S = 2.0
 
@@ -72,23 +84,17 @@ def guard_spec(config: Config, endpoint: ClientEndpoint, route: Route) -> GuardS
     return GuardSpec(api=endpoint.api.value, route=_dumped(route.guardrails), clients=clients)
 
 
-def route_fields(config: Config, endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
-    """The per-route config that enables the filter on a guarded route, with the route's rules; {} elsewhere."""
+def route_fields(config: Config, settings: TranslateSettings, endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
+    """On a guarded route, the wrapper's matcher, which always has the composite create the ext_proc filter with
+    this route's rules; {} elsewhere (no matcher: the wrapper skips the composite, no ext_proc filter exists)."""
     spec = guard_spec(config, endpoint, route)
     if spec is None:
         return {}
-    per_route = typed(
-        "envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute",
-        overrides={"grpc_initial_metadata": [{"key": GUARDRAILS_HEADER, "value": spec.encode()}]},
-    )
+    ext_proc = {"name": "envoy.filters.http.ext_proc", "typed_config": _ext_proc(config, settings, spec)}
+    create = {"action": {"name": "guard", "typed_config": typed(_EXECUTE_FILTER, typed_config=ext_proc)}}
+    # A matcher of `on_no_match` alone matches every request: nothing to read, so no input to allow.
+    per_route = typed(_PER_ROUTE_MATCHER, xds_matcher={"on_no_match": create})
     return {"typed_per_filter_config": {GUARDRAILS_FILTER: per_route}}
-
-
-def virtual_host_per_filter_config(config: Config) -> dict[str, Any]:
-    """Off on every route that does not turn it on (a route's config is more specific than the virtual host's)."""
-    if not enabled(config):
-        return {}
-    return {GUARDRAILS_FILTER: typed("envoy.extensions.filters.http.ext_proc.v3.ExtProcPerRoute", disabled=True)}
 
 
 def _message_timeout(config: Config, settings: TranslateSettings) -> float:
@@ -103,28 +109,30 @@ def _message_timeout(config: Config, settings: TranslateSettings) -> float:
     return max([settings.extproc_message_timeout_s, _CHECK_ALLOWANCE_S, *(b + _CHECK_ALLOWANCE_S for b in budgets)])
 
 
-def listener_filters(config: Config, settings: TranslateSettings) -> list[dict[str, Any]]:
-    """The guardrails filter, disabled unless a route enables it; nothing when no route or client has rules."""
+def _ext_proc(config: Config, settings: TranslateSettings, spec: GuardSpec) -> dict[str, Any]:
+    return typed(
+        "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
+        grpc_service={
+            "envoy_grpc": {"cluster_name": EXTPROC_CLUSTER},
+            "timeout": "5s",
+            "retry_policy": failover.extproc_retry_policy(),
+            "initial_metadata": [{"key": GUARDRAILS_HEADER, "value": spec.encode()}],
+        },
+        stat_prefix="guardrails",  # Envoy's counters of these streams: http..ext_proc.guardrails.*
+        # Closed: a request the checks could not see must not leave unchecked.
+        failure_mode_allow=False,
+        message_timeout=seconds(_message_timeout(config, settings)),
+        processing_mode=_PROCESSING_MODE,
+        allow_mode_override=True,
+        # Out: what the checks did (rules and counts, never text), for the answer log.
+        metadata_options={"receiving_namespaces": {"untyped": [GUARDRAILS_METADATA_NAMESPACE]}},
+    )
+
+
+def listener_filters(config: Config) -> list[dict[str, Any]]:
+    """The composite filter in a matcher wrapper without a matcher of its own: skipped unless a route's
+    matcher (route_fields) says otherwise; nothing when no route or client has rules."""
     if not enabled(config):
         return []
-    return [
-        {
-            "name": GUARDRAILS_FILTER,
-            "typed_config": typed(
-                "envoy.extensions.filters.http.ext_proc.v3.ExternalProcessor",
-                grpc_service={
-                    "envoy_grpc": {"cluster_name": EXTPROC_CLUSTER},
-                    "timeout": "5s",
-                    "retry_policy": failover.extproc_retry_policy(),
-                },
-                stat_prefix="guardrails",  # Envoy's counters of these streams: http.switchyard.ext_proc.guardrails.*
-                # Closed: a request the checks could not see must not leave unchecked.
-                failure_mode_allow=False,
-                message_timeout=seconds(_message_timeout(config, settings)),
-                processing_mode=_PROCESSING_MODE,
-                allow_mode_override=True,
-                # Out: what the checks did (rules and counts, never text), for the answer log.
-                metadata_options={"receiving_namespaces": {"untyped": [GUARDRAILS_METADATA_NAMESPACE]}},
-            ),
-        }
-    ]
+    composite = {"name": "envoy.filters.http.composite", "typed_config": typed(_COMPOSITE)}
+    return [{"name": GUARDRAILS_FILTER, "typed_config": typed(_MATCHER_WRAPPER, extension_config=composite)}]

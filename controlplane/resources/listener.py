@@ -75,7 +75,7 @@ def listener(config: Config, settings: TranslateSettings = DEFAULT_SETTINGS) -> 
             *clients.listener_filters(config),
             # After the client check (it names the client) and before stream_usage.lua, which then reads a
             # streamed answer before the guard changes it (answers pass the filters in reverse order).
-            *guardrails.listener_filters(config, settings),
+            *guardrails.listener_filters(config),
             _stream_usage_filter(),
             {
                 "name": "envoy.filters.http.router",

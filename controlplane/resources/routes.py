@@ -14,6 +14,7 @@ from controlplane import affinity, clients, errors_shape, failover
 from controlplane.envoy_api import METADATA_NAMESPACE, seconds
 from controlplane.live_state import LiveState
 from controlplane.resources import guardrails, responses_only, tracing
+from controlplane.resources.settings import TranslateSettings
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, Route
@@ -25,19 +26,21 @@ def route_name(endpoint: ClientEndpoint, route: Route) -> str:
     return contract.route_name(endpoint.value, route.model)
 
 
-def route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
+def route_configuration(config: Config, settings: TranslateSettings, live: LiveState) -> dict[str, Any]:
     routes: list[dict[str, Any]] = [errors_shape.models_list_route(config)]
     for route in config.routes:
         groups = {use: group for group in serving_groups(config, route) for use in group.uses}
         for endpoint in ClientEndpoint:
             openai_only = groups.get(Use(endpoint, own_api_only=False, openai_only=True))
-            served = _model_route(config, endpoint, openai_only) if openai_only else None
+            served = _model_route(config, settings, endpoint, openai_only) if openai_only else None
             routes.extend(responses_only.routes(config, endpoint, route, served))  # before all: they match too
             flagged = groups.get(Use(endpoint, own_api_only=True))
             if flagged is not None:  # before the unflagged route, which would match as well
-                routes.append(_model_route(config, endpoint, flagged, own_api_only=True))
+                routes.append(_model_route(config, settings, endpoint, flagged, own_api_only=True))
             group = groups.get(Use(endpoint, own_api_only=False))
-            routes.append(_model_route(config, endpoint, group) if group else _unserved_route(config, endpoint, route))
+            routes.append(
+                _model_route(config, settings, endpoint, group) if group else _unserved_route(config, endpoint, route)
+            )
     routes.extend(errors_shape.client_error_routes(config))
     return {
         "name": ROUTE_CONFIG_NAME,
@@ -48,18 +51,10 @@ def route_configuration(config: Config, live: LiveState) -> dict[str, Any]:
                 # Without an explicit limit Envoy silently skips retries of bodies over 1 MiB.
                 "request_body_buffer_limit": config.max_request_body,
                 "routes": routes,
-                **_with_guardrails_off(config, clients.virtual_host_fields(config, live)),
+                **clients.virtual_host_fields(config, live),
             }
         ],
     }
-
-
-def _with_guardrails_off(config: Config, fields: dict[str, Any]) -> dict[str, Any]:
-    """The virtual host's fields with the guardrails filter off by default (resources/guardrails.py)."""
-    off = guardrails.virtual_host_per_filter_config(config)
-    if off:
-        fields = {**fields, "typed_per_filter_config": {**fields.get("typed_per_filter_config", {}), **off}}
-    return fields
 
 
 def _unserved_route(config: Config, endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
@@ -99,7 +94,11 @@ def _model_match(endpoint: ClientEndpoint, route: Route, own_api_only: bool = Fa
 
 
 def _model_route(
-    config: Config, endpoint: ClientEndpoint, group: ServingGroup, own_api_only: bool = False
+    config: Config,
+    settings: TranslateSettings,
+    endpoint: ClientEndpoint,
+    group: ServingGroup,
+    own_api_only: bool = False,
 ) -> dict[str, Any]:
     route = group.route
     attempts = len(route.targets)
@@ -118,7 +117,7 @@ def _model_route(
             **affinity.hash_policy(route, endpoint),
         },
         **tracing.route_fields(config, endpoint, route),
-        **guardrails.route_fields(config, endpoint, route),
+        **guardrails.route_fields(config, settings, endpoint, route),
         "response_headers_to_add": [
             {
                 "header": {

@@ -241,11 +241,22 @@ def test_a_clients_guardrails_apply_on_a_route_that_has_none(stack: Stack, oa: M
     assert len(oa.requests()) == 1
 
 
+def _guard_filters_created(stack: Stack) -> int:
+    """How many requests the composite filter created the guardrails ext_proc filter for."""
+    stats = stack.admin_get("/stats?filter=composite.filter_delegation_success")
+    return sum(int(line.partition(": ")[2]) for line in stats.splitlines() if line.strip())
+
+
 def test_a_route_without_guardrails_never_reaches_the_extproc_for_them(stack: Stack) -> None:
     before = _guard_stats(stack).get("streams_started", 0)
+    created = _guard_filters_created(stack)
     for _ in range(3):
         _openai(stack).chat.completions.create(model="bare", messages=[{"role": "user", "content": "hi"}])
     assert _guard_stats(stack).get("streams_started", 0) == before
+    # Not even the filter exists for them (its creation was their cost), while a guarded request has one.
+    assert _guard_filters_created(stack) == created
+    _openai(stack).chat.completions.create(model="open", messages=[{"role": "user", "content": "hi"}])
+    assert _guard_filters_created(stack) == created + 1
 
 
 def test_a_fallback_does_not_run_the_request_checks_again(stack: Stack, oa: MockProvider) -> None:
