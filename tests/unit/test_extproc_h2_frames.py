@@ -387,3 +387,30 @@ def test_drain_sends_the_final_goaway_anyway_when_the_client_never_acknowledges(
         assert goaways == [2**31 - 1, 0]
 
     asyncio.run(scenario())
+
+
+def _literal_indexed(name: bytes, value: bytes) -> bytes:
+    """A header field that adds itself to the dynamic table (RFC 7541 6.2.1, new name, no Huffman)."""
+    return b"\x40" + bytes((len(name),)) + name + bytes((len(value),)) + value
+
+
+def test_a_repeated_header_block_reads_as_the_dynamic_table_says_now() -> None:
+    """The server keeps decoded header blocks while the dynamic table is unchanged (Envoy repeats one block per
+    stream); once a block changes the table, the same bytes must be decoded again, as their indexes now name
+    other entries."""
+    peer = Peer()
+    base = b"\x83\x86\x04" + bytes((len(ECHO),)) + ECHO.encode()  # POST, http, :path not indexed
+    newest = b"\xbe"  # index 62: the newest dynamic entry
+    blocks = [
+        base + _literal_indexed(b"x-tag", b"one"),
+        base + newest,
+        base + newest,  # kept from the block before: the table did not change
+        base + _literal_indexed(b"x-tag", b"two"),
+        base + newest,  # the same bytes as before, now naming "two"
+    ]
+    read = []
+    for number, block in enumerate(blocks):
+        stream = 2 * number + 1
+        peer.send(frame(HEADERS, END_HEADERS, stream, block))
+        read.append(peer.connection.streams[stream].request_headers[b"x-tag"])
+    assert read == [b"one", b"one", b"one", b"two", b"two"]
