@@ -21,7 +21,7 @@ from envoy.data.accesslog.v3 import accesslog_pb2
 
 from controlplane.target_keys import target_key
 from controlplane.usage.ledger import MINUTE_S, UsageLedger
-from controlplane.usage.record import TargetInfo, UsageRecord, usage_from_summary, usage_from_tags, usage_of
+from controlplane.usage.record import TargetInfo, UsageRecord, usage_from_tags, usage_of
 from controlplane.usage.sql import UsageQuery
 from controlplane.usage.store import UsageStore
 from switchyard.config import Config
@@ -40,7 +40,8 @@ class UsageAccounting:
         self.store = store
         self.ledger = UsageLedger()
         self._on_refusals_changed = on_refusals_changed
-        self._targets: dict[str, TargetInfo] = {}
+        # Target keys → what usage names and prices them by: read once per log message by the answer log's handler
+        self.targets: dict[str, TargetInfo] = {}
         # Records not yet written, oldest first; past MAX_PENDING the oldest go, counted in not_stored.
         self._pending: deque[UsageRecord] = deque()
         self.not_stored = 0  # records counted in the ledger and metrics but dropped before the store had them
@@ -55,7 +56,7 @@ class UsageAccounting:
 
     def configure(self, config: Config) -> None:
         """A config applied (start or reload): target names and prices, client limits. Counts are kept."""
-        self._targets = {
+        self.targets = {
             target_key(r, t): TargetInfo(r.model, t.display_name, t.model, t.price)
             for r in config.routes
             for t in r.targets
@@ -66,10 +67,10 @@ class UsageAccounting:
 
     def target(self, key: str) -> TargetInfo | None:
         """The target a log entry's key names, None for answers no target gave (refused by the gateway)."""
-        return self._targets.get(key)
+        return self.targets.get(key)
 
     def record(self, entry: accesslog_pb2.HTTPAccessLogEntry, node: str) -> None:
-        record = usage_of(entry, node, self._targets)
+        record = usage_of(entry, node, self.targets)
         if record is not None and self.add(record):
             self._check_refusals()
 
@@ -86,10 +87,6 @@ class UsageAccounting:
         """`record` for the answer log's handler, which has read the entry's fields already. True when the
         answer's client has a limit: the caller then looks at refusals once for its whole batch."""
         return self.add(usage_from_tags(tags, target, node, request_id, start_seconds, start_nanos, duration_s))
-
-    def record_of_summary(self, fields: Sequence[str], target: TargetInfo, node: str, client: str) -> UsageRecord:
-        """The usage record of an answer-log entry's summary (controlplane/answer_summary.py), for add_records."""
-        return usage_from_summary(fields, target, node, client)
 
     def add_records(self, records: Sequence[UsageRecord]) -> bool:
         """`add` for the records of one log message: the counters and the ledger are updated once per client,
