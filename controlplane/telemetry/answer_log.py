@@ -23,7 +23,17 @@ from envoy.data.accesslog.v3 import accesslog_pb2
 from google.protobuf.duration_pb2 import Duration
 
 from controlplane import answer_summary as summary
-from controlplane.answer_summary import SEPARATOR
+from controlplane.answer_summary import (
+    ATTEMPTS,
+    DETAILS,
+    FIRST_BYTE_US,
+    LAST,
+    OUTPUT_TOKENS,
+    ROUTE,
+    SEPARATOR,
+    STATUS,
+    TARGET,
+)
 from controlplane.clients import CLIENT_TAG
 from controlplane.telemetry.target_stats import Answer, StreamMeasures, TargetStatsRecorder
 from controlplane.usage.accounting import UsageAccounting
@@ -71,8 +81,8 @@ class AnswerLogHandler:
                 served, refused = self._handle_fields(entry, node, now, served)
                 refusals_to_check |= refused
                 continue
-            fields = text.split(SEPARATOR, summary.LAST)
-            key = fields[summary.TARGET]
+            fields = text.split(SEPARATOR, LAST)
+            key = fields[TARGET]
             if not key:
                 continue  # no endpoint was picked (a local reply, no healthy target): no target, no usage
             known = by_key.get(key)
@@ -80,15 +90,15 @@ class AnswerLogHandler:
                 first_byte_only = self.recorder.policy_of(key).latency.measure is LatencyMeasure.FIRST_BYTE
                 known = by_key[key] = ([], targets.get(key), first_byte_only)
             answers, target, first_byte_only = known
-            status_text = fields[summary.STATUS]
+            status_text = fields[STATUS]
             status = int(status_text) if status_text else 0
-            attempts_text = fields[summary.ATTEMPTS]
+            attempts_text = fields[ATTEMPTS]
             attempts = int(attempts_text) if attempts_text else 1
             # A token count generates nothing: its time says nothing of the target's generation latency.
-            timed = not fields[summary.ROUTE].startswith(COUNTING_ROUTES)
-            if 200 <= status < 300 and not fields[summary.DETAILS].startswith(_GATEWAY_REPLIES):
+            timed = not fields[ROUTE].startswith(COUNTING_ROUTES)
+            if 200 <= status < 300 and not fields[DETAILS].startswith(_GATEWAY_REPLIES):
                 served += 1
-                first_byte = fields[summary.FIRST_BYTE_US]
+                first_byte = fields[FIRST_BYTE_US]
                 latency = int(first_byte) / 1e6 if timed and first_byte and first_byte[0] != "-" else None
                 answers.append((status, latency or None, attempts))
             if target is not None:
@@ -96,7 +106,7 @@ class AnswerLogHandler:
             if fields[_TTFT]:
                 self._summary_stream(key, fields)
             # No output tokens on a route ranking by first byte: the answer would change nothing
-            if attempts == 1 and status == 200 and timed and (fields[summary.OUTPUT_TOKENS] or not first_byte_only):
+            if attempts == 1 and status == 200 and timed and (fields[OUTPUT_TOKENS] or not first_byte_only):
                 self._summary_answer(key, fields)
         for key, (answers, _, _) in by_key.items():
             if answers:

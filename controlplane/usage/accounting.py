@@ -15,6 +15,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from envoy.data.accesslog.v3 import accesslog_pb2
@@ -33,6 +34,11 @@ RESYNC_S = 5.0
 MAX_PENDING = 100_000  # a store down for long must not grow memory without bound: the oldest are dropped
 STORE_BATCH = 20_000  # records per write: one transaction each, so a long backlog never holds one huge one
 T = TypeVar("T")
+_CLIENT_ROUTE_TARGET = itemgetter(*(UsageRecord._fields.index(name) for name in ("client", "route", "target")))
+_AT, _PROMPT, _COMPLETION, _COST, _CACHE_READ, _CACHE_WRITE = (
+    UsageRecord._fields.index(name)
+    for name in ("at", "prompt_tokens", "completion_tokens", "cost_usd", "cache_read_tokens", "cache_write_tokens")
+)
 
 
 class UsageAccounting:
@@ -90,39 +96,29 @@ class UsageAccounting:
 
     def add_records(self, records: Sequence[UsageRecord]) -> bool:
         """`add` for the records of one log message: the counters and the ledger are updated once per client,
-        route, target and minute rather than once per answer (issue 21). A budget period always starts on a
-        minute, so each group lies within one period too. True when one of the clients has a limit."""
-        groups: dict[tuple[str, str, str, float], list[float]] = {}
+        route, target and minute rather than once per answer (issue 21), each group's counts summed column by
+        column in C. A budget period always starts on a minute, so each group lies within one period too. True
+        when one of the clients has a limit."""
+        by_target: dict[tuple[str, str, str], list[UsageRecord]] = {}
         for record in records:
-            group = (record.client, record.route, record.target, record.at // MINUTE_S)
-            sums = groups.get(group)
-            if sums is None:
-                groups[group] = [
-                    record.prompt_tokens,
-                    record.completion_tokens,
-                    record.cost_usd,
-                    record.at,
-                    record.cache_read_tokens,
-                    record.cache_write_tokens,
-                ]
+            group = _CLIENT_ROUTE_TARGET(record)
+            same = by_target.get(group)
+            if same is None:
+                by_target[group] = [record]
             else:
-                sums[0] += record.prompt_tokens
-                sums[1] += record.completion_tokens
-                sums[2] += record.cost_usd
-                sums[4] += record.cache_read_tokens
-                sums[5] += record.cache_write_tokens
-        tokens, cache_tokens, spend, ledger = self.tokens, self.cache_tokens, self.spend, self.ledger
+                same.append(record)
         limited = False
-        for (client, route, target, _), (prompt, completion, cost, at, read, write) in groups.items():
-            tokens[(client, route, target, "prompt")] += int(prompt)
-            tokens[(client, route, target, "completion")] += int(completion)
-            if read:
-                cache_tokens[(client, route, target, "read")] += int(read)
-            if write:
-                cache_tokens[(client, route, target, "write")] += int(write)
-            spend[client] = spend.get(client, 0.0) + cost
-            ledger.add(client, int(prompt + completion), cost, at)
-            limited = limited or client in self._limited
+        for (client, route, target), group in by_target.items():
+            columns = tuple(zip(*group, strict=True))
+            starts = columns[_AT]
+            if min(starts) // MINUTE_S == max(starts) // MINUTE_S:  # one minute: the common case
+                limited |= self._add_group(client, route, target, columns)
+                continue
+            minutes: dict[float, list[UsageRecord]] = {}
+            for record in group:
+                minutes.setdefault(record.at // MINUTE_S, []).append(record)
+            for same_minute in minutes.values():
+                limited |= self._add_group(client, route, target, tuple(zip(*same_minute, strict=True)))
         pending = self._pending
         pending.extend(records)
         if len(pending) > MAX_PENDING:
@@ -131,6 +127,21 @@ class UsageAccounting:
                 pending.popleft()
             self.not_stored += excess
         return limited
+
+    def _add_group(self, client: str, route: str, target: str, columns: tuple[tuple[Any, ...], ...]) -> bool:
+        """The records of one client, route, target and minute, as columns (UsageRecord's fields in order)."""
+        prompt, completion = sum(columns[_PROMPT]), sum(columns[_COMPLETION])
+        read, write, cost = sum(columns[_CACHE_READ]), sum(columns[_CACHE_WRITE]), sum(columns[_COST])
+        tokens = self.tokens
+        tokens[(client, route, target, "prompt")] += prompt
+        tokens[(client, route, target, "completion")] += completion
+        if read:
+            self.cache_tokens[(client, route, target, "read")] += read
+        if write:
+            self.cache_tokens[(client, route, target, "write")] += write
+        self.spend[client] = self.spend.get(client, 0.0) + cost
+        self.ledger.add(client, prompt + completion, cost, columns[_AT][0])
+        return client in self._limited
 
     def add(self, record: UsageRecord) -> bool:
         client = record.client

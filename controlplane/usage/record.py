@@ -21,6 +21,7 @@ from typing import NamedTuple
 from envoy.data.accesslog.v3 import accesslog_pb2
 
 from controlplane import answer_summary as summary
+from controlplane.answer_summary import DURATION_US, REQUEST_ID, START
 from controlplane.clients import CLIENT_TAG  # set by authentication; absent without a clients section
 from switchyard.config.model import Price
 from switchyard.contract import STREAM_TAGS, TARGET_KEY_TAG, USAGE_TAGS
@@ -259,13 +260,13 @@ def usage_from_summary(fields: Sequence[str], target: TargetInfo, node: str, cli
         prompt, completion, cache_read, cache_write = int(prompt_text), int(completion_text), 0, 0
     else:
         prompt, completion, cache_read, cache_write = summary_token_counts(fields)
-    start = fields[summary.START]
-    duration_us = fields[summary.DURATION_US]
+    start = fields[START]
+    duration_us = fields[DURATION_US]
     price = target.price
     record: UsageRecord = _new_record(
         UsageRecord,
         (
-            record_id_at(node, fields[summary.REQUEST_ID], start),
+            record_id_at(node, fields[REQUEST_ID], start),
             float(start) + (int(duration_us) / 1e6 if duration_us else 0.0),
             "" if client == "-" else client,
             target.route,

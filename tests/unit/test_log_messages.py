@@ -125,7 +125,12 @@ def _handled(decode: Any, messages: list[bytes]) -> tuple[TargetStatsRecorder, U
 def _judged(recorder: TargetStatsRecorder) -> dict[str, Any]:
     """Each target's health as judged, but for the instant it ends (the two runs happen at different times)."""
     return {
-        key: (health.consecutive_failures, health.recent_attempts, health.recent_failures, health.out and health.out.why)
+        key: (
+            health.consecutive_failures,
+            health.recent_attempts,
+            health.recent_failures,
+            health.out and health.out.why,
+        )
         for key, health in recorder.health.targets.items()
     }
 
@@ -142,7 +147,8 @@ def test_each_kept_field_has_envoys_number_and_type() -> None:
         seen.add(ours.full_name)
         for field in ours.fields:
             original = envoys.fields_by_name[field.name]
-            assert (field.number, field.type, field.is_repeated) == (original.number, original.type, original.is_repeated)
+            shape = (field.number, field.type, field.is_repeated)
+            assert shape == (original.number, original.type, original.is_repeated), field.full_name
             if field.message_type is not None and field.message_type.full_name.startswith(log_messages.PACKAGE):
                 pairs.append((field.message_type, original.message_type))
             elif field.message_type is not None:
