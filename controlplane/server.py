@@ -18,7 +18,6 @@ from types import MappingProxyType
 from typing import Any
 
 import grpc
-from envoy.service.accesslog.v3 import als_pb2_grpc
 from envoy.service.discovery.v3 import ads_pb2_grpc
 from watchfiles import awatch
 
@@ -29,7 +28,7 @@ from controlplane.snapshot import InconsistentSnapshotError, Snapshot, snapshot_
 from controlplane.store import SnapshotStore
 from controlplane.strategies import LIVE_STRATEGIES
 from controlplane.target_keys import target_key
-from controlplane.telemetry import admin_api
+from controlplane.telemetry import admin_api, attempt_log
 from controlplane.telemetry.attempt_log import AttemptLogService
 from controlplane.telemetry.status import ProcessStart, ReloadResult, build_status
 from controlplane.telemetry.target_stats import TargetStatsRecorder
@@ -321,7 +320,7 @@ async def serve(
         return 2
     server = grpc.aio.server(options=GRPC_SERVER_OPTIONS)
     ads_pb2_grpc.add_AggregatedDiscoveryServiceServicer_to_server(plane.ads, server)
-    als_pb2_grpc.add_AccessLogServiceServicer_to_server(plane.attempt_log, server)
+    attempt_log.add_to_server(plane.attempt_log, server)
     if not bind_grpc(server, listen, credentials):
         log.error("cannot listen on %s", listen)
         return 2

@@ -23,12 +23,22 @@ from envoy.data.accesslog.v3 import accesslog_pb2
 from google.protobuf.duration_pb2 import Duration
 
 from controlplane import answer_summary as summary
-from controlplane.answer_summary import SEPARATOR
+from controlplane.answer_summary import (
+    ATTEMPTS,
+    DETAILS,
+    FIRST_BYTE_US,
+    LAST,
+    OUTPUT_TOKENS,
+    ROUTE,
+    SEPARATOR,
+    STATUS,
+    TARGET,
+)
 from controlplane.clients import CLIENT_TAG
 from controlplane.telemetry.guardrail_counts import GuardrailCounts
 from controlplane.telemetry.target_stats import Answer, StreamMeasures, TargetStatsRecorder
 from controlplane.usage.accounting import UsageAccounting
-from controlplane.usage.record import UsageRecord
+from controlplane.usage.record import TargetInfo, UsageRecord, usage_from_summary
 from switchyard.config.model import ClientEndpoint, LatencyMeasure
 from switchyard.contract import ANSWER_SUMMARY_TAG, OUTPUT_TOKENS_TAG, STREAM_TAGS, TARGET_KEY_TAG, route_name
 
@@ -53,14 +63,19 @@ class AnswerLogHandler:
 
     def handle(self, entries: Sequence[accesslog_pb2.HTTPAccessLogEntry], node: str, now: float) -> int:
         """The entries of one message from `node`; returns how many were attempts a target served (for the
-        per-node attempt count)."""
+        per-node attempt count).
+
+        This loop runs once per client request of the whole fleet (issue 21), so what depends only on the
+        target (its usage name, whether its route ranks by first byte) is looked up once per message and
+        target, and each entry costs two tag lookups, one split and the usage record."""
         served = 0
         refusals_to_check = False
         usage = self.usage
-        recorder = self.recorder
+        targets = usage.targets if usage is not None else {}
         records: list[UsageRecord] = []
-        # A message's served answers by target: statistics and health take each target's in one go
-        served_by_key: dict[str, list[tuple[int, float | None, int]]] = {}
+        # By target: its served answers (statistics and health take them in one go), its usage name, whether
+        # its route ranks by first byte only
+        by_key: dict[str, tuple[list[tuple[int, float | None, int]], TargetInfo | None, bool]] = {}
         for entry in entries:
             tags = entry.common_properties.custom_tags
             text = tags.get(ANSWER_SUMMARY_TAG)
@@ -68,35 +83,39 @@ class AnswerLogHandler:
                 served, refused = self._handle_fields(entry, node, now, served)
                 refusals_to_check |= refused
                 continue
-            fields = text.split(SEPARATOR, summary.LAST)
+            fields = text.split(SEPARATOR, LAST)
             for stage, index in summary.GUARDRAILS.items():
                 if fields[index]:  # before the target: a request the guardrails refused reached none
                     self.guardrails.add(stage, fields[index])
-            key = fields[summary.TARGET]
+            key = fields[TARGET]
             if not key:
                 continue  # no endpoint was picked (a local reply, no healthy target): no target, no usage
-            status_text = fields[summary.STATUS]
+            known = by_key.get(key)
+            if known is None:
+                first_byte_only = self.recorder.policy_of(key).latency.measure is LatencyMeasure.FIRST_BYTE
+                known = by_key[key] = ([], targets.get(key), first_byte_only)
+            answers, target, first_byte_only = known
+            status_text = fields[STATUS]
             status = int(status_text) if status_text else 0
-            attempts_text = fields[summary.ATTEMPTS]
+            attempts_text = fields[ATTEMPTS]
             attempts = int(attempts_text) if attempts_text else 1
             # A token count generates nothing: its time says nothing of the target's generation latency.
-            timed = not fields[summary.ROUTE].startswith(COUNTING_ROUTES)
-            if 200 <= status < 300 and not fields[summary.DETAILS].startswith(_GATEWAY_REPLIES):
+            timed = not fields[ROUTE].startswith(COUNTING_ROUTES)
+            if 200 <= status < 300 and not fields[DETAILS].startswith(_GATEWAY_REPLIES):
                 served += 1
-                first_byte = fields[summary.FIRST_BYTE_US]
+                first_byte = fields[FIRST_BYTE_US]
                 latency = int(first_byte) / 1e6 if timed and first_byte and first_byte[0] != "-" else None
-                answers = served_by_key.get(key)
-                if answers is None:
-                    answers = served_by_key[key] = []
                 answers.append((status, latency or None, attempts))
-            if usage is not None and (target := usage.target(key)) is not None:
-                records.append(usage.record_of_summary(fields, target, node, tags.get(CLIENT_TAG, "")))
+            if target is not None:
+                records.append(usage_from_summary(fields, target, node, tags.get(CLIENT_TAG, "")))
             if fields[_TTFT]:
                 self._summary_stream(key, fields)
-            if attempts == 1 and status == 200 and timed:
+            # No output tokens on a route ranking by first byte: the answer would change nothing
+            if attempts == 1 and status == 200 and timed and (fields[OUTPUT_TOKENS] or not first_byte_only):
                 self._summary_answer(key, fields)
-        for key, answers in served_by_key.items():
-            recorder.record_served(key, answers, now)
+        for key, (answers, _, _) in by_key.items():
+            if answers:
+                self.recorder.record_served(key, answers, now)
         if records and usage is not None:
             refusals_to_check |= usage.add_records(records)
         if refusals_to_check and usage is not None:

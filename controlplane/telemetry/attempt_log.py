@@ -25,6 +25,7 @@ from envoy.service.accesslog.v3 import als_pb2, als_pb2_grpc
 
 from controlplane.clients import CLIENT_TAG as CLIENT_TAG  # the answer log's tag naming the client (issue 14)
 from controlplane.nodes import LoggingNode, node_view
+from controlplane.telemetry import log_messages
 from controlplane.telemetry.answer_log import COUNTING_ROUTES, AnswerLogHandler
 from controlplane.telemetry.target_stats import Answer, Observation, StreamMeasures, TargetStatsRecorder
 from controlplane.usage.accounting import UsageAccounting
@@ -140,6 +141,18 @@ def answer_of(entry: accesslog_pb2.HTTPAccessLogEntry) -> Answer | None:
         duration_s=received - sent,
         first_token_s=streamed.ttft_s if streamed is not None else first - sent,
     )
+
+
+def add_to_server(service: AttemptLogService, server: grpc.aio.Server) -> None:
+    """`service` as Envoy's AccessLogService, its messages decoded with only the fields the control plane
+    reads (log_messages.py) rather than as Envoy's full StreamAccessLogsMessage."""
+    method = grpc.stream_unary_rpc_method_handler(
+        service.StreamAccessLogs,
+        request_deserializer=log_messages.StreamAccessLogsMessage.FromString,
+        response_serializer=als_pb2.StreamAccessLogsResponse.SerializeToString,
+    )
+    name = als_pb2.DESCRIPTOR.services_by_name["AccessLogService"].full_name
+    server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler(name, {"StreamAccessLogs": method}),))
 
 
 class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[misc]

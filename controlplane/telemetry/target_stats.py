@@ -53,6 +53,8 @@ class Answer:
     first_token_s: float = 0.0
 
 
+_AFTER_THE_FIRST = (1).__lt__  # an attempt number > 1: a fallback
+
 # Upper bounds in seconds, from a cached answer to a long generation (the time to first byte of a
 # non-streamed answer includes the whole generation).
 LATENCY_BUCKETS_S = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0)
@@ -150,11 +152,13 @@ class TargetStatsRecorder:
 
     def record_served(self, key: str, served: list[tuple[int, float | None, int]], now: float) -> None:
         """record_attempt for the (status, latency, attempt) of the answers of one log message a target served:
-        the policy looked up once, and the health judge told of all of them at once (issue 21). A 2xx a route
-        falls back on (never configured in practice) is judged one by one."""
+        the policy looked up once, the statuses and fallbacks counted in C, and the health judge told of all
+        of them at once (issue 21). A 2xx a route falls back on (never configured in practice) is judged one
+        by one."""
         policy = self._policy_of(key)
         codes = policy.fallback_codes
-        if any(failover.is_failure(status, codes) for status, _, _ in served):
+        statuses, latencies, attempts = zip(*served, strict=True)
+        if any(failover.is_failure(status, codes) for status in set(statuses)):
             for status, latency, attempt in served:
                 self.record_attempt(key, status, latency, attempt, "", now)
             return
@@ -162,18 +166,20 @@ class TargetStatsRecorder:
         if stats is None:
             stats = self.targets[key] = TargetStats()
         stats.requests += len(served)
-        by_status, histogram = stats.by_status, stats.latency_histogram
+        stats.by_status.update(statuses)
+        stats.fallbacks += sum(map(_AFTER_THE_FIRST, attempts))
+        histogram = stats.latency_histogram
+        counts, total = histogram.counts, histogram.total_s
         settings = policy.latency
         ranks_first_byte = settings.measure is LatencyMeasure.FIRST_BYTE
-        for status, latency, attempt in served:
-            by_status[status] += 1
-            if attempt > 1:
-                stats.fallbacks += 1
+        for latency in latencies:
             if latency is not None:
-                histogram.observe(latency)
+                counts[bisect_left(LATENCY_BUCKETS_S, latency)] += 1  # LatencyHistogram.observe
+                total += latency
                 if ranks_first_byte:
                     stats.observe_latency(latency, settings)
-        stats.last_status = served[-1][0]
+        histogram.total_s = total
+        stats.last_status = statuses[-1]
         self.health.judge_successes(key, len(served), now, policy)
 
     def record_stream(self, measured: StreamMeasures) -> None:

@@ -15,13 +15,14 @@ import time
 from collections import Counter, deque
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from operator import itemgetter
 from typing import Any, TypeVar
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
 from controlplane.target_keys import target_key
 from controlplane.usage.ledger import MINUTE_S, UsageLedger
-from controlplane.usage.record import TargetInfo, UsageRecord, usage_from_summary, usage_from_tags, usage_of
+from controlplane.usage.record import TargetInfo, UsageRecord, usage_from_tags, usage_of
 from controlplane.usage.sql import UsageQuery
 from controlplane.usage.store import UsageStore
 from switchyard.config import Config
@@ -33,6 +34,11 @@ RESYNC_S = 5.0
 MAX_PENDING = 100_000  # a store down for long must not grow memory without bound: the oldest are dropped
 STORE_BATCH = 20_000  # records per write: one transaction each, so a long backlog never holds one huge one
 T = TypeVar("T")
+_CLIENT_ROUTE_TARGET = itemgetter(*(UsageRecord._fields.index(name) for name in ("client", "route", "target")))
+_AT, _PROMPT, _COMPLETION, _COST, _CACHE_READ, _CACHE_WRITE = (
+    UsageRecord._fields.index(name)
+    for name in ("at", "prompt_tokens", "completion_tokens", "cost_usd", "cache_read_tokens", "cache_write_tokens")
+)
 
 
 class UsageAccounting:
@@ -40,7 +46,8 @@ class UsageAccounting:
         self.store = store
         self.ledger = UsageLedger()
         self._on_refusals_changed = on_refusals_changed
-        self._targets: dict[str, TargetInfo] = {}
+        # Target keys → what usage names and prices them by: read once per log message by the answer log's handler
+        self.targets: dict[str, TargetInfo] = {}
         # Records not yet written, oldest first; past MAX_PENDING the oldest go, counted in not_stored.
         self._pending: deque[UsageRecord] = deque()
         self.not_stored = 0  # records counted in the ledger and metrics but dropped before the store had them
@@ -55,7 +62,7 @@ class UsageAccounting:
 
     def configure(self, config: Config) -> None:
         """A config applied (start or reload): target names and prices, client limits. Counts are kept."""
-        self._targets = {
+        self.targets = {
             target_key(r, t): TargetInfo(r.model, t.display_name, t.model, t.price)
             for r in config.routes
             for t in r.targets
@@ -66,10 +73,10 @@ class UsageAccounting:
 
     def target(self, key: str) -> TargetInfo | None:
         """The target a log entry's key names, None for answers no target gave (refused by the gateway)."""
-        return self._targets.get(key)
+        return self.targets.get(key)
 
     def record(self, entry: accesslog_pb2.HTTPAccessLogEntry, node: str) -> None:
-        record = usage_of(entry, node, self._targets)
+        record = usage_of(entry, node, self.targets)
         if record is not None and self.add(record):
             self._check_refusals()
 
@@ -87,45 +94,31 @@ class UsageAccounting:
         answer's client has a limit: the caller then looks at refusals once for its whole batch."""
         return self.add(usage_from_tags(tags, target, node, request_id, start_seconds, start_nanos, duration_s))
 
-    def record_of_summary(self, fields: Sequence[str], target: TargetInfo, node: str, client: str) -> UsageRecord:
-        """The usage record of an answer-log entry's summary (controlplane/answer_summary.py), for add_records."""
-        return usage_from_summary(fields, target, node, client)
-
     def add_records(self, records: Sequence[UsageRecord]) -> bool:
         """`add` for the records of one log message: the counters and the ledger are updated once per client,
-        route, target and minute rather than once per answer (issue 21). A budget period always starts on a
-        minute, so each group lies within one period too. True when one of the clients has a limit."""
-        groups: dict[tuple[str, str, str, float], list[float]] = {}
+        route, target and minute rather than once per answer (issue 21), each group's counts summed column by
+        column in C. A budget period always starts on a minute, so each group lies within one period too. True
+        when one of the clients has a limit."""
+        by_target: dict[tuple[str, str, str], list[UsageRecord]] = {}
         for record in records:
-            group = (record.client, record.route, record.target, record.at // MINUTE_S)
-            sums = groups.get(group)
-            if sums is None:
-                groups[group] = [
-                    record.prompt_tokens,
-                    record.completion_tokens,
-                    record.cost_usd,
-                    record.at,
-                    record.cache_read_tokens,
-                    record.cache_write_tokens,
-                ]
+            group = _CLIENT_ROUTE_TARGET(record)
+            same = by_target.get(group)
+            if same is None:
+                by_target[group] = [record]
             else:
-                sums[0] += record.prompt_tokens
-                sums[1] += record.completion_tokens
-                sums[2] += record.cost_usd
-                sums[4] += record.cache_read_tokens
-                sums[5] += record.cache_write_tokens
-        tokens, cache_tokens, spend, ledger = self.tokens, self.cache_tokens, self.spend, self.ledger
+                same.append(record)
         limited = False
-        for (client, route, target, _), (prompt, completion, cost, at, read, write) in groups.items():
-            tokens[(client, route, target, "prompt")] += int(prompt)
-            tokens[(client, route, target, "completion")] += int(completion)
-            if read:
-                cache_tokens[(client, route, target, "read")] += int(read)
-            if write:
-                cache_tokens[(client, route, target, "write")] += int(write)
-            spend[client] = spend.get(client, 0.0) + cost
-            ledger.add(client, int(prompt + completion), cost, at)
-            limited = limited or client in self._limited
+        for (client, route, target), group in by_target.items():
+            columns = tuple(zip(*group, strict=True))
+            starts = columns[_AT]
+            if min(starts) // MINUTE_S == max(starts) // MINUTE_S:  # one minute: the common case
+                limited |= self._add_group(client, route, target, columns)
+                continue
+            minutes: dict[float, list[UsageRecord]] = {}
+            for record in group:
+                minutes.setdefault(record.at // MINUTE_S, []).append(record)
+            for same_minute in minutes.values():
+                limited |= self._add_group(client, route, target, tuple(zip(*same_minute, strict=True)))
         pending = self._pending
         pending.extend(records)
         if len(pending) > MAX_PENDING:
@@ -134,6 +127,21 @@ class UsageAccounting:
                 pending.popleft()
             self.not_stored += excess
         return limited
+
+    def _add_group(self, client: str, route: str, target: str, columns: tuple[tuple[Any, ...], ...]) -> bool:
+        """The records of one client, route, target and minute, as columns (UsageRecord's fields in order)."""
+        prompt, completion = sum(columns[_PROMPT]), sum(columns[_COMPLETION])
+        read, write, cost = sum(columns[_CACHE_READ]), sum(columns[_CACHE_WRITE]), sum(columns[_COST])
+        tokens = self.tokens
+        tokens[(client, route, target, "prompt")] += prompt
+        tokens[(client, route, target, "completion")] += completion
+        if read:
+            self.cache_tokens[(client, route, target, "read")] += read
+        if write:
+            self.cache_tokens[(client, route, target, "write")] += write
+        self.spend[client] = self.spend.get(client, 0.0) + cost
+        self.ledger.add(client, prompt + completion, cost, columns[_AT][0])
+        return client in self._limited
 
     def add(self, record: UsageRecord) -> bool:
         client = record.client

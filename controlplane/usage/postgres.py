@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import psycopg
 
 from controlplane.usage.record import UsageRecord
-from controlplane.usage.sql import ADDED_COLUMNS, INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
+from controlplane.usage.sql import ADDED_COLUMNS, INSERT, SCHEMA, TOTALS, UsageQuery, rows, rows_of
 
 
 def _pg(statement: str) -> str:
@@ -55,7 +55,7 @@ class PostgresUsageStore:
     def write(self, records: Sequence[UsageRecord]) -> None:
         db = self._live()
         with db.transaction(), db.cursor() as cursor:
-            cursor.executemany(_pg(INSERT), [as_row(r) for r in records])
+            cursor.executemany(_pg(INSERT), rows(records))
 
     def totals_since(self, client: str, since: float) -> tuple[int, float]:
         with self._cursor() as cursor:

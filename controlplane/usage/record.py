@@ -15,11 +15,13 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import lru_cache
 from hashlib import sha256
+from operator import itemgetter
 from typing import NamedTuple
 
 from envoy.data.accesslog.v3 import accesslog_pb2
 
 from controlplane import answer_summary as summary
+from controlplane.answer_summary import DURATION_US, REQUEST_ID, START
 from controlplane.clients import CLIENT_TAG  # set by authentication; absent without a clients section
 from switchyard.config.model import Price
 from switchyard.contract import STREAM_TAGS, TARGET_KEY_TAG, USAGE_TAGS
@@ -53,15 +55,18 @@ class UsageRecord(NamedTuple):
 
     @property
     def day(self) -> str:
-        return _utc_day(int(self.at // 86_400))
+        return utc_day(int(self.at // DAY_S))
 
     @property
     def tokens(self) -> int:
         return self.prompt_tokens + self.completion_tokens
 
 
+DAY_S = 86_400
+
+
 @lru_cache(maxsize=64)
-def _utc_day(day_number: int) -> str:
+def utc_day(day_number: int) -> str:
     """Every record of a day shares its name: formatted once, not once per answer (issue 21)."""
     return datetime.fromtimestamp(day_number * 86_400, UTC).strftime("%Y-%m-%d")
 
@@ -237,21 +242,41 @@ def summary_token_counts(fields: Sequence[str]) -> TokenCounts:
     )
 
 
+# The summary's count fields other than an OpenAI answer's prompt and completion tokens: all empty in most
+# answers, whose counts are then just those two (usage_from_summary's fast path).
+_other_counts = itemgetter(
+    _S_IN, _S_OUT, _S_INPUT, _S_OUTPUT, _S_CACHE_READ, _S_CACHE_WRITE, _S_CACHED, _S_CACHED_WRITE
+)
+_new_record = tuple.__new__  # UsageRecord(...) without its Python-level __new__: a third of the record's cost
+
+
 def usage_from_summary(fields: Sequence[str], target: TargetInfo, node: str, client: str) -> UsageRecord:
-    """usage_from_tags on an answer summary's fields; `client` is the answer log's client tag ("" without)."""
-    counts = summary_token_counts(fields)
-    start = fields[summary.START]
-    duration_us = fields[summary.DURATION_US]
-    return UsageRecord(
-        record_id_at(node, fields[summary.REQUEST_ID], start),
-        float(start) + (int(duration_us) / 1e6 if duration_us else 0.0),
-        "" if client == "-" else client,
-        target.route,
-        target.target,
-        target.model,
-        counts.prompt,
-        counts.completion,
-        cost_usd(target.price, counts.prompt, counts.completion, counts.cache_read, counts.cache_write),
-        counts.cache_read,
-        counts.cache_write,
+    """usage_from_tags on an answer summary's fields; `client` is the answer log's client tag ("" without).
+
+    Made once per request from the answer log (issue 21): an answer reporting only plain prompt and completion
+    counts, the common case, skips summary_token_counts (same counts: every fallback it would take is 0)."""
+    prompt_text, completion_text = fields[_S_PROMPT], fields[_S_COMPLETION]
+    if prompt_text.isdecimal() and completion_text.isdecimal() and not any(_other_counts(fields)):
+        prompt, completion, cache_read, cache_write = int(prompt_text), int(completion_text), 0, 0
+    else:
+        prompt, completion, cache_read, cache_write = summary_token_counts(fields)
+    start = fields[START]
+    duration_us = fields[DURATION_US]
+    price = target.price
+    record: UsageRecord = _new_record(
+        UsageRecord,
+        (
+            record_id_at(node, fields[REQUEST_ID], start),
+            float(start) + (int(duration_us) / 1e6 if duration_us else 0.0),
+            "" if client == "-" else client,
+            target.route,
+            target.target,
+            target.model,
+            prompt,
+            completion,
+            0.0 if price is None else cost_usd(price, prompt, completion, cache_read, cache_write),
+            cache_read,
+            cache_write,
+        ),
     )
+    return record

@@ -10,7 +10,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from controlplane.usage.record import UsageRecord
+from controlplane.usage.record import DAY_S, UsageRecord, utc_day
 
 GROUPS = ("client", "route", "target", "model", "day")
 FILTERS = ("client", "route", "target", "model")
@@ -38,11 +38,20 @@ ADDED_COLUMNS = (
     ("cache_read_tokens", "BIGINT NOT NULL DEFAULT 0"),
     ("cache_write_tokens", "BIGINT NOT NULL DEFAULT 0"),
 )
-INSERT = (
-    "INSERT INTO switchyard_usage (id, at, day, client, route, target, model, prompt_tokens, completion_tokens,"
-    " cost_usd, cache_read_tokens, cache_write_tokens) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
-    " ON CONFLICT (id) DO NOTHING"
+# The columns in UsageRecord's order, then the day: a row is the record with its day appended (rows()).
+_COLUMNS = (
+    "id, at, client, route, target, model, prompt_tokens, completion_tokens, cost_usd, cache_read_tokens,"
+    " cache_write_tokens, day"
 )
+_ROW = "(" + ", ".join(["?"] * 12) + ")"
+
+
+def insert_of(rows: int) -> str:
+    """The INSERT of `rows` rows (their values one after the other): a second insert of an id does nothing."""
+    return f"INSERT INTO switchyard_usage ({_COLUMNS}) VALUES {', '.join([_ROW] * rows)} ON CONFLICT (id) DO NOTHING"
+
+
+INSERT = insert_of(1)
 TOTALS = (
     "SELECT COALESCE(SUM(prompt_tokens + completion_tokens), 0), COALESCE(SUM(cost_usd), 0)"
     " FROM switchyard_usage WHERE client = ? AND at >= ?"
@@ -100,18 +109,17 @@ def rows_of(query: UsageQuery, rows: Iterable[Sequence[Any]]) -> list[dict[str, 
     return out
 
 
-def as_row(record: UsageRecord) -> tuple[Any, ...]:
-    return (
-        record.id,
-        record.at,
-        record.day,
-        record.client,
-        record.route,
-        record.target,
-        record.model,
-        record.prompt_tokens,
-        record.completion_tokens,
-        record.cost_usd,
-        record.cache_read_tokens,
-        record.cache_write_tokens,
-    )
+def rows(records: Iterable[UsageRecord]) -> list[tuple[Any, ...]]:
+    """INSERT's rows: each record with its UTC day appended. A store writes every answer, so this runs once per
+    request (issue 21): a tuple concatenation, and the day's name computed once per day a batch spans rather
+    than read field by field and formatted per record (about a fifth of the write)."""
+    out: list[tuple[Any, ...]] = []
+    append = out.append
+    last = -1.0
+    day: tuple[str] = ("",)
+    for record in records:
+        number = record[1] // DAY_S  # UsageRecord.at, as UsageRecord.day divides it
+        if number != last:
+            last, day = number, (utc_day(int(number)),)
+        append(record + day)
+    return out

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Sequence
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
 from controlplane.usage.record import UsageRecord
-from controlplane.usage.sql import ADDED_COLUMNS, INSERT, SCHEMA, TOTALS, UsageQuery, as_row, rows_of
+from controlplane.usage.sql import ADDED_COLUMNS, INSERT, SCHEMA, TOTALS, UsageQuery, insert_of, rows, rows_of
+
+ROWS_PER_INSERT = 200  # 2,400 values per statement: SQLite takes up to 32,766
+_INSERT_MANY = insert_of(ROWS_PER_INSERT)
 
 
 class SqliteUsageStore:
@@ -29,8 +33,17 @@ class SqliteUsageStore:
                 self._db.execute(f"ALTER TABLE switchyard_usage ADD COLUMN {name} {kind}")
 
     def write(self, records: Sequence[UsageRecord]) -> None:
+        """ROWS_PER_INSERT rows per statement, the rest one by one. Python's sqlite3 lets the event loop's thread
+        run while SQLite inserts, and takes it back for each statement's values: one statement per row meant
+        a hand-over per answer between this thread and the busy event loop (issue 21)."""
+        batch = rows(records)
+        whole = len(batch) - len(batch) % ROWS_PER_INSERT
         with self._db:
-            self._db.executemany(INSERT, [as_row(r) for r in records])
+            if whole:
+                groups = (batch[i : i + ROWS_PER_INSERT] for i in range(0, whole, ROWS_PER_INSERT))
+                self._db.executemany(_INSERT_MANY, [tuple(chain.from_iterable(group)) for group in groups])
+            if whole < len(batch):
+                self._db.executemany(INSERT, batch[whole:])
 
     def totals_since(self, client: str, since: float) -> tuple[int, float]:
         tokens, cost = self._db.execute(TOTALS, (client, since)).fetchone()

@@ -62,6 +62,23 @@ def test_a_record_written_twice_counts_once(store: UsageStore) -> None:
     }
 
 
+def test_a_large_write_keeps_every_row_once_and_its_day(store: UsageStore) -> None:
+    """More records than one SQLite statement carries, some twice within the write, over two days: each row
+    once, with its own values and day (the rows go many to a statement)."""
+    records = [record(n, client=f"c{n % 3}", at=DAY1 + n * 100, tokens=(n, 1)) for n in range(1, 1001)]
+    store.write([*records[::7], *records])
+    rows = store.query(UsageQuery(by=("client", "day")))
+    assert sum(row["requests"] for row in rows) == 1000
+    assert sum(row["prompt_tokens"] for row in rows) == sum(range(1, 1001))
+    by_day = {(row["client"], row["day"]): row["requests"] for row in rows}
+    midnight = (DAY1 // 86_400 + 1) * 86_400
+    day1 = sum(1 for n in range(1, 1001) if DAY1 + n * 100 < midnight)
+    assert sum(v for (_, day), v in by_day.items() if day == "2026-11-30") == day1
+    assert sum(v for (_, day), v in by_day.items() if day == "2026-12-01") == 1000 - day1
+    [one] = store.query(UsageQuery(by=("client", "day"), where={"client": "c1"}, since="2026-12-01"))
+    assert one["prompt_tokens"] == sum(n for n in range(1, 1001) if n % 3 == 1 and DAY1 + n * 100 >= midnight)
+
+
 def test_cached_tokens_are_kept_and_summed(store: UsageStore) -> None:
     cached = [record(n)._replace(cache_read_tokens=6, cache_write_tokens=n) for n in (1, 2)]
     store.write([*cached, record(3)])
