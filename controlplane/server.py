@@ -156,7 +156,7 @@ class ControlPlane:
             attempts_by_node=self.attempt_log.attempts_by_node,
             logging_nodes=self.attempt_log.logging_nodes,
             telemetry=self.telemetry(),
-            guardrails=self.attempt_log._answers.guardrails.status(),
+            guardrails=self.attempt_log.guardrails.status(),
         )
 
     def telemetry(self) -> dict[str, int]:

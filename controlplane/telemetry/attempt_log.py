@@ -166,6 +166,8 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
         self.recorder = recorder
         self._on_answer = on_answer  # every answer, with the node that logged it (without `usage`)
         self._answers = AnswerLogHandler(recorder, usage)
+        # What guardrails did, counted from the answer log's summaries (for /status and /metrics).
+        self.guardrails = self._answers.guardrails
         self.attempts = AttemptCounter()
         self._queue: deque[tuple[str, str, als_pb2.StreamAccessLogsMessage, int]] = deque()
         self._queued_entries = 0
