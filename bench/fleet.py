@@ -33,6 +33,7 @@ from envoy.service.accesslog.v3 import als_pb2
 
 from controlplane import answer_summary as summary
 from controlplane.target_keys import target_key
+from extproc.answer_bytes import varint
 from switchyard.config import load_config_text
 from switchyard.contract import ANSWER_LOG_NAME, ANSWER_SUMMARY_TAG, ATTEMPT_LOG_NAME, TARGET_KEY_TAG
 from switchyard.supervisor.processes import free_port, wait_until
@@ -117,19 +118,10 @@ def _entry(key: str, status: int, answer: bool, client: str = "", attempts: int 
     return bytes(entry.SerializeToString())
 
 
-def _varint(value: int) -> bytes:
-    out = bytearray()
-    while value > 0x7F:
-        out.append(value & 0x7F | 0x80)
-        value >>= 7
-    out.append(value)
-    return bytes(out)
-
-
 def _message(entries: list[bytes], identifier: bytes = b"") -> bytes:
     """StreamAccessLogsMessage{identifier, http_logs{log_entry...}} from serialized entries, without parsing."""
-    logs = b"".join(b"\x0a" + _varint(len(e)) + e for e in entries)
-    return identifier + b"\x12" + _varint(len(logs)) + logs
+    logs = b"".join(b"\x0a" + varint(len(e)) + e for e in entries)
+    return identifier + b"\x12" + varint(len(logs)) + logs
 
 
 def _identifier(node: str, log_name: str) -> bytes:

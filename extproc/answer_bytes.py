@@ -21,7 +21,8 @@ def _number(message: Descriptor, name: str) -> int:
     return int(message.fields_by_name[name].number)
 
 
-def _varint(value: int) -> bytes:
+def varint(value: int) -> bytes:
+    """A protobuf base-128 varint (also how bench/fleet.py frames log messages without parsing them)."""
     out = bytearray()
     while value > 0x7F:
         out.append(value & 0x7F | 0x80)
@@ -31,7 +32,7 @@ def _varint(value: int) -> bytes:
 
 
 def _tag(number: int, wire_type: int = 2) -> bytes:
-    return _varint(number << 3 | wire_type)
+    return varint(number << 3 | wire_type)
 
 
 _RESPONSE = ep.ProcessingResponse.DESCRIPTOR
@@ -46,11 +47,11 @@ _OPTION = base_pb2.HeaderValueOption.DESCRIPTOR
 _HEADER = _tag(_number(_OPTION, "header"))
 _KEY = _tag(_number(base_pb2.HeaderValue.DESCRIPTOR, "key"))
 _RAW_VALUE = _tag(_number(base_pb2.HeaderValue.DESCRIPTOR, "raw_value"))
-_OVERWRITE = _tag(_number(_OPTION, "append_action"), 0) + _varint(base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
+_OVERWRITE = _tag(_number(_OPTION, "append_action"), 0) + varint(base_pb2.HeaderValueOption.OVERWRITE_IF_EXISTS_OR_ADD)
 
 
 def _delimited(tag: bytes, payload: bytes) -> bytes:
-    return tag + _varint(len(payload)) + payload
+    return tag + varint(len(payload)) + payload
 
 
 def set_header(name: str, value: bytes) -> bytes:
