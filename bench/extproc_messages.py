@@ -123,6 +123,7 @@ def per_request(before: Snapshot, after: Snapshot, requests: int) -> dict[str, A
                 "wall_us": cost["wall_s"] / max(cost["messages"], 1) * 1e6,
             }
             for kind, cost in sorted(kinds.items())
+            if cost["messages"] > 0  # kinds other traffic on the same ext_proc sent before (variant G's)
         },
         # what the process spent outside its own code: gRPC and asyncio, per message and per stream
         "grpc_cpu_per_message_us": (process_cpu - handler_cpu) / max(messages, 1) * 1e6,

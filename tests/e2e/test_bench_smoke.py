@@ -57,6 +57,12 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
         messages = report["variants"][key]["throughput_c4"]["extproc_messages"]
         assert messages["envoy_messages_per_request"] == pytest.approx(3, abs=0.1), key
         assert set(messages["kinds"]) == {"request_headers", "request_body", "response_body"}, key
+    # A guarded request whose answer is checked too: request headers and body, answer headers and body, in one
+    # stream; C, in the same gateway on a route without guardrails, never reaches the ext_proc.
+    guarded = report["variants"]["G"]["throughput_c4"]["extproc_messages"]
+    assert guarded["envoy_messages_per_request"] == pytest.approx(4, abs=0.1)
+    assert set(guarded["kinds"]) == {"request_headers", "request_body", "response_headers", "response_body"}
+    assert report["variants"]["C"]["throughput_c4"]["extproc_messages"]["envoy_messages_per_request"] == 0
     # the native Responses path has no Python on it
     assert report["variants"]["R"]["throughput_c4"]["extproc_messages"]["envoy_messages_per_request"] == 0
     assert "ext_proc messages at 4 connections" in result.stdout
