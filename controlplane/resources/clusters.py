@@ -89,6 +89,7 @@ def _load_assignment(
                 },
                 # Plain-HTTP endpoints match no entry and get the cluster's default (plaintext) socket.
                 "envoy.transport_socket_match": {"tls_host": provider.host if provider.uses_tls else ""},
+                **affinity.endpoint_hash_key(route, key),
             }
         }
         localities.append(

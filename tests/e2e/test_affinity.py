@@ -53,7 +53,22 @@ routes:
     targets:
       - {{name: one, provider: p, model: parked-one}}
       - {{name: two, provider: p, model: parked-two}}
+""" + "".join(
+        f"""
+  - model: pair-{i}
+    strategy: weighted
+    affinity: {{body_fields: true}}
+    health: {{consecutive_failures: 0, failure_rate: null}}
+    targets:
+      - {{name: failing, provider: p, model: pair-{i}-failing, weight: {failing}}}
+      - {{name: serving, provider: p, model: pair-{i}-serving, weight: {serving}}}
 """
+        for i, (failing, serving) in enumerate(PAIR_WEIGHTS)
+    )
+
+
+# Routes whose two targets share one provider (one address), each with a Maglev table of its own.
+PAIR_WEIGHTS = [(50, 50)] * 8 + [(70, 30)] * 8
 
 
 mock = mock_provider_fixture("mock")
@@ -178,3 +193,20 @@ def test_a_retry_leaves_a_failed_target_that_holds_nearly_every_session(stack: S
         mock.set_rules([])
 
     assert served == {(200, "small"): 200}
+
+
+def test_each_route_of_one_provider_moves_a_failed_targets_sessions(stack: Stack, mock: MockProvider) -> None:
+    """Targets of one provider share its address, the key Maglev places a host by unless given one; with equal
+    keys a route's retries could all draw the failed target again (it happened for some providers' ports).
+    Sixteen routes (50/50, and 70/30 with the failing target the larger) each serve every session."""
+    mock.set_rules([{"match": {"model": f"pair-{i}-failing"}, "status": 502} for i in range(len(PAIR_WEIGHTS))])
+    try:
+        served = Counter(
+            (f"pair-{i}", r.status_code, r.headers.get(TARGET))
+            for i in range(len(PAIR_WEIGHTS))
+            for r in (stack.chat(f"pair-{i}", user=f"pair-session-{n}") for n in range(20))
+        )
+    finally:
+        mock.set_rules([])
+
+    assert served == {(f"pair-{i}", 200, "serving"): 20 for i in range(len(PAIR_WEIGHTS))}

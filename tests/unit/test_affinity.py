@@ -194,18 +194,24 @@ def _route_model(strategy: str, weights: tuple[int, ...], exploration: float = 0
 
 
 @pytest.mark.parametrize(
-    ("strategy", "weights", "exploration", "share"),
-    [
-        ("weighted", (97, 3), 0.05, 0.97),
-        ("weighted", (1000, 1), 0.05, 1000 / 1001),
-        ("round_robin", (5, 1), 0.05, 0.5),
-        ("least_latency", (1, 1), 0.05, 0.95),
-        ("least_latency", (1, 1), 0.0, 1000 / 1001),
-    ],
+    ("strategy", "weights"),
+    [("weighted", (97, 3)), ("weighted", (1000, 1)), ("round_robin", (5, 1)), ("least_latency", (1, 1))],
 )
-def test_a_retry_draws_often_enough_to_leave_the_largest_share(
-    strategy: str, weights: tuple[int, ...], exploration: float, share: float
-) -> None:
-    draws = affinity.host_selection_attempts(_route_model(strategy, weights, exploration))
+def test_a_retry_may_draw_many_times_whatever_the_weights(strategy: str, weights: tuple[int, ...]) -> None:
+    """Maglev's draws read neighbouring slots of its table, so their number is not set by the largest share
+    (20 draws at 50/50 still stranded sessions, bench/maglev_retries.py)."""
+    assert affinity.host_selection_attempts(_route_model(strategy, weights)) == affinity.RETRY_DRAWS >= 20_000
 
-    assert share**draws <= 1e-6
+
+def test_each_target_of_a_route_with_affinity_has_a_hash_key_of_its_own() -> None:
+    """Two targets of one provider share its address, which Maglev would otherwise key them by."""
+    resources = _resources("affinity: {body_fields: true}")
+
+    endpoints = [
+        locality["lb_endpoints"][0]["metadata"]["filter_metadata"]
+        for locality in _cluster(resources, "route/m")["load_assignment"]["endpoints"]
+    ]
+    keys = [metadata["envoy.lb"]["hash_key"] for metadata in endpoints]
+    assert len(keys) == len(set(keys)) >= 2
+    assert keys == [metadata["switchyard"]["key"] for metadata in endpoints]
+    assert "envoy.lb" not in str(_cluster(resources, "route/plain")["load_assignment"])
