@@ -48,11 +48,9 @@ _WITHOUT_RULES_MARKER: bytes = ep.ProcessingResponse(
 ).SerializeToString()
 _CONTINUE: bytes = ep.ProcessingResponse(request_headers=ep.HeadersResponse()).SerializeToString()
 
+
 # The pseudo-headers a signature covers: the server reads them in the same pass over Envoy's headers as the
 # marker (extproc/server.py).
-SIGNED_HEADERS = (":authority", ":path")
-
-
 def _refuse(message: str) -> bytes:
     answer: bytes = local_error(400, message, "switchyard_translation").SerializeToString()
     return answer

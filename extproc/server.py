@@ -21,7 +21,7 @@ from envoy.service.ext_proc.v3 import external_processor_pb2_grpc as ep_grpc
 from grpc_health.v1 import health, health_pb2, health_pb2_grpc
 
 from extproc import h2_grpc, h2_wire, message_costs
-from extproc.exchange import SIGNED_HEADERS, RulesExchange, TranslatedExchange
+from extproc.exchange import RulesExchange, TranslatedExchange
 from extproc.guard_exchange import GuardExchange
 from extproc.message_costs import MessageCosts
 from extproc.translators import translator_for
@@ -29,10 +29,10 @@ from switchyard.addresses import bind_grpc
 from switchyard.contract import (
     ATTEMPT_METADATA_NAMESPACE,
     ATTEMPT_RESPONSE_HEADERS_KEY,
+    EXTPROC_READS_HEADERS,
     GUARDRAILS_HEADER,
-    RULES_HEADER,
+    SIGNED_HEADERS,
     TRANSLATE_HEADER,
-    TRANSLATE_STREAM_HEADER,
     decode_translation_request,
 )
 
@@ -122,8 +122,7 @@ class _Attempt:
         return response
 
 
-_MARKERS = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER)
-_READ = frozenset((*_MARKERS, *SIGNED_HEADERS))
+_READ = frozenset(EXTPROC_READS_HEADERS)
 
 
 def _read_headers(headers: ep.HttpHeaders) -> tuple[str | None, dict[str, str]]:

@@ -181,6 +181,12 @@ TRANSLATE_STREAM_HEADER = "x-switchyard-translate-stream"
 # the same for a same-API attempt with body rules only ("rules only"), which Envoy sends to an ext_proc filter that
 # skips the response
 RULES_HEADER = "x-switchyard-rules"
+# The attempt's request headers a SigV4 signature covers, which the ext_proc reads from the request-headers message.
+SIGNED_HEADERS = (":authority", ":path")
+# All the ext_proc reads of an attempt's request headers: Envoy sends it nothing else (its `forward_rules`), so
+# less to encode and decode per attempt, and the provider's credentials never reach it (Bedrock's excepted,
+# which it holds to sign).
+EXTPROC_READS_HEADERS = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER, *SIGNED_HEADERS)
 # The authenticated client's name, from client_auth.lua to the request limiter (never upstream).
 CLIENT_HEADER = "x-switchyard-client"
 # gRPC initial metadata of the guardrails filter's streams (not an HTTP header of the client request): the rule

@@ -29,6 +29,7 @@ from controlplane.resources.settings import TranslateSettings
 from switchyard.contract import (
     ATTEMPT_METADATA_NAMESPACE,
     EXTPROC_CLUSTER,
+    EXTPROC_READS_HEADERS,
     REWRITE_HEADER,
     REWRITE_METADATA_KEY,
     RULES_HEADER,
@@ -150,6 +151,7 @@ def _extproc_filter(
                 },
             },
             processing_mode=processing_mode,
+            forward_rules={"allowed_headers": {"patterns": [{"exact": name} for name in EXTPROC_READS_HEADERS]}},
         ),
     }
     return {

@@ -443,6 +443,11 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
         assert mode.request_body_mode == mode.BUFFERED
         assert mode.response_body_mode == getattr(mode, answer_mode)
         assert not ext_proc.request_attributes, "everything the ext_proc needs travels in the request header"
+        # Of the request headers it gets only what it reads: never a provider's credentials (the Lua filter
+        # before it has set them), nor anything of the client's.
+        forwarded = [p.exact for p in ext_proc.forward_rules.allowed_headers.patterns]
+        assert forwarded == list(contract.EXTPROC_READS_HEADERS)
+        assert not {"authorization", "x-api-key", "api-key", "x-goog-api-key"} & set(forwarded)
         # Envoy skips the ext_proc on attempts without the header the Lua filter sets for translated attempts.
         (matcher,) = wrapper.xds_matcher.matcher_list.matchers
         predicate = matcher.predicate.not_matcher.single_predicate
