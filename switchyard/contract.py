@@ -192,6 +192,9 @@ CLIENT_HEADER = "x-switchyard-client"
 # gRPC initial metadata of the guardrails filter's streams (not an HTTP header of the client request): the rule
 # sets of the route and of its clients (`GuardSpec`). Tells a guard stream from an attempt's translation stream.
 GUARDRAILS_HEADER = "x-switchyard-guardrails"
+# All the guardrails filter's ext_proc stream reads of the client request's and the answer's headers (its
+# `forward_rules`): the client's name, and whether the answer is a success and a stream. Never the client's key.
+GUARD_READS_HEADERS = (CLIENT_HEADER, ":status", "content-type")
 # Answer headers telling the client which target served, and in how many attempts.
 TARGET_HEADER = "x-switchyard-target"
 ATTEMPTS_HEADER = "x-switchyard-attempts"

@@ -41,6 +41,7 @@ from switchyard.config import ClientEndpoint, Config, Route
 from switchyard.config.guardrails import Guardrails, PluginGuardrail
 from switchyard.contract import (
     EXTPROC_CLUSTER,
+    GUARD_READS_HEADERS,
     GUARDRAILS_FILTER,
     GUARDRAILS_HEADER,
     GUARDRAILS_METADATA_NAMESPACE,
@@ -124,6 +125,7 @@ def _ext_proc(config: Config, settings: TranslateSettings, spec: GuardSpec) -> d
         message_timeout=seconds(_message_timeout(config, settings)),
         processing_mode=_PROCESSING_MODE,
         allow_mode_override=True,
+        forward_rules={"allowed_headers": {"patterns": [{"exact": name} for name in GUARD_READS_HEADERS]}},
         # Out: what the checks did (rules and counts, never text), for the answer log.
         metadata_options={"receiving_namespaces": {"untyped": [GUARDRAILS_METADATA_NAMESPACE]}},
     )
