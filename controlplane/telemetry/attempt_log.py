@@ -62,20 +62,32 @@ _GATEWAY_REPLIES = ("ext_proc", "lua_response", "switchyard_")
 
 
 def _made_by_the_gateway(entry: accesslog_pb2.HTTPAccessLogEntry) -> bool:
-    """The attempt ended in the gateway's own upstream filters: a local reply of ours (by its details), or no
-    status and no upstream failure flagged while either nothing was sent to the target or the target had
-    already answered (an ext_proc that died before the request left, or while translating the answer: seen
-    in the chaos suite as details '', no flags, first byte sent and received). A target's own failures
-    (refused, reset, timed out) carry a response flag; a target that got the request and never answered is
-    its own failure."""
+    """The attempt ended in the gateway's own upstream filters: a local reply of ours (by its details), or an
+    ext_proc that died after the target had answered (seen in the chaos suite as details '', no flags, first
+    byte sent and received)."""
     if entry.response.response_code_details.startswith(_GATEWAY_REPLIES):
         return True
     common = entry.common_properties
     if entry.response.response_code.value != 0 or common.response_flags.ByteSize() != 0:
         return False
-    never_sent = not common.HasField("time_to_first_upstream_tx_byte")
-    answered = common.HasField("time_to_first_upstream_rx_byte")
-    return never_sent or answered
+    answered: bool = common.HasField("time_to_first_upstream_rx_byte")
+    return answered
+
+
+def cut_short(entry: accesslog_pb2.HTTPAccessLogEntry) -> bool:
+    """The attempt ended before the target answered for a reason on the client's side: no status, no response
+    flag, no reply of ours. A target's own failures (refused, reset, timed out, a connection closed) always
+    carry a response flag; an attempt without one was cancelled under the target: its client hung up (a
+    closed chat window, a stopped stream, a client timeout: measured on Envoy 1.40, the attempt log then has
+    no status, no flag and no details), or an ext_proc died before the request left. Neither says anything of
+    the target, and counting them as failures ejected healthy targets whose clients gave up."""
+    common = entry.common_properties
+    return (
+        entry.response.response_code.value == 0
+        and common.response_flags.ByteSize() == 0
+        and not common.HasField("time_to_first_upstream_rx_byte")
+        and not entry.response.response_code_details.startswith(_GATEWAY_REPLIES)
+    )
 
 
 def observation_of(entry: accesslog_pb2.HTTPAccessLogEntry, attempt: int = 1) -> Observation | None:
@@ -83,8 +95,8 @@ def observation_of(entry: accesslog_pb2.HTTPAccessLogEntry, attempt: int = 1) ->
     key = common.custom_tags.get(TARGET_KEY_TAG, "")
     if not key or key == "-":
         return None  # no endpoint was picked (e.g. no healthy upstream): nothing to say about a target
-    if _made_by_the_gateway(entry):
-        return None  # a crashed ext_proc must not eject a healthy provider
+    if _made_by_the_gateway(entry) or cut_short(entry):
+        return None  # a crashed ext_proc or a client that hung up must not eject a healthy provider
     status = entry.response.response_code.value
     latency = common.time_to_first_upstream_rx_byte.ToTimedelta().total_seconds() if status else None
     return Observation(
@@ -270,6 +282,9 @@ class AttemptLogService(als_pb2_grpc.AccessLogServiceServicer):  # type: ignore[
             if node:
                 self.attempts_by_node[node] += 1
             attempt = self.attempts.next_attempt(entry.request.request_id)
+            if cut_short(entry):
+                self.recorder.record_abandoned(entry.common_properties.custom_tags.get(TARGET_KEY_TAG, ""))
+                continue
             observation = observation_of(entry, attempt)
             if observation is not None:
                 if observation.latency_s is not None and entry.common_properties.route_name.startswith(COUNTING_ROUTES):

@@ -27,6 +27,10 @@ class StatusCollector(Collector):
             "switchyard_target_fallbacks", "Attempts a target served as a request's second or later try",
             labels=["route", "target"],
         )  # fmt: skip
+        abandoned = CounterMetricFamily(
+            "switchyard_target_abandoned", "Attempts cancelled before an answer because their client hung up",
+            labels=["route", "target"],
+        )  # fmt: skip
         latency = GaugeMetricFamily(
             "switchyard_target_latency_seconds",
             "Moving average the route ranks targets by: time to first byte, or seconds per output token",
@@ -63,6 +67,7 @@ class StatusCollector(Collector):
                 for code, count in target["by_status"].items():
                     requests.add_metric([*names, code], count)
                 fallbacks.add_metric(names, target["fallbacks"])
+                abandoned.add_metric(names, target["abandoned"])
                 if target["latency_ms"] is not None:
                     latency.add_metric([*names, route["latency_measure"]], target["latency_ms"] / 1000)
                 output_tokens.add_metric(names, target["output_tokens"])
@@ -75,7 +80,7 @@ class StatusCollector(Collector):
                     family.add_metric(names, list(observed["buckets"].items()), observed["sum_s"])
                 weight.add_metric([*names, str(target["priority"])], target["weight"])
                 healthy.add_metric([*names, target["state"]], 0 if target["state"] in OUT_OF_SERVICE else 1)
-        yield from (requests, fallbacks, latency, output_tokens, histogram, ttft, tpot, weight, healthy)
+        yield from (requests, fallbacks, abandoned, latency, output_tokens, histogram, ttft, tpot, weight, healthy)
         config = document["config"]
         # Versions are content hashes (two replicas on one YAML agree on them), so they are labels, not values.
         version = GaugeMetricFamily(

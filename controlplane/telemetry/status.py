@@ -98,6 +98,8 @@ def build_status(
                     "requests": stats.requests,
                     "failures": stats.failures,
                     "fallbacks": stats.fallbacks,
+                    # attempts whose clients hung up before the target answered: neither requests nor failures
+                    "abandoned": stats.abandoned,
                     "latency_ms": None if stats.latency_s is None else round(stats.latency_s * 1000, 3),
                     "output_tokens": stats.output_tokens,
                     "latency_histogram": stats.latency_histogram.as_dict(),

@@ -83,6 +83,7 @@ class TargetStats:
     requests: int = 0
     failures: int = 0
     fallbacks: int = 0  # attempts that were a request's second or later try
+    abandoned: int = 0  # attempts cancelled before an answer because their client hung up: not the target's doing
     by_status: Counter[int] = field(default_factory=Counter)
     latency_s: float | None = None
     latency_samples: int = 0
@@ -149,6 +150,16 @@ class TargetStatsRecorder:
             if policy.latency.measure is LatencyMeasure.FIRST_BYTE:
                 stats.observe_latency(latency_s, policy.latency)
         self.health.judge_with(key, status, retry_after, now, policy)
+
+    def record_abandoned(self, key: str) -> None:
+        """An attempt its client gave up on before the target answered: counted, never judged (see
+        attempt_log.cut_short)."""
+        if not key or key == "-":
+            return
+        stats = self.targets.get(key)
+        if stats is None:
+            stats = self.targets[key] = TargetStats()
+        stats.abandoned += 1
 
     def record_served(self, key: str, served: list[tuple[int, float | None, int]], now: float) -> None:
         """record_attempt for the (status, latency, attempt) of the answers of one log message a target served:

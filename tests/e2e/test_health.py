@@ -7,12 +7,15 @@ from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import httpx
 import pytest
 
 from switchyard.supervisor.processes import free_port
 from tests.support.harness import MockProvider, Stack, running_stack, wait_for
 
 pytestmark = pytest.mark.e2e
+
+MESSAGES = [{"role": "user", "content": "hello"}]
 
 
 def _config(port: int, mock: MockProvider) -> str:
@@ -41,6 +44,13 @@ routes:
     targets:
       - {{name: primary, provider: p, model: often-failing-primary}}
       - {{name: backup, provider: p, model: often-failing-backup}}
+  - model: patient
+    health:
+      consecutive_failures: 2
+      failure_rate: {{threshold: 40%, min_requests: 4, window: 30s}}
+    targets:
+      - {{name: primary, provider: p, model: patient-primary}}
+      - {{name: backup, provider: p, model: patient-backup}}
   - model: flaky
     timeout: 2s
     # No ejection and short parks, so the primary keeps taking attempts and every failure kind is exercised.
@@ -130,3 +140,32 @@ def test_a_high_failure_rate_ejects_a_target_even_without_a_streak(stack: Stack,
         response = stack.chat("often-failing")
         assert (response.headers["x-switchyard-target"], response.headers["x-switchyard-attempts"]) == ("backup", "1")
     assert len(mock.requests("often-failing-primary")) == tried_before, "an ejected target gets no attempt"
+
+
+def test_requests_their_clients_gave_up_on_never_count_against_the_target(stack: Stack, mock: MockProvider) -> None:
+    """A client that hangs up (a closed chat window, a cancelled stream, a client timeout) leaves the attempt
+    unanswered: that is not the target failing, and it must not eject a healthy target."""
+    mock.set_rules([{"match": {"model": "patient-primary"}, "latency_ms": 3000}])
+    try:
+        with httpx.Client(base_url=stack.client.base_url, timeout=0.3) as impatient:
+            for _ in range(6):
+                with pytest.raises(httpx.TimeoutException):
+                    impatient.post("/v1/chat/completions", json={"model": "patient", "messages": MESSAGES})
+        wait_for(lambda: len(mock.requests("patient-primary")) == 6, 10, "the six attempts to reach the target")
+    finally:
+        mock.set_rules([])
+
+    def logged() -> bool:
+        return int(stack.target_status("patient", "primary")["abandoned"]) == 6
+
+    wait_for(logged, 10, "the six abandoned attempts to reach the control plane")
+    primary = stack.target_status("patient", "primary")
+    assert (primary["state"], primary["requests"], primary["failures"]) == ("no_traffic", 0, 0), primary
+    metrics = httpx.get(f"http://{stack.api}/metrics", timeout=10).text
+    assert 'switchyard_target_abandoned_total{route="patient",target="primary"} 6.0' in metrics
+    served = stack.chat("patient")
+    assert (served.status_code, served.headers["x-switchyard-target"], served.headers["x-switchyard-attempts"]) == (
+        200,
+        "primary",
+        "1",
+    )

@@ -14,7 +14,7 @@ from controlplane.health import (
     TargetPolicy,
     retry_after_deadline,
 )
-from controlplane.telemetry.attempt_log import AttemptCounter, answer_of, observation_of
+from controlplane.telemetry.attempt_log import AttemptCounter, answer_of, cut_short, observation_of
 from controlplane.telemetry.status import target_state
 from controlplane.telemetry.target_stats import Answer, Observation, StreamMeasures, TargetStatsRecorder
 from switchyard.config.model import FailureRate, Health, Latency, LatencyMeasure
@@ -280,12 +280,19 @@ def test_an_attempt_that_never_left_the_gateway_says_nothing_about_the_target() 
     entry = accesslog_pb2.HTTPAccessLogEntry()
     entry.common_properties.custom_tags[TARGET_KEY_TAG] = "k"
     assert observation_of(entry) is None, "no status, nothing sent, no upstream failure: the ext_proc died"
+    assert cut_short(entry)
     entry.common_properties.response_flags.upstream_connection_failure = True
     refused = observation_of(entry)
     assert refused is not None and refused.status == 0, "a target that refuses the connection is its own failure"
+    assert not cut_short(entry)
     entry.common_properties.response_flags.upstream_connection_failure = False
     entry.common_properties.time_to_first_upstream_tx_byte.FromMilliseconds(1)
-    assert observation_of(entry) is not None, "sent, then no answer: the target's"
+    assert observation_of(entry) is None, "sent, then no answer and no flag: its client hung up"
+    assert cut_short(entry)
+    entry.common_properties.response_flags.upstream_request_timeout = True
+    timed_out = observation_of(entry)
+    assert timed_out is not None and timed_out.status == 0, "sent, then no answer in time: the target's"
+    entry.common_properties.response_flags.upstream_request_timeout = False
     entry.common_properties.time_to_first_upstream_rx_byte.FromMilliseconds(5)
     assert observation_of(entry) is None, "answered, then no status: the ext_proc died translating the answer"
     entry.common_properties.response_flags.upstream_remote_reset = True
