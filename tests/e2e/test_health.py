@@ -51,6 +51,12 @@ routes:
     targets:
       - {{name: primary, provider: p, model: patient-primary}}
       - {{name: backup, provider: p, model: patient-backup}}
+  - model: hanging
+    timeout: 300ms
+    health: {{consecutive_failures: 2}}
+    targets:
+      - {{name: primary, provider: p, model: hanging-primary}}
+      - {{name: backup, provider: p, model: hanging-backup}}
   - model: flaky
     timeout: 2s
     # No ejection and short parks, so the primary keeps taking attempts and every failure kind is exercised.
@@ -169,3 +175,18 @@ def test_requests_their_clients_gave_up_on_never_count_against_the_target(stack:
         "primary",
         "1",
     )
+
+
+def test_a_target_that_never_answers_in_time_still_fails_and_is_ejected(stack: Stack, mock: MockProvider) -> None:
+    """The other side of the test above: an attempt Envoy gives up on (the route's timeout) is the target's
+    failure, however its client fares (here it gets the backup's answer)."""
+    mock.set_rules([{"match": {"model": "hanging-primary"}, "hang": True}])
+    try:
+        for _ in range(2):
+            served = stack.chat("hanging")
+            assert (served.status_code, served.headers["x-switchyard-target"]) == (200, "backup")
+        wait_for(lambda: stack.target_status("hanging", "primary")["state"] == "ejected", 10, "the primary ejected")
+    finally:
+        mock.set_rules([])
+    primary = stack.target_status("hanging", "primary")
+    assert (primary["failures"], primary["abandoned"]) == (2, 0), primary
