@@ -79,5 +79,6 @@ def answer_log(config: Config) -> dict[str, Any]:
 
     All of it is one tag formatted by Envoy (controlplane/answer_summary.py), read by the control plane with
     one lookup and one split; the client, with a clients section, is a tag of its own."""
-    summary = {"tag": ANSWER_SUMMARY_TAG, "value": answer_summary.envoy_format()}
+    value = answer_summary.envoy_format(guardrails=config.has_guardrails, output_tokens=config.measures_output_tokens)
+    summary = {"tag": ANSWER_SUMMARY_TAG, "value": value}
     return _grpc_log(ANSWER_LOG_NAME, [summary, *clients.answer_log_tags(config)])

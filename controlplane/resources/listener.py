@@ -18,7 +18,7 @@ from controlplane.resources import guardrails, responses_only, tracing
 from controlplane.resources.access_logs import answer_log, attempt_log
 from controlplane.resources.settings import DEFAULT_SETTINGS, TranslateSettings
 from switchyard.config import Config
-from switchyard.config.model import LatencyMeasure, OnUnsupported
+from switchyard.config.model import OnUnsupported
 from switchyard.contract import (
     CLIENT_USAGE_KEY,
     LISTENER_NAME,
@@ -36,7 +36,7 @@ from switchyard.contract import (
 
 
 def listener(config: Config, settings: TranslateSettings = DEFAULT_SETTINGS) -> dict[str, Any]:
-    counts_tokens = any(r.latency.measure is LatencyMeasure.PER_OUTPUT_TOKEN for r in config.routes)
+    counts_tokens = config.measures_output_tokens
     skips = any(r.on_unsupported_parameter is OnUnsupported.SKIP_TARGET for r in config.routes)
     hcm = typed(
         "envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager",

@@ -607,6 +607,12 @@ class Config(_Strict):
         return self.providers[target.provider]
 
     @property
+    def measures_output_tokens(self) -> bool:
+        """Whether any route ranks its targets by time per output token: only then does Envoy lift each whole
+        answer's `completion_tokens` for the latency average and put it in the answer log."""
+        return any(route.latency.measure is LatencyMeasure.PER_OUTPUT_TOKEN for route in self.routes)
+
+    @property
     def has_guardrails(self) -> bool:
         """Whether any route or client has guardrails: only then does Envoy's listener carry the guard filter
         (and its reply shape), so a gateway without them pays nothing for the feature."""

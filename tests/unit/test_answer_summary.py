@@ -90,3 +90,33 @@ def test_an_answer_the_gateway_made_is_not_a_served_attempt() -> None:
     recorder = TargetStatsRecorder()
     served = AnswerLogHandler(recorder, None).handle([_entry(_summary(details="ext_proc_error"))], "n", 0.0)
     assert served == 0 and recorder.get("k").requests == 0
+
+
+@pytest.mark.parametrize(
+    ("extra", "formatted", "empty"),
+    [
+        ("", (), ("guardrails_request", "guardrails_response", "output_tokens")),
+        ("    guardrails: [{check: pii, action: mask}]\n", ("guardrails_request", "guardrails_response"), ()),
+        ("    strategy: least_latency\n    latency: {measure: per_output_token}\n", ("output_tokens",), ()),
+    ],
+)
+def test_fields_a_config_never_fills_are_empty_in_the_format_at_the_same_place(
+    extra: str, formatted: tuple[str, ...], empty: tuple[str, ...]
+) -> None:
+    """Envoy formats no operator for them (each costs it CPU per request); the control plane's indexes hold."""
+    text = _CONFIG.replace(
+        "routes: [{model: m, targets: [{name: t, provider: p, model: x}]}]\n",
+        "routes:\n  - model: m\n"
+        + extra
+        + "    targets: [{name: t, provider: p, model: x}, {name: u, provider: p, model: y}]\n",
+    )
+    tags = answer_log(load_config_text(text))["typed_config"]["common_config"]["custom_tags"]
+    (tag,) = [t for t in tags if t["tag"] == ANSWER_SUMMARY_TAG]
+    fields = tag["value"].split(summary.SEPARATOR)
+
+    assert len(fields) == len(summary.FIELDS)
+    for name in formatted:
+        assert fields[summary.INDEX[name]] == dict(summary.FIELDS)[name]
+    for name in empty:
+        assert fields[summary.INDEX[name]] == ""
+    assert fields[summary.ROUTE] == "%ROUTE_NAME%" and fields[summary.TARGET].startswith("%UPSTREAM_METADATA")
