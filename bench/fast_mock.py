@@ -28,13 +28,44 @@ _CONTENT_LENGTH = re.compile(rb"\r\ncontent-length:\s*(\d+)", re.IGNORECASE)
 _RESPONSES_PATH = re.compile(rb"^POST /v1/responses[ ?]")
 
 
+# The headers a real provider sends with each answer besides its type and length (rate limits, ids, CDN), as
+# Anthropic's API does: off by default (`--provider-headers` turns them on), so runs stay comparable.
+_PROVIDER_HEADERS = b"".join(
+    b"%s: %s\r\n" % (name, value)
+    for name, value in (
+        (b"date", b"Mon, 07 Dec 2026 07:00:00 GMT"),
+        (b"request-id", b"req_011CVbench0000000000000000"),
+        (b"anthropic-organization-id", b"00000000-0000-0000-0000-000000000000"),
+        (b"anthropic-ratelimit-requests-limit", b"4000"),
+        (b"anthropic-ratelimit-requests-remaining", b"3999"),
+        (b"anthropic-ratelimit-requests-reset", b"2026-12-07T07:00:01Z"),
+        (b"anthropic-ratelimit-input-tokens-limit", b"400000"),
+        (b"anthropic-ratelimit-input-tokens-remaining", b"400000"),
+        (b"anthropic-ratelimit-input-tokens-reset", b"2026-12-07T07:00:00Z"),
+        (b"anthropic-ratelimit-output-tokens-limit", b"80000"),
+        (b"anthropic-ratelimit-output-tokens-remaining", b"80000"),
+        (b"anthropic-ratelimit-output-tokens-reset", b"2026-12-07T07:00:00Z"),
+        (b"anthropic-ratelimit-tokens-limit", b"480000"),
+        (b"anthropic-ratelimit-tokens-remaining", b"480000"),
+        (b"anthropic-ratelimit-tokens-reset", b"2026-12-07T07:00:00Z"),
+        (b"via", b"1.1 google"),
+        (b"cf-cache-status", b"DYNAMIC"),
+        (b"x-robots-tag", b"none"),
+        (b"server", b"cloudflare"),
+        (b"cf-ray", b"8f0000000000bench-SJC"),
+    )
+)
+_extra_headers = b""
+
+
 def _response(status: int, body: bytes, content_type: bytes = b"application/json") -> bytes:
     reason = {200: b"OK", 502: b"Bad Gateway"}.get(status, b"Status")
-    return b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n\r\n%s" % (
+    return b"HTTP/1.1 %d %s\r\ncontent-type: %s\r\ncontent-length: %d\r\n%s\r\n%s" % (
         status,
         reason,
         content_type,
         len(body),
+        _extra_headers,
         body,
     )
 
@@ -191,7 +222,12 @@ def main() -> None:
     parser.add_argument(
         "--api", choices=("openai", "anthropic", "bedrock"), default="openai", help="the answers' shape"
     )
+    parser.add_argument(
+        "--provider-headers", action="store_true", help="send the score of headers a real provider sends"
+    )
     args = parser.parse_args()
+    global _extra_headers
+    _extra_headers = _PROVIDER_HEADERS if args.provider_headers else b""
     asyncio.run(serve(args.port, args.status, args.api))
 
 

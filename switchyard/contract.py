@@ -187,6 +187,9 @@ SIGNED_HEADERS = (":authority", ":path")
 # less to encode and decode per attempt, and the provider's credentials never reach it (Bedrock's excepted,
 # which it holds to sign).
 EXTPROC_READS_HEADERS = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER, *SIGNED_HEADERS)
+# The provider's response headers the translators read (its status, the answer's type, Bedrock's error type):
+# all envoy/lua/provider_response.lua hands the ext_proc, in the metadata Envoy forwards with the response body.
+PROVIDER_HEADERS_READ = (":status", "content-type", "x-amzn-errortype")
 # The authenticated client's name, from client_auth.lua to the request limiter (never upstream).
 CLIENT_HEADER = "x-switchyard-client"
 # gRPC initial metadata of the guardrails filter's streams (not an HTTP header of the client request): the rule

@@ -85,7 +85,8 @@ class Translator(Protocol):
         """The status a provider response stands for: its HTTP status, unless the provider's error type says
         more than its status (Bedrock answers a model still loading with 429, an outage rather than a rate
         limit). Everything after (the client's status, the error body, Envoy's fallback, the target's health)
-        goes by this one."""
+        goes by this one. `headers` holds only the names in contract.PROVIDER_HEADERS_READ (all Envoy hands the
+        ext_proc): a translator reading another adds it there."""
         ...
 
     def client_status(self, provider_status: int) -> int:
