@@ -7,6 +7,8 @@ hence the imports below even where a module is not referenced by name.
 
 from __future__ import annotations
 
+import json
+from collections import OrderedDict
 from typing import Any, TypeVar
 
 from envoy.config.cluster.v3 import cluster_pb2
@@ -61,6 +63,43 @@ def typed(type_name: str, **fields: Any) -> dict[str, Any]:
 
 def to_message(data: dict[str, Any], message_type: type[M]) -> M:
     return json_format.ParseDict(data, message_type())
+
+
+def canonical_json(data: dict[str, Any]) -> str:
+    """A resource's dict as JSON with sorted keys: the same text for the same content, in every process (what
+    snapshot hashes and versions are taken over, and what MessageCache keys by)."""
+    return json.dumps(data, sort_keys=True, separators=(",", ":"))
+
+
+class MessageCache:
+    """Resources already converted, by their canonical JSON: `json_format.ParseDict` is pure Python and was
+    three fifths of a translation (113 ms for 9 routes), paid again for every resource whenever health or
+    latency changed one endpoint. A hit is the message parsed from its serialized bytes (upb, in C): always a
+    fresh object, so no caller can change another's. Least recently used entries go past `max_bytes`."""
+
+    def __init__(self, max_bytes: int = 64 * 1024 * 1024) -> None:
+        self._entries: OrderedDict[tuple[type[Message], str], bytes] = OrderedDict()
+        self._bytes = 0
+        self._max_bytes = max_bytes
+
+    def message(self, text: str, data: dict[str, Any], message_type: type[M]) -> M:
+        """`data` as a `message_type`; `text` is canonical_json(data)."""
+        key = (message_type, text)
+        serialized = self._entries.get(key)
+        if serialized is not None:
+            self._entries.move_to_end(key)
+            return message_type.FromString(serialized)
+        message = to_message(data, message_type)
+        serialized = message.SerializeToString()
+        self._entries[key] = serialized
+        self._bytes += len(text) + len(serialized)
+        while self._bytes > self._max_bytes and len(self._entries) > 1:
+            (_, old_text), old = self._entries.popitem(last=False)
+            self._bytes -= len(old_text) + len(old)
+        return message
+
+    def __len__(self) -> int:
+        return len(self._entries)
 
 
 def to_dict(message: Message) -> dict[str, Any]:

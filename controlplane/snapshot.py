@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from typing import Any
 
-from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from controlplane.envoy_api import (
@@ -97,11 +96,11 @@ def build_snapshot(
         }
     )
     _check_consistency(resources, rewrites=settings.rewrite_attempts)
-    type_hashes = {type_url: _hash(messages) for type_url, messages in resources.items()}
+    type_hashes = {type_url: _hash(envoy.texts[type_url]) for type_url in resources}
     return Snapshot(
         version=version,
         resources=resources,
-        content_hash=_hash(sorted(type_hashes.items())),
+        content_hash=_hash(f"{type_url} {digest}" for type_url, digest in sorted(type_hashes.items())),
         config=config,
         live=live,
         type_hashes=MappingProxyType(type_hashes),
@@ -161,14 +160,13 @@ def _check_consistency(messages: Mapping[str, tuple[Message, ...]], rewrites: bo
         raise InconsistentSnapshotError("; ".join(problems))
 
 
-def _hash(items: Iterable[Message | tuple[str, str] | str]) -> str:
+def _hash(texts: Iterable[str]) -> str:
     """Of the content, not the bytes: a packed `Any` (every typed_config) holds its message serialized with
-    maps in an order that differs between processes, so two replicas would hash the same config apart.
-    The JSON form with sorted keys unpacks them and is the same everywhere."""
+    maps in an order that differs between processes, so two replicas would hash the same config apart. The
+    resources' canonical JSON (translate's `texts`) is the same everywhere. One line per text (compact JSON
+    has no newline), so no two lists hash alike."""
     digest = hashlib.sha256()
-    for item in items:
-        if isinstance(item, Message):
-            digest.update(json_format.MessageToJson(item, sort_keys=True, indent=None).encode())
-        else:
-            digest.update(repr(item).encode())
+    for text in texts:
+        digest.update(text.encode())
+        digest.update(b"\n")
     return digest.hexdigest()

@@ -17,9 +17,23 @@ switchyard/contract.py.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any, TypeVar
 
-from controlplane.envoy_api import Cluster, Listener, RouteConfiguration, to_message
+from google.protobuf.message import Message
+
+from controlplane.envoy_api import (
+    CLUSTER_TYPE,
+    LISTENER_TYPE,
+    ROUTE_TYPE,
+    Cluster,
+    Listener,
+    MessageCache,
+    RouteConfiguration,
+    canonical_json,
+)
 from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.resources.clusters import cluster
 from controlplane.resources.listener import listener
@@ -37,6 +51,21 @@ class EnvoyResources:
     listeners: tuple[Listener, ...]
     route_configs: tuple[RouteConfiguration, ...]
     clusters: tuple[Cluster, ...]
+    # Each resource's canonical JSON by type, in the order above: what snapshots hash, because the dicts' text is
+    # the same in every process where the bytes of a packed Any are not.
+    texts: Mapping[str, tuple[str, ...]]
+
+
+M = TypeVar("M", bound=Message)
+
+# Resources converted before: a health or latency change re-translates everything but converts only the
+# resources it changed (the cache is invisible to callers: translate stays a pure function of its arguments).
+_CONVERTED = MessageCache()
+
+
+def _convert(dicts: list[dict[str, Any]], message_type: type[M]) -> tuple[tuple[M, ...], tuple[str, ...]]:
+    texts = tuple(canonical_json(data) for data in dicts)
+    return tuple(_CONVERTED.message(text, data, message_type) for text, data in zip(texts, dicts, strict=True)), texts
 
 
 def translate(
@@ -45,18 +74,16 @@ def translate(
     """`live` health verdicts and latency change only the endpoints of the routes they concern: listeners,
     routes and every other cluster stay byte-identical, so Envoy leaves them alone. Refused clients and the
     node count (with `clients:` only) change the routes' client table and request limits (clients.py)."""
-    return EnvoyResources(
-        listeners=(to_message(listener(config, settings), Listener),),
-        route_configs=(to_message(route_configuration(config, settings, live), RouteConfiguration),),
-        clusters=tuple(
-            to_message(cluster(config, group, settings, live), Cluster)
-            for route in config.routes
-            for group in serving_groups(config, route)
-        )
-        + _tracing_clusters(config),
-    )
-
-
-def _tracing_clusters(config: Config) -> tuple[Cluster, ...]:
+    listeners, listener_texts = _convert([listener(config, settings)], Listener)
+    route_configs, route_texts = _convert([route_configuration(config, settings, live)], RouteConfiguration)
+    cluster_dicts = [
+        cluster(config, group, settings, live) for route in config.routes for group in serving_groups(config, route)
+    ]
     otlp = otlp_cluster(config)
-    return () if otlp is None else (to_message(otlp, Cluster),)
+    clusters, cluster_texts = _convert(cluster_dicts if otlp is None else [*cluster_dicts, otlp], Cluster)
+    return EnvoyResources(
+        listeners=listeners,
+        route_configs=route_configs,
+        clusters=clusters,
+        texts=MappingProxyType({LISTENER_TYPE: listener_texts, ROUTE_TYPE: route_texts, CLUSTER_TYPE: cluster_texts}),
+    )

@@ -1,0 +1,97 @@
+"""The converted-resource cache behind translate (controlplane/envoy_api.MessageCache): a re-translation after a
+health change converts only what changed, and nobody can tell a cached resource from a fresh one."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+from envoy.config.cluster.v3.cluster_pb2 import Cluster
+
+from controlplane.envoy_api import MessageCache, canonical_json, to_message
+from controlplane.live_state import NO_LIVE_STATE
+from controlplane.snapshot import build_snapshot
+from controlplane.translate import translate
+from switchyard.config import load_config
+
+ROOT = Path(__file__).resolve().parents[2]
+DEMO = ROOT / "examples" / "demo.yaml"
+
+
+def _cluster(name: str, port: int = 443) -> dict[str, object]:
+    return {
+        "name": name,
+        "connect_timeout": "1s",
+        "type": "STATIC",
+        "load_assignment": {
+            "cluster_name": name,
+            "endpoints": [
+                {
+                    "lb_endpoints": [
+                        {"endpoint": {"address": {"socket_address": {"address": "127.0.0.1", "port_value": port}}}}
+                    ]
+                }
+            ],
+        },
+    }
+
+
+def test_canonical_json_is_the_same_whatever_the_order_the_dict_was_built_in() -> None:
+    assert canonical_json({"b": 1, "a": {"d": 2, "c": [3]}}) == canonical_json({"a": {"c": [3], "d": 2}, "b": 1})
+
+
+def test_a_hit_is_an_equal_message_but_never_the_same_object() -> None:
+    cache = MessageCache()
+    data = _cluster("a")
+    first = cache.message(canonical_json(data), data, Cluster)
+    first.name = "changed by a caller"
+    second = cache.message(canonical_json(data), data, Cluster)
+    assert second == to_message(data, Cluster)
+    assert second is not first and len(cache) == 1
+
+
+def test_the_cache_keeps_to_its_byte_bound_dropping_the_least_recently_used() -> None:
+    texts = {name: canonical_json(_cluster(name)) for name in ("a", "b", "c")}
+    one = len(texts["a"]) + len(to_message(_cluster("a"), Cluster).SerializeToString())
+    cache = MessageCache(max_bytes=2 * one + 1)
+    cache.message(texts["a"], _cluster("a"), Cluster)
+    cache.message(texts["b"], _cluster("b"), Cluster)
+    cache.message(texts["a"], _cluster("a"), Cluster)  # a is now the most recently used
+    cache.message(texts["c"], _cluster("c"), Cluster)  # over the bound: b goes
+    assert len(cache) == 2
+    assert cache._entries.keys() == {(Cluster, texts["a"]), (Cluster, texts["c"])}
+
+
+def test_translating_again_gives_the_same_resources_with_one_endpoint_out() -> None:
+    """The second translation of a live-state change hits the cache for every resource it did not change."""
+    config = load_config(DEMO)
+    before = translate(config)
+    key = before.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].metadata.filter_metadata["switchyard"]
+    live = replace(NO_LIVE_STATE, out_of_service=frozenset({key.fields["key"].string_value}))
+    after = translate(config, live=live)
+    again = translate(config, live=live)
+    assert after == again and after.texts == again.texts
+    assert after.clusters[0] != before.clusters[0]  # the endpoint's cluster changed
+    assert after.listeners == before.listeners
+
+
+def test_two_processes_with_different_hash_seeds_give_the_same_content_hash() -> None:
+    """Replicas hand out the same version for the same YAML (packed Anys' map order differs between processes;
+    the canonical JSON does not)."""
+    here = build_snapshot(load_config(DEMO), "1")
+    program = (
+        "import json,sys; from controlplane.snapshot import build_snapshot; from switchyard.config import load_config;"
+        "s = build_snapshot(load_config(sys.argv[1]), '1'); print(json.dumps([s.content_hash, dict(s.type_hashes)]))"
+    )
+    hashes = []
+    for seed in ("1", "2"):
+        environ = {**os.environ, "PYTHONHASHSEED": seed}
+        out = subprocess.run(
+            [sys.executable, "-c", program, str(DEMO)], env=environ, cwd=ROOT, capture_output=True, check=True
+        )
+        hashes.append(json.loads(out.stdout))
+    assert hashes[0] == hashes[1] == [here.content_hash, dict(here.type_hashes)]
