@@ -16,6 +16,7 @@ attempt_rewrite Lua (which reads its header) goes too.
 
     python -m bench.envoy_costs                  # every element, 3 rounds of 3 s at 32 connections
     python -m bench.envoy_costs --only full P stream_usage --seconds 2
+    python -m bench.envoy_costs --latency --only answer_log log_batch_16k   # p50/p99 at one connection
 """
 
 from __future__ import annotations
@@ -296,6 +297,25 @@ def _with_stats_matcher(b: Bootstrap) -> None:
     b["stats_config"] = {"stats_matcher": {"inclusion_list": {"patterns": patterns}}}
 
 
+def _log_batches(interval: str, size: int) -> Callable[[Bootstrap], None]:
+    """Both access logs flushed every `interval` or at `size` bytes, whichever comes first."""
+
+    def change(b: Bootstrap) -> None:
+        def walk(node: Any) -> None:
+            if isinstance(node, dict):
+                if "buffer_flush_interval" in node:
+                    node["buffer_flush_interval"], node["buffer_size_bytes"] = interval, size
+                for value in node.values():
+                    walk(value)
+            elif isinstance(node, list):
+                for value in node:
+                    walk(value)
+
+        walk(b)
+
+    return change
+
+
 def _unchanged(_: Bootstrap) -> None:
     pass
 
@@ -333,6 +353,8 @@ ELEMENTS = (
     Element("retry_one_target", "retry machinery of a one-target route", _single_target_retry_policy),
     Element("per_try_timeout", "route per-try timeout", _without_per_try_timeout),
     Element("stats_matcher", "stats (a stats_matcher keeping what is read)", _with_stats_matcher),
+    Element("log_batch_16k", "(changed) access logs flushed at 16 KiB", _log_batches("0.250s", 16 * 1024)),
+    Element("log_flush_20ms", "(changed) access logs flushed every 20 ms", _log_batches("0.020s", 256 * 1024)),
 )
 FULL, BARE = "full", "P"
 
@@ -404,7 +426,40 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         runs.append(stack.enter_context(_envoy(BARE, bare_envoy.bootstrap(port, free_port(), ok_url), port)))
         for running in runs:
             _check(running)
+        if args.latency:
+            return _latency_rounds([*runs, Running("A", ok_url, 0, [])], args)
         return _paired_rounds(runs, args)
+
+
+def _latency_rounds(runs: list[Running], args: argparse.Namespace) -> dict[str, Any]:
+    """p50 and p99 at one connection, each variant once per round in a shuffled order (A: the mock directly).
+    What a variant adds is its figure minus A's of the same round."""
+    percentiles: dict[str, list[tuple[int, int]]] = {r.key: [] for r in runs}
+    order = random.Random(0)
+    for round_number in range(args.rounds + 1):  # round 0 warms up and is discarded
+        print(f"== round {round_number or 'warm-up'}", flush=True)
+        order.shuffle(runs)
+        for running in runs:
+            result = _wrk(running.url + CHAT, _body(MODEL), 1, 1 if round_number == 0 else args.seconds, WORK)
+            if round_number:
+                percentiles[running.key].append((result["p50"], result["p99"]))
+    return {"settings": vars(args), "latency_us": percentiles}
+
+
+def print_latency_table(report: dict[str, Any]) -> None:
+    measured = report["latency_us"]
+    direct = measured.pop("A")
+    print("\nAt one connection (medians over rounds of what each variant adds over the mock alone, us)")
+    print(f"{'variant':<48}{'added p50':>11}{'added p99':>11}")
+    names = {
+        FULL: "full config",
+        BARE: "bare Envoy (P)",
+        **{e.key: e.what if e.what.startswith("(") else f"without the {e.what}" for e in ELEMENTS},
+    }
+    for key, rounds in measured.items():
+        p50 = statistics.median(p[0] - d[0] for p, d in zip(rounds, direct, strict=True))
+        p99 = statistics.median(p[1] - d[1] for p, d in zip(rounds, direct, strict=True))
+        print(f"{names[key][:47]:<48}{p50:>11.0f}{p99:>11.0f}")
 
 
 def _paired_rounds(runs: list[Running], args: argparse.Namespace) -> dict[str, Any]:
@@ -460,6 +515,9 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=3, help="measured rounds, after one warm-up round")
     parser.add_argument("--connections", type=int, default=32, help="wrk connections (default: %(default)s)")
     parser.add_argument(
+        "--latency", action="store_true", help="p50 and p99 at one connection instead of CPU per request"
+    )
+    parser.add_argument(
         "--only", nargs="+", metavar="ELEMENT", choices=[e.key for e in ELEMENTS], help="measure only these elements"
     )
     args = parser.parse_args()
@@ -468,7 +526,10 @@ def main() -> None:
     report = run(args)
     RESULTS.mkdir(exist_ok=True)
     (RESULTS / "envoy-costs.json").write_text(json.dumps(report, indent=2))
-    print_table(report)
+    if args.latency:
+        print_latency_table(report)
+    else:
+        print_table(report)
     print(f"\nwrote {RESULTS / 'envoy-costs.json'}")
 
 
