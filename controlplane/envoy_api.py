@@ -82,16 +82,23 @@ class MessageCache:
         self._bytes = 0
         self._max_bytes = max_bytes
 
-    def message(self, text: str, data: dict[str, Any], message_type: type[M]) -> M:
-        """`data` as a `message_type`; `text` is canonical_json(data)."""
+    def get(self, text: str, message_type: type[M]) -> M | None:
+        """The message of `text` if it is still here."""
         key = (message_type, text)
         serialized = self._entries.get(key)
-        if serialized is not None:
-            self._entries.move_to_end(key)
-            return message_type.FromString(serialized)
+        if serialized is None:
+            return None
+        self._entries.move_to_end(key)
+        return message_type.FromString(serialized)
+
+    def message(self, text: str, data: dict[str, Any], message_type: type[M]) -> M:
+        """`data` as a `message_type`; `text` is canonical_json(data)."""
+        known = self.get(text, message_type)
+        if known is not None:
+            return known
         message = to_message(data, message_type)
         serialized = message.SerializeToString()
-        self._entries[key] = serialized
+        self._entries[(message_type, text)] = serialized
         self._bytes += len(text) + len(serialized)
         while self._bytes > self._max_bytes and len(self._entries) > 1:
             (_, old_text), old = self._entries.popitem(last=False)

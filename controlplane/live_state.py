@@ -37,10 +37,11 @@ class LiveState:
         """Everything in this state that changes the translation's output. Latency moves on every attempt,
         weights only when the ranking does: comparing this, not the state, avoids rebuilding for nothing."""
         live_routes = tuple(self.placements(r) for r in config.routes if r.strategy in LIVE_STRATEGIES)
-        return (self.out_of_service, live_routes, *self._client_steering(config))
+        return (self.out_of_service, live_routes, *self.client_inputs(config))
 
-    def _client_steering(self, config: Config) -> tuple[object, ...]:
-        """Refusals matter only with clients, the node count only with request limits to divide."""
+    def client_inputs(self, config: Config) -> tuple[object, ...]:
+        """All of this state the routes' client table and request limits read (clients.py): refusals matter only
+        with clients, the node count only with request limits to divide."""
         if not config.clients:
             return ()
         refused = tuple(sorted((c, u) for c, u in self.refused_clients.items() if c in config.clients))

@@ -20,9 +20,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
-from typing import Any, TypeVar
-
-from google.protobuf.message import Message
 
 from controlplane.envoy_api import (
     CLUSTER_TYPE,
@@ -32,17 +29,16 @@ from controlplane.envoy_api import (
     Listener,
     MessageCache,
     RouteConfiguration,
-    canonical_json,
 )
 from controlplane.live_state import NO_LIVE_STATE, LiveState
-from controlplane.resources.clusters import cluster
+from controlplane.resource_memo import ResourceMemo
+from controlplane.resources.clusters import cluster, live_inputs
 from controlplane.resources.listener import listener
 from controlplane.resources.routes import route_configuration
 from controlplane.resources.routes import route_name as route_name
 from controlplane.resources.settings import DEFAULT_SETTINGS as DEFAULT_SETTINGS
 from controlplane.resources.settings import TranslateSettings as TranslateSettings
 from controlplane.resources.tracing import otlp_cluster
-from controlplane.serving_groups import serving_groups
 from switchyard.config import Config
 
 
@@ -56,16 +52,11 @@ class EnvoyResources:
     texts: Mapping[str, tuple[str, ...]]
 
 
-M = TypeVar("M", bound=Message)
-
-# Resources converted before: a health or latency change re-translates everything but converts only the
-# resources it changed (the cache is invisible to callers: translate stays a pure function of its arguments).
+# Resources converted before (a health or latency change converts only what it changed), and the resources each
+# config was translated into by what they were built from (it builds only what it changed). Both are invisible to
+# callers: translate stays a pure function of its arguments.
 _CONVERTED = MessageCache()
-
-
-def _convert(dicts: list[dict[str, Any]], message_type: type[M]) -> tuple[tuple[M, ...], tuple[str, ...]]:
-    texts = tuple(canonical_json(data) for data in dicts)
-    return tuple(_CONVERTED.message(text, data, message_type) for text, data in zip(texts, dicts, strict=True)), texts
+_MEMO = ResourceMemo(_CONVERTED)
 
 
 def translate(
@@ -74,16 +65,36 @@ def translate(
     """`live` health verdicts and latency change only the endpoints of the routes they concern: listeners,
     routes and every other cluster stay byte-identical, so Envoy leaves them alone. Refused clients and the
     node count (with `clients:` only) change the routes' client table and request limits (clients.py)."""
-    listeners, listener_texts = _convert([listener(config, settings)], Listener)
-    route_configs, route_texts = _convert([route_configuration(config, settings, live)], RouteConfiguration)
-    cluster_dicts = [
-        cluster(config, group, settings, live) for route in config.routes for group in serving_groups(config, route)
+    listener_message, listener_text = _MEMO.resource(
+        config, ("listener", settings), lambda: listener(config, settings), Listener
+    )
+    route_message, route_text = _MEMO.resource(
+        config,
+        ("routes", settings, live.client_inputs(config)),
+        lambda: route_configuration(config, settings, live),
+        RouteConfiguration,
+    )
+    built = [
+        _MEMO.resource(
+            config,
+            ("cluster", group.cluster, settings, live_inputs(group, live)),
+            lambda group=group: cluster(config, group, settings, live),  # type: ignore[misc]
+            Cluster,
+        )
+        for group in _MEMO.serving_groups(config)
     ]
     otlp = otlp_cluster(config)
-    clusters, cluster_texts = _convert(cluster_dicts if otlp is None else [*cluster_dicts, otlp], Cluster)
+    if otlp is not None:
+        built.append(_MEMO.resource(config, ("otlp",), lambda: otlp, Cluster))
     return EnvoyResources(
-        listeners=listeners,
-        route_configs=route_configs,
-        clusters=clusters,
-        texts=MappingProxyType({LISTENER_TYPE: listener_texts, ROUTE_TYPE: route_texts, CLUSTER_TYPE: cluster_texts}),
+        listeners=(listener_message,),
+        route_configs=(route_message,),
+        clusters=tuple(message for message, _ in built),
+        texts=MappingProxyType(
+            {
+                LISTENER_TYPE: (listener_text,),
+                ROUTE_TYPE: (route_text,),
+                CLUSTER_TYPE: tuple(text for _, text in built),
+            }
+        ),
     )

@@ -52,6 +52,14 @@ def cluster(config: Config, group: ServingGroup, settings: TranslateSettings, li
     }
 
 
+def live_inputs(group: ServingGroup, live: LiveState) -> tuple[object, ...]:
+    """All `cluster` reads from `live`: its route's placements and which of its targets are out of service
+    (controlplane/resource_memo.py builds a cluster again only when these change)."""
+    route = group.route
+    keys = (target_key(route, target) for target in route.targets)
+    return live.placements(route), frozenset(key for key in keys if key in live.out_of_service)
+
+
 def _rewrite_metadata(rewrite: TargetRewrite | None) -> dict[str, str]:
     return {} if rewrite is None else {REWRITE_METADATA_KEY: rewrite.encode()}
 
