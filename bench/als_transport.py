@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import subprocess
 import sys
 import time
@@ -33,7 +32,6 @@ from switchyard.supervisor.processes import free_port, wait_until
 SERVICE = "envoy.service.accesslog.v3.AccessLogService"
 METHOD = f"/{SERVICE}/StreamAccessLogs"
 FLAVOURS = ("aio", "sync", "h2", "h2-uvloop")
-TICKS = os.sysconf("SC_CLK_TCK")
 
 
 # --- the servers (run in a child process: `python -m bench.als_transport --serve FLAVOUR PORT`) --------------
@@ -121,12 +119,6 @@ def _serve(flavour: str, port: int) -> None:
 # --- the client -------------------------------------------------------------------------------------------------
 
 
-def _cpu_seconds(pid: int) -> float:
-    with open(f"/proc/{pid}/stat") as stat:
-        fields = stat.read().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICKS
-
-
 def _messages(size: int, count: int) -> list[bytes]:
     played = fleet.Fleet(fleet._config(9), 1)
     out = []
@@ -162,10 +154,10 @@ def measure(flavour: str, size: int, messages: list[bytes]) -> float:
             if not wait_until(lambda: _listening(port), 10, 0.05):
                 raise RuntimeError(f"the {flavour} server did not start")
             asyncio.run(_send(port, messages[:50]))  # warm-up
-            before = _cpu_seconds(server.pid)
+            before = fleet._cpu_seconds(server.pid)
             asyncio.run(_send(port, messages))
             time.sleep(0.2)  # what the last message left to do
-            return (_cpu_seconds(server.pid) - before) / len(messages) * 1e6
+            return (fleet._cpu_seconds(server.pid) - before) / len(messages) * 1e6
         finally:
             server.terminate()
 

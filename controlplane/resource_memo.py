@@ -76,6 +76,3 @@ class ResourceMemo:
         if len(texts) > self._max_keys:
             texts.popitem(last=False)
         return message, text
-
-    def clear(self) -> None:
-        self._configs.clear()

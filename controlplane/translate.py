@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import partial
 from types import MappingProxyType
 
 from controlplane.envoy_api import (
@@ -66,19 +67,19 @@ def translate(
     routes and every other cluster stay byte-identical, so Envoy leaves them alone. Refused clients and the
     node count (with `clients:` only) change the routes' client table and request limits (clients.py)."""
     listener_message, listener_text = _MEMO.resource(
-        config, ("listener", settings), lambda: listener(config, settings), Listener
+        config, ("listener", settings), partial(listener, config, settings), Listener
     )
     route_message, route_text = _MEMO.resource(
         config,
         ("routes", settings, live.client_inputs(config)),
-        lambda: route_configuration(config, settings, live),
+        partial(route_configuration, config, settings, live),
         RouteConfiguration,
     )
     built = [
         _MEMO.resource(
             config,
             ("cluster", group.cluster, settings, live_inputs(group, live)),
-            lambda group=group: cluster(config, group, settings, live),  # type: ignore[misc]
+            partial(cluster, config, group, settings, live),
             Cluster,
         )
         for group in _MEMO.serving_groups(config)
