@@ -25,8 +25,8 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def error_body(status: int, message: str) -> bytes:
-    return _dumps({"type": "error", "error": {"type": error_type(status), "message": message}})
+def error_body(status: int, message: str, kind: str | None = None) -> bytes:
+    return _dumps({"type": "error", "error": {"type": kind or error_type(status), "message": message}})
 
 
 def _output_tokens(text: str, completion_tokens: int | None) -> int:

@@ -74,6 +74,10 @@ class Stream:
 class Api(Protocol):
     def error_body(self, status: int, message: str) -> bytes: ...
 
+    def injected_error(self, status: int, message: str, kind: str | None) -> Reply:
+        """A rule's failure, as this API names errors; `kind` the rule's `error_type` (None: the status's)."""
+        ...
+
     def stream_error(self, message: str) -> bytes:
         """The event that replaces the rest of a stream a rule breaks mid-way."""
         ...
@@ -137,6 +141,9 @@ class OpenAIApi:
 
     def error_body(self, status: int, message: str) -> bytes:
         return responses.error_body(status, message)
+
+    def injected_error(self, status: int, message: str, kind: str | None) -> Reply:
+        return Reply(status, responses.error_body(status, message, kind=kind))
 
     def stream_error(self, message: str) -> bytes:
         return responses.stream_error_event(message)
@@ -235,6 +242,9 @@ class AnthropicApi:
     def error_body(self, status: int, message: str) -> bytes:
         return anthropic_responses.error_body(status, message)
 
+    def injected_error(self, status: int, message: str, kind: str | None) -> Reply:
+        return Reply(status, anthropic_responses.error_body(status, message, kind))
+
     def stream_error(self, message: str) -> bytes:
         return anthropic_responses.stream_error_event(message)
 
@@ -303,6 +313,9 @@ class GeminiApi:
     def error_body(self, status: int, message: str) -> bytes:
         return gemini_responses.error_body(status, message)
 
+    def injected_error(self, status: int, message: str, kind: str | None) -> Reply:
+        return Reply(status, gemini_responses.error_body(status, message, kind))
+
     def stream_error(self, message: str) -> bytes:
         return gemini_responses.stream_error_event(message)
 
@@ -370,6 +383,9 @@ class BedrockApi:
 
     def error_body(self, status: int, message: str) -> bytes:
         return bedrock_responses.error_body(status, message)
+
+    def injected_error(self, status: int, message: str, kind: str | None) -> Reply:
+        return Reply(status, self.error_body(status, message), bedrock_responses.error_headers(status, kind))
 
     def stream_error(self, message: str) -> bytes:
         return bedrock_responses.stream_error_event(message)

@@ -53,8 +53,10 @@ def error_body(status: int, message: str) -> bytes:
     return _dumps({"message": message})
 
 
-def error_headers(status: int) -> dict[str, str]:
-    kind = ERROR_TYPES.get(status) or ("InternalServerException" if status >= 500 else "ValidationException")
+def error_headers(status: int, kind: str | None = None) -> dict[str, str]:
+    """Bedrock names an error in this header; its body holds only a message."""
+    if kind is None:
+        kind = ERROR_TYPES.get(status) or ("InternalServerException" if status >= 500 else "ValidationException")
     return {"x-amzn-errortype": kind}
 
 

@@ -77,7 +77,9 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
         default=[],
         help="failure rule, repeatable, first applicable wins: comma-separated key=value pairs; "
         "match keys model, path (prefix), header (name=value); action keys status, latency_ms, "
-        "hang, reset, rate (0..1), times, retry_after, completion_tokens (the usage a success reports), "
+        "hang, reset, rate (0..1), times, retry_after, error_type (the provider's name for the injected "
+        "error: Bedrock's x-amzn-ErrorType such as ModelNotReadyException, Gemini's status, the error type "
+        "in OpenAI's and Anthropic's body), completion_tokens (the usage a success reports), "
         "stream_error_after (N: a streamed answer sends N content deltas, then an error event, and ends "
         "without finishing; non-streamed requests succeed). "
         "Example: model=gpt-4,status=502,rate=0.5",

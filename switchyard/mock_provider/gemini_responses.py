@@ -29,13 +29,13 @@ def _dumps(obj: Any) -> bytes:
     return json.dumps(obj, separators=(",", ":")).encode()
 
 
-def _error(status: int, message: str) -> dict[str, Any]:
-    rpc = _RPC_STATUS.get(status) or ("INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
+def _error(status: int, message: str, kind: str | None = None) -> dict[str, Any]:
+    rpc = kind or _RPC_STATUS.get(status) or ("INTERNAL" if status >= 500 else "INVALID_ARGUMENT")
     return {"error": {"code": status, "message": message, "status": rpc}}
 
 
-def error_body(status: int, message: str) -> bytes:
-    return _dumps(_error(status, message))
+def error_body(status: int, message: str, kind: str | None = None) -> bytes:
+    return _dumps(_error(status, message, kind))
 
 
 def stream_error_event(message: str) -> bytes:

@@ -40,8 +40,9 @@ def error_kind(status: int) -> tuple[str, str | None]:
     return ("server_error", None) if status >= 500 else ("invalid_request_error", None)
 
 
-def error_body(status: int, message: str, *, param: str | None = None) -> bytes:
-    err_type, code = error_kind(status)
+def error_body(status: int, message: str, *, param: str | None = None, kind: str | None = None) -> bytes:
+    """`kind`: a type OpenAI names in both `type` and `code` (a 429's `insufficient_quota`)."""
+    err_type, code = error_kind(status) if kind is None else (kind, kind)
     return _dumps({"error": {"message": message, "type": err_type, "param": param, "code": code}})
 
 

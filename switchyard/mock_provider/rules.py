@@ -21,6 +21,7 @@ ACTION_KEYS = (
     "rate",
     "times",
     "retry_after",
+    "error_type",
     "completion_tokens",
     "stream_error_after",
 )
@@ -71,6 +72,10 @@ class Rule:
     rate: float = 1.0
     times: int | None = None
     retry_after: str | None = None  # the Retry-After of a 429 ("1" when unset); "" sends none
+    # The injected error's name as the provider spells it (`--api bedrock`: the `x-amzn-ErrorType` header, e.g.
+    # ModelNotReadyException; Gemini: the error's status; OpenAI and Anthropic: the body's error type), where
+    # one status stands for errors a gateway must tell apart. None: the status's usual one.
+    error_type: str | None = None
     completion_tokens: int | None = None  # a success reports this many output tokens in its usage
     # A streamed success sends this many content deltas, then an error event, and ends: the failure
     # a gateway can no longer retry transparently. Non-streamed requests it matches succeed as usual.
@@ -91,6 +96,8 @@ class Rule:
             raise ValueError(f"stream_error_after must be >= 0, got {self.stream_error_after}")
         if sum((self.status is not None, self.hang, self.reset)) > 1:
             raise ValueError("status, hang and reset are mutually exclusive in one rule")
+        if self.error_type is not None and (self.status is None or not self.error_type.strip()):
+            raise ValueError("error_type names the injected error: it needs a status and must not be empty")
         if self.stream_error_after is not None and (self.status is not None or self.hang or self.reset):
             raise ValueError("stream_error_after cuts a successful stream: it cannot go with status, hang or reset")
 
@@ -118,6 +125,7 @@ class Rule:
             "rate": self.rate,
             "times": self.times,
             "retry_after": self.retry_after,
+            "error_type": self.error_type,
             "completion_tokens": self.completion_tokens,
             "stream_error_after": self.stream_error_after,
         }
@@ -213,7 +221,7 @@ def parse_rule_spec(spec: str) -> Rule:
             action[key] = _parse_number(key, value, int)
         elif key in ("latency_ms", "rate"):
             action[key] = _parse_number(key, value, float)
-        elif key == "retry_after":
+        elif key in ("retry_after", "error_type"):
             action[key] = value
         else:
             known = ", ".join(MATCH_KEYS + ACTION_KEYS)
@@ -257,6 +265,7 @@ def rule_from_json(obj: Any) -> Rule:
         ("hang", (bool,), "a boolean"),
         ("reset", (bool,), "a boolean"),
         ("retry_after", (str,), "a string"),
+        ("error_type", (str,), "a string"),
         ("completion_tokens", (int,), "an integer"),
         ("stream_error_after", (int,), "an integer"),
     ):

@@ -116,10 +116,16 @@ class MockProvider:
         return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
     def _error(self, status: int, message: str, retry_after: str | None = None) -> web.Response:
-        if retry_after is None:
-            retry_after = "1" if status == 429 else ""
         extra = {"retry-after": retry_after} if retry_after else None
         return self._json(status, self.api.error_body(status, message), extra)
+
+    def _injected(self, rule: Rule, status: int) -> web.Response:
+        """A rule's failure in the API's own shape; a 429 says `Retry-After: 1` unless the rule says otherwise."""
+        message = f"mock-provider {self.settings.name}: injected {status}"
+        reply = self.api.injected_error(status, message, rule.error_type)
+        retry_after = ("1" if status == 429 else "") if rule.retry_after is None else rule.retry_after
+        extra = {**reply.headers, **({"retry-after": retry_after} if retry_after else {})}
+        return self._json(reply.status, reply.body, extra or None)
 
     def _dump(self, obj: Any) -> web.Response:
         return self._json(200, json.dumps(obj).encode())
@@ -160,8 +166,7 @@ class MockProvider:
             if rule.hang:
                 return await _hang(request)
             if rule.status is not None:
-                message = f"mock-provider {self.settings.name}: injected {rule.status}"
-                return self._error(rule.status, message, rule.retry_after)
+                return self._injected(rule, rule.status)
         call = Call(
             method=request.method,
             path=path,

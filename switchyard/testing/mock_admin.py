@@ -42,7 +42,7 @@ class MockProviderAdmin:
 
     def set_rules(self, *rules: RuleSpec) -> None:
         """Replace the failure rules: e.g. `set_rules("model=gpt-4o,status=503", "latency_ms=200")`. Keys:
-        match model, path, header; act with status, latency_ms, hang, reset, rate, times, retry_after,
+        match model, path, header; act with status, latency_ms, hang, reset, rate, times, retry_after, error_type,
         completion_tokens, stream_error_after (`switchyard mock-provider --help`). No rules: every answer is 200."""
         self._call("PUT", "rules", rules_json(rules))
 

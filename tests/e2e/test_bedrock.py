@@ -26,6 +26,7 @@ from tests.support.harness import (
 pytestmark = pytest.mark.e2e
 
 MODEL = "anthropic.claude-3-haiku-20240307-v1:0"
+LOADING = "anthropic.claude-3-5-sonnet-20240620-v1:0"  # the model of the routes the not-ready tests use
 REPLY = f"Hello from br ({MODEL})"
 
 
@@ -46,6 +47,15 @@ routes:
     targets:
       - {{name: bedrock, provider: br, model: {MODEL}}}
       - {{name: openai, provider: oa, model: gpt-backup}}
+  - model: loading-first
+    health: {{consecutive_failures: 0, failure_rate: null}}
+    targets:
+      - {{name: bedrock, provider: br, model: {LOADING}}}
+      - {{name: openai, provider: oa, model: gpt-backup}}
+  - model: loading-alone
+    health: {{consecutive_failures: 0, failure_rate: null}}
+    targets:
+      - {{name: bedrock, provider: br, model: {LOADING}}}
 """
 
 
@@ -128,6 +138,32 @@ def test_bedrock_throttling_moves_on_to_the_next_target(stack: Stack, oa: MockPr
     assert response.status_code == 200, response.text
     assert (response.headers["x-switchyard-target"], response.headers["x-switchyard-attempts"]) == ("openai", "2")
     assert [r["action"] for r in br.requests()] == ["status:429"]
+
+
+def test_a_model_still_loading_is_an_outage_not_a_rate_limit(stack: Stack, br: MockProvider) -> None:
+    """Bedrock answers 429 ModelNotReadyException while an on-demand model loads. Parking the target as
+    rate-limited would keep it out for the Retry-After; it is an outage of this attempt only: the route falls
+    back, the next request tries Bedrock again, and a client with nowhere else to go gets 503, not 429."""
+    br.set_rules([{"match": {"model": LOADING}, "status": 429, "error_type": "ModelNotReadyException", "times": 1}])
+    first = stack.chat("loading-first")
+    assert first.status_code == 200, first.text
+    assert (first.headers["x-switchyard-target"], first.headers["x-switchyard-attempts"]) == ("openai", "2")
+    second = stack.chat("loading-first")
+    assert second.status_code == 200, second.text
+    assert (second.headers["x-switchyard-target"], second.headers["x-switchyard-attempts"]) == ("bedrock", "1")
+    assert [r["action"] for r in br.requests()] == ["status:429", "ok"]
+
+    br.set_rules([{"match": {"model": LOADING}, "status": 429, "error_type": "ModelNotReadyException"}])
+    alone = stack.chat("loading-alone")
+    assert alone.status_code == 503, alone.text
+    assert alone.json()["error"]["type"] == "server_error"
+
+
+def test_bedrock_throttling_reaches_a_client_with_nowhere_else_to_go_as_429(stack: Stack, br: MockProvider) -> None:
+    br.set_rules([{"match": {"model": LOADING}, "status": 429, "error_type": "ThrottlingException"}])
+    alone = stack.chat("loading-alone")
+    assert alone.status_code == 429, alone.text
+    assert alone.json()["error"]["code"] == "rate_limit_exceeded"
 
 
 def test_anthropic_sdk_streams_from_bedrock(stack: Stack, br: MockProvider) -> None:

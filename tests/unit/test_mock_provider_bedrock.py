@@ -8,13 +8,15 @@ from typing import Any
 from urllib.parse import quote, urlencode
 
 import aiohttp
+import botocore.session
+import pytest
 import yarl
 from botocore.eventstream import EventStreamBuffer
 
 from extproc.sigv4 import signature_headers
-from switchyard.mock_provider import responses
+from switchyard.mock_provider import anthropic_responses, bedrock_responses, gemini_responses, responses
 from switchyard.mock_provider.bedrock_responses import TEST_ACCESS_KEY_ID, TEST_SECRET_ACCESS_KEY
-from switchyard.mock_provider.rules import Match, Rule
+from switchyard.mock_provider.rules import Match, Rule, parse_rule_spec, rule_from_json
 from switchyard.mock_provider.server import MockProvider
 from tests.unit.test_mock_provider_anthropic import run
 
@@ -105,3 +107,63 @@ def test_failure_rules_and_mid_stream_exceptions() -> None:
 
     rules = [Rule(match=Match(model=MODEL.replace("haiku", "busy")), status=429), Rule(stream_error_after=1)]
     run(scenario, rules, api="bedrock", stream_chunks=3, chunk_delay_ms=0)
+
+
+def _converse_errors() -> dict[str, int]:
+    """The errors botocore's bedrock-runtime model lists for Converse, with their HTTP status."""
+    operation = botocore.session.get_session().get_service_model("bedrock-runtime").operation_model("Converse")
+    return {shape.name: shape.metadata["error"]["httpStatusCode"] for shape in operation.error_shapes}
+
+
+def test_injected_errors_carry_the_error_type_header_bedrock_names_them_with() -> None:
+    async def scenario(session: aiohttp.ClientSession, base: str, _: MockProvider) -> None:
+        got = []
+        for _ in range(3):
+            status, headers, raw = await _post(session, base, PATH, _signed(base, PATH))
+            got.append((status, headers["x-amzn-errortype"], headers.get("retry-after")))
+            assert json.loads(raw)["message"]
+        assert got == [
+            (429, "ThrottlingException", "1"),  # the status's usual name
+            (429, "ModelNotReadyException", "1"),  # a rule's own
+            (503, "ServiceUnavailableException", None),
+        ]
+
+    rules = [
+        Rule(status=429, times=1),
+        Rule(status=429, error_type="ModelNotReadyException", times=1),
+        Rule(status=503),
+    ]
+    run(scenario, rules, api="bedrock")
+
+
+def test_the_error_types_the_mock_names_are_bedrocks_own() -> None:
+    """Each status's usual name, and the 429 a loading model answers with, are errors botocore's model lists for
+    Converse with that status (ValidationException's 400 aside, the catch-all the mock shares with AWS)."""
+    errors = _converse_errors()
+    for status, kind in bedrock_responses.ERROR_TYPES.items():
+        assert errors.get(kind) == status, (kind, status, errors)
+    assert errors["ModelNotReadyException"] == 429
+
+
+def test_a_rule_names_its_error_in_each_apis_own_shape() -> None:
+    assert json.loads(responses.error_body(429, "m", kind="insufficient_quota"))["error"] == {
+        "message": "m",
+        "type": "insufficient_quota",
+        "param": None,
+        "code": "insufficient_quota",
+    }
+    assert json.loads(anthropic_responses.error_body(529, "m", "overloaded_error"))["error"]["type"] == (
+        "overloaded_error"
+    )
+    assert json.loads(gemini_responses.error_body(429, "m", "RESOURCE_EXHAUSTED"))["error"]["status"] == (
+        "RESOURCE_EXHAUSTED"
+    )
+
+
+def test_error_type_needs_a_status_and_parses_from_specs_and_json() -> None:
+    assert parse_rule_spec("status=429,error_type=ModelNotReadyException").error_type == "ModelNotReadyException"
+    rule = rule_from_json({"status": 429, "error_type": "insufficient_quota"})
+    assert rule.error_type == "insufficient_quota" and rule_from_json(rule.to_json()) == rule
+    for bad in ({"error_type": "X"}, {"status": 429, "error_type": " "}, {"status": 429, "error_type": 3}):
+        with pytest.raises(ValueError, match="error_type"):
+            rule_from_json(bad)
