@@ -87,6 +87,8 @@ def translate(
     otlp = otlp_cluster(config)
     if otlp is not None:
         built.append(_MEMO.resource(config, ("otlp",), lambda: otlp, Cluster))
+    resources = ((listener_message, listener_text), (route_message, route_text), *built)
+    _CONVERTED.retain(sum(len(text) + message.ByteSize() for message, text in resources))
     return EnvoyResources(
         listeners=(listener_message,),
         route_configs=(route_message,),

@@ -9,11 +9,17 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
+import pytest
 from envoy.config.cluster.v3.cluster_pb2 import Cluster
+from google.protobuf import json_format
 
-from controlplane.envoy_api import MessageCache, canonical_json, to_message
+import controlplane.translate as translate_module
+from controlplane import envoy_api
+from controlplane.envoy_api import MessageCache, RouteConfiguration, canonical_json, to_message
 from controlplane.live_state import NO_LIVE_STATE
+from controlplane.resource_memo import ResourceMemo
 from controlplane.snapshot import build_snapshot
 from controlplane.translate import translate
 from switchyard.config import load_config
@@ -95,3 +101,60 @@ def test_two_processes_with_different_hash_seeds_give_the_same_content_hash() ->
         )
         hashes.append(json.loads(out.stdout))
     assert hashes[0] == hashes[1] == [here.content_hash, dict(here.type_hashes)]
+
+
+def _counting_conversions(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    converted: list[str] = []
+    parse = json_format.ParseDict
+
+    def counted(data: Any, message: Any, *args: Any, **kwargs: Any) -> Any:
+        converted.append(type(message).__name__)
+        return parse(data, message, *args, **kwargs)
+
+    monkeypatch.setattr(envoy_api.json_format, "ParseDict", counted)
+    return converted
+
+
+def _route_config(*models: str) -> dict[str, Any]:
+    routes = [
+        {
+            "match": {"prefix": "/", "headers": [{"name": "x-model", "string_match": {"exact": m}}]},
+            "route": {"cluster": m},
+        }
+        for m in models
+    ]
+    return {"name": "r", "virtual_hosts": [{"name": "all", "domains": ["*"], "routes": routes}]}
+
+
+def test_a_route_configuration_is_converted_route_by_route_and_equals_the_whole(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """One edited route of many converts that route (and the shell around the routes), not all of them again."""
+    cache = MessageCache()
+    before = _route_config("a", "b", "c", "d")
+    cache.message(canonical_json(before), before, RouteConfiguration)
+    converted = _counting_conversions(monkeypatch)
+    after = _route_config("a", "b", "c-edited", "d")
+    message = cache.message(canonical_json(after), after, RouteConfiguration)
+    assert converted == ["RouteConfiguration", "Route"]
+    assert message == to_message(after, RouteConfiguration)
+    assert [r.route.cluster for r in message.virtual_hosts[0].routes] == ["a", "b", "c-edited", "d"]
+
+
+def test_the_bound_grows_to_hold_a_large_config_so_a_push_converts_only_what_changed(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A config bigger than the cache's fixed bound (300 routes filled 64 MiB) must still hit: else every health
+    push converts every resource again."""
+    small = MessageCache(max_bytes=1000)
+    monkeypatch.setattr(translate_module, "_CONVERTED", small)
+    monkeypatch.setattr(translate_module, "_MEMO", ResourceMemo(small))
+    config = load_config(DEMO)
+    first = translate(config)
+    translate(config)  # what the first one could not keep while it did not know the config's size
+    key = first.clusters[0].load_assignment.endpoints[0].lb_endpoints[0].metadata.filter_metadata["switchyard"]
+    converted = _counting_conversions(monkeypatch)
+    live = replace(NO_LIVE_STATE, out_of_service=frozenset({key.fields["key"].string_value}))
+    after = translate(config, live=live)
+    changed = sum(a != b for a, b in zip(first.clusters, after.clusters, strict=True))
+    assert 1 <= changed < len(first.clusters) and converted == ["Cluster"] * changed
