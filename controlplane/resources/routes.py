@@ -44,6 +44,7 @@ def route_configuration(config: Config, settings: TranslateSettings, live: LiveS
     routes.extend(errors_shape.client_error_routes(config))
     return {
         "name": ROUTE_CONFIG_NAME,
+        **_direct_response_limit(routes),
         "virtual_hosts": [
             {
                 "name": "switchyard",
@@ -55,6 +56,26 @@ def route_configuration(config: Config, settings: TranslateSettings, live: LiveS
             }
         ],
     }
+
+
+# Envoy's default limit on a direct response's body. Over it, Envoy rejects the whole route configuration.
+ENVOY_DIRECT_RESPONSE_LIMIT = 4096
+
+
+def _direct_response_limit(routes: list[dict[str, Any]]) -> dict[str, Any]:
+    """Raises Envoy's limit on the bodies it answers with itself to the largest there is, where one is larger.
+
+    Why: `GET /v1/models` lists every route's model, and at about 55 routes that list passed Envoy's default
+    4 KiB: Envoy then rejected the route configuration, so a config of many routes never went into force."""
+    largest = max(
+        (
+            len(r["direct_response"]["body"]["inline_string"].encode())
+            for r in routes
+            if "body" in r.get("direct_response", {})
+        ),
+        default=0,
+    )
+    return {"max_direct_response_body_size_bytes": largest} if largest > ENVOY_DIRECT_RESPONSE_LIMIT else {}
 
 
 def _unserved_route(config: Config, endpoint: ClientEndpoint, route: Route) -> dict[str, Any]:
