@@ -136,8 +136,8 @@ def _cluster(bootstrap: Bootstrap) -> dict[str, Any]:
 
 
 def _upstream_filters(bootstrap: Bootstrap) -> list[dict[str, Any]]:
-    options = _cluster(bootstrap)["typed_extension_protocol_options"]
-    filters: list[dict[str, Any]] = options["envoy.extensions.upstreams.http.v3.HttpProtocolOptions"]["http_filters"]
+    """The router's upstream filters: the one chain every cluster's attempts pass."""
+    filters: list[dict[str, Any]] = _http_filter(bootstrap, "envoy.filters.http.router")["upstream_http_filters"]
     return filters
 
 

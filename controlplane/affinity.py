@@ -94,13 +94,6 @@ def hash_policy(route: Route, endpoint: ClientEndpoint) -> dict[str, Any]:
     return {"hash_policy": [{"header": {"header_name": name}, "terminal": True} for name in headers]}
 
 
-def attempt_headers_to_remove(route: Route) -> tuple[str, ...]:
-    """Switchyard's session headers, which no provider should receive (the client's own header is theirs)."""
-    if route.affinity is None or not route.affinity.body_fields:
-        return ()
-    return tuple(field.header for field in ALL_SESSION_FIELDS)
-
-
 def lb_policy(route: Route) -> str:
     return "ROUND_ROBIN" if route.affinity is None else "MAGLEV"
 

@@ -7,8 +7,8 @@ Design (see shared notes on Envoy as an LLM failover data plane):
 - one cluster per serving group of a route (resources/clusters.py); each config priority becomes an Envoy
   priority level whose endpoints carry the targets' weights, so Envoy's own retry machinery does failover
   within one client request (controlplane/failover.py);
-- each cluster's *upstream* filter chain runs again for every attempt and rewrites the request for whichever
-  target Envoy picked (resources/upstream_filters.py);
+- the *upstream* filters (the router's, or a cluster's own where attempts need the ext_proc) run again for
+  every attempt and rewrite the request for whichever target Envoy picked (resources/upstream_filters.py);
 - two gRPC access logs bring attempts and answers back to the control plane (resources/access_logs.py).
 
 The names shared with the other processes and languages (ext_proc, Lua, the bootstrap) are in

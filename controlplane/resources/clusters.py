@@ -2,8 +2,9 @@
 
 Each config priority becomes an Envoy priority level whose endpoints carry the targets' weights, so Envoy's
 own retry machinery fails over within one client request (controlplane/failover.py). Live health verdicts and
-weights change only these clusters' endpoints. The per-attempt rewrite runs in each cluster's upstream filter
-chain (resources/upstream_filters.py).
+weights change only these clusters' endpoints. The per-attempt rewrite runs in the upstream filters, from the
+picked endpoint's metadata: the router's, or the cluster's own where attempts need the ext_proc
+(resources/upstream_filters.py).
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from controlplane.envoy_api import METADATA_NAMESPACE, seconds, typed
 from controlplane.live_state import LiveState
 from controlplane.resources import tracing
 from controlplane.resources.settings import TranslateSettings
-from controlplane.resources.upstream_filters import attempt_filters, upstream_codec
+from controlplane.resources.upstream_filters import cluster_upstream_filters
 from controlplane.serving_groups import ServingGroup
 from controlplane.target_keys import target_key
 from switchyard.config import Config, Route
@@ -43,13 +44,16 @@ def cluster(config: Config, group: ServingGroup, settings: TranslateSettings, li
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
                 explicit_http_config={"http_protocol_options": {}},
-                http_filters=[
-                    *attempt_filters(rewrites, settings, affinity.attempt_headers_to_remove(route)),
-                    upstream_codec(),
-                ],
+                **_own_upstream_filters(rewrites, settings),
             )
         },
     }
+
+
+def _own_upstream_filters(rewrites: tuple[TargetRewrite, ...] | None, settings: TranslateSettings) -> dict[str, Any]:
+    """Where attempts need the ext_proc; elsewhere the router's serve (resources/upstream_filters.py)."""
+    filters = cluster_upstream_filters(rewrites, settings)
+    return {"http_filters": filters} if filters else {}
 
 
 def live_inputs(group: ServingGroup, live: LiveState) -> tuple[object, ...]:

@@ -1,10 +1,10 @@
 """The one listener: Envoy's HTTP connection manager and the filters every client request passes once.
 
-Retries never re-run these (only the clusters' upstream filters, resources/upstream_filters.py), so
-everything here concerns the client request as a whole: readiness, lifting the body's `model` (and the flags
-the routes and Lua filters need) into dynamic metadata, client checks (controlplane/clients.py), guardrails
-(resources/guardrails.py), the usage of the answer, and the router with its per-attempt log. Malformed JSON and
-unknown models are answered here by Envoy without touching Python.
+Retries never re-run these (only the router's upstream filters, resources/upstream_filters.py, which run per
+attempt), so everything else here concerns the client request as a whole: readiness, lifting the body's `model`
+(and the flags the routes and Lua filters need) into dynamic metadata, client checks (controlplane/clients.py),
+guardrails (resources/guardrails.py), the usage of the answer, and the router with its per-attempt log.
+Malformed JSON and unknown models are answered here by Envoy without touching Python.
 """
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from controlplane.envoy_code import stream_usage_lua
 from controlplane.resources import guardrails, responses_only, tracing
 from controlplane.resources.access_logs import answer_log, attempt_log
 from controlplane.resources.settings import DEFAULT_SETTINGS, TranslateSettings
+from controlplane.resources.upstream_filters import router_upstream_filters
 from switchyard.config import Config
 from switchyard.config.model import OnUnsupported
 from switchyard.contract import (
@@ -83,6 +84,7 @@ def listener(config: Config, settings: TranslateSettings = DEFAULT_SETTINGS) -> 
                     "envoy.extensions.filters.http.router.v3.Router",
                     suppress_envoy_headers=True,
                     upstream_log=[attempt_log()],
+                    **_upstream_http_filters(settings),
                 ),
             },
         ],
@@ -102,6 +104,11 @@ def listener(config: Config, settings: TranslateSettings = DEFAULT_SETTINGS) -> 
             {"filters": [{"name": "envoy.filters.network.http_connection_manager", "typed_config": hcm}]}
         ],
     }
+
+
+def _upstream_http_filters(settings: TranslateSettings) -> dict[str, Any]:
+    filters = router_upstream_filters(settings)
+    return {"upstream_http_filters": filters} if filters else {}
 
 
 def _readiness_filter() -> dict[str, Any]:

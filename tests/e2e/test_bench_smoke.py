@@ -14,20 +14,25 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.skipif(shutil.which("wrk") is None, reason="wrk is not installed")]
 
 
+def _bench(module_and_args: list[str], results: Path, timeout: float) -> subprocess.CompletedProcess[str]:
+    """`python -m` a bench from the repository, its results in `results`."""
+    return subprocess.run(
+        [sys.executable, "-m", *module_and_args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "SWITCHYARD_BENCH_RESULTS": str(results)},
+        cwd=Path(__file__).resolve().parents[2],
+    )
+
+
 # Twelve variants, each measured in every part of the bench, take about 150 s on a loaded 2-core machine: more
 # than the suite's default timeout, so the bench's own bound (the subprocess timeout) governs.
 @pytest.mark.timeout(330)
 def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     pytest.importorskip("matplotlib", reason="the bench extra (matplotlib) is not installed")
     smallest = ["--skip-litellm", "--seconds", "1", "--rounds", "1", "--connections", "4", "--soak-seconds", "2"]
-    result = subprocess.run(
-        [sys.executable, "-m", "bench.run", *smallest],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "SWITCHYARD_BENCH_RESULTS": str(tmp_path)},
-        cwd=Path(__file__).resolve().parents[2],
-    )
+    result = _bench(["bench.run", *smallest], tmp_path, 300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     report = json.loads((tmp_path / "bench.json").read_text())
     assert set(report["variants"]) == {"A", "P", "B", "C", "R", "D", "X", "RX", "M", "XB", "CA", "G"}
@@ -73,3 +78,10 @@ def test_bench_runs_and_reports_every_variant(tmp_path: Path) -> None:
     assert any(name.startswith("extproc") for name in soak["rss"]), soak["rss"]  # extproc, or extproc-1 … N
     assert all(p["end_mb"] for p in soak["rss"].values()), "a gateway process died during the soak"
     assert "soak: 2s" in result.stdout
+
+
+def test_large_configs_bench_runs_and_envoy_takes_the_config(tmp_path: Path) -> None:
+    """`python -m bench.large_configs` at a size past Envoy's 4 KiB direct-response default (the model list)."""
+    result = _bench(["bench.large_configs", "80"], tmp_path, 120)
+    assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
+    assert result.stdout.startswith("80 routes: Envoy "), result.stdout

@@ -165,8 +165,8 @@ def test_routes_without_affinity_keep_round_robin_and_no_hash() -> None:
 
     assert "hash_policy" not in _route(resources, "chat:plain")["route"]
     assert _cluster(resources, "route/plain").get("lb_policy", "ROUND_ROBIN") == "ROUND_ROBIN"
-    plain_filters = _cluster(resources, "route/plain")["typed_extension_protocol_options"]
-    assert "x-switchyard-session" not in str(plain_filters)
+    plain_options = _cluster(resources, "route/plain")["typed_extension_protocol_options"]
+    assert "http_filters" not in str(plain_options), "the router's upstream filters serve every cluster"
 
 
 def test_body_fields_become_headers_before_routing_and_leave_before_each_attempt() -> None:
@@ -176,8 +176,9 @@ def test_body_fields_become_headers_before_routing_and_leave_before_each_attempt
     listener = str(_dict(with_fields.listeners[0]))
     assert "%DYNAMIC_METADATA(switchyard:session_prompt_cache_key)%" in listener
     assert "'key': 'user_id'" in listener  # metadata.user_id lifted
-    assert "x-switchyard-session" not in str(_dict(header_only.listeners[0]))
-    removed = str(_cluster(with_fields, "route/m")["typed_extension_protocol_options"])
+    assert "%DYNAMIC_METADATA(switchyard:session_" not in str(_dict(header_only.listeners[0]))
+    # Before each attempt, in the router's upstream filters (one chain for every cluster).
+    removed = str(_dict(with_fields.listeners[0]))
     assert all(f"'remove': '{f.header}'" in removed for fields in SESSION_FIELDS.values() for f in fields)
 
 

@@ -24,6 +24,8 @@ from envoy.extensions.filters.http.ext_proc.v3.ext_proc_pb2 import ExternalProce
 from envoy.extensions.filters.http.header_mutation.v3.header_mutation_pb2 import HeaderMutation
 from envoy.extensions.filters.http.health_check.v3.health_check_pb2 import HealthCheck
 from envoy.extensions.filters.http.lua.v3.lua_pb2 import Lua
+from envoy.extensions.filters.http.router.v3.router_pb2 import Router
+from envoy.extensions.filters.network.http_connection_manager.v3.http_connection_manager_pb2 import HttpFilter
 from envoy.extensions.transport_sockets.tls.v3.tls_pb2 import UpstreamTlsContext
 from envoy.extensions.upstreams.http.v3.http_protocol_options_pb2 import HttpProtocolOptions
 from envoy.type.matcher.v3.http_inputs_pb2 import HttpRequestHeaderMatchInput
@@ -236,6 +238,15 @@ def upstream_options(cluster: Cluster) -> HttpProtocolOptions:
     return options
 
 
+def upstream_chain(resources: EnvoyResources) -> list[HttpFilter]:
+    """The router's upstream filters, which serve every cluster without filters of its own."""
+    hcm = HttpConnectionManager()
+    assert resources.listeners[0].filter_chains[0].filters[0].typed_config.Unpack(hcm)
+    router = Router()
+    assert hcm.http_filters[-1].typed_config.Unpack(router)
+    return list(router.upstream_http_filters)
+
+
 # --- clusters -------------------------------------------------------------------------------------------
 
 
@@ -390,31 +401,56 @@ TRANSLATING_FILTERS = [
 RULES_FILTERS = [*SAME_API_FILTERS[:2], "switchyard.body_rules", SAME_API_FILTERS[2]]
 
 
-def test_clusters_of_same_api_attempts_rewrite_each_attempt_in_envoy_with_no_extproc(resources: EnvoyResources) -> None:
+def test_every_attempt_is_rewritten_in_envoy_by_one_chain_and_same_api_attempts_never_reach_the_extproc(
+    resources: EnvoyResources,
+) -> None:
+    # The router's: the rewrite alone, for the clusters whose attempts never need the ext_proc.
+    filters = upstream_chain(resources)
+    assert [f.name for f in filters] == SAME_API_FILTERS
+    mutation = HeaderMutation()
+    assert filters[0].typed_config.Unpack(mutation)
+    *sessions, remove, append = mutation.mutations.request_mutations
+    # Switchyard's own session headers (set for affinity routing) never reach a provider.
+    assert [m.remove for m in sessions] == [f.header for f in contract.ALL_SESSION_FIELDS]
+    assert remove.remove == "x-switchyard-rewrite", "a client's own header never survives to the Lua filter"
+    # The picked endpoint's rewrite, overwritten on every attempt, for the Lua filter to apply.
+    assert append.append.header.key == "x-switchyard-rewrite"
+    assert append.append.header.value == "%UPSTREAM_METADATA(switchyard:rewrite)%"
+    assert append.append.append_action == append.append.OVERWRITE_IF_EXISTS_OR_ADD
+    lua = Lua()
+    assert filters[1].typed_config.Unpack(lua)
+    assert lua.default_source_code.inline_string == attempt_rewrite_lua()
+    assert "function envoy_on_request" in lua.default_source_code.inline_string
     for cluster in resources.clusters:
-        filters = upstream_options(cluster).http_filters
         # Anthropic clients of OpenAI targets: every attempt translated; Responses clients of an OpenAI-compatible
         # server without the Responses API: attempts to it translated (to chat completions); Anthropic clients'
-        # token counts at OpenAI (`~first`, `~a`: the targets that count): translated to OpenAI's input_tokens
-        if cluster.name.partition("~")[0].endswith("@anthropic") or cluster.name in (
+        # token counts at OpenAI (`~first`, `~a`: the targets that count): translated to OpenAI's input_tokens.
+        # Those clusters have their own filters, with the ext_proc; the others none.
+        translated = cluster.name.partition("~")[0].endswith("@anthropic") or cluster.name in (
             "route/gpt-4@responses",
             "route/ab@responses",
-        ):
-            assert [f.name for f in filters] == TRANSLATING_FILTERS
-            continue
-        assert [f.name for f in filters] == SAME_API_FILTERS, cluster.name
-        mutation = HeaderMutation()
-        assert filters[0].typed_config.Unpack(mutation)
-        remove, append = mutation.mutations.request_mutations
-        assert remove.remove == "x-switchyard-rewrite", "a client's own header never survives to the Lua filter"
-        # The picked endpoint's rewrite, overwritten on every attempt, for the Lua filter to apply.
-        assert append.append.header.key == "x-switchyard-rewrite"
-        assert append.append.header.value == "%UPSTREAM_METADATA(switchyard:rewrite)%"
-        assert append.append.append_action == append.append.OVERWRITE_IF_EXISTS_OR_ADD
-        lua = Lua()
-        assert filters[1].typed_config.Unpack(lua)
-        assert lua.default_source_code.inline_string == attempt_rewrite_lua()
-        assert "function envoy_on_request" in lua.default_source_code.inline_string
+        )
+        asks = {e for _, lb in lb_endpoints(cluster) for e in decode_rewrite(lb).translations}
+        assert bool(asks) == translated, cluster.name
+        own = [f.name for f in upstream_options(cluster).http_filters]
+        assert own == (TRANSLATING_FILTERS if translated else []), cluster.name
+        if translated:
+            assert upstream_options(cluster).http_filters[:2] == filters[:2], "the same rewrite as the router's"
+
+
+def test_the_upstream_chain_is_the_same_whatever_the_config(resources: EnvoyResources) -> None:
+    """A reload changes clusters before the connections opened earlier leave the old listener: a chain that
+    changed with the config would meet endpoints it was not built for."""
+    minimal = textwrap.dedent(
+        """
+        providers:
+          local: {kind: openai, base_url: "http://127.0.0.1:9", api_key: sk-local}
+        routes:
+          - model: one
+            targets: [{provider: local, model: llama3}]
+        """
+    )
+    assert upstream_chain(translate(load(minimal))) == upstream_chain(resources)
 
 
 def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_that_ask_for_it() -> None:
@@ -455,8 +491,8 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
         assert predicate.input.typed_config.Unpack(header_input)
         assert header_input.header_name.endswith(marker)
         assert matcher.on_match.action.typed_config.type_url.endswith("SkipFilter")
-    # Same-API clusters of the same config still have no ext_proc.
-    assert [f.name for f in upstream_options(clusters["route/gpt-4"]).http_filters] == SAME_API_FILTERS
+    # Same-API clusters of the same config have no filters of their own: the router's have no ext_proc.
+    assert not upstream_options(clusters["route/gpt-4"]).http_filters
     # For OpenAI clients only the Anthropic target translates, for Anthropic clients only the OpenAI one.
     _, openai_endpoint = endpoint_by_target(clusters["route/mixed"], "o")
     _, claude_endpoint = endpoint_by_target(clusters["route/mixed"], "c")
@@ -502,8 +538,8 @@ def test_only_attempts_to_a_target_with_body_rules_ask_the_extproc_for_rules_onl
     assert (request.client_api, request.provider_api, request.model) == ("openai", "openai", "o3")
     assert json.loads(request.body_rules) == {"drop": ["temperature"], "cap": {"max_tokens": 9}}
     assert decode_rewrite(plain).fix_length and decode_rewrite(ruled).fix_length
-    # Same-API routes without rules still have no ext_proc.
-    assert [f.name for f in upstream_options(clusters["route/gpt-4"]).http_filters] == SAME_API_FILTERS
+    # Same-API routes without rules never reach the ext_proc: no filters of their own.
+    assert not upstream_options(clusters["route/gpt-4"]).http_filters
 
 
 def test_gemini_targets_take_the_model_in_the_path_the_key_in_its_header_and_always_translate() -> None:
@@ -1059,8 +1095,9 @@ def test_zero_consecutive_failures_never_ejects() -> None:
 
 def test_benchmark_floor_has_no_per_attempt_work_but_keeps_the_codec(config: Config) -> None:
     resources = translate(config, TranslateSettings(rewrite_attempts=False))
+    assert upstream_chain(resources) == [], "Envoy's own default: the codec alone"
     for cluster in resources.clusters:
-        assert [f.name for f in upstream_options(cluster).http_filters] == ["envoy.filters.http.upstream_codec"]
+        assert not upstream_options(cluster).http_filters
         for _, lb in lb_endpoints(cluster):
             assert REWRITE_METADATA_KEY not in endpoint_metadata(lb, "switchyard")
 
