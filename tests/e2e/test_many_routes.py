@@ -3,13 +3,12 @@ Envoy's own limits as routes are added (the model list Envoy answers `GET /v1/mo
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from switchyard.supervisor.processes import free_port
-from tests.support.harness import MockProvider, running_stack
+from tests.support.harness import MockProvider, mock_provider_fixture, running_stack
 
 pytestmark = pytest.mark.e2e
 
@@ -28,11 +27,7 @@ def _config(port: int, mock: MockProvider, routes: int) -> str:
     )
 
 
-@pytest.fixture
-def mock(tmp_path: Path) -> Iterator[MockProvider]:
-    provider = MockProvider("many", tmp_path)
-    yield provider
-    provider.stop()
+mock = mock_provider_fixture("mock")
 
 
 def test_a_config_of_many_routes_is_served_whole(tmp_path: Path, mock: MockProvider) -> None:
