@@ -41,7 +41,7 @@ import yaml
 from bench import bare_envoy
 from bench.run import RESULTS, _body, _cpu_seconds, _process, _switchyard_config, _wait_http, _wrk
 from controlplane.envoy_api import to_dict
-from controlplane.translate import DEFAULT_SETTINGS, translate
+from controlplane.translate import DEFAULT_SETTINGS, EnvoyResources, translate
 from switchyard.config import load_config
 from switchyard.contract import ANSWER_SUMMARY_TAG, GUARDRAILS_FILTER, route_name
 from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
@@ -93,8 +93,13 @@ def full_bootstrap(ok_url: str, sink_port: int, listen_port: int) -> Bootstrap:
     config_path = WORK / "config.yaml"
     config_path.write_text(text)
     resources = translate(load_config(config_path), DEFAULT_SETTINGS)
-    sink = f"127.0.0.1:{sink_port}"
-    params = BootstrapParams(node_id="envoy-costs", admin=f"127.0.0.1:{free_port()}", xds=sink, extprocs=(sink,))
+    return static_bootstrap(resources, "envoy-costs", f"127.0.0.1:{sink_port}")
+
+
+def static_bootstrap(resources: EnvoyResources, node_id: str, sink: str) -> Bootstrap:
+    """`switchyard up`'s bootstrap with `resources` inline as static resources (no control plane); the access
+    logs and the ext_proc point at `sink`."""
+    params = BootstrapParams(node_id=node_id, admin=f"127.0.0.1:{free_port()}", xds=sink, extprocs=(sink,))
     bootstrap: Bootstrap = yaml.safe_load(render_bootstrap(params))
     del bootstrap["dynamic_resources"]
     (listener,) = (to_dict(message) for message in resources.listeners)

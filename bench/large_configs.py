@@ -15,18 +15,15 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, replace
 from functools import partial
-from pathlib import Path
 
 import httpx
-import yaml
 
-from bench.run import RESULTS
-from controlplane.envoy_api import to_dict
+from bench.envoy_costs import static_bootstrap
+from bench.run import RESULTS, _rss_kb
 from controlplane.live_state import NO_LIVE_STATE
 from controlplane.snapshot import snapshot_of
 from controlplane.translate import DEFAULT_SETTINGS, translate
 from switchyard.config import Config, load_config_text
-from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.supervisor.processes import envoy_binary, free_port
 
 WORK = RESULTS / "large-configs"
@@ -80,18 +77,8 @@ def control_plane(config: Config, text: str, routes: int) -> PlaneCosts:
 
 def envoy(config: Config, port: int, routes: int) -> dict[str, float]:
     """Envoy's RSS and the seconds until its listener answers, on the translated resources."""
-    resources = translate(config, DEFAULT_SETTINGS)
     sink = f"127.0.0.1:{free_port()}"  # nothing listens: no traffic, no logs are sent
-    params = BootstrapParams(node_id="large-configs", admin=f"127.0.0.1:{free_port()}", xds=sink, extprocs=(sink,))
-    bootstrap = yaml.safe_load(render_bootstrap(params))
-    del bootstrap["dynamic_resources"]
-    (listener,) = (to_dict(message) for message in resources.listeners)
-    (route_config,) = (to_dict(message) for message in resources.route_configs)
-    manager = listener["filter_chains"][0]["filters"][0]["typed_config"]
-    del manager["rds"]
-    manager["route_config"] = route_config
-    bootstrap["static_resources"]["listeners"] = [listener]
-    bootstrap["static_resources"]["clusters"].extend(to_dict(message) for message in resources.clusters)
+    bootstrap = static_bootstrap(translate(config, DEFAULT_SETTINGS), "large-configs", sink)
     path = WORK / f"envoy-{routes}.json"
     path.write_text(json.dumps(bootstrap))
     argv = [envoy_binary(), "-c", str(path), "--concurrency", "2", "--disable-hot-restart", "-l", "error"]
@@ -109,18 +96,13 @@ def envoy(config: Config, port: int, routes: int) -> dict[str, float]:
         if process.poll() is not None:
             raise RuntimeError(f"Envoy exited: see {WORK / f'envoy-{routes}.log'}")
         time.sleep(1)  # what its workers still build
-        rss = _rss_mb(process.pid)
+        rss_kb = _rss_kb(process.pid)
+        if rss_kb is None:
+            raise RuntimeError(f"no VmRSS for Envoy ({process.pid})")
     finally:
         process.terminate()
         process.wait()
-    return {"ready_s": ready, "rss_mb": rss, "bootstrap_mb": path.stat().st_size / 1e6}
-
-
-def _rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
+    return {"ready_s": ready, "rss_mb": rss_kb / 1024, "bootstrap_mb": path.stat().st_size / 1e6}
 
 
 def main() -> None:

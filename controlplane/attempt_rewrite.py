@@ -141,12 +141,6 @@ def _ext_proc_kind(request: TranslationRequest) -> str:
     return "rules" if request.client_api == request.provider_api else "translate"
 
 
-def needs_translation(rewrites: tuple[TargetRewrite, ...]) -> bool:
-    """Whether the cluster needs the ext_proc at all: only for attempts to a target of another API, or to a
-    target with body rules."""
-    return any(r.translations for r in rewrites)
-
-
 def ext_proc_kinds(rewrites: tuple[TargetRewrite, ...]) -> frozenset[str]:
     """Which of the ext_proc filters the cluster's attempts need: `translate` (a target of another API), `rules`
     (a same-API target with body rules only)."""

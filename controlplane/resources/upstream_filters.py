@@ -26,7 +26,7 @@ from __future__ import annotations
 from typing import Any
 
 from controlplane import failover
-from controlplane.attempt_rewrite import TargetRewrite, ext_proc_kinds, needs_translation
+from controlplane.attempt_rewrite import TargetRewrite, ext_proc_kinds
 from controlplane.envoy_api import METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, seconds, typed
 from controlplane.envoy_code import attempt_rewrite_lua, provider_response_lua, translated_response_lua
 from controlplane.resources.settings import TranslateSettings
@@ -65,10 +65,10 @@ def cluster_upstream_filters(rewrites: tuple[TargetRewrite, ...] | None, setting
     Why not every cluster: an ext_proc or Lua filter skipped by an attempt is not free. With all of them in the
     router's chain, a same-API attempt cost Envoy about 28 µs more (`make bench` C, two pairs back to back:
     268 → 297 and 274 → 302 µs per request)."""
-    if rewrites is None or not needs_translation(rewrites):
+    kinds = frozenset() if rewrites is None else ext_proc_kinds(rewrites)
+    if not kinds:
         return []
     filters = _rewrite_filters()
-    kinds = ext_proc_kinds(rewrites)
     if "translate" in kinds:
         translated = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER)
         filters.append(_only_when(translated, "switchyard.translated_response", translated_response_lua()))
