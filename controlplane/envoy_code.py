@@ -30,12 +30,7 @@ def client_auth_lua() -> str:
 
 
 @cache
-def provider_response_lua() -> str:
-    """envoy/lua/provider_response.lua: hands the ext_proc the provider's response headers, after it."""
-    return read_envoy_file("lua/provider_response.lua")
-
-
-@cache
 def translated_response_lua() -> str:
-    """envoy/lua/translated_response.lua: applies a translated answer's status and headers, before the ext_proc."""
+    """envoy/lua/translated_response.lua: the response headers' part of a translated attempt, before the ext_proc
+    (tests: tests/unit/test_translated_response_lua.py)."""
     return read_envoy_file("lua/translated_response.lua")

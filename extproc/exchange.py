@@ -40,7 +40,7 @@ from switchyard.contract import (
 )
 
 # The marker that brought a rules-only attempt here must not travel on to the provider. A translated attempt's
-# markers stay for envoy/lua/provider_response.lua to see, which removes them after this ext_proc.
+# markers are removed after this ext_proc by the cluster's header_mutation filter (resources/upstream_filters.py).
 _WITHOUT_RULES_MARKER: bytes = ep.ProcessingResponse(
     request_headers=ep.HeadersResponse(
         response=ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[RULES_HEADER]))

@@ -79,7 +79,7 @@ METADATA_NAMESPACE = "switchyard"
 # What the ext_proc measured of a stream it translated.
 STREAM_METADATA_NAMESPACE = "switchyard.stream"
 # The ext_proc is sent no response headers message (a gRPC round trip less per attempt): the provider's response
-# headers come as metadata, which envoy/lua/provider_response.lua sets and the ext_proc blanks once read (Envoy's
+# headers come as metadata, which envoy/lua/translated_response.lua sets and the ext_proc blanks once read (Envoy's
 # access logs carry the request's metadata).
 ATTEMPT_METADATA_NAMESPACE = "switchyard.attempt"
 ATTEMPT_RESPONSE_HEADERS_KEY = "response_headers"
@@ -188,7 +188,7 @@ SIGNED_HEADERS = (":authority", ":path")
 # which it holds to sign).
 EXTPROC_READS_HEADERS = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER, *SIGNED_HEADERS)
 # The provider's response headers the translators read (its status, the answer's type, Bedrock's error type):
-# all envoy/lua/provider_response.lua hands the ext_proc, in the metadata Envoy forwards with the response body.
+# all envoy/lua/translated_response.lua hands the ext_proc, in the metadata Envoy forwards with the response body.
 PROVIDER_HEADERS_READ = (":status", "content-type", "x-amzn-errortype")
 # The authenticated client's name, from client_auth.lua to the request limiter (never upstream).
 CLIENT_HEADER = "x-switchyard-client"

@@ -10,10 +10,11 @@ Clusters whose attempts never need the ext_proc (most of them) have no filters o
 states on every thread, about 0.7 MB per cluster (`python -m bench.large_configs`).
 
 Which gRPC messages an attempt costs (each a round trip through Python, and the main cost of a translated
-attempt): the request headers, the whole request body, and the response body, never the response headers. What
-the ext_proc needs of those comes as metadata from envoy/lua/provider_response.lua (after it), and what it would
-change in them (a whole answer's status, type and length) is applied from the metadata it answers with by
-envoy/lua/translated_response.lua (before it), which holds a whole answer until it is translated. So a whole
+attempt): the request headers, the whole request body, and the response body, never the response headers.
+envoy/lua/translated_response.lua (before it in the chain, so after it on the way back) does the headers' part:
+it hands the ext_proc the provider's headers it reads as metadata when they pass, before any of the body, and
+applies what the ext_proc answers (a whole answer's status, type and length), holding a whole answer until it is
+translated. After the ext_proc, a header_mutation filter removes the markers from the request. So a whole
 answer costs three messages (request headers and body, response body in one piece), a stream two plus one per
 chunk (attempt_rewrite.lua marks a streamed request's attempt for the ext_proc filter that streams), a same-API
 attempt with body rules two (its response skips the ext_proc). The request headers stay a message of their own:
@@ -28,7 +29,7 @@ from typing import Any
 from controlplane import failover
 from controlplane.attempt_rewrite import TargetRewrite, ext_proc_kinds
 from controlplane.envoy_api import METADATA_NAMESPACE, STREAM_METADATA_NAMESPACE, seconds, typed
-from controlplane.envoy_code import attempt_rewrite_lua, provider_response_lua, translated_response_lua
+from controlplane.envoy_code import attempt_rewrite_lua, translated_response_lua
 from controlplane.resources.settings import TranslateSettings
 from switchyard.contract import (
     ALL_SESSION_FIELDS,
@@ -76,7 +77,7 @@ def cluster_upstream_filters(rewrites: tuple[TargetRewrite, ...] | None, setting
         filters.append(
             _extproc_filter("switchyard.translate_stream", TRANSLATE_STREAM_HEADER, settings, _TRANSLATED_STREAM)
         )
-        filters.append(_only_when(translated, "switchyard.provider_response", provider_response_lua()))
+        filters.append(_without_markers(translated))
     if "rules" in kinds:
         filters.append(_extproc_filter("switchyard.body_rules", RULES_HEADER, settings, _RULES_ONLY))
     return [*filters, upstream_codec()]
@@ -87,6 +88,20 @@ def _rewrite_filters() -> list[Any]:
     the listener sets for affinity routing (controlplane/affinity.py) are removed from every attempt: they are
     Switchyard's, no provider's."""
     return [_rewrite_header_filter(tuple(field.header for field in ALL_SESSION_FIELDS)), _lua_rewrite_filter()]
+
+
+def _without_markers(markers: tuple[str, ...]) -> dict[str, Any]:
+    """The markers that sent an attempt to the ext_proc, removed after it: they must never reach a provider.
+
+    Native, on every attempt of the cluster (a removal of an absent header costs next to nothing): the Lua
+    filter that did this, on marked attempts only, cost Envoy a Lua stream per translated attempt."""
+    return {
+        "name": "switchyard.translation_markers",
+        "typed_config": typed(
+            "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
+            mutations={"request_mutations": [{"remove": header} for header in markers]},
+        ),
+    }
 
 
 def upstream_codec() -> dict[str, Any]:

@@ -28,7 +28,7 @@ from google.protobuf.message import Message
 
 from controlplane.attempt_rewrite import describe
 from controlplane.envoy_api import METADATA_NAMESPACE, to_dict
-from controlplane.envoy_code import attempt_rewrite_lua, provider_response_lua, translated_response_lua
+from controlplane.envoy_code import attempt_rewrite_lua, translated_response_lua
 from controlplane.translate import DEFAULT_SETTINGS, translate
 from switchyard.config import load_config
 from switchyard.contract import REWRITE_METADATA_KEY
@@ -53,7 +53,6 @@ def _lua_sources() -> dict[str, str]:
     """Each Lua source the control plane inlines, by the name the golden file shows instead."""
     return {
         attempt_rewrite_lua(): LUA_SOURCE,
-        provider_response_lua(): "<inline: envoy/lua/provider_response.lua>",
         translated_response_lua(): "<inline: envoy/lua/translated_response.lua>",
     }
 

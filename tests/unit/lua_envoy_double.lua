@@ -1,5 +1,6 @@
 --[[
-A test double of the part of Envoy's Lua stream handle that envoy/lua/attempt_rewrite.lua uses, with the
+A test double of the part of Envoy's Lua stream handle that envoy/lua/attempt_rewrite.lua and (on the way back)
+envoy/lua/translated_response.lua use, with the
 Envoy behaviours the script has to live with:
 - header names are lower-cased; get() joins repeated headers with ",";
 - one header map serves every attempt of a request, while the body is restored to the client's each time;
@@ -116,6 +117,9 @@ local function handle_for(request)
     if YIELDS then
       coroutine.yield("body")
     end
+    if request.body_arrives ~= nil then
+      request.body_arrives(request)
+    end
     request.generation = request.generation + 1
     return request.body and body_wrapper(request)
   end
@@ -186,6 +190,32 @@ function double.attempt(request, blob)
     return "error"
   end
   return request.responded and "respond" or "continue"
+end
+
+--- An attempt's answer as Envoy hands it to an upstream filter's envoy_on_response: the provider's headers as
+--- {name = value}, its body (nil: none), the stream's metadata so far ({namespace = {key = value}}).
+function double.response(headers, body, metadata)
+  local response = double.request("", headers, body)
+  response.original_body, response.body, response.metadata = nil, body, metadata or {}
+  return response
+end
+
+--- envoy_on_response in a coroutine, as Envoy runs it. `body_arrives(response)` stands for what happens while the
+--- script waits in body(): the rest of the answer passing the filters closer to the provider (the ext_proc reads
+--- the metadata then, and may replace the body and set its own). Never called when the script does not wait.
+--- Returns "continue" or "error" (with response.error).
+function double.answer(response, body_arrives)
+  response.body_arrives = body_arrives
+  local coroutine_ = coroutine.create(envoy_on_response)
+  local ok, yielded = coroutine.resume(coroutine_, handle_for(response))
+  while ok and yielded == "body" do
+    ok, yielded = coroutine.resume(coroutine_)
+  end
+  if not ok then
+    response.error = tostring(yielded)
+    return "error"
+  end
+  return "continue"
 end
 
 --- The request's headers as {name = value}, repeated ones joined with ",".

@@ -108,8 +108,8 @@ def test_translation_request_round_trips_through_its_header_value() -> None:
     assert contract.decode_translation_request("client_api=openai") is None
 
 
-def test_a_translated_attempt_keeps_its_marker_for_the_lua_filter_after_the_ext_proc() -> None:
-    # envoy/lua/provider_response.lua runs only on marked attempts, and removes the marker itself.
+def test_a_translated_attempt_keeps_its_marker_for_the_filter_after_the_ext_proc() -> None:
+    # The cluster's header_mutation filter after the ext_proc filters removes it: this answer carries no mutation.
     (headers_answer,) = _run(_marked())
     assert not headers_answer.request_headers.response.header_mutation.remove_headers
 
