@@ -33,11 +33,11 @@ on your own YAML. `switchyard COMMAND --help` explains each command."""
 
 
 def _setup_logging(level: str) -> None:
-    logging.basicConfig(
-        level=getattr(logging, level.upper()),
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
-        stream=sys.stderr,
-    )
+    numeric = getattr(logging, level.upper())
+    logging.basicConfig(level=numeric, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    # watchfiles reports every event in the watched config's directory at DEBUG, and now and then that there was
+    # none: with `--log-level debug` and the log beside the config, each line written was another event.
+    logging.getLogger("watchfiles").setLevel(max(numeric, logging.INFO))
 
 
 def _cmd_validate(args: argparse.Namespace) -> int:
