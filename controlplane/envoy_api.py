@@ -34,7 +34,8 @@ from envoy.extensions.retry.priority.previous_priorities.v3 import previous_prio
 from envoy.extensions.transport_sockets.tls.v3 import tls_pb2  # noqa: F401
 from envoy.extensions.upstreams.http.v3 import http_protocol_options_pb2  # noqa: F401
 from envoy.type.matcher.v3 import http_inputs_pb2  # noqa: F401
-from google.protobuf import json_format
+from google.protobuf import json_format, message_factory
+from google.protobuf.descriptor import Descriptor
 from google.protobuf.message import Message
 
 Cluster = cluster_pb2.Cluster
@@ -51,6 +52,7 @@ ROUTE_TYPE = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration"
 PUSH_ORDER = (CLUSTER_TYPE, LISTENER_TYPE, ROUTE_TYPE)
 
 # The metadata namespaces shared with Envoy's Lua filters and the ext_proc (switchyard/contract.py).
+from controlplane import message_parts  # noqa: E402
 from switchyard.contract import METADATA_NAMESPACE as METADATA_NAMESPACE  # noqa: E402
 from switchyard.contract import STREAM_METADATA_NAMESPACE as STREAM_METADATA_NAMESPACE  # noqa: E402
 from switchyard.contract import USAGE_METADATA_NAMESPACE as USAGE_METADATA_NAMESPACE  # noqa: E402
@@ -113,21 +115,35 @@ class MessageCache:
         if message_type is RouteConfiguration:
             self._fill_route_configuration(message, data)
         else:
-            json_format.ParseDict(data, message)
+            message_parts.parse(data, message, self._part)
+        self._keep(text, message)
+        return message
+
+    def _part(self, kind: Descriptor, data: dict[str, Any]) -> Message:
+        """A part most resources of a config share, a `typed_config` or a retry policy (message_parts.py)."""
+        text = canonical_json(data)
+        message_type = message_factory.GetMessageClass(kind)
+        known = self.get(text, message_type)
+        if known is not None:
+            return known
+        converted = message_parts.convert(kind, data, self._part)
+        self._keep(text, converted)
+        return converted
+
+    def _keep(self, text: str, message: Message) -> None:
         serialized = message.SerializeToString()
-        self._entries[(message_type, text)] = serialized
+        self._entries[(type(message), text)] = serialized
         self._bytes += len(text) + len(serialized)
         while self._bytes > self._max_bytes and len(self._entries) > 1:
             (_, old_text), old = self._entries.popitem(last=False)
             self._bytes -= len(old_text) + len(old)
-        return message
 
     def _fill_route_configuration(self, message: Any, data: dict[str, Any]) -> None:
         """One message holds every route, so converted whole, a reload that edits one route of 300 converted all
         of them again (0.58 s of CPU). Each route is converted, and kept, on its own: an edit costs the routes it
         changed (tests/unit/test_message_cache.py checks the result against the whole conversion)."""
         hosts = data.get("virtual_hosts", [])
-        json_format.ParseDict({**data, "virtual_hosts": [{**host, "routes": []} for host in hosts]}, message)
+        message_parts.parse({**data, "virtual_hosts": [{**host, "routes": []} for host in hosts]}, message, self._part)
         for converted, host in zip(message.virtual_hosts, hosts, strict=True):
             converted.routes.extend(
                 self.message(canonical_json(route), route, Route) for route in host.get("routes", ())

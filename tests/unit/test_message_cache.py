@@ -17,12 +17,21 @@ from google.protobuf import json_format
 
 import controlplane.translate as translate_module
 from controlplane import envoy_api
-from controlplane.envoy_api import MessageCache, RouteConfiguration, canonical_json, to_message
+from controlplane.envoy_api import (
+    Listener,
+    MessageCache,
+    Route,
+    RouteConfiguration,
+    canonical_json,
+    to_dict,
+    to_message,
+)
 from controlplane.live_state import NO_LIVE_STATE
 from controlplane.resource_memo import ResourceMemo
 from controlplane.snapshot import build_snapshot
 from controlplane.translate import translate
 from switchyard.config import load_config
+from tests.support.golden import FAKE_ENV
 
 ROOT = Path(__file__).resolve().parents[2]
 DEMO = ROOT / "examples" / "demo.yaml"
@@ -158,3 +167,62 @@ def test_the_bound_grows_to_hold_a_large_config_so_a_push_converts_only_what_cha
     after = translate(config, live=live)
     changed = sum(a != b for a, b in zip(first.clusters, after.clusters, strict=True))
     assert 1 <= changed < len(first.clusters) and converted == ["Cluster"] * changed
+
+
+def _resource_dicts(config_path: Path, monkeypatch: pytest.MonkeyPatch) -> list[tuple[type[Any], dict[str, Any]]]:
+    for name, value in FAKE_ENV.items():
+        monkeypatch.setenv(name, value)
+    resources = translate(load_config(config_path))
+    return [
+        (type(message), to_dict(message))
+        for message in (*resources.clusters, *resources.listeners, *resources.route_configs)
+    ]
+
+
+@pytest.mark.parametrize("example", ["switchyard.yaml", "demo.yaml"])
+def test_shared_parts_converted_apart_give_the_bytes_of_a_whole_conversion(
+    example: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Typed configs and retry policies are converted once per config (message_parts.py): every resource of the
+    examples (translation, guardrails, clients, TLS, tracing) must come out exactly as ParseDict makes it."""
+    cache = MessageCache()
+    for message_type, data in _resource_dicts(ROOT / "examples" / example, monkeypatch):
+        expected = json_format.ParseDict(data, message_type())
+        converted = cache.message(canonical_json(data), data, message_type)
+        assert converted == expected
+        assert converted.SerializeToString(deterministic=True) == expected.SerializeToString(deterministic=True)
+    parts = [key for key in cache._entries if key[0] not in (Cluster, Listener, RouteConfiguration, Route)]
+    assert parts, "no part was converted apart"
+
+
+def test_a_part_spelled_with_json_names_converts_as_parse_dict_does() -> None:
+    data: dict[str, Any] = {
+        **_cluster("a"),
+        "typedExtensionProtocolOptions": {
+            "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+                "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                "explicitHttpConfig": {"httpProtocolOptions": {}},
+                "httpFilters": [{"name": "envoy.filters.http.upstream_codec", "typedConfig": _codec()}],
+            }
+        },
+    }
+    converted = MessageCache().message(canonical_json(data), data, Cluster)
+    assert converted == json_format.ParseDict(data, Cluster())
+    assert len(converted.typed_extension_protocol_options) == 1
+
+
+def _codec() -> dict[str, str]:
+    return {"@type": "type.googleapis.com/envoy.extensions.filters.http.upstream_codec.v3.UpstreamCodec"}
+
+
+def test_a_misspelled_field_in_a_part_is_refused_as_parse_dict_refuses_it() -> None:
+    data = _cluster("a")
+    data["typed_extension_protocol_options"] = {
+        "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": {
+            "@type": "type.googleapis.com/envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+            "explicit_http_config": {"http_protocol_options": {}},
+            "no_such_field": 1,
+        }
+    }
+    with pytest.raises(json_format.ParseError, match="no_such_field"):
+        MessageCache().message(canonical_json(data), data, Cluster)
