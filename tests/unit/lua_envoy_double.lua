@@ -173,6 +173,20 @@ function double.request(route_name, headers, body)
   return request
 end
 
+--- `phase` (envoy_on_request or envoy_on_response) in a coroutine, as Envoy runs it, resumed after each wait for
+--- the body; false when it raised (the error in state.error).
+local function run(phase, state)
+  local coroutine_ = coroutine.create(phase)
+  local ok, yielded = coroutine.resume(coroutine_, handle_for(state))
+  while ok and yielded == "body" do
+    ok, yielded = coroutine.resume(coroutine_)
+  end
+  if not ok then
+    state.error = tostring(yielded)
+  end
+  return ok
+end
+
 --- One attempt as Envoy runs it: header_mutation sets the endpoint's blob (nil: the metadata is missing),
 --- the body is the client's again, then envoy_on_request runs in a coroutine until it ends or responds.
 --- Returns "continue", "respond" or "error" (the script raised: Envoy would send the request unrewritten).
@@ -180,13 +194,7 @@ function double.attempt(request, blob)
   set_header(request, "x-switchyard-rewrite", blob)
   request.body, request.reply, request.responded = request.original_body, nil, false
   request.touched_after_respond, request.error, request.body_reads = false, nil, 0
-  local coroutine_ = coroutine.create(envoy_on_request)
-  local ok, yielded = coroutine.resume(coroutine_, handle_for(request))
-  while ok and yielded == "body" do
-    ok, yielded = coroutine.resume(coroutine_)
-  end
-  if not ok then
-    request.error = tostring(yielded)
+  if not run(envoy_on_request, request) then
     return "error"
   end
   return request.responded and "respond" or "continue"
@@ -200,22 +208,13 @@ function double.response(headers, body, metadata)
   return response
 end
 
---- envoy_on_response in a coroutine, as Envoy runs it. `body_arrives(response)` stands for what happens while the
---- script waits in body(): the rest of the answer passing the filters closer to the provider (the ext_proc reads
---- the metadata then, and may replace the body and set its own). Never called when the script does not wait.
+--- envoy_on_response, as Envoy runs it. `body_arrives(response)` stands for what happens while the script waits
+--- in body(): the rest of the answer passing the filters closer to the provider (the ext_proc reads the metadata
+--- then, and may replace the body and set its own). Never called when the script does not ask for the body.
 --- Returns "continue" or "error" (with response.error).
 function double.answer(response, body_arrives)
   response.body_arrives = body_arrives
-  local coroutine_ = coroutine.create(envoy_on_response)
-  local ok, yielded = coroutine.resume(coroutine_, handle_for(response))
-  while ok and yielded == "body" do
-    ok, yielded = coroutine.resume(coroutine_)
-  end
-  if not ok then
-    response.error = tostring(yielded)
-    return "error"
-  end
-  return "continue"
+  return run(envoy_on_response, response) and "continue" or "error"
 end
 
 --- The request's headers as {name = value}, repeated ones joined with ",".
