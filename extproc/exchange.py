@@ -20,6 +20,7 @@ from collections.abc import Mapping
 from typing import Any, cast
 
 from envoy.service.ext_proc.v3 import external_processor_pb2 as ep
+from google.protobuf import json_format
 
 from extproc import body_rules, sigv4
 from extproc.answer_bytes import REQUEST_BODY, RESPONSE_BODY, body_answer, set_header
@@ -35,6 +36,7 @@ from switchyard.contract import (
     TRANSLATED_STATUS_KEY,
     TRANSLATED_STATUSES_KEY,
     TRANSLATED_STREAM_KEY,
+    TRANSLATED_STREAM_MODE,
     TranslationRequest,
     decode_body_rules,
 )
@@ -47,6 +49,11 @@ _WITHOUT_RULES_MARKER: bytes = ep.ProcessingResponse(
     )
 ).SerializeToString()
 _CONTINUE: bytes = ep.ProcessingResponse(request_headers=ep.HeadersResponse()).SerializeToString()
+# A streamed request's answer comes to this ext_proc in chunks as they arrive, each translated at once: its filter
+# sends answers whole unless told otherwise here (resources/upstream_filters.py).
+_CONTINUE_ANSWER_IN_CHUNKS: bytes = json_format.ParseDict(
+    {"request_headers": {}, "mode_override": TRANSLATED_STREAM_MODE}, ep.ProcessingResponse()
+).SerializeToString()
 
 
 # The pseudo-headers a signature covers: the server reads them in the same pass over Envoy's headers as the
@@ -163,7 +170,7 @@ class RulesExchange:
         self.rules = decode_body_rules(request.body_rules)
         self.finished = False
 
-    def on_request_headers(self, signed: Mapping[str, str]) -> bytes:
+    def on_request_headers(self, signed: Mapping[str, str], streamed: bool = False) -> bytes:
         return _WITHOUT_RULES_MARKER
 
     def on_request_body(self, body: bytes) -> bytes:
@@ -221,10 +228,11 @@ class TranslatedExchange:
         path lets a client log and compare answers alike. The translators take it as their `client_model`."""
         return self.request.model
 
-    def on_request_headers(self, signed: Mapping[str, str]) -> bytes:
-        """`signed`: the SIGNED_HEADERS as Envoy's rewrite left them for this attempt, what a signature covers."""
+    def on_request_headers(self, signed: Mapping[str, str], streamed: bool = False) -> bytes:
+        """`signed`: the SIGNED_HEADERS as Envoy's rewrite left them for this attempt, what a signature covers;
+        `streamed`: the attempt is marked for a streamed answer."""
         self._authority, self._path = signed.get(":authority", ""), signed.get(":path", "")
-        return _CONTINUE
+        return _CONTINUE_ANSWER_IN_CHUNKS if streamed else _CONTINUE
 
     def on_request_body(self, body: bytes) -> bytes:
         document = _parse_body(body)

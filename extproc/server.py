@@ -33,6 +33,7 @@ from switchyard.contract import (
     GUARDRAILS_HEADER,
     SIGNED_HEADERS,
     TRANSLATE_HEADER,
+    TRANSLATE_STREAM_HEADER,
     decode_translation_request,
 )
 
@@ -107,12 +108,12 @@ class _Attempt:
         if exchange is not None:
             response = _translated(exchange, request, kind)
         elif kind == "request_headers":
-            marker, signed = _read_headers(request.request_headers)
+            marker, streamed, signed = _read_headers(request.request_headers)
             exchange = self.exchange = _exchange_for(marker)
             if exchange is None:
                 # Envoy only sends attempts carrying a marker: anything else goes on as it is.
                 return _PASS_THROUGH[kind]
-            response = exchange.on_request_headers(signed)
+            response = exchange.on_request_headers(signed, streamed)
         else:
             # Envoy waits for an answer to every message: anything unexpected is let through unchanged rather
             # than left to time out.
@@ -125,9 +126,11 @@ class _Attempt:
 _READ = frozenset(EXTPROC_READS_HEADERS)
 
 
-def _read_headers(headers: ep.HttpHeaders) -> tuple[str | None, dict[str, str]]:
-    """The attempt's marker (its first), and the headers a signature covers, in one pass over Envoy's headers."""
+def _read_headers(headers: ep.HttpHeaders) -> tuple[str | None, bool, dict[str, str]]:
+    """The attempt's marker (its first), whether it asks for a streamed answer, and the headers a signature
+    covers, in one pass over Envoy's headers."""
     marker = None
+    streamed = False
     signed = {}
     for h in headers.headers.headers:
         key = h.key
@@ -136,8 +139,8 @@ def _read_headers(headers: ep.HttpHeaders) -> tuple[str | None, dict[str, str]]:
             if key in SIGNED_HEADERS:
                 signed[key] = value
             elif marker is None:
-                marker = value
-    return marker, signed
+                marker, streamed = value, key == TRANSLATE_STREAM_HEADER
+    return marker, streamed, signed
 
 
 def _exchange_for(value: str | None) -> TranslatedExchange | RulesExchange | None:
@@ -154,7 +157,7 @@ def _exchange_for(value: str | None) -> TranslatedExchange | RulesExchange | Non
 
 
 def _provider_headers(request: ep.ProcessingRequest) -> dict[str, str]:
-    """The provider's response headers, which translated_request.lua put in the metadata Envoy forwards."""
+    """The provider's response headers, which translated_response.lua put in the metadata Envoy forwards."""
     attempt = request.metadata_context.filter_metadata.get(ATTEMPT_METADATA_NAMESPACE)
     if attempt is None or ATTEMPT_RESPONSE_HEADERS_KEY not in attempt.fields:
         return {}

@@ -16,7 +16,8 @@ it hands the ext_proc the provider's headers it reads as metadata when they pass
 applies what the ext_proc answers (a whole answer's status, type and length), holding a whole answer until it is
 translated. After the ext_proc, a header_mutation filter removes the markers from the request. So a whole
 answer costs three messages (request headers and body, response body in one piece), a stream two plus one per
-chunk (attempt_rewrite.lua marks a streamed request's attempt for the ext_proc filter that streams), a same-API
+chunk (attempt_rewrite.lua marks a streamed request's attempt, and the ext_proc's answer to its request headers
+switches the answer to chunks), a same-API
 attempt with body rules two (its response skips the ext_proc). The request headers stay a message of their own:
 with them skipped, Envoy 1.40 sends the body as the first message of a gRPC stream that may still be connecting,
 and a body over 64 KiB then overflows that stream's buffer and crashed Envoy (a segfault, measured).
@@ -42,6 +43,8 @@ from switchyard.contract import (
     TRANSLATE_HEADER,
     TRANSLATE_STREAM_HEADER,
     TRANSLATED_METADATA_NAMESPACE,
+    TRANSLATED_STREAM_MODE,
+    TRANSLATED_WHOLE_MODE,
     TRANSLATION_VALUE_PREFIX,
 )
 
@@ -73,13 +76,10 @@ def cluster_upstream_filters(rewrites: tuple[TargetRewrite, ...] | None, setting
     if "translate" in kinds:
         translated = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER)
         filters.append(_only_when(translated, "switchyard.translated_response", translated_response_lua()))
-        filters.append(_extproc_filter("switchyard.translate", TRANSLATE_HEADER, settings, _TRANSLATED_WHOLE))
-        filters.append(
-            _extproc_filter("switchyard.translate_stream", TRANSLATE_STREAM_HEADER, settings, _TRANSLATED_STREAM)
-        )
+        filters.append(_extproc_filter("switchyard.translate", translated, settings, TRANSLATED_WHOLE_MODE))
         filters.append(_without_markers(translated))
     if "rules" in kinds:
-        filters.append(_extproc_filter("switchyard.body_rules", RULES_HEADER, settings, _RULES_ONLY))
+        filters.append(_extproc_filter("switchyard.body_rules", (RULES_HEADER,), settings, _RULES_ONLY))
     return [*filters, upstream_codec()]
 
 
@@ -150,24 +150,21 @@ def _lua_rewrite_filter() -> dict[str, Any]:
     }
 
 
-# The request headers as a message of their own (see above); the response headers never.
-_HEADERS = {"request_header_mode": "SEND", "response_header_mode": "SKIP"}
-_NO_TRAILERS = {"request_trailer_mode": "SKIP", "response_trailer_mode": "SKIP"}
-# A translated attempt: the request body whole. The answer to a streamed request in chunks as they arrive, so they
-# are translated at once; any other answer whole, in one message.
-_TRANSLATED_WHOLE = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "BUFFERED"}
-_TRANSLATED_STREAM = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "STREAMED"}
-# A same-API attempt with body rules: its request body only; the response never passes through Python.
-_RULES_ONLY = {**_HEADERS, **_NO_TRAILERS, "request_body_mode": "BUFFERED", "response_body_mode": "NONE"}
+# A same-API attempt with body rules: its request headers and body only; the response never passes through Python.
+# (A translated attempt's: contract.TRANSLATED_WHOLE_MODE, or TRANSLATED_STREAM_MODE as the ext_proc asks.)
+_RULES_ONLY = {**TRANSLATED_WHOLE_MODE, "response_body_mode": "NONE"}
 
 
 def _extproc_filter(
-    name: str, header: str, settings: TranslateSettings, processing_mode: dict[str, str]
+    name: str, markers: tuple[str, ...], settings: TranslateSettings, processing_mode: dict[str, str]
 ) -> dict[str, Any]:
-    """The ext_proc, skipped (per attempt, by Envoy) unless the Lua filter marked the attempt with `header`.
+    """The ext_proc, skipped (per attempt, by Envoy) unless the Lua filter marked the attempt with one of
+    `markers`. A translated attempt's answer comes whole, or, when the ext_proc asks in its answer to the request
+    headers (a streamed request, marked TRANSLATE_STREAM_HEADER), in chunks: one filter, not one per mode.
 
     Envoy evaluates the matcher on the request headers as the Lua filter left them, so attempts to a target of
     the client's own API never reach Python, even in a route that mixes APIs (measured on Envoy 1.40)."""
+    streams = TRANSLATE_STREAM_HEADER in markers
     extproc = {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": typed(
@@ -191,6 +188,7 @@ def _extproc_filter(
                 },
             },
             processing_mode=processing_mode,
+            **({"allow_mode_override": True, "allowed_override_modes": [TRANSLATED_STREAM_MODE]} if streams else {}),
             forward_rules={"allowed_headers": {"patterns": [{"exact": name} for name in EXTPROC_READS_HEADERS]}},
         ),
     }
@@ -198,7 +196,7 @@ def _extproc_filter(
         "name": name,
         "typed_config": typed(
             "envoy.extensions.common.matching.v3.ExtensionWithMatcher",
-            xds_matcher=_skip_unless_marked((header,)),
+            xds_matcher=_skip_unless_marked(markers),
             extension_config=extproc,
         ),
     }

@@ -7,6 +7,7 @@ The client must not notice which provider served: same API, same shape, its own 
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,16 +26,19 @@ CLIENT_KEY = "client-gateway-key"
 ANTHROPIC_KEY = "sk-ant-e2e-backup-5c1d"
 
 
-def _config(port: int, oa: MockProvider, an: MockProvider, chatty: MockProvider) -> str:
+def _config(port: int, oa: MockProvider, an: MockProvider, chatty: MockProvider, slow: MockProvider) -> str:
     return f"""
 listen: 127.0.0.1:{port}
 providers:
   oa: {{kind: openai, base_url: "{oa.url}", api_key: sk-oa-e2e}}
   an: {{kind: anthropic, base_url: "{an.url}", api_key: {ANTHROPIC_KEY}}}
   chatty: {{kind: anthropic, base_url: "{chatty.url}", api_key: {ANTHROPIC_KEY}}}
+  slow: {{kind: anthropic, base_url: "{slow.url}", api_key: {ANTHROPIC_KEY}}}
 routes:
   - model: chatty
     targets: [{{name: chatty, provider: chatty, model: claude-chatty}}]
+  - model: slow
+    targets: [{{name: slow, provider: slow, model: claude-slow}}]
   - model: oa-first
     health: {{consecutive_failures: 0, failure_rate: null}}
     targets:
@@ -65,13 +69,21 @@ an = mock_provider_fixture("an", "--api", "anthropic")
 
 # Streams of many chunks, each its own ext_proc message (1 ms apart, so Envoy does not merge them).
 chatty = mock_provider_fixture("chatty", "--api", "anthropic", "--stream-chunks", "300", "--chunk-delay-ms", "1")
+# A stream that takes its time: 4 content deltas, 0.6 s apart.
+SLOW_CHUNK_S = 0.6
+slow = mock_provider_fixture("slow", "--api", "anthropic", "--stream-chunks", "4", "--chunk-delay-ms", "600")
 
 
 @pytest.fixture(scope="module")
 def stack(
-    oa: MockProvider, an: MockProvider, chatty: MockProvider, tmp_path_factory: pytest.TempPathFactory
+    oa: MockProvider,
+    an: MockProvider,
+    chatty: MockProvider,
+    slow: MockProvider,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    with running_stack(_config(free_port(), oa, an, chatty), Path(tmp_path_factory.mktemp("stack"))) as running:
+    config = _config(free_port(), oa, an, chatty, slow)
+    with running_stack(config, Path(tmp_path_factory.mktemp("stack"))) as running:
         yield running
 
 
@@ -316,6 +328,24 @@ def test_an_endpoint_the_anthropic_primary_lacks_goes_straight_to_a_target_that_
         "1",
     )
     assert an.requests() == []
+
+
+def test_a_translated_stream_reaches_the_client_as_the_provider_sends_it(stack: Stack) -> None:
+    """Each chunk is translated as it arrives, not once the answer is whole: the ext_proc asks Envoy for the
+    answer in chunks when the request streams (its filter sends answers whole otherwise)."""
+    arrivals: list[tuple[float, str]] = []
+    started = time.monotonic()
+    body = {"model": "slow", "stream": True, **CHAT}
+    with stack.client.stream("POST", "/v1/chat/completions", json=body) as response:
+        assert response.status_code == 200
+        assert response.headers["content-type"].startswith("text/event-stream")
+        for event in sse_events(response):
+            if isinstance(event, dict) and event["choices"] and event["choices"][0]["delta"].get("content"):
+                arrivals.append((time.monotonic() - started, event["choices"][0]["delta"]["content"]))
+    assert len(arrivals) == 4, arrivals
+    first, last = arrivals[0][0], arrivals[-1][0]
+    # The provider sends its deltas 0.6 s apart: a client served chunk by chunk sees them spread out the same.
+    assert last - first > 2 * SLOW_CHUNK_S, f"the deltas arrived together, at {[round(t, 2) for t, _ in arrivals]} s"
 
 
 def test_translated_streams_report_time_to_first_token_and_tokens(stack: Stack) -> None:

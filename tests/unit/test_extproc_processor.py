@@ -108,6 +108,17 @@ def test_translation_request_round_trips_through_its_header_value() -> None:
     assert contract.decode_translation_request("client_api=openai") is None
 
 
+def test_a_streamed_attempt_asks_envoy_for_the_answer_in_chunks_and_a_whole_one_does_not() -> None:
+    """One ext_proc filter serves both: it sends answers whole unless told otherwise in this answer."""
+    (streamed,) = _run(_marked(contract.TRANSLATE_STREAM_HEADER))
+    assert streamed.HasField("request_headers")
+    mode = json_format.MessageToDict(streamed.mode_override, preserving_proto_field_name=True)
+    assert mode == contract.TRANSLATED_STREAM_MODE
+    assert mode["response_body_mode"] == "STREAMED" and mode["response_header_mode"] == "SKIP"
+    (whole,) = _run(_marked(contract.TRANSLATE_HEADER))
+    assert whole.HasField("request_headers") and not whole.HasField("mode_override")
+
+
 def test_a_translated_attempt_keeps_its_marker_for_the_filter_after_the_ext_proc() -> None:
     # The cluster's header_mutation filter after the ext_proc filters removes it: this answer carries no mutation.
     (headers_answer,) = _run(_marked())

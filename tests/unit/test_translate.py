@@ -388,13 +388,12 @@ def test_outlier_detection_is_configured(resources: EnvoyResources) -> None:
 
 
 SAME_API_FILTERS = ["envoy.filters.http.header_mutation", "envoy.filters.http.lua", "envoy.filters.http.upstream_codec"]
-# The ext_proc, in two flavours (whole answers in one message, streamed ones chunk by chunk), after the Lua filter
-# that handles the response headers it is not sent, and before the removal of the markers that sent it the attempt.
+# The ext_proc (whole answers in one message, streamed ones chunk by chunk as it asks), after the Lua filter that
+# handles the response headers it is not sent, and before the removal of the markers that sent it the attempt.
 TRANSLATING_FILTERS = [
     *SAME_API_FILTERS[:2],
     "switchyard.translated_response",
     "switchyard.translate",
-    "switchyard.translate_stream",
     "switchyard.translation_markers",
     SAME_API_FILTERS[2],
 ]
@@ -465,35 +464,39 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
     filters = upstream_options(clusters["route/mixed"]).http_filters
     assert upstream_options(clusters["route/mixed@anthropic"]).http_filters == filters
     assert [f.name for f in filters] == TRANSLATING_FILTERS
-    for index, marker, answer_mode in ((3, "x-switchyard-translate", "BUFFERED"), (4, "-stream", "STREAMED")):
-        wrapper = ExtensionWithMatcher()
-        assert filters[index].typed_config.Unpack(wrapper)
-        ext_proc = ExternalProcessor()
-        assert wrapper.extension_config.typed_config.Unpack(ext_proc)
-        assert ext_proc.grpc_service.envoy_grpc.cluster_name == EXTPROC_CLUSTER
-        # An untranslated body must never reach a provider of another API.
-        assert ext_proc.failure_mode_allow is False
-        # No response headers message: a whole answer costs three messages, a stream two and one per chunk.
-        mode = ext_proc.processing_mode
-        assert (mode.request_header_mode, mode.response_header_mode) == (mode.SEND, mode.SKIP)
-        assert mode.request_body_mode == mode.BUFFERED
-        assert mode.response_body_mode == getattr(mode, answer_mode)
-        assert not ext_proc.request_attributes, "everything the ext_proc needs travels in the request header"
-        # Of the request headers it gets only what it reads: never a provider's credentials (the Lua filter
-        # before it has set them), nor anything of the client's.
-        forwarded = [p.exact for p in ext_proc.forward_rules.allowed_headers.patterns]
-        assert forwarded == list(contract.EXTPROC_READS_HEADERS)
-        assert not {"authorization", "x-api-key", "api-key", "x-goog-api-key"} & set(forwarded)
-        # Envoy skips the ext_proc on attempts without the header the Lua filter sets for translated attempts.
-        (matcher,) = wrapper.xds_matcher.matcher_list.matchers
-        predicate = matcher.predicate.not_matcher.single_predicate
+    wrapper = ExtensionWithMatcher()
+    assert filters[3].typed_config.Unpack(wrapper)
+    ext_proc = ExternalProcessor()
+    assert wrapper.extension_config.typed_config.Unpack(ext_proc)
+    assert ext_proc.grpc_service.envoy_grpc.cluster_name == EXTPROC_CLUSTER
+    # An untranslated body must never reach a provider of another API.
+    assert ext_proc.failure_mode_allow is False
+    # No response headers message: a whole answer costs three messages, a stream two and one per chunk (the
+    # ext_proc asks for chunks in its answer to a streamed request's headers: the only override allowed).
+    mode = ext_proc.processing_mode
+    assert (mode.request_header_mode, mode.response_header_mode) == (mode.SEND, mode.SKIP)
+    assert (mode.request_body_mode, mode.response_body_mode) == (mode.BUFFERED, mode.BUFFERED)
+    assert ext_proc.allow_mode_override
+    (override,) = ext_proc.allowed_override_modes
+    assert json_format.MessageToDict(override, preserving_proto_field_name=True) == (contract.TRANSLATED_STREAM_MODE)
+    assert not ext_proc.request_attributes, "everything the ext_proc needs travels in the request header"
+    # Of the request headers it gets only what it reads: never a provider's credentials (the Lua filter
+    # before it has set them), nor anything of the client's.
+    forwarded = [p.exact for p in ext_proc.forward_rules.allowed_headers.patterns]
+    assert forwarded == list(contract.EXTPROC_READS_HEADERS)
+    assert not {"authorization", "x-api-key", "api-key", "x-goog-api-key"} & set(forwarded)
+    # Envoy skips the ext_proc on attempts without a header the Lua filter sets for translated attempts.
+    (matcher,) = wrapper.xds_matcher.matcher_list.matchers
+    names = []
+    for alternative in matcher.predicate.not_matcher.or_matcher.predicate:
         header_input = HttpRequestHeaderMatchInput()
-        assert predicate.input.typed_config.Unpack(header_input)
-        assert header_input.header_name.endswith(marker)
-        assert matcher.on_match.action.typed_config.type_url.endswith("SkipFilter")
+        assert alternative.single_predicate.input.typed_config.Unpack(header_input)
+        names.append(header_input.header_name)
+    assert names == [contract.TRANSLATE_HEADER, contract.TRANSLATE_STREAM_HEADER]
+    assert matcher.on_match.action.typed_config.type_url.endswith("SkipFilter")
     # After the ext_proc, the markers that sent it the attempt go: they must never reach a provider.
     markers = HeaderMutation()
-    assert filters[5].typed_config.Unpack(markers)
+    assert filters[4].typed_config.Unpack(markers)
     removed = [m.remove for m in markers.mutations.request_mutations]
     assert removed == [contract.TRANSLATE_HEADER, contract.TRANSLATE_STREAM_HEADER]
     # Same-API clusters of the same config have no filters of their own: the router's have no ext_proc.
