@@ -32,6 +32,8 @@ from switchyard.contract import (
     ATTEMPT_RESPONSE_HEADERS_KEY,
     RULES_HEADER,
     STREAM_METADATA_NAMESPACE,
+    TRANSLATE_HEADER,
+    TRANSLATE_STREAM_HEADER,
     TRANSLATED_METADATA_NAMESPACE,
     TRANSLATED_STATUS_KEY,
     TRANSLATED_STATUSES_KEY,
@@ -41,19 +43,28 @@ from switchyard.contract import (
     decode_body_rules,
 )
 
-# The marker that brought a rules-only attempt here must not travel on to the provider. A translated attempt's
-# markers are removed after this ext_proc by the cluster's header_mutation filter (resources/upstream_filters.py).
-_WITHOUT_RULES_MARKER: bytes = ep.ProcessingResponse(
-    request_headers=ep.HeadersResponse(
-        response=ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[RULES_HEADER]))
+
+def _headers_answer(marker: str, mode_override: dict[str, str] | None = None) -> bytes:
+    """The answer to an attempt's request headers: the marker that brought it here removed, for it must not travel
+    on to the provider, and, for a streamed request, the answer's chunks asked for (its filter sends answers whole
+    unless told otherwise here: resources/upstream_filters.py)."""
+    answer = ep.ProcessingResponse(
+        request_headers=ep.HeadersResponse(
+            response=ep.CommonResponse(header_mutation=ep.HeaderMutation(remove_headers=[marker]))
+        )
     )
-).SerializeToString()
-_CONTINUE: bytes = ep.ProcessingResponse(request_headers=ep.HeadersResponse()).SerializeToString()
-# A streamed request's answer comes to this ext_proc in chunks as they arrive, each translated at once: its filter
-# sends answers whole unless told otherwise here (resources/upstream_filters.py).
-_CONTINUE_ANSWER_IN_CHUNKS: bytes = json_format.ParseDict(
-    {"request_headers": {}, "mode_override": TRANSLATED_STREAM_MODE}, ep.ProcessingResponse()
-).SerializeToString()
+    if mode_override is not None:
+        json_format.ParseDict(mode_override, answer.mode_override)
+    serialized: bytes = answer.SerializeToString()
+    return serialized
+
+
+# By the header that carried the attempt's marker.
+_HEADERS_ANSWERS: dict[str, bytes] = {
+    RULES_HEADER: _headers_answer(RULES_HEADER),
+    TRANSLATE_HEADER: _headers_answer(TRANSLATE_HEADER),
+    TRANSLATE_STREAM_HEADER: _headers_answer(TRANSLATE_STREAM_HEADER, TRANSLATED_STREAM_MODE),
+}
 
 
 # The pseudo-headers a signature covers: the server reads them in the same pass over Envoy's headers as the
@@ -170,8 +181,8 @@ class RulesExchange:
         self.rules = decode_body_rules(request.body_rules)
         self.finished = False
 
-    def on_request_headers(self, signed: Mapping[str, str], streamed: bool = False) -> bytes:
-        return _WITHOUT_RULES_MARKER
+    def on_request_headers(self, signed: Mapping[str, str], marker: str) -> bytes:
+        return _HEADERS_ANSWERS[marker]
 
     def on_request_body(self, body: bytes) -> bytes:
         self.finished = True  # nothing more comes: the response skips this ext_proc
@@ -228,11 +239,11 @@ class TranslatedExchange:
         path lets a client log and compare answers alike. The translators take it as their `client_model`."""
         return self.request.model
 
-    def on_request_headers(self, signed: Mapping[str, str], streamed: bool = False) -> bytes:
+    def on_request_headers(self, signed: Mapping[str, str], marker: str) -> bytes:
         """`signed`: the SIGNED_HEADERS as Envoy's rewrite left them for this attempt, what a signature covers;
-        `streamed`: the attempt is marked for a streamed answer."""
+        `marker`: the header that carried the attempt's marker (TRANSLATE_STREAM_HEADER for a streamed answer)."""
         self._authority, self._path = signed.get(":authority", ""), signed.get(":path", "")
-        return _CONTINUE_ANSWER_IN_CHUNKS if streamed else _CONTINUE
+        return _HEADERS_ANSWERS[marker]
 
     def on_request_body(self, body: bytes) -> bytes:
         document = _parse_body(body)

@@ -33,7 +33,6 @@ from switchyard.contract import (
     GUARDRAILS_HEADER,
     SIGNED_HEADERS,
     TRANSLATE_HEADER,
-    TRANSLATE_STREAM_HEADER,
     decode_translation_request,
 )
 
@@ -108,12 +107,12 @@ class _Attempt:
         if exchange is not None:
             response = _translated(exchange, request, kind)
         elif kind == "request_headers":
-            marker, streamed, signed = _read_headers(request.request_headers)
+            marker, carried_by, signed = _read_headers(request.request_headers)
             exchange = self.exchange = _exchange_for(marker)
             if exchange is None:
                 # Envoy only sends attempts carrying a marker: anything else goes on as it is.
                 return _PASS_THROUGH[kind]
-            response = exchange.on_request_headers(signed, streamed)
+            response = exchange.on_request_headers(signed, carried_by)
         else:
             # Envoy waits for an answer to every message: anything unexpected is let through unchanged rather
             # than left to time out.
@@ -126,11 +125,11 @@ class _Attempt:
 _READ = frozenset(EXTPROC_READS_HEADERS)
 
 
-def _read_headers(headers: ep.HttpHeaders) -> tuple[str | None, bool, dict[str, str]]:
-    """The attempt's marker (its first), whether it asks for a streamed answer, and the headers a signature
-    covers, in one pass over Envoy's headers."""
+def _read_headers(headers: ep.HttpHeaders) -> tuple[str | None, str, dict[str, str]]:
+    """The attempt's marker (its first) and the header that carried it, and the headers a signature covers, in
+    one pass over Envoy's headers."""
     marker = None
-    streamed = False
+    carried_by = ""
     signed = {}
     for h in headers.headers.headers:
         key = h.key
@@ -139,8 +138,8 @@ def _read_headers(headers: ep.HttpHeaders) -> tuple[str | None, bool, dict[str, 
             if key in SIGNED_HEADERS:
                 signed[key] = value
             elif marker is None:
-                marker, streamed = value, key == TRANSLATE_STREAM_HEADER
-    return marker, streamed, signed
+                marker, carried_by = value, key
+    return marker, carried_by, signed
 
 
 def _exchange_for(value: str | None) -> TranslatedExchange | RulesExchange | None:

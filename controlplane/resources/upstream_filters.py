@@ -14,7 +14,8 @@ attempt): the request headers, the whole request body, and the response body, ne
 envoy/lua/translated_response.lua (before it in the chain, so after it on the way back) does the headers' part:
 it hands the ext_proc the provider's headers it reads as metadata when they pass, before any of the body, and
 applies what the ext_proc answers (a whole answer's status, type and length), holding a whole answer until it is
-translated. After the ext_proc, a header_mutation filter removes the markers from the request. So a whole
+translated. The ext_proc removes the marker that brought it the attempt, in its answer to the request headers,
+as it does for body rules. So a whole
 answer costs three messages (request headers and body, response body in one piece), a stream two plus one per
 chunk (attempt_rewrite.lua marks a streamed request's attempt, and the ext_proc's answer to its request headers
 switches the answer to chunks), a same-API
@@ -76,8 +77,9 @@ def cluster_upstream_filters(rewrites: tuple[TargetRewrite, ...] | None, setting
     if "translate" in kinds:
         translated = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER)
         filters.append(_only_when(translated, "switchyard.translated_response", translated_response_lua()))
-        filters.append(_extproc_filter("switchyard.translate", translated, settings, TRANSLATED_WHOLE_MODE))
-        filters.append(_without_markers(translated))
+        filters.append(
+            _extproc_filter("switchyard.translate", translated, settings, TRANSLATED_WHOLE_MODE, TRANSLATED_STREAM_MODE)
+        )
     if "rules" in kinds:
         filters.append(_extproc_filter("switchyard.body_rules", (RULES_HEADER,), settings, _RULES_ONLY))
     return [*filters, upstream_codec()]
@@ -88,20 +90,6 @@ def _rewrite_filters() -> list[Any]:
     the listener sets for affinity routing (controlplane/affinity.py) are removed from every attempt: they are
     Switchyard's, no provider's."""
     return [_rewrite_header_filter(tuple(field.header for field in ALL_SESSION_FIELDS)), _lua_rewrite_filter()]
-
-
-def _without_markers(markers: tuple[str, ...]) -> dict[str, Any]:
-    """The markers that sent an attempt to the ext_proc, removed after it: they must never reach a provider.
-
-    Native, on every attempt of the cluster (a removal of an absent header costs next to nothing): the Lua
-    filter that did this, on marked attempts only, cost Envoy a Lua stream per translated attempt."""
-    return {
-        "name": "switchyard.translation_markers",
-        "typed_config": typed(
-            "envoy.extensions.filters.http.header_mutation.v3.HeaderMutation",
-            mutations={"request_mutations": [{"remove": header} for header in markers]},
-        ),
-    }
 
 
 def upstream_codec() -> dict[str, Any]:
@@ -156,15 +144,19 @@ _RULES_ONLY = {**TRANSLATED_WHOLE_MODE, "response_body_mode": "NONE"}
 
 
 def _extproc_filter(
-    name: str, markers: tuple[str, ...], settings: TranslateSettings, processing_mode: dict[str, str]
+    name: str,
+    markers: tuple[str, ...],
+    settings: TranslateSettings,
+    processing_mode: dict[str, str],
+    override: dict[str, str] | None = None,
 ) -> dict[str, Any]:
     """The ext_proc, skipped (per attempt, by Envoy) unless the Lua filter marked the attempt with one of
-    `markers`. A translated attempt's answer comes whole, or, when the ext_proc asks in its answer to the request
-    headers (a streamed request, marked TRANSLATE_STREAM_HEADER), in chunks: one filter, not one per mode.
+    `markers`, which the ext_proc removes in its answer to the request headers. There it may also switch the
+    attempt to the `override` mode (a translated streamed request: the answer in chunks): one filter, not one
+    per mode.
 
     Envoy evaluates the matcher on the request headers as the Lua filter left them, so attempts to a target of
     the client's own API never reach Python, even in a route that mixes APIs (measured on Envoy 1.40)."""
-    streams = TRANSLATE_STREAM_HEADER in markers
     extproc = {
         "name": "envoy.filters.http.ext_proc",
         "typed_config": typed(
@@ -188,7 +180,7 @@ def _extproc_filter(
                 },
             },
             processing_mode=processing_mode,
-            **({"allow_mode_override": True, "allowed_override_modes": [TRANSLATED_STREAM_MODE]} if streams else {}),
+            **({} if override is None else {"allow_mode_override": True, "allowed_override_modes": [override]}),
             forward_rules={"allowed_headers": {"patterns": [{"exact": name} for name in EXTPROC_READS_HEADERS]}},
         ),
     }

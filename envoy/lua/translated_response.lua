@@ -22,8 +22,8 @@ provider's response headers nor can it change the client's. This one filter does
      An answer without a body never reaches the ext_proc: its status comes from the table of changed statuses
      the ext_proc sent with the request.
 
-The markers that sent the attempt here are removed from the request after the ext_proc by a header_mutation
-filter (controlplane/resources/upstream_filters.py): they must never reach a provider.
+The ext_proc removes the marker that sent the attempt to it, in its answer to the request headers: it must never
+reach a provider. Envoy decides whether to run this filter on the request headers as they reach it, before that.
 ]]
 
 local TRANSLATED_METADATA_NAMESPACE = "switchyard.translated"

@@ -330,7 +330,7 @@ def test_an_endpoint_the_anthropic_primary_lacks_goes_straight_to_a_target_that_
     assert an.requests() == []
 
 
-def test_a_translated_stream_reaches_the_client_as_the_provider_sends_it(stack: Stack) -> None:
+def test_a_translated_stream_reaches_the_client_as_the_provider_sends_it(stack: Stack, slow: MockProvider) -> None:
     """Each chunk is translated as it arrives, not once the answer is whole: the ext_proc asks Envoy for the
     answer in chunks when the request streams (its filter sends answers whole otherwise)."""
     arrivals: list[tuple[float, str]] = []
@@ -346,6 +346,18 @@ def test_a_translated_stream_reaches_the_client_as_the_provider_sends_it(stack: 
     first, last = arrivals[0][0], arrivals[-1][0]
     # The provider sends its deltas 0.6 s apart: a client served chunk by chunk sees them spread out the same.
     assert last - first > 2 * SLOW_CHUNK_S, f"the deltas arrived together, at {[round(t, 2) for t, _ in arrivals]} s"
+    # The marker that sent the attempt to the ext_proc stays in Envoy.
+    received = slow.requests()[-1]
+    assert not [name for name in received["headers"] if name.startswith("x-switchyard-")], received["headers"]
+
+
+def test_a_translated_whole_answer_keeps_the_marker_from_the_provider(stack: Stack, slow: MockProvider) -> None:
+    response = stack.chat("slow")
+    assert response.status_code == 200, response.text
+    assert response.json()["choices"][0]["message"]["content"]
+    received = slow.requests()[-1]
+    assert received["path"] == "/v1/messages"
+    assert not [name for name in received["headers"] if name.startswith("x-switchyard-")], received["headers"]
 
 
 def test_translated_streams_report_time_to_first_token_and_tokens(stack: Stack) -> None:

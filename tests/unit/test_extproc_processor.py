@@ -119,10 +119,11 @@ def test_a_streamed_attempt_asks_envoy_for_the_answer_in_chunks_and_a_whole_one_
     assert whole.HasField("request_headers") and not whole.HasField("mode_override")
 
 
-def test_a_translated_attempt_keeps_its_marker_for_the_filter_after_the_ext_proc() -> None:
-    # The cluster's header_mutation filter after the ext_proc filters removes it: this answer carries no mutation.
-    (headers_answer,) = _run(_marked())
-    assert not headers_answer.request_headers.response.header_mutation.remove_headers
+@pytest.mark.parametrize("marker", [contract.TRANSLATE_HEADER, contract.TRANSLATE_STREAM_HEADER])
+def test_the_marker_that_brought_a_translated_attempt_is_removed_before_the_provider(marker: str) -> None:
+    """As for body rules: Envoy's matchers have read it by now, and no provider may receive it."""
+    (headers_answer,) = _run(_marked(marker))
+    assert list(headers_answer.request_headers.response.header_mutation.remove_headers) == [marker]
 
 
 def test_the_translated_body_carries_the_target_model_and_its_exact_length() -> None:

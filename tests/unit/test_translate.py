@@ -389,12 +389,11 @@ def test_outlier_detection_is_configured(resources: EnvoyResources) -> None:
 
 SAME_API_FILTERS = ["envoy.filters.http.header_mutation", "envoy.filters.http.lua", "envoy.filters.http.upstream_codec"]
 # The ext_proc (whole answers in one message, streamed ones chunk by chunk as it asks), after the Lua filter that
-# handles the response headers it is not sent, and before the removal of the markers that sent it the attempt.
+# handles the response headers it is not sent.
 TRANSLATING_FILTERS = [
     *SAME_API_FILTERS[:2],
     "switchyard.translated_response",
     "switchyard.translate",
-    "switchyard.translation_markers",
     SAME_API_FILTERS[2],
 ]
 RULES_FILTERS = [*SAME_API_FILTERS[:2], "switchyard.body_rules", SAME_API_FILTERS[2]]
@@ -494,11 +493,6 @@ def test_routes_with_a_target_of_another_api_add_the_extproc_only_for_attempts_t
         names.append(header_input.header_name)
     assert names == [contract.TRANSLATE_HEADER, contract.TRANSLATE_STREAM_HEADER]
     assert matcher.on_match.action.typed_config.type_url.endswith("SkipFilter")
-    # After the ext_proc, the markers that sent it the attempt go: they must never reach a provider.
-    markers = HeaderMutation()
-    assert filters[4].typed_config.Unpack(markers)
-    removed = [m.remove for m in markers.mutations.request_mutations]
-    assert removed == [contract.TRANSLATE_HEADER, contract.TRANSLATE_STREAM_HEADER]
     # Same-API clusters of the same config have no filters of their own: the router's have no ext_proc.
     assert not upstream_options(clusters["route/gpt-4"]).http_filters
     # For OpenAI clients only the Anthropic target translates, for Anthropic clients only the OpenAI one.
