@@ -41,9 +41,10 @@ import yaml
 from bench import bare_envoy
 from bench.run import RESULTS, _body, _cpu_seconds, _process, _switchyard_config, _wait_http, _wrk
 from controlplane.envoy_api import to_dict
+from controlplane.resources.route_index import route_dicts, virtual_host_routing
 from controlplane.translate import DEFAULT_SETTINGS, EnvoyResources, translate
 from switchyard.config import load_config
-from switchyard.contract import ANSWER_SUMMARY_TAG, GUARDRAILS_FILTER, route_name
+from switchyard.contract import ANSWER_SUMMARY_TAG, GUARDRAILS_FILTER, ROUTE_KEY_FILTER, route_name
 from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
 from switchyard.supervisor.processes import envoy_binary, free_port
 
@@ -290,6 +291,43 @@ def _without_per_try_timeout(b: Bootstrap) -> None:
     del _route(b)["route"]["retry_policy"]["per_try_timeout"]
 
 
+# --- routes: what each configured model costs every request ---------------------------------------------------
+
+
+def _more_models(count: int) -> Callable[[Bootstrap], None]:
+    """`count` more models before C's, each with the routes C's model has (one per client endpoint): what a
+    config of many models costs a request to one of them, Envoy trying routes in order."""
+
+    def change(b: Bootstrap) -> None:
+        (host,) = _manager(b)["route_config"]["virtual_hosts"]
+        mine = [r for r in host["routes"] if r.get("name", "").endswith(f":{MODEL}")]
+        more = []
+        for i in range(count):
+            for route in mine:
+                copied = copy.deepcopy(route)
+                copied["name"] = copied["name"].replace(MODEL, f"other-{i}")
+                for matcher in copied["match"].get("dynamic_metadata", []):
+                    if matcher["path"] == [{"key": "model"}]:
+                        matcher["value"]["string_match"]["exact"] = f"other-{i}"
+                more.append(copied)
+        host["routes"] = [host["routes"][0], *more, *host["routes"][1:]]
+
+    return change
+
+
+def _linear_routes(b: Bootstrap) -> None:
+    """No route key and no index: Envoy tries the routes in order, as it did before route_index.py."""
+    _drop_http_filter(b, ROUTE_KEY_FILTER)
+
+
+def _both(*changes: Callable[[Bootstrap], None]) -> Callable[[Bootstrap], None]:
+    def change(b: Bootstrap) -> None:
+        for each in changes:
+            each(b)
+
+    return change
+
+
 def _with_stats_matcher(b: Bootstrap) -> None:
     """Only the stats Switchyard reads (supervisor/drain.py, tests/e2e/test_controlplane_mtls.py) and `server.`."""
     patterns = [
@@ -360,16 +398,28 @@ ELEMENTS = (
     Element("stats_matcher", "stats (a stats_matcher keeping what is read)", _with_stats_matcher),
     Element("log_batch_16k", "(changed) access logs flushed at 16 KiB", _log_batches("0.250s", 16 * 1024)),
     Element("log_flush_20ms", "(changed) access logs flushed every 20 ms", _log_batches("0.020s", 256 * 1024)),
+    Element("models_100", "(added) 100 more models' routes before C's", _more_models(100)),
+    Element("models_300", "(added) 300 more models' routes before C's", _more_models(300)),
+    Element("linear_routes", "(changed) routes tried in order (no route index)", _linear_routes),
+    Element("models_300_linear", "(added) 300 more models, tried in order", _both(_more_models(300), _linear_routes)),
 )
 FULL, BARE = "full", "P"
 
 
 def variant_bootstrap(full: Bootstrap, change: Callable[[Bootstrap], None], listen_port: int) -> Bootstrap:
+    """A copy of `full` with `change` made. Changes see the virtual host's routes as one plain list, in order;
+    they are indexed again afterwards (route_index.py) unless the change took the route key filter out."""
     bootstrap = copy.deepcopy(full)
     (listener,) = bootstrap["static_resources"]["listeners"]
     listener["address"]["socket_address"]["port_value"] = listen_port
     bootstrap["admin"]["address"]["socket_address"]["port_value"] = free_port()
+    (host,) = _manager(bootstrap)["route_config"]["virtual_hosts"]
+    routes = route_dicts(host)
+    host.pop("matcher", None)
+    host["routes"] = routes
     change(bootstrap)
+    if any(f["name"] == ROUTE_KEY_FILTER for f in _manager(bootstrap)["http_filters"]):
+        host.update(virtual_host_routing(host.pop("routes")))
     return bootstrap
 
 

@@ -18,6 +18,12 @@ def attempt_rewrite_lua() -> str:
 
 
 @cache
+def route_key_lua() -> str:
+    """envoy/lua/route_key.lua: the routing key the route index looks up (tests: tests/unit/test_route_key_lua.py)."""
+    return read_envoy_file("lua/route_key.lua")
+
+
+@cache
 def stream_usage_lua() -> str:
     """envoy/lua/stream_usage.lua: token usage of streamed answers (tests: tests/unit/test_stream_usage_lua.py)."""
     return read_envoy_file("lua/stream_usage.lua")

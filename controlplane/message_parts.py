@@ -19,8 +19,12 @@ from google.protobuf.descriptor import Descriptor, FieldDescriptor
 from google.protobuf.message import Message
 
 ANY = any_pb2.Any.DESCRIPTOR.full_name
-# Message types converted apart: the same in most resources of a config.
-SHARED = frozenset({ANY, "envoy.config.route.v3.RetryPolicy", "envoy.config.core.v3.HeaderValueOption"})
+# Message types converted apart: the same in most resources of a config, or (routes) kept apart so that a
+# reload that edits one route of 300 converts that route only, not the route configuration that holds them all
+# (0.58 s of CPU), wherever the route is (the virtual host's list, the route index's map: route_index.py).
+SHARED = frozenset(
+    {ANY, "envoy.config.route.v3.RetryPolicy", "envoy.config.core.v3.HeaderValueOption", "envoy.config.route.v3.Route"}
+)
 _ANY_STAND_IN = {"@type": "type.googleapis.com/google.protobuf.Empty"}  # converted in no time, then overwritten
 _Path = tuple[str | int, ...]  # field names, repeated indexes and map keys, from the message down to a part
 ConvertPart = Callable[[Descriptor, dict[str, Any]], Message]

@@ -29,6 +29,7 @@ from controlplane.envoy_api import (
 )
 from controlplane.live_state import NO_LIVE_STATE, LiveState
 from controlplane.nodes import NodeView, listener_for_node
+from controlplane.resources.route_index import route_messages
 from controlplane.translate import DEFAULT_SETTINGS, TranslateSettings, translate
 from switchyard.config import Config
 from switchyard.contract import CONTROLPLANE_CLUSTER, EXTPROC_CLUSTER, OTLP_CLUSTER, REWRITE_METADATA_KEY
@@ -137,7 +138,7 @@ def _check_consistency(messages: Mapping[str, tuple[Message, ...]], rewrites: bo
     problems: list[str] = []
     for rc in resources[ROUTE_TYPE]:
         for vhost in rc.virtual_hosts:
-            for route in vhost.routes:
+            for route in route_messages(vhost):
                 if route.HasField("route") and route.route.cluster not in clusters | BOOTSTRAP_CLUSTERS:
                     problems.append(f"route {route.name!r} names unknown cluster {route.route.cluster!r}")
     for listener in resources[LISTENER_TYPE]:

@@ -46,6 +46,7 @@ CLIENT_AUTH_FILTER = "switchyard.client_auth"
 CLIENT_LIMITS_FILTER = "switchyard.client_limits"
 # The listener's ext_proc filter for guardrails (controlplane/resources/guardrails.py), enabled per route.
 GUARDRAILS_FILTER = "switchyard.guardrails"
+ROUTE_KEY_FILTER = "switchyard.route_key"
 
 # --- Node metadata the bootstrap sets and the control plane reads -------------------------------------------------
 
@@ -205,6 +206,12 @@ EXTPROC_READS_HEADERS = (TRANSLATE_HEADER, TRANSLATE_STREAM_HEADER, RULES_HEADER
 # The provider's response headers the translators read (its status, the answer's type, Bedrock's error type):
 # all envoy/lua/translated_response.lua hands the ext_proc, in the metadata Envoy forwards with the response body.
 PROVIDER_HEADERS_READ = (":status", "content-type", "x-amzn-errortype")
+# The request's routing key, set by envoy/lua/route_key.lua once the body's `model` is lifted: method, path
+# without its query and model, joined by ROUTE_KEY_SEPARATOR, which neither of the first two can hold (never
+# upstream). The virtual host looks it up in one exact map of the routes matched on those three alone
+# (controlplane/resources/route_index.py).
+ROUTE_KEY_HEADER = "x-switchyard-route-key"
+ROUTE_KEY_SEPARATOR = " "
 # The authenticated client's name, from client_auth.lua to the request limiter (never upstream).
 CLIENT_HEADER = "x-switchyard-client"
 # gRPC initial metadata of the guardrails filter's streams (not an HTTP header of the client request): the rule

@@ -13,7 +13,7 @@ from typing import Any
 
 from controlplane import affinity, clients, errors_shape
 from controlplane.envoy_api import METADATA_NAMESPACE, USAGE_METADATA_NAMESPACE, typed
-from controlplane.envoy_code import stream_usage_lua
+from controlplane.envoy_code import route_key_lua, stream_usage_lua
 from controlplane.resources import guardrails, responses_only, tracing
 from controlplane.resources.access_logs import answer_log, attempt_log
 from controlplane.resources.settings import DEFAULT_SETTINGS, TranslateSettings
@@ -27,6 +27,7 @@ from switchyard.contract import (
     PARAMETERS_THAT_MAY_NOT_TRANSLATE,
     READINESS_PATH,
     ROUTE_CONFIG_NAME,
+    ROUTE_KEY_FILTER,
     STREAM_KEY,
     USAGE_DETAIL_KEYS,
     USAGE_DETAILS,
@@ -72,6 +73,7 @@ def listener(config: Config, settings: TranslateSettings = DEFAULT_SETTINGS) -> 
                     response_rules=_usage_rules(counts_tokens),
                 ),
             },
+            _route_key_filter(),
             *affinity.listener_filters(config),
             *clients.listener_filters(config),
             # After the client check (it names the client) and before stream_usage.lua, which then reads a
@@ -177,6 +179,13 @@ def _usage_rules(counts_tokens: bool) -> dict[str, Any]:
     if counts_tokens:
         rules.append(rule("completion_tokens", METADATA_NAMESPACE))
     return {"rules": rules, "allow_content_types_regex": {"regex": "application/json(;.*)?"}}
+
+
+def _route_key_filter() -> dict[str, Any]:
+    """envoy/lua/route_key.lua, right after json_to_metadata: the request's routing key, once the model is lifted,
+    which the virtual host looks up in one step (controlplane/resources/route_index.py)."""
+    lua = typed("envoy.extensions.filters.http.lua.v3.Lua", default_source_code={"inline_string": route_key_lua()})
+    return {"name": ROUTE_KEY_FILTER, "typed_config": lua}
 
 
 def _stream_usage_filter() -> dict[str, Any]:

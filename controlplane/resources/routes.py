@@ -1,6 +1,7 @@
 """The route table: one route per (client endpoint, model), matched on the `model` the listener lifted into
 metadata, sending to the cluster of the targets that can serve it (controlplane/serving_groups.py) under the
-failover policy of controlplane/failover.py.
+failover policy of controlplane/failover.py. The virtual host looks the routes up by the request's routing key
+(controlplane/resources/route_index.py) rather than trying them in order.
 
 An endpoint that no target of the model serves is answered by Envoy with a 400. Client limits live on the
 virtual host (controlplane/clients.py), error shapes in the routes of controlplane/errors_shape.py.
@@ -13,12 +14,12 @@ from typing import Any
 from controlplane import affinity, clients, errors_shape, failover
 from controlplane.envoy_api import METADATA_NAMESPACE, seconds
 from controlplane.live_state import LiveState
-from controlplane.resources import guardrails, responses_only, tracing
+from controlplane.resources import guardrails, responses_only, route_index, tracing
 from controlplane.resources.settings import TranslateSettings
 from controlplane.serving_groups import ServingGroup, Use, serving_groups
 from switchyard import contract
 from switchyard.config import ClientEndpoint, Config, Route
-from switchyard.contract import ATTEMPTS_HEADER, ROUTE_CONFIG_NAME, TARGET_HEADER
+from switchyard.contract import ATTEMPTS_HEADER, ROUTE_CONFIG_NAME, ROUTE_KEY_HEADER, TARGET_HEADER
 
 
 def route_name(endpoint: ClientEndpoint, route: Route) -> str:
@@ -27,6 +28,25 @@ def route_name(endpoint: ClientEndpoint, route: Route) -> str:
 
 
 def route_configuration(config: Config, settings: TranslateSettings, live: LiveState) -> dict[str, Any]:
+    routes = route_list(config, settings, live)
+    return {
+        "name": ROUTE_CONFIG_NAME,
+        **_direct_response_limit(routes),
+        "virtual_hosts": [
+            {
+                "name": "switchyard",
+                "domains": ["*"],
+                # Without an explicit limit Envoy silently skips retries of bodies over 1 MiB.
+                "request_body_buffer_limit": config.max_request_body,
+                **route_index.virtual_host_routing(routes),
+                **_virtual_host_fields(config, live),
+            }
+        ],
+    }
+
+
+def route_list(config: Config, settings: TranslateSettings, live: LiveState) -> list[dict[str, Any]]:
+    """Every route, in the order Envoy would try them (route_index.py then indexes what it can)."""
     routes: list[dict[str, Any]] = [errors_shape.models_list_route(config)]
     for route in config.routes:
         groups = {use: group for group in serving_groups(config, route) for use in group.uses}
@@ -42,20 +62,13 @@ def route_configuration(config: Config, settings: TranslateSettings, live: LiveS
                 _model_route(config, settings, endpoint, group) if group else _unserved_route(config, endpoint, route)
             )
     routes.extend(errors_shape.client_error_routes(config))
-    return {
-        "name": ROUTE_CONFIG_NAME,
-        **_direct_response_limit(routes),
-        "virtual_hosts": [
-            {
-                "name": "switchyard",
-                "domains": ["*"],
-                # Without an explicit limit Envoy silently skips retries of bodies over 1 MiB.
-                "request_body_buffer_limit": config.max_request_body,
-                "routes": routes,
-                **clients.virtual_host_fields(config, live),
-            }
-        ],
-    }
+    return routes
+
+
+def _virtual_host_fields(config: Config, live: LiveState) -> dict[str, Any]:
+    """The clients' fields, and the routing key taken off before any attempt (envoy/lua/route_key.lua)."""
+    fields = clients.virtual_host_fields(config, live)
+    return {**fields, "request_headers_to_remove": [*fields.get("request_headers_to_remove", ()), ROUTE_KEY_HEADER]}
 
 
 # Envoy's default limit on a direct response's body. Over it, Envoy rejects the whole route configuration.

@@ -24,11 +24,16 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from envoy.config.route.v3.route_components_pb2 import Route
+from google.protobuf import json_format
 from google.protobuf.message import Message
 
 from controlplane.attempt_rewrite import describe
 from controlplane.envoy_api import METADATA_NAMESPACE, to_dict
-from controlplane.envoy_code import attempt_rewrite_lua, translated_response_lua
+from controlplane.envoy_code import attempt_rewrite_lua, route_key_lua, translated_response_lua
+from controlplane.live_state import NO_LIVE_STATE
+from controlplane.resources.route_index import route_dicts
+from controlplane.resources.routes import route_list
 from controlplane.translate import DEFAULT_SETTINGS, translate
 from switchyard.config import load_config
 from switchyard.contract import REWRITE_METADATA_KEY
@@ -54,6 +59,7 @@ def _lua_sources() -> dict[str, str]:
     return {
         attempt_rewrite_lua(): LUA_SOURCE,
         translated_response_lua(): "<inline: envoy/lua/translated_response.lua>",
+        route_key_lua(): "<inline: envoy/lua/route_key.lua>",
     }
 
 
@@ -99,6 +105,30 @@ def _readable(value: Any) -> Any:
     return value
 
 
+def _routes_in_order(route_configuration: dict[str, Any], ordered: list[dict[str, Any]]) -> dict[str, Any]:
+    """The virtual host's routes shown as one list in the order Envoy would try them (`routes`), and the route
+    index by each route's place in it (route_index.py): a reviewer sees a route's change where the route always
+    was, and the index's own change apart."""
+    for host in route_configuration.get("virtual_hosts", ()):
+        if "matcher" not in host:
+            continue
+        listed = [_plain(to_dict(json_format.ParseDict(route, Route()))) for route in ordered]
+        assert sorted(map(repr, route_dicts(host))) == sorted(map(repr, listed)), "the index does not hold the routes"
+
+        def place(route: dict[str, Any], listed: list[dict[str, Any]] = listed) -> str:
+            return f"route {listed.index({k: v for k, v in route.items() if k != '@type'})}: {route['name']}"
+
+        (keyed,) = host["matcher"]["matcher_list"]["matchers"]
+        by_key = keyed["on_match"]["matcher"]
+        for entry in by_key["matcher_tree"]["exact_match_map"]["map"].values():
+            action = entry["action"]["typed_config"]
+            entry["action"]["typed_config"] = {"@type": action["@type"], "same_as": place(action)}
+        rest = by_key["on_no_match"]["action"]["typed_config"]
+        rest["routes"] = [place(route) for route in rest.get("routes", [])]
+        host["routes"] = listed
+    return route_configuration
+
+
 def render_golden() -> str:
     """The full text of the golden file for the current translation code."""
     config = load_config(EXAMPLE, environ=FAKE_ENV)
@@ -106,7 +136,10 @@ def render_golden() -> str:
     document = _readable(
         {
             "listeners": _messages(envoy.listeners),
-            "route_configurations": _messages(envoy.route_configs),
+            "route_configurations": [
+                _routes_in_order(r, _plain(route_list(config, DEFAULT_SETTINGS, NO_LIVE_STATE)))
+                for r in _messages(envoy.route_configs)
+            ],
             "clusters": _messages(envoy.clusters),
         }
     )

@@ -155,6 +155,10 @@ local function handle_for(request)
       coroutine.yield("respond")
     end
   end
+  function handle:clearRouteCache()
+    request.route_cache_cleared = (request.route_cache_cleared or 0) + 1
+    request.cleared_after_body = request.generation > 0
+  end
   function handle:logErr(message)
     request.logs[#request.logs + 1] = message
   end
@@ -215,6 +219,14 @@ end
 function double.answer(response, body_arrives)
   response.body_arrives = body_arrives
   return run(envoy_on_response, response) and "continue" or "error"
+end
+
+--- envoy_on_request of a downstream filter, once per client request, as Envoy runs it. `body_arrives(request)`
+--- stands for what happens while the script waits in body(): the filters before it reading the whole body (the
+--- json_to_metadata filter lifting the model into the metadata).
+function double.decode(request, body_arrives)
+  request.body, request.body_arrives = request.original_body, body_arrives
+  return run(envoy_on_request, request) and "continue" or "error"
 end
 
 --- The request's headers as {name = value}, repeated ones joined with ",".

@@ -10,6 +10,7 @@ import pytest
 from google.protobuf import json_format
 
 from controlplane import affinity
+from controlplane.resources.route_index import route_dicts
 from controlplane.translate import EnvoyResources, translate
 from switchyard.config import ConfigError, Route, load_config_text
 from switchyard.contract import SESSION_FIELDS, WireApi
@@ -137,7 +138,7 @@ def _dict(message: Any) -> dict[str, Any]:
 
 
 def _route(resources: EnvoyResources, name: str) -> dict[str, Any]:
-    (found,) = [r for r in _dict(resources.route_configs[0])["virtual_hosts"][0]["routes"] if r["name"] == name]
+    (found,) = [r for r in route_dicts(_dict(resources.route_configs[0])["virtual_hosts"][0]) if r["name"] == name]
     return found
 
 

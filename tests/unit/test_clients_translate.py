@@ -16,6 +16,7 @@ from controlplane.live_state import LiveState
 from controlplane.snapshot import snapshot_of
 from controlplane.translate import translate
 from switchyard.config import load_config_text
+from switchyard.contract import ROUTE_KEY_FILTER, ROUTE_KEY_HEADER
 
 KEY = "sk-team-a-0123456789abcdef"
 
@@ -57,10 +58,12 @@ def test_with_clients_the_filters_sit_between_the_model_lift_and_the_router() ->
     # Auth needs the model the JSON lift found, and must answer before the limiter counts or the router routes.
     order = ["envoy.filters.http.json_to_metadata", AUTH_FILTER, LIMIT_FILTER, "envoy.filters.http.router"]
     assert [name for name in names if name in order] == order
-    assert names.index(AUTH_FILTER) == names.index("envoy.filters.http.json_to_metadata") + 1
+    # Between the two, only the routing key, which reads the lifted model too (route_index.py).
+    assert names.index(AUTH_FILTER) == names.index("envoy.filters.http.json_to_metadata") + 2
+    assert names.index(ROUTE_KEY_FILTER) == names.index("envoy.filters.http.json_to_metadata") + 1
     vhost = routes["virtual_hosts"][0]
     assert set(vhost["typed_per_filter_config"]) == {AUTH_FILTER, LIMIT_FILTER}
-    assert vhost["request_headers_to_remove"] == ["x-switchyard-client"]
+    assert vhost["request_headers_to_remove"] == ["x-switchyard-client", ROUTE_KEY_HEADER]  # never upstream
     answer_log = _hcm(listener)["access_log"][0]["typed_config"]["common_config"]
     assert CLIENT_TAG in [t["tag"] for t in answer_log["custom_tags"]]
     assert "invalid_api_key" in repr(_hcm(listener)["local_reply_config"])

@@ -12,6 +12,7 @@ from envoy.extensions.filters.network.http_connection_manager.v3.http_connection
 
 from controlplane.envoy_api import to_dict
 from controlplane.resources.responses_only import FLAGS
+from controlplane.resources.route_index import route_dicts
 from controlplane.translate import translate
 from switchyard.config import load_config_text
 
@@ -35,7 +36,7 @@ def _resources() -> Any:
 
 def _routes(name: str) -> list[dict[str, Any]]:
     (route_config,) = _resources().route_configs
-    return [r for r in to_dict(route_config)["virtual_hosts"][0]["routes"] if r["name"] == name]
+    return [r for r in route_dicts(to_dict(route_config)["virtual_hosts"][0]) if r["name"] == name]
 
 
 def test_flagged_requests_of_a_mixed_route_go_to_its_openai_targets_only() -> None:

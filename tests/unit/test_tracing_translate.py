@@ -7,6 +7,7 @@ from __future__ import annotations
 import pytest
 
 from controlplane.envoy_api import to_dict
+from controlplane.resources.route_index import route_dicts
 from controlplane.snapshot import snapshot_of
 from controlplane.translate import translate
 from switchyard.config import load_config_text
@@ -51,7 +52,7 @@ def test_on_envoy_traces_each_request_and_attempt_into_the_otlp_cluster() -> Non
 
 
 def test_routes_say_their_operation_and_where_their_api_keeps_usage() -> None:
-    routes = to_dict(translate(load_config_text(_on())).route_configs[0])["virtual_hosts"][0]["routes"]
+    routes = route_dicts(to_dict(translate(load_config_text(_on())).route_configs[0])["virtual_hosts"][0])
     by_name = {r["name"]: {t["tag"]: t["value"] for t in r.get("tracing", {}).get("custom_tags", [])} for r in routes}
     assert by_name["chat:oa"]["gen_ai.operation.name"] == "chat"
     assert by_name["chat:oa"]["gen_ai.usage.input_tokens"] == "%DYNAMIC_METADATA(switchyard.usage:prompt_tokens)%"

@@ -43,6 +43,7 @@ from controlplane.envoy_api import (
 from controlplane.envoy_code import attempt_rewrite_lua
 from controlplane.live_state import LiveState
 from controlplane.providers.azure_openai import DEFAULT_API_VERSION
+from controlplane.resources.route_index import route_messages
 from controlplane.serving_groups import cluster_name
 from controlplane.snapshot import InconsistentSnapshotError, _check_consistency, build_snapshot
 from controlplane.target_keys import target_key
@@ -139,7 +140,7 @@ def clusters_by_name(resources: EnvoyResources) -> dict[str, Cluster]:
 def envoy_routes(resources: EnvoyResources) -> list[EnvoyRoute]:
     (route_config,) = resources.route_configs
     (vhost,) = route_config.virtual_hosts
-    return list(vhost.routes)
+    return list(route_messages(vhost))
 
 
 def envoy_route(resources: EnvoyResources, name: str) -> EnvoyRoute:
@@ -623,11 +624,13 @@ def test_listener_binds_the_listen_address_and_uses_the_route_configuration(reso
     hcm = HttpConnectionManager()
     assert listener.filter_chains[0].filters[0].typed_config.Unpack(hcm)
     assert hcm.rds.route_config_name == ROUTE_CONFIG_NAME == resources.route_configs[0].name
-    # The model must be in dynamic metadata before the router matches on it; readiness needs no body at all.
-    # Streams' usage is read on their way to the client, after the router.
+    # The model must be in dynamic metadata before the router matches on it, and in the routing key right after
+    # (route_index.py); readiness needs no body at all. Streams' usage is read on their way to the client, after
+    # the router.
     assert [f.name for f in hcm.http_filters] == [
         "envoy.filters.http.health_check",
         "envoy.filters.http.json_to_metadata",
+        "switchyard.route_key",
         "switchyard.stream_usage",
         "envoy.filters.http.router",
     ]
