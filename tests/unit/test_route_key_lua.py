@@ -4,7 +4,7 @@ The key must be exactly what controlplane/resources/route_index.py indexes a rou
 model the body holds: the script reads the metadata only once body() returns, which in Envoy is when the
 json_to_metadata filter before it has lifted the model. The script runs in LuaJIT (Envoy's Lua) through lupa
 against the Envoy double (lua_envoy_double.lua). End to end, with the real Envoy: every e2e test routes by the
-key, and tests/e2e/test_route_index.py checks what the index must not change.
+key, and tests/e2e/test_many_routes.py checks what the index must not change.
 """
 
 from __future__ import annotations
