@@ -50,8 +50,8 @@ def _exact_model(matcher: Mapping[str, Any]) -> str | None:
     return None if value.get("ignore_case") else exact
 
 
-def _key_of(route: Mapping[str, Any]) -> str | None:
-    """The key of a route matched on method, path and model alone; None for any other route."""
+def _key_parts(route: Mapping[str, Any]) -> tuple[str, str, str] | None:
+    """The method, path and model of a route matched on those three alone; None for any other route."""
     match = route["match"]
     if set(match) != {"path", "headers", "dynamic_metadata"}:
         return None
@@ -63,7 +63,7 @@ def _key_of(route: Mapping[str, Any]) -> str | None:
     if method.get("name") != ":method" or method_exact is None or method.get("invert_match"):
         return None
     model = _exact_model(model_matcher)
-    return None if model is None else route_key(method_exact, match["path"], model)
+    return None if model is None else (method_exact, match["path"], model)
 
 
 def indexed_routes(routes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -75,13 +75,14 @@ def indexed_routes(routes: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     shadowed_paths: set[str] = set()
     shadowed: set[tuple[str, str]] = set()
     for route in routes:
-        match = route["match"]
-        key = _key_of(route)
-        if key is not None:
-            path, model = match["path"], _exact_model(match["dynamic_metadata"][0])
+        parts = _key_parts(route)
+        if parts is not None:
+            _, path, model = parts
+            key = route_key(*parts)
             if path not in shadowed_paths and (path, model) not in shadowed and key not in table:
                 table[key] = route
             continue
+        match = route["match"]
         if "path" not in match:
             break  # matched by prefix or pattern: it could take any request after it
         models = [m for m in map(_exact_model, match.get("dynamic_metadata", [])) if m is not None]
@@ -118,26 +119,37 @@ def virtual_host_routing(routes: list[dict[str, Any]]) -> dict[str, Any]:
         },
         "on_no_match": {"action": {"name": "route_list", "typed_config": {"@type": _ROUTE_LIST, "routes": rest}}},
     }
+    # route_key.lua always writes the separator (between method and path): its presence means the key is set.
     has_key = {"single_predicate": {"input": key_input, "value_match": {"contains": ROUTE_KEY_SEPARATOR}}}
     return {"matcher": {"matcher_list": {"matchers": [{"predicate": has_key, "on_match": {"matcher": by_key}}]}}}
+
+
+def index_parts(virtual_host: Mapping[str, Any]) -> tuple[dict[str, dict[str, Any]], dict[str, Any]] | None:
+    """An indexed virtual host's dict in its two parts, as they sit in it (a caller may rewrite them): the exact
+    map's entries by key (each an `action` whose `typed_config` is the route), and the RouteList action's
+    `typed_config` (the other routes, in order). None for a virtual host with a plain route list."""
+    if "matcher" not in virtual_host:
+        return None
+    (keyed,) = virtual_host["matcher"]["matcher_list"]["matchers"]
+    by_key = keyed["on_match"]["matcher"]
+    entries: dict[str, dict[str, Any]] = by_key["matcher_tree"]["exact_match_map"]["map"]
+    route_list: dict[str, Any] = by_key["on_no_match"]["action"]["typed_config"]
+    return entries, route_list
 
 
 def route_dicts(virtual_host: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Every route of a virtual host's dict as one list that matches as the virtual host does: the indexed
     routes first (each matches only requests of its own key, which no route before it in the config's order
     could match), then the others in order."""
-    if "routes" in virtual_host:
-        return list(virtual_host["routes"])
-    if "matcher" not in virtual_host:
-        return []
-    (keyed,) = virtual_host["matcher"]["matcher_list"]["matchers"]
-    by_key = keyed["on_match"]["matcher"]
+    parts = index_parts(virtual_host)
+    if parts is None:
+        return list(virtual_host.get("routes", ()))
+    entries, route_list = parts
     indexed = [
         {key: value for key, value in entry["action"]["typed_config"].items() if key != "@type"}
-        for entry in by_key["matcher_tree"]["exact_match_map"]["map"].values()
+        for entry in entries.values()
     ]
-    rest: list[dict[str, Any]] = by_key["on_no_match"]["action"]["typed_config"].get("routes", [])
-    return [*indexed, *rest]
+    return [*indexed, *route_list.get("routes", [])]
 
 
 def route_messages(virtual_host: Any) -> Iterator[Any]:

@@ -32,7 +32,7 @@ from controlplane.attempt_rewrite import describe
 from controlplane.envoy_api import METADATA_NAMESPACE, to_dict
 from controlplane.envoy_code import attempt_rewrite_lua, route_key_lua, translated_response_lua
 from controlplane.live_state import NO_LIVE_STATE
-from controlplane.resources.route_index import route_dicts
+from controlplane.resources.route_index import index_parts, route_dicts
 from controlplane.resources.routes import route_list
 from controlplane.translate import DEFAULT_SETTINGS, translate
 from switchyard.config import load_config
@@ -109,21 +109,20 @@ def _routes_in_order(route_configuration: dict[str, Any], ordered: list[dict[str
     """The virtual host's routes shown as one list in the order Envoy would try them (`routes`), and the route
     index by each route's place in it (route_index.py): a reviewer sees a route's change where the route always
     was, and the index's own change apart."""
+    listed = [_plain(to_dict(json_format.ParseDict(route, Route()))) for route in ordered]
+
+    def place(route: dict[str, Any]) -> str:
+        return f"route {listed.index({k: v for k, v in route.items() if k != '@type'})}: {route['name']}"
+
     for host in route_configuration.get("virtual_hosts", ()):
-        if "matcher" not in host:
+        parts = index_parts(host)
+        if parts is None:
             continue
-        listed = [_plain(to_dict(json_format.ParseDict(route, Route()))) for route in ordered]
         assert sorted(map(repr, route_dicts(host))) == sorted(map(repr, listed)), "the index does not hold the routes"
-
-        def place(route: dict[str, Any], listed: list[dict[str, Any]] = listed) -> str:
-            return f"route {listed.index({k: v for k, v in route.items() if k != '@type'})}: {route['name']}"
-
-        (keyed,) = host["matcher"]["matcher_list"]["matchers"]
-        by_key = keyed["on_match"]["matcher"]
-        for entry in by_key["matcher_tree"]["exact_match_map"]["map"].values():
+        entries, rest = parts
+        for entry in entries.values():
             action = entry["action"]["typed_config"]
             entry["action"]["typed_config"] = {"@type": action["@type"], "same_as": place(action)}
-        rest = by_key["on_no_match"]["action"]["typed_config"]
         rest["routes"] = [place(route) for route in rest.get("routes", [])]
         host["routes"] = listed
     return route_configuration

@@ -17,7 +17,7 @@ import pytest
 
 from controlplane.envoy_api import METADATA_NAMESPACE, to_dict
 from controlplane.live_state import NO_LIVE_STATE
-from controlplane.resources.route_index import indexed_routes, route_dicts, route_key, virtual_host_routing
+from controlplane.resources.route_index import index_parts, indexed_routes, route_dicts, route_key, virtual_host_routing
 from controlplane.resources.routes import route_list
 from controlplane.translate import DEFAULT_SETTINGS, translate
 from switchyard.config import ClientEndpoint, load_config
@@ -146,8 +146,9 @@ def test_each_route_is_in_the_index_or_in_the_list_once(routes: list[dict[str, A
     routing = virtual_host_routing(routes)
     indexed = indexed_routes(routes)
     assert sorted(map(repr, route_dicts(routing))) == sorted(map(repr, routes))
-    (keyed,) = routing["matcher"]["matcher_list"]["matchers"]
-    rest = keyed["on_match"]["matcher"]["on_no_match"]["action"]["typed_config"]["routes"]
+    parts = index_parts(routing)
+    assert parts is not None
+    rest = parts[1]["routes"]
     assert rest == [r for r in routes if all(r is not i for i in indexed.values())]  # in order
 
 
@@ -156,5 +157,5 @@ def test_the_translated_config_holds_the_index(routes: list[dict[str, Any]]) -> 
     config = load_config(EXAMPLE, environ=FAKE_ENV)
     (host,) = to_dict(translate(config).route_configs[0])["virtual_hosts"]
     assert len(route_dicts(host)) == len(routes)
-    (keyed,) = host["matcher"]["matcher_list"]["matchers"]
-    assert set(keyed["on_match"]["matcher"]["matcher_tree"]["exact_match_map"]["map"]) == set(indexed_routes(routes))
+    parts = index_parts(host)
+    assert parts is not None and set(parts[0]) == set(indexed_routes(routes))
