@@ -259,6 +259,17 @@ def _without_attempt_rewrite_lua(b: Bootstrap) -> None:
     filters[:] = [f for f in filters if f["name"] != "envoy.filters.http.lua"]
 
 
+def _without_failed_answer_read(b: Bootstrap) -> None:
+    """attempt_rewrite.lua without its response function: no Lua on the way back (a failed answer then closes
+    its HTTP/1 connection when the router retries it)."""
+    for f in _upstream_filters(b):
+        if f["name"] == "envoy.filters.http.lua":
+            source = f["typed_config"]["default_source_code"]
+            source["inline_string"] = source["inline_string"].replace(
+                "function envoy_on_response(", "local function unused_on_response("
+            )
+
+
 def _without_rewrite(b: Bootstrap) -> None:
     """The header_mutation filter and the Lua that applies its header: the whole per-attempt rewrite."""
     filters = _upstream_filters(b)
@@ -388,6 +399,7 @@ ELEMENTS = (
     Element("answer_summary", "answer log's long summary (one operator)", _short_answer_summary),
     Element("attempt_log", "attempt upstream log", _without_attempt_log),
     Element("rewrite_lua", "attempt_rewrite Lua", _without_attempt_rewrite_lua),
+    Element("failed_answer", "attempt_rewrite Lua's response function", _without_failed_answer_read),
     Element("rewrite", "header_mutation + attempt_rewrite Lua", _without_rewrite),
     Element("response_headers", "route's response headers (target, attempts)", _without_response_headers),
     Element("circuit_breakers", "cluster circuit breakers", _without_circuit_breakers),

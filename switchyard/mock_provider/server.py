@@ -58,6 +58,9 @@ class Recorded:
     body: Any
     body_bytes: int
     action: str
+    # The client's address and port as this mock saw them: requests that share it came over one connection,
+    # so a test can tell a gateway that keeps its connections from one that opens one per request.
+    connection: str
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -69,6 +72,7 @@ class Recorded:
             "body": self.body,
             "body_bytes": self.body_bytes,
             "action": self.action,
+            "connection": self.connection,
         }
 
 
@@ -154,6 +158,7 @@ class MockProvider:
                 body=raw.decode("utf-8", "replace") if body is _INVALID_JSON else body,
                 body_bytes=len(raw),
                 action=action,
+                connection=_peer(request),
             )
         )
         if self.settings.log_requests:
@@ -232,6 +237,12 @@ class MockProvider:
             self.engine.replace(rules)
             return self._dump([r.to_json() for r in rules])
         return self._error(404, f"Unknown admin URL: {request.method} {path}")
+
+
+def _peer(request: web.Request) -> str:
+    transport = request.transport
+    peer = None if transport is None else transport.get_extra_info("peername")
+    return f"{peer[0]}:{peer[1]}" if isinstance(peer, tuple) and len(peer) >= 2 else ""
 
 
 def _reset(request: web.Request) -> web.Response:

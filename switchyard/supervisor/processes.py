@@ -78,6 +78,7 @@ class Child:
 
     def start(self) -> None:
         if self.log_path is not None:
+            self.log_path.parent.mkdir(parents=True, exist_ok=True)  # `--log-dir` names a folder to write into
             self._log_file = open(self.log_path, "ab")  # noqa: SIM115 - lives as long as the child
         self.process = subprocess.Popen(
             list(self.argv),

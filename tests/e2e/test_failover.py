@@ -49,6 +49,7 @@ def _config(listen_port: int, mock: MockProvider, dead_port: int) -> str:
     routes += _two_targets("no-retry-400") + _two_targets("healthy") + _two_targets("all-fail")
     routes += _two_targets("all-hang", timeout="400ms") + _two_targets("stream") + _two_targets("eject")
     routes += _two_targets("load")
+    routes += _two_targets("keep") + "\n    health: {consecutive_failures: 0, failure_rate: null}"  # never ejected
     return f"""
 listen: 127.0.0.1:{listen_port}
 max_request_body: 4MiB
@@ -112,6 +113,7 @@ RULES = [
     _rule("siblings-broken", status=500),
     _rule("eject-primary", status=503),
     _rule("load-primary", status=503, rate=0.5),
+    _rule("keep-primary", status=503),
 ]
 
 
@@ -353,6 +355,21 @@ def test_failover_under_concurrency_never_overflows_retries(stack: Stack, mock: 
         statuses = list(pool.map(call, range(400)))
 
     assert statuses.count(200) == 400, f"non-200: {[s for s in statuses if s != 200][:10]}"
+
+
+def test_a_failover_keeps_the_failing_targets_connection(stack: Stack, mock: MockProvider) -> None:
+    """Envoy resets an attempt it retries unless its answer has ended, and on HTTP/1 a reset closes the
+    connection: each failover would cost the failing target's next request a new connection (and, to a real
+    provider, a TLS handshake). The mock's 503 carries a body; the per-attempt Lua reads it whole first."""
+    for _ in range(8):
+        response = stack.chat("keep")
+        assert response.status_code == 200, response.text
+        assert response.headers["x-switchyard-target"] == "backup"
+        assert response.headers["x-switchyard-attempts"] == "2"
+    attempts = mock.requests("keep-primary")
+    assert len(attempts) == 8, "health is off for this route: the primary is tried every time"
+    connections = {a["connection"] for a in attempts}
+    assert len(connections) <= 2, f"{len(connections)} connections for 8 attempts (one pool per Envoy worker)"
 
 
 def test_sigterm_stops_every_process(tmp_path: Path, mock: MockProvider) -> None:

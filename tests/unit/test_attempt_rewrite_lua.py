@@ -710,6 +710,36 @@ def test_a_lua_error_answers_500_and_never_continues(lua: LuaRewrite, fault: str
     assert len(outcome.logs) == 1 and "switchyard attempt rewrite failed" in outcome.logs[0]
 
 
+def _reads_answer_whole(lua: LuaRewrite, headers: dict[str, str]) -> bool:
+    """Whether envoy_on_response waits for the whole answer before the router sees its headers."""
+    table = lua.runtime.table_from({k.encode(): v.encode() for k, v in headers.items()})
+    response = lua.double.response(table, b'{"error": {"message": "down"}}')
+    asked: list[bool] = []
+    assert lua.double.answer(response, lambda _: asked.append(True)) == b"continue", response.error
+    return bool(asked)
+
+
+@pytest.mark.parametrize("status", ["400", "429", "500", "502", "503", "529"])
+def test_a_small_failed_answer_is_read_whole_so_a_failover_keeps_its_connection(lua: LuaRewrite, status: str) -> None:
+    assert _reads_answer_whole(lua, {":status": status, "content-length": "31"})
+    limit = int(lua.api.FAILED_ANSWER_LIMIT)
+    assert _reads_answer_whole(lua, {":status": status, "content-length": str(limit)})
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {":status": "200", "content-length": "31"},  # a success streams through, read or not
+        {":status": "204"},
+        {":status": "502"},  # no declared length (chunked): never waited for
+        {":status": "502", "content-length": "65537"},  # larger than an error body needs to be
+        {":status": "502", "content-length": "many"},
+    ],
+)
+def test_other_answers_pass_without_waiting(lua: LuaRewrite, headers: dict[str, str]) -> None:
+    assert not _reads_answer_whole(lua, headers)
+
+
 def test_the_double_kills_wrappers_across_the_body_wait(lua: LuaRewrite) -> None:
     """The script passes the tests above only because it fetches headers again after handle:body()."""
     lua.runtime.execute(
@@ -902,6 +932,25 @@ E2E_BACKUP = blob(
     ("model", '"模型"'),
     ("length", "1"),
 )
+
+
+@pytest.mark.e2e
+def test_real_envoy_keeps_the_failing_targets_connection_across_failovers(
+    envoy_with_two_targets: tuple[str, MockProvider, MockProvider],
+) -> None:
+    """Envoy's router resets an attempt it retries unless its answer has ended, and on HTTP/1 that closes the
+    connection. The primary's 502 carries a body, so without envoy_on_response each failover would open the
+    primary a new connection: five requests, five connections."""
+    url, primary, backup = envoy_with_two_targets
+    body = b'{"model": "gpt-4", "messages": [{"role": "user", "content": "hi"}]}'
+    for _ in range(5):
+        response = httpx.post(f"{url}/v1/chat/completions", content=body, timeout=10)  # a new client connection
+        assert response.status_code == 200, response.text
+        assert response.headers["x-mock-provider"] == "backup"
+    attempts = wait_for(lambda: (found := primary.requests()) and len(found) == 5 and found, 5, "5 primary attempts")
+    assert all(int(a["headers"]["content-length"]) == a["body_bytes"] for a in attempts)
+    assert len({a["connection"] for a in attempts}) == 1, [a["connection"] for a in attempts]
+    assert len({a["connection"] for a in backup.requests()}) == 1
 
 
 @pytest.mark.e2e
