@@ -43,11 +43,18 @@ def cluster(config: Config, group: ServingGroup, settings: TranslateSettings, li
         "typed_extension_protocol_options": {
             "envoy.extensions.upstreams.http.v3.HttpProtocolOptions": typed(
                 "envoy.extensions.upstreams.http.v3.HttpProtocolOptions",
+                common_http_protocol_options={"idle_timeout": seconds(_idle_timeout(config, route))},
                 explicit_http_config={"http_protocol_options": {}},
                 **_own_upstream_filters(rewrites, settings),
             )
         },
     }
+
+
+def _idle_timeout(config: Config, route: Route) -> float:
+    """Idle connections close before the providers close them (Provider.idle_timeout): Envoy's default keeps
+    them an hour, and a server that closes one as a request leaves on it fails that request."""
+    return min(config.provider_of(target).idle_timeout for target in route.targets)
 
 
 def _own_upstream_filters(rewrites: tuple[TargetRewrite, ...] | None, settings: TranslateSettings) -> dict[str, Any]:

@@ -138,6 +138,12 @@ class Provider(_Strict):
     # openai_compatible only: the server has OpenAI's Responses API itself (`/v1/responses`). Without it,
     # Responses calls are translated to chat completions, which every OpenAI-compatible server has.
     responses_api: bool = False
+    # How long a connection to this provider may sit idle before Switchyard closes it. A server closes idle
+    # connections too (uvicorn, which serves vLLM and many others, after 5 s); when it does just as a request
+    # leaves on one, that request fails and fails over (or, on a one-target route, fails). Closing first avoids
+    # the race: 4 s, below uvicorn's 5 s and the official OpenAI and Anthropic SDKs' 5 s. A route's targets share
+    # Envoy's connection settings, so a route uses the shortest of its providers'.
+    idle_timeout: Seconds = 4.0
 
     @model_validator(mode="after")
     def _responses_api_is_for_compatible_servers(self) -> Provider:

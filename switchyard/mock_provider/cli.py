@@ -95,6 +95,14 @@ def configure_parser(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--stream-chunks", type=_bounded_int(0), default=5, help="content chunks per stream")
     parser.add_argument("--chunk-delay-ms", type=_non_negative_float, default=20.0, help="delay between stream chunks")
     parser.add_argument("--log-requests", action="store_true", help="log one line per request to stderr")
+    parser.add_argument(
+        "--close-idle-after",
+        type=_non_negative_float,
+        default=0.0,
+        metavar="SECONDS",
+        help="reset a request that arrives on a connection idle at least this long, as a server whose keep-alive "
+        "timeout fired just as the request arrived (uvicorn's is 5 s); 0: never (default)",
+    )
 
 
 def rules_from_args(args: argparse.Namespace) -> list[Rule]:
@@ -124,6 +132,7 @@ async def _serve(args: argparse.Namespace) -> int:
         chunk_delay_ms=args.chunk_delay_ms,
         log_requests=args.log_requests,
         api=args.api,
+        close_idle_after=args.close_idle_after,
     )
     provider = MockProvider(settings, rules_from_args(args), seed=args.seed)
     context = None

@@ -43,6 +43,9 @@ class Settings:
     chunk_delay_ms: float = 20.0
     log_requests: bool = False
     api: str = "openai"  # a key of apis.APIS: the wire API the mock speaks
+    # A request arriving on a connection idle this long (seconds) is reset, as by a server whose keep-alive
+    # timeout fired as it arrived: the race every HTTP/1.1 client meets, made certain. 0: never.
+    close_idle_after: float = 0.0
 
 
 @dataclass(slots=True)
@@ -113,6 +116,8 @@ class MockProvider:
         self._seq = 0
         self.api = make_api(settings.api, settings.name, settings.stream_chunks)
         self._headers = {"x-mock-provider": settings.name}
+        # When each open connection's last request ended (close_idle_after), by transport.
+        self._idle_since: dict[asyncio.Transport, float] = {}
 
     # -- helpers -------------------------------------------------------------------------
     def _json(self, status: int, body: bytes, extra: dict[str, str] | None = None) -> web.Response:
@@ -136,9 +141,25 @@ class MockProvider:
 
     # -- entry point ---------------------------------------------------------------------
     async def handle(self, request: web.Request) -> web.StreamResponse:
+        if request.path.startswith(ADMIN_PREFIX):
+            return await self._admin(request, request.path)  # never reset: tests read what the mock received
+        if not self.settings.close_idle_after or request.transport is None:
+            return await self._handle(request)
+        transport, now = request.transport, asyncio.get_running_loop().time()
+        since = self._idle_since.pop(transport, None)
+        if since is not None and now - since >= self.settings.close_idle_after:
+            log.info("%s: reset a request on a connection idle for %.1fs", self.settings.name, now - since)
+            return _reset(request)
+        try:
+            return await self._handle(request)
+        finally:
+            if not transport.is_closing():
+                if len(self._idle_since) >= MAX_RECORDED:  # connections closed since: forget them
+                    self._idle_since = {t: at for t, at in self._idle_since.items() if not t.is_closing()}
+                self._idle_since[transport] = asyncio.get_running_loop().time()
+
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
         path = request.path
-        if path.startswith(ADMIN_PREFIX):
-            return await self._admin(request, path)
         raw = await request.read()
         body = _parse_body(raw)
         model = body.get("model") if isinstance(body, dict) else None

@@ -374,6 +374,31 @@ def test_plain_http_hosts_get_no_tls_socket(resources: EnvoyResources) -> None:
     assert "tls:127.0.0.1" not in names
 
 
+def test_idle_connections_close_before_the_providers_close_them(resources: EnvoyResources) -> None:
+    """Envoy keeps idle upstream connections an hour by default; servers close theirs much sooner (uvicorn: 5 s),
+    and a request that leaves on one as the server closes it is lost."""
+    for cluster in resources.clusters:
+        if cluster.name.startswith("route/"):
+            assert upstream_options(cluster).common_http_protocol_options.idle_timeout.ToMilliseconds() == 4000
+
+
+def test_a_route_closes_idle_connections_at_the_shortest_of_its_providers_timeouts() -> None:
+    text = CONFIG.replace(
+        "    base_url: http://127.0.0.1:11434/v1\n",
+        "    base_url: http://127.0.0.1:11434/v1\n    idle_timeout: 1500ms\n",
+    )
+    text = text.replace(
+        "    api_version: 2025-01-01-preview\n", "    api_version: 2025-01-01-preview\n    idle_timeout: 2m\n"
+    )
+    clusters = clusters_by_name(translate(load(text)))
+    idle = {
+        name: upstream_options(c).common_http_protocol_options.idle_timeout.ToMilliseconds()
+        for name, c in clusters.items()
+    }
+    assert idle["route/gpt-4"] == 1500  # openai (default 4s), azure (2m) and local (1.5s)
+    assert idle["route/ab"] == 4000  # openai, proxied, azure_default: all the default
+
+
 def test_circuit_breakers_do_not_cap_concurrent_retries(resources: EnvoyResources) -> None:
     for cluster in resources.clusters:
         thresholds = cluster.circuit_breakers.thresholds
