@@ -357,6 +357,19 @@ class Gateway(Supervisor[GatewayOptions]):
     def listener_address(self) -> str | None:
         return self.options.listen or str(TcpAddress(self.config.listen_host, self.config.listen_port))
 
+    def _not_ready_hint(self) -> str:
+        """What Envoy rejected, as the control plane's `/status` says: otherwise "not ready in time" was all a
+        config that passed validation but that Envoy refused would show."""
+        if not self.options.api:
+            return ""
+        try:
+            with urllib.request.urlopen(f"http://{self.options.api}/status", timeout=2) as response:
+                nodes = json.loads(response.read()).get("nodes") or []
+        except (urllib.error.URLError, OSError, ValueError, AttributeError):
+            return ""
+        rejected = [node["rejected"] for node in nodes if isinstance(node, dict) and node.get("rejected")]
+        return f"Envoy rejected the config the control plane sent it: {rejected[0]}" if rejected else ""
+
     def _forward_reload(self, *_: object) -> None:
         log.info("SIGHUP: asking the control plane to reload %s", self.options.config_path)
         self._child("controlplane").signal(signal.SIGHUP)
