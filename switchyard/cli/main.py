@@ -168,7 +168,8 @@ def _cmd_usage(args: argparse.Namespace) -> int:
 
 
 def _cmd_status(args: argparse.Namespace) -> int:
-    from switchyard.cli.status_view import fetch_status, render_status, unreachable_api
+    from switchyard.cli.status_view import render_status, unreachable_api
+    from switchyard.supervisor.controlplane_api import fetch_status
 
     try:
         document = fetch_status(args.api)

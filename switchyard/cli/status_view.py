@@ -2,19 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from typing import Any
-
-
-def fetch_status(api: str, timeout: float = 5.0) -> dict[str, Any]:
-    url = api if api.startswith("http") else f"http://{api}"
-    with urllib.request.urlopen(f"{url.rstrip('/')}/status", timeout=timeout) as response:
-        document: dict[str, Any] = json.load(response)
-    return document
 
 
 def render_status(document: dict[str, Any]) -> str:

@@ -38,6 +38,7 @@ from controlplane.suffix_check import suffix_warnings
 from switchyard.addresses import AddressError, TcpAddress, parse_address
 from switchyard.config import ClientEndpoint, Config, ConfigError, load_config
 from switchyard.supervisor.bootstrap import BootstrapParams, render_bootstrap
+from switchyard.supervisor.controlplane_api import fetch_status
 from switchyard.supervisor.drain import DrainSettings, drain_envoy
 from switchyard.supervisor.envoy_admin import AdminError, EnvoyAdmin
 from switchyard.supervisor.options import (
@@ -363,9 +364,8 @@ class Gateway(Supervisor[GatewayOptions]):
         if not self.options.api:
             return ""
         try:
-            with urllib.request.urlopen(f"http://{self.options.api}/status", timeout=2) as response:
-                nodes = json.loads(response.read()).get("nodes") or []
-        except (urllib.error.URLError, OSError, ValueError, AttributeError):
+            nodes = fetch_status(self.options.api, timeout=2).get("nodes") or []
+        except (OSError, ValueError, AttributeError):  # no answer, or not a status document
             return ""
         rejected = [node["rejected"] for node in nodes if isinstance(node, dict) and node.get("rejected")]
         return f"Envoy rejected the config the control plane sent it: {rejected[0]}" if rejected else ""
